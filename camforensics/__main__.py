@@ -1,0 +1,3 @@
+from camforensics.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""onnxruntime sessions and the hash-checked model registry."""

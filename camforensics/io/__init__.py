@@ -1,0 +1,1 @@
+"""Reading inputs: image decoding in sensor order, folders, hashing, data-set layouts, fingerprint library."""

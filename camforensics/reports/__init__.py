@@ -1,0 +1,1 @@
+"""Report schema and writers (json, jsonl, csv), written atomically."""
