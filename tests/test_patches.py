@@ -272,3 +272,19 @@ def test_property_grid_patches_cover_inside(h: int, w: int, size: int, stride: i
     assert len(patches) == len(positions) == expected
     for patch, (y, x) in zip(patches, positions):
         assert patch[-1, -1, 0] == y + size - 1 and patch[-1, -1, 1] == x + size - 1
+
+
+def test_default_loader_keeps_stored_orientation(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from camforensics.io.patch_stream import default_loader
+
+    pixels = np.zeros((16, 32, 3), dtype=np.uint8)
+    pixels[:, :16] = 200  # left half bright
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": a viewer would show 32x16
+    path = tmp_path / "rotated.jpg"
+    Image.fromarray(pixels).save(path, exif=exif, quality=95)
+    out = default_loader(path)
+    assert out.shape == (16, 32, 3)
+    assert out[:, :16].mean() > 150 > out[:, 16:].mean()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from camforensics.errors import CamforensicsError, ParameterError
+from camforensics.errors import CamforensicsError, InputError, ParameterError
 from camforensics.io.patches import (
     DIH4_ORDER,
     QualityFilter,
@@ -76,17 +76,23 @@ class PatchBatch:
 
 
 def default_loader(path: Path) -> np.ndarray:
-    """Decode an image in stored (sensor) pixel order, never EXIF-rotated, RGB."""
+    """Decode an image in stored (sensor) pixel order, never EXIF-rotated, RGB.
+
+    Uses :func:`camforensics.io.images.load_image` when it is available, else OpenCV with
+    ``IMREAD_IGNORE_ORIENTATION``.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be decoded.
+    """
     try:
         from camforensics.io.images import load_image
-    except ImportError:  # pragma: no cover - until io.images lands
+    except ImportError:
         import cv2
 
-        data = np.fromfile(path, np.uint8)
-        pixels = cv2.imdecode(data, cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
+        pixels = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
         if pixels is None:
-            from camforensics.errors import InputError
-
             raise InputError(f"{path}: cannot decode as an image") from None
         return pixels
     return load_image(path).pixels
