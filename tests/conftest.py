@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-REAL_DEV = Path(os.environ.get("CAMFORENSICS_REAL_DEV") or Path(__file__).resolve().parents[2] / "shared" / "data" / "real-dev")
+REAL_DEV = Path(
+    os.environ.get("CAMFORENSICS_REAL_DEV") or Path(__file__).resolve().parents[2] / "shared" / "data" / "real-dev"
+)
 
 
 def write_image(path: Path, *, size: int = 8, seed: int = 0) -> Path:

@@ -58,8 +58,20 @@ def test_inspect_forced_layout_and_errors(dresden_tree: Path, tmp_path: Path) ->
 def test_split_writes_a_loadable_file(vision_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "split.json"
     result = runner.invoke(
-        app, ["datasets", "split", str(vision_tree), "-o", str(out), "--seed", "3", "--hashes", "--no-stratify",
-              "--fractions", "0.34,0.33,0.33"],
+        app,
+        [
+            "datasets",
+            "split",
+            str(vision_tree),
+            "-o",
+            str(out),
+            "--seed",
+            "3",
+            "--hashes",
+            "--no-stratify",
+            "--fractions",
+            "0.34,0.33,0.33",
+        ],
     )
     assert result.exit_code == 0, result.output
     split = Split.load(out, verify_hashes=True)
@@ -69,9 +81,13 @@ def test_split_writes_a_loadable_file(vision_tree: Path, tmp_path: Path) -> None
 
 
 def test_split_bad_fractions(vision_tree: Path, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["datasets", "split", str(vision_tree), "-o", str(tmp_path / "s.json"), "--fractions", "a,b"])
+    result = runner.invoke(
+        app, ["datasets", "split", str(vision_tree), "-o", str(tmp_path / "s.json"), "--fractions", "a,b"]
+    )
     assert result.exit_code == 2 and "--fractions" in result.output
-    result = runner.invoke(app, ["datasets", "split", str(vision_tree), "-o", str(tmp_path / "s.json"), "--fractions", "0.5,0.1"])
+    result = runner.invoke(
+        app, ["datasets", "split", str(vision_tree), "-o", str(tmp_path / "s.json"), "--fractions", "0.5,0.1"]
+    )
     assert result.exit_code == 2 and "fractions" in result.output
     assert not (tmp_path / "s.json").exists()
 

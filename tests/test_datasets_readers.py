@@ -82,7 +82,12 @@ def test_kaggle_one_device_per_class(kaggle_tree: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("Motorola-X", ("Motorola", "Moto X")), ("iPhone-7", ("Apple", "iPhone 7")), ("Nokia-Lumia-930", ("Nokia", "Lumia-930")), ("Mystery", ("", "Mystery"))],
+    [
+        ("Motorola-X", ("Motorola", "Moto X")),
+        ("iPhone-7", ("Apple", "iPhone 7")),
+        ("Nokia-Lumia-930", ("Nokia", "Lumia-930")),
+        ("Mystery", ("", "Mystery")),
+    ],
 )
 def test_kaggle_class_names(name: str, expected: tuple[str, str]) -> None:
     assert kaggle_make_model(name) == expected

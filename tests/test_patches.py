@@ -39,7 +39,7 @@ def test_grid_positions_and_content() -> None:
     patches, positions = grid_patches(image, size=64)
     assert patches.shape == (2 * 3, 64, 64, 3)
     assert positions.tolist() == [[0, 0], [0, 64], [0, 128], [64, 0], [64, 64], [64, 128]]
-    for patch, (y, x) in zip(patches, positions):
+    for patch, (y, x) in zip(patches, positions, strict=True):
         assert patch[0, 0, 0] == y and patch[0, 0, 1] == x
     patches2, positions2 = grid_patches(image, size=64, stride=32)
     assert len(positions2) == 3 * 5
@@ -59,7 +59,7 @@ def test_random_positions_inside_and_aligned() -> None:
     patches, positions = random_patches(image, size=16, n=200, rng=np.random.default_rng(1), align=2)
     assert positions.shape == (200, 2) and (positions % 2 == 0).all()
     assert (positions >= 0).all() and (positions[:, 0] <= 101 - 16).all() and (positions[:, 1] <= 77 - 16).all()
-    for patch, (y, x) in zip(patches, positions):
+    for patch, (y, x) in zip(patches, positions, strict=True):
         assert (patch[0, 0, 0], patch[0, 0, 1]) == (y, x)
     again = random_patches(image, size=16, n=200, rng=1, align=2)[1]
     assert np.array_equal(random_patches(image, size=16, n=200, rng=1, align=2)[1], again)
@@ -150,7 +150,9 @@ def synthetic_records(models: dict[str, int]) -> list[ImageRecord]:
     out = []
     for model, n in models.items():
         for i in range(n):
-            out.append(ImageRecord(Path(f"/virtual/{model}_0/nat/{i}.png"), "Make", model, f"{model}_0", "nat", "generic"))
+            out.append(
+                ImageRecord(Path(f"/virtual/{model}_0/nat/{i}.png"), "Make", model, f"{model}_0", "nat", "generic")
+            )
     return out
 
 
@@ -171,7 +173,9 @@ class FakeLoader:
 
 def test_stream_is_lazy_one_image_at_a_time() -> None:
     loader = FakeLoader()
-    stream = PatchStream(synthetic_records({"A": 5, "B": 5}), sampling=PatchSampling(size=16, per_image=4), loader=loader)
+    stream = PatchStream(
+        synthetic_records({"A": 5, "B": 5}), sampling=PatchSampling(size=16, per_image=4), loader=loader
+    )
     it = iter(stream)
     first = next(it)
     assert len(loader.calls) == 1 and first.pixels.shape == (16, 16, 3)
@@ -195,14 +199,16 @@ def test_stream_deterministic_restartable_and_resumable() -> None:
     assert full != run(epoch=1)
     resumed = run(epoch=0, start=5)
     draws = [p.draw for p in PatchStream(records, sampling=sampling, seed=7, loader=FakeLoader()).iter_epoch(0)]
-    assert resumed == [f for f, d in zip(full, draws) if d >= 5]
+    assert resumed == [f for f, d in zip(full, draws, strict=True) if d >= 5]
     other_seed = PatchStream(records, sampling=sampling, seed=8, loader=FakeLoader())
     assert [(p.source, p.y, p.x) for p in other_seed] != [f[:3] for f in full]
 
 
 def test_stream_positions_and_dih4_match_the_source() -> None:
     loader = FakeLoader()
-    stream = PatchStream(synthetic_records({"A": 2, "B": 2}), sampling=PatchSampling(size=16, per_image=5), loader=loader)
+    stream = PatchStream(
+        synthetic_records({"A": 2, "B": 2}), sampling=PatchSampling(size=16, per_image=5), loader=loader
+    )
     patches = list(stream)
     assert {p.dih4 for p in patches} - {0}
     for p in patches:
@@ -214,7 +220,9 @@ def test_stream_positions_and_dih4_match_the_source() -> None:
 
 def test_stream_balances_models() -> None:
     records = synthetic_records({"Big": 30, "Small": 2, "Mid": 6})
-    stream = PatchStream(records, sampling=PatchSampling(size=16, per_image=2), images_per_epoch=60, loader=FakeLoader())
+    stream = PatchStream(
+        records, sampling=PatchSampling(size=16, per_image=2), images_per_epoch=60, loader=FakeLoader()
+    )
     assert stream.classes == ("Make Big", "Make Mid", "Make Small")
     draws = [stream.records[i].model_id for i in stream.plan(0)]
     assert {draws.count(m) for m in stream.classes} == {20}
@@ -226,7 +234,9 @@ def test_stream_balances_models() -> None:
 
 def test_stream_grid_mode_and_batches() -> None:
     stream = PatchStream(
-        synthetic_records({"A": 3}), sampling=PatchSampling(size=32, per_image=4, mode="grid", dih4=False), loader=FakeLoader()
+        synthetic_records({"A": 3}),
+        sampling=PatchSampling(size=32, per_image=4, mode="grid", dih4=False),
+        loader=FakeLoader(),
     )
     batches = list(stream.batches(5))
     assert [len(b.labels) for b in batches] == [5, 5, 2]
@@ -270,7 +280,7 @@ def test_property_grid_patches_cover_inside(h: int, w: int, size: int, stride: i
     patches, positions = grid_patches(image, size=size, stride=stride)
     expected = len(range(0, h - size + 1, stride)) * len(range(0, w - size + 1, stride))
     assert len(patches) == len(positions) == expected
-    for patch, (y, x) in zip(patches, positions):
+    for patch, (y, x) in zip(patches, positions, strict=True):
         assert patch[-1, -1, 0] == y + size - 1 and patch[-1, -1, 1] == x + size - 1
 
 

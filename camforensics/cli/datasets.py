@@ -68,8 +68,10 @@ def inspect(
             table.add_row(model["model"] if i == 0 else "", device["device"], *counts, str(device["images"]))
     table.add_section()
     table.add_row(
-        f"{summary['n_models']} models", f"{summary['n_devices']} devices",
-        *[str(summary["by_content"][k]) for k in kinds], str(summary["n_images"]),
+        f"{summary['n_models']} models",
+        f"{summary['n_devices']} devices",
+        *[str(summary["by_content"][k]) for k in kinds],
+        str(summary["n_images"]),
     )
     console.print(table)
     console.print(f"skipped files: {summary['n_skipped']}")

@@ -269,9 +269,7 @@ def detect_layout(root: str | os.PathLike[str]) -> str:
         return "generic"
     for folder in [path, *children]:
         with os.scandir(folder) as it:
-            if any(
-                e.is_file() and is_image_name(e.name) and _DRESDEN_NAME.match(Path(e.name).stem) for e in it
-            ):
+            if any(e.is_file() and is_image_name(e.name) and _DRESDEN_NAME.match(Path(e.name).stem) for e in it):
                 return "dresden"
     raise CamforensicsError(
         f"cannot tell the layout of {str(path)!r}; layouts understood: {_LAYOUT_HELP}. "

@@ -138,8 +138,8 @@ class PatchStream:
         self.seed = int(seed)
         self.balance = balance
         self.images_per_epoch = len(self.records) if images_per_epoch is None else int(images_per_epoch)
-        self.classes: tuple[str, ...] = tuple(classes) if classes is not None else tuple(
-            sorted({r.model_id for r in self.records})
+        self.classes: tuple[str, ...] = (
+            tuple(classes) if classes is not None else tuple(sorted({r.model_id for r in self.records}))
         )
         unknown = sorted({r.model_id for r in self.records} - set(self.classes))
         if unknown:
@@ -203,7 +203,7 @@ class PatchStream:
             del pixels  # only the patch copies outlive this draw
             ks = rng.integers(0, DIH4_ORDER, size=len(patches)) if self.sampling.dih4 else np.zeros(len(patches), int)
             label = self._label[record.model_id]
-            for patch, (y, x), k in zip(patches, positions, ks):
+            for patch, (y, x), k in zip(patches, positions, ks, strict=True):
                 yield Patch(apply_dih4(patch, int(k)), int(y), int(x), int(k), record.path, label, draw)
 
     def __iter__(self) -> Iterator[Patch]:

@@ -97,7 +97,7 @@ class Split:
             "tool": "camforensics",
             "tool_version": __version__,
             "seed": self.seed,
-            "fractions": dict(zip(SPLIT_NAMES, self.fractions)),
+            "fractions": dict(zip(SPLIT_NAMES, self.fractions, strict=True)),
             "single_device": self.single_device,
             "stratified": self.stratified,
             "device_disjoint": not self.image_split_devices,
@@ -241,7 +241,9 @@ def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     if len(values) != 3 or any(not math.isfinite(f) or f < 0 for f in values):
         raise ParameterError(f"fractions must be three non-negative numbers (train, validation, test), not {fractions}")
     if abs(sum(values) - 1.0) > 1e-6 or values[0] <= 0:
-        raise ParameterError(f"fractions must sum to 1 with a positive train share, not {fractions} (e.g. 0.7,0.15,0.15)")
+        raise ParameterError(
+            f"fractions must sum to 1 with a positive train share, not {fractions} (e.g. 0.7,0.15,0.15)"
+        )
     return values  # type: ignore[return-value]
 
 
@@ -299,7 +301,7 @@ def split_by_device(
         unseen device), leave it out, or spread its *images* over the splits by ``fractions`` (the device is
         then in several splits: it is listed in ``image_split_devices``, the file says
         ``"device_disjoint": false`` and a warning says why results on it are optimistic). Each case is
-        named in :attr:`Split.warnings`.
+        named in :attr:`Split.warnings`. Not applied with ``stratify=False``.
     stratify : bool
         Split each model's devices separately (default). ``False`` shuffles all devices together and splits
         them by ``fractions`` regardless of model: what same-device verification needs on a data set with
@@ -340,7 +342,7 @@ def split_by_device(
         devices = list(devices_of[model])
         rng = random.Random(f"camforensics-split:{seed}:{model}")
         rng.shuffle(devices)
-        if len(devices) == 1 and single_device != "train":
+        if stratify and len(devices) == 1 and single_device != "train":
             device = devices[0]
             if single_device == "exclude":
                 warnings.append(f"model {model!r} has one device ({device!r}): left out of every split")
@@ -349,7 +351,7 @@ def split_by_device(
             rng.shuffle(images)
             counts = allocate_devices(len(images), fr)  # same rounding rule, applied to images
             start = 0
-            for name, count in zip(SPLIT_NAMES, counts):
+            for name, count in zip(SPLIT_NAMES, counts, strict=True):
                 out[name].extend(images[start : start + count])
                 start += count
             image_split.append(device)
@@ -360,15 +362,14 @@ def split_by_device(
             continue
         counts = allocate_devices(len(devices), fr)
         start = 0
-        for name, count in zip(SPLIT_NAMES, counts):
+        for name, count in zip(SPLIT_NAMES, counts, strict=True):
             for device in devices[start : start + count]:
                 out[name].extend(by_device[device])
             start += count
-        missing = [name for name, c, f in zip(SPLIT_NAMES, counts, fr) if c == 0 and f > 0]
+        missing = [name for name, c, f in zip(SPLIT_NAMES, counts, fr, strict=True) if c == 0 and f > 0]
         if missing:
-            warnings.append(
-                f"model {model!r} has {len(devices)} device(s): none in {' or '.join(missing)}"
-            )
+            group = f"model {model!r}" if stratify else "the data set"
+            warnings.append(f"{group} has {len(devices)} device(s): none in {' or '.join(missing)}")
     layouts = sorted({r.dataset for r in recs})
     if not stratify:
         warnings.insert(0, "not stratified by model: devices were split regardless of their model")
