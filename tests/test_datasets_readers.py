@@ -20,7 +20,7 @@ from camforensics.io.datasets import (
 )
 from camforensics.io.records import ImageRecord, normalize_make, normalize_model
 
-from conftest import write_image, write_text
+from dataset_trees import write_image, write_text
 
 
 def test_dresden_models_with_underscores_parse_from_the_right(dresden_tree: Path) -> None:
