@@ -95,3 +95,21 @@ def test_split_bad_fractions(vision_tree: Path, tmp_path: Path) -> None:
 def test_help_does_not_import_numpy() -> None:
     code = "import sys; from camforensics.cli.app import app; sys.exit('numpy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_inspect_writes_a_report(kaggle_tree: Path, tmp_path: Path) -> None:
+    path = tmp_path / "inspect.json"
+    result = runner.invoke(app, ["datasets", "inspect", str(kaggle_tree), "--report", str(path), "--hashes", "-q"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["run"]["command"] == "datasets inspect" and doc["run"]["dataset"]["layout"] == "kaggle"
+    assert len(doc["results"]) == 18 and all(len(r["input"]["sha256"]) == 64 for r in doc["results"])
+    assert doc["summary"]["n_devices"] == 6 and doc["summary"]["n_skipped"] == 2 and doc["summary"]["n_failed"] == 0
+    assert "models" not in result.stdout  # quiet: no table
+
+
+def test_inspect_report_to_stdout_csv(generic_tree: Path) -> None:
+    result = runner.invoke(app, ["datasets", "inspect", str(generic_tree), "--report", "-", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].startswith("input.path,status,device")
+    assert len(result.stdout.splitlines()) == 1 + 9

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-EXIT_FATAL = 2  # nothing could be done: one line on stderr says why
+from camforensics.cli.common import FormatOpt, QuietOpt, ReportOpt, check_format, cli_errors, emit_report, out
 
 LayoutOpt = Annotated[
     str, typer.Option("--layout", "-l", help="Data set layout: auto, dresden, vision, kaggle or generic.")
 ]
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    from camforensics.errors import CamforensicsError
-
-    try:
-        yield
-    except CamforensicsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_FATAL) from None
 
 
 def _parse_fractions(text: str) -> tuple[float, ...]:
@@ -43,19 +30,31 @@ def inspect(
     layout: LayoutOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     show_skipped: Annotated[bool, typer.Option("--skipped", help="List every skipped file with its reason.")] = False,
+    hashes: Annotated[bool, typer.Option("--hashes", help="Put every image's sha256 in the report.")] = False,
+    report: ReportOpt = None,
+    fmt: FormatOpt = "json",
+    quiet: QuietOpt = False,
 ) -> None:
-    """Show the models, devices and image counts (per content kind) a data set folder holds."""
-    with _errors():
-        from camforensics.pipelines.datasets import inspect_dataset
+    """Show the models, devices and image counts (per content kind) a data set folder holds.
 
-        summary = inspect_dataset(folder, layout=layout)
+    A report (one result per image, the counts as its summary) is written only when --report is given.
+    """
+    with cli_errors():
+        check_format(fmt)
+        from camforensics.pipelines.datasets import inspect_report
+
+        rep, summary = inspect_report(folder, layout=layout, with_hashes=hashes)
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-        return
-    from rich.console import Console
+    elif not quiet and not (report is not None and str(report) == "-"):
+        _print_summary(summary, show_skipped=show_skipped)
+    if report is not None:
+        raise typer.Exit(emit_report(rep, report, fmt, quiet=quiet or as_json))
+
+
+def _print_summary(summary: dict, *, show_skipped: bool) -> None:
     from rich.table import Table
 
-    console = Console(highlight=False, soft_wrap=True)
     kinds = summary["content_kinds"]
     table = Table(title=f"{summary['root']}  (layout: {summary['layout']})")
     for col in ("model", "device"):
@@ -73,13 +72,13 @@ def inspect(
         *[str(summary["by_content"][k]) for k in kinds],
         str(summary["n_images"]),
     )
-    console.print(table)
-    console.print(f"skipped files: {summary['n_skipped']}")
+    out.print(table)
+    out.print(f"skipped files: {summary['n_skipped']}")
     for reason, n in summary["skipped_by_reason"].items():
-        console.print(f"  {n:>6}  {reason}")
+        out.print(f"  {n:>6}  {reason}")
     if show_skipped:
         for s in summary["skipped"]:
-            console.print(f"  {s['path']}: {s['reason']}")
+            out.print(f"  {s['path']}: {s['reason']}")
 
 
 def split(
@@ -103,7 +102,7 @@ def split(
     hashes: Annotated[bool, typer.Option("--hashes", help="Store the sha256 of every image in the split.")] = False,
 ) -> None:
     """Split a data set into train / validation / test by device (no device in two splits) and save it."""
-    with _errors():
+    with cli_errors():
         from camforensics.pipelines.datasets import make_split, split_summary
 
         result = make_split(
@@ -116,10 +115,9 @@ def split(
             stratify=stratify,
             with_hashes=hashes,
         )
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = out
     table = Table(title=f"split of {result.root} (seed {seed})")
     for col in ("split", "devices", "models", "images"):
         table.add_column(col, justify="right" if col != "split" else "left")

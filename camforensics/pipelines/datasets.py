@@ -6,12 +6,15 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from camforensics import __version__
 from camforensics.io.datasets import scan_dataset
 from camforensics.io.records import DatasetScan
 from camforensics.io.splits import SPLIT_NAMES, Split, split_by_device
+
+if TYPE_CHECKING:
+    from camforensics.reports.report import Report
 
 
 def summarize_scan(scan: DatasetScan) -> dict[str, Any]:
@@ -67,6 +70,55 @@ def summarize_scan(scan: DatasetScan) -> dict[str, Any]:
 def inspect_dataset(root: str | os.PathLike[str], *, layout: str = "auto") -> dict[str, Any]:
     """Read a data set folder and summarise what was understood (see :func:`summarize_scan`)."""
     return summarize_scan(scan_dataset(root, layout=layout))
+
+
+def inspect_report(
+    root: str | os.PathLike[str], *, layout: str = "auto", with_hashes: bool = False
+) -> tuple[Report, dict[str, Any]]:
+    """The ``datasets inspect`` report: one result per image record, the summary as the report summary.
+
+    Parameters
+    ----------
+    root : path-like
+        Data set folder.
+    layout : str
+        As in :func:`~camforensics.io.datasets.scan_dataset`.
+    with_hashes : bool
+        Put the sha256 of every image in its result (reads every file).
+
+    Returns
+    -------
+    report : Report
+        Finished report; skipped files are listed in its summary, not as failed results.
+    summary : dict
+        :func:`summarize_scan` of the scan.
+    """
+    from camforensics.reports.report import Report
+
+    scan = scan_dataset(root, layout=layout)
+    summary = summarize_scan(scan)
+    report = Report(
+        command="datasets inspect",
+        parameters={"root": str(scan.root), "layout": layout, "hashes": with_hashes},
+        context={"dataset": {"root": str(scan.root), "layout": scan.layout}},
+    )
+    for r in scan.records:
+        item: dict[str, Any] = {"path": str(r.path)}
+        if with_hashes:
+            item["sha256"] = r.sha256()
+        report.add(
+            {
+                "input": item,
+                "status": "ok",
+                "device": r.device,
+                "model_id": r.model_id,
+                "make": r.make,
+                "model": r.model,
+                "content": r.content,
+            }
+        )
+    report.finish(**{k: v for k, v in summary.items() if k not in ("root", "tool_version")})
+    return report, summary
 
 
 def make_split(
