@@ -1,0 +1,139 @@
+"""What every command shares: report options, progress, rendering and the one place errors become exit codes.
+
+Exit codes: 0 everything done; 1 the run finished but some inputs failed (see the report); 2 nothing could be
+done (bad usage, missing library, ...): one line on stderr says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from camforensics.errors import CamforensicsError
+
+if TYPE_CHECKING:
+    from camforensics.reports.report import Report
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+ReportOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--report",
+        "-r",
+        help="Where to write the report ('-' for stdout). Default: camforensics_<command>_<UTC time>.<format>.",
+        show_default=False,
+    ),
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="Report format: json, jsonl or csv.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")]
+MaxPixelsOpt = Annotated[
+    int, typer.Option("--max-pixels", help="Refuse images with more pixels (decompression-bomb guard).")
+]
+
+
+def fail(message: str, code: int = EXIT_FATAL) -> typer.Exit:
+    """Print one clear error line and return the Exit to raise (``raise fail(...)``)."""
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def cli_errors() -> Iterator[None]:
+    """Turn library errors into one line on stderr and exit code 2 (the one place this happens)."""
+    try:
+        yield
+    except CamforensicsError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", code=130) from None
+
+
+def check_format(fmt: str) -> str:
+    from camforensics.reports.report import FORMATS
+
+    if fmt not in FORMATS:
+        raise CamforensicsError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def default_report_path(command: str, fmt: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Path(f"camforensics_{command}_{stamp}.{fmt}")
+
+
+class ProgressHooks:
+    """``start(total)`` and ``tick()`` callbacks that pipelines call; drawn as a rich bar when one is shown."""
+
+    def __init__(self, bar: Any | None, description: str) -> None:
+        self._bar = bar
+        self._description = description
+        self._task: Any = None
+
+    def start(self, total: int) -> None:
+        if self._bar is not None:
+            self._task = self._bar.add_task(self._description, total=total)
+
+    def tick(self) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.advance(self._task)
+
+
+@contextlib.contextmanager
+def progress(description: str, *, quiet: bool) -> Iterator[ProgressHooks]:
+    """Progress callbacks for a pipeline; a bar on stderr only when it is a terminal and not ``quiet``."""
+    if quiet or not sys.stderr.isatty():
+        yield ProgressHooks(None, description)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        yield ProgressHooks(bar, description)
+
+
+def emit_report(report: Report, path: Path | None, fmt: str, *, quiet: bool) -> int:
+    """Write the report, say where (unless quiet or on stdout) and return the exit code of the run."""
+    if report.finished is None:
+        report.finish()
+    if path is not None and str(path) == "-":
+        sys.stdout.write(report.to_text(fmt=fmt))
+    else:
+        target = path or default_report_path(report.command, fmt)
+        written = report.write(target, fmt=fmt)
+        if not quiet:
+            err.print(f"report: {', '.join(str(p) for p in written)}")
+    failed = report.n_failed
+    if failed:
+        err.print(f"[yellow]{failed} of {len(report.results)} inputs failed[/]; their reasons are in the report")
+        return EXIT_SOME_FAILED
+    return EXIT_OK
+
+
+def show_errors(report: Report) -> None:
+    """List failed inputs with their one-line reasons on stderr."""
+    for r in report.results:
+        if r["status"] != "ok":
+            err.print(f"[red]failed[/] {r['input'].get('path')}: {r['error']['message']}", highlight=False)
+
+
+def human_output(path: Path | None, quiet: bool) -> bool:
+    """Tables go to stdout unless quiet or the report itself goes to stdout."""
+    return not quiet and not (path is not None and str(path) == "-")

@@ -1,0 +1,75 @@
+"""camforensics enroll: build a device fingerprint from reference images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from camforensics.cli.common import (
+    FormatOpt,
+    MaxPixelsOpt,
+    QuietOpt,
+    ReportOpt,
+    check_format,
+    cli_errors,
+    emit_report,
+    err,
+    human_output,
+    out,
+    progress,
+    show_errors,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("enroll")(enroll)
+
+
+def enroll(
+    paths: Annotated[list[Path], typer.Argument(help="Reference images of ONE device: files and/or folders.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Device name in the library, e.g. 'Canon_Ixus70_0'.")],
+    library: Annotated[Path, typer.Option("--library", "-l", help="Fingerprint library folder (created if new).")],
+    sigma0: Annotated[float, typer.Option(help="Denoiser noise std (0..255 scale); 3 as in Binghamton's code.")] = 3.0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing device of that name.")] = False,
+    report: ReportOpt = None,
+    fmt: FormatOpt = "json",
+    quiet: QuietOpt = False,
+    max_pixels: MaxPixelsOpt = 250_000_000,
+) -> None:
+    """Estimate a device's sensor fingerprint (PRNU, Chen et al. 2008 MLE) and store it in a library.
+
+    Flat-field images (sky, white walls) give the best fingerprints; 20 or more are recommended. All images must
+    be camera originals of one size; others are refused with their reason in the report.
+    """
+    with cli_errors():
+        check_format(fmt)
+        from camforensics.core.params import FingerprintParams, ResidualParams
+        from camforensics.pipelines.enroll import enroll_device
+
+        params = FingerprintParams(residual=ResidualParams(sigma0=sigma0))
+        with progress(f"enroll {name}", quiet=quiet) as hooks:
+            rep, entry = enroll_device(
+                paths,
+                name=name,
+                library=library,
+                params=params,
+                overwrite=overwrite,
+                max_pixels=max_pixels,
+                tick=hooks.tick,
+                on_start=hooks.start,
+            )
+        if human_output(report, quiet):
+            show_errors(rep)
+            if entry is not None:
+                h, w = entry.shape
+                out.print(
+                    f"enrolled [bold]{entry.name}[/]: {entry.meta['n_images']} images of {w}x{h}, "
+                    f"fingerprint sha256 {entry.fingerprint_sha256[:16]}..., in {library}"
+                )
+        code = emit_report(rep, report, fmt, quiet=quiet)
+        if entry is None:
+            err.print("[red]nothing enrolled:[/] no input image could be used")
+            raise typer.Exit(2)
+    raise typer.Exit(code)

@@ -1,0 +1,63 @@
+"""camforensics extract: noise residuals as arrays and pictures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from camforensics.cli.common import (
+    FormatOpt,
+    MaxPixelsOpt,
+    QuietOpt,
+    ReportOpt,
+    check_format,
+    cli_errors,
+    emit_report,
+    human_output,
+    out,
+    progress,
+    show_errors,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("extract")(extract)
+
+
+def extract(
+    paths: Annotated[list[Path], typer.Argument(help="Images: files and/or folders.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the residual files.")],
+    sigma0: Annotated[float, typer.Option(help="Denoiser noise std (0..255 scale).")] = 2.0,
+    enhance: Annotated[bool, typer.Option("--enhance/--no-enhance", help="Li's enhanced SPN (alpha 7).")] = False,
+    arrays: Annotated[bool, typer.Option("--npy/--no-npy", help="Write the float32 residual as .npy.")] = True,
+    pictures: Annotated[bool, typer.Option("--png/--no-png", help="Write residual and spectrum PNGs.")] = True,
+    report: ReportOpt = None,
+    fmt: FormatOpt = "json",
+    quiet: QuietOpt = False,
+    max_pixels: MaxPixelsOpt = 250_000_000,
+) -> None:
+    """Write each image's PRNU noise residual W (.npy) and 8-bit pictures of W and of its spectrum (dB)."""
+    with cli_errors():
+        check_format(fmt)
+        from camforensics.core.params import ResidualParams
+        from camforensics.pipelines.extract import extract_residuals
+
+        params = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
+        with progress("extract", quiet=quiet) as hooks:
+            rep = extract_residuals(
+                paths,
+                output,
+                params=params,
+                save_arrays=arrays,
+                save_pictures=pictures,
+                max_pixels=max_pixels,
+                tick=hooks.tick,
+                on_start=hooks.start,
+            )
+        if human_output(report, quiet):
+            show_errors(rep)
+            out.print(f"{rep.summary['n_ok']} residuals written to {output}")
+        code = emit_report(rep, report, fmt, quiet=quiet)
+    raise typer.Exit(code)

@@ -1,0 +1,100 @@
+"""Wavelet-domain adaptive Wiener denoiser of Lukas, Fridrich and Goljan (2006), Appendix A."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pywt
+
+from camforensics.core.params import ResidualParams
+from camforensics.errors import ParameterError
+
+
+def min_image_side(params: ResidualParams) -> int:
+    """Smallest image side that the wavelet decomposition of ``params`` handles without boundary overlap."""
+    filter_len = pywt.Wavelet(params.wavelet).dec_len
+    return (filter_len - 1) * 2**params.levels
+
+
+def wiener_noise_gain(coeffs: np.ndarray, noise_var: float, *, windows: tuple[int, ...] = (3, 5, 7, 9)) -> np.ndarray:
+    """Gain ``noise_var / (var + noise_var)`` that keeps the noise part of coefficients (local adaptive Wiener).
+
+    For each window size w the local signal variance is ``max(0, mean_w(c**2) - noise_var)``; the minimum over
+    the windows is kept as ``var``. The Wiener estimate of the signal is ``c * var / (var + noise_var)``, so the
+    part returned here, the noise, is ``c * noise_var / (var + noise_var)`` (Binghamton ``WaveNoise``). Means
+    are taken over the full square window with zeros beyond the border, as
+    ``scipy.ndimage.uniform_filter(mode="constant")`` does.
+
+    Parameters
+    ----------
+    coeffs : ndarray, 2-D
+        Wavelet subband or spectrum magnitude. Not modified.
+    noise_var : float
+        Variance sigma0**2 of the noise.
+    windows : tuple of int, keyword-only
+        Odd window sizes.
+
+    Returns
+    -------
+    ndarray, float32
+        A new array in (0, 1]: multiply ``coeffs`` by it to get their noise part.
+
+    References
+    ----------
+    Lukas, Fridrich, Goljan, "Digital camera identification from sensor pattern noise", IEEE TIFS 1(2), 2006,
+    Appendix A.
+    """
+    c = np.asarray(coeffs, dtype=np.float32)
+    energy = c * c
+    local = None
+    for w in windows:
+        m = cv2.boxFilter(energy, cv2.CV_32F, (w, w), normalize=True, borderType=cv2.BORDER_CONSTANT)
+        local = m if local is None else np.minimum(local, m, out=local)
+    # max(0, min_w(mean) - s2) == min_w(max(0, mean - s2)): one threshold after a running minimum.
+    s2 = np.float32(noise_var)
+    var = np.subtract(local, s2, out=local)
+    np.maximum(var, 0, out=var)
+    var += s2  # var + sigma^2 >= sigma^2 > 0
+    return np.divide(s2, var, out=var)
+
+
+def denoise_channel(channel: np.ndarray, *, params: ResidualParams = ResidualParams()) -> np.ndarray:
+    """Return the noise ``channel - denoised(channel)`` of one 2-D channel.
+
+    The channel is mirror-padded to a multiple of ``2**levels``, decomposed with a periodic ``levels``-level
+    DWT, every detail subband is Wiener-filtered with sigma0**2, the approximation band is set to
+    zero, and the inverse DWT of the noise part of every detail (:func:`wiener_noise_gain`) is the residual.
+
+    Parameters
+    ----------
+    channel : ndarray, 2-D
+        Pixel values on a 0..255 scale (any real dtype). Not modified.
+    params : ResidualParams, keyword-only
+        sigma0, levels, wavelet and windows.
+
+    Returns
+    -------
+    ndarray, float32, same shape as ``channel``
+        The noise residual of the channel.
+    """
+    x = np.asarray(channel, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"denoise_channel expects a 2-D channel, got shape {x.shape}")
+    h, w = x.shape
+    min_side = min_image_side(params)
+    if min(h, w) < min_side:
+        raise ParameterError(
+            f"image of {w}x{h} pixels is too small for a {params.levels}-level {params.wavelet} decomposition "
+            f"(needs >= {min_side} pixels per side); use fewer levels"
+        )
+    block = 2**params.levels
+    ph, pw = (-h) % block, (-w) % block
+    if ph or pw:
+        x = np.pad(x, ((0, ph), (0, pw)), mode="symmetric")
+    coeffs = pywt.wavedec2(x, params.wavelet, mode="periodization", level=params.levels)
+    noise_var = params.sigma0**2
+    out = [np.zeros_like(coeffs[0])]
+    for details in coeffs[1:]:
+        out.append(tuple(d * wiener_noise_gain(d, noise_var, windows=params.windows) for d in details))
+    noise = pywt.waverec2(out, params.wavelet, mode="periodization")
+    return np.ascontiguousarray(noise[:h, :w], dtype=np.float32)

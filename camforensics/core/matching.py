@@ -1,0 +1,117 @@
+"""Match a query (image or residual) against a fingerprint, trying the rotations the sizes allow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from camforensics.core.params import MatchParams, ResidualParams
+from camforensics.core.pce import PceResult, compute_pce, log10_false_alarm
+from camforensics.core.residual import extract_residual, to_grey
+from camforensics.errors import SizeMismatchError
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """Best PCE of a query against one fingerprint over the rotations and shifts searched."""
+
+    pce: float  # PCE at the best rotation
+    ncc: float  # normalised correlation at the peak
+    rotation: int  # degrees counter-clockwise that turn the stored query into the fingerprint's sensor order
+    peak_shift: tuple[int, int]  # (dy, dx) of the peak at that rotation
+    n_hypotheses: int  # rotations x shifts searched (enters the false-alarm correction)
+    p_fa: float  # false-alarm probability of this PCE given n_hypotheses
+    log10_p_fa: float  # finite even where p_fa underflows to 0
+    pce_by_rotation: dict[int, float] = field(default_factory=dict)  # every rotation tried
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pce": self.pce,
+            "ncc": self.ncc,
+            "rotation": self.rotation,
+            "peak_shift": list(self.peak_shift),
+            "n_hypotheses": self.n_hypotheses,
+            "p_fa": self.p_fa,
+            "log10_p_fa": self.log10_p_fa,
+            "pce_by_rotation": {str(k): v for k, v in self.pce_by_rotation.items()},
+        }
+
+
+def candidate_rotations(query_shape: tuple[int, ...], reference_shape: tuple[int, ...], *, mode: str = "all") -> list[int]:
+    """Rotations (degrees counter-clockwise, multiples of 90) under which a query fits a reference's shape.
+
+    ``mode="none"`` allows only the stored order; ``"all"`` the four rotations whose shape fits.
+    """
+    h, w = query_shape[:2]
+    ref = tuple(reference_shape[:2])
+    allowed = (0,) if mode == "none" else (0, 90, 180, 270)
+    return [r for r in allowed if ((h, w) if r in (0, 180) else (w, h)) == ref]
+
+
+def match_residual(
+    residual: np.ndarray,
+    grey: np.ndarray | None,
+    k: np.ndarray,
+    *,
+    match: MatchParams = MatchParams(),
+) -> MatchResult:
+    """PCE of a query residual W against ``grey * K`` (Goljan's detector), best over allowed rotations.
+
+    Parameters
+    ----------
+    residual : ndarray, HxW
+        The query's noise residual in stored order. Not modified.
+    grey : ndarray, HxW, or None
+        The query's grey intensities (0..255); None correlates W with K alone (fingerprint-to-fingerprint).
+    k : ndarray
+        The fingerprint.
+    match : MatchParams, keyword-only
+
+    Raises
+    ------
+    SizeMismatchError
+        If no allowed rotation of the query has the fingerprint's shape.
+    """
+    rotations = candidate_rotations(residual.shape, k.shape, mode=match.rotations)
+    if not rotations:
+        h, w = residual.shape
+        raise SizeMismatchError(
+            f"query of {w}x{h} pixels fits no rotation of the {k.shape[1]}x{k.shape[0]} fingerprint"
+        )
+    best: tuple[int, PceResult] | None = None
+    by_rotation: dict[int, float] = {}
+    n_shifts = 1
+    for r in rotations:
+        w_r = np.rot90(residual, r // 90)
+        ref = k if grey is None else np.rot90(grey, r // 90) * k
+        res = compute_pce(w_r, ref, shift_range=match.shift_range, exclusion=match.exclusion)
+        by_rotation[r] = res.pce
+        n_shifts = res.n_shifts
+        if best is None or res.pce > best[1].pce:
+            best = (r, res)
+    rotation, res = best  # type: ignore[misc]  (rotations is non-empty)
+    n_hyp = n_shifts * len(rotations)
+    log10_pfa = log10_false_alarm(res.pce, n_hyp)
+    return MatchResult(
+        pce=res.pce,
+        ncc=res.ncc,
+        rotation=rotation,
+        peak_shift=res.peak_shift,
+        n_hypotheses=n_hyp,
+        p_fa=float(10.0**log10_pfa),
+        log10_p_fa=log10_pfa,
+        pce_by_rotation=by_rotation,
+    )
+
+
+def match_image(
+    image: np.ndarray,
+    k: np.ndarray,
+    *,
+    residual_params: ResidualParams = ResidualParams(),
+    match: MatchParams = MatchParams(),
+) -> MatchResult:
+    """Extract the residual of ``image`` and match it against fingerprint ``k`` (see :func:`match_residual`)."""
+    return match_residual(extract_residual(image, params=residual_params), to_grey(image), k, match=match)

@@ -1,0 +1,75 @@
+"""Parameters of the classical PRNU engine, as frozen dataclasses written into every report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from camforensics.errors import ParameterError
+
+# Luma weights used to combine the per-channel residuals to grey (Binghamton rgb2gray1 / prnu-python rgb2gray).
+GREY_WEIGHTS = (0.29893602, 0.58704307, 0.11402090)
+
+# Common PCE decision threshold: about 2.4e-5 false alarms over ~1 million images (Goljan, Fridrich, Filler 2009,
+# "Large scale test of sensor fingerprint camera identification").
+PCE_THRESHOLD = 60.0
+
+
+@dataclass(frozen=True)
+class ResidualParams:
+    """How a noise residual W is extracted from an image (Lukas, Fridrich, Goljan 2006, Appendix A)."""
+
+    sigma0: float = 2.0  # assumed std of the PRNU-bearing noise, 0..255 scale (Binghamton: 2 for queries, 3 for fingerprints)
+    levels: int = 4  # wavelet decomposition levels
+    wavelet: str = "db4"  # 8-tap Daubechies
+    windows: tuple[int, ...] = (3, 5, 7, 9)  # square windows of the local-variance estimate (MAP minimum over them)
+    zero_mean: bool = True  # remove row/column means on each 2x2 CFA sub-lattice
+    wiener_dft: bool = True  # adaptive Wiener filter of the spectrum magnitude (removes periodic JPEG/CFA artefacts)
+    enhance_alpha: float | None = None  # Li 2010 enhanced SPN n_e = sign(n) exp(-n^2 / (2 alpha^2)); 7 in the paper
+
+    def __post_init__(self) -> None:
+        if not self.sigma0 > 0:
+            raise ParameterError(f"sigma0 must be > 0 (0..255 scale), got {self.sigma0!r}")
+        if not 1 <= self.levels <= 8:
+            raise ParameterError(f"levels must be between 1 and 8, got {self.levels!r}")
+        if not self.windows or any(w < 1 or w % 2 == 0 for w in self.windows):
+            raise ParameterError(f"windows must be odd sizes >= 1, got {self.windows!r}")
+        if self.enhance_alpha is not None and not self.enhance_alpha > 0:
+            raise ParameterError(f"enhance_alpha must be > 0 or None, got {self.enhance_alpha!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FingerprintParams:
+    """How a device fingerprint K is estimated from N images (Chen, Fridrich, Goljan, Lukas 2008)."""
+
+    residual: ResidualParams = field(default_factory=lambda: ResidualParams(sigma0=3.0))  # Binghamton uses 3 here
+    saturation_level: float = 250.0  # a channel whose maximum exceeds this is checked for saturated pixels (0..255)
+    intensity_knee: float = 252.0  # intensity weight I/T below T, exp(-(I-T)^2/v) above (Binghamton IntenScale)
+    intensity_spread: float = 6.0  # v of the weight above the knee
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MatchParams:
+    """How a query is matched against a fingerprint by PCE (Goljan 2009)."""
+
+    threshold: float = PCE_THRESHOLD  # PCE above this is a match
+    shift_range: tuple[int, int] = (0, 0)  # search the peak within +-dy, +-dx of zero shift (0, 0: aligned images)
+    rotations: str = "all"  # "all": try 0/90/180/270 degrees; "none": stored pixel order only
+    exclusion: int = 11  # side of the square around the peak left out of the correlation energy
+
+    def __post_init__(self) -> None:
+        if self.rotations not in ("all", "none"):
+            raise ParameterError(f"rotations must be 'all' or 'none', got {self.rotations!r}")
+        if self.shift_range[0] < 0 or self.shift_range[1] < 0:
+            raise ParameterError(f"shift_range must be non-negative, got {self.shift_range!r}")
+        if self.exclusion < 1 or self.exclusion % 2 == 0:
+            raise ParameterError(f"exclusion must be an odd size >= 1, got {self.exclusion!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,194 @@
+"""Noise residuals: the PRNU-bearing part of an image (Lukas et al. 2006; Chen et al. 2008; Li 2010)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.fft
+
+from camforensics.core.denoise import denoise_channel, wiener_noise_gain
+from camforensics.core.params import GREY_WEIGHTS, ResidualParams
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    # pywt and OpenCV release the GIL, so colour channels denoise in parallel threads.
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=min(3, os.cpu_count() or 1), thread_name_prefix="camforensics")
+    return _POOL
+
+
+def map_channels(fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray, *, parallel: bool = True) -> list:
+    """Apply ``fn`` to each channel of an HxW or HxWxC image, in threads when ``parallel``."""
+    if image.ndim == 2:
+        return [fn(image)]
+    channels = [image[:, :, c] for c in range(image.shape[2])]
+    if parallel and len(channels) > 1:
+        return list(_pool().map(fn, channels))
+    return [fn(c) for c in channels]
+
+
+def to_grey(image: np.ndarray) -> np.ndarray:
+    """Combine an RGB image (or per-channel residual) to grey with the weights of Binghamton's ``rgb2gray1``.
+
+    Parameters
+    ----------
+    image : ndarray, HxW or HxWx3 (HxWx1 accepted)
+        Channels in RGB order. Not modified.
+
+    Returns
+    -------
+    ndarray, float32, HxW
+    """
+    a = np.asarray(image)
+    if a.ndim == 2:
+        return a.astype(np.float32, copy=False)
+    if a.ndim != 3 or a.shape[2] not in (1, 3):
+        raise ValueError(f"expected an HxW or HxWx3 array, got shape {a.shape}")
+    return grey_from_channels([a[:, :, c] for c in range(a.shape[2])])
+
+
+def grey_from_channels(channels: list[np.ndarray]) -> np.ndarray:
+    """Weighted grey sum of 1 or 3 separate 2-D channels (RGB order) without stacking them."""
+    if len(channels) == 1:
+        return np.asarray(channels[0], dtype=np.float32)
+    if len(channels) != 3:
+        raise ValueError(f"expected 1 or 3 channels, got {len(channels)}")
+    out = np.multiply(channels[0], np.float32(GREY_WEIGHTS[0]), dtype=np.float32)
+    for ch, weight in zip(channels[1:], GREY_WEIGHTS[1:]):
+        out += np.multiply(ch, np.float32(weight), dtype=np.float32)
+    return out
+
+
+def zero_mean_cfa(residual: np.ndarray) -> np.ndarray:
+    """Remove row and column means separately on each of the four 2x2 CFA sub-lattices.
+
+    This removes linear patterns that all cameras of a model share (demosaicing, row/column readout), so they do
+    not count as a device match (Chen et al. 2008, "ZeroMeanTotal").
+
+    Parameters
+    ----------
+    residual : ndarray, 2-D
+        Not modified.
+
+    Returns
+    -------
+    ndarray, float32
+        A new array whose every sub-lattice has zero row and column means.
+    """
+    out = np.array(residual, dtype=np.float32, copy=True)
+    if out.ndim != 2:
+        raise ValueError(f"zero_mean_cfa expects a 2-D array, got shape {out.shape}")
+    for dy in (0, 1):
+        for dx in (0, 1):
+            sub = out[dy::2, dx::2]  # a view: edits land in ``out``
+            if sub.size == 0:
+                continue
+            sub -= sub.mean(axis=1, keepdims=True)
+            sub -= sub.mean(axis=0, keepdims=True)
+    return out
+
+
+def wiener_dft(residual: np.ndarray, sigma: float, *, windows: tuple[int, ...] = (3, 5, 7, 9)) -> np.ndarray:
+    """Adaptive Wiener filter of the Fourier magnitude; keeps the phase (Chen et al. 2008, "WienerInDFT").
+
+    Peaks in the spectrum (periodic JPEG-block and CFA artefacts shared by a camera model) have a high local
+    variance and are attenuated; the flat, noise-like part of the spectrum passes.
+
+    Parameters
+    ----------
+    residual : ndarray, 2-D
+        Not modified.
+    sigma : float
+        Noise standard deviation on the scale of ``|FFT(W)| / sqrt(H*W)``; usually ``std(W)``.
+    windows : tuple of int, keyword-only
+        Odd window sizes of the local variance estimate.
+
+    Returns
+    -------
+    ndarray, float32
+    """
+    w = np.asarray(residual, dtype=np.float32)
+    if w.ndim != 2:
+        raise ValueError(f"wiener_dft expects a 2-D array, got shape {w.shape}")
+    if not sigma > 0:
+        return w.copy()  # an all-zero residual has nothing to filter
+    h, wd = w.shape
+    spectrum = scipy.fft.fft2(w, workers=-1)
+    magnitude = np.abs(spectrum)
+    magnitude /= np.float32(np.sqrt(h * wd))
+    spectrum *= wiener_noise_gain(magnitude, float(sigma) ** 2, windows=windows)
+    return scipy.fft.ifft2(spectrum, workers=-1, overwrite_x=True).real.astype(np.float32)
+
+
+def enhance_spn(residual: np.ndarray, *, alpha: float = 7.0) -> np.ndarray:
+    """Li's enhanced sensor pattern noise: ``sign(n) * exp(-0.5 * n**2 / alpha**2)`` (model 5).
+
+    Strong components of the residual, which come mostly from scene details, are attenuated.
+
+    Parameters
+    ----------
+    residual : ndarray
+        Not modified.
+    alpha : float, keyword-only
+        Spread of the attenuation; 7 in the paper.
+
+    Returns
+    -------
+    ndarray, float32
+
+    References
+    ----------
+    C.-T. Li, "Source camera identification using enhanced sensor pattern noise", IEEE TIFS 5(2), 2010.
+    """
+    n = np.asarray(residual, dtype=np.float32)
+    out = np.exp(np.float32(-0.5 / alpha**2) * n * n)
+    return np.copysign(out, n, out=out)
+
+
+def finish_residual(grey_residual: np.ndarray, *, params: ResidualParams = ResidualParams()) -> np.ndarray:
+    """Apply the post-processing of ``params`` to a grey residual: enhancement, CFA zero-mean, DFT Wiener."""
+    w = grey_residual
+    if params.enhance_alpha is not None:
+        w = enhance_spn(w, alpha=params.enhance_alpha)
+    if params.zero_mean:
+        w = zero_mean_cfa(w)
+    if params.wiener_dft:
+        w = wiener_dft(w, float(np.std(w)), windows=params.windows)
+    return np.asarray(w, dtype=np.float32)
+
+
+def extract_channel_noise(image: np.ndarray, *, params: ResidualParams = ResidualParams()) -> list[np.ndarray]:
+    """Per-channel wavelet noise of an image (step 1 of the residual), channels denoised in parallel threads."""
+    a = np.asarray(image)
+    if a.ndim not in (2, 3):
+        raise ValueError(f"expected an HxW or HxWxC image, got shape {a.shape}")
+    return map_channels(lambda ch: denoise_channel(ch, params=params), a)
+
+
+def extract_residual(image: np.ndarray, *, params: ResidualParams = ResidualParams()) -> np.ndarray:
+    """Noise residual W of an image: wavelet noise per channel, grey, (enhance), CFA zero-mean, DFT Wiener.
+
+    Parameters
+    ----------
+    image : ndarray, HxW or HxWx3
+        Pixel values on a 0..255 scale, RGB order, in sensor (stored) pixel order. Not modified.
+    params : ResidualParams, keyword-only
+        sigma0 and the other options; written into reports.
+
+    Returns
+    -------
+    ndarray, float32, HxW
+
+    References
+    ----------
+    Lukas, Fridrich, Goljan, IEEE TIFS 1(2), 2006; Chen, Fridrich, Goljan, Lukas, "Determining image origin and
+    integrity using sensor noise", IEEE TIFS 3(1), 2008.
+    """
+    noise = extract_channel_noise(image, params=params)
+    return finish_residual(grey_from_channels(noise), params=params)

@@ -1,0 +1,239 @@
+"""Decode images in sensor (stored) pixel order, with the checks a batch over evidence folders needs.
+
+Pixels are never rotated by EXIF Orientation: camera files store the sensor's pixel order and PRNU must be
+compared in that order. The orientation tag is read and reported.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from camforensics.errors import InputError
+from camforensics.io.hashing import sha256_bytes
+
+# Largest image decoded by default: 200 MP phones exist; much more is a decompression bomb for a 24 GB machine.
+DEFAULT_MAX_PIXELS = 250_000_000
+# Largest file read (bytes): far above any camera JPEG or 16-bit TIFF of the pixel limit.
+MAX_FILE_BYTES = 2_000_000_000
+
+_EXIF_MAKE, _EXIF_MODEL, _EXIF_ORIENTATION, _EXIF_DATETIME = 0x010F, 0x0110, 0x0112, 0x0132
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What a report records about one input image."""
+
+    path: str  # as given (absolute or relative to the working directory)
+    sha256: str  # of the file's bytes
+    size_bytes: int
+    format: str  # container format (JPEG, PNG, TIFF, ...)
+    width: int
+    height: int
+    channels: int  # channels of the decoded pixels (1 or 3)
+    bit_depth: int  # bits per sample in the file (8 or 16)
+    mode: str  # Pillow mode of the file (RGB, L, CMYK, I;16, ...)
+    exif_make: str | None = None
+    exif_model: str | None = None
+    exif_orientation: int | None = None  # 1..8; reported only, pixels stay in stored order
+    exif_datetime: str | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["warnings"] = list(self.warnings)
+        return d
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """Decoded pixels and their provenance."""
+
+    pixels: np.ndarray  # HxW or HxWx3, uint8 (8-bit files) or float32 on a 0..255 scale (16-bit files), RGB
+    info: ImageInfo
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not an image")
+    if size == 0:
+        raise InputError(f"{path}: empty file (0 bytes)")
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"{path}: file of {size} bytes is larger than the {MAX_FILE_BYTES}-byte limit")
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _jpeg_is_complete(data: bytes) -> bool:
+    """True when a JPEG stream has an end-of-image marker after its first scan.
+
+    Inside entropy-coded data 0xFF is always followed by 0x00 or a restart marker, so an FF D9 after the start of
+    scan can only be the real end of image; a thumbnail's FF D9 lies in APP1, before the scan.
+    """
+    pos = 2
+    n = len(data)
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            return False
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA:  # start of scan
+            return data.find(b"\xff\xd9", pos) != -1
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        pos += 2 + length
+    return False
+
+
+def _exif_fields(img: Any) -> tuple[str | None, str | None, int | None, str | None]:
+    try:
+        exif = img.getexif()
+    except Exception:  # malformed EXIF must not lose the image; the pixels are what matter
+        return None, None, None, None
+
+    def text(tag: int) -> str | None:
+        v = exif.get(tag)
+        if v is None:
+            return None
+        if isinstance(v, bytes):
+            v = v.decode("latin-1", "replace")
+        v = str(v).strip().strip("\x00").strip()
+        return v or None
+
+    orientation = exif.get(_EXIF_ORIENTATION)
+    try:
+        orientation = int(orientation) if orientation is not None else None
+    except (TypeError, ValueError):
+        orientation = None
+    return text(_EXIF_MAKE), text(_EXIF_MODEL), orientation, text(_EXIF_DATETIME)
+
+
+def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Read and decode an image in stored (sensor) pixel order, RGB channel order.
+
+    The file is read once; its sha256 is taken from the same bytes that are decoded. The header is checked
+    before decoding (format, size against ``max_pixels``), JPEGs are checked for truncation, 16-bit samples are
+    scaled to 0..255 (float32), an alpha channel is dropped, grey images stay single-channel. Anything else that
+    is unusual (CMYK, palette, 16-bit) is decoded and noted in ``info.warnings``.
+
+    Parameters
+    ----------
+    path : path-like
+        The image file. Never written to.
+    max_pixels : int, keyword-only
+        Refuse images with more pixels (decompression-bomb guard).
+
+    Returns
+    -------
+    LoadedImage
+
+    Raises
+    ------
+    InputError
+        Missing, unreadable, empty, not an image, truncated, too large, or undecodable files.
+    """
+    import cv2
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    data = _read_bytes(path)
+    digest = sha256_bytes(data)
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's own bomb warning: we apply our own limit below
+            saved_limit = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+            try:
+                img = Image.open(io.BytesIO(data))
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved_limit
+            fmt, mode, (width, height) = img.format or "unknown", img.mode, img.size
+            make, model, orientation, when = _exif_fields(img)
+            n_frames = getattr(img, "n_frames", 1)
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image file (no known image format)") from None
+    except Exception as exc:  # any header parse failure of a hostile file is that file's error
+        raise InputError(f"{path}: unreadable image header ({exc})") from None
+    if width <= 0 or height <= 0:
+        raise InputError(f"{path}: image header gives an empty size {width}x{height}")
+    if width * height > max_pixels:
+        raise InputError(
+            f"{path}: {width}x{height} = {width * height / 1e6:.0f} MP exceeds the {max_pixels / 1e6:.0f} MP limit "
+            "(possible decompression bomb; raise --max-pixels if the image is genuine)"
+        )
+    if fmt == "JPEG" and not _jpeg_is_complete(data):
+        raise InputError(f"{path}: truncated JPEG (no end-of-image marker after the scan data)")
+    if n_frames > 1:
+        notes.append(f"file holds {n_frames} frames; only the first is analysed")
+
+    flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if pixels is None:
+        raise InputError(f"{path}: {fmt} data could not be decoded (corrupt or truncated file)")
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    if pixels.shape[0] != height or pixels.shape[1] != width:
+        raise InputError(
+            f"{path}: decoded size {pixels.shape[1]}x{pixels.shape[0]} differs from the header's {width}x{height}"
+        )
+    if pixels.ndim == 3:
+        if pixels.shape[2] == 4:
+            notes.append("alpha channel dropped")
+            pixels = pixels[:, :, :3]
+        elif pixels.shape[2] != 3:
+            raise InputError(f"{path}: {pixels.shape[2]} channels are not supported (grey, RGB or RGBA expected)")
+        pixels = np.ascontiguousarray(pixels[:, :, ::-1])  # OpenCV decodes BGR
+    if mode == "CMYK":
+        notes.append("CMYK file converted to RGB by the decoder: not a camera original, PRNU may be attenuated")
+    elif mode == "P":
+        notes.append("palette image: colours are quantised, PRNU is largely destroyed")
+    if pixels.dtype == np.uint16:
+        bit_depth = 16
+        pixels = pixels.astype(np.float32) * np.float32(255.0 / 65535.0)
+        notes.append("16-bit samples scaled to the 0..255 range")
+    elif pixels.dtype == np.uint8:
+        bit_depth = 8
+    elif pixels.dtype in (np.float32, np.float64):
+        bit_depth = 32
+        pixels = pixels.astype(np.float32)
+        notes.append("floating-point samples used as they are (expected on a 0..255 scale)")
+    else:
+        raise InputError(f"{path}: sample type {pixels.dtype} is not supported (8 or 16 bits per sample expected)")
+    info = ImageInfo(
+        path=str(path),
+        sha256=digest,
+        size_bytes=len(data),
+        format=fmt,
+        width=int(width),
+        height=int(height),
+        channels=1 if pixels.ndim == 2 else 3,
+        bit_depth=bit_depth,
+        mode=mode,
+        exif_make=make,
+        exif_model=model,
+        exif_orientation=orientation,
+        exif_datetime=when,
+        warnings=tuple(notes),
+    )
+    return LoadedImage(pixels=pixels, info=info)

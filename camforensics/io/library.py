@@ -1,0 +1,238 @@
+"""A fingerprint library: a folder of enrolled devices, each with its fingerprint and provenance.
+
+Layout (format version 1)::
+
+    LIB/
+      library.json                 {"format": "camforensics-library", "version": 1}
+      devices/<name>/fingerprint.npy   float32 HxW, K in stored sensor order
+      devices/<name>/entry.json        name, shape, n_images, parameters, inputs with sha256, tool version,
+                                       created, and the sha256 of fingerprint.npy (checked on every load)
+
+Entries are written to a temporary folder and renamed into place, so a crash never leaves half an entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from camforensics import __version__
+from camforensics.errors import LibraryError, ParameterError
+from camforensics.io.hashing import sha256_file
+from camforensics.reports.atomic import atomic_write_text
+
+LIBRARY_FORMAT = "camforensics-library"
+LIBRARY_VERSION = 1
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+()-]{0,127}$")
+
+
+def check_device_name(name: str) -> str:
+    """Return ``name`` if it is usable as a device name (and folder name), else raise ParameterError."""
+    if not _NAME.match(name) or ".." in name or name != name.strip():
+        raise ParameterError(
+            f"device name {name!r} is not allowed: use 1-128 letters, digits, spaces and . _ + ( ) -, "
+            "starting with a letter or digit (e.g. 'Canon_Ixus70_0')"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class LibraryEntry:
+    """One enrolled device as listed in the library (the fingerprint array is loaded on demand)."""
+
+    name: str
+    folder: Path
+    meta: dict[str, Any]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        h, w = self.meta["shape"]
+        return (int(h), int(w))
+
+    @property
+    def fingerprint_sha256(self) -> str:
+        return str(self.meta["fingerprint_sha256"])
+
+    def summary(self) -> dict[str, Any]:
+        """What a report records about the entry it used."""
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "n_images": self.meta.get("n_images"),
+            "fingerprint_sha256": self.fingerprint_sha256,
+            "created": self.meta.get("created"),
+            "tool_version": self.meta.get("tool_version"),
+        }
+
+    def load(self) -> np.ndarray:
+        """Load the fingerprint K after checking its sha256 against the entry.
+
+        Raises
+        ------
+        LibraryError
+            If the file is missing, altered or not a 2-D float32 array of the recorded shape.
+        """
+        path = self.folder / "fingerprint.npy"
+        if not path.is_file():
+            raise LibraryError(f"library entry {self.name!r}: {path} is missing; enroll the device again")
+        digest = sha256_file(path)
+        if digest != self.fingerprint_sha256:
+            raise LibraryError(
+                f"library entry {self.name!r} is corrupted: fingerprint.npy has sha256 {digest[:16]}..., the entry "
+                f"records {self.fingerprint_sha256[:16]}...; restore it from a backup or enroll the device again"
+            )
+        try:
+            k = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise LibraryError(f"library entry {self.name!r}: fingerprint.npy unreadable ({exc})") from None
+        if k.ndim != 2 or tuple(k.shape) != self.shape or k.dtype != np.float32:
+            raise LibraryError(
+                f"library entry {self.name!r}: fingerprint has shape {k.shape} {k.dtype}, the entry records "
+                f"{self.shape} float32"
+            )
+        return k
+
+
+class FingerprintLibrary:
+    """A folder of enrolled device fingerprints.
+
+    Parameters
+    ----------
+    root : path-like
+        The library folder.
+    create : bool, keyword-only
+        Create an empty library when the folder is missing or empty; otherwise a missing library is an error.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = False) -> None:
+        self.root = Path(root)
+        marker = self.root / "library.json"
+        if not marker.is_file():
+            if create and (not self.root.exists() or not any(self.root.iterdir())):
+                self.root.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(
+                    marker, json.dumps({"format": LIBRARY_FORMAT, "version": LIBRARY_VERSION}, indent=2) + "\n"
+                )
+            elif create:
+                raise LibraryError(
+                    f"{self.root} exists, is not empty and is not a camforensics library; choose another folder"
+                )
+            else:
+                raise LibraryError(
+                    f"{self.root} is not a camforensics library (no library.json); create one with "
+                    "'camforensics enroll DIR --name DEVICE --library LIB'"
+                )
+        try:
+            head = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise LibraryError(f"{marker}: unreadable library header ({exc})") from None
+        if head.get("format") != LIBRARY_FORMAT:
+            raise LibraryError(f"{marker}: not a camforensics library header")
+        if head.get("version") != LIBRARY_VERSION:
+            raise LibraryError(
+                f"{marker}: library format version {head.get('version')} is not supported by camforensics "
+                f"{__version__} (expects {LIBRARY_VERSION})"
+            )
+
+    @property
+    def devices_dir(self) -> Path:
+        return self.root / "devices"
+
+    def names(self) -> list[str]:
+        if not self.devices_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.devices_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def __contains__(self, name: str) -> bool:
+        return (self.devices_dir / name / "entry.json").is_file()
+
+    def entry(self, name: str) -> LibraryEntry:
+        """The entry of one device.
+
+        Raises
+        ------
+        LibraryError
+            Unknown name (the message lists the enrolled ones) or an unreadable entry.
+        """
+        folder = self.devices_dir / name
+        meta_path = folder / "entry.json"
+        if not meta_path.is_file():
+            known = ", ".join(self.names()) or "none"
+            raise LibraryError(f"no device {name!r} in library {self.root} (enrolled: {known})")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise LibraryError(f"library entry {name!r}: entry.json unreadable ({exc}); enroll again") from None
+        for key in ("name", "shape", "fingerprint_sha256"):
+            if key not in meta:
+                raise LibraryError(f"library entry {name!r}: entry.json lacks {key!r}; enroll the device again")
+        return LibraryEntry(name=name, folder=folder, meta=meta)
+
+    def entries(self) -> Iterator[LibraryEntry]:
+        for name in self.names():
+            yield self.entry(name)
+
+    def add(
+        self,
+        name: str,
+        k: np.ndarray,
+        *,
+        meta: dict[str, Any],
+        overwrite: bool = False,
+    ) -> LibraryEntry:
+        """Store a fingerprint under ``name`` with its provenance ``meta``; atomic.
+
+        Raises
+        ------
+        LibraryError
+            If ``name`` exists and ``overwrite`` is false.
+        """
+        check_device_name(name)
+        k = np.ascontiguousarray(k, dtype=np.float32)
+        if k.ndim != 2:
+            raise ParameterError(f"a fingerprint is a 2-D array, got shape {k.shape}")
+        final = self.devices_dir / name
+        if final.exists() and not overwrite:
+            raise LibraryError(
+                f"device {name!r} is already enrolled in {self.root}; choose another --name or pass --overwrite"
+            )
+        self.devices_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.devices_dir))
+        try:
+            fp_path = tmp / "fingerprint.npy"
+            with open(fp_path, "wb") as f:
+                np.save(f, k, allow_pickle=False)
+                f.flush()
+                os.fsync(f.fileno())
+            record = {
+                "name": name,
+                "shape": [int(k.shape[0]), int(k.shape[1])],
+                "dtype": "float32",
+                "fingerprint_sha256": sha256_file(fp_path),
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "tool": "camforensics",
+                "tool_version": __version__,
+                **meta,
+            }
+            atomic_write_text(tmp / "entry.json", json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+            if final.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=self.devices_dir))
+                os.replace(final, old / "entry")
+                os.replace(tmp, final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return self.entry(name)

@@ -1,0 +1,45 @@
+"""Shared fixtures: seeded synthetic devices and the location of the real-dev corpus."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import synth
+
+REAL_DEV = Path(os.environ.get("CAMFORENSICS_REAL_DEV", Path(__file__).resolve().parents[2] / "shared" / "data" / "real-dev"))
+
+SIZE = (256, 256)
+
+
+@pytest.fixture(scope="session")
+def devices() -> dict[str, np.ndarray]:
+    """Three synthetic devices' PRNU factors K (256x256)."""
+    return {name: synth.make_prnu(SIZE, seed) for seed, name in enumerate(("cam_a", "cam_b", "cam_c"), start=1)}
+
+
+@pytest.fixture(scope="session")
+def device_images(devices) -> dict[str, dict[str, list[np.ndarray]]]:
+    """Per device: 6 flat-field and 3 natural photos, uint8 RGB after demosaic and JPEG q92."""
+    out = {}
+    for i, (name, k) in enumerate(devices.items()):
+        out[name] = {
+            "flat": [synth.shoot(k, 100 * i + j, flat=True) for j in range(6)],
+            "nat": [synth.shoot(k, 100 * i + 50 + j) for j in range(3)],
+        }
+    return out
+
+
+@pytest.fixture(scope="session")
+def device_tree(tmp_path_factory, device_images) -> Path:
+    """The synthetic devices written as JPEG files: <root>/<device>/<flat|nat>/*.jpg."""
+    root = tmp_path_factory.mktemp("devices")
+    for name, sets in device_images.items():
+        for kind, images in sets.items():
+            (root / name / kind).mkdir(parents=True)
+            for j, rgb in enumerate(images):
+                synth.write_jpeg(root / name / kind / f"{kind} {j}.jpg", rgb, exif={0x010F: "Synth", 0x0110: name})
+    return root

@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+
+from camforensics.core.fingerprint import FingerprintAccumulator, estimate_fingerprint, intensity_weight, saturation_mask
+from camforensics.core.matching import candidate_rotations, match_image, match_residual
+from camforensics.core.params import MatchParams
+from camforensics.errors import ParameterError, SizeMismatchError
+
+
+@pytest.fixture(scope="module")
+def fingerprints(device_images):
+    return {name: estimate_fingerprint(sets["flat"]) for name, sets in device_images.items()}
+
+
+def test_planted_fingerprint_is_found_and_others_are_not(fingerprints, device_images):
+    for true, sets in device_images.items():
+        for img in sets["nat"]:
+            scores = {name: match_image(img, fp.k).pce for name, fp in fingerprints.items()}
+            assert scores[true] > 60, scores
+            assert all(v < 60 for name, v in scores.items() if name != true), scores
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_rotated_query_is_found_at_the_right_rotation(fingerprints, device_images, turns):
+    img = device_images["cam_b"]["nat"][0]
+    stored = np.rot90(img, turns)  # e.g. software that rotated the pixels
+    res = match_image(stored, fingerprints["cam_b"].k)
+    assert res.rotation == (360 - 90 * turns) % 360
+    assert res.pce > 60
+    assert res.n_hypotheses == 4  # square: all four rotations fit
+    # With rotations switched off the rotated copy is not recognised.
+    if turns != 0:
+        off = match_image(stored, fingerprints["cam_b"].k, match=MatchParams(rotations="none"))
+        assert off.pce < 60
+
+
+def test_candidate_rotations_follow_shapes():
+    assert candidate_rotations((300, 400), (300, 400)) == [0, 180]
+    assert candidate_rotations((400, 300), (300, 400)) == [90, 270]
+    assert candidate_rotations((300, 300), (300, 300)) == [0, 90, 180, 270]
+    assert candidate_rotations((300, 400), (300, 400), mode="none") == [0]
+    assert candidate_rotations((400, 300), (300, 400), mode="none") == []
+    with pytest.raises(SizeMismatchError, match="fits no rotation"):
+        match_residual(np.zeros((10, 12), np.float32), None, np.zeros((10, 13), np.float32))
+
+
+def test_more_images_give_a_better_fingerprint(device_images, devices):
+    flat = device_images["cam_a"]["flat"]
+    k_true = devices["cam_a"]
+    c2 = np.corrcoef(estimate_fingerprint(flat[:2]).k.ravel(), k_true.ravel())[0, 1]
+    c6 = np.corrcoef(estimate_fingerprint(flat).k.ravel(), k_true.ravel())[0, 1]
+    assert c6 > c2 > 0.1
+
+
+def test_accumulator_streams_refuses_mixed_sizes_and_empty():
+    acc = FingerprintAccumulator()
+    with pytest.raises(ParameterError, match="at least one image"):
+        acc.finish()
+    img = np.full((128, 128, 3), 120, np.uint8)
+    before = img.copy()
+    acc.add(img)
+    assert np.array_equal(img, before)
+    with pytest.raises(SizeMismatchError, match="one size"):
+        acc.add(np.full((128, 144, 3), 120, np.uint8))
+    fp = acc.finish()
+    assert fp.n_images == 1 and fp.shape == (128, 128) and fp.k.dtype == np.float32
+
+
+def test_saturation_mask_marks_clipped_plateaus_only():
+    c = np.full((6, 6), 100, np.uint8)
+    c[1, 1] = 255  # lone bright pixel: kept
+    c[4, 3:5] = 255  # clipped plateau of two: masked
+    m = saturation_mask(c)
+    assert m[1, 1] and not m[4, 3] and not m[4, 4] and m.sum() == 34
+    assert saturation_mask(np.full((4, 4), 240, np.uint8)).all()  # max below the level: nothing masked
+
+
+def test_intensity_weight():
+    w = intensity_weight(np.array([0, 126, 252, 255], np.float32))
+    assert np.allclose(w, [0, 0.5, 1.0, np.exp(-9 / 6)], atol=1e-6)

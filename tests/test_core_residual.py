@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from camforensics.core.denoise import denoise_channel, min_image_side, wiener_noise_gain
+from camforensics.core.params import ResidualParams
+from camforensics.core.residual import enhance_spn, extract_residual, to_grey, wiener_dft, zero_mean_cfa
+from camforensics.errors import ParameterError
+
+
+def test_constant_image_has_zero_residual():
+    w = extract_residual(np.full((128, 160, 3), 117, np.uint8))
+    assert w.dtype == np.float32 and w.shape == (128, 160)
+    assert np.abs(w).max() < 1e-3
+
+
+def test_residual_keeps_added_noise_and_drops_smooth_content():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:256, 0:256]
+    smooth = 100 + 60 * np.sin(xx / 40.0) * np.cos(yy / 55.0)
+    noise = rng.normal(0, 2.0, smooth.shape)
+    w = extract_residual(smooth + noise, params=ResidualParams(zero_mean=False, wiener_dft=False))
+    corr = np.corrcoef(w.ravel(), noise.ravel())[0, 1]
+    assert corr > 0.8  # the residual is mostly the noise
+    assert np.corrcoef(w.ravel(), smooth.ravel())[0, 1] < 0.05
+
+
+def test_inputs_are_not_modified():
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 255, (128, 128, 3)).astype(np.uint8)
+    before = img.copy()
+    extract_residual(img)
+    assert np.array_equal(img, before)
+    f = rng.normal(size=(64, 64)).astype(np.float32)
+    f0 = f.copy()
+    zero_mean_cfa(f)
+    wiener_dft(f, 1.0)
+    enhance_spn(f)
+    wiener_noise_gain(f, 1.0)
+    assert np.array_equal(f, f0)
+
+
+def test_too_small_image_is_refused_with_the_way_out():
+    p = ResidualParams()
+    side = min_image_side(p)
+    assert side == 112  # (8 - 1) * 2**4 for db4 and 4 levels
+    with pytest.raises(ParameterError, match="fewer levels"):
+        denoise_channel(np.zeros((side - 1, 200), np.float32), params=p)
+    denoise_channel(np.zeros((side, side), np.float32), params=p)  # the smallest allowed works
+
+
+def test_odd_sizes_are_cropped_back():
+    w = extract_residual(np.random.default_rng(2).integers(0, 255, (131, 117)).astype(np.uint8))
+    assert w.shape == (131, 117)
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(4, 40), w=st.integers(4, 40), seed=st.integers(0, 2**16))
+def test_zero_mean_cfa_leaves_every_lattice_row_and_column_at_zero(h, w, seed):
+    a = np.random.default_rng(seed).normal(3.0, 2.0, (h, w)).astype(np.float32)
+    z = zero_mean_cfa(a)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            sub = z[dy::2, dx::2].astype(np.float64)
+            assert np.abs(sub.mean(axis=0)).max() < 1e-4
+            assert np.abs(sub.mean(axis=1)).max() < 1e-4
+
+
+def test_zero_mean_cfa_removes_a_lattice_pattern():
+    rng = np.random.default_rng(3)
+    pattern = np.zeros((64, 64), np.float32)
+    pattern[0::2, 1::2] += rng.normal(0, 1, 32)[None, :]  # column pattern on one sub-lattice only
+    assert np.abs(zero_mean_cfa(pattern)).max() < 1e-5
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**16), freq=st.integers(3, 20), amp=st.floats(2.0, 8.0))
+def test_wiener_dft_removes_periodic_peaks_and_keeps_white_noise(seed, freq, amp):
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0, 1, (128, 128)).astype(np.float32)
+    xx = np.arange(128)[None, :]
+    periodic = (amp * np.cos(2 * np.pi * freq * xx / 128)).astype(np.float32) * np.ones((128, 1), np.float32)
+    out = wiener_dft(noise + periodic, float(np.std(noise + periodic)))
+    assert out.shape == noise.shape and out.dtype == np.float32
+    # The periodic component is strongly attenuated; the white noise mostly passes.
+    assert abs(np.vdot(out, periodic)) / np.vdot(periodic, periodic) < 0.1
+    assert np.corrcoef(out.ravel(), noise.ravel())[0, 1] > 0.9
+
+
+def test_enhance_spn_bounds_and_sign():
+    n = np.array([-20.0, -1.0, 0.5, 3.0, 30.0], np.float32)
+    e = enhance_spn(n, alpha=7.0)
+    assert np.all(np.abs(e) <= 1) and np.array_equal(np.sign(e), np.sign(n))
+    assert abs(e[-1]) < abs(e[2])  # strong (scene) components are attenuated most
+
+
+def test_grey_weights():
+    img = np.zeros((2, 2, 3), np.uint8)
+    img[..., 1] = 100
+    assert np.allclose(to_grey(img), 58.704307, atol=1e-4)
