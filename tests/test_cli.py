@@ -184,3 +184,19 @@ def test_every_command_has_help_and_a_docs_entry():
     for name in names:
         assert invoke(*name.split(), "--help").exit_code == 0
         assert f"camforensics {name}" in docs, f"docs/cli.md has no entry for 'camforensics {name}'"
+
+
+def test_demo_runs_and_every_decision_is_right(tmp_path):
+    res = invoke("demo", "-o", tmp_path / "demo")
+    assert res.exit_code == 0, res.output
+    assert "14/14 decisions match the simulated truth" in res.output
+    reports = sorted(p.name for p in (tmp_path / "demo" / "reports").iterdir())
+    assert "identify.json" in reports and sum(r.startswith("verify_") for r in reports) == 2
+    doc = json.loads((tmp_path / "demo" / "reports" / "identify.json").read_text())
+    assert doc["summary"]["n_inputs"] == 12 and doc["summary"]["n_matched"] == 12
+    # A second run reuses its own folder; a foreign non-empty folder is refused.
+    assert invoke("demo", "-o", tmp_path / "demo", "-q").exit_code == 0
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("x")
+    res = invoke("demo", "-o", tmp_path / "other")
+    assert res.exit_code == 2 and "not empty" in res.output
