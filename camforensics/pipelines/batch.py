@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from camforensics.errors import CamforensicsError
+from camforensics.io.folders import collect_images
 from camforensics.reports.report import Report, error_record
 
 Work = Callable[[Path, dict[str, Any]], None]
@@ -30,6 +32,24 @@ def run_batch(paths: Iterable[Path], work: Work, report: Report, *, tick: Callab
         report.add(result)
         if tick is not None:
             tick()
+
+
+def gather_inputs(
+    paths: list[str | Path], *, on_start: Callable[[int], None] | None = None, what: str = "image files"
+) -> list[Path]:
+    """The image files under ``paths`` (see :func:`collect_images`); announces their number to ``on_start``.
+
+    Raises
+    ------
+    CamforensicsError
+        If no file was found, or a named path does not exist.
+    """
+    files = collect_images(list(paths))
+    if not files:
+        raise CamforensicsError(f"no {what} found in {', '.join(str(p) for p in paths)}")
+    if on_start is not None:
+        on_start(len(files))
+    return files
 
 
 def probe_size(path: Path) -> tuple[int, int] | None:

@@ -9,11 +9,10 @@ from typing import Any
 
 from camforensics.core.fingerprint import FingerprintAccumulator
 from camforensics.core.params import FingerprintParams
-from camforensics.errors import CamforensicsError, LibraryError, SizeMismatchError
-from camforensics.io.folders import collect_images
+from camforensics.errors import LibraryError, SizeMismatchError
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.library import FingerprintLibrary, LibraryEntry, check_device_name
-from camforensics.pipelines.batch import common_size, run_batch
+from camforensics.pipelines.batch import gather_inputs, common_size, run_batch
 from camforensics.reports.report import Report
 
 
@@ -47,11 +46,7 @@ def enroll_device(
     lib = FingerprintLibrary(library, create=True)
     if name in lib and not overwrite:
         raise LibraryError(f"device {name!r} is already enrolled in {lib.root}; choose another --name or pass --overwrite")
-    files = collect_images(list(paths))
-    if not files:
-        raise CamforensicsError(f"no image files found in {', '.join(str(p) for p in paths)}")
-    if on_start is not None:
-        on_start(len(files))
+    files = gather_inputs(paths, on_start=on_start)
     size = common_size(files)
     report = Report(
         command="enroll",

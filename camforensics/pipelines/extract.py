@@ -12,9 +12,8 @@ from camforensics.core.display import residual_picture, spectrum_picture
 from camforensics.core.params import ResidualParams
 from camforensics.core.residual import extract_residual
 from camforensics.errors import CamforensicsError
-from camforensics.io.folders import collect_images
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
-from camforensics.pipelines.batch import run_batch
+from camforensics.pipelines.batch import gather_inputs, run_batch
 from camforensics.reports.atomic import atomic_open, atomic_write_bytes
 from camforensics.reports.report import Report
 
@@ -52,11 +51,7 @@ def extract_residuals(
     never overwrite each other: ``.residual.npy`` (float32, stored sensor order), ``.residual.png`` (0 at grey
     128, +-3 std to white/black) and ``.spectrum.png`` (dB magnitude, 40 dB range, zero frequency centred).
     """
-    files = collect_images(list(paths))
-    if not files:
-        raise CamforensicsError(f"no image files found in {', '.join(str(p) for p in paths)}")
-    if on_start is not None:
-        on_start(len(files))
+    files = gather_inputs(paths, on_start=on_start)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = Report(

@@ -11,11 +11,10 @@ from camforensics.core.matching import Query, candidate_rotations, match_query
 from camforensics.core.params import MatchParams, ResidualParams
 from camforensics.core.pce import Spectrum, log10_false_alarm, spectrum_of
 from camforensics.core.residual import extract_residual, to_grey
-from camforensics.errors import CamforensicsError, LibraryError, SizeMismatchError
-from camforensics.io.folders import collect_images
+from camforensics.errors import LibraryError, SizeMismatchError
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.library import FingerprintLibrary, LibraryEntry
-from camforensics.pipelines.batch import run_batch
+from camforensics.pipelines.batch import gather_inputs, run_batch
 from camforensics.reports.report import Report
 
 # Published empirical false-alarm rate of the PCE > 60 rule (Goljan, Fridrich, Filler 2009, ~1M images).
@@ -82,11 +81,7 @@ def identify_images(
     entries = list(lib.entries())
     if not entries:
         raise LibraryError(f"library {lib.root} has no enrolled device; enroll one with 'camforensics enroll'")
-    files = collect_images(list(paths))
-    if not files:
-        raise CamforensicsError(f"no image files found in {', '.join(str(p) for p in paths)}")
-    if on_start is not None:
-        on_start(len(files))
+    files = gather_inputs(paths, on_start=on_start)
     report = Report(
         command="identify",
         parameters={"residual": residual_params.to_dict(), "match": match.to_dict(), "max_pixels": max_pixels},
