@@ -2,45 +2,21 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from camforensics.core.matching import Query, candidate_rotations, match_query
 from camforensics.core.params import MatchParams, ResidualParams
-from camforensics.core.pce import Spectrum, log10_false_alarm, spectrum_of
+from camforensics.core.pce import log10_false_alarm
 from camforensics.core.residual import extract_residual, to_grey
-from camforensics.errors import LibraryError, SizeMismatchError
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
-from camforensics.io.library import FingerprintLibrary, LibraryEntry
+from camforensics.io.library import FingerprintLibrary
 from camforensics.pipelines.batch import gather_inputs, run_batch
+from camforensics.pipelines.search import FingerprintIndex
 from camforensics.reports.report import Report
 
 # Published empirical false-alarm rate of the PCE > 60 rule (Goljan, Fridrich, Filler 2009, ~1M images).
 EMPIRICAL_FAR_AT_60 = 2.4e-5
-
-
-class FingerprintCache:
-    """Spectra of loaded fingerprints, least recently used first out, within a byte budget."""
-
-    def __init__(self, budget_bytes: int = 4 << 30) -> None:
-        self.budget = budget_bytes
-        self._items: OrderedDict[str, Spectrum] = OrderedDict()
-        self._bytes = 0
-
-    def get(self, entry: LibraryEntry) -> Spectrum:
-        k = self._items.get(entry.name)
-        if k is not None:
-            self._items.move_to_end(entry.name)
-            return k
-        k = spectrum_of(entry.load())
-        self._items[entry.name] = k
-        self._bytes += k.nbytes
-        while self._bytes > self.budget and len(self._items) > 1:
-            _, old = self._items.popitem(last=False)
-            self._bytes -= old.nbytes
-        return k
 
 
 def decision_context(match: MatchParams) -> dict[str, Any]:
@@ -78,35 +54,21 @@ def identify_images(
         Not a library, an empty library, no input files.
     """
     lib = FingerprintLibrary(library)
-    entries = list(lib.entries())
-    if not entries:
-        raise LibraryError(f"library {lib.root} has no enrolled device; enroll one with 'camforensics enroll'")
+    index = FingerprintIndex(lib, match=match)
     files = gather_inputs(paths, on_start=on_start)
     report = Report(
         command="identify",
         parameters={"residual": residual_params.to_dict(), "match": match.to_dict(), "max_pixels": max_pixels},
     )
-    cache = FingerprintCache()
-    used: dict[str, dict[str, Any]] = {}
-    sizes = sorted({f"{e.shape[1]}x{e.shape[0]}" for e in entries})
+    used: set[str] = set()
 
     def work(path: Path, record: dict[str, Any]) -> None:
         img = load_image(path, max_pixels=max_pixels)
         record["input"] = img.info.to_dict()
-        fits = [e for e in entries if candidate_rotations(img.pixels.shape, e.shape, mode=match.rotations)]
-        if not fits:
-            raise SizeMismatchError(
-                f"image of {img.info.width}x{img.info.height} matches no fingerprint size in the library "
-                f"(enrolled sizes: {', '.join(sizes)}; rotations tried: {match.rotations})"
-            )
-        query = Query(extract_residual(img.pixels, params=residual_params), to_grey(img.pixels))
-        candidates = []
-        for entry in fits:
-            spectrum = cache.get(entry)
-            used[entry.name] = entry.summary()
-            res = match_query(query, spectrum, match=match)
-            candidates.append({"device": entry.name, **res.to_dict()})
-        candidates.sort(key=lambda c: c["pce"], reverse=True)
+        index.require_fit(img.pixels.shape)  # before the residual: a size that fits nothing costs nothing
+        outcome = index.rank(extract_residual(img.pixels, params=residual_params), to_grey(img.pixels))
+        used.update(outcome.used)
+        candidates = outcome.candidates
         top = candidates[0]
         matches = [c["device"] for c in candidates if c["pce"] > match.threshold]
         record["decision"] = {
@@ -121,11 +83,17 @@ def identify_images(
             "ambiguous": len(matches) > 1,
         }
         record["matches"] = matches
-        record["n_fingerprints_compared"] = len(candidates)
+        record["n_fingerprints_compared"] = outcome.n_compared
+        if outcome.prefilter is not None:
+            record["prefilter"] = outcome.prefilter
         record["candidates"] = candidates
 
     run_batch(files, work, report, tick=tick)
-    report.context["library"] = {"path": str(lib.root), "n_entries": len(entries), "entries_used": list(used.values())}
+    report.context["library"] = {
+        "path": str(lib.root),
+        "n_entries": len(index.entries),
+        "entries_used": [e.summary() for e in index.entries if e.name in used],
+    }
     report.context["decision_rule"] = decision_context(match)
     ok = [r for r in report.results if r["status"] == "ok"]
     report.finish(n_matched=sum(1 for r in ok if r["decision"]["match"]), n_unmatched=sum(1 for r in ok if not r["decision"]["match"]))
