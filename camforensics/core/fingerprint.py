@@ -128,6 +128,46 @@ class FingerprintAccumulator:
             self._den[c] += weight
         self.n_images += 1
 
+    def merge(self, other: FingerprintAccumulator) -> None:
+        """Add the images of ``other`` (an accumulator of another share of the same device's images).
+
+        The MLE sums are additive, so accumulating disjoint shares in parallel and merging them gives the
+        estimate of all images (up to float32 rounding of the order of summation). ``other`` is not modified;
+        an empty ``other`` changes nothing.
+
+        Parameters
+        ----------
+        other : FingerprintAccumulator
+            Built with the same parameters.
+
+        Raises
+        ------
+        ParameterError
+            If the parameters differ.
+        SizeMismatchError
+            If the image shapes differ.
+        """
+        if other.params != self.params:
+            raise ParameterError("cannot merge fingerprint accumulators built with different parameters")
+        if other._num is None or other._den is None:
+            return
+        if self._num is None or self._den is None:
+            self._num = [a.copy() for a in other._num]
+            self._den = [a.copy() for a in other._den]
+        elif other.shape != self.shape:
+            h, w, c = self.shape
+            oh, ow, oc = other.shape
+            raise SizeMismatchError(
+                f"cannot merge an accumulator of {ow}x{oh}x{oc} images into one of {w}x{h}x{c} images; a "
+                "fingerprint needs images of one size and orientation"
+            )
+        else:
+            for mine, theirs in zip(self._num, other._num):
+                mine += theirs
+            for mine, theirs in zip(self._den, other._den):
+                mine += theirs
+        self.n_images += other.n_images
+
     def finish(self) -> Fingerprint:
         """Return the fingerprint of the images added so far.
 
