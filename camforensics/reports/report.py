@@ -12,16 +12,19 @@ import json
 import math
 import platform
 import sys
+import textwrap
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from camforensics import __version__
-from camforensics.reports.atomic import atomic_write_text
+from camforensics.errors import CamforensicsError
+from camforensics.reports.atomic import atomic_open, atomic_write_text
+from camforensics.reports.journal import Journal
 
 SCHEMA = "camforensics-report"
 SCHEMA_VERSION = "1.0"
@@ -68,6 +71,9 @@ def error_record(exc: BaseException) -> dict[str, str]:
 class Report:
     """Collects a run's header and results; :meth:`write` emits json, jsonl or csv atomically.
 
+    Results are kept in memory, or, with a ``journal``, streamed to it as they come (memory stays flat over any
+    number of inputs; the final report is then assembled by reading the journal back, one result at a time).
+
     Parameters
     ----------
     command : str
@@ -76,37 +82,81 @@ class Report:
         Every parameter that shapes the result (frozen dataclasses' ``to_dict()`` and plain options).
     argv : list of str, optional
         The command line; defaults to ``sys.argv``.
+    journal : Journal, optional
+        Stream results to this journal instead of keeping them (see :mod:`camforensics.reports.journal`).
     """
 
     command: str
     parameters: Mapping[str, Any]
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
-    results: list[dict[str, Any]] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)  # e.g. library and models used
     summary: dict[str, Any] = field(default_factory=dict)
     started: str = field(default_factory=_now)
     _t0: float = field(default_factory=time.perf_counter, repr=False)
     finished: str | None = None
     duration_s: float | None = None
+    journal: Journal | None = field(default=None, repr=False)
+    _results: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
+    _n: int = field(default=0, init=False, repr=False)
+    _n_failed: int = field(default=0, init=False, repr=False)
 
-    def add(self, result: Mapping[str, Any]) -> None:
-        """Append one result (a mapping with at least ``input`` and ``status``)."""
+    def add(
+        self,
+        result: Mapping[str, Any],
+        *,
+        stamp: Mapping[str, int] | None = None,
+        extras: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append one result (a mapping with at least ``input`` and ``status``).
+
+        ``stamp`` (the input's size and mtime) and ``extras`` only go to the journal, for resuming.
+        """
         if "status" not in result or "input" not in result:
             raise ValueError("a report result needs 'input' and 'status' members")
-        self.results.append(clean(result))
+        result = clean(result)
+        if self.journal is not None:
+            self.journal.append(result, stamp=stamp, extras=clean(extras) if extras else None)
+        else:
+            self._results.append(result)
+        self._n += 1
+        self._n_failed += result["status"] != "ok"
+
+    @property
+    def streaming(self) -> bool:
+        """True when results go to a journal instead of memory."""
+        return self.journal is not None
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        """The results (in-memory reports only; a streaming report is read with :meth:`iter_results`)."""
+        if self.journal is not None:
+            raise CamforensicsError(
+                f"this report streams its results to {self.journal.path}; read them with iter_results()"
+            )
+        return self._results
+
+    def iter_results(self) -> Iterator[dict[str, Any]]:
+        """Every result in order, from memory or read back from the journal one at a time."""
+        if self.journal is not None:
+            yield from self.journal.results()
+        else:
+            yield from self._results
+
+    @property
+    def n_inputs(self) -> int:
+        return self._n
 
     @property
     def n_failed(self) -> int:
-        return sum(1 for r in self.results if r["status"] != "ok")
+        return self._n_failed
 
     def finish(self, **summary: Any) -> None:
         """Close the run: timing and the summary counts (plus any command-specific ``summary`` items)."""
         self.finished = _now()
         self.duration_s = round(time.perf_counter() - self._t0, 3)
-        self.summary = clean(
-            {"n_inputs": len(self.results), "n_ok": len(self.results) - self.n_failed, "n_failed": self.n_failed}
-            | summary
-        )
+        self.summary = clean({"n_inputs": self._n, "n_ok": self._n - self._n_failed, "n_failed": self._n_failed} | summary)
+        if self.journal is not None:
+            self.journal.sync()
 
     def header(self) -> dict[str, Any]:
         return clean(
@@ -127,8 +177,8 @@ class Report:
         )
 
     def document(self) -> dict[str, Any]:
-        """The whole report as one JSON-ready object."""
-        return {"run": self.header(), "results": self.results, "summary": self.summary}
+        """The whole report as one JSON-ready object (reads a streaming report's results into memory)."""
+        return {"run": self.header(), "results": list(self.iter_results()), "summary": self.summary}
 
     def write(self, path: str | Path, *, fmt: str = "json") -> list[Path]:
         """Write the report atomically; returns the files written.
@@ -136,10 +186,12 @@ class Report:
         ``json``: one object {run, results, summary}. ``jsonl``: a ``run`` line, one ``result`` line per input and
         a ``summary`` line, each with a ``record`` member. ``csv``: one row per result with nested members
         flattened to dotted column names (lists as JSON text), plus ``PATH.run.json`` holding the run header and
-        summary.
+        summary. Results are streamed: a journaled report is never held in memory whole.
         """
         path = Path(path)
-        atomic_write_text(path, self.to_text(fmt=fmt))
+        check_report_format(fmt)
+        with atomic_open(path, "w") as f:
+            self.write_to(f, fmt=fmt)
         if fmt != "csv":
             return [path]
         side = path.with_name(path.name + ".run.json")
@@ -150,23 +202,51 @@ class Report:
 
     def to_text(self, *, fmt: str = "json") -> str:
         """The report as text (for ``--report -``); csv gives the rows only."""
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        buf = io.StringIO()
+        self.write_to(buf, fmt=fmt)
+        return buf.getvalue()
+
+    def write_to(self, stream: IO[str], *, fmt: str = "json") -> None:
+        """Write the report text to an open text stream, one result at a time; csv gives the rows only."""
+        check_report_format(fmt)
         if self.finished is None:
             self.finish()
         if fmt == "json":
-            return json.dumps(self.document(), indent=2, ensure_ascii=False) + "\n"
-        if fmt == "jsonl":
-            lines = [{"record": "run", **self.header()}, *({"record": "result", **r} for r in self.results)]
-            lines.append({"record": "summary", **self.summary})
-            return "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines)
-        rows = [flatten(r) for r in self.results]
-        columns = list(dict.fromkeys(k for row in rows for k in row))
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return buf.getvalue()
+            _write_json(stream, self.header(), self.iter_results(), self.summary)
+        elif fmt == "jsonl":
+            stream.write(json.dumps({"record": "run", **self.header()}, ensure_ascii=False) + "\n")
+            for r in self.iter_results():
+                stream.write(json.dumps({"record": "result", **r}, ensure_ascii=False) + "\n")
+            stream.write(json.dumps({"record": "summary", **self.summary}, ensure_ascii=False) + "\n")
+        else:
+            # Two passes: the columns are the union over all rows, then the rows.
+            columns = list(dict.fromkeys(k for r in self.iter_results() for k in flatten(r)))
+            writer = csv.DictWriter(stream, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            for r in self.iter_results():
+                writer.writerow(flatten(r))
+
+
+def check_report_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+_PLACEHOLDER = "@@camforensics-results@@"
+
+
+def _write_json(stream: IO[str], run: dict[str, Any], results: Iterator[dict[str, Any]], summary: dict[str, Any]) -> None:
+    """Exactly ``json.dumps({"run", "results", "summary"}, indent=2)``, with the results streamed in."""
+    text = json.dumps({"run": run, "results": [_PLACEHOLDER], "summary": summary}, indent=2, ensure_ascii=False)
+    marker = f'\n    "{_PLACEHOLDER}"\n  ]'
+    head, tail = text.split(marker)
+    stream.write(head)
+    first = True
+    for r in results:
+        stream.write(("\n" if first else ",\n") + textwrap.indent(json.dumps(r, indent=2, ensure_ascii=False), "    "))
+        first = False
+    stream.write("]" if first else "\n  ]")
+    stream.write(tail + "\n")
 
 
 def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
