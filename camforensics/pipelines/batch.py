@@ -3,35 +3,92 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from camforensics.errors import CamforensicsError
 from camforensics.io.folders import collect_images
-from camforensics.reports.report import Report, error_record
+from camforensics.pipelines.executor import IN_PROCESS, Execution, Executor, Setup, Task
+from camforensics.reports.journal import input_stamp
+from camforensics.reports.report import Report
 
 Work = Callable[[Path, dict[str, Any]], None]
+OnResult = Callable[[dict[str, Any], dict[str, Any]], None]
+
+
+def run_tasks(
+    files: Sequence[Path],
+    task: Task,
+    setup: Setup,
+    report: Report,
+    *,
+    execution: Execution = IN_PROCESS,
+    on_result: OnResult | None = None,
+    tick: Callable[[], None] | None = None,
+) -> list[Any]:
+    """Run ``task`` over ``files`` (see :mod:`camforensics.pipelines.executor`) and add each result to ``report``.
+
+    Results are added in input order. When the report's journal was opened to resume, inputs it finished
+    successfully and that are unchanged (same path, size and mtime) are copied from it instead of being computed
+    again; ``run.execution.n_resumed`` says how many. Any exception from one file becomes that file's ``error``
+    and the batch goes on; KeyboardInterrupt stops it, with what is done kept in the journal.
+
+    Parameters
+    ----------
+    on_result : callable, optional, keyword-only
+        Called with ``(result, extras)`` of each input in order (to keep summary counts incrementally).
+    tick : callable, optional, keyword-only
+        Called after each input.
+
+    Returns
+    -------
+    list
+        The workers' harvests (see :meth:`Executor.harvest`), e.g. partial fingerprint accumulators.
+    """
+    journal = report.journal
+    reuse = [journal is not None and journal.can_reuse(p) for p in files]
+    report.context["execution"] = {**execution.to_dict(), "n_resumed": sum(reuse)}
+    stamps: dict[str, Any] = {}  # of the inputs handed out and not yet added (at most the in-flight ones)
+
+    def todo() -> Iterator[Path]:
+        for path, reused in zip(files, reuse):
+            if not reused:
+                stamps[str(path)] = input_stamp(path)  # before reading: a file changed meanwhile is redone
+                yield path
+
+    try:
+        with Executor(task, setup, execution=execution) as ex:
+            computed = ex.map(todo())
+            for path, reused in zip(files, reuse):
+                if reused:
+                    result, extras, stamp = journal.reuse(path)  # type: ignore[union-attr]
+                else:
+                    result, extras = next(computed)
+                    stamp = stamps.pop(str(path))
+                report.add(result, stamp=stamp, extras=extras)
+                if on_result is not None:
+                    on_result(result, extras)
+                if tick is not None:
+                    tick()
+            return ex.harvest()
+    finally:
+        if journal is not None:
+            journal.sync()
+
+
+def _call_work(path: Path, work: Work, record: dict[str, Any]) -> None:
+    work(path, record)
 
 
 def run_batch(paths: Iterable[Path], work: Work, report: Report, *, tick: Callable[[], None] | None = None) -> None:
-    """Call ``work(path, record)`` for each path and add the record to ``report``.
+    """Call ``work(path, record)`` for each path in this process and add the record to ``report``.
 
     ``work`` fills ``record`` (``record["input"]`` as soon as the image is read, then its results). Any
     exception from one file becomes that file's ``error`` and the loop goes on; KeyboardInterrupt still stops
-    the run.
+    the run. For parallel runs use :func:`run_tasks` with a top-level task.
     """
-    for path in paths:
-        record: dict[str, Any] = {"input": {"path": str(path)}}
-        try:
-            work(path, record)
-        except Exception as exc:  # noqa: BLE001 - a batch must survive any one file; the reason is reported
-            result = {"input": record.pop("input"), "status": "error", **record, "error": error_record(exc)}
-        else:
-            result = {"input": record.pop("input"), "status": "ok", **record}
-        report.add(result)
-        if tick is not None:
-            tick()
+    run_tasks(list(paths), _call_work, lambda: work, report, tick=tick)
 
 
 def gather_inputs(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,57 @@ from camforensics.core.params import FingerprintParams
 from camforensics.errors import LibraryError, SizeMismatchError
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.library import FingerprintLibrary, LibraryEntry, check_device_name
-from camforensics.pipelines.batch import gather_inputs, common_size, run_batch
+from camforensics.pipelines.batch import common_size, gather_inputs, run_tasks
+from camforensics.pipelines.executor import IN_PROCESS, Execution
 from camforensics.reports.report import Report
+
+_USED_FIELDS = ("path", "sha256", "size_bytes", "width", "height", "exif_make", "exif_model")
+
+
+@dataclass(frozen=True)
+class AccumulateSetup:
+    """What a fingerprinting worker needs; calling it gives the worker an empty partial accumulator."""
+
+    params: FingerprintParams  # fingerprint estimation
+    size: tuple[int, int] | None  # (width, height) every image must have; None: the first image decides
+    max_pixels: int  # decompression-bomb guard
+
+    def __call__(self) -> AccumulateState:
+        return AccumulateState(self, FingerprintAccumulator(params=self.params))
+
+
+@dataclass
+class AccumulateState:
+    """A worker's share of a fingerprint: its own accumulator, handed back at the end and merged by the caller."""
+
+    setup: AccumulateSetup
+    acc: FingerprintAccumulator
+
+    def harvest(self) -> FingerprintAccumulator | None:
+        return self.acc if self.acc.n_images else None
+
+
+def accumulate_one(path: Path, state: AccumulateState, record: dict[str, Any]) -> None:
+    """Add one reference image to the worker's partial fingerprint (the per-file task of enroll and verify)."""
+    setup = state.setup
+    img = load_image(path, max_pixels=setup.max_pixels)
+    record["input"] = img.info.to_dict()
+    size = setup.size
+    if size is not None and (img.info.width, img.info.height) != size:
+        raise SizeMismatchError(
+            f"{img.info.width}x{img.info.height} differs from the {size[0]}x{size[1]} of most reference images; "
+            "a fingerprint needs camera originals of one size (rotated or resized copies are refused)"
+        )
+    state.acc.add(img.pixels)
+    record["used"] = True
+
+
+def merge_accumulators(parts: list[FingerprintAccumulator], *, params: FingerprintParams) -> FingerprintAccumulator:
+    """One accumulator holding every part (the workers' shares of the images)."""
+    acc = FingerprintAccumulator(params=params)
+    for part in parts:
+        acc.merge(part)
+    return acc
 
 
 def enroll_device(
@@ -24,13 +74,16 @@ def enroll_device(
     params: FingerprintParams = FingerprintParams(),
     overwrite: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    execution: Execution = IN_PROCESS,
     tick: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> tuple[Report, LibraryEntry | None]:
     """Fingerprint a device from the images under ``paths`` and store it as ``name`` in ``library``.
 
     Images whose size differs from the most common size among the inputs are refused (a fingerprint needs one
-    sensor geometry); so are unreadable files. Each input gets a result in the report.
+    sensor geometry); so are unreadable files. Each input gets a result in the report. With several workers,
+    each accumulates its share of the images and the shares are merged (memory independent of the number of
+    images; the result equals a single accumulator's up to float32 summation order).
 
     Returns
     -------
@@ -52,24 +105,18 @@ def enroll_device(
         command="enroll",
         parameters={"name": name, "overwrite": overwrite, "max_pixels": max_pixels, "fingerprint": params.to_dict()},
     )
-    acc = FingerprintAccumulator(params=params)
     used: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
 
-    def work(path: Path, record: dict[str, Any]) -> None:
-        img = load_image(path, max_pixels=max_pixels)
-        record["input"] = img.info.to_dict()
-        if size is not None and (img.info.width, img.info.height) != size:
-            raise SizeMismatchError(
-                f"{img.info.width}x{img.info.height} differs from the {size[0]}x{size[1]} of most reference "
-                "images; a fingerprint needs camera originals of one size (rotated or resized copies are refused)"
-            )
-        acc.add(img.pixels)
-        used.append(
-            {k: record["input"][k] for k in ("path", "sha256", "size_bytes", "width", "height", "exif_make", "exif_model")}
-        )
-        record["used"] = True
+    def on_result(result: dict[str, Any], extras: dict[str, Any]) -> None:
+        if result["status"] == "ok":
+            used.append({k: result["input"].get(k) for k in _USED_FIELDS})
+        else:
+            refused.append({"path": result["input"]["path"], "reason": result["error"]["message"]})
 
-    run_batch(files, work, report, tick=tick)
+    setup = AccumulateSetup(params, size, max_pixels)
+    parts = run_tasks(files, accumulate_one, setup, report, execution=execution, on_result=on_result, tick=tick)
+    acc = merge_accumulators(parts, params=params)
     entry = None
     if acc.n_images:
         fp = acc.finish()
@@ -82,9 +129,7 @@ def enroll_device(
             "exif_model": model,
             "parameters": params.to_dict(),
             "inputs": used,
-            "refused": [
-                {"path": r["input"]["path"], "reason": r["error"]["message"]} for r in report.results if r["status"] != "ok"
-            ],
+            "refused": refused,
         }
         entry = lib.add(name, fp.k, meta=meta, overwrite=overwrite)
         report.context["library"] = {"path": str(lib.root), "entry": entry.summary()}

@@ -6,7 +6,7 @@ A batch is described by two picklable things, so that the same algorithm runs un
   fingerprint). Each worker builds it once and reuses it for every file it is given.
 - a *task*: a top-level function ``task(path, state, record)`` that fills ``record`` for one file
   (``record["input"]`` as soon as the image is read, then its results). Keys starting with ``_`` are *extras*:
-  they travel back to the caller but never enter the report.
+  they travel back to the caller (without the ``_``) and into the journal, but never into the report.
 
 :func:`run_one` turns one call into a result exactly as the batch loop always did: any exception becomes that
 file's ``error`` and the batch goes on. A state may define ``harvest()``: what a worker hands back after its last
@@ -77,7 +77,8 @@ def run_one(task: Task, state: Any, path: Path) -> Outcome:
     Returns
     -------
     (result, extras)
-        ``result`` has ``input``, ``status`` and the task's members, JSON-safe; ``extras`` the ``_`` members.
+        ``result`` has ``input``, ``status`` and the task's members, JSON-safe; ``extras`` the ``_`` members
+        (named without the ``_``).
     """
     record: dict[str, Any] = {"input": {"path": str(path)}}
     try:
@@ -86,7 +87,7 @@ def run_one(task: Task, state: Any, path: Path) -> Outcome:
         failure: dict[str, Any] | None = error_record(exc)
     else:
         failure = None
-    extras = {k: record.pop(k) for k in [k for k in record if k.startswith("_")]}
+    extras = {k[1:]: record.pop(k) for k in [k for k in record if k.startswith("_")]}
     result = {"input": record.pop("input"), "status": "ok" if failure is None else "error", **record}
     if failure is not None:
         result["error"] = failure

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,10 @@ from camforensics.core.params import ResidualParams
 from camforensics.core.residual import extract_residual
 from camforensics.errors import CamforensicsError
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
-from camforensics.pipelines.batch import gather_inputs, run_batch
+from camforensics.pipelines.batch import gather_inputs, run_tasks
+from camforensics.pipelines.executor import IN_PROCESS, Execution
 from camforensics.reports.atomic import atomic_open, atomic_write_bytes
+from camforensics.reports.journal import Journal
 from camforensics.reports.report import Report
 
 
@@ -34,6 +38,39 @@ def save_png(path: Path, picture: np.ndarray) -> None:
     atomic_write_bytes(path, buf.tobytes())
 
 
+@dataclass(frozen=True)
+class ExtractSetup:
+    """What an extract worker needs (it is its own state: nothing to build)."""
+
+    params: ResidualParams  # residual extraction
+    out_dir: str  # output folder, as the workers see it
+    save_arrays: bool  # write .residual.npy
+    save_pictures: bool  # write .residual.png and .spectrum.png
+    max_pixels: int  # decompression-bomb guard
+
+    def __call__(self) -> ExtractSetup:
+        return self
+
+
+def extract_one(path: Path, setup: ExtractSetup, record: dict[str, Any]) -> None:
+    """Write one image's residual files (the per-file task of :func:`extract_residuals`)."""
+    img = load_image(path, max_pixels=setup.max_pixels)
+    record["input"] = img.info.to_dict()
+    w = extract_residual(img.pixels, params=setup.params)
+    base = Path(setup.out_dir) / f"{path.stem}_{img.info.sha256[:8]}"
+    outputs: dict[str, str] = {}
+    if setup.save_arrays:
+        save_npy(base.with_name(base.name + ".residual.npy"), w)
+        outputs["residual_npy"] = str(base.with_name(base.name + ".residual.npy"))
+    if setup.save_pictures:
+        save_png(base.with_name(base.name + ".residual.png"), residual_picture(w))
+        save_png(base.with_name(base.name + ".spectrum.png"), spectrum_picture(w))
+        outputs["residual_png"] = str(base.with_name(base.name + ".residual.png"))
+        outputs["spectrum_png"] = str(base.with_name(base.name + ".spectrum.png"))
+    record["outputs"] = outputs
+    record["residual"] = {"rms": float(np.sqrt(np.mean(w.astype(np.float64) ** 2))), "shape": list(w.shape)}
+
+
 def extract_residuals(
     paths: list[str | Path],
     out_dir: str | Path,
@@ -42,6 +79,9 @@ def extract_residuals(
     save_arrays: bool = True,
     save_pictures: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    execution: Execution = IN_PROCESS,
+    journal: str | os.PathLike[str] | None = None,
+    resume: bool = False,
     tick: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> Report:
@@ -50,38 +90,25 @@ def extract_residuals(
     Outputs are named ``<stem>_<first 8 hex of the input sha256>`` so that equal names from different folders
     never overwrite each other: ``.residual.npy`` (float32, stored sensor order), ``.residual.png`` (0 at grey
     128, +-3 std to white/black) and ``.spectrum.png`` (dB magnitude, 40 dB range, zero frequency centred).
+    ``execution``, ``journal`` and ``resume`` as in :func:`~camforensics.pipelines.identify.identify_images`
+    (on a cluster, ``out_dir`` must be a folder the workers can write).
     """
     files = gather_inputs(paths, on_start=on_start)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    parameters = {
+        "residual": params.to_dict(),
+        "out_dir": str(out),
+        "save_arrays": save_arrays,
+        "save_pictures": save_pictures,
+        "max_pixels": max_pixels,
+    }
     report = Report(
         command="extract",
-        parameters={
-            "residual": params.to_dict(),
-            "out_dir": str(out),
-            "save_arrays": save_arrays,
-            "save_pictures": save_pictures,
-            "max_pixels": max_pixels,
-        },
+        parameters=parameters,
+        journal=Journal(journal, command="extract", parameters=parameters, resume=resume) if journal else None,
     )
-
-    def work(path: Path, record: dict[str, Any]) -> None:
-        img = load_image(path, max_pixels=max_pixels)
-        record["input"] = img.info.to_dict()
-        w = extract_residual(img.pixels, params=params)
-        base = out / f"{path.stem}_{img.info.sha256[:8]}"
-        outputs: dict[str, str] = {}
-        if save_arrays:
-            save_npy(base.with_name(base.name + ".residual.npy"), w)
-            outputs["residual_npy"] = str(base.with_name(base.name + ".residual.npy"))
-        if save_pictures:
-            save_png(base.with_name(base.name + ".residual.png"), residual_picture(w))
-            save_png(base.with_name(base.name + ".spectrum.png"), spectrum_picture(w))
-            outputs["residual_png"] = str(base.with_name(base.name + ".residual.png"))
-            outputs["spectrum_png"] = str(base.with_name(base.name + ".spectrum.png"))
-        record["outputs"] = outputs
-        record["residual"] = {"rms": float(np.sqrt(np.mean(w.astype(np.float64) ** 2))), "shape": list(w.shape)}
-
-    run_batch(files, work, report, tick=tick)
+    setup = ExtractSetup(params, str(out), save_arrays, save_pictures, max_pixels)
+    run_tasks(files, extract_one, setup, report, execution=execution, tick=tick)
     report.finish()
     return report

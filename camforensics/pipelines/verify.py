@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from camforensics.core.fingerprint import Fingerprint, FingerprintAccumulator
 from camforensics.core.matching import Query, match_query, match_residual
-from camforensics.core.pce import spectrum_of
+from camforensics.core.pce import Spectrum, spectrum_of
 from camforensics.core.params import FingerprintParams, MatchParams, ResidualParams
 from camforensics.core.residual import extract_residual, to_grey
 from camforensics.errors import CamforensicsError, SizeMismatchError
 from camforensics.io.folders import collect_images
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
-from camforensics.pipelines.batch import common_size, run_batch
+from camforensics.pipelines.batch import common_size, run_tasks
+from camforensics.pipelines.enroll import AccumulateState, merge_accumulators
+from camforensics.pipelines.executor import IN_PROCESS, Execution, Executor
 from camforensics.pipelines.identify import decision_context
-from camforensics.reports.report import Report, clean
+from camforensics.reports.report import Report
 
 
 def _check_size(info: Any, size: tuple[int, int] | None, side: str) -> None:
@@ -25,6 +30,56 @@ def _check_size(info: Any, size: tuple[int, int] | None, side: str) -> None:
             f"{info.width}x{info.height} differs from the {size[0]}x{size[1]} of most images of set {side}; "
             "a set's images must come from one sensor geometry"
         )
+
+
+@dataclass(frozen=True)
+class SetSetup:
+    """What a worker needs to fingerprint its share of one set."""
+
+    side: str  # "A" or "B"
+    params: FingerprintParams  # fingerprint estimation
+    size: tuple[int, int] | None  # (width, height) of most images of the set
+    max_pixels: int  # decompression-bomb guard
+
+    def __call__(self) -> AccumulateState:
+        return AccumulateState(self, FingerprintAccumulator(params=self.params))  # type: ignore[arg-type]
+
+
+def read_set_one(path: Path, state: AccumulateState, record: dict[str, Any]) -> None:
+    """Add one image of a set to the worker's partial fingerprint of that set."""
+    setup: SetSetup = state.setup  # type: ignore[assignment]
+    record["set"] = setup.side
+    img = load_image(path, max_pixels=setup.max_pixels)
+    record["input"] = img.info.to_dict()
+    _check_size(img.info, setup.size, setup.side)
+    state.acc.add(img.pixels)
+
+
+@dataclass(frozen=True, eq=False)
+class AgainstSetup:
+    """What a worker needs to match images against the other set's fingerprint."""
+
+    k: np.ndarray  # the other set's fingerprint
+    residual: ResidualParams  # query residual extraction
+    match: MatchParams  # rotations, exclusion
+    max_pixels: int  # decompression-bomb guard
+
+    def __call__(self) -> AgainstState:
+        return AgainstState(self, spectrum_of(self.k))
+
+
+@dataclass
+class AgainstState:
+    setup: AgainstSetup
+    spectrum: Spectrum  # of the other set's fingerprint, computed once per worker
+
+
+def match_against_one(path: Path, state: AgainstState, record: dict[str, Any]) -> None:
+    """Goljan's detector for one image against the other set's fingerprint."""
+    setup = state.setup
+    img = load_image(path, max_pixels=setup.max_pixels)
+    query = Query(extract_residual(img.pixels, params=setup.residual), to_grey(img.pixels))
+    record["vs_other_set"] = match_query(query, state.spectrum, match=setup.match).to_dict()
 
 
 def verify_sets(
@@ -36,6 +91,7 @@ def verify_sets(
     match: MatchParams = MatchParams(),
     per_image: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    execution: Execution = IN_PROCESS,
     tick: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> Report:
@@ -76,16 +132,9 @@ def verify_sets(
     )
     fingerprints: dict[str, Fingerprint] = {}
     for side, found in files.items():
-        acc = FingerprintAccumulator(params=fingerprint_params)
-
-        def work(path: Path, record: dict[str, Any], side: str = side, acc: FingerprintAccumulator = acc) -> None:
-            record["set"] = side
-            img = load_image(path, max_pixels=max_pixels)
-            record["input"] = img.info.to_dict()
-            _check_size(img.info, sizes[side], side)
-            acc.add(img.pixels)
-
-        run_batch(found, work, report, tick=tick)
+        setup = SetSetup(side, fingerprint_params, sizes[side], max_pixels)
+        parts = run_tasks(found, read_set_one, setup, report, execution=execution, tick=tick)
+        acc = merge_accumulators(parts, params=fingerprint_params)
         if acc.n_images == 0:
             report.finish()
             raise CamforensicsError(f"no image of set {side} could be used; see the per-file reasons in the report")
@@ -109,20 +158,19 @@ def verify_sets(
     }
 
     if per_image:
-        index = {(r["set"], r["input"]["path"]): r for r in report.results if r["status"] == "ok"}
         for side, other in (("A", fb), ("B", fa)):
-            other_spectrum = spectrum_of(other.k)
+            records = [r for r in report.results if r["status"] == "ok" and r["set"] == side]
             pces = []
-            for (s, p), record in index.items():
-                if s != side:
-                    continue
-                img = load_image(p, max_pixels=max_pixels)
-                query = Query(extract_residual(img.pixels, params=residual_params), to_grey(img.pixels))
-                m = match_query(query, other_spectrum, match=match)
-                record["vs_other_set"] = clean(m.to_dict())
-                pces.append(m.pce)
-                if tick is not None:
-                    tick()
+            setup = AgainstSetup(other.k, residual_params, match, max_pixels)
+            with Executor(match_against_one, setup, execution=execution) as ex:
+                for record, (result, _) in zip(records, ex.map(Path(r["input"]["path"]) for r in records)):
+                    if result["status"] == "ok":
+                        record["vs_other_set"] = result["vs_other_set"]
+                        pces.append(result["vs_other_set"]["pce"])
+                    else:
+                        record["vs_other_set"] = {"error": result["error"]}
+                    if tick is not None:
+                        tick()
             pces.sort()
             decision[f"median_pce_{side.lower()}_images_vs_fingerprint_{'b' if side == 'A' else 'a'}"] = (
                 pces[len(pces) // 2] if pces else None
