@@ -72,3 +72,28 @@ def test_false_alarm_probability():
     assert log10_false_alarm(10, 1) > log10_false_alarm(20, 1)
     # Nothing searched can beat certainty.
     assert log10_false_alarm(0.0, 10**6) == pytest.approx(0.0, abs=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    h=st.integers(40, 90),
+    w=st.integers(40, 90),
+    strength=st.sampled_from([0.0, 0.05, 0.3, 3.0]),
+    dy=st.integers(-3, 3),
+    dx=st.integers(-3, 3),
+    r=st.integers(0, 6),
+    seed=st.integers(0, 2**16),
+)
+def test_direct_pce_from_spectra_equals_the_full_inverse_fft(h, w, strength, dy, dx, r, seed):
+    from camforensics.core.pce import correlate_spectra, pce_from_spectra, spectrum_of
+
+    rng = np.random.default_rng(seed)
+    k = rng.normal(size=(h, w)).astype(np.float32)
+    q = strength * np.roll(k, (dy, dx), axis=(0, 1)) + rng.normal(size=(h, w)).astype(np.float32)
+    qs, ks = spectrum_of(q), spectrum_of(k)
+    full = compute_pce(None, None, cc=correlate_spectra(qs, ks), shift_range=(r, r))
+    direct = pce_from_spectra(qs, ks, shift_range=(r, r))
+    assert direct.peak_shift == full.peak_shift
+    assert direct.n_shifts == full.n_shifts
+    assert direct.pce == pytest.approx(full.pce, rel=1e-4, abs=1e-4)
+    assert direct.ncc == pytest.approx(full.ncc, rel=1e-4, abs=1e-6)

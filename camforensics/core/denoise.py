@@ -58,8 +58,60 @@ def wiener_noise_gain(coeffs: np.ndarray, noise_var: float, *, windows: tuple[in
     return np.divide(s2, var, out=var)
 
 
+def noise_coefficients(channel: np.ndarray, *, params: ResidualParams = ResidualParams()) -> list:
+    """Wavelet coefficients of a channel's noise: approximation zeroed, each detail times its Wiener noise gain.
+
+    The channel is mirror-padded to a multiple of ``2**levels`` and decomposed with a periodic ``levels``-level
+    DWT; ``pywt.waverec2`` of the result (see :func:`reconstruct_noise`) is the channel's noise.
+
+    Parameters
+    ----------
+    channel : ndarray, 2-D
+        Pixel values on a 0..255 scale (any real dtype). Not modified.
+    params : ResidualParams, keyword-only
+        sigma0, levels, wavelet and windows.
+
+    Returns
+    -------
+    list
+        ``[cA, (cH, cV, cD) per level, coarsest first]`` as ``pywt.wavedec2`` returns, float32.
+
+    Raises
+    ------
+    ParameterError
+        If the channel is smaller than :func:`min_image_side`.
+    """
+    x = np.asarray(channel, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"expected a 2-D channel, got shape {x.shape}")
+    h, w = x.shape
+    min_side = min_image_side(params)
+    if min(h, w) < min_side:
+        raise ParameterError(
+            f"image of {w}x{h} pixels is too small for a {params.levels}-level {params.wavelet} decomposition "
+            f"(needs >= {min_side} pixels per side); use fewer levels"
+        )
+    block = 2**params.levels
+    ph, pw = (-h) % block, (-w) % block
+    if ph or pw:
+        x = np.pad(x, ((0, ph), (0, pw)), mode="symmetric")
+    coeffs = pywt.wavedec2(x, params.wavelet, mode="periodization", level=params.levels)
+    noise_var = params.sigma0**2
+    coeffs[0][...] = 0
+    for details in coeffs[1:]:
+        for d in details:  # pywt's own arrays: scaled in place
+            d *= wiener_noise_gain(d, noise_var, windows=params.windows)
+    return coeffs
+
+
+def reconstruct_noise(coeffs: list, shape: tuple[int, int], *, params: ResidualParams = ResidualParams()) -> np.ndarray:
+    """Inverse DWT of noise coefficients, cropped to the channel's ``shape`` (float32, C-contiguous)."""
+    noise = pywt.waverec2(coeffs, params.wavelet, mode="periodization")
+    return np.ascontiguousarray(noise[: shape[0], : shape[1]], dtype=np.float32)
+
+
 def denoise_channel(channel: np.ndarray, *, params: ResidualParams = ResidualParams()) -> np.ndarray:
-    """Return the noise ``channel - denoised(channel)`` of one 2-D channel.
+    """Return the noise ``channel - denoised(channel)`` of one 2-D channel (Lukas et al. 2006, Appendix A).
 
     The channel is mirror-padded to a multiple of ``2**levels``, decomposed with a periodic ``levels``-level
     DWT, every detail subband is Wiener-filtered with sigma0**2, the approximation band is set to
@@ -77,24 +129,7 @@ def denoise_channel(channel: np.ndarray, *, params: ResidualParams = ResidualPar
     ndarray, float32, same shape as ``channel``
         The noise residual of the channel.
     """
-    x = np.asarray(channel, dtype=np.float32)
+    x = np.asarray(channel)
     if x.ndim != 2:
         raise ValueError(f"denoise_channel expects a 2-D channel, got shape {x.shape}")
-    h, w = x.shape
-    min_side = min_image_side(params)
-    if min(h, w) < min_side:
-        raise ParameterError(
-            f"image of {w}x{h} pixels is too small for a {params.levels}-level {params.wavelet} decomposition "
-            f"(needs >= {min_side} pixels per side); use fewer levels"
-        )
-    block = 2**params.levels
-    ph, pw = (-h) % block, (-w) % block
-    if ph or pw:
-        x = np.pad(x, ((0, ph), (0, pw)), mode="symmetric")
-    coeffs = pywt.wavedec2(x, params.wavelet, mode="periodization", level=params.levels)
-    noise_var = params.sigma0**2
-    out = [np.zeros_like(coeffs[0])]
-    for details in coeffs[1:]:
-        out.append(tuple(d * wiener_noise_gain(d, noise_var, windows=params.windows) for d in details))
-    noise = pywt.waverec2(out, params.wavelet, mode="periodization")
-    return np.ascontiguousarray(noise[:h, :w], dtype=np.float32)
+    return reconstruct_noise(noise_coefficients(x, params=params), x.shape, params=params)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from camforensics.core.params import MatchParams, ResidualParams
-from camforensics.core.pce import PceResult, Spectrum, compute_pce, correlate_spectra, log10_false_alarm, spectrum_of
+from camforensics.core.pce import PceResult, Spectrum, log10_false_alarm, pce_from_spectra, spectrum_of
 from camforensics.core.residual import extract_residual, to_grey
 from camforensics.errors import SizeMismatchError
 
@@ -101,8 +101,7 @@ def match_query(query: Query, reference: Spectrum, *, match: MatchParams = Match
     best: tuple[int, PceResult] | None = None
     by_rotation: dict[int, float] = {}
     for r in rotations:
-        cc = correlate_spectra(query.spectrum(r), reference)
-        res = compute_pce(None, None, cc=cc, shift_range=match.shift_range, exclusion=match.exclusion)
+        res = pce_from_spectra(query.spectrum(r), reference, shift_range=match.shift_range, exclusion=match.exclusion)
         by_rotation[r] = res.pce
         if best is None or res.pce > best[1].pce:
             best = (r, res)

@@ -182,3 +182,83 @@ def compute_pce(
         p_fa=float(10.0**log10_pfa),
         log10_p_fa=float(log10_pfa),
     )
+
+
+# Largest window of shifts evaluated by the direct partial DFT; beyond it the full inverse FFT is cheaper.
+_DIRECT_MAX_SHIFTS = 64 * 64
+
+
+def _peak_and_energy(cc: np.ndarray, total: float, n: int, ry: int, rx: int, exclusion: int) -> tuple[int, int, float, float, int]:
+    """Peak within +-(ry, rx) of the centre of a window ``cc`` of shifts and the energy outside its exclusion square.
+
+    ``cc`` holds shifts -R..R on each axis (R = r + exclusion // 2), ``total`` the sum of cc**2 over all ``n``
+    shifts of the plane.
+    """
+    cy, cx = (cc.shape[0] - 1) // 2, (cc.shape[1] - 1) // 2
+    search = cc[cy - ry : cy + ry + 1, cx - rx : cx + rx + 1]
+    iy, ix = np.unravel_index(int(np.argmax(search)), search.shape)
+    py, px = cy - ry + int(iy), cx - rx + int(ix)
+    half = exclusion // 2
+    near = cc[py - half : py + half + 1, px - half : px + half + 1].astype(np.float64)
+    n_out = n - near.size
+    energy = (total - float(np.sum(near * near))) / n_out if n_out > 0 else 0.0
+    return py - cy, px - cx, float(cc[py, px]), energy, int((2 * ry + 1) * (2 * rx + 1))
+
+
+def pce_from_spectra(
+    query: Spectrum, reference: Spectrum, *, shift_range: tuple[int, int] = (0, 0), exclusion: int = 11
+) -> PceResult:
+    """PCE from two precomputed spectra; same result as :func:`compute_pce` on their cross-correlation.
+
+    For small shift ranges no inverse FFT is needed: the total correlation energy follows from Parseval's
+    theorem (``sum cc**2 = sum |P|**2 / N`` with ``P = Q conj(K)``) and the correlations at the few shifts around
+    zero (the search range plus the exclusion square) from a partial inverse DFT done as two small matrix
+    products. Larger ranges use the full inverse FFT.
+
+    Parameters
+    ----------
+    query, reference : Spectrum
+        Spectra of arrays of one shape (see :func:`spectrum_of`).
+    shift_range, exclusion : keyword-only
+        As in :func:`compute_pce`.
+
+    Returns
+    -------
+    PceResult
+    """
+    if query.shape != reference.shape:
+        raise SizeMismatchError(f"cannot correlate arrays of shapes {query.shape} and {reference.shape}")
+    h, w = query.shape
+    ry, rx = min(int(shift_range[0]), (h - 1) // 2), min(int(shift_range[1]), (w - 1) // 2)
+    half = exclusion // 2
+    big_y, big_x = ry + half, rx + half
+    if 2 * big_y + 1 > h or 2 * big_x + 1 > w or (2 * big_y + 1) * (2 * big_x + 1) > _DIRECT_MAX_SHIFTS:
+        cc = correlate_spectra(query, reference)
+        return compute_pce(None, None, cc=cc, shift_range=shift_range, exclusion=exclusion)
+    denom = query.norm * reference.norm
+    if not denom > 0:
+        return PceResult(pce=0.0, ncc=0.0, peak_shift=(0, 0), n_shifts=1, p_fa=1.0, log10_p_fa=0.0)
+    prod = query.f * np.conj(reference.f)  # half plane of P
+    n = h * w
+    wh = prod.shape[1]
+    # Each half-plane column but the first (and the Nyquist column of an even width) stands for two columns.
+    weight = np.full(wh, 2.0)
+    weight[0] = 1.0
+    if w % 2 == 0:
+        weight[-1] = 1.0
+    flat = prod.view(np.float32)  # (re, im) pairs side by side: H x 2*wh, no copy
+    power = np.einsum("ij,ij->j", flat, flat, dtype=np.float64).reshape(wh, 2).sum(axis=1)  # |P|^2 per column
+    total = float(power @ weight) / n / denom**2
+    sx = np.arange(-big_x, big_x + 1)
+    sy = np.arange(-big_y, big_y + 1)
+    ex = weight[:, None] * np.exp(2j * np.pi * np.outer(np.arange(wh), sx) / w)  # wh x Sx
+    ey = np.exp(2j * np.pi * np.outer(sy, np.arange(h)) / h)  # Sy x H
+    partial = prod.astype(np.complex128, copy=False) @ ex  # H x Sx: inverse DFT along x at the wanted shifts
+    cc = (ey @ partial).real / (n * denom)  # Sy x Sx
+    dy, dx, peak, energy, n_shifts = _peak_and_energy(cc, total, n, ry, rx, exclusion)
+    pce = math.copysign(peak * peak / energy, peak) if energy > 0 else 0.0
+    log10_pfa = log10_false_alarm(pce, n_shifts)
+    return PceResult(
+        pce=float(pce), ncc=float(peak), peak_shift=(int(dy), int(dx)), n_shifts=n_shifts,
+        p_fa=float(10.0**log10_pfa), log10_p_fa=float(log10_pfa),
+    )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.fft
 
-from camforensics.core.denoise import denoise_channel, wiener_noise_gain
+from camforensics.core.denoise import denoise_channel, noise_coefficients, reconstruct_noise, wiener_noise_gain
 from camforensics.core.params import GREY_WEIGHTS, ResidualParams
 
 _POOL: ThreadPoolExecutor | None = None
@@ -23,14 +24,20 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def map_channels(fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray, *, parallel: bool = True) -> list:
-    """Apply ``fn`` to each channel of an HxW or HxWxC image, in threads when ``parallel``."""
+def map_channels(fn: Callable[[np.ndarray], Any], image: np.ndarray, *, parallel: bool = True, lazy: bool = False):
+    """Apply ``fn`` to each channel of an HxW or HxWxC image, in threads when ``parallel``.
+
+    Returns a list, or with ``lazy`` an iterator that yields each result in channel order as it is ready (so a
+    caller can fold results in and drop them, keeping at most the pool's width of results alive).
+    """
     if image.ndim == 2:
-        return [fn(image)]
+        return iter([fn(image)]) if lazy else [fn(image)]
     channels = [image[:, :, c] for c in range(image.shape[2])]
     if parallel and len(channels) > 1:
-        return list(_pool().map(fn, channels))
-    return [fn(c) for c in channels]
+        results = _pool().map(fn, channels)
+        return results if lazy else list(results)
+    results = (fn(c) for c in channels)
+    return results if lazy else list(results)
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
@@ -100,6 +107,11 @@ def wiener_dft(residual: np.ndarray, sigma: float, *, windows: tuple[int, ...] =
     Peaks in the spectrum (periodic JPEG-block and CFA artefacts shared by a camera model) have a high local
     variance and are attenuated; the flat, noise-like part of the spectrum passes.
 
+    The gain is the local adaptive Wiener rule on ``|FFT(W)| / sqrt(H*W)`` over the full spectrum plane with zeros
+    beyond its edges, as in the reference code. It is computed on the half plane of a real FFT: the few columns
+    past the half plane that the windows reach are the mirror image of the magnitude (``|F(-u, -v)| = |F(u, v)|``),
+    so the result equals the full-plane computation at half the cost.
+
     Parameters
     ----------
     residual : ndarray, 2-D
@@ -119,11 +131,21 @@ def wiener_dft(residual: np.ndarray, sigma: float, *, windows: tuple[int, ...] =
     if not sigma > 0:
         return w.copy()  # an all-zero residual has nothing to filter
     h, wd = w.shape
-    spectrum = scipy.fft.fft2(w, workers=-1)
-    magnitude = np.abs(spectrum)
-    magnitude /= np.float32(np.sqrt(h * wd))
-    spectrum *= wiener_noise_gain(magnitude, float(sigma) ** 2, windows=windows)
-    return scipy.fft.ifft2(spectrum, workers=-1, overwrite_x=True).real.astype(np.float32)
+    spectrum = scipy.fft.rfft2(w, workers=-1)
+    half = spectrum.shape[1]
+    reach = max(windows) // 2
+    magnitude = np.empty((h, half + reach), np.float32)
+    np.abs(spectrum, out=magnitude[:, :half])
+    # Columns half..half+reach-1 of the full plane: |F(u, v)| = |F(-u, W - v)|.
+    extra = [wd - c for c in range(half, half + reach) if wd - c >= 0]
+    if extra:
+        flipped_rows = (-np.arange(h)) % h
+        magnitude[:, half : half + len(extra)] = magnitude[np.ix_(flipped_rows, extra)]
+    magnitude[:, half + len(extra) :] = 0  # beyond the full plane's right edge (tiny widths only)
+    magnitude *= np.float32(1.0 / np.sqrt(h * wd))
+    gain = wiener_noise_gain(magnitude, float(sigma) ** 2, windows=windows)
+    spectrum *= gain[:, :half]
+    return scipy.fft.irfft2(spectrum, s=(h, wd), workers=-1, overwrite_x=True).astype(np.float32, copy=False)
 
 
 def enhance_spn(residual: np.ndarray, *, alpha: float = 7.0) -> np.ndarray:
@@ -171,6 +193,29 @@ def extract_channel_noise(image: np.ndarray, *, params: ResidualParams = Residua
     return map_channels(lambda ch: denoise_channel(ch, params=params), a)
 
 
+def extract_grey_noise(image: np.ndarray, *, params: ResidualParams = ResidualParams()) -> np.ndarray:
+    """Grey combination of the per-channel wavelet noises, with one inverse DWT instead of one per channel.
+
+    The inverse DWT is linear, so the grey weights can be applied to the channels' noise coefficients before
+    it; the result equals ``grey_from_channels(extract_channel_noise(image))`` up to float rounding.
+    """
+    a = np.asarray(image)
+    if a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 1):
+        return denoise_channel(a if a.ndim == 2 else a[:, :, 0], params=params)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"expected an HxW, HxWx1 or HxWx3 image, got shape {a.shape}")
+    weights = [np.float32(x) for x in GREY_WEIGHTS]
+    combined: list | None = None
+    for c, coeffs in enumerate(map_channels(lambda ch: noise_coefficients(ch, params=params), a, lazy=True)):
+        if combined is None:
+            combined = [coeffs[0]] + [tuple(d * weights[c] for d in level) for level in coeffs[1:]]
+            continue
+        for level, details in zip(combined[1:], coeffs[1:]):
+            for acc, d in zip(level, details):
+                acc += d * weights[c]
+    return reconstruct_noise(combined, a.shape[:2], params=params)
+
+
 def extract_residual(image: np.ndarray, *, params: ResidualParams = ResidualParams()) -> np.ndarray:
     """Noise residual W of an image: wavelet noise per channel, grey, (enhance), CFA zero-mean, DFT Wiener.
 
@@ -190,5 +235,4 @@ def extract_residual(image: np.ndarray, *, params: ResidualParams = ResidualPara
     Lukas, Fridrich, Goljan, IEEE TIFS 1(2), 2006; Chen, Fridrich, Goljan, Lukas, "Determining image origin and
     integrity using sensor noise", IEEE TIFS 3(1), 2008.
     """
-    noise = extract_channel_noise(image, params=params)
-    return finish_residual(grey_from_channels(noise), params=params)
+    return finish_residual(extract_grey_noise(image, params=params), params=params)
