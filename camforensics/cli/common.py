@@ -19,6 +19,7 @@ from rich.console import Console
 from camforensics.errors import CamforensicsError
 
 if TYPE_CHECKING:
+    from camforensics.pipelines.executor import Execution
     from camforensics.reports.report import Report
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
@@ -39,6 +40,33 @@ FormatOpt = Annotated[str, typer.Option("--format", help="Report format: json, j
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")]
 MaxPixelsOpt = Annotated[
     int, typer.Option("--max-pixels", help="Refuse images with more pixels (decompression-bomb guard).")
+]
+WorkersOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--workers",
+        "-j",
+        min=1,
+        help="Worker processes. Default: one per core; 1 runs in this process.",
+        show_default=False,
+    ),
+]
+SchedulerOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--scheduler",
+        help="Run on a Dask cluster: its scheduler's address, e.g. tcp://host:8786 (needs camforensics[dask]; "
+        "workers must see the same input and output paths).",
+        show_default=False,
+    ),
+]
+ResumeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Continue an interrupted run with the same --report and options: inputs it finished (unchanged "
+        "since) are not computed again.",
+    ),
 ]
 
 
@@ -70,6 +98,46 @@ def check_format(fmt: str) -> str:
 def default_report_path(command: str, fmt: str) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return Path(f"camforensics_{command}_{stamp}.{fmt}")
+
+
+def execution_of(workers: int | None, scheduler: str | None) -> Execution:
+    """The :class:`~camforensics.pipelines.executor.Execution` of ``--workers`` / ``--scheduler``."""
+    from camforensics.pipelines.executor import Execution
+
+    return Execution(workers=workers, scheduler=scheduler)
+
+
+def report_target(path: Path | None, command: str, fmt: str) -> Path:
+    """Where the report goes: ``--report``, ``-`` for stdout, or the default timestamped name (fixed now)."""
+    return path if path is not None else default_report_path(command, fmt)
+
+
+def journal_for(target: Path, *, resume: bool, given: bool) -> Path | None:
+    """The journal beside the report (``REPORT.partial.jsonl``); None for a report on stdout (kept in memory).
+
+    Raises
+    ------
+    CamforensicsError
+        ``--resume`` without the interrupted run's ``--report``.
+    """
+    from camforensics.reports.journal import journal_path_for
+
+    if resume and (not given or str(target) == "-"):
+        raise CamforensicsError("--resume needs --report PATH: the report path of the interrupted run")
+    if str(target) == "-":
+        return None
+    return journal_path_for(target)
+
+
+@contextlib.contextmanager
+def resume_hint(journal: Path | None) -> Iterator[None]:
+    """On Ctrl-C, say where the finished results are kept and how to continue."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if journal is not None and journal.is_file():
+            err.print(f"interrupted: finished results are kept in {journal}; run the same command with --resume")
+        raise
 
 
 class ProgressHooks:
@@ -110,26 +178,33 @@ def progress(description: str, *, quiet: bool) -> Iterator[ProgressHooks]:
 
 
 def emit_report(report: Report, path: Path | None, fmt: str, *, quiet: bool) -> int:
-    """Write the report, say where (unless quiet or on stdout) and return the exit code of the run."""
+    """Write the report, say where (unless quiet or on stdout) and return the exit code of the run.
+
+    A journaled report is assembled from its journal, which is deleted once the report is written.
+    """
     if report.finished is None:
         report.finish()
     if path is not None and str(path) == "-":
-        sys.stdout.write(report.to_text(fmt=fmt))
+        report.write_to(sys.stdout, fmt=fmt)
     else:
         target = path or default_report_path(report.command, fmt)
         written = report.write(target, fmt=fmt)
         if not quiet:
             err.print(f"report: {', '.join(str(p) for p in written)}")
+    if report.journal is not None:
+        report.journal.discard()
     failed = report.n_failed
     if failed:
-        err.print(f"[yellow]{failed} of {len(report.results)} inputs failed[/]; their reasons are in the report")
+        err.print(f"[yellow]{failed} of {report.n_inputs} inputs failed[/]; their reasons are in the report")
         return EXIT_SOME_FAILED
     return EXIT_OK
 
 
 def show_errors(report: Report) -> None:
     """List failed inputs with their one-line reasons on stderr."""
-    for r in report.results:
+    if not report.n_failed:
+        return
+    for r in report.iter_results():
         if r["status"] != "ok":
             err.print(f"[red]failed[/] {r['input'].get('path')}: {r['error']['message']}", highlight=False)
 

@@ -12,9 +12,12 @@ from camforensics.cli.common import (
     MaxPixelsOpt,
     QuietOpt,
     ReportOpt,
+    SchedulerOpt,
+    WorkersOpt,
     check_format,
     cli_errors,
     emit_report,
+    execution_of,
     err,
     human_output,
     out,
@@ -37,6 +40,8 @@ def enroll(
     fmt: FormatOpt = "json",
     quiet: QuietOpt = False,
     max_pixels: MaxPixelsOpt = 250_000_000,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Estimate a device's sensor fingerprint (PRNU, Chen et al. 2008 MLE) and store it in a library.
 
@@ -57,6 +62,7 @@ def enroll(
                 params=params,
                 overwrite=overwrite,
                 max_pixels=max_pixels,
+                execution=execution_of(workers, scheduler),
                 tick=hooks.tick,
                 on_start=hooks.start,
             )

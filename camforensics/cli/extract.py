@@ -12,12 +12,19 @@ from camforensics.cli.common import (
     MaxPixelsOpt,
     QuietOpt,
     ReportOpt,
+    ResumeOpt,
+    SchedulerOpt,
+    WorkersOpt,
     check_format,
     cli_errors,
     emit_report,
+    execution_of,
     human_output,
+    journal_for,
     out,
     progress,
+    report_target,
+    resume_hint,
     show_errors,
 )
 
@@ -37,6 +44,9 @@ def extract(
     fmt: FormatOpt = "json",
     quiet: QuietOpt = False,
     max_pixels: MaxPixelsOpt = 250_000_000,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = False,
 ) -> None:
     """Write each image's PRNU noise residual W (.npy) and 8-bit pictures of W and of its spectrum (dB)."""
     with cli_errors():
@@ -45,7 +55,9 @@ def extract(
         from camforensics.pipelines.extract import extract_residuals
 
         params = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
-        with progress("extract", quiet=quiet) as hooks:
+        target = report_target(report, "extract", fmt)
+        journal = journal_for(target, resume=resume, given=report is not None)
+        with progress("extract", quiet=quiet) as hooks, resume_hint(journal):
             rep = extract_residuals(
                 paths,
                 output,
@@ -53,11 +65,14 @@ def extract(
                 save_arrays=arrays,
                 save_pictures=pictures,
                 max_pixels=max_pixels,
+                execution=execution_of(workers, scheduler),
+                journal=journal,
+                resume=resume,
                 tick=hooks.tick,
                 on_start=hooks.start,
             )
         if human_output(report, quiet):
             show_errors(rep)
             out.print(f"{rep.summary['n_ok']} residuals written to {output}")
-        code = emit_report(rep, report, fmt, quiet=quiet)
+        code = emit_report(rep, target, fmt, quiet=quiet)
     raise typer.Exit(code)

@@ -12,12 +12,19 @@ from camforensics.cli.common import (
     MaxPixelsOpt,
     QuietOpt,
     ReportOpt,
+    ResumeOpt,
+    SchedulerOpt,
+    WorkersOpt,
     check_format,
     cli_errors,
     emit_report,
+    execution_of,
     human_output,
+    journal_for,
     out,
     progress,
+    report_target,
+    resume_hint,
     show_errors,
 )
 
@@ -61,6 +68,9 @@ def identify(
     fmt: FormatOpt = "json",
     quiet: QuietOpt = False,
     max_pixels: MaxPixelsOpt = 250_000_000,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = False,
 ) -> None:
     """Match every image against the library's fingerprints by PCE and name the device above the threshold.
 
@@ -74,20 +84,25 @@ def identify(
 
         match = MatchParams(threshold=threshold, rotations=rotations, shift_range=parse_shift_range(shift_range))
         residual = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
-        with progress("identify", quiet=quiet) as hooks:
+        target = report_target(report, "identify", fmt)
+        journal = journal_for(target, resume=resume, given=report is not None)
+        with progress("identify", quiet=quiet) as hooks, resume_hint(journal):
             rep = identify_images(
                 paths,
                 library=library,
                 residual_params=residual,
                 match=match,
                 max_pixels=max_pixels,
+                execution=execution_of(workers, scheduler),
+                journal=journal,
+                resume=resume,
                 tick=hooks.tick,
                 on_start=hooks.start,
             )
         if human_output(report, quiet):
             _table(rep)
             show_errors(rep)
-        code = emit_report(rep, report, fmt, quiet=quiet)
+        code = emit_report(rep, target, fmt, quiet=quiet)
     raise typer.Exit(code)
 
 
@@ -97,8 +112,9 @@ def _table(rep) -> None:  # noqa: ANN001 - a Report
     table = Table(title=f"identify: PCE threshold {rep.parameters['match']['threshold']:g}", title_justify="left")
     for col in ("image", "decision", "top device", "PCE", "rot", "log10 P_FA", "2nd PCE"):
         table.add_column(col, justify="right" if col in ("PCE", "rot", "log10 P_FA", "2nd PCE") else "left")
-    ok = [r for r in rep.results if r["status"] == "ok"]
-    for r in ok[:MAX_TABLE_ROWS]:
+    n_ok = rep.n_inputs - rep.n_failed
+    ok = (r for r in rep.iter_results() if r["status"] == "ok")
+    for _, r in zip(range(MAX_TABLE_ROWS), ok):
         d, cands = r["decision"], r["candidates"]
         second = f"{cands[1]['pce']:.1f}" if len(cands) > 1 else "-"
         verdict = "[green]match[/]" if d["match"] else "no match"
@@ -113,6 +129,6 @@ def _table(rep) -> None:  # noqa: ANN001 - a Report
             f"{d['log10_p_fa']:.1f}",
             second,
         )
-    if len(ok) > MAX_TABLE_ROWS:
-        table.caption = f"{len(ok) - MAX_TABLE_ROWS} more rows in the report"
+    if n_ok > MAX_TABLE_ROWS:
+        table.caption = f"{n_ok - MAX_TABLE_ROWS} more rows in the report"
     out.print(table)

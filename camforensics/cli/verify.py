@@ -12,9 +12,12 @@ from camforensics.cli.common import (
     MaxPixelsOpt,
     QuietOpt,
     ReportOpt,
+    SchedulerOpt,
+    WorkersOpt,
     check_format,
     cli_errors,
     emit_report,
+    execution_of,
     human_output,
     out,
     progress,
@@ -39,6 +42,8 @@ def verify(
     fmt: FormatOpt = "json",
     quiet: QuietOpt = False,
     max_pixels: MaxPixelsOpt = 250_000_000,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Same-device decision from sensor fingerprints: PCE between the fingerprints of set A and set B.
 
@@ -58,6 +63,7 @@ def verify(
                 match=match,
                 per_image=per_image,
                 max_pixels=max_pixels,
+                execution=execution_of(workers, scheduler),
                 tick=hooks.tick,
                 on_start=hooks.start,
             )
