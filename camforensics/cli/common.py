@@ -72,7 +72,9 @@ ResumeOpt = Annotated[
 
 def fail(message: str, code: int = EXIT_FATAL) -> typer.Exit:
     """Print one clear error line and return the Exit to raise (``raise fail(...)``)."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)  # messages may hold [...]
     return typer.Exit(code)
 
 

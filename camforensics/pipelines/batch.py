@@ -32,7 +32,7 @@ def run_tasks(
     Results are added in input order. When the report's journal was opened to resume, inputs it finished
     successfully and that are unchanged (same path, size and mtime) are copied from it instead of being computed
     again; ``run.execution.n_resumed`` says how many. Any exception from one file becomes that file's ``error``
-    and the batch goes on; KeyboardInterrupt stops it, with what is done kept in the journal.
+    and the batch goes on; KeyboardInterrupt stops it, with what is done kept in the journal (closed then).
 
     Parameters
     ----------
@@ -72,9 +72,10 @@ def run_tasks(
                 if tick is not None:
                     tick()
             return ex.harvest()
-    finally:
+    except BaseException:
         if journal is not None:
-            journal.sync()
+            journal.close()  # what is done stays on disk for --resume; the report is not returned
+        raise
 
 
 def _call_work(path: Path, work: Work, record: dict[str, Any]) -> None:

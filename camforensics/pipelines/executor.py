@@ -22,7 +22,6 @@ from __future__ import annotations
 import collections
 import multiprocessing
 import os
-import queue
 import signal
 import threading
 import uuid
@@ -174,9 +173,30 @@ class _InProcess:
 # ---------------------------------------------------------------------------------------------- process pool
 
 
-def _worker_main(task: Task, setup: Setup, inbox: Any, outbox: Any) -> None:
+class _Outbox:
+    """Worker -> parent messages, written synchronously (a pipe and a lock, no feeder thread): a message sent is
+    in the pipe before the worker can die, so the parent always knows which file a dead worker was on."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.reader, self.writer = ctx.Pipe(duplex=False)
+        self.lock = ctx.Lock()
+
+    def put(self, msg: tuple) -> None:
+        with self.lock:
+            self.writer.send(msg)
+
+    def get(self, timeout: float) -> tuple | None:
+        return self.reader.recv() if self.reader.poll(timeout) else None
+
+    def close(self) -> None:
+        self.reader.close()
+        self.writer.close()
+
+
+def _worker_main(task: Task, setup: Setup, inbox: Any, outbox: _Outbox) -> None:
     """A pool worker: build the state once, run files until the stop sign, then hand back the harvest."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent decides
+    outbox.reader.close()
     pid = os.getpid()
     try:
         state = setup()
@@ -212,7 +232,7 @@ class _ProcessPool:
         if self.ctx.get_start_method() == "forkserver":
             self.ctx.set_forkserver_preload([task.__module__])  # ignored once the server runs
         self.inbox = self.ctx.Queue()
-        self.outbox = self.ctx.Queue()
+        self.outbox = _Outbox(self.ctx)
         self.procs: dict[int, Any] = {}
         self.working: dict[int, int] = {}  # pid -> index of the file it is on
         self.lost: list[str] = []  # files whose worker died
@@ -227,18 +247,19 @@ class _ProcessPool:
         self.procs[p.pid] = p
 
     def _get(self) -> tuple:
-        """The next message; a worker that died is noticed while waiting."""
+        """The next message; a worker that died is noticed while waiting (and replaced while files remain)."""
         while True:
-            try:
-                return self.outbox.get(timeout=POLL_S)
-            except queue.Empty:
-                for pid, p in list(self.procs.items()):
-                    if not p.is_alive():
-                        del self.procs[pid]
-                        if pid in self.working:
-                            return ("died", self.working.pop(pid), pid, p.exitcode)
-                        if not self.stopped:
-                            self._spawn()
+            msg = self.outbox.get(POLL_S)
+            if msg is not None:
+                return msg
+            for pid, p in list(self.procs.items()):
+                if p.is_alive():
+                    continue
+                del self.procs[pid]
+                i = self.working.pop(pid, None)
+                if i is not None or self.stopped:
+                    return ("died", i, pid, p.exitcode)
+                self._spawn()
 
     def map(self, paths: Iterable[Path]) -> Iterator[Outcome]:
         todo = enumerate(paths)
@@ -290,19 +311,17 @@ class _ProcessPool:
         self.stopped = True
         for _ in self.procs:
             self.inbox.put(None)
-        expected = len(self.procs)
+        expected = set(self.procs)
         while expected:
             msg = self._get()
             if msg[0] == "final":
                 self.finals.append(msg[2])
-                expected -= 1
+                expected.discard(msg[1])
+            elif msg[0] == "died" and msg[2] in expected:
+                self.lost.append(f"(its last files: worker {msg[2]} exited with code {msg[3]})")
+                expected.discard(msg[2])
             elif msg[0] == "init_error":
                 raise CamforensicsError(f"a worker process failed: {msg[2]}")
-            elif msg[0] == "died":
-                self.lost.append(f"(worker {msg[2]} at its end)")
-                expected -= 1
-            if not self.procs and expected:
-                break
         for p in self.procs.values():
             p.join(timeout=10)
 
@@ -329,9 +348,8 @@ class _ProcessPool:
                 pass  # a harvest nobody asked for
         self.procs.clear()
         self.inbox.close()
-        self.outbox.close()
         self.inbox.cancel_join_thread()
-        self.outbox.cancel_join_thread()
+        self.outbox.close()
 
 
 # ---------------------------------------------------------------------------------------------- dask

@@ -101,7 +101,7 @@ class Journal:
         self.session_start = self._fh.tell()
         self._write({"record": "session", "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         self.sync()
-        self._reader = open(self.path, "rb")
+        self._reader: Any = None  # opened on the first reuse
 
     # -------------------------------------------------------------------------------------------- resume
     def _load(self) -> None:
@@ -166,6 +166,8 @@ class Journal:
     def reuse(self, path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, int]]:
         """(result, extras, stamp) of the earlier session's result for ``path`` (check :meth:`can_reuse` first)."""
         offset = self._done[str(path)][0]
+        if self._reader is None:
+            self._reader = open(self.path, "rb")
         self._reader.seek(offset)
         rec = json.loads(self._reader.readline())
         return rec["result"], rec.get("extras") or {}, rec["stamp"]
@@ -204,9 +206,12 @@ class Journal:
                     yield rec["result"]
 
     def close(self) -> None:
+        """Flush, fsync and close (idempotent); the results stay readable with :meth:`results`."""
         self.sync()
         self._fh.close()
-        self._reader.close()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     def discard(self) -> None:
         """Close and delete the journal (after the final report was written)."""

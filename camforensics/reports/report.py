@@ -151,12 +151,14 @@ class Report:
         return self._n_failed
 
     def finish(self, **summary: Any) -> None:
-        """Close the run: timing and the summary counts (plus any command-specific ``summary`` items)."""
+        """Close the run: timing and the summary counts (plus any command-specific ``summary`` items).
+
+        A journal is closed here (its file stays until :meth:`Journal.discard`)."""
         self.finished = _now()
         self.duration_s = round(time.perf_counter() - self._t0, 3)
         self.summary = clean({"n_inputs": self._n, "n_ok": self._n - self._n_failed, "n_failed": self._n_failed} | summary)
         if self.journal is not None:
-            self.journal.sync()
+            self.journal.close()  # nothing more is added; the results are read back from the file
 
     def header(self) -> dict[str, Any]:
         return clean(
