@@ -12,7 +12,7 @@ from camforensics.core.residual import extract_residual, to_grey
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.library import FingerprintLibrary
 from camforensics.pipelines.batch import gather_inputs, run_batch
-from camforensics.pipelines.search import FingerprintIndex
+from camforensics.pipelines.search import FingerprintIndex, SearchParams
 from camforensics.reports.report import Report
 
 # Published empirical false-alarm rate of the PCE > 60 rule (Goljan, Fridrich, Filler 2009, ~1M images).
@@ -37,6 +37,7 @@ def identify_images(
     library: str | Path,
     residual_params: ResidualParams = ResidualParams(),
     match: MatchParams = MatchParams(),
+    search: SearchParams = SearchParams(),
     max_pixels: int = DEFAULT_MAX_PIXELS,
     tick: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
@@ -54,11 +55,16 @@ def identify_images(
         Not a library, an empty library, no input files.
     """
     lib = FingerprintLibrary(library)
-    index = FingerprintIndex(lib, match=match)
+    index = FingerprintIndex(lib, match=match, search=search)
     files = gather_inputs(paths, on_start=on_start)
     report = Report(
         command="identify",
-        parameters={"residual": residual_params.to_dict(), "match": match.to_dict(), "max_pixels": max_pixels},
+        parameters={
+            "residual": residual_params.to_dict(),
+            "match": match.to_dict(),
+            "search": search.to_dict(),
+            "max_pixels": max_pixels,
+        },
     )
     used: set[str] = set()
 
