@@ -28,6 +28,7 @@ SIMULATION_NAME = "simulation.json"
 MANIFEST_COLUMNS = ("file", "device", "make", "model", "content", "width", "height", "sha256")
 _IMAGE_STREAM = 3  # SeedSequence spawn key of image streams (models use 1, sensors 2)
 FLAT_EXPOSURE = (0.4, 0.6)  # flat fields are exposed to this fraction of full well (bright, unsaturated)
+NAT_ISO_STOPS = (0.0, 3.0)  # natural scenes: analog gain 2**U(0, 3), i.e. ISO 100..800 for a base ISO of 100
 
 
 @dataclass(frozen=True)
@@ -78,16 +79,16 @@ def render_one(device: Device, device_index: int, content: str, index: int, spec
     from camforensics.sim.scenes import load_photo_scene, render_flat_scene, render_natural_scene
 
     rng = image_rng(spec.seed, device_index, content, index)
-    if content == "flat":
+    if content == "flat":  # bright, at base ISO: what a lab shoots for a fingerprint
         scene = render_flat_scene(rng, spec.height, spec.width)
-        exposure = float(rng.uniform(*FLAT_EXPOSURE))
-    elif photos:
-        scene = load_photo_scene(photos[int(rng.integers(len(photos)))], rng, spec.height, spec.width)
-        exposure = None
-    else:
-        scene = render_natural_scene(rng, spec.height, spec.width)
-        exposure = None
-    rgb = simulate_image(device, scene, rng, exposure=exposure)
+        exposure, iso_gain = float(rng.uniform(*FLAT_EXPOSURE)), 1.0
+    else:  # auto-exposure, at whatever ISO the light called for
+        if photos:
+            scene = load_photo_scene(photos[int(rng.integers(len(photos)))], rng, spec.height, spec.width)
+        else:
+            scene = render_natural_scene(rng, spec.height, spec.width)
+        exposure, iso_gain = None, float(2.0 ** rng.uniform(*NAT_ISO_STOPS))
+    rgb = simulate_image(device, scene, rng, exposure=exposure, iso_gain=iso_gain)
     m = device.model
     return encode_jpeg(rgb, quality=m.jpeg_quality, subsampling=m.jpeg_subsampling, make=m.make, model=m.name)
 
