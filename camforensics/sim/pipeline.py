@@ -22,6 +22,7 @@ from camforensics.sim.sensor import device_response, expose, noise_bytes
 _AE_SAMPLE_STEP = 7  # auto-exposure meters every 7th row and column (fast, and enough for a mean)
 _STRIP_ROWS = 64  # rows per strip in the fused optics -> sensor -> tone stage (keeps the float work in cache)
 _CFA_FRACTION = {"R": 0.25, "G": 0.5, "B": 0.25}
+_HIGHLIGHT_HEADROOM = 0.75  # auto-exposure keeps every white-balanced channel's mean below this (0..1 scale)
 
 
 @functools.lru_cache(maxsize=8)
@@ -56,11 +57,18 @@ def spectral_mosaic(scene: np.ndarray, pattern: str, spectral: tuple[tuple[float
     return cv2.transform(cv2.multiply(scene, weights), np.ones((1, 3), np.float32))
 
 
-def meter(scene: np.ndarray, model: CameraModel) -> float:
-    """Mean light on the photosites (what auto-exposure measures), from a sparse sample of the scene."""
+def meter(scene: np.ndarray, model: CameraModel, *, level: float = 1.0) -> float:
+    """Auto-exposure: photo-electrons per unit radiance (fraction of full well) that bring the scene to ``level``.
+
+    ``level`` is the mean light on the photosites as a fraction of full well, measured on a sparse sample of
+    the scene; the exposure is lowered when a white-balanced colour channel would average above
+    ``_HIGHLIGHT_HEADROOM`` (a blue sky shot for a flat field must not clip its blue channel).
+    """
     mean_rgb = scene[::_AE_SAMPLE_STEP, ::_AE_SAMPLE_STEP].reshape(-1, 3).mean(axis=0, dtype=np.float64)
-    filters = np.asarray(model.spectral) @ mean_rgb
-    return float(sum(_CFA_FRACTION[c] * filters[i] for i, c in enumerate("RGB")))
+    filters = np.asarray(model.spectral) @ mean_rgb  # mean raw signal of the R, G, B photosites at exposure 1
+    mean = max(float(sum(_CFA_FRACTION[c] * filters[i] for i, c in enumerate("RGB"))), 1e-6)
+    brightest = max(float(np.max(filters * np.asarray(model.wb_gains))), 1e-6)
+    return min(level / mean, _HIGHLIGHT_HEADROOM / brightest)
 
 
 def tone_curve(x: np.ndarray, *, gamma: float, contrast: float) -> np.ndarray:
@@ -237,6 +245,6 @@ def simulate_image(
         raise ParameterError(f"iso_gain must be >= 1 (1 = base ISO), got {iso_gain}")
     model = device.model
     scene32 = np.ascontiguousarray(scene, dtype=np.float32)
-    scale = level * rng.uniform(0.92, 1.08) / max(meter(scene32, model), 1e-4) / iso_gain
+    scale = meter(scene32, model, level=level * rng.uniform(0.92, 1.08)) / iso_gain
     mosaic8 = capture_mosaic(device, scene32, rng, exposure=scale, iso_gain=iso_gain)
     return apply_colour(demosaic(mosaic8, model.cfa, model.demosaic), model)
