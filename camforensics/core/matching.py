@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from camforensics.core.params import MatchParams, ResidualParams
-from camforensics.core.pce import PceResult, compute_pce, log10_false_alarm
+from camforensics.core.pce import PceResult, Spectrum, compute_pce, correlate_spectra, log10_false_alarm, spectrum_of
 from camforensics.core.residual import extract_residual, to_grey
 from camforensics.errors import SizeMismatchError
 
@@ -50,49 +50,64 @@ def candidate_rotations(query_shape: tuple[int, ...], reference_shape: tuple[int
     return [r for r in allowed if ((h, w) if r in (0, 180) else (w, h)) == ref]
 
 
-def match_residual(
-    residual: np.ndarray,
-    grey: np.ndarray | None,
-    k: np.ndarray,
-    *,
-    match: MatchParams = MatchParams(),
-) -> MatchResult:
-    """PCE of a query residual W against ``grey * K`` (Goljan's detector), best over allowed rotations.
+class Query:
+    """A query signal whose rotated spectra are computed once and reused against many fingerprints.
+
+    For an image the signal is ``W * I`` (residual times grey intensity): its correlation with K at zero shift is
+    Goljan's detector ``<W, I K>``, and at other shifts the fingerprint moves while the image content stays with
+    its own residual, which is what a crop or misalignment does. For fingerprint-to-fingerprint matching the
+    signal is the fingerprint itself (``grey=None``).
 
     Parameters
     ----------
     residual : ndarray, HxW
-        The query's noise residual in stored order. Not modified.
+        Residual W (or a fingerprint) in stored order. Not modified.
     grey : ndarray, HxW, or None
-        The query's grey intensities (0..255); None correlates W with K alone (fingerprint-to-fingerprint).
-    k : ndarray
-        The fingerprint.
-    match : MatchParams, keyword-only
+        Grey intensities of the query image on a 0..255 scale.
+    """
+
+    def __init__(self, residual: np.ndarray, grey: np.ndarray | None = None) -> None:
+        w = np.asarray(residual, dtype=np.float32)
+        if grey is not None and np.shape(grey) != w.shape:
+            raise SizeMismatchError(f"residual {w.shape} and intensity {np.shape(grey)} differ in shape")
+        self.signal = w if grey is None else w * np.asarray(grey, dtype=np.float32)
+        self._spectra: dict[int, Spectrum] = {}
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.signal.shape[0]), int(self.signal.shape[1]))
+
+    def spectrum(self, rotation: int) -> Spectrum:
+        """Spectrum of the signal turned ``rotation`` degrees counter-clockwise (cached)."""
+        if rotation not in self._spectra:
+            self._spectra[rotation] = spectrum_of(np.rot90(self.signal, rotation // 90))
+        return self._spectra[rotation]
+
+
+def match_query(query: Query, reference: Spectrum, *, match: MatchParams = MatchParams()) -> MatchResult:
+    """Best PCE of a :class:`Query` against a fingerprint spectrum over the allowed rotations and shifts.
 
     Raises
     ------
     SizeMismatchError
-        If no allowed rotation of the query has the fingerprint's shape.
+        If no allowed rotation of the query has the reference's shape.
     """
-    rotations = candidate_rotations(residual.shape, k.shape, mode=match.rotations)
+    rotations = candidate_rotations(query.shape, reference.shape, mode=match.rotations)
     if not rotations:
-        h, w = residual.shape
+        h, w = query.shape
         raise SizeMismatchError(
-            f"query of {w}x{h} pixels fits no rotation of the {k.shape[1]}x{k.shape[0]} fingerprint"
+            f"query of {w}x{h} pixels fits no rotation of the {reference.shape[1]}x{reference.shape[0]} fingerprint"
         )
     best: tuple[int, PceResult] | None = None
     by_rotation: dict[int, float] = {}
-    n_shifts = 1
     for r in rotations:
-        w_r = np.rot90(residual, r // 90)
-        ref = k if grey is None else np.rot90(grey, r // 90) * k
-        res = compute_pce(w_r, ref, shift_range=match.shift_range, exclusion=match.exclusion)
+        cc = correlate_spectra(query.spectrum(r), reference)
+        res = compute_pce(None, None, cc=cc, shift_range=match.shift_range, exclusion=match.exclusion)
         by_rotation[r] = res.pce
-        n_shifts = res.n_shifts
         if best is None or res.pce > best[1].pce:
             best = (r, res)
     rotation, res = best  # type: ignore[misc]  (rotations is non-empty)
-    n_hyp = n_shifts * len(rotations)
+    n_hyp = res.n_shifts * len(rotations)
     log10_pfa = log10_false_alarm(res.pce, n_hyp)
     return MatchResult(
         pce=res.pce,
@@ -104,6 +119,33 @@ def match_residual(
         log10_p_fa=log10_pfa,
         pce_by_rotation=by_rotation,
     )
+
+
+def match_residual(
+    residual: np.ndarray,
+    grey: np.ndarray | None,
+    k: np.ndarray,
+    *,
+    match: MatchParams = MatchParams(),
+) -> MatchResult:
+    """PCE of a query residual against fingerprint ``k``, best over allowed rotations (see :class:`Query`).
+
+    Parameters
+    ----------
+    residual : ndarray, HxW
+        The query's noise residual in stored order. Not modified.
+    grey : ndarray, HxW, or None
+        The query's grey intensities (0..255); None matches W (or a fingerprint) with K directly.
+    k : ndarray
+        The fingerprint.
+    match : MatchParams, keyword-only
+
+    Raises
+    ------
+    SizeMismatchError
+        If no allowed rotation of the query has the fingerprint's shape.
+    """
+    return match_query(Query(residual, grey), spectrum_of(k), match=match)
 
 
 def match_image(

@@ -30,6 +30,41 @@ class PceResult:
         return d
 
 
+@dataclass(frozen=True)
+class Spectrum:
+    """Half-plane DFT of a zero-mean 2-D array, kept for repeated correlations (e.g. a library fingerprint)."""
+
+    f: np.ndarray  # rfft2 of the array minus its mean, complex64
+    norm: float  # Euclidean norm of the zero-mean array
+    shape: tuple[int, int]  # shape of the array
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.f.nbytes)
+
+
+def spectrum_of(a: np.ndarray) -> Spectrum:
+    """The :class:`Spectrum` of ``a`` (float32 work; ``a`` is not modified)."""
+    a = np.asarray(a, dtype=np.float32)
+    if a.ndim != 2:
+        raise ValueError(f"expected a 2-D array, got shape {a.shape}")
+    centred = a - np.float32(a.mean(dtype=np.float64))
+    norm = float(np.sqrt(np.einsum("ij,ij->", centred, centred, dtype=np.float64)))
+    return Spectrum(f=scipy.fft.rfft2(centred, workers=-1), norm=norm, shape=(int(a.shape[0]), int(a.shape[1])))
+
+
+def correlate_spectra(a: Spectrum, b: Spectrum) -> np.ndarray:
+    """Normalised circular cross-correlation of two arrays given by their spectra (see :func:`cross_correlate`)."""
+    if a.shape != b.shape:
+        raise SizeMismatchError(f"cannot correlate arrays of shapes {a.shape} and {b.shape}")
+    prod = a.f * np.conj(b.f)
+    cc = scipy.fft.irfft2(prod, s=a.shape, workers=-1, overwrite_x=True)
+    denom = a.norm * b.norm
+    if denom > 0:
+        cc /= np.float32(denom)
+    return cc
+
+
 def cross_correlate(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Circular normalised cross-correlation ``cc[dy, dx] = sum a(y, x) * b(y - dy, x - dx) / (|a| |b|)``.
 
@@ -44,27 +79,18 @@ def cross_correlate(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     Returns
     -------
-    ndarray, float32 (float64 for float64 inputs), same shape
+    ndarray, float32, same shape
 
     Raises
     ------
     SizeMismatchError
         If the shapes differ.
     """
-    a = np.asarray(a, dtype=np.float32)
-    b = np.asarray(b, dtype=np.float32)
+    a = np.asarray(a)
+    b = np.asarray(b)
     if a.shape != b.shape or a.ndim != 2:
         raise SizeMismatchError(f"cannot correlate arrays of shapes {a.shape} and {b.shape}")
-    a = a - a.mean(dtype=np.float64)
-    b = b - b.mean(dtype=np.float64)
-    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
-    fa = scipy.fft.rfft2(a, workers=-1)
-    fb = scipy.fft.rfft2(b, workers=-1)
-    fa *= np.conj(fb)
-    cc = scipy.fft.irfft2(fa, s=a.shape, workers=-1, overwrite_x=True)
-    if norm > 0:
-        cc /= np.float32(norm)
-    return cc
+    return correlate_spectra(spectrum_of(a), spectrum_of(b))
 
 
 def log10_false_alarm(pce: float, n_shifts: int = 1) -> float:
@@ -86,8 +112,8 @@ def log10_false_alarm(pce: float, n_shifts: int = 1) -> float:
 
 
 def compute_pce(
-    query: np.ndarray,
-    reference: np.ndarray,
+    query: np.ndarray | None,
+    reference: np.ndarray | None,
     *,
     shift_range: tuple[int, int] = (0, 0),
     exclusion: int = 11,
@@ -120,6 +146,8 @@ def compute_pce(
     2009.
     """
     if cc is None:
+        if query is None or reference is None:
+            raise ValueError("compute_pce needs the two arrays or their cross-correlation cc")
         cc = cross_correlate(query, reference)
     h, w = cc.shape
     ry, rx = min(int(shift_range[0]), (h - 1) // 2), min(int(shift_range[1]), (w - 1) // 2)

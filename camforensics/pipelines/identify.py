@@ -7,11 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from camforensics.core.matching import candidate_rotations, match_residual
+from camforensics.core.matching import Query, candidate_rotations, match_query
 from camforensics.core.params import MatchParams, ResidualParams
-from camforensics.core.pce import log10_false_alarm
+from camforensics.core.pce import Spectrum, log10_false_alarm, spectrum_of
 from camforensics.core.residual import extract_residual, to_grey
 from camforensics.errors import CamforensicsError, LibraryError, SizeMismatchError
 from camforensics.io.folders import collect_images
@@ -25,19 +23,19 @@ EMPIRICAL_FAR_AT_60 = 2.4e-5
 
 
 class FingerprintCache:
-    """Loaded fingerprints, least recently used first out, within a byte budget."""
+    """Spectra of loaded fingerprints, least recently used first out, within a byte budget."""
 
     def __init__(self, budget_bytes: int = 4 << 30) -> None:
         self.budget = budget_bytes
-        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._items: OrderedDict[str, Spectrum] = OrderedDict()
         self._bytes = 0
 
-    def get(self, entry: LibraryEntry) -> np.ndarray:
+    def get(self, entry: LibraryEntry) -> Spectrum:
         k = self._items.get(entry.name)
         if k is not None:
             self._items.move_to_end(entry.name)
             return k
-        k = entry.load()
+        k = spectrum_of(entry.load())
         self._items[entry.name] = k
         self._bytes += k.nbytes
         while self._bytes > self.budget and len(self._items) > 1:
@@ -106,13 +104,12 @@ def identify_images(
                 f"image of {img.info.width}x{img.info.height} matches no fingerprint size in the library "
                 f"(enrolled sizes: {', '.join(sizes)}; rotations tried: {match.rotations})"
             )
-        residual = extract_residual(img.pixels, params=residual_params)
-        grey = to_grey(img.pixels)
+        query = Query(extract_residual(img.pixels, params=residual_params), to_grey(img.pixels))
         candidates = []
         for entry in fits:
-            k = cache.get(entry)
+            spectrum = cache.get(entry)
             used[entry.name] = entry.summary()
-            res = match_residual(residual, grey, k, match=match)
+            res = match_query(query, spectrum, match=match)
             candidates.append({"device": entry.name, **res.to_dict()})
         candidates.sort(key=lambda c: c["pce"], reverse=True)
         top = candidates[0]

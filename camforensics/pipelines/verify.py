@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from camforensics.core.fingerprint import Fingerprint, FingerprintAccumulator
-from camforensics.core.matching import match_residual
+from camforensics.core.matching import Query, match_query, match_residual
+from camforensics.core.pce import spectrum_of
 from camforensics.core.params import FingerprintParams, MatchParams, ResidualParams
 from camforensics.core.residual import extract_residual, to_grey
 from camforensics.errors import CamforensicsError, SizeMismatchError
@@ -110,13 +111,14 @@ def verify_sets(
     if per_image:
         index = {(r["set"], r["input"]["path"]): r for r in report.results if r["status"] == "ok"}
         for side, other in (("A", fb), ("B", fa)):
+            other_spectrum = spectrum_of(other.k)
             pces = []
             for (s, p), record in index.items():
                 if s != side:
                     continue
                 img = load_image(p, max_pixels=max_pixels)
-                w = extract_residual(img.pixels, params=residual_params)
-                m = match_residual(w, to_grey(img.pixels), other.k, match=match)
+                query = Query(extract_residual(img.pixels, params=residual_params), to_grey(img.pixels))
+                m = match_query(query, other_spectrum, match=match)
                 record["vs_other_set"] = clean(m.to_dict())
                 pces.append(m.pce)
                 if tick is not None:
