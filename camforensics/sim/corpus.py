@@ -43,6 +43,7 @@ class SimulationSpec:
     height: int = 512  # image height in pixels (even)
     seed: int = 0  # master seed of models, sensors and images
     scene_dir: Path | None = None  # photos to use as natural-scene content (downscaled >= 2x); None = procedural
+    nat_iso_stops: tuple[float, float] = NAT_ISO_STOPS  # natural scenes' analog gain: 2**U(lo, hi) (0 = base ISO)
 
     def __post_init__(self) -> None:
         if self.n_models < 1:
@@ -57,11 +58,16 @@ class SimulationSpec:
             raise ParameterError(f"image size must be even and at least 32x32, got {self.width}x{self.height}")
         if self.seed < 0:
             raise ParameterError(f"seed must be >= 0, got {self.seed}")
+        lo, hi = self.nat_iso_stops
+        if not 0.0 <= lo <= hi <= 6.0:
+            raise ParameterError(f"nat_iso_stops must satisfy 0 <= lo <= hi <= 6 (stops above base ISO), got {self.nat_iso_stops}")
+        object.__setattr__(self, "nat_iso_stops", (float(lo), float(hi)))
 
     def to_dict(self) -> dict:
         """Plain-JSON form."""
         d = dataclasses.asdict(self)
         d["scene_dir"] = None if self.scene_dir is None else str(self.scene_dir)
+        d["nat_iso_stops"] = list(self.nat_iso_stops)
         return d
 
 
@@ -87,7 +93,7 @@ def render_one(device: Device, device_index: int, content: str, index: int, spec
             scene = load_photo_scene(photos[int(rng.integers(len(photos)))], rng, spec.height, spec.width)
         else:
             scene = render_natural_scene(rng, spec.height, spec.width)
-        exposure, iso_gain = None, float(2.0 ** rng.uniform(*NAT_ISO_STOPS))
+        exposure, iso_gain = None, float(2.0 ** rng.uniform(*spec.nat_iso_stops))
     rgb = simulate_image(device, scene, rng, exposure=exposure, iso_gain=iso_gain)
     m = device.model
     return encode_jpeg(rgb, quality=m.jpeg_quality, subsampling=m.jpeg_subsampling, make=m.make, model=m.name)
