@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # use this checkout's camforensics
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def _highpass(channel: np.ndarray) -> np.ndarray:

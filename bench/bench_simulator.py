@@ -19,13 +19,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # use this checkout's camforensics
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from camforensics.sim import SimulationSpec, encode_jpeg, make_camera_models, make_devices, simulate_corpus  # noqa: E402
-from camforensics.sim.cfa import demosaic  # noqa: E402
-from camforensics.sim.pipeline import apply_colour, capture_mosaic, meter  # noqa: E402
-from camforensics.sim.scenes import render_flat_scene, render_natural_scene  # noqa: E402
-from camforensics.sim.sensor import device_response  # noqa: E402
+from camforensics.sim import (
+    SimulationSpec,
+    encode_jpeg,
+    make_camera_models,
+    make_devices,
+    simulate_corpus,
+)
+from camforensics.sim.cfa import demosaic
+from camforensics.sim.pipeline import apply_colour, capture_mosaic, meter
+from camforensics.sim.scenes import render_flat_scene, render_natural_scene
+from camforensics.sim.sensor import device_response
 
 WIDTH, HEIGHT = 4000, 3000
 

@@ -82,7 +82,11 @@ def render_one(device: Device, device_index: int, content: str, index: int, spec
     """Simulate one JPEG file of the corpus (scene -> camera pipeline -> JPEG)."""
     from camforensics.sim.jpeg import encode_jpeg
     from camforensics.sim.pipeline import simulate_image
-    from camforensics.sim.scenes import load_photo_scene, render_flat_scene, render_natural_scene
+    from camforensics.sim.scenes import (
+        load_photo_scene,
+        render_flat_scene,
+        render_natural_scene,
+    )
 
     rng = image_rng(spec.seed, device_index, content, index)
     if content == "flat":  # bright, at base ISO: what a lab shoots for a fingerprint
