@@ -24,7 +24,16 @@ _LAZY = {
     "pce_torch": "camforensics.accel.torch_pce",
 }
 
-__all__ = ["DEVICE_CHOICES", "describe_device", "resolve_device", *_LAZY]
+__all__ = [
+    "DEVICE_CHOICES",
+    "FingerprintAccumulatorTorch",
+    "channel_noise_torch",
+    "describe_device",
+    "estimate_fingerprint_torch",
+    "extract_residual_torch",
+    "pce_torch",
+    "resolve_device",
+]
 
 
 def __getattr__(name: str) -> Any:

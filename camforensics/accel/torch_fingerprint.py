@@ -15,7 +15,13 @@ import numpy as np
 import torch
 
 from camforensics.accel.device import torch_device
-from camforensics.accel.torch_residual import denoise_channels, finish_residual, grey, image_to_channels, to_numpy
+from camforensics.accel.torch_residual import (
+    denoise_channels,
+    finish_residual,
+    grey,
+    image_to_channels,
+    to_numpy,
+)
 from camforensics.core.fingerprint import Fingerprint
 from camforensics.core.params import FingerprintParams
 from camforensics.errors import ParameterError, SizeMismatchError
