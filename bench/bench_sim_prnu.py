@@ -18,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # use this checkout's camforensics
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from PIL import Image
 
-from camforensics.core.fingerprint import estimate_fingerprint  # noqa: E402
-from camforensics.core.matching import match_image  # noqa: E402
-from camforensics.core.params import MatchParams  # noqa: E402
-from camforensics.sim import SimulationSpec, simulate_corpus  # noqa: E402
+from camforensics.core.fingerprint import estimate_fingerprint
+from camforensics.core.matching import match_image
+from camforensics.core.params import MatchParams
+from camforensics.sim import SimulationSpec, simulate_corpus
 
 
 def main() -> None:
@@ -46,7 +46,7 @@ def main() -> None:
         t_sim = time.perf_counter() - t0
         devices = list(dict.fromkeys(r["device"] for r in rows))
         model_of = {r["device"]: r["model"] for r in rows}
-        load = lambda r: np.asarray(Image.open(Path(tmp) / r["file"]).convert("RGB"))  # noqa: E731
+        load = lambda r: np.asarray(Image.open(Path(tmp) / r["file"]).convert("RGB"))
         t0 = time.perf_counter()
         fps = {d: estimate_fingerprint(load(r) for r in rows if r["device"] == d and r["content"] == "flat").k for d in devices}
         queries = {d: [load(r) for r in rows if r["device"] == d and r["content"] == "nat"] for d in devices}

@@ -64,6 +64,12 @@ def identify(
     enhance: Annotated[
         bool, typer.Option("--enhance/--no-enhance", help="Li's enhanced SPN (alpha 7) on query residuals.")
     ] = False,
+    exhaustive: Annotated[
+        bool,
+        typer.Option(
+            "--exhaustive", help="Full PCE against every fitting fingerprint (no digest prefilter for large libraries)."
+        ),
+    ] = False,
     report: ReportOpt = None,
     fmt: FormatOpt = "json",
     quiet: QuietOpt = False,
@@ -81,6 +87,7 @@ def identify(
         check_format(fmt)
         from camforensics.core.params import MatchParams, ResidualParams
         from camforensics.pipelines.identify import identify_images
+        from camforensics.pipelines.search import SearchParams
 
         match = MatchParams(threshold=threshold, rotations=rotations, shift_range=parse_shift_range(shift_range))
         residual = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
@@ -92,6 +99,7 @@ def identify(
                 library=library,
                 residual_params=residual,
                 match=match,
+                search=SearchParams(prefilter="off" if exhaustive else "auto"),
                 max_pixels=max_pixels,
                 execution=execution_of(workers, scheduler),
                 journal=journal,

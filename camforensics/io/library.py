@@ -5,8 +5,10 @@ Layout (format version 1)::
     LIB/
       library.json                 {"format": "camforensics-library", "version": 1}
       devices/<name>/fingerprint.npy   float32 HxW, K in stored sensor order
+      devices/<name>/digest.npy        packed sign bits of K (1 bit per pixel), for fast library search
       devices/<name>/entry.json        name, shape, n_images, parameters, inputs with sha256, tool version,
-                                       created, and the sha256 of fingerprint.npy (checked on every load)
+                                       created, and the sha256 of fingerprint.npy and digest.npy (checked on
+                                       every load)
 
 Entries are written to a temporary folder and renamed into place, so a crash never leaves half an entry.
 """
@@ -102,6 +104,42 @@ class LibraryEntry:
             )
         return k
 
+    def load_digest(self) -> np.ndarray:
+        """The packed sign digest of K (see :mod:`camforensics.core.digest`), hash-checked.
+
+        Entries enrolled before digests existed get theirs computed from the (hash-checked) fingerprint.
+
+        Raises
+        ------
+        LibraryError
+            If the digest file was altered.
+        """
+        from camforensics.core.digest import sign_digest
+
+        recorded = self.meta.get("digest_sha256")
+        path = self.folder / "digest.npy"
+        if recorded is None or not path.is_file():
+            if recorded is not None:
+                raise LibraryError(f"library entry {self.name!r}: {path} is missing; enroll the device again")
+            return sign_digest(self.load())
+        digest = sha256_file(path)
+        if digest != recorded:
+            raise LibraryError(
+                f"library entry {self.name!r} is corrupted: digest.npy has sha256 {digest[:16]}..., the entry "
+                f"records {recorded[:16]}...; restore it from a backup or enroll the device again"
+            )
+        return np.load(path, allow_pickle=False)
+
+
+def _save_npy(path: Path, array: np.ndarray, *, durable: bool = True) -> str:
+    """Write an array (no pickles), fsync it when ``durable`` and return its sha256."""
+    with open(path, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
+    return sha256_file(path)
+
 
 class FingerprintLibrary:
     """A folder of enrolled device fingerprints.
@@ -189,8 +227,12 @@ class FingerprintLibrary:
         *,
         meta: dict[str, Any],
         overwrite: bool = False,
+        durable: bool = True,
     ) -> LibraryEntry:
         """Store a fingerprint under ``name`` with its provenance ``meta``; atomic.
+
+        ``durable=False`` skips the fsync of the arrays (bulk imports that can be redone after a crash); the
+        entry still appears all at once.
 
         Raises
         ------
@@ -209,16 +251,14 @@ class FingerprintLibrary:
         self.devices_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.devices_dir))
         try:
-            fp_path = tmp / "fingerprint.npy"
-            with open(fp_path, "wb") as f:
-                np.save(f, k, allow_pickle=False)
-                f.flush()
-                os.fsync(f.fileno())
+            from camforensics.core.digest import sign_digest
+
             record = {
                 "name": name,
                 "shape": [int(k.shape[0]), int(k.shape[1])],
                 "dtype": "float32",
-                "fingerprint_sha256": sha256_file(fp_path),
+                "fingerprint_sha256": _save_npy(tmp / "fingerprint.npy", k, durable=durable),
+                "digest_sha256": _save_npy(tmp / "digest.npy", sign_digest(k), durable=durable),
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "tool": "camforensics",
                 "tool_version": __version__,

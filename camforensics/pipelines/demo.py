@@ -74,7 +74,12 @@ def run_demo(
     data, library, reports = out / "data", out / "library", out / "reports"
 
     say("simulating 3 cameras (2 models) with 8 flat-field and 4 natural photos each")
-    rows = simulate_corpus(data, SimulationSpec(n_models=2, n_devices=3, n_flat=8, n_nat=4, width=size, height=size, seed=seed))
+    # Daylight photos at base ISO (nat_iso_stops=(0, 0)): at 512x512 with 8 flat fields, simulated devices with
+    # weak PRNU shot at high ISO fall near the PCE 60 threshold, as real ones do at that size (docs/simulator.md).
+    spec = SimulationSpec(
+        n_models=2, n_devices=3, n_flat=8, n_nat=4, width=size, height=size, seed=seed, nat_iso_stops=(0.0, 0.0)
+    )
+    rows = simulate_corpus(data, spec)
     devices = {r["device"]: r["model"] for r in rows}
     outcome = DemoOutcome(out_dir=out, devices=devices)
 

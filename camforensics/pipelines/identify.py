@@ -15,7 +15,7 @@ from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.library import FingerprintLibrary
 from camforensics.pipelines.batch import gather_inputs, run_tasks
 from camforensics.pipelines.executor import IN_PROCESS, Execution
-from camforensics.pipelines.search import FingerprintIndex
+from camforensics.pipelines.search import FingerprintIndex, SearchParams
 from camforensics.reports.journal import Journal
 from camforensics.reports.report import Report
 
@@ -42,10 +42,12 @@ class IdentifySetup:
     library: str  # library folder, as the workers see it
     residual: ResidualParams  # query residual extraction
     match: MatchParams  # rotations, shifts, threshold
+    search: SearchParams  # library search (prefilter)
     max_pixels: int  # decompression-bomb guard
 
     def __call__(self) -> IdentifyState:
-        return IdentifyState(self, FingerprintIndex(FingerprintLibrary(self.library), match=self.match))
+        index = FingerprintIndex(FingerprintLibrary(self.library), match=self.match, search=self.search)
+        return IdentifyState(self, index)
 
 
 @dataclass
@@ -91,6 +93,7 @@ def identify_images(
     library: str | Path,
     residual_params: ResidualParams = ResidualParams(),
     match: MatchParams = MatchParams(),
+    search: SearchParams = SearchParams(),
     max_pixels: int = DEFAULT_MAX_PIXELS,
     execution: Execution = IN_PROCESS,
     journal: str | os.PathLike[str] | None = None,
@@ -121,9 +124,14 @@ def identify_images(
         Not a library, an empty library, no input files; on resume, a journal of other parameters.
     """
     lib = FingerprintLibrary(library)
-    index = FingerprintIndex(lib, match=match)  # checks the library here, before any worker starts
+    index = FingerprintIndex(lib, match=match, search=search)  # checks the library before any worker starts
     files = gather_inputs(paths, on_start=on_start)
-    parameters = {"residual": residual_params.to_dict(), "match": match.to_dict(), "max_pixels": max_pixels}
+    parameters = {
+        "residual": residual_params.to_dict(),
+        "match": match.to_dict(),
+        "search": search.to_dict(),
+        "max_pixels": max_pixels,
+    }
     report = Report(
         command="identify",
         parameters=parameters,
@@ -137,7 +145,7 @@ def identify_images(
         if result["status"] == "ok":
             counts["n_matched" if result["decision"]["match"] else "n_unmatched"] += 1
 
-    setup = IdentifySetup(str(lib.root), residual_params, match, max_pixels)
+    setup = IdentifySetup(str(lib.root), residual_params, match, search, max_pixels)
     run_tasks(files, identify_one, setup, report, execution=execution, on_result=on_result, tick=tick)
     report.context["library"] = {
         "path": str(lib.root),

@@ -7,7 +7,13 @@ Models differ in their whole pipeline; devices of one model differ only in their
 Importing this package is cheap (NumPy only); OpenCV, Pillow and SciPy are imported when used.
 """
 
-from camforensics.sim.camera import CameraModel, Device, SensorParams, make_camera_models, make_devices
+from camforensics.sim.camera import (
+    CameraModel,
+    Device,
+    SensorParams,
+    make_camera_models,
+    make_devices,
+)
 from camforensics.sim.corpus import SimulationSpec, simulate_corpus
 from camforensics.sim.jpeg import encode_jpeg
 from camforensics.sim.pipeline import simulate_image

@@ -19,7 +19,6 @@ from camforensics.errors import ParameterError
 CFA_PATTERNS: tuple[str, ...] = ("RGGB", "BGGR", "GRBG", "GBRG")  # colour of sites (0,0),(0,1),(1,0),(1,1)
 DEMOSAIC_METHODS: tuple[str, ...] = ("bilinear", "edge-aware", "vng")  # OpenCV Bayer conversions
 JPEG_SUBSAMPLINGS: tuple[str, ...] = ("4:4:4", "4:2:2", "4:2:0")
-DENOISE_METHODS: tuple[str, ...] = ("none", "chroma")
 SIM_MAKE = "SimCam"  # EXIF Make of every simulated camera (no "_": device folders are <Make>_<Model>_<index>)
 _MODEL_STREAM = 1  # SeedSequence spawn key of the model parameter stream (corpus uses 2 and 3 for others)
 
@@ -65,7 +64,8 @@ class CameraModel:
     gamma: float  # exponent of the tone curve (output = input ** gamma before the contrast curve)
     contrast: float  # strength of the S-shaped contrast curve, 0 = none
     ae_target: float  # auto-exposure: fraction of full well the mean of a natural scene is exposed to
-    denoise: str  # in-camera denoising, one of DENOISE_METHODS
+    chroma_denoise: bool  # smooth the colour-difference planes (5x5 box), as most cameras do
+    luma_denoise: float  # spatial noise reduction: blend towards a Gaussian-smoothed image (0 = none, 1 = all)
     sharpen_amount: float  # unsharp-mask amount, 0 = none
     sharpen_sigma: float  # unsharp-mask Gaussian std, pixels
     jpeg_quality: int  # libjpeg quality factor
@@ -133,7 +133,7 @@ def _draw_model(rng: np.random.Generator, index: int, cfa: str, demosaic: str) -
         read_noise_e=round(float(rng.uniform(1.5, 4.0)), 2),
         adc_bits=adc_bits,
         black_level_dn=1 << (adc_bits - 4),
-        prnu_sigma=round(float(rng.uniform(0.008, 0.013)), 4),
+        prnu_sigma=round(float(rng.uniform(0.006, 0.011)), 4),
         dark_mean_e=round(float(rng.uniform(1.0, 4.0)), 2),
         dark_spread=round(float(rng.uniform(0.3, 0.6)), 3),
         hot_pixel_fraction=float(rng.uniform(1e-5, 1e-4)),
@@ -152,7 +152,8 @@ def _draw_model(rng: np.random.Generator, index: int, cfa: str, demosaic: str) -
         gamma=round(float(rng.uniform(1 / 2.5, 1 / 1.9)), 4),
         contrast=round(float(rng.uniform(0.0, 0.35)), 3),
         ae_target=round(float(rng.uniform(0.14, 0.22)), 3),
-        denoise=str(rng.choice(DENOISE_METHODS)),
+        chroma_denoise=bool(rng.random() < 0.7),
+        luma_denoise=round(float(rng.uniform(0.1, 0.5)), 3),
         sharpen_amount=round(float(rng.choice([0.0, rng.uniform(0.2, 0.9)])), 3),
         sharpen_sigma=round(float(rng.uniform(0.7, 1.4)), 3),
         jpeg_quality=int(rng.integers(82, 97)),

@@ -28,6 +28,7 @@ SIMULATION_NAME = "simulation.json"
 MANIFEST_COLUMNS = ("file", "device", "make", "model", "content", "width", "height", "sha256")
 _IMAGE_STREAM = 3  # SeedSequence spawn key of image streams (models use 1, sensors 2)
 FLAT_EXPOSURE = (0.4, 0.6)  # flat fields are exposed to this fraction of full well (bright, unsaturated)
+NAT_ISO_STOPS = (0.0, 3.0)  # natural scenes: analog gain 2**U(0, 3), i.e. ISO 100..800 for a base ISO of 100
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class SimulationSpec:
     height: int = 512  # image height in pixels (even)
     seed: int = 0  # master seed of models, sensors and images
     scene_dir: Path | None = None  # photos to use as natural-scene content (downscaled >= 2x); None = procedural
+    nat_iso_stops: tuple[float, float] = NAT_ISO_STOPS  # natural scenes' analog gain: 2**U(lo, hi) (0 = base ISO)
 
     def __post_init__(self) -> None:
         if self.n_models < 1:
@@ -56,11 +58,16 @@ class SimulationSpec:
             raise ParameterError(f"image size must be even and at least 32x32, got {self.width}x{self.height}")
         if self.seed < 0:
             raise ParameterError(f"seed must be >= 0, got {self.seed}")
+        lo, hi = self.nat_iso_stops
+        if not 0.0 <= lo <= hi <= 6.0:
+            raise ParameterError(f"nat_iso_stops must satisfy 0 <= lo <= hi <= 6 (stops above base ISO), got {self.nat_iso_stops}")
+        object.__setattr__(self, "nat_iso_stops", (float(lo), float(hi)))
 
     def to_dict(self) -> dict:
         """Plain-JSON form."""
         d = dataclasses.asdict(self)
         d["scene_dir"] = None if self.scene_dir is None else str(self.scene_dir)
+        d["nat_iso_stops"] = list(self.nat_iso_stops)
         return d
 
 
@@ -75,19 +82,23 @@ def render_one(device: Device, device_index: int, content: str, index: int, spec
     """Simulate one JPEG file of the corpus (scene -> camera pipeline -> JPEG)."""
     from camforensics.sim.jpeg import encode_jpeg
     from camforensics.sim.pipeline import simulate_image
-    from camforensics.sim.scenes import load_photo_scene, render_flat_scene, render_natural_scene
+    from camforensics.sim.scenes import (
+        load_photo_scene,
+        render_flat_scene,
+        render_natural_scene,
+    )
 
     rng = image_rng(spec.seed, device_index, content, index)
-    if content == "flat":
+    if content == "flat":  # bright, at base ISO: what a lab shoots for a fingerprint
         scene = render_flat_scene(rng, spec.height, spec.width)
-        exposure = float(rng.uniform(*FLAT_EXPOSURE))
-    elif photos:
-        scene = load_photo_scene(photos[int(rng.integers(len(photos)))], rng, spec.height, spec.width)
-        exposure = None
-    else:
-        scene = render_natural_scene(rng, spec.height, spec.width)
-        exposure = None
-    rgb = simulate_image(device, scene, rng, exposure=exposure)
+        exposure, iso_gain = float(rng.uniform(*FLAT_EXPOSURE)), 1.0
+    else:  # auto-exposure, at whatever ISO the light called for
+        if photos:
+            scene = load_photo_scene(photos[int(rng.integers(len(photos)))], rng, spec.height, spec.width)
+        else:
+            scene = render_natural_scene(rng, spec.height, spec.width)
+        exposure, iso_gain = None, float(2.0 ** rng.uniform(*spec.nat_iso_stops))
+    rgb = simulate_image(device, scene, rng, exposure=exposure, iso_gain=iso_gain)
     m = device.model
     return encode_jpeg(rgb, quality=m.jpeg_quality, subsampling=m.jpeg_subsampling, make=m.make, model=m.name)
 

@@ -22,6 +22,7 @@ from camforensics.sim.sensor import device_response, expose, noise_bytes
 _AE_SAMPLE_STEP = 7  # auto-exposure meters every 7th row and column (fast, and enough for a mean)
 _STRIP_ROWS = 64  # rows per strip in the fused optics -> sensor -> tone stage (keeps the float work in cache)
 _CFA_FRACTION = {"R": 0.25, "G": 0.5, "B": 0.25}
+_HIGHLIGHT_HEADROOM = 0.75  # auto-exposure keeps every white-balanced channel's mean below this (0..1 scale)
 
 
 @functools.lru_cache(maxsize=8)
@@ -56,11 +57,18 @@ def spectral_mosaic(scene: np.ndarray, pattern: str, spectral: tuple[tuple[float
     return cv2.transform(cv2.multiply(scene, weights), np.ones((1, 3), np.float32))
 
 
-def meter(scene: np.ndarray, model: CameraModel) -> float:
-    """Mean light on the photosites (what auto-exposure measures), from a sparse sample of the scene."""
+def meter(scene: np.ndarray, model: CameraModel, *, level: float = 1.0) -> float:
+    """Auto-exposure: photo-electrons per unit radiance (fraction of full well) that bring the scene to ``level``.
+
+    ``level`` is the mean light on the photosites as a fraction of full well, measured on a sparse sample of
+    the scene; the exposure is lowered when a white-balanced colour channel would average above
+    ``_HIGHLIGHT_HEADROOM`` (a blue sky shot for a flat field must not clip its blue channel).
+    """
     mean_rgb = scene[::_AE_SAMPLE_STEP, ::_AE_SAMPLE_STEP].reshape(-1, 3).mean(axis=0, dtype=np.float64)
-    filters = np.asarray(model.spectral) @ mean_rgb
-    return float(sum(_CFA_FRACTION[c] * filters[i] for i, c in enumerate("RGB")))
+    filters = np.asarray(model.spectral) @ mean_rgb  # mean raw signal of the R, G, B photosites at exposure 1
+    mean = max(float(sum(_CFA_FRACTION[c] * filters[i] for i, c in enumerate("RGB"))), 1e-6)
+    brightest = max(float(np.max(filters * np.asarray(model.wb_gains))), 1e-6)
+    return min(level / mean, _HIGHLIGHT_HEADROOM / brightest)
 
 
 def tone_curve(x: np.ndarray, *, gamma: float, contrast: float) -> np.ndarray:
@@ -105,7 +113,9 @@ def _channel_offsets(height: int, width: int, pattern: str, stride: int, black: 
     return plane
 
 
-def capture_mosaic(device: Device, scene: np.ndarray, rng: np.random.Generator, *, exposure: float) -> np.ndarray:
+def capture_mosaic(
+    device: Device, scene: np.ndarray, rng: np.random.Generator, *, exposure: float, iso_gain: float = 1.0
+) -> np.ndarray:
     """Optics, colour filters, sensor, ADC, white balance and tone curve: scene -> 8-bit tone-mapped mosaic.
 
     Runs strip by strip (``_STRIP_ROWS`` rows plus a blur margin) so that the float intermediates stay in
@@ -121,6 +131,8 @@ def capture_mosaic(device: Device, scene: np.ndarray, rng: np.random.Generator, 
         Source of the temporal noise.
     exposure : float
         Photo-electrons, as a fraction of full well, produced by radiance 1.
+    iso_gain : float
+        Analog gain (1 = base ISO).
 
     Returns
     -------
@@ -138,7 +150,7 @@ def capture_mosaic(device: Device, scene: np.ndarray, rng: np.random.Generator, 
     out = np.empty((height, width), np.uint8)
     sigma = model.blur_sigma
     margin = max(1, int(np.ceil(3 * sigma))) if sigma > 0 else 0
-    to_index = 1.0 / params.gain_e_per_dn
+    to_index = iso_gain / params.gain_e_per_dn
     for y0 in range(0, height, _STRIP_ROWS):
         y1 = min(height, y0 + _STRIP_ROWS)
         top, bottom = max(0, y0 - margin), min(height, y1 + margin)
@@ -146,7 +158,7 @@ def capture_mosaic(device: Device, scene: np.ndarray, rng: np.random.Generator, 
         if margin:
             block = cv2.GaussianBlur(block, (2 * margin + 1, 2 * margin + 1), sigma, borderType=cv2.BORDER_REFLECT)
         radiance = spectral_mosaic(np.ascontiguousarray(block[y0 - top : y0 - top + (y1 - y0)]), model.cfa, model.spectral)
-        electrons = expose(radiance, response[y0:y1], dark[y0:y1], bits[y0:y1], params, exposure=exposure)
+        electrons = expose(radiance, response[y0:y1], dark[y0:y1], bits[y0:y1], params, exposure=exposure, iso_gain=iso_gain)
         offsets = _channel_offsets(y1 - y0, width, model.cfa, params.white_level_dn + 1, params.black_level_dn)
         index = cv2.addWeighted(electrons, to_index, offsets, 1.0, 0.0, dtype=cv2.CV_16U)  # rounds to the ADC's integers
         out[y0:y1] = np.take(lut, index)
@@ -154,14 +166,14 @@ def capture_mosaic(device: Device, scene: np.ndarray, rng: np.random.Generator, 
 
 
 def apply_colour(rgb: np.ndarray, model: CameraModel) -> np.ndarray:
-    """Colour matrix (rows sum to 1, so greys stay grey), then the model's denoising and sharpening.
+    """Colour matrix (rows sum to 1, so greys stay grey), then the model's noise reduction and sharpening.
 
     Parameters
     ----------
     rgb : numpy.ndarray
         uint8 HxWx3 demosaiced image (not modified).
     model : CameraModel
-        Supplies ``ccm``, ``denoise``, ``sharpen_amount``, ``sharpen_sigma``.
+        Supplies ``ccm``, ``chroma_denoise``, ``luma_denoise``, ``sharpen_amount``, ``sharpen_sigma``.
 
     Returns
     -------
@@ -171,7 +183,11 @@ def apply_colour(rgb: np.ndarray, model: CameraModel) -> np.ndarray:
     import cv2
 
     out = cv2.transform(rgb, np.asarray(model.ccm, dtype=np.float32))
-    if model.denoise == "chroma":
+    if model.luma_denoise > 0:
+        # Spatial noise reduction at the finest scale, where sensor noise (and the PRNU) lives.
+        smooth = cv2.GaussianBlur(out, (5, 5), 1.0)
+        out = cv2.addWeighted(out, 1.0 - model.luma_denoise, smooth, model.luma_denoise, 0.0)
+    if model.chroma_denoise:
         # Chroma noise reduction: smooth the colour-difference planes, keep luma (and most of the PRNU) intact.
         ycc = cv2.cvtColor(out, cv2.COLOR_RGB2YCrCb)
         y, cr, cb = cv2.split(ycc)
@@ -182,7 +198,14 @@ def apply_colour(rgb: np.ndarray, model: CameraModel) -> np.ndarray:
     return out
 
 
-def simulate_image(device: Device, scene: np.ndarray, rng: np.random.Generator, *, exposure: float | None = None) -> np.ndarray:
+def simulate_image(
+    device: Device,
+    scene: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    exposure: float | None = None,
+    iso_gain: float = 1.0,
+) -> np.ndarray:
     """Photograph ``scene`` with ``device``: the 8-bit RGB image its JPEG encoder would receive.
 
     Parameters
@@ -195,7 +218,10 @@ def simulate_image(device: Device, scene: np.ndarray, rng: np.random.Generator, 
         Source of temporal noise and exposure jitter.
     exposure : float, optional
         Fraction of full well the mean of the scene is exposed to; default the model's auto-exposure target.
-        Flat fields are shot brighter (about 0.3-0.6).
+        Flat fields are shot brighter (about 0.4-0.6).
+    iso_gain : float
+        Analog gain, >= 1 (ISO / base ISO): the same brightness from ``iso_gain`` times fewer photo-electrons,
+        so relatively more shot noise and a weaker PRNU signal, as in dim scenes.
 
     Returns
     -------
@@ -205,7 +231,7 @@ def simulate_image(device: Device, scene: np.ndarray, rng: np.random.Generator, 
     Raises
     ------
     ParameterError
-        If the scene is not HxWx3 with even sides, or ``exposure`` is not in (0, 1].
+        If the scene is not HxWx3 with even sides, ``exposure`` is not in (0, 1] or ``iso_gain`` < 1.
     """
     if scene.ndim != 3 or scene.shape[2] != 3:
         raise ParameterError(f"scene must be an HxWx3 array, got shape {scene.shape}")
@@ -215,8 +241,10 @@ def simulate_image(device: Device, scene: np.ndarray, rng: np.random.Generator, 
     level = device.model.ae_target if exposure is None else exposure
     if not 0.0 < level <= 1.0:
         raise ParameterError(f"exposure must be in (0, 1], got {exposure}")
+    if iso_gain < 1.0:
+        raise ParameterError(f"iso_gain must be >= 1 (1 = base ISO), got {iso_gain}")
     model = device.model
     scene32 = np.ascontiguousarray(scene, dtype=np.float32)
-    scale = level * rng.uniform(0.92, 1.08) / max(meter(scene32, model), 1e-4)
-    mosaic8 = capture_mosaic(device, scene32, rng, exposure=scale)
+    scale = meter(scene32, model, level=level * rng.uniform(0.92, 1.08)) / iso_gain
+    mosaic8 = capture_mosaic(device, scene32, rng, exposure=scale, iso_gain=iso_gain)
     return apply_colour(demosaic(mosaic8, model.cfa, model.demosaic), model)

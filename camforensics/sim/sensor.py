@@ -119,6 +119,7 @@ def expose(
     params: SensorParams,
     *,
     exposure: float,
+    iso_gain: float = 1.0,
 ) -> np.ndarray:
     """Turn the light on each photosite into electrons, with the sensor's fixed patterns and temporal noise.
 
@@ -138,12 +139,13 @@ def expose(
         Sensor figures.
     exposure : float
         Photo-electrons, as a fraction of full well, produced by radiance 1.
+    iso_gain : float
+        Analog gain before the ADC (1 = base ISO): the ADC saturates at ``full_well / iso_gain`` electrons.
 
     Returns
     -------
     numpy.ndarray
-        float32 electrons including noise, clipped to what the ADC can represent
-        (``-black_level * gain`` .. ``full_well``).
+        float32 electrons including noise, clipped to what the well and the ADC can represent.
     """
     import cv2
 
@@ -153,5 +155,6 @@ def expose(
     # Shot noise (Poisson, variance = electrons; Gaussian approximation) and read noise in one draw.
     sigma = cv2.sqrt(cv2.add(electrons, params.read_noise_e**2))
     electrons = cv2.add(electrons, cv2.multiply(sigma, gaussian_from_bytes(noise_bits)))
-    electrons = cv2.threshold(electrons, params.full_well_e, params.full_well_e, cv2.THRESH_TRUNC)[1]
-    return cv2.max(electrons, -params.black_level_dn * params.gain_e_per_dn)
+    top = params.full_well_e / max(iso_gain, 1.0)
+    electrons = cv2.threshold(electrons, top, top, cv2.THRESH_TRUNC)[1]
+    return cv2.max(electrons, -params.black_level_dn * params.gain_e_per_dn / iso_gain)
