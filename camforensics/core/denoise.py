@@ -58,6 +58,20 @@ def wiener_noise_gain(coeffs: np.ndarray, noise_var: float, *, windows: tuple[in
     return np.divide(s2, var, out=var)
 
 
+def mirror_padded(channel: np.ndarray, block: int) -> np.ndarray:
+    """float32 copy of a 2-D channel, mirror-padded (``np.pad(mode="symmetric")``) at the bottom and right to
+    multiples of ``block``; converted and padded in one buffer (no second full-size copy)."""
+    h, w = channel.shape
+    ph, pw = (-h) % block, (-w) % block
+    out = np.empty((h + ph, w + pw), np.float32)
+    out[:h, :w] = channel
+    if ph:
+        out[h:, :w] = out[h - 1 : h - 1 - ph : -1, :w] if h - 1 - ph >= 0 else out[h - 1 :: -1, :w][:ph]
+    if pw:
+        out[:, w:] = out[:, w - 1 : w - 1 - pw : -1] if w - 1 - pw >= 0 else out[:, w - 1 :: -1][:, :pw]
+    return out
+
+
 def noise_coefficients(channel: np.ndarray, *, params: ResidualParams = ResidualParams()) -> list:
     """Wavelet coefficients of a channel's noise: approximation zeroed, each detail times its Wiener noise gain.
 
@@ -81,21 +95,19 @@ def noise_coefficients(channel: np.ndarray, *, params: ResidualParams = Residual
     ParameterError
         If the channel is smaller than :func:`min_image_side`.
     """
-    x = np.asarray(channel, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"expected a 2-D channel, got shape {x.shape}")
-    h, w = x.shape
+    src = np.asarray(channel)
+    if src.ndim != 2:
+        raise ValueError(f"expected a 2-D channel, got shape {src.shape}")
+    h, w = src.shape
     min_side = min_image_side(params)
     if min(h, w) < min_side:
         raise ParameterError(
             f"image of {w}x{h} pixels is too small for a {params.levels}-level {params.wavelet} decomposition "
             f"(needs >= {min_side} pixels per side); use fewer levels"
         )
-    block = 2**params.levels
-    ph, pw = (-h) % block, (-w) % block
-    if ph or pw:
-        x = np.pad(x, ((0, ph), (0, pw)), mode="symmetric")
+    x = mirror_padded(src, 2**params.levels)
     coeffs = pywt.wavedec2(x, params.wavelet, mode="periodization", level=params.levels)
+    del x
     noise_var = params.sigma0**2
     coeffs[0][...] = 0
     for details in coeffs[1:]:

@@ -72,6 +72,14 @@ class Query:
             raise SizeMismatchError(f"residual {w.shape} and intensity {np.shape(grey)} differ in shape")
         self.signal = w if grey is None else w * np.asarray(grey, dtype=np.float32)
         self._spectra: dict[int, Spectrum] = {}
+        self._scratch: dict[tuple[int, ...], np.ndarray] = {}
+
+    def scratch(self, spectrum: Spectrum) -> np.ndarray:
+        """A reusable buffer for the cross-power with a spectrum of this query's (rotated) shape."""
+        buf = self._scratch.get(spectrum.f.shape)
+        if buf is None:
+            buf = self._scratch[spectrum.f.shape] = np.empty(spectrum.f.shape, np.complex64)
+        return buf
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -101,7 +109,10 @@ def match_query(query: Query, reference: Spectrum, *, match: MatchParams = Match
     best: tuple[int, PceResult] | None = None
     by_rotation: dict[int, float] = {}
     for r in rotations:
-        res = pce_from_spectra(query.spectrum(r), reference, shift_range=match.shift_range, exclusion=match.exclusion)
+        spectrum = query.spectrum(r)
+        res = pce_from_spectra(
+            spectrum, reference, shift_range=match.shift_range, exclusion=match.exclusion, scratch=query.scratch(spectrum)
+        )
         by_rotation[r] = res.pce
         if best is None or res.pce > best[1].pce:
             best = (r, res)
@@ -144,7 +155,7 @@ def match_residual(
     SizeMismatchError
         If no allowed rotation of the query has the fingerprint's shape.
     """
-    return match_query(Query(residual, grey), spectrum_of(k), match=match)
+    return match_query(Query(residual, grey), spectrum_of(k, conjugate=True), match=match)
 
 
 def match_image(

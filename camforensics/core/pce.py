@@ -34,30 +34,44 @@ class PceResult:
 class Spectrum:
     """Half-plane DFT of a zero-mean 2-D array, kept for repeated correlations (e.g. a library fingerprint)."""
 
-    f: np.ndarray  # rfft2 of the array minus its mean, complex64
+    f: np.ndarray  # rfft2 of the array minus its mean (its complex conjugate when ``conjugated``), complex64
     norm: float  # Euclidean norm of the zero-mean array
     shape: tuple[int, int]  # shape of the array
+    conjugated: bool = False  # stored conjugated: a reference (fingerprint) side, used as conj(F) every time
+
+    def conj_f(self) -> np.ndarray:
+        """conj(F), without a copy when stored conjugated."""
+        return self.f if self.conjugated else np.conj(self.f)
 
     @property
     def nbytes(self) -> int:
         return int(self.f.nbytes)
 
 
-def spectrum_of(a: np.ndarray) -> Spectrum:
-    """The :class:`Spectrum` of ``a`` (float32 work; ``a`` is not modified)."""
+def spectrum_of(a: np.ndarray, *, conjugate: bool = False) -> Spectrum:
+    """The :class:`Spectrum` of ``a`` (float32 work; ``a`` is not modified).
+
+    ``conjugate=True`` stores conj(F): for a reference (fingerprint) that many queries are correlated with, it
+    saves a conjugate copy per correlation.
+    """
     a = np.asarray(a, dtype=np.float32)
     if a.ndim != 2:
         raise ValueError(f"expected a 2-D array, got shape {a.shape}")
     centred = a - np.float32(a.mean(dtype=np.float64))
     norm = float(np.sqrt(np.einsum("ij,ij->", centred, centred, dtype=np.float64)))
-    return Spectrum(f=scipy.fft.rfft2(centred, workers=-1), norm=norm, shape=(int(a.shape[0]), int(a.shape[1])))
+    f = scipy.fft.rfft2(centred, workers=-1)
+    if conjugate:
+        np.conjugate(f, out=f)
+    return Spectrum(f=f, norm=norm, shape=(int(a.shape[0]), int(a.shape[1])), conjugated=conjugate)
 
 
 def correlate_spectra(a: Spectrum, b: Spectrum) -> np.ndarray:
     """Normalised circular cross-correlation of two arrays given by their spectra (see :func:`cross_correlate`)."""
     if a.shape != b.shape:
         raise SizeMismatchError(f"cannot correlate arrays of shapes {a.shape} and {b.shape}")
-    prod = a.f * np.conj(b.f)
+    if a.conjugated:
+        raise ValueError("the first spectrum of a correlation is the query's, stored unconjugated")
+    prod = a.f * b.conj_f()
     cc = scipy.fft.irfft2(prod, s=a.shape, workers=-1, overwrite_x=True)
     denom = a.norm * b.norm
     if denom > 0:
@@ -206,7 +220,12 @@ def _peak_and_energy(cc: np.ndarray, total: float, n: int, ry: int, rx: int, exc
 
 
 def pce_from_spectra(
-    query: Spectrum, reference: Spectrum, *, shift_range: tuple[int, int] = (0, 0), exclusion: int = 11
+    query: Spectrum,
+    reference: Spectrum,
+    *,
+    shift_range: tuple[int, int] = (0, 0),
+    exclusion: int = 11,
+    scratch: np.ndarray | None = None,
 ) -> PceResult:
     """PCE from two precomputed spectra; same result as :func:`compute_pce` on their cross-correlation.
 
@@ -221,6 +240,8 @@ def pce_from_spectra(
         Spectra of arrays of one shape (see :func:`spectrum_of`).
     shift_range, exclusion : keyword-only
         As in :func:`compute_pce`.
+    scratch : ndarray, optional, keyword-only
+        A complex64 array of the spectra's shape to hold the cross-power (saves an allocation per call).
 
     Returns
     -------
@@ -238,7 +259,9 @@ def pce_from_spectra(
     denom = query.norm * reference.norm
     if not denom > 0:
         return PceResult(pce=0.0, ncc=0.0, peak_shift=(0, 0), n_shifts=1, p_fa=1.0, log10_p_fa=0.0)
-    prod = query.f * np.conj(reference.f)  # half plane of P
+    if query.conjugated:
+        raise ValueError("the query spectrum must be stored unconjugated")
+    prod = np.multiply(query.f, reference.conj_f(), out=scratch)  # half plane of P = Q conj(K)
     n = h * w
     wh = prod.shape[1]
     # Each half-plane column but the first (and the Nyquist column of an even width) stands for two columns.

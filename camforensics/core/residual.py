@@ -15,6 +15,26 @@ from camforensics.core.params import GREY_WEIGHTS, ResidualParams
 
 _POOL: ThreadPoolExecutor | None = None
 
+# Colour channels are denoised in parallel threads (pywt and OpenCV release the GIL) only for images up to this
+# many pixels: above it, two channels in flight need more than the 300 MB one extraction may take (12 MP: about
+# 300 MB one channel at a time, 360-420 MB with two), so large images are denoised one channel at a time.
+PARALLEL_CHANNELS_MAX_PIXELS = 4_000_000
+_channel_threads = True
+
+
+def set_channel_threads(enabled: bool) -> None:
+    """Allow or forbid channel threads in this process.
+
+    Process-pool workers forbid them: with one process per core, threads only oversubscribe the cores.
+    """
+    global _channel_threads
+    _channel_threads = bool(enabled)
+
+
+def channel_threads_for(n_pixels: int) -> bool:
+    """Whether an image of ``n_pixels`` pixels is denoised with parallel channel threads in this process."""
+    return _channel_threads and n_pixels <= PARALLEL_CHANNELS_MAX_PIXELS
+
 
 def _pool() -> ThreadPoolExecutor:
     # pywt and OpenCV release the GIL, so colour channels denoise in parallel threads.
@@ -190,7 +210,8 @@ def extract_channel_noise(image: np.ndarray, *, params: ResidualParams = Residua
     a = np.asarray(image)
     if a.ndim not in (2, 3):
         raise ValueError(f"expected an HxW or HxWxC image, got shape {a.shape}")
-    return map_channels(lambda ch: denoise_channel(ch, params=params), a)
+    parallel = channel_threads_for(a.shape[0] * a.shape[1])
+    return map_channels(lambda ch: denoise_channel(ch, params=params), a, parallel=parallel)
 
 
 def extract_grey_noise(image: np.ndarray, *, params: ResidualParams = ResidualParams()) -> np.ndarray:
@@ -206,9 +227,14 @@ def extract_grey_noise(image: np.ndarray, *, params: ResidualParams = ResidualPa
         raise ValueError(f"expected an HxW, HxWx1 or HxWx3 image, got shape {a.shape}")
     weights = [np.float32(x) for x in GREY_WEIGHTS]
     combined: list | None = None
-    for c, coeffs in enumerate(map_channels(lambda ch: noise_coefficients(ch, params=params), a, lazy=True)):
+    parallel = channel_threads_for(a.shape[0] * a.shape[1])
+    jobs = map_channels(lambda ch: noise_coefficients(ch, params=params), a, parallel=parallel, lazy=True)
+    for c, coeffs in enumerate(jobs):
         if combined is None:
-            combined = [coeffs[0]] + [tuple(d * weights[c] for d in level) for level in coeffs[1:]]
+            for level in coeffs[1:]:  # the denoiser's own arrays: scaled in place to become the accumulator
+                for d in level:
+                    d *= weights[c]
+            combined = coeffs
             continue
         for level, details in zip(combined[1:], coeffs[1:]):
             for acc, d in zip(level, details):

@@ -198,6 +198,9 @@ def _worker_main(task: Task, setup: Setup, inbox: Any, outbox: _Outbox) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent decides
     outbox.reader.close()
     pid = os.getpid()
+    from camforensics.core.residual import set_channel_threads
+
+    set_channel_threads(False)  # one process per core already keeps the cores busy
     try:
         state = setup()
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which stops the run with the reason

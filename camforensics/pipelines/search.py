@@ -66,7 +66,7 @@ class SpectrumCache:
         if k is not None:
             self._items.move_to_end(entry.name)
             return k
-        k = spectrum_of(entry.load())
+        k = spectrum_of(entry.load(), conjugate=True)
         self._items[entry.name] = k
         self._bytes += k.nbytes
         while self._bytes > self.budget and len(self._items) > 1:

@@ -65,7 +65,7 @@ class AgainstSetup:
     max_pixels: int  # decompression-bomb guard
 
     def __call__(self) -> AgainstState:
-        return AgainstState(self, spectrum_of(self.k))
+        return AgainstState(self, spectrum_of(self.k, conjugate=True))
 
 
 @dataclass
