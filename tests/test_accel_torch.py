@@ -235,6 +235,9 @@ def test_pce_refuses_shape_mismatch():
 
 
 def test_resolve_device_follows_cuda_availability(monkeypatch):
+    import camforensics.accel.device as device_module
+
+    monkeypatch.setattr(device_module, "_nvidia_driver_present", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert accel.resolve_device("auto") == "cuda"
@@ -250,6 +253,14 @@ def test_resolve_device_follows_cuda_availability(monkeypatch):
         accel.resolve_device("cuda")
     with pytest.raises(ParameterError, match="choose one of auto, cpu, cuda"):
         accel.resolve_device("tpu")
+
+
+def test_auto_without_a_gpu_driver_does_not_ask_torch(monkeypatch):
+    import camforensics.accel.device as device_module
+
+    monkeypatch.setattr(device_module, "_nvidia_driver_present", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # would say cuda if it were asked
+    assert accel.resolve_device("auto") == "cpu"
 
 
 def test_describe_device_reports_versions():
@@ -269,3 +280,24 @@ def test_torch_functions_refuse_cuda_without_a_gpu():
 def test_describe_cuda_device():
     info = accel.describe_device("cuda")
     assert info["engine"] == "torch" and info["cuda"] and info["name"] != "cpu"
+
+
+def test_pipelines_run_the_torch_backend_with_the_numpy_engine_results(tmp_path, device_tree):
+    """The --device wiring: enroll and identify through the torch backend (on the CPU build) agree with numpy."""
+    from camforensics.pipelines.enroll import enroll_device
+    from camforensics.pipelines.executor import Execution
+    from camforensics.pipelines.identify import identify_images
+
+    reports = {}
+    for device in ("cpu", "torch-cpu"):
+        lib = tmp_path / device
+        execution = Execution(workers=1, device=device)
+        for name in ("cam_a", "cam_b"):
+            _, entry = enroll_device([device_tree / name / "flat"], name=name, library=lib, execution=execution)
+            assert entry is not None
+        reports[device] = identify_images([device_tree / "cam_a" / "nat"], library=lib, execution=execution)
+    numpy_run, torch_run = reports["cpu"].results, reports["torch-cpu"].results
+    assert reports["torch-cpu"].context["execution"]["device"]["device"] == "torch-cpu"
+    for a, b in zip(numpy_run, torch_run):
+        assert a["decision"]["device"] == b["decision"]["device"] == "cam_a"
+        assert b["decision"]["pce"] == pytest.approx(a["decision"]["pce"], rel=2e-3)

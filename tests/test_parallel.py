@@ -83,7 +83,12 @@ def test_process_pool_gives_the_in_process_results_in_input_order(library, queri
     two = identify_images(queries, library=library, execution=TWO)
     _same_results(one, two)
     assert one.summary == two.summary and one.summary["n_failed"] == 1
-    assert two.context["execution"] == {"executor": "processes", "workers": 2, "n_resumed": 0}
+    assert two.context["execution"] == {
+        "executor": "processes",
+        "workers": 2,
+        "device": {"device": "cpu", "engine": "numpy"},
+        "n_resumed": 0,
+    }
     assert two.context["library"]["entries_used"] == one.context["library"]["entries_used"]
 
 
@@ -242,7 +247,12 @@ def test_cli_resume_and_scheduler_errors(library, device_tree, tmp_path, monkeyp
     res = invoke("identify", nat, "-l", library, "-r", report, "--resume", "--workers", "2", "-q")
     assert res.exit_code == 0, res.output
     doc = json.loads(report.read_text())
-    assert doc["run"]["execution"] == {"executor": "processes", "workers": 2, "n_resumed": 1}
+    assert doc["run"]["execution"] == {
+        "executor": "processes",
+        "workers": 2,
+        "device": {"device": "cpu", "engine": "numpy"},
+        "n_resumed": 1,
+    }
     assert doc["summary"]["n_matched"] == 3 and not journal_path_for(report).exists()
     res = invoke("identify", nat, "-l", library, "--resume")
     assert res.exit_code == 2 and "--resume needs --report" in res.output

@@ -18,6 +18,14 @@ def _torch_or_none() -> Any:
     return torch
 
 
+def _nvidia_driver_present() -> bool:
+    """Cheap check for an NVIDIA driver (its device nodes), so that ``auto`` need not import torch without one."""
+    import glob
+    import os
+
+    return os.path.exists("/dev/nvidiactl") or bool(glob.glob("/dev/nvidia[0-9]*")) or os.name == "nt"
+
+
 def resolve_device(name: str) -> str:
     """Turn a ``--device`` choice into the device that will run: ``"cpu"`` or ``"cuda"``.
 
@@ -45,6 +53,8 @@ def resolve_device(name: str) -> str:
     is_cuda = choice == "cuda" or (choice.startswith("cuda:") and choice[5:].isdigit())
     if choice != "auto" and not is_cuda:
         raise ParameterError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)} (or cuda:N)")
+    if choice == "auto" and not _nvidia_driver_present():
+        return "cpu"  # no GPU driver: no need to import torch (about 1.5 s) to learn that
     torch = _torch_or_none()
     cuda_ok = torch is not None and torch.cuda.is_available()
     if choice == "auto":

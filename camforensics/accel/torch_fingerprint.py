@@ -22,7 +22,7 @@ from camforensics.accel.torch_residual import (
     image_to_channels,
     to_numpy,
 )
-from camforensics.core.fingerprint import Fingerprint
+from camforensics.core.fingerprint import Fingerprint, FingerprintAccumulator
 from camforensics.core.params import FingerprintParams
 from camforensics.errors import ParameterError, SizeMismatchError
 
@@ -137,6 +137,16 @@ class FingerprintAccumulatorTorch:
         post = dataclasses.replace(self.params.residual, enhance_alpha=None)
         k = to_numpy(finish_residual(grey(channels), params=post))
         return Fingerprint(k=k, n_images=self.n_images, params=self.params)
+
+
+    def to_accumulator(self) -> FingerprintAccumulator:
+        """The sums so far as a numpy :class:`FingerprintAccumulator` (to merge shares computed elsewhere)."""
+        acc = FingerprintAccumulator(params=self.params)
+        if self._num is not None and self._den is not None:
+            acc._num = [np.ascontiguousarray(to_numpy(c)) for c in self._num]
+            acc._den = [np.ascontiguousarray(to_numpy(c)) for c in self._den]
+            acc.n_images = self.n_images
+        return acc
 
 
 def estimate_fingerprint_torch(

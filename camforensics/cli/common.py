@@ -51,6 +51,14 @@ WorkersOpt = Annotated[
         show_default=False,
     ),
 ]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        help="Compute device: auto (a CUDA GPU when torch sees one, else cpu), cpu (numpy engine), cuda or cuda:N "
+        "(torch backend, one process; install with pip install 'camforensics[gpu-torch]').",
+    ),
+]
 SchedulerOpt = Annotated[
     Optional[str],
     typer.Option(
@@ -102,11 +110,16 @@ def default_report_path(command: str, fmt: str) -> Path:
     return Path(f"camforensics_{command}_{stamp}.{fmt}")
 
 
-def execution_of(workers: int | None, scheduler: str | None) -> Execution:
-    """The :class:`~camforensics.pipelines.executor.Execution` of ``--workers`` / ``--scheduler``."""
+def execution_of(workers: int | None, scheduler: str | None, device: str = "cpu") -> Execution:
+    """The :class:`~camforensics.pipelines.executor.Execution` of ``--workers`` / ``--scheduler`` / ``--device``.
+
+    ``--device auto`` becomes ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without a usable GPU is an
+    error that says why (see :func:`camforensics.accel.resolve_device`).
+    """
+    from camforensics.accel import resolve_device
     from camforensics.pipelines.executor import Execution
 
-    return Execution(workers=workers, scheduler=scheduler)
+    return Execution(workers=workers, scheduler=scheduler, device=resolve_device(device))
 
 
 def report_target(path: Path | None, command: str, fmt: str) -> Path:

@@ -12,6 +12,7 @@ from camforensics.cli.common import (
     MaxPixelsOpt,
     QuietOpt,
     ReportOpt,
+    DeviceOpt,
     SchedulerOpt,
     WorkersOpt,
     check_format,
@@ -42,6 +43,7 @@ def enroll(
     max_pixels: MaxPixelsOpt = 250_000_000,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Estimate a device's sensor fingerprint (PRNU, Chen et al. 2008 MLE) and store it in a library.
 
@@ -62,7 +64,7 @@ def enroll(
                 params=params,
                 overwrite=overwrite,
                 max_pixels=max_pixels,
-                execution=execution_of(workers, scheduler),
+                execution=execution_of(workers, scheduler, device),
                 tick=hooks.tick,
                 on_start=hooks.start,
             )

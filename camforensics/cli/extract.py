@@ -13,6 +13,7 @@ from camforensics.cli.common import (
     QuietOpt,
     ReportOpt,
     ResumeOpt,
+    DeviceOpt,
     SchedulerOpt,
     WorkersOpt,
     check_format,
@@ -46,6 +47,7 @@ def extract(
     max_pixels: MaxPixelsOpt = 250_000_000,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
+    device: DeviceOpt = "auto",
     resume: ResumeOpt = False,
 ) -> None:
     """Write each image's PRNU noise residual W (.npy) and 8-bit pictures of W and of its spectrum (dB)."""
@@ -65,7 +67,7 @@ def extract(
                 save_arrays=arrays,
                 save_pictures=pictures,
                 max_pixels=max_pixels,
-                execution=execution_of(workers, scheduler),
+                execution=execution_of(workers, scheduler, device),
                 journal=journal,
                 resume=resume,
                 tick=hooks.tick,

@@ -13,6 +13,7 @@ from camforensics.cli.common import (
     QuietOpt,
     ReportOpt,
     ResumeOpt,
+    DeviceOpt,
     SchedulerOpt,
     WorkersOpt,
     check_format,
@@ -76,6 +77,7 @@ def identify(
     max_pixels: MaxPixelsOpt = 250_000_000,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
+    device: DeviceOpt = "auto",
     resume: ResumeOpt = False,
 ) -> None:
     """Match every image against the library's fingerprints by PCE and name the device above the threshold.
@@ -101,7 +103,7 @@ def identify(
                 match=match,
                 search=SearchParams(prefilter="off" if exhaustive else "auto"),
                 max_pixels=max_pixels,
-                execution=execution_of(workers, scheduler),
+                execution=execution_of(workers, scheduler, device),
                 journal=journal,
                 resume=resume,
                 tick=hooks.tick,

@@ -12,6 +12,7 @@ from camforensics.cli.common import (
     MaxPixelsOpt,
     QuietOpt,
     ReportOpt,
+    DeviceOpt,
     SchedulerOpt,
     WorkersOpt,
     check_format,
@@ -44,6 +45,7 @@ def verify(
     max_pixels: MaxPixelsOpt = 250_000_000,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Same-device decision from sensor fingerprints: PCE between the fingerprints of set A and set B.
 
@@ -63,7 +65,7 @@ def verify(
                 match=match,
                 per_image=per_image,
                 max_pixels=max_pixels,
-                execution=execution_of(workers, scheduler),
+                execution=execution_of(workers, scheduler, device),
                 tick=hooks.tick,
                 on_start=hooks.start,
             )

@@ -13,6 +13,7 @@ from camforensics.core.params import FingerprintParams
 from camforensics.errors import LibraryError, SizeMismatchError
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.library import FingerprintLibrary, LibraryEntry, check_device_name
+from camforensics.pipelines.device import as_numpy_accumulator, new_accumulator
 from camforensics.pipelines.batch import common_size, gather_inputs, run_tasks
 from camforensics.pipelines.executor import IN_PROCESS, Execution
 from camforensics.reports.report import Report
@@ -27,9 +28,10 @@ class AccumulateSetup:
     params: FingerprintParams  # fingerprint estimation
     size: tuple[int, int] | None  # (width, height) every image must have; None: the first image decides
     max_pixels: int  # decompression-bomb guard
+    device: str = "cpu"  # compute device of the accumulation (see camforensics.pipelines.device)
 
     def __call__(self) -> AccumulateState:
-        return AccumulateState(self, FingerprintAccumulator(params=self.params))
+        return AccumulateState(self, new_accumulator(self.device, self.params))
 
 
 @dataclass
@@ -37,10 +39,10 @@ class AccumulateState:
     """A worker's share of a fingerprint: its own accumulator, handed back at the end and merged by the caller."""
 
     setup: AccumulateSetup
-    acc: FingerprintAccumulator
+    acc: Any  # FingerprintAccumulator, or the torch backend's equivalent
 
     def harvest(self) -> FingerprintAccumulator | None:
-        return self.acc if self.acc.n_images else None
+        return as_numpy_accumulator(self.acc) if self.acc.n_images else None
 
 
 def accumulate_one(path: Path, state: AccumulateState, record: dict[str, Any]) -> None:
@@ -114,7 +116,7 @@ def enroll_device(
         else:
             refused.append({"path": result["input"]["path"], "reason": result["error"]["message"]})
 
-    setup = AccumulateSetup(params, size, max_pixels)
+    setup = AccumulateSetup(params, size, max_pixels, execution.device)
     parts = run_tasks(files, accumulate_one, setup, report, execution=execution, on_result=on_result, tick=tick)
     acc = merge_accumulators(parts, params=params)
     entry = None

@@ -48,8 +48,12 @@ class Execution:
     workers: int | None = None  # worker processes; None: one per core; 1: in this process, no pool
     scheduler: str | None = None  # address of a Dask scheduler (e.g. tcp://host:8786); takes precedence over workers
     in_flight: int | None = None  # files handed out ahead of the oldest unfinished one; None: 4 per worker
+    device: str = "cpu"  # compute device: "cpu" (numpy engine), "cuda"/"cuda:N" (torch backend; one process)
 
     def __post_init__(self) -> None:
+        from camforensics.pipelines.device import check_device
+
+        check_device(self.device)
         if self.workers is not None and self.workers < 1:
             raise ParameterError(f"workers must be >= 1, got {self.workers!r}; use 1 to run in this process")
         if self.in_flight is not None and self.in_flight < 1:
@@ -57,14 +61,19 @@ class Execution:
 
     @property
     def n_workers(self) -> int:
-        """Worker processes of a local run (the number of cores when not given)."""
+        """Worker processes of a local run (the number of cores when not given; one process for a GPU)."""
+        if self.device != "cpu":
+            return 1
         return self.workers if self.workers is not None else max(1, os.cpu_count() or 1)
 
     def to_dict(self) -> dict[str, Any]:
+        from camforensics.pipelines.device import describe
+
+        device = describe(self.device)
         if self.scheduler is not None:
-            return {"executor": "dask", "scheduler": self.scheduler}
+            return {"executor": "dask", "scheduler": self.scheduler, "device": device}
         n = self.n_workers
-        return {"executor": "in-process" if n == 1 else "processes", "workers": n}
+        return {"executor": "in-process" if n == 1 else "processes", "workers": n, "device": device}
 
 
 IN_PROCESS = Execution(workers=1)

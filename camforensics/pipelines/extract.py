@@ -12,9 +12,9 @@ import numpy as np
 
 from camforensics.core.display import residual_picture, spectrum_picture
 from camforensics.core.params import ResidualParams
-from camforensics.core.residual import extract_residual
 from camforensics.errors import CamforensicsError
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
+from camforensics.pipelines.device import residual_extractor
 from camforensics.pipelines.batch import gather_inputs, run_tasks
 from camforensics.pipelines.executor import IN_PROCESS, Execution
 from camforensics.reports.atomic import atomic_open, atomic_write_bytes
@@ -47,6 +47,7 @@ class ExtractSetup:
     save_arrays: bool  # write .residual.npy
     save_pictures: bool  # write .residual.png and .spectrum.png
     max_pixels: int  # decompression-bomb guard
+    device: str = "cpu"  # compute device of the residual (see camforensics.pipelines.device)
 
     def __call__(self) -> ExtractSetup:
         return self
@@ -56,7 +57,7 @@ def extract_one(path: Path, setup: ExtractSetup, record: dict[str, Any]) -> None
     """Write one image's residual files (the per-file task of :func:`extract_residuals`)."""
     img = load_image(path, max_pixels=setup.max_pixels)
     record["input"] = img.info.to_dict()
-    w = extract_residual(img.pixels, params=setup.params)
+    w = residual_extractor(setup.device)(img.pixels, params=setup.params)
     base = Path(setup.out_dir) / f"{path.stem}_{img.info.sha256[:8]}"
     outputs: dict[str, str] = {}
     if setup.save_arrays:
@@ -108,7 +109,7 @@ def extract_residuals(
         parameters=parameters,
         journal=Journal(journal, command="extract", parameters=parameters, resume=resume) if journal else None,
     )
-    setup = ExtractSetup(params, str(out), save_arrays, save_pictures, max_pixels)
+    setup = ExtractSetup(params, str(out), save_arrays, save_pictures, max_pixels, execution.device)
     run_tasks(files, extract_one, setup, report, execution=execution, tick=tick)
     report.finish()
     return report

@@ -10,9 +10,10 @@ from typing import Any
 
 from camforensics.core.params import MatchParams, ResidualParams
 from camforensics.core.pce import log10_false_alarm
-from camforensics.core.residual import extract_residual, to_grey
+from camforensics.core.residual import to_grey
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.library import FingerprintLibrary
+from camforensics.pipelines.device import residual_extractor
 from camforensics.pipelines.batch import gather_inputs, run_tasks
 from camforensics.pipelines.executor import IN_PROCESS, Execution
 from camforensics.pipelines.search import FingerprintIndex, SearchParams
@@ -44,6 +45,7 @@ class IdentifySetup:
     match: MatchParams  # rotations, shifts, threshold
     search: SearchParams  # library search (prefilter)
     max_pixels: int  # decompression-bomb guard
+    device: str = "cpu"  # compute device of the residual (see camforensics.pipelines.device)
 
     def __call__(self) -> IdentifyState:
         index = FingerprintIndex(FingerprintLibrary(self.library), match=self.match, search=self.search)
@@ -64,7 +66,8 @@ def identify_one(path: Path, state: IdentifyState, record: dict[str, Any]) -> No
     img = load_image(path, max_pixels=setup.max_pixels)
     record["input"] = img.info.to_dict()
     index.require_fit(img.pixels.shape)  # before the residual: a size that fits nothing costs nothing
-    outcome = index.rank(extract_residual(img.pixels, params=setup.residual), to_grey(img.pixels))
+    residual = residual_extractor(setup.device)(img.pixels, params=setup.residual)
+    outcome = index.rank(residual, to_grey(img.pixels))
     candidates = outcome.candidates
     top = candidates[0]
     matches = [c["device"] for c in candidates if c["pce"] > match.threshold]
@@ -145,7 +148,7 @@ def identify_images(
         if result["status"] == "ok":
             counts["n_matched" if result["decision"]["match"] else "n_unmatched"] += 1
 
-    setup = IdentifySetup(str(lib.root), residual_params, match, search, max_pixels)
+    setup = IdentifySetup(str(lib.root), residual_params, match, search, max_pixels, execution.device)
     run_tasks(files, identify_one, setup, report, execution=execution, on_result=on_result, tick=tick)
     report.context["library"] = {
         "path": str(lib.root),

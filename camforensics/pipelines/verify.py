@@ -9,14 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from camforensics.core.fingerprint import Fingerprint, FingerprintAccumulator
+from camforensics.core.fingerprint import Fingerprint
 from camforensics.core.matching import Query, match_query, match_residual
 from camforensics.core.pce import Spectrum, spectrum_of
 from camforensics.core.params import FingerprintParams, MatchParams, ResidualParams
-from camforensics.core.residual import extract_residual, to_grey
+from camforensics.core.residual import to_grey
 from camforensics.errors import CamforensicsError, SizeMismatchError
 from camforensics.io.folders import collect_images
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
+from camforensics.pipelines.device import new_accumulator, residual_extractor
 from camforensics.pipelines.batch import common_size, run_tasks
 from camforensics.pipelines.enroll import AccumulateState, merge_accumulators
 from camforensics.pipelines.executor import IN_PROCESS, Execution, Executor
@@ -40,9 +41,10 @@ class SetSetup:
     params: FingerprintParams  # fingerprint estimation
     size: tuple[int, int] | None  # (width, height) of most images of the set
     max_pixels: int  # decompression-bomb guard
+    device: str = "cpu"  # compute device (see camforensics.pipelines.device)
 
     def __call__(self) -> AccumulateState:
-        return AccumulateState(self, FingerprintAccumulator(params=self.params))  # type: ignore[arg-type]
+        return AccumulateState(self, new_accumulator(self.device, self.params))  # type: ignore[arg-type]
 
 
 def read_set_one(path: Path, state: AccumulateState, record: dict[str, Any]) -> None:
@@ -63,6 +65,7 @@ class AgainstSetup:
     residual: ResidualParams  # query residual extraction
     match: MatchParams  # rotations, exclusion
     max_pixels: int  # decompression-bomb guard
+    device: str = "cpu"  # compute device of the residual
 
     def __call__(self) -> AgainstState:
         return AgainstState(self, spectrum_of(self.k, conjugate=True))
@@ -78,7 +81,7 @@ def match_against_one(path: Path, state: AgainstState, record: dict[str, Any]) -
     """Goljan's detector for one image against the other set's fingerprint."""
     setup = state.setup
     img = load_image(path, max_pixels=setup.max_pixels)
-    query = Query(extract_residual(img.pixels, params=setup.residual), to_grey(img.pixels))
+    query = Query(residual_extractor(setup.device)(img.pixels, params=setup.residual), to_grey(img.pixels))
     record["vs_other_set"] = match_query(query, state.spectrum, match=setup.match).to_dict()
 
 
@@ -132,7 +135,7 @@ def verify_sets(
     )
     fingerprints: dict[str, Fingerprint] = {}
     for side, found in files.items():
-        setup = SetSetup(side, fingerprint_params, sizes[side], max_pixels)
+        setup = SetSetup(side, fingerprint_params, sizes[side], max_pixels, execution.device)
         parts = run_tasks(found, read_set_one, setup, report, execution=execution, tick=tick)
         acc = merge_accumulators(parts, params=fingerprint_params)
         if acc.n_images == 0:
@@ -161,7 +164,7 @@ def verify_sets(
         for side, other in (("A", fb), ("B", fa)):
             records = [r for r in report.results if r["status"] == "ok" and r["set"] == side]
             pces = []
-            setup = AgainstSetup(other.k, residual_params, match, max_pixels)
+            setup = AgainstSetup(other.k, residual_params, match, max_pixels, execution.device)
             with Executor(match_against_one, setup, execution=execution) as ex:
                 for record, (result, _) in zip(records, ex.map(Path(r["input"]["path"]) for r in records)):
                     if result["status"] == "ok":
