@@ -22,9 +22,9 @@ from camforensics.accel.torch_residual import (
     image_to_channels,
     to_numpy,
 )
-from camforensics.core.fingerprint import Fingerprint, FingerprintAccumulator
+from camforensics.core.fingerprint import Fingerprint, FingerprintAccumulator, fingerprint_input
 from camforensics.core.params import FingerprintParams
-from camforensics.errors import ParameterError, SizeMismatchError
+from camforensics.errors import ParameterError
 
 
 def intensity_weight(channels: torch.Tensor, *, knee: float, spread: float) -> torch.Tensor:
@@ -97,17 +97,7 @@ class FingerprintAccumulatorTorch:
         SizeMismatchError
             If its size or channel count differs from the images added before.
         """
-        a = np.asarray(image)
-        if a.ndim == 2:
-            a = a[:, :, None]
-        if a.ndim != 3:
-            raise ValueError(f"expected an HxW or HxWxC image, got shape {np.shape(image)}")
-        if self._num is not None and a.shape != self.shape:
-            h, w, c = self.shape
-            raise SizeMismatchError(
-                f"image of {a.shape[1]}x{a.shape[0]}x{a.shape[2]} does not match the {w}x{h}x{c} images added "
-                "before; a fingerprint needs images of one size and orientation"
-            )
+        a = fingerprint_input(image, self.shape)
         p = self.params
         x = image_to_channels(a, self.device)
         noise = denoise_channels(x, params=p.residual)

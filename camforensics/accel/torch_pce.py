@@ -7,13 +7,12 @@ This module imports torch; import it through :mod:`camforensics.accel`.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
 
 from camforensics.accel.device import torch_device
-from camforensics.core.pce import PceResult, log10_false_alarm
+from camforensics.core.pce import PceResult, pce_result, signed_shift
 from camforensics.errors import SizeMismatchError
 
 
@@ -111,16 +110,4 @@ def pce_torch(
     del cc
     n_out = h * w - near.numel()
     energy = (total - near_energy) / n_out if n_out > 0 else 0.0
-    pce = math.copysign(peak * peak / energy, peak) if energy > 0 else 0.0
-    n_shifts = (2 * ry + 1) * (2 * rx + 1)
-    log10_pfa = log10_false_alarm(pce, n_shifts)
-    dy = py if py <= h // 2 else py - h
-    dx = px if px <= w // 2 else px - w
-    return PceResult(
-        pce=float(pce),
-        ncc=peak,
-        peak_shift=(int(dy), int(dx)),
-        n_shifts=int(n_shifts),
-        p_fa=float(10.0**log10_pfa),
-        log10_p_fa=float(log10_pfa),
-    )
+    return pce_result(peak, energy, signed_shift(py, px, (h, w)), (2 * ry + 1) * (2 * rx + 1))

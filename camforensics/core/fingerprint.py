@@ -53,6 +53,30 @@ def saturation_mask(channel: np.ndarray, *, level: float = 250.0) -> np.ndarray:
     return mask
 
 
+def fingerprint_input(image: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
+    """``image`` as an HxWxC array, checked against the ``(H, W, C)`` of the images accumulated before (if any).
+
+    Raises
+    ------
+    ValueError
+        If it is not an HxW or HxWxC array.
+    SizeMismatchError
+        If its shape differs from ``shape``.
+    """
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3:
+        raise ValueError(f"expected an HxW or HxWxC image, got shape {np.shape(image)}")
+    if shape is not None and a.shape != tuple(shape):
+        h, w, c = shape
+        raise SizeMismatchError(
+            f"image of {a.shape[1]}x{a.shape[0]}x{a.shape[2]} does not match the {w}x{h}x{c} images added "
+            "before; a fingerprint needs images of one size and orientation"
+        )
+    return a
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     """A device fingerprint: the grey, zero-mean, Wiener-filtered MLE estimate K and how it was made."""
@@ -102,17 +126,7 @@ class FingerprintAccumulator:
         SizeMismatchError
             If its size or channel count differs from the images added before.
         """
-        a = np.asarray(image)
-        if a.ndim == 2:
-            a = a[:, :, None]
-        if a.ndim != 3:
-            raise ValueError(f"expected an HxW or HxWxC image, got shape {np.shape(image)}")
-        if self._num is not None and a.shape != self.shape:
-            h, w, c = self.shape
-            raise SizeMismatchError(
-                f"image of {a.shape[1]}x{a.shape[0]}x{a.shape[2]} does not match the {w}x{h}x{c} images added "
-                "before; a fingerprint needs images of one size and orientation"
-            )
+        a = fingerprint_input(image, self.shape)
         noise = extract_channel_noise(a, params=self.params.residual)
         if self._num is None:
             self._num = [np.zeros(a.shape[:2], np.float32) for _ in range(a.shape[2])]

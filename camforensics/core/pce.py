@@ -183,15 +183,27 @@ def compute_pce(
     near = cc[np.ix_(rows, cols)].astype(np.float64)
     n_out = h * w - near.size
     energy = (total - float(np.sum(near * near))) / n_out if n_out > 0 else 0.0
+    return pce_result(peak, energy, signed_shift(py, px, (h, w)), (2 * ry + 1) * (2 * rx + 1))
+
+
+def signed_shift(py: int, px: int, shape: tuple[int, int]) -> tuple[int, int]:
+    """A circular correlation index turned into a signed shift (indices past the middle wrap to negative)."""
+    h, w = shape
+    return (py if py <= h // 2 else py - h, px if px <= w // 2 else px - w)
+
+
+def pce_result(peak: float, energy: float, shift: tuple[int, int], n_shifts: int) -> PceResult:
+    """The :class:`PceResult` of a correlation peak and the mean correlation energy outside its exclusion window.
+
+    ``PCE = sign(peak) peak**2 / energy`` (0 when the energy is 0) and its false-alarm probability for
+    ``n_shifts`` shifts searched (:func:`log10_false_alarm`).
+    """
     pce = math.copysign(peak * peak / energy, peak) if energy > 0 else 0.0
-    n_shifts = (2 * ry + 1) * (2 * rx + 1)
     log10_pfa = log10_false_alarm(pce, n_shifts)
-    dy = py if py <= h // 2 else py - h
-    dx = px if px <= w // 2 else px - w
     return PceResult(
         pce=float(pce),
-        ncc=peak,
-        peak_shift=(int(dy), int(dx)),
+        ncc=float(peak),
+        peak_shift=(int(shift[0]), int(shift[1])),
         n_shifts=int(n_shifts),
         p_fa=float(10.0**log10_pfa),
         log10_p_fa=float(log10_pfa),
@@ -274,14 +286,9 @@ def pce_from_spectra(
     total = float(power @ weight) / n / denom**2
     sx = np.arange(-big_x, big_x + 1)
     sy = np.arange(-big_y, big_y + 1)
-    ex = weight[:, None] * np.exp(2j * np.pi * np.outer(np.arange(wh), sx) / w)  # wh x Sx
+    ex = (weight[:, None] * np.exp(2j * np.pi * np.outer(np.arange(wh), sx) / w)).astype(np.complex64)  # wh x Sx
     ey = np.exp(2j * np.pi * np.outer(sy, np.arange(h)) / h)  # Sy x H
-    partial = prod.astype(np.complex128, copy=False) @ ex  # H x Sx: inverse DFT along x at the wanted shifts
-    cc = (ey @ partial).real / (n * denom)  # Sy x Sx
+    partial = prod @ ex  # H x Sx: the inverse DFT along x at the wanted shifts (complex64 BLAS)
+    cc = (ey @ partial.astype(np.complex128)).real / (n * denom)  # Sy x Sx
     dy, dx, peak, energy, n_shifts = _peak_and_energy(cc, total, n, ry, rx, exclusion)
-    pce = math.copysign(peak * peak / energy, peak) if energy > 0 else 0.0
-    log10_pfa = log10_false_alarm(pce, n_shifts)
-    return PceResult(
-        pce=float(pce), ncc=float(peak), peak_shift=(int(dy), int(dx)), n_shifts=n_shifts,
-        p_fa=float(10.0**log10_pfa), log10_p_fa=float(log10_pfa),
-    )
+    return pce_result(peak, energy, (dy, dx), n_shifts)
