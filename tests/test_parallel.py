@@ -174,6 +174,23 @@ def test_failed_files_are_retried_and_changed_files_recomputed(library, device_t
     rep.journal.discard()
 
 
+def test_resumed_extract_redoes_files_whose_outputs_were_lost(device_tree, tmp_path, monkeypatch):
+    import camforensics.pipelines.extract as extract_mod
+
+    src = device_tree / "cam_a" / "nat"
+    journal = tmp_path / "x.json.partial.jsonl"
+    first = extract_residuals([src], tmp_path / "out", save_pictures=False, journal=journal)
+    outputs = [r["outputs"]["residual_npy"] for r in first.iter_results()]
+    Path(outputs[1]).unlink()  # lost after the run (deleted, disk cleaned, ...)
+    calls = []
+    real = extract_mod.extract_one
+    monkeypatch.setattr(extract_mod, "extract_one", lambda p, s, r: (calls.append(Path(p).name), real(p, s, r)))
+    rep = extract_residuals([src], tmp_path / "out", save_pictures=False, journal=journal, resume=True)
+    assert calls == [Path(sorted(src.iterdir())[1]).name] and rep.context["execution"]["n_resumed"] == 2
+    assert all(Path(p).is_file() for p in outputs)
+    rep.journal.discard()
+
+
 def test_streaming_report_keeps_no_results_in_memory(tmp_path):
     src = tmp_path / "many"
     src.mkdir()

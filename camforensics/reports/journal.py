@@ -156,12 +156,16 @@ class Journal:
                 f.truncate(good_end)
 
     def can_reuse(self, path: str | os.PathLike[str]) -> bool:
-        """True when an earlier session finished ``path`` successfully and the file is unchanged since."""
+        """True when an earlier session finished ``path`` successfully, the file is unchanged since, and every
+        file that result lists under ``outputs`` (e.g. extract's residual files) still exists."""
         done = self._done.get(str(path))
         if done is None:
             return False
         stamp = input_stamp(path)
-        return stamp is not None and (stamp["size"], stamp["mtime_ns"]) == done[1:]
+        if stamp is None or (stamp["size"], stamp["mtime_ns"]) != done[1:]:
+            return False
+        outputs = self.reuse(path)[0].get("outputs")
+        return not isinstance(outputs, Mapping) or all(Path(str(p)).is_file() for p in outputs.values())
 
     def reuse(self, path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, int]]:
         """(result, extras, stamp) of the earlier session's result for ``path`` (check :meth:`can_reuse` first)."""
