@@ -9,5 +9,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "library",
     "datasets",
     "simulate",
+    "models",
+    "train",
+    "export",
     "demo",
 )

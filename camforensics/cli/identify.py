@@ -8,12 +8,12 @@ from typing import Annotated
 import typer
 
 from camforensics.cli.common import (
+    DeviceOpt,
     FormatOpt,
     MaxPixelsOpt,
     QuietOpt,
     ReportOpt,
     ResumeOpt,
-    DeviceOpt,
     SchedulerOpt,
     WorkersOpt,
     check_format,
@@ -53,7 +53,27 @@ def parse_shift_range(text: str) -> tuple[int, int]:
 
 def identify(
     paths: Annotated[list[Path], typer.Argument(help="Query images: files and/or folders (walked recursively).")],
-    library: Annotated[Path, typer.Option("--library", "-l", help="Fingerprint library folder.")],
+    library: Annotated[
+        Path | None, typer.Option("--library", "-l", help="Fingerprint library folder (PRNU device identification).")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Camera-model attributor to run beside PRNU (see 'camforensics models list'); default: the "
+            "registry's default attributor.",
+        ),
+    ] = None,
+    no_model: Annotated[bool, typer.Option("--no-model", help="PRNU only: no camera-model attribution.")] = False,
+    models_dir: Annotated[
+        Path | None, typer.Option("--models-dir", help="Model registry folder (default: the shipped models/).")
+    ] = None,
+    patches: Annotated[
+        int | None, typer.Option(help="Patches per image for model attribution (default: the model's own).")
+    ] = None,
+    top_k: Annotated[int, typer.Option(help="Camera models listed per image.")] = 3,
+    model_threads: Annotated[int, typer.Option(help="onnxruntime threads (0 = all cores; 1 per worker process).")] = 0,
     threshold: Annotated[float, typer.Option(help="PCE decision threshold.")] = 60.0,
     sigma0: Annotated[float, typer.Option(help="Denoiser noise std for queries (0..255); 2 as in Binghamton.")] = 2.0,
     rotations: Annotated[
@@ -80,7 +100,8 @@ def identify(
     device: DeviceOpt = "auto",
     resume: ResumeOpt = False,
 ) -> None:
-    """Match every image against the library's fingerprints by PCE and name the device above the threshold.
+    """Match every image against the library's fingerprints by PCE and name the device above the threshold;
+    attribute its camera model with a deep model (top-k, open-set 'unknown', EXIF consistency).
 
     Pixels are used in stored sensor order (never rotated by EXIF); the rotations whose size fits a fingerprint
     are tried and the best is reported, with its false-alarm probability corrected for what was searched.
@@ -88,8 +109,22 @@ def identify(
     with cli_errors():
         check_format(fmt)
         from camforensics.core.params import MatchParams, ResidualParams
-        from camforensics.pipelines.identify import identify_images
+        from camforensics.pipelines.identify import identify_images, model_choice
         from camforensics.pipelines.search import SearchParams
+
+        chosen = (
+            None
+            if no_model
+            else model_choice(
+                model,
+                models_dir,
+                patches=patches,
+                top_k=top_k,
+                threads=model_threads,
+                device=device,
+                required=library is None,
+            )
+        )
 
         match = MatchParams(threshold=threshold, rotations=rotations, shift_range=parse_shift_range(shift_range))
         residual = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
@@ -99,6 +134,7 @@ def identify(
             rep = identify_images(
                 paths,
                 library=library,
+                model=chosen,
                 residual_params=residual,
                 match=match,
                 search=SearchParams(prefilter="off" if exhaustive else "auto"),
@@ -116,7 +152,7 @@ def identify(
     raise typer.Exit(code)
 
 
-def _table(rep) -> None:  # noqa: ANN001 - a Report
+def _table(rep) -> None:
     from rich.table import Table
 
     table = Table(title=f"identify: PCE threshold {rep.parameters['match']['threshold']:g}", title_justify="left")

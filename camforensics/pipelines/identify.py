@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from camforensics.core.params import MatchParams, ResidualParams
 from camforensics.core.pce import log10_false_alarm
 from camforensics.core.residual import to_grey
-from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
+from camforensics.errors import ParameterError, SizeMismatchError
+from camforensics.inference.attribution import TASK as TASK_ATTRIBUTION
+from camforensics.inference.attribution import AttributionParams, attribute_pixels
+from camforensics.inference.registry import LoadedModel, ModelRegistry
+from camforensics.io.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from camforensics.io.library import FingerprintLibrary
-from camforensics.pipelines.device import residual_extractor
 from camforensics.pipelines.batch import gather_inputs, run_tasks
+from camforensics.pipelines.device import residual_extractor
 from camforensics.pipelines.executor import IN_PROCESS, Execution
 from camforensics.pipelines.search import FingerprintIndex, SearchParams
 from camforensics.reports.journal import Journal
@@ -37,35 +41,113 @@ def decision_context(match: MatchParams) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class IdentifySetup:
-    """What an identify worker needs; calling it builds the worker's state once (the library index)."""
+class ModelChoice:
+    """Which camera-model attributor identify runs beside PRNU, and how (picklable: workers load it themselves)."""
 
-    library: str  # library folder, as the workers see it
+    name: str  # registry name
+    models_dir: str  # registry folder, as the workers see it
+    params: AttributionParams = AttributionParams()
+    device: str = "auto"  # onnxruntime device: auto, cpu, cuda
+    threads: int = 0  # onnxruntime intra-op threads (0 = all cores; 1 in each process-pool worker)
+
+    def load(self) -> LoadedModel:
+        return ModelRegistry(self.models_dir).load(self.name, device=self.device, threads=self.threads)
+
+
+def model_choice(
+    name: str | None,
+    models_dir: str | os.PathLike[str] | None,
+    *,
+    patches: int | None = None,
+    top_k: int = 3,
+    threads: int = 0,
+    device: str = "auto",
+    required: bool = False,
+) -> ModelChoice | None:
+    """The attributor identify should run: ``name``, else the registry's default (None when it has none and
+    ``required`` is false).
+
+    Raises
+    ------
+    ModelError
+        Unknown ``name`` (the message lists the available models).
+    ParameterError
+        ``required`` and no model is named or registered as default.
+    """
+    registry = ModelRegistry(models_dir)
+    chosen = name or registry.default(TASK_ATTRIBUTION)
+    if chosen is None:
+        if required:
+            raise ParameterError(
+                f"no fingerprint library (--library) and no default camera-model attributor in {registry.root}; "
+                f"name one with --model (available: {', '.join(registry.names) or 'none'})"
+            )
+        return None
+    registry.entry(chosen)
+    ort_device = "cuda" if device.startswith("cuda") else device
+    return ModelChoice(chosen, str(registry.root), AttributionParams(n_patches=patches, top_k=top_k), ort_device, threads)
+
+
+@dataclass(frozen=True)
+class IdentifySetup:
+    """What an identify worker needs; calling it builds the worker's state once (library index, model session)."""
+
+    library: str | None  # library folder, as the workers see it (None: model attribution only)
     residual: ResidualParams  # query residual extraction
     match: MatchParams  # rotations, shifts, threshold
     search: SearchParams  # library search (prefilter)
     max_pixels: int  # decompression-bomb guard
     device: str = "cpu"  # compute device of the residual (see camforensics.pipelines.device)
+    model: ModelChoice | None = None  # camera-model attribution beside PRNU
 
     def __call__(self) -> IdentifyState:
-        index = FingerprintIndex(FingerprintLibrary(self.library), match=self.match, search=self.search)
-        return IdentifyState(self, index)
+        index = None
+        if self.library is not None:
+            index = FingerprintIndex(FingerprintLibrary(self.library), match=self.match, search=self.search)
+        return IdentifyState(self, index, self.model.load() if self.model is not None else None)
 
 
 @dataclass
 class IdentifyState:
-    """A worker's identify state: its setup and the library index (with its cache of fingerprint spectra)."""
+    """A worker's identify state: its setup, the library index (with its cache of fingerprint spectra) and the
+    attributor's verified onnxruntime session."""
 
     setup: IdentifySetup
-    index: FingerprintIndex
+    index: FingerprintIndex | None
+    attributor: LoadedModel | None = None
 
 
 def identify_one(path: Path, state: IdentifyState, record: dict[str, Any]) -> None:
     """Rank the library's devices for one image and decide (the per-file task of :func:`identify_images`)."""
-    setup, index, match = state.setup, state.index, state.setup.match
+    setup, index = state.setup, state.index
     img = load_image(path, max_pixels=setup.max_pixels)
     record["input"] = img.info.to_dict()
-    index.require_fit(img.pixels.shape)  # before the residual: a size that fits nothing costs nothing
+    if state.attributor is not None:
+        record["model_attribution"] = attribute_pixels(
+            img.pixels,
+            state.attributor,
+            params=setup.model.params,  # type: ignore[union-attr]
+            exif_make=img.info.exif_make,
+            exif_model=img.info.exif_model,
+        )
+    if index is None:
+        return
+    try:
+        index.require_fit(img.pixels.shape)  # before the residual: a size that fits nothing costs nothing
+    except SizeMismatchError as exc:
+        if state.attributor is None:
+            raise
+        # The model attribution stands on its own; PRNU had no fingerprint of this size to compare with.
+        record["decision"] = None
+        record["prnu_skipped"] = str(exc)
+        record["matches"], record["candidates"], record["n_fingerprints_compared"] = [], [], 0
+        return
+    prnu_one(img, setup, index, record)
+
+
+def prnu_one(img: LoadedImage, setup: IdentifySetup, index: FingerprintIndex, record: dict[str, Any]) -> None:
+    """The PRNU part of :func:`identify_one`: rank the library's fingerprints by PCE and decide."""
+    match = setup.match
     residual = residual_extractor(setup.device)(img.pixels, params=setup.residual)
     outcome = index.rank(residual, to_grey(img.pixels))
     candidates = outcome.candidates
@@ -93,7 +175,8 @@ def identify_one(path: Path, state: IdentifyState, record: dict[str, Any]) -> No
 def identify_images(
     paths: list[str | Path],
     *,
-    library: str | Path,
+    library: str | Path | None = None,
+    model: ModelChoice | None = None,
     residual_params: ResidualParams = ResidualParams(),
     match: MatchParams = MatchParams(),
     search: SearchParams = SearchParams(),
@@ -105,6 +188,9 @@ def identify_images(
     on_start: Callable[[int], None] | None = None,
 ) -> Report:
     """Rank the library's devices for every image under ``paths`` by PCE and decide at ``match.threshold``.
+
+    With ``model``, each image is also attributed to a camera model by a registered attributor (open-set, with
+    the EXIF make/model checked against the attribution); with a model and no ``library``, only that is done.
 
     Each image's residual W (sigma0 of ``residual_params``) is correlated with ``grey(image) * K`` of every
     fingerprint whose shape fits the image in an allowed rotation. Candidates are ranked by PCE; the decision
@@ -126,15 +212,22 @@ def identify_images(
     CamforensicsError
         Not a library, an empty library, no input files; on resume, a journal of other parameters.
     """
-    lib = FingerprintLibrary(library)
-    index = FingerprintIndex(lib, match=match, search=search)  # checks the library before any worker starts
+    if library is None and model is None:
+        raise ParameterError("nothing to identify with: give a fingerprint library, a camera-model attributor, or both")
+    lib = FingerprintLibrary(library) if library is not None else None
+    # Check the library and the model (sha256) before any worker starts.
+    index = FingerprintIndex(lib, match=match, search=search) if lib is not None else None
+    loaded = model.load() if model is not None else None
     files = gather_inputs(paths, on_start=on_start)
-    parameters = {
-        "residual": residual_params.to_dict(),
-        "match": match.to_dict(),
-        "search": search.to_dict(),
-        "max_pixels": max_pixels,
-    }
+    parameters: dict[str, Any] = {"max_pixels": max_pixels}
+    if lib is not None:
+        parameters |= {"residual": residual_params.to_dict(), "match": match.to_dict(), "search": search.to_dict()}
+    if loaded is not None:
+        parameters["attribution"] = {
+            "model": loaded.entry.name,
+            "model_sha256": loaded.entry.sha256,
+            **model.params.to_dict(),  # type: ignore[union-attr]
+        }
     report = Report(
         command="identify",
         parameters=parameters,
@@ -145,16 +238,44 @@ def identify_images(
 
     def on_result(result: dict[str, Any], extras: dict[str, Any]) -> None:
         used.update(extras.get("used", ()))
-        if result["status"] == "ok":
+        if result["status"] != "ok":
+            return
+        if result.get("decision") is not None:
             counts["n_matched" if result["decision"]["match"] else "n_unmatched"] += 1
+        attribution = result.get("model_attribution")
+        if attribution is not None:
+            counts["n_model_unknown" if attribution["decision"]["unknown"] else "n_model_attributed"] += 1
+            if attribution["exif"]["consistent"] is False:
+                counts["n_exif_inconsistent"] += 1
 
-    setup = IdentifySetup(str(lib.root), residual_params, match, search, max_pixels, execution.device)
+    if loaded is not None:
+        counts |= {"n_model_attributed": 0, "n_model_unknown": 0, "n_exif_inconsistent": 0}
+    parallel = execution.scheduler is not None or (execution.workers or os.cpu_count() or 1) > 1
+    if model is not None and parallel and model.threads == 0:
+        model = replace(model, threads=1)  # one process per core: no intra-op threads on top
+    setup = IdentifySetup(
+        str(lib.root) if lib is not None else None, residual_params, match, search, max_pixels, execution.device, model
+    )
     run_tasks(files, identify_one, setup, report, execution=execution, on_result=on_result, tick=tick)
-    report.context["library"] = {
-        "path": str(lib.root),
-        "n_entries": len(index.entries),
-        "entries_used": [e.summary() for e in index.entries if e.name in used],
-    }
-    report.context["decision_rule"] = decision_context(match)
+    if lib is not None and index is not None:
+        report.context["library"] = {
+            "path": str(lib.root),
+            "n_entries": len(index.entries),
+            "entries_used": [e.summary() for e in index.entries if e.name in used],
+        }
+        report.context["decision_rule"] = decision_context(match)
+    if loaded is not None:
+        e = loaded.entry
+        report.context["models"] = [
+            {
+                **e.summary(),
+                "providers": list(loaded.providers),
+                "open_set_threshold": e.meta.get("decision", {}).get("open_set", {}).get("threshold"),
+                "patches_per_image": e.meta.get("decision", {}).get("patches_per_image"),
+                "validation_metrics": {
+                    k: v.get("image_accuracy") for k, v in e.meta.get("metrics", {}).items() if isinstance(v, dict)
+                },
+            }
+        ]
     report.finish(**counts)
     return report

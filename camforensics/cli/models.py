@@ -1,0 +1,147 @@
+"""camforensics models: the shipped / registered deep models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from camforensics.cli.common import cli_errors, out
+
+models_app = typer.Typer(
+    help="List, describe and check the registered deep models (models/manifest.json).", no_args_is_help=True
+)
+ModelsDirOpt = Annotated[
+    Path | None,
+    typer.Option("--models-dir", help="Registry folder (default: $CAMFORENSICS_MODELS or the shipped models/)."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")
+
+
+def _metric(entry: dict, split: str) -> str:
+    m = entry.get("metrics", {}).get(split, {})
+    acc = m.get("image_accuracy")
+    return "-" if acc is None else f"{acc:.3f} ({m.get('n_images')})"
+
+
+@models_app.command("list")
+def list_models(
+    models_dir: ModelsDirOpt = None, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+) -> None:
+    """List the registered models with task, preprocessor, classes and held-out accuracy."""
+    with cli_errors():
+        from camforensics.inference.registry import ModelRegistry
+
+        reg = ModelRegistry(models_dir)
+        rows = []
+        for e in reg.entries():
+            default = reg.default(e.task) == e.name
+            rows.append(
+                {
+                    **e.summary(),
+                    "default": default,
+                    "size_bytes": e.meta.get("size_bytes"),
+                    "validation_accuracy": e.meta.get("metrics", {}).get("validation", {}).get("image_accuracy"),
+                    "test_accuracy": e.meta.get("metrics", {}).get("test", {}).get("image_accuracy"),
+                }
+            )
+        if as_json:
+            typer.echo(json.dumps({"models_dir": str(reg.root), "models": rows}, indent=2, ensure_ascii=False))
+            return
+        from rich.table import Table
+
+        table = Table(title=f"{reg.root}: {len(rows)} models", title_justify="left")
+        for col in ("name", "task", "preprocessor", "classes", "val acc (n)", "test acc (n)", "MB", "sha256"):
+            table.add_column(col)
+        for e, r in zip(reg.entries(), rows):
+            table.add_row(
+                r["name"] + (" [bold](default)[/]" if r["default"] else ""),
+                r["task"],
+                r["preprocessor"],
+                str(len(r["classes"])),
+                _metric(e.meta, "validation"),
+                _metric(e.meta, "test"),
+                f"{(r['size_bytes'] or 0) / 1e6:.2f}",
+                r["sha256"][:16],
+            )
+        out.print(table)
+
+
+@models_app.command("info")
+def info(
+    name: Annotated[str, typer.Argument(help="Model name (see 'camforensics models list').")],
+    models_dir: ModelsDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole manifest entry as JSON.")] = False,
+) -> None:
+    """What a model knows: classes, training data, preprocessing, decision rule, validation metrics, provenance."""
+    with cli_errors():
+        from camforensics.inference.registry import ModelRegistry
+
+        reg = ModelRegistry(models_dir)
+        e = reg.entry(name)
+        m = e.meta
+        if as_json:
+            typer.echo(json.dumps({"name": name, **m}, indent=2, ensure_ascii=False))
+            return
+        t = m.get("training", {})
+        data = t.get("data", {})
+        out.print(f"[bold]{name}[/] ({m['task']}{', default' if reg.default(e.task) == name else ''})")
+        out.print(m.get("description", ""))
+        out.print(f"file {m['file']} ({m.get('size_bytes', 0) / 1e6:.2f} MB), sha256 {m['sha256']}")
+        out.print(f"classes ({len(e.classes)}): {', '.join(e.classes)}")
+        out.print(
+            f"input: {m['input']['patch_size']}x{m['input']['patch_size']} patches, {m['input']['layout']}, values {m['input']['value_range']}, preprocessor {m['preprocessor']}, architecture {m.get('architecture')}"
+        )
+        dec = m.get("decision", {})
+        if dec:
+            os_ = dec.get("open_set", {})
+            out.print(
+                f"decision: {dec.get('patches_per_image')} patches per image, {dec.get('aggregation')}; 'unknown' below {os_.get('score')} {os_.get('threshold')} (calibrated on {os_.get('calibrated_on')})"
+            )
+        if data:
+            out.print(
+                f"trained on: data set {data.get('dataset')!r} ({data.get('layout')}); "
+                + "; ".join(
+                    f"{s} {data[s]['n_images']} images / {data[s]['n_devices']} devices"
+                    for s in ("train", "validation", "test")
+                    if s in data
+                )
+            )
+            for w in data.get("warnings", []):
+                out.print(f"  [yellow]note:[/] {w}")
+        for split in ("validation", "test"):
+            s = m.get("metrics", {}).get(split)
+            if s:
+                out.print(
+                    f"{split}: image accuracy {s.get('image_accuracy')} on {s.get('n_images')} images (devices {', '.join(s.get('devices', []))}); patch accuracy {s.get('patch_accuracy')}"
+                )
+        out.print(
+            f"training command: {t.get('command')}; commit {t.get('commit')}{' (dirty tree)' if t.get('dirty') else ''}; torch {t.get('torch')}"
+        )
+        ex = m.get("export", {})
+        out.print(
+            f"export: opset {ex.get('opset')}, onnx checker {ex.get('onnx_checker')}, onnxruntime vs torch max |diff| {ex.get('parity_max_abs_diff')} (tolerance {ex.get('tolerance')})"
+        )
+
+
+@models_app.command("check")
+def check(models_dir: ModelsDirOpt = None) -> None:
+    """Verify every model file against the sha256 in the manifest (exit 1 if any fails)."""
+    with cli_errors():
+        from camforensics.inference.registry import ModelError, ModelRegistry
+
+        reg = ModelRegistry(models_dir)
+        bad = 0
+        for n in reg.names:
+            try:
+                reg.verify(n)
+                out.print(f"[green]ok[/]       {n}")
+            except ModelError as exc:
+                bad += 1
+                out.print(f"[red]refused[/]  {n}: {exc}")
+    raise typer.Exit(1 if bad else 0)

@@ -1,0 +1,180 @@
+"""camforensics train: train deep models (needs the ``train`` extra: torch)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from camforensics.cli.common import QuietOpt, cli_errors, err, fail, out
+
+train_app = typer.Typer(
+    help="Train deep models on a data set folder (needs torch: pip install 'camforensics[train]').",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(train_app, name="train")
+
+
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise fail("training needs torch: pip install 'camforensics[train]' (pins torch==2.13.0)") from None
+
+
+@train_app.command("attributor")
+def attributor(
+    data: Annotated[Path, typer.Argument(help="Data set folder (Dresden, VISION, Kaggle or generic layout).")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Run folder: checkpoints, training log, split, summary.")
+    ],
+    preprocessor: Annotated[
+        str,
+        typer.Option(
+            help="Input preprocessor: RGB, HP (5x5 KV high-pass), FD (3rd-order differences), CC (constrained conv), WW (wavelet Wiener residual)."
+        ),
+    ] = "HP",
+    architecture: Annotated[str, typer.Option(help="Network: bondi (small CNN) or resnet (small ResNet).")] = "bondi",
+    width: Annotated[int, typer.Option(help="Channels of the first layer (the others scale with it).")] = 16,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 15,
+    images_per_epoch: Annotated[int, typer.Option(help="Class-balanced image draws per epoch.")] = 256,
+    patches_per_image: Annotated[int, typer.Option(help="Training patches per image draw.")] = 32,
+    patch_size: Annotated[int, typer.Option(help="Patch side in pixels.")] = 64,
+    batch_size: Annotated[int, typer.Option(help="Patches per optimiser step.")] = 64,
+    learning_rate: Annotated[float, typer.Option(help="Adam learning rate (cosine-annealed).")] = 1e-3,
+    eval_patches: Annotated[int, typer.Option(help="Grid patches per image for image-level decisions.")] = 64,
+    open_set_accept: Annotated[
+        float, typer.Option(help="Share of known-model validation images the 'unknown' threshold accepts.")
+    ] = 0.95,
+    seed: Annotated[int, typer.Option(help="Seed of the split, the patch sampling and torch.")] = 0,
+    layout: Annotated[str, typer.Option(help="Data set layout: auto, dresden, vision, kaggle, generic.")] = "auto",
+    split: Annotated[
+        Path | None,
+        typer.Option(help="Split file from 'camforensics datasets split' (default: a new device-disjoint split)."),
+    ] = None,
+    single_device: Annotated[
+        str,
+        typer.Option(
+            help="Models with a single device: split_images (hold out some of its images, stated in the split), train, or exclude."
+        ),
+    ] = "split_images",
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    threads: Annotated[int, typer.Option(help="torch CPU threads (0 = all cores).")] = 0,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --output from its last checkpoint.")
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a camera-model attributor; validation accuracy per epoch, best checkpoint kept, open-set threshold calibrated."""
+    _need_torch()
+    with cli_errors():
+        from camforensics.training.attributor import AttributorConfig, train_attributor
+
+        config = AttributorConfig(
+            preprocessor=preprocessor,
+            architecture=architecture,
+            width=width,
+            patch_size=patch_size,
+            patches_per_image=patches_per_image,
+            images_per_epoch=images_per_epoch,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            seed=seed,
+            eval_patches=eval_patches,
+            open_set_accept=open_set_accept,
+            single_device=single_device,
+            device=device,
+            threads=threads,
+        )
+        command = shlex.join(["camforensics", *sys.argv[1:]])
+        with _TrainProgress(quiet) as hook:
+            summary = train_attributor(
+                data,
+                output,
+                config=config,
+                layout=layout,
+                split_file=split,
+                resume=resume,
+                command=command,
+                on_progress=hook,
+            )
+        if not quiet:
+            _show_summary(summary)
+
+
+class _TrainProgress:
+    """Rich progress bar over all optimiser steps, plus one line per epoch (also when stderr is not a terminal)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> _TrainProgress:
+        if not self.quiet and sys.stderr.isatty():
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+            )
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        if event == "setup":
+            err.print(
+                f"training on {info['device']}: {info['n_train']} training images, {info['n_val']} validation images, "
+                f"{len(info['classes'])} classes; epochs {info['start_epoch'] + 1}-{info['epochs']}"
+            )
+            if self.bar is not None:
+                remaining = (info["epochs"] - info["start_epoch"]) * info["steps_per_epoch"]
+                self.task = self.bar.add_task("train", total=remaining)
+        elif event == "step" and self.bar is not None:
+            self.bar.update(self.task, advance=1, description=f"epoch {info['epoch'] + 1} loss {info['loss']:.3f}")
+        elif event == "epoch":
+            acc = info["val_image_accuracy"]
+            err.print(
+                f"epoch {info['epoch'] + 1}: loss {info['train_loss']:.3f}, train patch acc {info['train_patch_accuracy']:.3f}, "
+                f"validation image acc {acc if acc is None else f'{acc:.3f}'}, patch acc {info['val_patch_accuracy']:.3f} ({info['seconds']:.0f} s)"
+            )
+
+
+def _show_summary(summary: dict[str, Any]) -> None:
+    m = summary["metrics"]
+    for split in ("validation", "test"):
+        if split in m:
+            s = m[split]
+            acc = s["image_accuracy"]
+            out.print(
+                f"{split}: image accuracy {acc if acc is None else f'{acc:.3f}'} on {s['n_images']} images; patch accuracy {s['patch_accuracy']:.3f}"
+            )
+    out.print(
+        f"open-set threshold {summary['open_set']['threshold']:.4f} (mean log-probability); checkpoint {summary['checkpoint']}"
+    )
