@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
 
 
 def export(
-    checkpoint: Annotated[Path, typer.Argument(help="best.pt / last.pt of a finished training run.")],
+    checkpoint: Annotated[Path, typer.Argument(help="best.pt of a finished training run.")],
     output: Annotated[
         Path,
         typer.Option(

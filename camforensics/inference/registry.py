@@ -188,8 +188,15 @@ class ModelRegistry:
         """Add or replace ``name`` in the manifest (written atomically); optionally make it a task's default."""
         if not name or any(c in name for c in "/\\") or name.startswith("."):
             raise ModelError(f"invalid model name {name!r}: use letters, digits, '-', '_' and '.'")
-        self._manifest["models"][name] = entry
-        if default_for:
-            self._manifest["defaults"][default_for] = name
-        self._manifest["models"] = dict(sorted(self._manifest["models"].items()))
-        atomic_write_text(self.manifest_path, json.dumps(self._manifest, indent=2, ensure_ascii=False) + "\n")
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        # Two exports into one folder at once must not drop each other's entry: lock, re-read, update, write.
+        with open(self.root / ".manifest.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._manifest = self._read()
+            self._manifest["models"][name] = entry
+            if default_for:
+                self._manifest["defaults"][default_for] = name
+            self._manifest["models"] = dict(sorted(self._manifest["models"].items()))
+            atomic_write_text(self.manifest_path, json.dumps(self._manifest, indent=2, ensure_ascii=False) + "\n")

@@ -420,14 +420,16 @@ def train_attributor(
         hook("epoch", asdict(rec))
 
     epochs_trained = len(history)
-    summary = finalize(best if best.exists() else last, split, config, device=device)
+    summary = finalize(best if best.exists() else last, split, config, device=device, history=history)
     summary["epochs_trained"] = epochs_trained
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     hook("done", summary)
     return summary
 
 
-def finalize(checkpoint: Path, split: Split, config: AttributorConfig, *, device: torch.device) -> dict[str, Any]:
+def finalize(
+    checkpoint: Path, split: Split, config: AttributorConfig, *, device: torch.device, history: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Calibrate the open-set threshold on validation and measure the test split; store both in the checkpoint."""
     state = load_checkpoint(checkpoint)
     classes = tuple(state["classes"])
@@ -457,6 +459,7 @@ def finalize(checkpoint: Path, split: Split, config: AttributorConfig, *, device
     }
     state["open_set"] = open_set
     state["metrics"] = metrics
+    state["history"] = list(history)  # the whole run's log, also the epochs after the best one
     save_checkpoint(checkpoint, state)
     summary = {
         "checkpoint": str(checkpoint),

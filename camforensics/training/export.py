@@ -116,8 +116,8 @@ def export_attributor(
     Parameters
     ----------
     checkpoint : path-like
-        ``best.pt`` (or ``last.pt``) of a finished ``train attributor`` run (calibrated: it holds the open-set
-        threshold and the validation metrics).
+        ``best.pt`` of a finished ``train attributor`` run (calibrated: it holds the open-set threshold and the
+        validation and test metrics).
     output : path-like
         The ``.onnx`` file to write; the manifest of its folder receives the entry.
     name : str, optional
@@ -139,7 +139,8 @@ def export_attributor(
         raise ParameterError(f"{checkpoint}: not an attributor checkpoint (kind {state.get('kind')!r})")
     if "open_set" not in state:
         raise ParameterError(
-            f"{checkpoint}: the run did not finish (no calibrated open-set threshold); resume the training run"
+            f"{checkpoint}: no calibrated open-set threshold: export the best.pt of a finished run (last.pt is the "
+            "resumable training state; an interrupted run is finished with --resume)"
         )
     out = Path(output)
     if out.suffix != ".onnx":

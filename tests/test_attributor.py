@@ -1,0 +1,201 @@
+"""Camera-model attribution end to end on synthetic data: training, resume, export parity, registry, identify.
+
+The synthetic "camera models" differ by high-frequency traces that the 5x5 high-pass preprocessor exposes (a 2x2
+checkerboard as left by a demosaicer, or strong white sensor noise), planted in smooth content: a tiny network learns them in a few steps, so the tests can check decisions, not just that code
+ran. (1-D stripes would not do: every row and column of the KV kernel sums to zero.)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from camforensics.cli.app import app  # noqa: E402
+from camforensics.inference.registry import ModelError, ModelRegistry  # noqa: E402
+from camforensics.training.attributor import AttributorConfig, calibrate_open_set, train_attributor  # noqa: E402
+from camforensics.training.export import export_attributor  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+MODELS = {"Alpha_One": "checker", "Beta_Two": "noisy"}
+TINY = dict(
+    preprocessor="HP",
+    width=8,
+    epochs=3,
+    images_per_epoch=18,
+    patches_per_image=8,
+    batch_size=32,
+    eval_patches=4,
+    learning_rate=3e-3,
+    threads=1,
+)
+
+
+def trace_image(kind: str, seed: int, size: int = 128) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(60, 190, (4, 4, 3)).astype(np.float32)
+    img = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+    yy, xx = np.mgrid[0:size, 0:size]
+    if kind == "checker":
+        img += rng.normal(0, 1.0, img.shape).astype(np.float32)
+        img += (6.0 * (((yy + xx) % 2) * 2 - 1))[:, :, None]
+    elif kind == "noisy":
+        img += rng.normal(0, 5.0, img.shape).astype(np.float32)
+    else:
+        img = cv2.GaussianBlur(img + rng.normal(0, 1.0, img.shape).astype(np.float32), (0, 0), 1.0)
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def write_dataset(root: Path, *, devices: int = 3, images: int = 3, size: int = 128) -> Path:
+    for m, (name, kind) in enumerate(MODELS.items()):
+        for d in range(devices):
+            folder = root / f"{name}_{d}" / "nat"
+            folder.mkdir(parents=True)
+            for i in range(images):
+                rgb = trace_image(kind, 1000 * m + 100 * d + i, size)
+                cv2.imwrite(str(folder / f"img{i}.png"), rgb[:, :, ::-1])
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    base = tmp_path_factory.mktemp("attr")
+    data = write_dataset(base / "data")
+    summary = train_attributor(data, base / "run", config=AttributorConfig(**TINY), command="test")
+    return base, data, summary
+
+
+@pytest.fixture(scope="module")
+def registry(trained):
+    base, _, _ = trained
+    reg_dir = base / "models"
+    entry = export_attributor(base / "run" / "best.pt", reg_dir / "tiny.onnx", default=True)
+    return reg_dir, entry
+
+
+def test_training_learns_the_planted_traces_and_logs_every_epoch(trained):
+    base, _, summary = trained
+    log = [json.loads(line) for line in (base / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [0, 1, 2]
+    assert summary["classes"] == ["Alpha One", "Beta Two"]
+    # Held-out devices (device-disjoint split: 3 devices per model -> 1 train, 1 validation, 1 test).
+    assert summary["data"]["device_disjoint"] is True
+    assert summary["metrics"]["validation"]["image_accuracy"] == 1.0
+    assert summary["metrics"]["test"]["image_accuracy"] == 1.0
+    assert summary["open_set"]["threshold"] < 0
+    for name in ("best.pt", "last.pt", "split.json", "summary.json"):
+        assert (base / "run" / name).is_file()
+
+
+def test_resume_continues_and_refuses_other_settings(trained, tmp_path):
+    base, data, _ = trained
+    run = tmp_path / "run"
+    shutil.copytree(base / "run", run)
+    with pytest.raises(Exception, match="--resume"):
+        train_attributor(data, run, config=AttributorConfig(**TINY))
+    with pytest.raises(Exception, match="other settings"):
+        train_attributor(data, run, config=AttributorConfig(**{**TINY, "width": 16}), resume=True)
+    summary = train_attributor(data, run, config=AttributorConfig(**{**TINY, "epochs": 4}), resume=True)
+    log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [0, 1, 2, 3]  # one more epoch, the first three not redone
+    assert summary["epochs_trained"] == 4
+
+
+def test_export_checks_parity_and_writes_a_complete_manifest_entry(registry):
+    reg_dir, entry = registry
+    data = (reg_dir / "tiny.onnx").read_bytes()
+    import hashlib
+
+    assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+    assert entry["export"]["onnx_checker"] == "passed"
+    assert entry["export"]["parity_max_abs_diff"] <= entry["export"]["tolerance"] == 1e-4
+    assert entry["classes"] == ["Alpha One", "Beta Two"]
+    assert entry["preprocessor"] == "HP" and entry["input"]["value_range"] == [0.0, 255.0]
+    assert entry["training"]["command"] == "test" and "commit" in entry["training"]
+    assert entry["metrics"]["validation"]["image_accuracy"] == 1.0
+    assert len(entry["training"]["history"]) == 3
+    reg = ModelRegistry(reg_dir)
+    assert reg.default("camera-model-attribution") == "tiny"
+    loaded = reg.load("tiny", device="cpu", threads=1)
+    assert loaded.providers == ("CPUExecutionProvider",)
+    # Dynamic batch and spatial axes.
+    for shape in ((1, 3, 64, 64), (5, 3, 96, 80)):
+        out = loaded.run(np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32))
+        assert out.shape == (shape[0], 2)
+        np.testing.assert_allclose(np.exp(out).sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_registry_refuses_tampered_unknown_and_malformed_models(registry, tmp_path):
+    reg_dir, _ = registry
+    copy = tmp_path / "models"
+    shutil.copytree(reg_dir, copy)
+    with pytest.raises(ModelError, match="available: tiny"):
+        ModelRegistry(copy).entry("nope")
+    data = bytearray((copy / "tiny.onnx").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (copy / "tiny.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="modified or replaced"):
+        ModelRegistry(copy).load("tiny")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["models"]["tiny"]["input"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="malformed"):
+        ModelRegistry(copy).entry("tiny")
+    result = CliRunner().invoke(app, ["models", "check", "--models-dir", str(reg_dir)])
+    assert result.exit_code == 0 and "ok" in result.output
+
+
+def test_export_refuses_an_unfinished_run(trained, tmp_path):
+    base, _, _ = trained
+    # last.pt is the resumable training state: it has no calibrated threshold and cannot be shipped.
+    with pytest.raises(Exception, match="no calibrated open-set threshold"):
+        export_attributor(base / "run" / "last.pt", tmp_path / "m" / "x.onnx")
+
+
+def test_identify_attributes_models_checks_exif_and_records_the_model_hash(registry, trained, tmp_path):
+    reg_dir, entry = registry
+    _, data, _ = trained
+    from tests.synth import write_jpeg  # noqa: F401 - Pillow writer with EXIF
+
+    from PIL import Image
+
+    queries = tmp_path / "q"
+    queries.mkdir()
+    for kind, name in (("checker", "a.png"), ("noisy", "b.png")):
+        Image.fromarray(trace_image(kind, 77 + len(name), 192)).save(queries / name)
+    ex = Image.Exif()
+    ex[0x010F], ex[0x0110] = "Beta", "Two"  # EXIF says Beta Two
+    Image.fromarray(trace_image("checker", 5, 192)).save(queries / "d.png", exif=ex.tobytes())
+    report = tmp_path / "id.json"
+    res = CliRunner().invoke(app, ["identify", str(queries), "--models-dir", str(reg_dir), "-r", str(report), "-q", "-j", "1"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(report.read_text())
+    assert doc["run"]["models"][0]["sha256"] == entry["sha256"]
+    assert doc["run"]["parameters"]["attribution"]["model_sha256"] == entry["sha256"]
+    by_name = {Path(r["input"]["path"]).name: r["model_attribution"] for r in doc["results"]}
+    assert by_name["a.png"]["top_k"][0]["model"] == "Alpha One"
+    assert by_name["b.png"]["top_k"][0]["model"] == "Beta Two"
+    d = by_name["d.png"]
+    assert d["top_k"][0]["model"] == "Alpha One" and d["exif"]["model_id"] == "Beta Two"
+    assert d["exif"]["consistent"] is False
+    assert by_name["a.png"]["exif"]["consistent"] is None  # no EXIF model to compare with
+    assert doc["summary"]["n_exif_inconsistent"] == 1
+    # A tampered model is refused before any image is read.
+    bad = tmp_path / "bad"
+    shutil.copytree(reg_dir, bad)
+    (bad / "tiny.onnx").write_bytes(b"not the model")
+    res = CliRunner().invoke(app, ["identify", str(queries), "--models-dir", str(bad), "-r", str(tmp_path / "x.json")])
+    assert res.exit_code == 2 and "refusing to load" in res.output
+
+
+def test_calibration_keeps_the_asked_share_of_known_images():
+    scores = np.linspace(-2.0, -0.1, 100)
+    t = calibrate_open_set(scores, 0.95)
+    assert (scores >= t).mean() == pytest.approx(0.95, abs=0.011)

@@ -1,0 +1,83 @@
+"""Open-set decision, aggregation and EXIF consistency of model attribution (no torch: a stub graph)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from camforensics.inference.attribution import AttributionParams, attribute_pixels, exif_consistency
+from camforensics.inference.patches import aggregate_log_probs, decision_patches
+from camforensics.inference.registry import LoadedModel, ModelEntry
+
+CLASSES = ("Canon Ixus70", "Nikon D70", "Sony DSC-H50")
+
+
+class StubSession:
+    """Returns the same per-patch log-probabilities for every patch."""
+
+    def __init__(self, probs):
+        self.lp = np.log(np.asarray(probs, np.float32))
+
+    def get_inputs(self):
+        class I:
+            name = "input"
+
+        return [I()]
+
+    def run(self, _outputs, feeds):
+        n = feeds["input"].shape[0]
+        return [np.repeat(self.lp[None], n, axis=0)]
+
+
+def model(probs, threshold):
+    meta = {"decision": {"patches_per_image": 8, "open_set": {"threshold": threshold}}}
+    entry = ModelEntry("stub", Path("stub.onnx"), "0" * 64, "camera-model-attribution", CLASSES, "RGB", 64, (0.0, 255.0), meta)
+    return LoadedModel(entry, StubSession(probs), ("CPUExecutionProvider",))
+
+
+def image(seed=0, size=256):
+    return np.random.default_rng(seed).integers(40, 200, (size, size, 3), dtype=np.uint8)
+
+
+def test_confident_patches_are_attributed_and_ranked():
+    out = attribute_pixels(image(), model([0.1, 0.8, 0.1], threshold=-1.0), params=AttributionParams(top_k=2))
+    assert out["decision"]["model"] == "Nikon D70" and out["decision"]["unknown"] is False
+    assert out["decision"]["score"] == pytest.approx(np.log(0.8), rel=1e-5)
+    assert [t["model"] for t in out["top_k"]] == ["Nikon D70", "Canon Ixus70"]
+    assert out["n_patches"] == 8  # the model's own patch count
+    assert sum(t["probability"] for t in out["top_k"]) <= 1.0 + 1e-9
+
+
+def test_a_score_below_the_calibrated_threshold_is_unknown():
+    out = attribute_pixels(image(), model([0.4, 0.35, 0.25], threshold=np.log(0.5)))
+    assert out["decision"]["unknown"] is True and out["decision"]["model"] is None
+    assert out["top_k"][0]["model"] == "Canon Ixus70"  # the ranking is still reported
+
+
+def test_exif_consistency_cases():
+    assert exif_consistency("Canon", "Canon IXUS70", CLASSES, "Canon Ixus70")["consistent"] is True  # case, make prefix
+    assert exif_consistency("NIKON CORPORATION", "NIKON D70", CLASSES, "Canon Ixus70")["consistent"] in (False, None)
+    assert exif_consistency("Canon", "Ixus70", CLASSES, "Sony DSC-H50")["consistent"] is False
+    assert exif_consistency("Canon", "Ixus70", CLASSES, None)["consistent"] is False  # known camera, called unknown
+    assert exif_consistency("Apple", "iPhone 4", CLASSES, "Canon Ixus70")["consistent"] is None  # not a class
+    assert exif_consistency(None, None, CLASSES, "Canon Ixus70")["consistent"] is None
+
+
+def test_aggregation_is_the_mean_log_probability():
+    lp = np.log(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]))
+    mean, prob = aggregate_log_probs(lp)
+    np.testing.assert_allclose(mean, lp.mean(axis=0))
+    assert prob.sum() == pytest.approx(1.0) and prob.argmax() == mean.argmax()
+
+
+def test_decision_patches_skip_saturated_and_flat_patches():
+    img = image(1)
+    img[:64, :64] = 255  # saturated
+    img[64:128, :64] = 3  # dark
+    batch, pos = decision_patches(img, preprocessor="RGB", n=100)
+    assert batch.shape == (14, 3, 64, 64) and batch.dtype == np.float32
+    assert not any((p == (0, 0)).all() or (p == (64, 0)).all() for p in pos)
+    with pytest.raises(ValueError, match="smaller than one"):
+        decision_patches(img[:32], preprocessor="RGB")
