@@ -81,3 +81,17 @@ def test_decision_patches_skip_saturated_and_flat_patches():
     assert not any((p == (0, 0)).all() or (p == (64, 0)).all() for p in pos)
     with pytest.raises(ValueError, match="smaller than one"):
         decision_patches(img[:32], preprocessor="RGB")
+
+
+def test_grid_scores_equal_the_quality_filter_on_cut_patches():
+    from camforensics.inference.patches import grid_scores
+    from camforensics.io.patches import QualityFilter, extract_patches, grid_positions
+
+    img = image(3, 300)
+    img[:64, 64:128] = 252  # saturated cell
+    img[128:192, :64] = 5  # dark cell
+    q = QualityFilter()
+    expected = q.scores(extract_patches(img, grid_positions(img.shape, size=64), size=64))
+    got = grid_scores(img, size=64, quality=q)
+    assert ((got < 0) == (expected < 0)).all()  # the same cells rejected
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)  # float32 cell means
