@@ -14,6 +14,7 @@ from camforensics.core.metrics import (
     rates_at_threshold,
     roc_auc,
     roc_curve,
+    summarize_scores,
 )
 from camforensics.errors import ParameterError
 
@@ -148,17 +149,19 @@ def test_confusion_matrix_with_unknown_and_labels_outside_the_classes():
     assert cm.row_labels == ("a", "b", "c")  # c: a true label the predictor cannot name
     assert cm.col_labels == ("a", "b", UNKNOWN)
     np.testing.assert_array_equal(cm.matrix, [[2, 0, 1], [1, 1, 0], [0, 0, 1]])
-    assert cm.total == 6 and cm.correct == 3 and cm.accuracy == 0.5
-    assert cm.recall() == {"a": 2 / 3, "b": 0.5, "c": None}
-    assert cm.precision() == {"a": 2 / 3, "b": 1.0}
+    # Right: a->a twice, b->b, and c (not a class) rejected: open-set accuracy 4/6.
+    assert cm.total == 6 and cm.correct == 4 and cm.accuracy == pytest.approx(4 / 6)
+    assert cm.recall() == {"a": pytest.approx(2 / 3), "b": 0.5, "c": 1.0}
+    # "unknown" was predicted twice: once rightly (c), once for an a.
+    assert cm.precision() == {"a": pytest.approx(2 / 3), "b": 1.0, UNKNOWN: 0.5}
     d = cm.to_dict()
-    assert d["counts"][2] == [0, 0, 1] and d["columns_predicted"][-1] == "unknown"
+    assert d["counts"][2] == [0, 0, 1] and d["columns_predicted"][-1] == "unknown" and d["classes"] == ["a", "b"]
 
 
 def test_confusion_matrix_without_rejections_has_no_unknown_column_and_keeps_extra_predictions():
     cm = confusion_matrix(["x", "y"], ["x", "z"], ["x", "y"])
     assert cm.col_labels == ("x", "y", "z")
-    assert cm.precision()["z"] == 0.0
+    assert cm.precision()["z"] == 0.0 and cm.recall()["y"] == 0.0 and cm.accuracy == 0.5
     with pytest.raises(ParameterError, match="no items"):
         confusion_matrix([], [], ["x"])
     with pytest.raises(ParameterError, match="2 true labels but 1"):
@@ -169,3 +172,15 @@ def test_accuracy():
     assert accuracy(["a", "b", "c", "d"], ["a", None, "c", "x"]) == 0.5
     with pytest.raises(ParameterError):
         accuracy([], [])
+
+
+def test_summarize_scores_gives_reasons_instead_of_nan():
+    d = summarize_scores([70.0, 10.0, np.nan], [True, True, False], thresholds=[60.0, 60])
+    assert d["n_pairs"] == 2 and d["n_nan_dropped"] == 1 and d["n_positive"] == 2 and d["n_negative"] == 0
+    assert d["auc"] is None and d["eer"] is None and d["roc"] is None
+    assert "undefined" in d["undefined_reason"] and "positive" in d["undefined_reason"]
+    assert d["at_threshold"] == [{"threshold": 60.0, "tp": 1, "fp": 0, "tn": 0, "fn": 1, "tpr": 0.5, "fpr": None}]
+    d = summarize_scores([0.9, 0.8, 0.6, 0.4, 0.8, 0.5, 0.3, 0.2], [1] * 4 + [0] * 4)
+    assert d["auc"] == pytest.approx(12.5 / 16) and (d["eer"], d["eer_threshold"]) == (0.25, 0.5)
+    assert d["roc"]["thresholds"][-1] == -np.inf and d["at_threshold"] == []
+    assert summarize_scores([], [])["undefined_reason"] == "no scored pairs"

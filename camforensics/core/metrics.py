@@ -245,11 +245,27 @@ def rates_at_threshold(scores: Any, labels: Any, threshold: float) -> Rates:
 
 @dataclass(frozen=True)
 class ConfusionMatrix:
-    """Counts of (true label, predicted label); rows are true labels, columns predicted ones."""
+    """Counts of (true label, predicted label); rows are true labels, columns predicted ones.
+
+    Open-set aware: the right answer for an item whose true label is one of ``classes`` is that label; for an
+    item of any other label (a device that was not enrolled, a camera model the classifier was not trained on)
+    it is a rejection (the ``unknown_label`` column), unless a prediction names that very label.
+    """
 
     matrix: np.ndarray  # int64 counts, shape (len(row_labels), len(col_labels))
     row_labels: tuple[str, ...]  # true labels: the classes, then any other true label seen (sorted)
-    col_labels: tuple[str, ...]  # predicted labels: the classes, other predictions (sorted), then UNKNOWN if any
+    col_labels: tuple[str, ...]  # predicted labels: the classes, other predictions (sorted), then unknown_label
+    classes: tuple[str, ...]  # the labels the predictor can name
+    unknown_label: str = UNKNOWN  # the rejection column's name
+
+    def _right_column(self, label: str) -> int | None:
+        """Column of the right prediction for an item of true ``label`` (None: no column holds it)."""
+        cols = self.col_labels
+        if label in cols:
+            return cols.index(label)
+        if label not in self.classes and self.unknown_label in cols:
+            return cols.index(self.unknown_label)
+        return None
 
     @property
     def total(self) -> int:
@@ -257,42 +273,44 @@ class ConfusionMatrix:
 
     @property
     def correct(self) -> int:
-        """Counts where the prediction names the true label (a correct "unknown" counts only if it is a row)."""
-        cols = {c: j for j, c in enumerate(self.col_labels)}
-        return int(sum(self.matrix[i, cols[r]] for i, r in enumerate(self.row_labels) if r in cols))
+        """Items predicted right: their own label, or a rejection for a label outside the classes."""
+        cols = [self._right_column(r) for r in self.row_labels]
+        return int(sum(self.matrix[i, j] for i, j in enumerate(cols) if j is not None))
 
     @property
     def accuracy(self) -> float | None:
-        """Fraction of correct predictions; None for an empty matrix."""
+        """Fraction of items predicted right (open-set, see the class); None for an empty matrix."""
         return self.correct / self.total if self.total else None
 
     def recall(self) -> dict[str, float | None]:
-        """Per true label: the fraction of its items predicted as it.
+        """Per true label: the fraction of its items predicted right (for labels outside the classes: rejected).
 
-        None for a label with no items, and for a label no prediction names (a true label outside the classes).
+        None for a label with no items.
         """
-        cols = {c: j for j, c in enumerate(self.col_labels)}
         out: dict[str, float | None] = {}
         for i, r in enumerate(self.row_labels):
             n = int(self.matrix[i].sum())
-            out[r] = int(self.matrix[i, cols[r]]) / n if n and r in cols else None
+            j = self._right_column(r)
+            out[r] = (int(self.matrix[i, j]) / n if j is not None else 0.0) if n else None
         return out
 
     def precision(self) -> dict[str, float | None]:
-        """Per predicted label (not UNKNOWN): the fraction of its predictions that were right (None if never)."""
-        rows = {r: i for i, r in enumerate(self.row_labels)}
+        """Per predicted label: the fraction of its predictions that were right (None if never predicted).
+
+        For the rejection column: the fraction of rejections whose true label is outside the classes.
+        """
         out: dict[str, float | None] = {}
         for j, c in enumerate(self.col_labels):
-            if c == UNKNOWN and c not in rows:
-                continue
             n = int(self.matrix[:, j].sum())
-            out[c] = (int(self.matrix[rows[c], j]) / n if c in rows else 0.0) if n else None
+            right = sum(int(self.matrix[i, j]) for i, r in enumerate(self.row_labels) if self._right_column(r) == j)
+            out[c] = right / n if n else None
         return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rows_true": list(self.row_labels),
             "columns_predicted": list(self.col_labels),
+            "classes": list(self.classes),
             "counts": self.matrix.tolist(),
             "accuracy": self.accuracy,
             "recall": self.recall(),
@@ -317,7 +335,8 @@ def confusion_matrix(
         The predicted label of each item; None (or ``unknown_label``) means the item was rejected.
     classes : iterable of str
         The labels a predictor can name, in display order. True or predicted labels outside them get their
-        own rows / columns after them (sorted), so nothing is dropped.
+        own rows / columns after them (sorted), so nothing is dropped; an item whose true label is outside them
+        is right when rejected (see :class:`ConfusionMatrix`).
     unknown_label : str, keyword-only
         Name of the rejection column, added when any prediction is a rejection.
 
@@ -349,7 +368,7 @@ def confusion_matrix(
     m = np.zeros((len(rows), len(cols)), dtype=np.int64)
     for t, p in zip(truth, pred):
         m[ri[t], ci[p]] += 1
-    return ConfusionMatrix(m, tuple(rows), tuple(cols))
+    return ConfusionMatrix(m, tuple(rows), tuple(cols), tuple(classes), unknown_label)
 
 
 def accuracy(true: Sequence[Hashable], predicted: Sequence[Hashable | None]) -> float:
@@ -366,3 +385,64 @@ def accuracy(true: Sequence[Hashable], predicted: Sequence[Hashable | None]) -> 
     if len(true) != len(predicted):
         raise ParameterError(f"{len(true)} true labels but {len(predicted)} predictions; give one of each per item")
     return sum(p is not None and p == t for t, p in zip(true, predicted)) / len(true)
+
+
+def summarize_scores(scores: Any, labels: Any, *, thresholds: Iterable[float] = ()) -> dict[str, Any]:
+    """Everything about one set of scored pairs, JSON-ready, with undefined figures as None and a reason.
+
+    Parameters
+    ----------
+    scores : array_like of float
+        NaN scores are dropped and counted.
+    labels : array_like of bool
+    thresholds : iterable of float, keyword-only
+        Decision thresholds to report the rates of ``score > threshold`` at.
+
+    Returns
+    -------
+    dict
+        ``n_pairs``, ``n_positive``, ``n_negative``, ``n_nan_dropped``, ``auc``, ``eer``, ``eer_threshold``,
+        ``undefined_reason`` (why AUC and EER are None, else None), ``at_threshold`` (a list of
+        :meth:`Rates.to_dict`, one per distinct threshold) and ``roc`` (``fpr``, ``tpr``, ``thresholds`` lists,
+        or None).
+
+    Raises
+    ------
+    ParameterError
+        Scores and labels of different lengths or labels not boolean.
+    """
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(labels).ravel()
+    if s.shape != y.shape:
+        raise ParameterError(f"{s.size} scores but {y.size} labels; give one label per score")
+    keep = ~np.isnan(s)
+    s, y = s[keep], y[keep]
+    out: dict[str, Any] = {
+        "n_pairs": int(s.size),
+        "n_positive": int(np.count_nonzero(y)),
+        "n_negative": int(s.size - np.count_nonzero(y)),
+        "n_nan_dropped": int((~keep).sum()),
+        "auc": None,
+        "eer": None,
+        "eer_threshold": None,
+        "undefined_reason": None,
+        "at_threshold": [],
+        "roc": None,
+    }
+    if s.size == 0:
+        out["undefined_reason"] = "no scored pairs"
+        return out
+    try:
+        curve = roc_curve(s, y)
+    except ParameterError as exc:
+        out["undefined_reason"] = str(exc)
+    else:
+        eer = equal_error_rate(*curve)
+        out |= {
+            "auc": auc(curve.fpr, curve.tpr),
+            "eer": eer.eer,
+            "eer_threshold": eer.threshold,
+            "roc": {"fpr": curve.fpr.tolist(), "tpr": curve.tpr.tolist(), "thresholds": curve.thresholds.tolist()},
+        }
+    out["at_threshold"] = [rates_at_threshold(s, y, t).to_dict() for t in sorted({float(t) for t in thresholds})]
+    return out
