@@ -67,3 +67,13 @@ def test_abbreviate_keeps_both_ends():
     assert ".." in short and short.startswith("Sam") and short.endswith("_1")
     assert abbreviate("ok", 80, scale=0.5) == "ok"
     assert abbreviate("caf\u00e9", 200, scale=0.5) == "caf?"
+
+
+def test_confusion_plot_frames_the_right_cells():
+    m = [[2, 3]]
+    default = confusion_plot(m, ["x"], ["y", "unknown"])  # "x" names no column: nothing framed
+    framed = confusion_plot(m, ["x"], ["y", "unknown"], right_columns=[1])  # an open-set row: rejection is right
+    changed = np.nonzero((default != framed).any(axis=2))[1]
+    assert changed.size and changed.min() > default.shape[1] // 2  # only the right-hand cell changed
+    with pytest.raises(ParameterError, match="one column index"):
+        confusion_plot(m, ["x"], ["y", "unknown"], right_columns=[2])

@@ -219,6 +219,7 @@ def confusion_plot(
     col_labels: Sequence[str],
     *,
     title: str = "confusion matrix",
+    right_columns: Sequence[int | None] | None = None,
     width: int = 800,
     height: int = 800,
 ) -> np.ndarray:
@@ -233,6 +234,10 @@ def confusion_plot(
     matrix : array_like of int, shape (n_rows, n_cols)
     row_labels, col_labels : sequence of str
     title : str, keyword-only
+    right_columns : sequence of int or None, optional, keyword-only
+        Per row, the column of the right prediction, framed in black (None: no right column). Default: the
+        column of the same label. Open-set matrices pass the rejection column for labels outside the classes
+        (see :class:`camforensics.core.metrics.ConfusionMatrix`).
     width, height : int, keyword-only
         Picture size in pixels (at least 200 each).
 
@@ -244,7 +249,8 @@ def confusion_plot(
     Raises
     ------
     ParameterError
-        An empty or negative matrix, labels that do not fit its shape, or a size below 200 pixels.
+        An empty or negative matrix, labels or ``right_columns`` that do not fit its shape, or a size below
+        200 pixels.
     """
     m = np.asarray(matrix)
     if m.ndim != 2 or m.size == 0:
@@ -255,6 +261,10 @@ def confusion_plot(
         raise ParameterError(
             f"matrix shape {m.shape} does not fit {len(row_labels)} row and {len(col_labels)} column labels"
         )
+    if right_columns is not None and (
+        len(right_columns) != m.shape[0] or any(j is not None and not 0 <= j < m.shape[1] for j in right_columns)
+    ):
+        raise ParameterError(f"right_columns must give one column index (or None) per row of the {m.shape} matrix")
     if width < 200 or height < 200:
         raise ParameterError(f"a confusion plot needs at least 200 x 200 pixels, not {width} x {height}")
     img = np.full((height, width, 3), 255, np.uint8)
@@ -297,12 +307,18 @@ def confusion_plot(
         cv2.line(img, (gx0 + j * cell, gy0), (gx0 + j * cell, gy1), (190, 190, 190), 1)
     cv2.rectangle(img, (gx0, gy0), (gx1, gy1), BLACK, 1)
 
-    # Frame the cells where the prediction names the true label (rows and columns need not share an order).
-    col_of = {c: j for j, c in enumerate(col_labels)}
-    for i, r in enumerate(row_labels):
-        if r in col_of:
-            j = col_of[r]
-            cv2.rectangle(img, (gx0 + j * cell, gy0 + i * cell), (gx0 + (j + 1) * cell, gy0 + (i + 1) * cell), BLACK, 1)
+    # Frame the cells of right predictions (rows and columns need not share an order).
+    if right_columns is None:
+        col_of = {c: j for j, c in enumerate(col_labels)}
+        right_columns = [col_of.get(r) for r in row_labels]
+    for i, j in enumerate(right_columns):
+        if j is not None:
+            inset = 1 if cell >= 12 else 0  # a 2-pixel frame inside the cell, over the grey grid
+            p, q = (
+                (gx0 + j * cell + inset, gy0 + i * cell + inset),
+                (gx0 + (j + 1) * cell - inset, gy0 + (i + 1) * cell - inset),
+            )
+            cv2.rectangle(img, p, q, BLACK, 2 if inset else 1)
 
     row_w = max(_text_size(r, label_scale)[0] for r in rows)
     col_w = max(_text_size(c, label_scale)[0] for c in cols)
