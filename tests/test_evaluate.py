@@ -250,6 +250,7 @@ def test_cli_writes_metrics_plots_and_report(identify_report, verify_reports, tr
     assert doc["summary"]["identify"]["prnu"]["pce"]["auc"] == pytest.approx(25 / 32)
     assert [r["command"] for r in doc["results"]] == ["identify"] + ["verify"] * 5
     assert doc["results"][0]["n_unmatched_results"] == 1 and doc["results"][0]["n_error_results"] == 1
+    assert doc["results"][1]["n_pairs"] == 1 and doc["results"][1]["n_error_results"] == 0
 
 
 def test_cli_an_unusable_report_fails_alone(identify_report, truth, tmp_path):
@@ -376,3 +377,17 @@ def test_evaluate_real_identify_and_verify_reports(device_tree, tmp_path):
     assert prnu["pce"]["auc"] == 1.0 and prnu["pce"]["eer"] == 0.0 and prnu["accuracy"] == 1.0
     assert s["verify"]["n_pairs"] == 2 and s["verify"]["scores"]["prnu_pce"]["auc"] == 1.0
     assert list(s["verify"]["by_set_size"]) == ["6+3"] and s["inputs"]["n_unmatched_results"] == 0
+
+
+def test_read_report_refuses_other_schemas_and_journals(identify_report, tmp_path):
+    doc = json.loads(identify_report.read_text())
+    doc["run"]["schema_version"] = "2.0"
+    (tmp_path / "v2.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="schema version '2.0'"):
+        read_report(tmp_path / "v2.json")
+    (tmp_path / "j.partial.jsonl").write_text('{"record": "journal", "command": "identify"}\n')
+    with pytest.raises(InputError, match="journal of a run that did not finish"):
+        read_report(tmp_path / "j.partial.jsonl")
+    with pytest.raises(InputError, match="does not exist"):
+        read_report(tmp_path / "none.json")
+    assert read_report(identify_report)["results"][0]["candidates"][0]["pce"] == 100

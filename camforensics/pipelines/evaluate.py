@@ -111,7 +111,7 @@ def _gather_identify(
     enrolled = {dmap(e["name"]) for e in (run.get("library") or {}).get("entries_used", []) if "name" in e}
     for r in doc["results"]:
         enrolled.update(dmap(c["device"]) for c in r.get("candidates") or [] if "device" in c)
-    counts = Counter()
+    counts = Counter({"n_evaluated": 0, "n_error_results": 0, "n_unmatched_results": 0})
     for r in doc["results"]:
         got.n_results += 1
         if r.get("status") != "ok":
@@ -163,7 +163,7 @@ def _gather_verify(doc: Mapping[str, Any], report: str, index: TruthIndex, got: 
     decision = summary.get("decision") or {}
     records: dict[str, list[Any]] = {"A": [], "B": []}
     unmatched = Counter()
-    counts = Counter()
+    counts = Counter({"n_pairs": 0, "n_pairs_skipped": 0, "n_error_results": 0, "n_unmatched_results": 0})
     for r in doc["results"]:
         got.n_results += 1
         if r.get("status") != "ok":
