@@ -64,14 +64,15 @@ def identify_result(item: dict, candidates: list[tuple[str, float]], threshold: 
     }
 
 
-def attribution(top: str, decided: str | None) -> dict:
+def attribution(top: str, decided: str | None, score: float) -> dict:
+    """A model_attribution member as identify writes it; "unknown" when the score is below -1."""
     classes = ["Canon Ixus70", "Sony DSC-H50"]
     other = next(c for c in classes if c != top)
     return {
         "model": "attributor-v1",
         "model_sha256": "ab" * 32,
         "classes": classes,
-        "decision": {"model": decided, "unknown": decided is None, "score": 0.5, "threshold": 0.4},
+        "decision": {"model": decided, "unknown": decided is None, "score": score, "threshold": -1.0},
         "top_k": [{"model": top, "probability": 0.7, "log_prob": -0.36}, {"model": other, "probability": 0.3}],
         "n_patches": 16,
     }
@@ -90,12 +91,16 @@ def identify_report(truth, tmp_path) -> Path:
     rep.context["library"] = {"path": "lib", "n_entries": 2, "entries_used": [{"name": C0}, {"name": N0}]}
     rep.context["decision_rule"] = {"threshold_pce": 60.0}
     rows = [
-        (image(truth, C0, 0), [(C0, 100), (N0, 5)], attribution("Canon Ixus70", "Canon Ixus70")),  # correct match
-        (image(truth, C0, 1), [(C0, 40), (N0, 10)], attribution("Canon Ixus70", None)),  # missed
-        (image(truth, N0, 0), [(N0, 80), (C0, 70)], attribution("Canon Ixus70", None)),  # correct match
-        (image(truth, C1, 0), [(C0, 65), (N0, 3)], attribution("Canon Ixus70", "Canon Ixus70")),  # false match
-        (image(truth, C1, 1), [(C0, 20), (N0, 30)], attribution("Sony DSC-H50", "Sony DSC-H50")),  # correct reject
-        (image(truth, N0, 1), [(C0, 90), (N0, 50)], attribution("Canon Ixus70", "Canon Ixus70")),  # wrong match
+        (image(truth, C0, 0), [(C0, 100), (N0, 5)], attribution("Canon Ixus70", "Canon Ixus70", -0.2)),  # correct match
+        (image(truth, C0, 1), [(C0, 40), (N0, 10)], attribution("Canon Ixus70", None, -1.5)),  # missed
+        (image(truth, N0, 0), [(N0, 80), (C0, 70)], attribution("Canon Ixus70", None, -2.0)),  # correct match
+        (image(truth, C1, 0), [(C0, 65), (N0, 3)], attribution("Canon Ixus70", "Canon Ixus70", -0.4)),  # false match
+        (
+            image(truth, C1, 1),
+            [(C0, 20), (N0, 30)],
+            attribution("Sony DSC-H50", "Sony DSC-H50", -0.9),
+        ),  # correct reject
+        (image(truth, N0, 1), [(C0, 90), (N0, 50)], attribution("Canon Ixus70", "Canon Ixus70", -0.3)),  # wrong match
     ]
     for item, cands, ma in rows:
         rep.add(identify_result(item, cands, model_attribution=ma))
@@ -199,6 +204,11 @@ def test_model_attribution_metrics(identify_report, truth):
     assert cm["rows_true"] == ["Canon Ixus70", "Sony DSC-H50", "Nikon D70"]
     assert cm["columns_predicted"] == ["Canon Ixus70", "Sony DSC-H50", "unknown"]
     assert cm["counts"] == [[2, 1, 1], [0, 0, 0], [1, 0, 1]]
+    # The decision score as a detector of "a trained model": known -0.2 -1.5 -0.4 -0.9 vs outside -2.0 -0.3:
+    # U = 2 + 1 + 1 + 1 of 8; at the threshold -1 the rates are 1 - the rejection rates above.
+    score = m["open_set_score"]
+    assert score["auc"] == pytest.approx(5 / 8)
+    assert (score["at_threshold"][0]["tpr"], score["at_threshold"][0]["fpr"]) == (0.75, 0.5)
 
 
 def test_verify_metrics_per_score_and_set_size(verify_reports, truth):

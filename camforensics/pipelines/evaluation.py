@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from camforensics.core.metrics import confusion_matrix, summarize_scores
+from camforensics.reports.reader import number
 
 NO_MATCH = "no match"  # the rejection column of the PRNU device confusion matrix
 PCE_SCORE = "prnu_pce"  # name of the PRNU score of a verify report
@@ -125,14 +126,21 @@ def _top1_model(ma: Mapping[str, Any]) -> str | None:
     return str(top[0]["model"]) if top and isinstance(top[0], dict) and "model" in top[0] else None
 
 
+def _open_set_score(ma: Mapping[str, Any]) -> float:
+    score = number(ma["decision"].get("score"))
+    return float("nan") if score is None else score
+
+
 def model_attribution_metrics(queries: Sequence[IdentifyQuery]) -> dict[str, dict[str, Any]]:
     """Camera-model attribution metrics of identify queries, one block per model name.
 
     ``closed_set_accuracy``: top-1 among queries whose true model is one of the model's classes.
     ``open_set_accuracy``: the decision, right when it names the true model or rejects ("unknown") a query
     whose model is outside the classes. ``unknown_rejection_rate``: rejected among queries outside the
-    classes; ``known_rejection_rate``: rejected among those inside. Results whose attribution holds an
-    ``error`` (or no decision) are counted in ``n_errors``.
+    classes; ``known_rejection_rate``: rejected among those inside. ``open_set_score``: the decision score
+    (higher = a known model; the attributor says "unknown" below its threshold) as a detector of "the true
+    model is one of the classes", with its ROC, AUC, EER and rates at the decision thresholds. Results whose
+    attribution holds an ``error`` (or no decision) are counted in ``n_errors``.
     """
     groups: dict[str, list[tuple[IdentifyQuery, Mapping[str, Any]]]] = {}
     for q in queries:
@@ -156,6 +164,11 @@ def model_attribution_metrics(queries: Sequence[IdentifyQuery]) -> dict[str, dic
             "open_set_accuracy": cm.accuracy if cm is not None else None,
             "unknown_rejection_rate": _fraction(sum(_predicted_model(ma) is None for _, ma in outside), len(outside)),
             "known_rejection_rate": _fraction(sum(_predicted_model(ma) is None for _, ma in inside), len(inside)),
+            "open_set_score": summarize_scores(
+                [_open_set_score(ma) for _, ma in ok],
+                [q.model in classes for q, _ in ok],
+                thresholds={t for _, ma in ok if (t := number(ma["decision"].get("threshold"))) is not None},
+            ),
             "confusion": cm.to_dict() if cm is not None else None,
         }
     return out
