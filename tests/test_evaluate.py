@@ -246,7 +246,7 @@ def test_cli_writes_metrics_plots_and_report(identify_report, verify_reports, tr
     out = tmp_path / "eval"
     res = invoke("evaluate", identify_report, *verify_reports, "--truth", truth, "-o", out, "--plot-size", 600)
     assert res.exit_code == 0, res.output
-    assert "identify PRNU" in res.stdout and "verify prnu_pce" in res.stdout
+    assert "identify PRNU" in res.stdout and "verify prnu_pce" in res.stdout and "open-set score" in res.stdout
     names = {p.name for p in out.iterdir()}
     expected = {"roc_prnu.png", "confusion_prnu.png", "confusion_model.png", "roc_verify.png"}
     assert expected | {"roc_verify_1+1.png", "roc_verify_2+2.png", "metrics.json", "report.json"} == names

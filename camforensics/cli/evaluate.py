@@ -128,6 +128,7 @@ def _table(summary: dict[str, Any]) -> None:
         detail = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in o.items() if v)
         decisions.add_row("identify PRNU", str(prnu["n_queries"]), _f(prnu["accuracy"]), detail)
     for name, m in (identify.get("model_attribution") or {}).items():
+        score_row(f"model {name} open-set score", m["open_set_score"])
         decisions.add_row(
             f"model {name} (open set)",
             str(m["n_queries"]),
