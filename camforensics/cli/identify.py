@@ -152,29 +152,47 @@ def identify(
     raise typer.Exit(code)
 
 
-def _table(rep) -> None:
+def _table(rep) -> None:  # noqa: ANN001 - a Report
     from rich.table import Table
 
-    table = Table(title=f"identify: PCE threshold {rep.parameters['match']['threshold']:g}", title_justify="left")
-    for col in ("image", "decision", "top device", "PCE", "rot", "log10 P_FA", "2nd PCE"):
-        table.add_column(col, justify="right" if col in ("PCE", "rot", "log10 P_FA", "2nd PCE") else "left")
+    prnu = "match" in rep.parameters
+    models = "attribution" in rep.parameters
+    title = "identify"
+    if prnu:
+        title += f": PCE threshold {rep.parameters['match']['threshold']:g}"
+    if models:
+        title += f"{';' if prnu else ':'} model {rep.parameters['attribution']['model']}"
+    table = Table(title=title, title_justify="left")
+    numeric = ("PCE", "rot", "log10 P_FA", "2nd PCE", "p")
+    cols = ["image"]
+    if prnu:
+        cols += ["decision", "top device", "PCE", "rot", "log10 P_FA", "2nd PCE"]
+    if models:
+        cols += ["camera model", "p", "EXIF"]
+    for col in cols:
+        table.add_column(col, justify="right" if col in numeric else "left")
     n_ok = rep.n_inputs - rep.n_failed
     ok = (r for r in rep.iter_results() if r["status"] == "ok")
     for _, r in zip(range(MAX_TABLE_ROWS), ok):
-        d, cands = r["decision"], r["candidates"]
-        second = f"{cands[1]['pce']:.1f}" if len(cands) > 1 else "-"
-        verdict = "[green]match[/]" if d["match"] else "no match"
-        if d["ambiguous"]:
-            verdict = "[yellow]ambiguous[/]"
-        table.add_row(
-            Path(r["input"]["path"]).name,
-            verdict,
-            cands[0]["device"],
-            f"{d['pce']:.1f}",
-            str(d["rotation"]),
-            f"{d['log10_p_fa']:.1f}",
-            second,
-        )
+        row = [Path(r["input"]["path"]).name]
+        if prnu:
+            d, cands = r.get("decision"), r.get("candidates") or []
+            if d is None:
+                row += ["[dim]size fits no fingerprint[/]", "-", "-", "-", "-", "-"]
+            else:
+                verdict = "[green]match[/]" if d["match"] else "no match"
+                if d["ambiguous"]:
+                    verdict = "[yellow]ambiguous[/]"
+                second = f"{cands[1]['pce']:.1f}" if len(cands) > 1 else "-"
+                row += [verdict, cands[0]["device"], f"{d['pce']:.1f}", str(d["rotation"]), f"{d['log10_p_fa']:.1f}", second]
+        if models:
+            a = r["model_attribution"]
+            top = a["top_k"][0]
+            name = "[yellow]unknown[/] (" + top["model"] + "?)" if a["decision"]["unknown"] else top["model"]
+            consistent = a["exif"]["consistent"]
+            exif = "-" if consistent is None else ("agrees" if consistent else "[red]disagrees[/]")
+            row += [name, f"{top['probability']:.2f}", exif]
+        table.add_row(*row)
     if n_ok > MAX_TABLE_ROWS:
         table.caption = f"{n_ok - MAX_TABLE_ROWS} more rows in the report"
     out.print(table)
