@@ -84,10 +84,11 @@ def main() -> int:
         pixels = load_image(path).pixels
         n = int(model.entry.meta.get("decision", {}).get("patches_per_image", 64))
         t_select = median_time(lambda: decision_patches(pixels, preprocessor=model.entry.preprocessor, size=size, n=n), 5)
+        t_pixels = median_time(lambda: attribute_pixels(pixels, model), 5)
         t_total = median_time(lambda: attribute_pixels(load_image(path).pixels, model), 5)
     print(
         f"12 MP image, {n} patches: {t_total:.3f} s end to end (target <= 1 s): decode {t_decode:.3f} s, "
-        f"patch selection {t_select:.3f} s, inference and aggregation {t_total - t_decode - t_select:.3f} s"
+        f"attribution of the decoded pixels {t_pixels:.3f} s (of which patch selection {t_select:.3f} s)"
     )
     return 0
 
