@@ -261,7 +261,7 @@ def test_cli_resume_and_scheduler_errors(library, device_tree, tmp_path, monkeyp
 
     with pytest.raises(KeyboardInterrupt):
         identify_images([nat], library=library, journal=journal_path_for(report), tick=stop_after_1)
-    res = invoke("identify", nat, "-l", library, "-r", report, "--resume", "--workers", "2", "-q")
+    res = invoke("identify", nat, "-l", library, "-r", report, "--resume", "--no-model", "--workers", "2", "-q")
     assert res.exit_code == 0, res.output
     doc = json.loads(report.read_text())
     assert doc["run"]["execution"] == {
