@@ -20,14 +20,14 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-import synth  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
+import synth
+from typer.testing import CliRunner
 
-from camforensics.cli.app import app  # noqa: E402
-from camforensics.core.modelinput import encode_input  # noqa: E402
-from camforensics.errors import ParameterError  # noqa: E402
-from camforensics.inference.registry import ModelError, ModelRegistry  # noqa: E402
-from camforensics.inference.verification import (  # noqa: E402
+from camforensics.cli.app import app
+from camforensics.core.modelinput import encode_input
+from camforensics.errors import ParameterError
+from camforensics.inference.registry import ModelError, ModelRegistry
+from camforensics.inference.verification import (
     SetAverager,
     SiameseGraph,
     fit_fusion,
@@ -35,10 +35,10 @@ from camforensics.inference.verification import (  # noqa: E402
     siamese_score,
     spread_positions,
 )
-from camforensics.io.datasets import scan_dataset  # noqa: E402
-from camforensics.io.images import load_image  # noqa: E402
-from camforensics.training.siamese import SiameseConfig, build_model, torch_graph, train_siamese  # noqa: E402
-from camforensics.training.siamese_pairs import InputCache, PairPolicy, PairSampler, cache_records  # noqa: E402
+from camforensics.io.datasets import scan_dataset
+from camforensics.io.images import load_image
+from camforensics.training.siamese import SiameseConfig, build_model, torch_graph, train_siamese
+from camforensics.training.siamese_pairs import InputCache, PairPolicy, PairSampler, cache_records
 
 MODELS = {"Alpha_One": 95, "Beta_Two": 85}  # JPEG quality: a trace shared by the devices of one model
 SIZE = 128
