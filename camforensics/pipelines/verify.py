@@ -137,7 +137,11 @@ def verifier_choice(
 
 
 def _calibration_warnings(
-    meta: dict[str, Any], fingerprint: FingerprintParams, match: MatchParams, n_images: tuple[int, int]
+    meta: dict[str, Any],
+    fingerprint: FingerprintParams,
+    match: MatchParams,
+    n_images: tuple[int, int],
+    area: tuple[int, int],
 ) -> list[str]:
     """Where this run differs from the conditions the model's fusion was calibrated in."""
     from camforensics.reports.report import clean
@@ -155,6 +159,14 @@ def _calibration_warnings(
     trained = dec.get("set_sizes_trained") or []
     if len(trained) == 2 and max(n_images) > trained[1]:
         out.append(f"a set has {max(n_images)} images; the model was trained and calibrated with {trained[0]}..{trained[1]}")
+    cal_area = dec.get("calibration_area_pixels") or []
+    pixels = area[0] * area[1]
+    if len(cal_area) == 3 and not cal_area[0] / 4 <= pixels <= cal_area[2] * 4:
+        out.append(
+            f"the images ({pixels / 1e6:.2f} MP in common) are far from the sizes the fusion was calibrated on "
+            f"({cal_area[0] / 1e6:.2f}..{cal_area[2] / 1e6:.2f} MP): the PCE grows with the area, so the fused "
+            "probability is less reliable; calibrate a model on images like these"
+        )
     return out
 
 
@@ -208,7 +220,9 @@ def siamese_step(
         counts.append(avg.n_images)
     score = score_set_inputs(sides[0], sides[1], graph, n_images=(counts[0], counts[1]), area=area)
     fused = float(fusion.probability(pce, score.mean_logit))
-    warnings += _calibration_warnings(model.entry.meta, fingerprint, match, (score.n_images_a, score.n_images_b))
+    warnings += _calibration_warnings(
+        model.entry.meta, fingerprint, match, (score.n_images_a, score.n_images_b), area
+    )
     return {
         "model": model.entry.name,
         "model_sha256": model.entry.sha256,

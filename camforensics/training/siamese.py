@@ -199,8 +199,9 @@ def pair_scores(
     *,
     fingerprint: FingerprintParams | None = None,
     match: MatchParams | None = None,
-) -> tuple[float, float]:
-    """(PRNU PCE, Siamese mean logit) of two sets of image files, computed as ``camforensics verify`` does.
+) -> tuple[float, float, int]:
+    """(PRNU PCE, Siamese mean logit, pixels of the common area) of two sets of image files, computed as
+    ``camforensics verify`` does.
 
     PRNU: a fingerprint per set from whole images, PCE between them at the best allowed rotation
     (:func:`camforensics.core.matching.match_residual`). Siamese: extended inference over ``graph.n_positions``
@@ -219,18 +220,18 @@ def pair_scores(
         fps.append(acc.finish())
         sides.append(avg.mean())
     pce = match_residual(fps[1].k, None, fps[0].k, match=match or MatchParams()).pce
-    return float(pce), score_set_inputs(sides[0], sides[1], graph, area=area).mean_logit
+    return float(pce), score_set_inputs(sides[0], sides[1], graph, area=area).mean_logit, area[0] * area[1]
 
 
 def score_pairs(
     specs: Sequence[PairSpec], records: Sequence[ImageRecord], graph: SiameseGraph, *, on_pair: Callable[[], None]
 ) -> dict[str, Any]:
     """PRNU and Siamese scores of labelled pairs of whole images; pairs that cannot be scored are counted."""
-    pce, siam, labels, same_model, sizes, skipped = [], [], [], [], [], []
+    pce, siam, labels, same_model, sizes, skipped, pixels = [], [], [], [], [], [], []
     for spec in specs:
         pa, pb = spec_paths(spec, records)
         try:
-            p, s = pair_scores(pa, pb, graph)
+            p, s, n_pixels = pair_scores(pa, pb, graph)
         except (CamforensicsError, OSError) as exc:
             skipped.append(f"{[x.name for x in pa]} vs {[x.name for x in pb]}: {exc}")
             continue
@@ -241,7 +242,9 @@ def score_pairs(
         labels.append(spec.same_device)
         same_model.append(spec.same_model)
         sizes.append((len(pa), len(pb)))
+        pixels.append(n_pixels)
     return {
+        "pixels": pixels,
         "pce": np.asarray(pce),
         "siamese": np.asarray(siam),
         "labels": np.asarray(labels, bool),
@@ -548,6 +551,8 @@ def finalize(
         "positions": config.positions,
         "crop": config.crop,
         "set_sizes": [config.set_size_min, config.set_size_max],
+        # PCE grows with the area compared: the fusion holds for images of about these sizes
+        "area_pixels": [int(min(val["pixels"])), int(np.median(val["pixels"])), int(max(val["pixels"]))],
         "prnu_parameters": {"fingerprint": FingerprintParams().to_dict(), "match": MatchParams().to_dict()},
         "calibrated_on": "validation split: pairs of held-out devices, whole images, scored as verify scores them",
     }

@@ -174,6 +174,7 @@ def export_siamese(
             "size_policy": SIZE_POLICY,
             "aggregation": "mean of the per-position logits (extended inference)",
             "set_sizes_trained": cal["set_sizes"],
+            "calibration_area_pixels": cal.get("area_pixels"),
             "siamese_threshold": cal["siamese_threshold"],
             "prnu_threshold": cal["prnu_threshold"],
             "fusion": cal["fusion"],
