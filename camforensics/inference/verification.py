@@ -104,7 +104,13 @@ class SetAverager:
 
     def add(self, pixels: np.ndarray) -> None:
         """Add one image (HxW or HxWx3, 0..255, stored pixel order, at least ``area``)."""
-        self._sum += image_crops(pixels, self.positions, crop=self.crop, preprocessor=self.preprocessor, area=self.area)
+        self.add_crops(image_crops(pixels, self.positions, crop=self.crop, preprocessor=self.preprocessor, area=self.area))
+
+    def add_crops(self, crops: np.ndarray) -> None:
+        """Add one image's :func:`image_crops` at this averager's positions (computed earlier)."""
+        if crops.shape != self._sum.shape:
+            raise ParameterError(f"crops of shape {crops.shape} do not fit this set's {self._sum.shape}")
+        self._sum += crops
         self.n_images += 1
 
     def mean(self) -> np.ndarray:

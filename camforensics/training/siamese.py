@@ -41,6 +41,7 @@ from camforensics.inference.verification import (
     SiameseGraph,
     common_area,
     fit_fusion,
+    image_crops,
     operating_threshold,
     parse_operating_point,
     score_set_inputs,
@@ -192,6 +193,27 @@ def _probe_shape(path: Path) -> tuple[int, int]:
         return img.size[1], img.size[0]
 
 
+CROP_CACHE_BYTES = 1_000_000_000  # model inputs of calibration images kept for the pairs that reuse them
+
+
+class CropCache:
+    """Model inputs of images at a pair's positions, kept up to a memory budget (calibration images recur in
+    several pairs; their wavelet residual is the expensive part)."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget = int(budget_bytes)
+        self.used = 0
+        self._items: dict[tuple, np.ndarray] = {}
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        return self._items.get(key)
+
+    def put(self, key: tuple, value: np.ndarray) -> None:
+        if self.used + value.nbytes <= self.budget:
+            self._items[key] = value
+            self.used += value.nbytes
+
+
 def pair_scores(
     paths_a: Sequence[Path],
     paths_b: Sequence[Path],
@@ -199,16 +221,19 @@ def pair_scores(
     *,
     fingerprint: FingerprintParams | None = None,
     match: MatchParams | None = None,
+    crops: CropCache | None = None,
 ) -> tuple[float, float, int]:
     """(PRNU PCE, Siamese mean logit, pixels of the common area) of two sets of image files, computed as
     ``camforensics verify`` does.
 
     PRNU: a fingerprint per set from whole images, PCE between them at the best allowed rotation
     (:func:`camforensics.core.matching.match_residual`). Siamese: extended inference over ``graph.n_positions``
-    positions of the sets' common centred area. Each image is decoded once.
+    positions of the sets' common centred area. Each image is decoded once; its model inputs at the positions
+    come from ``crops`` when an earlier pair computed them.
     """
     area = common_area(_probe_shape(p) for p in (*paths_a, *paths_b))
     positions = spread_positions(area, crop=graph.crop, n=graph.n_positions)
+    crops = crops if crops is not None else CropCache(0)
     fps, sides = [], []
     for paths in (paths_a, paths_b):
         acc = FingerprintAccumulator(params=fingerprint or FingerprintParams())
@@ -216,7 +241,12 @@ def pair_scores(
         for p in paths:
             pixels = load_image(p).pixels
             acc.add(pixels)
-            avg.add(pixels)
+            key = (str(p), area, graph.crop, len(positions))
+            cut = crops.get(key)
+            if cut is None:
+                cut = image_crops(pixels, positions, crop=graph.crop, preprocessor=graph.preprocessor, area=area)
+                crops.put(key, cut)
+            avg.add_crops(cut)
         fps.append(acc.finish())
         sides.append(avg.mean())
     pce = match_residual(fps[1].k, None, fps[0].k, match=match or MatchParams()).pce
@@ -228,10 +258,11 @@ def score_pairs(
 ) -> dict[str, Any]:
     """PRNU and Siamese scores of labelled pairs of whole images; pairs that cannot be scored are counted."""
     pce, siam, labels, same_model, sizes, skipped, pixels = [], [], [], [], [], [], []
+    crops = CropCache(CROP_CACHE_BYTES)
     for spec in specs:
         pa, pb = spec_paths(spec, records)
         try:
-            p, s, n_pixels = pair_scores(pa, pb, graph)
+            p, s, n_pixels = pair_scores(pa, pb, graph, crops=crops)
         except (CamforensicsError, OSError) as exc:
             skipped.append(f"{[x.name for x in pa]} vs {[x.name for x in pb]}: {exc}")
             continue
