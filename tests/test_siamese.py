@@ -32,6 +32,7 @@ from camforensics.inference.verification import (
     SiameseGraph,
     fit_fusion,
     operating_threshold,
+    siamese_rotation,
     siamese_score,
     spread_positions,
 )
@@ -68,14 +69,16 @@ CLI_TINY = [
 runner = CliRunner()
 
 
-def write_dataset(root: Path, *, devices: int = 3, images: int = 4, strength: float = 0.05) -> Path:
-    for m, (model, quality) in enumerate(MODELS.items()):
+def write_dataset(
+    root: Path, *, models: dict[str, int] = MODELS, devices: int = 3, images: int = 4, strength: float = 0.05, seed: int = 0
+) -> Path:
+    for m, (model, quality) in enumerate(models.items()):
         for d in range(devices):
-            k = synth.make_prnu((SIZE, SIZE), 100 * m + d, strength)
+            k = synth.make_prnu((SIZE, SIZE), seed + 100 * m + d, strength)
             folder = root / f"{model}_{d}" / "nat"
             folder.mkdir(parents=True)
             for i in range(images):
-                rgb = synth.shoot(k, 1000 * m + 100 * d + i, flat=i % 2 == 0, jpeg_quality=quality)
+                rgb = synth.shoot(k, seed + 1000 * m + 100 * d + i, flat=i % 2 == 0, jpeg_quality=quality)
                 synth.write_jpeg(folder / f"img{i}.jpg", rgb, quality=quality)
     return root
 
@@ -85,7 +88,11 @@ def trained(tmp_path_factory):
     torch.set_num_threads(1)
     base = tmp_path_factory.mktemp("siamese")
     data = write_dataset(base / "data")
-    res = runner.invoke(app, ["train", "siamese", str(data), "-o", str(base / "run"), *CLI_TINY, "-q"])
+    # A second data set (as a simulator corpus would be) whose devices join training only; its device names repeat
+    # the first data set's, which must not merge them.
+    extra = write_dataset(base / "extra", models={"Alpha_One": 90}, devices=2, seed=50_000)
+    args = ["train", "siamese", str(data), "-o", str(base / "run"), "--extra-train", str(extra), *CLI_TINY, "-q"]
+    res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     summary = json.loads((base / "run" / "summary.json").read_text())
     return base, data, summary
@@ -112,6 +119,8 @@ def test_training_validates_on_held_out_devices_logs_and_calibrates(trained):
     data = summary["data"]
     splits = [set(data[s]["devices"]) for s in ("train", "validation", "test")]
     assert [len(s) for s in splits] == [2, 2, 2] and not (splits[0] & splits[1] or splits[0] & splits[2])
+    assert list(data["extra_train"].values()) == [{"n_images": 8, "n_devices": 2}]
+    assert data["pairs"]["train"]["n_devices"] == 4 and data["pairs"]["validation"]["n_devices"] == 2
     assert data["device_disjoint"] is True and data["stratified_by_model"] is False
     val = summary["metrics"]["validation"]
     assert val["prnu_pce"]["n_positive"] > 0 and val["prnu_pce"]["n_negative"] > 0
@@ -132,11 +141,12 @@ def test_resume_continues_and_refuses_other_settings(trained, tmp_path):
     base, data, _ = trained
     run = tmp_path / "run"
     shutil.copytree(base / "run", run)
+    tiny = {**TINY, "extra_train": (str(base / "extra"),)}
     with pytest.raises(ParameterError, match="--resume"):
-        train_siamese(data, run, config=SiameseConfig(**TINY))
+        train_siamese(data, run, config=SiameseConfig(**tiny))
     with pytest.raises(ParameterError, match="other settings"):
-        train_siamese(data, run, config=SiameseConfig(**{**TINY, "width": 16}), resume=True)
-    summary = train_siamese(data, run, config=SiameseConfig(**{**TINY, "epochs": 3}), resume=True)
+        train_siamese(data, run, config=SiameseConfig(**{**tiny, "width": 16}), resume=True)
+    summary = train_siamese(data, run, config=SiameseConfig(**{**tiny, "epochs": 3}), resume=True)
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [0, 1, 2]  # one more epoch; the first two are not redone
     assert summary["epochs_trained"] == 3
@@ -264,8 +274,15 @@ def test_verify_reports_prnu_siamese_and_fused_scores_with_the_model_hash(regist
         sets[name].mkdir()
         for f in files:
             shutil.copy(f, sets[name] / f.name)
+    # R: B's decoded pixels turned a quarter (lossless PNG), as a camera held upright would store them.
+    from PIL import Image
+
+    sets["R"] = tmp_path / "R"
+    sets["R"].mkdir()
+    for f in sorted(sets["B"].iterdir()):
+        Image.fromarray(np.rot90(load_image(f).pixels)).save(sets["R"] / f"{f.stem}.png")
     docs = {}
-    for other in ("B", "C"):
+    for other in ("B", "C", "R"):
         report = tmp_path / f"v{other}.json"
         args = ["verify", sets["A"], sets[other], "--models-dir", reg_dir, "-r", report, "-j", "1"]
         res = runner.invoke(app, [str(a) for a in args])
@@ -283,7 +300,11 @@ def test_verify_reports_prnu_siamese_and_fused_scores_with_the_model_hash(regist
         assert doc["run"]["parameters"]["siamese"]["model_sha256"] == entry["sha256"]
         assert s["siamese"]["n_positions"] == 8 and s["siamese"]["n_images_a"] == s["siamese"]["n_images_b"] == 2
         assert s["siamese"]["area"] == [SIZE, SIZE] and s["siamese"]["warnings"] == []
-    same, diff = docs["B"]["summary"], docs["C"]["summary"]
+    same, diff, turned = docs["B"]["summary"], docs["C"]["summary"], docs["R"]["summary"]
+    # PRNU finds the quarter turn; the Siamese comparison turns B back and sees exactly the pixels of B.
+    assert turned["decision"]["rotation"] == 270 and turned["siamese"]["rotation_b"] == 270
+    assert turned["scores"]["siamese"] == pytest.approx(same["scores"]["siamese"], abs=1e-5)
+    assert same["siamese"]["rotation_b"] == 0
     assert same["decision"]["same_device"] and same["decision"]["fused_same_device"]
     assert not diff["decision"]["same_device"] and not diff["decision"]["fused_same_device"]
     assert same["scores"]["fused"] > diff["scores"]["fused"]
@@ -362,6 +383,10 @@ def test_positions_are_spread_inside_the_area_and_config_refuses_bad_settings():
     assert len(spread_positions((128, 128), crop=64, n=100)) == 4  # the whole grid when it is small
     with pytest.raises(ParameterError, match="smaller than one"):
         spread_positions((60, 500), crop=64, n=4)
+    # Set B is turned only when PRNU is confident of the turn, or when the shapes need one.
+    assert siamese_rotation((96, 128), (96, 128), prnu_rotation=180, prnu_pce=20.0, threshold=60.0) == 0
+    assert siamese_rotation((96, 128), (96, 128), prnu_rotation=180, prnu_pce=900.0, threshold=60.0) == 180
+    assert siamese_rotation((96, 128), (128, 96), prnu_rotation=90, prnu_pce=3.0, threshold=60.0) == 90
     with pytest.raises(ParameterError, match="RGB"):
         SiameseConfig(preprocessor="RGB")
     with pytest.raises(ParameterError, match="operating point"):

@@ -75,6 +75,27 @@ def spread_positions(area: tuple[int, int], *, crop: int, n: int) -> np.ndarray:
     return np.stack([yy.ravel(), xx.ravel()], axis=1)
 
 
+def siamese_rotation(
+    shape_a: Sequence[int], shape_b: Sequence[int], *, prnu_rotation: int, prnu_pce: float, threshold: float
+) -> int:
+    """Degrees (counter-clockwise) to turn set B's images before the Siamese comparison.
+
+    The network compares the two sets pixel position by pixel position, so B must be in A's orientation. Sets of
+    one shape are compared in stored order unless PRNU is confident (PCE above ``threshold``) of another rotation:
+    a weak PCE's best rotation is a coin toss, and stored order is right for images of one sensor. Sets whose
+    shapes differ need a turn; PRNU's best among the fitting ones is used (its PCE chose it).
+    """
+    same_shape = tuple(shape_a[:2]) == tuple(shape_b[:2])
+    if same_shape and not prnu_pce > threshold:
+        return 0
+    return int(prnu_rotation) % 360
+
+
+def rotate_image(pixels: np.ndarray, rotation: int) -> np.ndarray:
+    """``pixels`` turned ``rotation`` degrees counter-clockwise (a view; the convention of PRNU matching)."""
+    return np.rot90(pixels, (rotation // 90) % 4) if rotation else pixels
+
+
 def image_crops(
     pixels: np.ndarray, positions: np.ndarray, *, crop: int, preprocessor: str, area: tuple[int, int]
 ) -> np.ndarray:

@@ -176,11 +176,14 @@ def siamese_step(
     choice: VerifierChoice,
     *,
     pce: float,
+    prnu_rotation: int,
     max_pixels: int,
     fingerprint: FingerprintParams,
     match: MatchParams,
 ) -> dict[str, Any]:
     """Extended inference of the Siamese model on the images of both sets that PRNU used, and the fusion.
+
+    Set B is compared in A's orientation (:func:`camforensics.inference.verification.siamese_rotation`).
 
     Returns the ``summary.siamese`` member: the score (mean logit over positions, their spread, the common area),
     its threshold and decision, the fused probability, its threshold and decision, and warnings.
@@ -190,7 +193,9 @@ def siamese_step(
         SetAverager,
         SiameseGraph,
         common_area,
+        rotate_image,
         score_set_inputs,
+        siamese_rotation,
         spread_positions,
     )
 
@@ -200,6 +205,11 @@ def siamese_step(
     siamese_threshold = float(meta.get("siamese_threshold", {}).get("threshold", 0.0))
     used = {side: [r for r in report.results if r["status"] == "ok" and r["set"] == side] for side in ("A", "B")}
     shapes = {side: sorted({(r["input"]["height"], r["input"]["width"]) for r in recs}) for side, recs in used.items()}
+    rotation = siamese_rotation(
+        shapes["A"][0], shapes["B"][0], prnu_rotation=prnu_rotation, prnu_pce=pce, threshold=match.threshold
+    )
+    if rotation in (90, 270):
+        shapes["B"] = [(w, h) for h, w in shapes["B"]]
     area = common_area([*shapes["A"], *shapes["B"]])
     warnings: list[str] = []
     if shapes["A"] != shapes["B"]:
@@ -211,9 +221,10 @@ def siamese_step(
     sides, counts = [], []
     for side in ("A", "B"):
         avg = SetAverager(positions, crop=graph.crop, preprocessor=graph.preprocessor, area=area)
+        turn = rotation if side == "B" else 0
         for r in used[side]:
             try:
-                avg.add(load_image(r["input"]["path"], max_pixels=max_pixels).pixels)
+                avg.add(rotate_image(load_image(r["input"]["path"], max_pixels=max_pixels).pixels, turn))
             except CamforensicsError as exc:  # it was readable a moment ago; say so and go on without it
                 warnings.append(f"{r['input']['path']}: left out of the Siamese score ({exc})")
         sides.append(avg.mean())
@@ -227,6 +238,7 @@ def siamese_step(
         "model": model.entry.name,
         "model_sha256": model.entry.sha256,
         **score.to_dict(),
+        "rotation_b": rotation,
         "threshold": siamese_threshold,
         "same_device": score.mean_logit > siamese_threshold,
         "fused_probability": fused,
@@ -371,7 +383,14 @@ def verify_sets(
     extra: dict[str, Any] = {}
     if loaded is not None and model is not None:
         siamese = siamese_step(
-            report, loaded, model, pce=res.pce, max_pixels=max_pixels, fingerprint=fingerprint_params, match=match
+            report,
+            loaded,
+            model,
+            pce=res.pce,
+            prnu_rotation=res.rotation,
+            max_pixels=max_pixels,
+            fingerprint=fingerprint_params,
+            match=match,
         )
         scores |= {"siamese": siamese["mean_logit"], "fused": siamese["fused_probability"]}
         thresholds |= {"siamese": siamese["threshold"], "fused": siamese["fused_threshold"]}

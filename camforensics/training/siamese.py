@@ -44,7 +44,9 @@ from camforensics.inference.verification import (
     image_crops,
     operating_threshold,
     parse_operating_point,
+    rotate_image,
     score_set_inputs,
+    siamese_rotation,
     spread_positions,
 )
 from camforensics.io.datasets import scan_dataset
@@ -228,29 +230,47 @@ def pair_scores(
 
     PRNU: a fingerprint per set from whole images, PCE between them at the best allowed rotation
     (:func:`camforensics.core.matching.match_residual`). Siamese: extended inference over ``graph.n_positions``
-    positions of the sets' common centred area. Each image is decoded once; its model inputs at the positions
-    come from ``crops`` when an earlier pair computed them.
+    positions of the sets' common centred area, set B in A's orientation
+    (:func:`camforensics.inference.verification.siamese_rotation`). Each image is decoded once (B's again only when
+    it must be turned); its model inputs at the positions come from ``crops`` when an earlier pair computed them.
     """
-    area = common_area(_probe_shape(p) for p in (*paths_a, *paths_b))
+    match = match or MatchParams()
+    shapes = [_probe_shape(p) for p in paths_a], [_probe_shape(p) for p in paths_b]
+    area = common_area([*shapes[0], *shapes[1]])
     positions = spread_positions(area, crop=graph.crop, n=graph.n_positions)
     crops = crops if crops is not None else CropCache(0)
-    fps, sides = [], []
-    for paths in (paths_a, paths_b):
-        acc = FingerprintAccumulator(params=fingerprint or FingerprintParams())
+
+    def side_input(paths: Sequence[Path], acc: FingerprintAccumulator | None, area: tuple[int, int], turn: int):
         avg = SetAverager(positions, crop=graph.crop, preprocessor=graph.preprocessor, area=area)
         for p in paths:
             pixels = load_image(p).pixels
-            acc.add(pixels)
-            key = (str(p), area, graph.crop, len(positions))
+            if acc is not None:
+                acc.add(pixels)
+            key = (str(p), area, graph.crop, len(positions), turn)
             cut = crops.get(key)
             if cut is None:
-                cut = image_crops(pixels, positions, crop=graph.crop, preprocessor=graph.preprocessor, area=area)
+                cut = image_crops(
+                    rotate_image(pixels, turn), positions, crop=graph.crop, preprocessor=graph.preprocessor, area=area
+                )
                 crops.put(key, cut)
             avg.add_crops(cut)
+        return avg.mean()
+
+    fps, sides = [], []
+    for paths in (paths_a, paths_b):
+        acc = FingerprintAccumulator(params=fingerprint or FingerprintParams())
+        sides.append(side_input(paths, acc, area, 0))
         fps.append(acc.finish())
-        sides.append(avg.mean())
-    pce = match_residual(fps[1].k, None, fps[0].k, match=match or MatchParams()).pce
-    return float(pce), score_set_inputs(sides[0], sides[1], graph, area=area).mean_logit, area[0] * area[1]
+    res = match_residual(fps[1].k, None, fps[0].k, match=match)
+    turn = siamese_rotation(
+        shapes[0][0], shapes[1][0], prnu_rotation=res.rotation, prnu_pce=res.pce, threshold=match.threshold
+    )
+    if turn:
+        turned = [(w, h) if turn in (90, 270) else (h, w) for h, w in shapes[1]]
+        area = common_area([*shapes[0], *turned])
+        positions = spread_positions(area, crop=graph.crop, n=graph.n_positions)
+        sides = [side_input(paths_a, None, area, 0), side_input(paths_b, None, area, turn)]
+    return float(res.pce), score_set_inputs(sides[0], sides[1], graph, area=area).mean_logit, area[0] * area[1]
 
 
 def score_pairs(
