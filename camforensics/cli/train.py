@@ -284,6 +284,8 @@ class _TrainProgress:
                 self.task = self.bar.add_task("train", total=remaining)
         elif event == "step" and self.bar is not None:
             self.bar.update(self.task, advance=1, description=f"epoch {info['epoch'] + 1} loss {info['loss']:.3f}")
+        elif event == "scoring":
+            err.print(f"scoring {info['pairs']} {info['split']} pairs of whole images as verify does (PRNU and Siamese)")
         elif event == "epoch" and "val_auc" in info:
             err.print(
                 f"epoch {info['epoch'] + 1}: loss {info['train_loss']:.3f}, train accuracy {info['train_accuracy']:.3f}, "

@@ -12,8 +12,9 @@ Devices, not images, are split (``stratify=False``: verification tests devices n
 their model). Extra data sets (``extra_train``, e.g. simulator corpora) add devices to training only. Validation
 per epoch scores a fixed set of pairs of held-out devices over ``val_positions`` positions of the images' cached
 centred squares. The final calibration scores ``calibration_pairs`` pairs of held-out devices exactly as
-``camforensics verify`` does (PCE between the two sets' fingerprints of the whole images; Siamese extended
-inference over ``positions`` positions of their common area) and fits the fusion on them.
+``camforensics verify`` does (:mod:`camforensics.training.siamese_calibration`: PCE between the two sets'
+fingerprints of the whole images; Siamese extended inference over ``positions`` positions of their common area)
+and fits the fusion on them.
 """
 
 from __future__ import annotations
@@ -30,33 +31,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from camforensics.core.fingerprint import FingerprintAccumulator
-from camforensics.core.matching import match_residual
-from camforensics.core.metrics import equal_error_rate, roc_auc, roc_curve, summarize_scores
+from camforensics.core.metrics import equal_error_rate, roc_auc, roc_curve
 from camforensics.core.modelinput import check_preprocessor
 from camforensics.core.params import FingerprintParams, MatchParams
-from camforensics.errors import CamforensicsError, ParameterError
+from camforensics.errors import ParameterError
 from camforensics.inference.verification import (
-    SetAverager,
     SiameseGraph,
-    common_area,
     fit_fusion,
-    image_crops,
     operating_threshold,
     parse_operating_point,
-    rotate_image,
-    score_set_inputs,
-    siamese_rotation,
-    spread_positions,
 )
 from camforensics.io.datasets import scan_dataset
-from camforensics.io.images import load_image
 from camforensics.io.records import ImageRecord
 from camforensics.io.splits import Split, split_by_device
 from camforensics.reports.atomic import atomic_write_text
 from camforensics.training.checkpoint import git_commit, load_checkpoint, resolve_torch_device, save_checkpoint
 from camforensics.training.nets import COMPARISONS, SiameseVerifier
 from camforensics.training.preprocess import constrain_all
+from camforensics.training.siamese_calibration import pair_metrics, score_pairs
 from camforensics.training.siamese_pairs import (
     InputCache,
     PairPolicy,
@@ -64,7 +56,6 @@ from camforensics.training.siamese_pairs import (
     PairSpec,
     cache_records,
     group_devices,
-    spec_paths,
 )
 
 KIND = "siamese"
@@ -188,149 +179,6 @@ def validation_scores(
     return np.asarray(out)
 
 
-def _probe_shape(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(path) as img:  # header only; the size is the stored (sensor) order, never EXIF-rotated
-        return img.size[1], img.size[0]
-
-
-CROP_CACHE_BYTES = 1_000_000_000  # model inputs of calibration images kept for the pairs that reuse them
-
-
-class CropCache:
-    """Model inputs of images at a pair's positions, kept up to a memory budget (calibration images recur in
-    several pairs; their wavelet residual is the expensive part)."""
-
-    def __init__(self, budget_bytes: int) -> None:
-        self.budget = int(budget_bytes)
-        self.used = 0
-        self._items: dict[tuple, np.ndarray] = {}
-
-    def get(self, key: tuple) -> np.ndarray | None:
-        return self._items.get(key)
-
-    def put(self, key: tuple, value: np.ndarray) -> None:
-        if self.used + value.nbytes <= self.budget:
-            self._items[key] = value
-            self.used += value.nbytes
-
-
-def pair_scores(
-    paths_a: Sequence[Path],
-    paths_b: Sequence[Path],
-    graph: SiameseGraph,
-    *,
-    fingerprint: FingerprintParams | None = None,
-    match: MatchParams | None = None,
-    crops: CropCache | None = None,
-) -> tuple[float, float, int]:
-    """(PRNU PCE, Siamese mean logit, pixels of the common area) of two sets of image files, computed as
-    ``camforensics verify`` does.
-
-    PRNU: a fingerprint per set from whole images, PCE between them at the best allowed rotation
-    (:func:`camforensics.core.matching.match_residual`). Siamese: extended inference over ``graph.n_positions``
-    positions of the sets' common centred area, set B in A's orientation
-    (:func:`camforensics.inference.verification.siamese_rotation`). Each image is decoded once (B's again only when
-    it must be turned); its model inputs at the positions come from ``crops`` when an earlier pair computed them.
-    """
-    match = match or MatchParams()
-    shapes = [_probe_shape(p) for p in paths_a], [_probe_shape(p) for p in paths_b]
-    area = common_area([*shapes[0], *shapes[1]])
-    positions = spread_positions(area, crop=graph.crop, n=graph.n_positions)
-    crops = crops if crops is not None else CropCache(0)
-
-    def side_input(paths: Sequence[Path], acc: FingerprintAccumulator | None, area: tuple[int, int], turn: int):
-        avg = SetAverager(positions, crop=graph.crop, preprocessor=graph.preprocessor, area=area)
-        for p in paths:
-            pixels = load_image(p).pixels
-            if acc is not None:
-                acc.add(pixels)
-            key = (str(p), area, graph.crop, len(positions), turn)
-            cut = crops.get(key)
-            if cut is None:
-                cut = image_crops(
-                    rotate_image(pixels, turn), positions, crop=graph.crop, preprocessor=graph.preprocessor, area=area
-                )
-                crops.put(key, cut)
-            avg.add_crops(cut)
-        return avg.mean()
-
-    fps, sides = [], []
-    for paths in (paths_a, paths_b):
-        acc = FingerprintAccumulator(params=fingerprint or FingerprintParams())
-        sides.append(side_input(paths, acc, area, 0))
-        fps.append(acc.finish())
-    res = match_residual(fps[1].k, None, fps[0].k, match=match)
-    turn = siamese_rotation(
-        shapes[0][0], shapes[1][0], prnu_rotation=res.rotation, prnu_pce=res.pce, threshold=match.threshold
-    )
-    if turn:
-        turned = [(w, h) if turn in (90, 270) else (h, w) for h, w in shapes[1]]
-        area = common_area([*shapes[0], *turned])
-        positions = spread_positions(area, crop=graph.crop, n=graph.n_positions)
-        sides = [side_input(paths_a, None, area, 0), side_input(paths_b, None, area, turn)]
-    return float(res.pce), score_set_inputs(sides[0], sides[1], graph, area=area).mean_logit, area[0] * area[1]
-
-
-def score_pairs(
-    specs: Sequence[PairSpec], records: Sequence[ImageRecord], graph: SiameseGraph, *, on_pair: Callable[[], None]
-) -> dict[str, Any]:
-    """PRNU and Siamese scores of labelled pairs of whole images; pairs that cannot be scored are counted."""
-    pce, siam, labels, same_model, sizes, skipped, pixels = [], [], [], [], [], [], []
-    crops = CropCache(CROP_CACHE_BYTES)
-    for spec in specs:
-        pa, pb = spec_paths(spec, records)
-        try:
-            p, s, n_pixels = pair_scores(pa, pb, graph, crops=crops)
-        except (CamforensicsError, OSError) as exc:
-            skipped.append(f"{[x.name for x in pa]} vs {[x.name for x in pb]}: {exc}")
-            continue
-        finally:
-            on_pair()
-        pce.append(p)
-        siam.append(s)
-        labels.append(spec.same_device)
-        same_model.append(spec.same_model)
-        sizes.append((len(pa), len(pb)))
-        pixels.append(n_pixels)
-    return {
-        "pixels": pixels,
-        "pce": np.asarray(pce),
-        "siamese": np.asarray(siam),
-        "labels": np.asarray(labels, bool),
-        "same_model": np.asarray(same_model, bool),
-        "set_sizes": sizes,
-        "skipped": skipped,
-    }
-
-
-def pair_metrics(scored: dict[str, Any], *, siamese_threshold: float, fusion: Any) -> dict[str, Any]:
-    """Score blocks (:func:`camforensics.core.metrics.summarize_scores`, without the curve) of the PRNU PCE, the
-    Siamese mean logit and the fused probability of scored pairs, with the rates at their thresholds, also among
-    same-model negatives (the hard case)."""
-    y = scored["labels"]
-    hard = ~y & scored["same_model"]
-    out: dict[str, Any] = {
-        "n_same_model_negatives": int(hard.sum()),
-        "n_skipped": len(scored["skipped"]),
-        "skipped": scored["skipped"][:20],
-        "set_sizes": sorted({f"{a}+{b}" for a, b in scored["set_sizes"]}),
-    }
-    fused = np.asarray(fusion.probability(scored["pce"], scored["siamese"]), np.float64).reshape(-1)
-    for name, s, t in (
-        ("prnu_pce", scored["pce"], MatchParams().threshold),
-        ("siamese", scored["siamese"], siamese_threshold),
-        ("fused", fused, fusion.threshold),
-    ):
-        block = summarize_scores(s, y, thresholds=[t])
-        block.pop("roc", None)
-        if hard.any():
-            block["fpr_same_model_negatives"] = float((s[hard] > t).mean())
-        out[name] = block
-    return out
-
-
 def _split(root: Path, layout: str, config: SiameseConfig, split_file: Path | None) -> Split:
     if split_file is not None:
         return Split.load(split_file)
@@ -387,7 +235,8 @@ def train_siamese(
     command : str, optional
         The command line, recorded as provenance.
     on_progress : callable, optional
-        ``hook(event, info)`` with events ``"setup"``, ``"step"``, ``"epoch"``, ``"calibration"``, ``"done"``.
+        ``hook(event, info)`` with events ``"setup"``, ``"step"``, ``"epoch"``, ``"scoring"`` (pairs of whole
+        images of a split, scored like verify), ``"pair"`` (one scored), ``"done"``.
 
     Raises
     ------
@@ -418,8 +267,10 @@ def train_siamese(
         torch.set_num_threads(config.threads)
     device = resolve_torch_device(config.device)
     split_path = out / "split.json"
-    split = Split.load(split_path) if state is not None else _split(root, layout, config, split_file and Path(split_file))
-    if state is None:
+    if state is not None:
+        split = Split.load(split_path)
+    else:
+        split = _split(root, layout, config, Path(split_file) if split_file else None)
         split.save(split_path, with_hashes=True)
 
     # Model inputs of every training and validation image, computed once.
@@ -433,7 +284,10 @@ def train_siamese(
         groups += added
     val_cache = InputCache(config.preprocessor, side=config.cache_side, min_side=config.crop)
     val_groups = cache_records(val_cache, split.validation, "data")
-    sampler = PairSampler(groups, config.crop, config.policy, config.seed, train_cache)
+    try:
+        sampler = PairSampler(groups, config.crop, config.policy, config.seed, train_cache)
+    except ParameterError as exc:
+        raise ParameterError(f"training split: {exc}; give more devices or another split") from None
     try:
         val_sampler = PairSampler(val_groups, config.crop, config.policy, config.seed, val_cache)
     except ParameterError as exc:
@@ -574,11 +428,12 @@ def finalize(
     graph = torch_graph(model, config, device)
 
     def tick() -> None:
-        hook("calibration", {})
+        hook("pair", {})
 
     specs = _fixed_pairs(list(val_records), config, _CALIBRATION_TAG)
     if specs is None:
         raise ParameterError("the validation devices cannot give both same- and different-device pairs")
+    hook("scoring", {"split": "validation", "pairs": len(specs)})
     val = score_pairs(specs, list(val_records), graph, on_pair=tick)
     if not (val["labels"].any() and (~val["labels"]).any()):
         raise ParameterError(f"calibration pairs of only one class could be scored ({len(val['skipped'])} skipped)")
@@ -591,6 +446,7 @@ def finalize(
     test_records = sorted(split.test)
     test_specs = _fixed_pairs(test_records, config, _TEST_TAG) if test_records else None
     if test_specs is not None:
+        hook("scoring", {"split": "test", "pairs": len(test_specs)})
         test = score_pairs(test_specs, test_records, graph, on_pair=tick)
         metrics["test"] = pair_metrics(test, siamese_threshold=siamese_op["threshold"], fusion=fusion)
     else:
