@@ -27,23 +27,27 @@ def export(
         ),
     ],
     name: Annotated[str | None, typer.Option(help="Registry name (default: the file name without .onnx).")] = None,
-    default: Annotated[bool, typer.Option("--default", help="Make it the default model of its task.")] = False,
+    default: Annotated[
+        bool, typer.Option("--default", help="Make it the default model of its task (identify's or verify's).")
+    ] = False,
     description: Annotated[
         str | None, typer.Option(help="What the model knows, in words (default: from its training data).")
     ] = None,
     tolerance: Annotated[float, typer.Option(help="Largest allowed |onnxruntime - torch| on the outputs.")] = 1e-4,
 ) -> None:
     """Export to ONNX (dynamic batch and spatial axes), run the onnx checker and an onnxruntime-vs-torch parity test,
-    then register the model with its sha256, classes, input contract, training provenance and validation metrics."""
+    then register the model with its sha256, classes, input contract, training provenance and validation metrics.
+
+    The checkpoint's kind chooses the exporter: a camera-model attributor or a Siamese same-device verifier."""
     try:
         import onnx  # noqa: F401
         import torch  # noqa: F401
     except ImportError:
         raise fail("export needs torch and onnx: pip install 'camforensics[train]'") from None
     with cli_errors():
-        from camforensics.training.export import export_attributor
+        from camforensics.training.export import export_checkpoint
 
-        entry = export_attributor(
+        entry = export_checkpoint(
             checkpoint,
             output,
             name=name,

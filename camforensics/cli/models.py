@@ -25,6 +25,9 @@ def register(app: typer.Typer) -> None:
 
 def _metric(entry: dict, split: str) -> str:
     m = entry.get("metrics", {}).get(split, {})
+    if entry.get("task") == "same-device-verification":  # pairs of sets: the fused score's AUC
+        fused = m.get("fused") or {}
+        return "-" if fused.get("auc") is None else f"AUC {fused['auc']:.3f} ({fused.get('n_pairs')})"
     acc = m.get("image_accuracy")
     return "-" if acc is None else f"{acc:.3f} ({m.get('n_images')})"
 
@@ -93,12 +96,15 @@ def info(
         out.print(f"[bold]{name}[/] ({m['task']}{', default' if reg.default(e.task) == name else ''})")
         out.print(m.get("description", ""))
         out.print(f"file {m['file']} ({m.get('size_bytes', 0) / 1e6:.2f} MB), sha256 {m['sha256']}")
-        out.print(f"classes ({len(e.classes)}): {', '.join(e.classes)}")
+        if e.classes:
+            out.print(f"classes ({len(e.classes)}): {', '.join(e.classes)}")
         out.print(
             f"input: {m['input']['patch_size']}x{m['input']['patch_size']} patches, {m['input']['layout']}, values {m['input']['value_range']}, preprocessor {m['preprocessor']}, architecture {m.get('architecture')}"
         )
         dec = m.get("decision", {})
-        if dec:
+        if e.task == "same-device-verification":
+            _verifier_info(m)
+        elif dec:
             os_ = dec.get("open_set", {})
             out.print(
                 f"decision: {dec.get('patches_per_image')} patches per image, {dec.get('aggregation')}; 'unknown' below {os_.get('score')} {os_.get('threshold')} (calibrated on {os_.get('calibrated_on')})"
@@ -116,7 +122,7 @@ def info(
                 out.print(f"  [yellow]note:[/] {w}")
         for split in ("validation", "test"):
             s = m.get("metrics", {}).get(split)
-            if s:
+            if s and e.task != "same-device-verification":
                 out.print(
                     f"{split}: image accuracy {s.get('image_accuracy')} on {s.get('n_images')} images (devices {', '.join(s.get('devices', []))}); patch accuracy {s.get('patch_accuracy')}"
                 )
@@ -127,6 +133,29 @@ def info(
         out.print(
             f"export: opset {ex.get('opset')}, onnx checker {ex.get('onnx_checker')}, onnxruntime vs torch max |diff| {ex.get('parity_max_abs_diff')} (tolerance {ex.get('tolerance')})"
         )
+
+
+def _verifier_info(m: dict) -> None:
+    dec = m.get("decision", {})
+    f = dec.get("fusion", {})
+    sizes = dec.get("set_sizes_trained") or ["?", "?"]
+    out.print(
+        f"decision: mean logit over {dec.get('positions')} positions of {dec.get('crop')}x{dec.get('crop')} patches "
+        f"(trained with {sizes[0]}..{sizes[1]} images per side), Siamese threshold "
+        f"{(dec.get('siamese_threshold') or {}).get('threshold')}; fused probability sigmoid({f.get('intercept')} + "
+        f"{f.get('w_prnu')} * sign(pce) log1p|pce| + {f.get('w_siamese')} * logit) > {f.get('threshold')} "
+        f"({f.get('operating_point')}, calibrated on {dec.get('calibrated_on')})"
+    )
+    for split in ("validation", "test"):
+        s = m.get("metrics", {}).get(split) or {}
+        blocks = [(k, s[k]) for k in ("prnu_pce", "siamese", "fused") if isinstance(s.get(k), dict)]
+        if blocks:
+            out.print(
+                f"{split}: {blocks[0][1].get('n_pairs')} pairs; "
+                + "; ".join(f"{k} AUC {b.get('auc')}, EER {b.get('eer')}" for k, b in blocks)
+            )
+        elif s.get("note"):
+            out.print(f"{split}: {s['note']}")
 
 
 @models_app.command("check")

@@ -109,6 +109,123 @@ def attributor(
             _show_summary(summary)
 
 
+def _fractions(text: str) -> tuple[float, float, float]:
+    from camforensics.errors import ParameterError
+
+    try:
+        parts = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3:
+        raise ParameterError(f"--fractions {text!r}: give three shares of devices, train,validation,test (e.g. 0.6,0.2,0.2)")
+    return parts  # type: ignore[return-value]
+
+
+@train_app.command("siamese")
+def siamese(
+    data: Annotated[Path, typer.Argument(help="Data set folder (Dresden, VISION, Kaggle or generic layout).")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Run folder: checkpoints, training log, split, summary.")
+    ],
+    extra_train: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--extra-train",
+            metavar="DIR",
+            help="Another data set whose devices join training only (e.g. a 'camforensics simulate' corpus); repeatable.",
+        ),
+    ] = None,
+    preprocessor: Annotated[
+        str,
+        typer.Option(
+            help="Input: WW (wavelet Wiener residual, before the graph) or HP, FD, CC (inside the graph, on averaged pixels)."
+        ),
+    ] = "WW",
+    comparison: Annotated[
+        str, typer.Option(help="aligned (feature maps compared position by position) or pooled (pooled vectors).")
+    ] = "aligned",
+    width: Annotated[int, typer.Option(help="Channels of the first layer of the twin feature extractor.")] = 16,
+    crop: Annotated[int, typer.Option(help="Patch side in pixels.")] = 64,
+    cache_side: Annotated[int, typer.Option(help="Centred square of each image kept in memory (pixels).")] = 512,
+    set_size_min: Annotated[int, typer.Option(help="Fewest images per side of a training pair.")] = 1,
+    set_size_max: Annotated[int, typer.Option(help="Most images per side of a training pair.")] = 8,
+    same_model_fraction: Annotated[
+        float, typer.Option(help="Share of different-device pairs taken from two devices of one model (when any).")
+    ] = 0.3,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
+    pairs_per_epoch: Annotated[int, typer.Option(help="Training pairs per epoch.")] = 2048,
+    batch_size: Annotated[int, typer.Option(help="Pairs per optimiser step.")] = 32,
+    learning_rate: Annotated[float, typer.Option(help="Adam learning rate (cosine-annealed).")] = 1e-3,
+    val_pairs: Annotated[int, typer.Option(help="Fixed validation pairs of held-out devices.")] = 128,
+    val_set_size: Annotated[int, typer.Option(help="Images per side of validation pairs.")] = 4,
+    val_positions: Annotated[int, typer.Option(help="Positions per validation pair and epoch.")] = 16,
+    positions: Annotated[int, typer.Option(help="Positions of extended inference (calibration and verify).")] = 128,
+    calibration_pairs: Annotated[
+        int, typer.Option(help="Held-out pairs scored like verify (whole images) to fit the fusion with PRNU.")
+    ] = 128,
+    operating_point: Annotated[
+        str, typer.Option(help="Where thresholds are set on the calibration pairs: eer or fpr:RATE (e.g. fpr:0.01).")
+    ] = "eer",
+    fractions: Annotated[str, typer.Option(help="Shares of devices for train,validation,test.")] = "0.6,0.2,0.2",
+    seed: Annotated[int, typer.Option(help="Seed of the split, the pairs and torch.")] = 0,
+    layout: Annotated[str, typer.Option(help="Data set layout: auto, dresden, vision, kaggle, generic.")] = "auto",
+    split: Annotated[
+        Path | None,
+        typer.Option(help="Split file from 'camforensics datasets split' (default: a new device-disjoint split)."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    threads: Annotated[int, typer.Option(help="torch CPU threads (0 = all cores).")] = 0,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --output from its last checkpoint.")
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a Siamese same-device verifier on held-out-device validation; calibrate its fusion with PRNU."""
+    _need_torch()
+    with cli_errors():
+        from camforensics.training.siamese import SiameseConfig, train_siamese
+
+        config = SiameseConfig(
+            preprocessor=preprocessor,
+            comparison=comparison,
+            width=width,
+            crop=crop,
+            cache_side=cache_side,
+            set_size_min=set_size_min,
+            set_size_max=set_size_max,
+            same_model_fraction=same_model_fraction,
+            pairs_per_epoch=pairs_per_epoch,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            seed=seed,
+            val_pairs=val_pairs,
+            val_set_size=val_set_size,
+            val_positions=val_positions,
+            positions=positions,
+            calibration_pairs=calibration_pairs,
+            operating_point=operating_point,
+            split_fractions=_fractions(fractions),
+            extra_train=tuple(str(p) for p in extra_train or ()),
+            device=device,
+            threads=threads,
+        )
+        command = shlex.join(["camforensics", *sys.argv[1:]])
+        with _TrainProgress(quiet) as hook:
+            summary = train_siamese(
+                data,
+                output,
+                config=config,
+                layout=layout,
+                split_file=split,
+                resume=resume,
+                command=command,
+                on_progress=hook,
+            )
+        if not quiet:
+            _show_siamese_summary(summary)
+
+
 class _TrainProgress:
     """Rich progress bar over all optimiser steps, plus one line per epoch (also when stderr is not a terminal)."""
 
@@ -148,7 +265,16 @@ class _TrainProgress:
     def __call__(self, event: str, info: dict[str, Any]) -> None:
         if self.quiet:
             return
-        if event == "setup":
+        if event == "setup" and "classes" not in info:
+            err.print(
+                f"training on {info['device']}: {info['n_train_images']} images of {info['n_train_devices']} devices, "
+                f"validation {info['n_val_images']} images of {info['n_val_devices']} held-out devices "
+                f"({info['cache_mb']:.0f} MB of cached inputs); epochs {info['start_epoch'] + 1}-{info['epochs']}"
+            )
+            if self.bar is not None:
+                remaining = (info["epochs"] - info["start_epoch"]) * info["steps_per_epoch"]
+                self.task = self.bar.add_task("train", total=remaining)
+        elif event == "setup":
             err.print(
                 f"training on {info['device']}: {info['n_train']} training images, {info['n_val']} validation images, "
                 f"{len(info['classes'])} classes; epochs {info['start_epoch'] + 1}-{info['epochs']}"
@@ -158,6 +284,13 @@ class _TrainProgress:
                 self.task = self.bar.add_task("train", total=remaining)
         elif event == "step" and self.bar is not None:
             self.bar.update(self.task, advance=1, description=f"epoch {info['epoch'] + 1} loss {info['loss']:.3f}")
+        elif event == "scoring":
+            err.print(f"scoring {info['pairs']} {info['split']} pairs of whole images as verify does (PRNU and Siamese)")
+        elif event == "epoch" and "val_auc" in info:
+            err.print(
+                f"epoch {info['epoch'] + 1}: loss {info['train_loss']:.3f}, train accuracy {info['train_accuracy']:.3f}, "
+                f"validation AUC {info['val_auc']:.3f}, EER {info['val_eer']:.3f} ({info['seconds']:.0f} s)"
+            )
         elif event == "epoch":
             acc = info["val_image_accuracy"]
             err.print(
@@ -177,4 +310,23 @@ def _show_summary(summary: dict[str, Any]) -> None:
             )
     out.print(
         f"open-set threshold {summary['open_set']['threshold']:.4f} (mean log-probability); checkpoint {summary['checkpoint']}"
+    )
+
+
+def _show_siamese_summary(summary: dict[str, Any]) -> None:
+    for split in ("validation", "test"):
+        m = summary["metrics"].get(split, {})
+        if "siamese" not in m:
+            out.print(f"{split}: {m.get('note', 'no figures')}")
+            continue
+        figures = ", ".join(
+            f"{name} AUC {m[name]['auc']:.3f} EER {m[name]['eer']:.3f}"
+            for name in ("prnu_pce", "siamese", "fused")
+            if m[name].get("auc") is not None
+        )
+        out.print(f"{split} ({m['siamese']['n_pairs']} pairs): {figures}")
+    f = summary["calibration"]["fusion"]
+    out.print(
+        f"fusion: sigmoid({f['intercept']:.3f} + {f['w_prnu']:.3f} * prnu + {f['w_siamese']:.3f} * siamese), threshold "
+        f"{f['threshold']:.3f} at {f['operating_point']}; checkpoint {summary['checkpoint']}"
     )

@@ -39,6 +39,24 @@ def verify(
     per_image: Annotated[
         bool, typer.Option("--per-image/--no-per-image", help="Also match each image against the other set.")
     ] = True,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Siamese same-device verifier to run beside PRNU (see 'camforensics models list'); default: the "
+            "registry's default verifier, if any.",
+        ),
+    ] = None,
+    no_model: Annotated[bool, typer.Option("--no-model", help="PRNU only: no Siamese score, no fusion.")] = False,
+    models_dir: Annotated[
+        Path | None, typer.Option("--models-dir", help="Model registry folder (default: the shipped models/).")
+    ] = None,
+    positions: Annotated[
+        int | None,
+        typer.Option(help="Patch positions of the Siamese extended inference (default: the model's own, calibrated so)."),
+    ] = None,
+    model_threads: Annotated[int, typer.Option(help="onnxruntime threads (0 = all cores).")] = 0,
     report: ReportOpt = None,
     fmt: FormatOpt = "json",
     quiet: QuietOpt = False,
@@ -47,15 +65,21 @@ def verify(
     scheduler: SchedulerOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Same-device decision from sensor fingerprints: PCE between the fingerprints of set A and set B.
+    """Same-device decision from sensor fingerprints: PCE between the fingerprints of set A and set B; with a
+    registered Siamese verifier also its score and a calibrated fused probability of both.
 
     Works with any number of images per side (more is better: one image against one image is weak evidence).
     """
     with cli_errors():
         check_format(fmt)
         from camforensics.core.params import FingerprintParams, MatchParams, ResidualParams
-        from camforensics.pipelines.verify import verify_sets
+        from camforensics.pipelines.verify import verifier_choice, verify_sets
 
+        chosen = (
+            None
+            if no_model
+            else verifier_choice(model, models_dir, positions=positions, threads=model_threads, device=device)
+        )
         match = MatchParams(threshold=threshold, rotations=rotations)
         with progress("verify", quiet=quiet) as hooks:
             rep = verify_sets(
@@ -65,6 +89,7 @@ def verify(
                 match=match,
                 per_image=per_image,
                 max_pixels=max_pixels,
+                model=chosen,
                 execution=execution_of(workers, scheduler, device),
                 tick=hooks.tick,
                 on_start=hooks.start,
@@ -77,5 +102,15 @@ def verify(
                 f"{verdict}: PCE {d['pce']:.1f} (threshold {d['threshold']:g}, log10 P_FA {d['log10_p_fa']:.1f}, "
                 f"rotation {d['rotation']}) from {d['n_images_a']} + {d['n_images_b']} images"
             )
+            s = rep.summary.get("siamese")
+            if s is not None:
+                fused = "[green]SAME device[/]" if s["fused_same_device"] else "[bold]different devices[/]"
+                out.print(
+                    f"Siamese {s['model']}: mean logit {s['mean_logit']:.2f} (threshold {s['threshold']:.2f}, spread "
+                    f"{s['std_logit']:.2f} over {s['n_positions']} positions); fused: {fused}, probability "
+                    f"{s['fused_probability']:.3f} (threshold {s['fused_threshold']:.3f})"
+                )
+                for w in s["warnings"]:
+                    out.print(f"[yellow]note:[/] {w}")
         code = emit_report(rep, report, fmt, quiet=quiet)
     raise typer.Exit(code)

@@ -1,7 +1,9 @@
-"""verify: were two sets of images taken by the same device? (classical PRNU)"""
+"""verify: were two sets of images taken by the same device? Classical PRNU, and a Siamese model when one is
+registered (its score, and a calibrated fusion of both)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,14 +13,16 @@ import numpy as np
 
 from camforensics.core.fingerprint import Fingerprint
 from camforensics.core.matching import Query, match_query, match_residual
-from camforensics.core.pce import Spectrum, spectrum_of
 from camforensics.core.params import FingerprintParams, MatchParams, ResidualParams
+from camforensics.core.pce import Spectrum, spectrum_of
 from camforensics.core.residual import to_grey
-from camforensics.errors import CamforensicsError, SizeMismatchError
+from camforensics.errors import CamforensicsError, ParameterError, SizeMismatchError
+from camforensics.inference.registry import LoadedModel, ModelRegistry
+from camforensics.inference.verification import TASK as TASK_VERIFICATION
 from camforensics.io.folders import collect_images
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
-from camforensics.pipelines.device import new_accumulator, residual_extractor
 from camforensics.pipelines.batch import common_size, run_tasks
+from camforensics.pipelines.device import new_accumulator, residual_extractor
 from camforensics.pipelines.enroll import AccumulateState, merge_accumulators
 from camforensics.pipelines.executor import IN_PROCESS, Execution, Executor
 from camforensics.pipelines.identify import decision_context
@@ -85,6 +89,183 @@ def match_against_one(path: Path, state: AgainstState, record: dict[str, Any]) -
     record["vs_other_set"] = match_query(query, state.spectrum, match=setup.match).to_dict()
 
 
+@dataclass(frozen=True)
+class VerifierChoice:
+    """Which Siamese verifier verify runs beside PRNU, and how."""
+
+    name: str  # registry name
+    models_dir: str  # registry folder
+    positions: int | None = None  # patch positions of extended inference; None = the model's own (calibrated so)
+    device: str = "auto"  # onnxruntime device: auto, cpu, cuda
+    threads: int = 0  # onnxruntime intra-op threads (0 = all cores)
+
+    def load(self) -> LoadedModel:
+        return ModelRegistry(self.models_dir).load(self.name, device=self.device, threads=self.threads)
+
+
+def verifier_choice(
+    name: str | None,
+    models_dir: str | os.PathLike[str] | None,
+    *,
+    positions: int | None = None,
+    threads: int = 0,
+    device: str = "auto",
+) -> VerifierChoice | None:
+    """The Siamese verifier verify should run: ``name``, else the registry's default same-device verifier, else
+    None (PRNU only).
+
+    Raises
+    ------
+    ModelError
+        Unknown ``name`` (the message lists the available models).
+    ParameterError
+        ``name`` is a model of another task, or ``positions`` < 1.
+    """
+    if positions is not None and positions < 1:
+        raise ParameterError(f"positions must be >= 1, not {positions}")
+    registry = ModelRegistry(models_dir)
+    chosen = name or registry.default(TASK_VERIFICATION)
+    if chosen is None:
+        return None
+    entry = registry.entry(chosen)
+    if entry.task != TASK_VERIFICATION:
+        raise ParameterError(
+            f"model {chosen!r} is a {entry.task} model, not a same-device verifier (see 'camforensics models list')"
+        )
+    ort_device = "cuda" if device.startswith("cuda") else device
+    return VerifierChoice(chosen, str(registry.root), positions, ort_device, threads)
+
+
+def _calibration_warnings(
+    meta: dict[str, Any],
+    fingerprint: FingerprintParams,
+    match: MatchParams,
+    n_images: tuple[int, int],
+    area: tuple[int, int],
+) -> list[str]:
+    """Where this run differs from the conditions the model's fusion was calibrated in."""
+    from camforensics.reports.report import clean
+
+    dec = meta.get("decision", {})
+    cal = dec.get("prnu_parameters") or {}
+    out = []
+    if "fingerprint" in cal and clean(fingerprint.to_dict()) != cal["fingerprint"]:
+        out.append("the fingerprint parameters differ from those the fusion was calibrated with")
+    if "match" in cal:
+        ours = {k: v for k, v in clean(match.to_dict()).items() if k != "threshold"}
+        theirs = {k: v for k, v in cal["match"].items() if k != "threshold"}
+        if ours != theirs:
+            out.append("the PCE search (rotations, shifts, exclusion) differs from the one the fusion was calibrated with")
+    trained = dec.get("set_sizes_trained") or []
+    if len(trained) == 2 and max(n_images) > trained[1]:
+        out.append(f"a set has {max(n_images)} images; the model was trained and calibrated with {trained[0]}..{trained[1]}")
+    cal_area = dec.get("calibration_area_pixels") or []
+    pixels = area[0] * area[1]
+    if len(cal_area) == 3 and not cal_area[0] / 4 <= pixels <= cal_area[2] * 4:
+        out.append(
+            f"the images ({pixels / 1e6:.2f} MP in common) are far from the sizes the fusion was calibrated on "
+            f"({cal_area[0] / 1e6:.2f}..{cal_area[2] / 1e6:.2f} MP): the PCE grows with the area, so the fused "
+            "probability is less reliable; calibrate a model on images like these"
+        )
+    return out
+
+
+def siamese_step(
+    report: Report,
+    model: LoadedModel,
+    choice: VerifierChoice,
+    *,
+    pce: float,
+    prnu_rotation: int,
+    max_pixels: int,
+    fingerprint: FingerprintParams,
+    match: MatchParams,
+) -> dict[str, Any]:
+    """Extended inference of the Siamese model on the images of both sets that PRNU used, and the fusion.
+
+    Set B is compared in A's orientation (:func:`camforensics.inference.verification.siamese_rotation`).
+
+    Returns the ``summary.siamese`` member: the score (mean logit over positions, their spread, the common area),
+    its threshold and decision, the fused probability, its threshold and decision, and warnings.
+    """
+    from camforensics.inference.verification import (
+        Fusion,
+        SetAverager,
+        SiameseGraph,
+        common_area,
+        rotate_image,
+        score_set_inputs,
+        siamese_rotation,
+        spread_positions,
+    )
+
+    graph = SiameseGraph.from_loaded(model, n_positions=choice.positions)
+    meta = model.entry.meta.get("decision", {})
+    fusion = Fusion.from_dict(meta.get("fusion", {}))
+    siamese_threshold = float(meta.get("siamese_threshold", {}).get("threshold", 0.0))
+    used = {side: [r for r in report.results if r["status"] == "ok" and r["set"] == side] for side in ("A", "B")}
+    shapes = {side: sorted({(r["input"]["height"], r["input"]["width"]) for r in recs}) for side, recs in used.items()}
+    rotation = siamese_rotation(
+        shapes["A"][0], shapes["B"][0], prnu_rotation=prnu_rotation, prnu_pce=pce, threshold=match.threshold
+    )
+    if rotation in (90, 270):
+        shapes["B"] = [(w, h) for h, w in shapes["B"]]
+    area = common_area([*shapes["A"], *shapes["B"]])
+    warnings: list[str] = []
+    if shapes["A"] != shapes["B"]:
+        warnings.append(
+            f"the sets differ in size (A {shapes['A']}, B {shapes['B']}, height x width): both were centre-cropped "
+            f"to {area[0]}x{area[1]}, which keeps the pixel correspondence only for centred crops of one sensor"
+        )
+    positions = spread_positions(area, crop=graph.crop, n=graph.n_positions)
+    sides, counts = [], []
+    for side in ("A", "B"):
+        avg = SetAverager(positions, crop=graph.crop, preprocessor=graph.preprocessor, area=area)
+        turn = rotation if side == "B" else 0
+        for r in used[side]:
+            try:
+                avg.add(rotate_image(load_image(r["input"]["path"], max_pixels=max_pixels).pixels, turn))
+            except CamforensicsError as exc:  # it was readable a moment ago; say so and go on without it
+                warnings.append(f"{r['input']['path']}: left out of the Siamese score ({exc})")
+        sides.append(avg.mean())
+        counts.append(avg.n_images)
+    score = score_set_inputs(sides[0], sides[1], graph, n_images=(counts[0], counts[1]), area=area)
+    fused = float(fusion.probability(pce, score.mean_logit))
+    warnings += _calibration_warnings(
+        model.entry.meta, fingerprint, match, (score.n_images_a, score.n_images_b), area
+    )
+    return {
+        "model": model.entry.name,
+        "model_sha256": model.entry.sha256,
+        **score.to_dict(),
+        "rotation_b": rotation,
+        "threshold": siamese_threshold,
+        "same_device": score.mean_logit > siamese_threshold,
+        "fused_probability": fused,
+        "fused_threshold": fusion.threshold,
+        "fused_same_device": fused > fusion.threshold,
+        "fusion": fusion.to_dict(),
+        "size_policy": meta.get("size_policy"),
+        "warnings": warnings,
+    }
+
+
+def model_context(model: LoadedModel, siamese: dict[str, Any]) -> dict[str, Any]:
+    """``run.models[0]`` of a verify report: the model's name, sha256, providers and decision parameters."""
+    e = model.entry
+    validation = e.meta.get("metrics", {}).get("validation", {})
+    return {
+        **e.summary(),
+        "providers": list(model.providers),
+        "positions": siamese["n_positions"],
+        "crop": e.patch_size,
+        "set_sizes_trained": e.meta.get("decision", {}).get("set_sizes_trained"),
+        "siamese_threshold": siamese["threshold"],
+        "fusion": siamese["fusion"],
+        "validation_auc": {k: (validation.get(k) or {}).get("auc") for k in ("prnu_pce", "siamese", "fused")},
+    }
+
+
 def verify_sets(
     set_a: list[str | Path],
     set_b: list[str | Path],
@@ -94,6 +275,7 @@ def verify_sets(
     match: MatchParams = MatchParams(),
     per_image: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    model: VerifierChoice | None = None,
     execution: Execution = IN_PROCESS,
     tick: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
@@ -105,11 +287,18 @@ def verify_sets(
     ``match.threshold``. With ``per_image``, every image of one set is also matched against the other set's
     fingerprint (Goljan's detector, W vs I*K), which shows whether one image disagrees with the rest.
 
+    With ``model`` (a registered Siamese verifier), the images PRNU used are also scored by the model (extended
+    inference over patch positions of the sets' common centred area, see
+    :func:`camforensics.inference.verification.siamese_score`) and the PCE and the Siamese score are fused into a
+    calibrated same-device probability with the model's fusion parameters.
+
     Returns
     -------
     Report
         One result per input image (with its set and, with ``per_image``, its PCE against the other set);
-        ``summary["decision"]`` holds the verdict.
+        ``summary["decision"]`` holds the PRNU verdict (and, with a model, ``fused_same_device`` and
+        ``fused_probability``); ``summary["scores"]`` and ``summary["thresholds"]`` hold ``prnu_pce`` (and
+        ``siamese``, ``fused``); ``summary["siamese"]`` the model's details.
 
     Raises
     ------
@@ -123,16 +312,26 @@ def verify_sets(
     if on_start is not None:
         on_start((2 if per_image else 1) * (len(files["A"]) + len(files["B"])))
     sizes = {side: common_size(found) for side, found in files.items()}
-    report = Report(
-        command="verify",
-        parameters={
-            "fingerprint": fingerprint_params.to_dict(),
-            "residual": residual_params.to_dict(),
-            "match": match.to_dict(),
-            "per_image": per_image,
-            "max_pixels": max_pixels,
-        },
-    )
+    loaded = model.load() if model is not None else None  # the sha256 is checked before any image is read
+    parameters: dict[str, Any] = {
+        "fingerprint": fingerprint_params.to_dict(),
+        "residual": residual_params.to_dict(),
+        "match": match.to_dict(),
+        "per_image": per_image,
+        "max_pixels": max_pixels,
+    }
+    if loaded is not None and model is not None:
+        dec = loaded.entry.meta.get("decision", {})
+        parameters["siamese"] = {
+            "model": loaded.entry.name,
+            "model_sha256": loaded.entry.sha256,
+            "positions": model.positions or dec.get("positions"),
+            "crop": loaded.entry.patch_size,
+            "preprocessor": loaded.entry.preprocessor,
+            "device": model.device,
+            "threads": model.threads,
+        }
+    report = Report(command="verify", parameters=parameters)
     fingerprints: dict[str, Fingerprint] = {}
     for side, found in files.items():
         setup = SetSetup(side, fingerprint_params, sizes[side], max_pixels, execution.device)
@@ -179,5 +378,24 @@ def verify_sets(
                 pces[len(pces) // 2] if pces else None
             )
     report.context["decision_rule"] = decision_context(match)
-    report.finish(decision=decision)
+    scores: dict[str, Any] = {"prnu_pce": res.pce}
+    thresholds: dict[str, Any] = {"prnu_pce": match.threshold}
+    extra: dict[str, Any] = {}
+    if loaded is not None and model is not None:
+        siamese = siamese_step(
+            report,
+            loaded,
+            model,
+            pce=res.pce,
+            prnu_rotation=res.rotation,
+            max_pixels=max_pixels,
+            fingerprint=fingerprint_params,
+            match=match,
+        )
+        scores |= {"siamese": siamese["mean_logit"], "fused": siamese["fused_probability"]}
+        thresholds |= {"siamese": siamese["threshold"], "fused": siamese["fused_threshold"]}
+        decision |= {"fused_same_device": siamese["fused_same_device"], "fused_probability": siamese["fused_probability"]}
+        extra["siamese"] = siamese
+        report.context["models"] = [model_context(loaded, siamese)]
+    report.finish(decision=decision, scores=scores, thresholds=thresholds, **extra)
     return report

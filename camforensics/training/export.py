@@ -1,5 +1,8 @@
 """Self-checking ONNX export (timm ``utils/onnx.py`` style): export -> onnx checker -> onnxruntime vs torch parity
 -> manifest entry in the model registry.
+
+:func:`export_checkpoint` exports any finished training run, by the ``kind`` its checkpoint records
+(``attributor``: :func:`export_attributor`; ``siamese``: :func:`camforensics.training.siamese_export.export_siamese`).
 """
 
 from __future__ import annotations
@@ -27,23 +30,43 @@ PARITY_TOLERANCE = 1e-4  # max |onnxruntime - torch| on log-probabilities (float
 TASK_ATTRIBUTION = "camera-model-attribution"
 
 
-def onnx_bytes(model: torch.nn.Module, example: torch.Tensor, *, opset: int = OPSET) -> bytes:
-    """Serialize ``model`` to ONNX with dynamic batch, height and width (legacy TorchScript exporter, which needs
-    only the ``onnx`` package; the dynamo exporter would also need ``onnxscript``)."""
+def onnx_bytes(
+    model: torch.nn.Module,
+    example: torch.Tensor | tuple[torch.Tensor, ...],
+    *,
+    opset: int = OPSET,
+    input_names: tuple[str, ...] = ("input",),
+    output_name: str = "log_probs",
+) -> bytes:
+    """Serialize ``model`` to ONNX with dynamic batch, height and width on every (NCHW) input and a dynamic batch
+    on the output (legacy TorchScript exporter, which needs only the ``onnx`` package; the dynamo exporter would
+    also need ``onnxscript``)."""
     buf = io.BytesIO()
+    axes: dict[str, dict[int, str]] = {name: {0: "batch", 2: "height", 3: "width"} for name in input_names}
+    axes[output_name] = {0: "batch"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's DeprecationWarning and tracer notes
         torch.onnx.export(
             model,
-            (example,),
+            example if isinstance(example, tuple) else (example,),
             buf,
             dynamo=False,
             opset_version=opset,
-            input_names=["input"],
-            output_names=["log_probs"],
-            dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"}, "log_probs": {0: "batch"}},
+            input_names=list(input_names),
+            output_names=[output_name],
+            dynamic_axes=axes,
         )
     return buf.getvalue()
+
+
+def run_onnx_checker(data: bytes) -> None:
+    """The onnx checker (full check); ``ModelError`` when the graph fails it."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    except Exception as exc:  # noqa: BLE001 - onnx raises several checker error types
+        raise ModelError(f"exported graph fails the onnx checker: {exc}") from None
 
 
 def check_export(
@@ -60,10 +83,7 @@ def check_export(
     import onnx
     import onnxruntime as ort
 
-    try:
-        onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
-    except Exception as exc:  # noqa: BLE001 - onnx raises several checker error types
-        raise ModelError(f"exported graph fails the onnx checker: {exc}") from None
+    run_onnx_checker(data)
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(seed)
     worst = 0.0
@@ -208,3 +228,15 @@ def export_attributor(
     }
     reg.register(name or out.stem, entry, default_for=TASK_ATTRIBUTION if default else None)
     return entry
+
+
+def export_checkpoint(checkpoint: str | os.PathLike[str], output: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
+    """Export a finished run of any kind (the checkpoint's ``kind`` chooses the exporter); returns the entry."""
+    kind = load_checkpoint(checkpoint).get("kind")
+    if kind == "attributor":
+        return export_attributor(checkpoint, output, **options)
+    if kind == "siamese":
+        from camforensics.training.siamese_export import export_siamese
+
+        return export_siamese(checkpoint, output, **options)
+    raise ParameterError(f"{checkpoint}: unknown checkpoint kind {kind!r}; expected 'attributor' or 'siamese'")

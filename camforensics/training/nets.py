@@ -1,8 +1,11 @@
-"""Networks of the camera-model attributor: a Bondi-style small CNN and a small ResNet (DESIGN.md section 3).
+"""Networks of the deep models (DESIGN.md section 3).
 
-Both are fully convolutional up to a global average pool, so the exported graph accepts any patch size >= the
-training size (dynamic spatial axes), and both end in log-probabilities (log-softmax), which the image decision
-averages over patches.
+Camera-model attributor: a Bondi-style small CNN and a small ResNet. Both are fully convolutional up to a global
+average pool, so the exported graph accepts any patch size >= the training size (dynamic spatial axes), and both
+end in log-probabilities (log-softmax), which the image decision averages over patches.
+
+Same-device verifier: :class:`SiameseVerifier`, a twin residual CNN with a two-input graph (``a``, ``b``) and one
+logit per pair of patches; see its docstring for why the two sides are compared position by position.
 """
 
 from __future__ import annotations
@@ -124,3 +127,68 @@ class Attributor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(self.net(self.pre(self.normalise(x))), dim=1)
+
+
+COMPARISONS: tuple[str, ...] = ("aligned", "pooled")
+
+
+class SiameseVerifier(nn.Module):
+    """Twin CNN on residual patches: one logit "same device" per pair of patches taken at the same position.
+
+    Normalise -> preprocessor -> shared feature extractor (3x3 convolutions at full resolution, one 2x2 max-pool)
+    on each side, then a comparison and a small dense head (|f(A) - f(B)| -> dense -> logit; the sigmoid is applied
+    by the caller, so the graph's output can be averaged over positions and calibrated).
+
+    ``comparison="aligned"`` (default): each side's feature maps are standardised per sample and channel over the
+    patch, and ``f(A) - f(B)`` is taken pixel by pixel before the global average: ``mean |S_A - S_B|`` of two
+    standardised maps is a decreasing function of their correlation, which is what sensor noise (PRNU) of one
+    device shares at one position and what two devices' noise, of identical statistics, does not. ``"pooled"``:
+    global average first, then ``|f(A) - f(B)|`` of the pooled vectors (Mayer & Stamm's forensic similarity, where
+    the two patches come from different positions): it can only compare the statistics of the traces (camera
+    model), not the position-wise sensor pattern.
+
+    Inputs ``a`` and ``b``: (N, 3, H, W) float32 on 0..255 (pixels, or the encoded WW residual), the same shape;
+    output: (N,) logits.
+
+    References
+    ----------
+    O. Mayer, M. C. Stamm, "Learned forensic source similarity for unknown camera models", ICASSP 2018; and
+    "Forensic similarity for digital images", IEEE TIFS 15, 2020.
+    Skrabec, EURECOM 2021, as summarised in DESIGN.md section 3 (sets of images averaged per patch position, 4+4
+    images; title not restated here).
+    """
+
+    def __init__(self, preprocessor: str, *, width: int = 16, comparison: str = "aligned", hidden: int = 32) -> None:
+        super().__init__()
+        if comparison not in COMPARISONS:
+            raise ValueError(f"unknown comparison {comparison!r}; choose one of {COMPARISONS}")
+        self.comparison = comparison
+        self.normalise = Normalise()
+        self.pre = build_preprocessor(preprocessor)
+        w = width
+        self.features = nn.Sequential(
+            *_conv_bn(self.pre.out_channels, w, 3, padding=1),
+            *_conv_bn(w, w, 3, padding=1),
+            nn.MaxPool2d(2),
+            *_conv_bn(w, 2 * w, 3, padding=1),
+            nn.Conv2d(2 * w, 2 * w, 3, padding=1),
+        )
+        self.head = nn.Sequential(nn.Linear(2 * w, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Feature maps (N, C, h, w) of one side."""
+        return self.features(self.pre(self.normalise(x)))
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        fa, fb = self.embed(a), self.embed(b)
+        if self.comparison == "aligned":
+            d = (_standardise(fa) - _standardise(fb)).abs().mean(dim=(2, 3))
+        else:
+            d = (torch.relu(fa).mean(dim=(2, 3)) - torch.relu(fb).mean(dim=(2, 3))).abs()
+        return self.head(d).squeeze(1)
+
+
+def _standardise(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Zero mean, unit variance per sample and channel over the spatial axes (an all-constant map becomes 0)."""
+    centred = x - x.mean(dim=(2, 3), keepdim=True)
+    return centred * torch.rsqrt(centred.pow(2).mean(dim=(2, 3), keepdim=True) + eps)

@@ -1,0 +1,203 @@
+"""Self-checking ONNX export of a Siamese same-device verifier: one graph with inputs ``a`` and ``b``, output
+``logit``; onnx checker, onnxruntime vs torch parity on pairs of two sizes, then the manifest entry with the
+input contract, the extended-inference rule, the fusion with PRNU and its thresholds."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from camforensics.core.modelinput import VALUE_RANGE
+from camforensics.errors import ParameterError
+from camforensics.inference.registry import ModelError, ModelRegistry, sha256_bytes
+from camforensics.inference.verification import TASK
+from camforensics.reports.atomic import atomic_write_bytes
+from camforensics.training.checkpoint import load_checkpoint
+from camforensics.training.export import OPSET, PARITY_TOLERANCE, onnx_bytes, run_onnx_checker
+from camforensics.training.siamese import KIND, SiameseConfig, build_model
+
+SIZE_POLICY = (
+    "every image of both sets is centre-cropped to the area common to all of them (smallest height and width, "
+    "even offsets); images of one sensor in one orientation keep their pixel correspondence"
+)
+
+
+def check_pair_export(
+    data: bytes, model: torch.nn.Module, *, crop: int, tolerance: float = PARITY_TOLERANCE, seed: int = 0
+) -> dict[str, Any]:
+    """Onnx checker, then onnxruntime vs torch on random pairs of two batch and two spatial sizes.
+
+    Raises
+    ------
+    ModelError
+        If the checker fails or the logits differ by more than ``tolerance``.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    run_onnx_checker(data)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(seed)
+    shapes = [(8, crop, crop), (3, crop + 32, crop + 16)]
+    worst = 0.0
+    model.eval()
+    for n, h, w in shapes:
+        a, b = (rng.uniform(0, 255, (n, 3, h, w)).astype(np.float32) for _ in range(2))
+        with torch.no_grad():
+            ref = model(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+        got = session.run(["logit"], {"a": a, "b": b})[0]
+        if got.shape != ref.shape:
+            raise ModelError(f"onnxruntime output shape {got.shape} differs from torch's {ref.shape}")
+        worst = max(worst, float(np.abs(got - ref).max()))
+    if not worst <= tolerance:
+        raise ModelError(f"onnxruntime differs from torch by {worst:.3g} > tolerance {tolerance:g}; export refused")
+    return {
+        "onnx_checker": "passed",
+        "parity_max_abs_diff": worst,
+        "tolerance": tolerance,
+        "parity_inputs": [list(s) for s in shapes],
+        "onnx": onnx.__version__,
+        "onnxruntime": ort.__version__,
+    }
+
+
+def _describe(cfg: SiameseConfig, data: dict[str, Any]) -> str:
+    train = data.get("train", {})
+    extra = data.get("extra_train") or {}
+    more = f" plus {sum(v.get('n_devices', 0) for v in extra.values())} devices of extra data sets" if extra else ""
+    return (
+        f"Siamese same-device verifier (preprocessor {cfg.preprocessor}, {cfg.comparison} comparison, "
+        f"{cfg.crop}x{cfg.crop} patches) trained on {train.get('n_images')} images of {train.get('n_devices')} "
+        f"devices of the data set {data.get('dataset')!r}{more}, with {cfg.set_size_min}..{cfg.set_size_max} images "
+        "per side; validated and calibrated on devices it never saw. It compares sensor traces of two sets at the "
+        "same pixel positions: images must be in stored sensor order and of one geometry (no resizing, no "
+        "unknown crop offset)."
+    )
+
+
+def export_siamese(
+    checkpoint: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    registry: ModelRegistry | None = None,
+    default: bool = False,
+    description: str | None = None,
+    export_command: str | None = None,
+    tolerance: float = PARITY_TOLERANCE,
+) -> dict[str, Any]:
+    """Export a finished Siamese verifier checkpoint to ONNX, check it, and register it.
+
+    Parameters
+    ----------
+    checkpoint : path-like
+        ``best.pt`` of a finished ``train siamese`` run (it holds the calibration: fusion and thresholds).
+    output : path-like
+        The ``.onnx`` file to write, inside the registry folder whose manifest receives the entry.
+    name : str, optional
+        Registry name; default the file's stem.
+    registry : ModelRegistry, optional
+        Default: the registry of ``output``'s folder.
+    default : bool
+        Make it the default same-device verifier (``verify`` then runs it unless ``--no-model``).
+    description : str, optional
+        What the model knows, in words (default: from the training data summary).
+
+    Returns
+    -------
+    dict
+        The manifest entry.
+    """
+    state = load_checkpoint(checkpoint)
+    if state.get("kind") != KIND:
+        raise ParameterError(f"{checkpoint}: not a Siamese verifier checkpoint (kind {state.get('kind')!r})")
+    if "calibration" not in state:
+        raise ParameterError(
+            f"{checkpoint}: no calibration (fusion with PRNU, thresholds): export the best.pt of a finished run "
+            "(last.pt is the resumable training state; an interrupted run is finished with --resume)"
+        )
+    out = Path(output)
+    if out.suffix != ".onnx":
+        raise ParameterError(f"{out}: the output must be a .onnx file")
+    cfg = SiameseConfig.from_dict(state["config"])
+    model = build_model(cfg)
+    model.load_state_dict(state["model"])
+    model.eval()
+    example = torch.zeros(1, 3, cfg.crop, cfg.crop)
+    data = onnx_bytes(model, (example, example), input_names=("a", "b"), output_name="logit")
+    export_check = check_pair_export(data, model, crop=cfg.crop, tolerance=tolerance)
+    reg = registry or ModelRegistry(out.parent)
+    if out.parent.resolve() != reg.root.resolve():
+        raise ParameterError(f"{out} must be written into the registry folder {reg.root}")
+    atomic_write_bytes(out, data)
+    cal = state["calibration"]
+    history = state.get("history", [])
+    entry = {
+        "file": out.name,
+        "sha256": sha256_bytes(data),
+        "size_bytes": len(data),
+        "task": TASK,
+        "classes": [],
+        "description": description or _describe(cfg, state.get("data", {})),
+        "input": {
+            "names": ["a", "b"],
+            "layout": "NCHW",
+            "channels": 3,
+            "dtype": "float32",
+            "patch_size": cfg.crop,
+            "value_range": list(VALUE_RANGE),
+            "dynamic_axes": ["batch", "height", "width"],
+            "colour_order": "RGB, stored (sensor) pixel order, never EXIF-rotated",
+            "encoding": (
+                "WW: 128 + 8 x the per-channel wavelet noise of the whole (centre-cropped) image, clipped to 0..255"
+                if cfg.preprocessor == "WW"
+                else f"pixels; the {cfg.preprocessor} preprocessor runs inside the graph"
+            ),
+            "set_averaging": "each side: per-position mean over its images of the encoded input, before the graph",
+            "pairing": "a[i] and b[i] are patches at the same position of the common area",
+        },
+        "output": {"name": "logit", "kind": "same-device logit per position pair (sigmoid: uncalibrated)"},
+        "preprocessor": cfg.preprocessor,
+        "architecture": "siamese twin residual CNN",
+        "comparison": cfg.comparison,
+        "width": cfg.width,
+        "n_parameters": int(sum(p.numel() for p in model.parameters())),
+        "decision": {
+            "positions": cal["positions"],
+            "crop": cal["crop"],
+            "position_rule": "non-overlapping grid of the common area, evenly spaced rows and columns kept",
+            "size_policy": SIZE_POLICY,
+            "aggregation": "mean of the per-position logits (extended inference)",
+            "set_sizes_trained": cal["set_sizes"],
+            "calibration_area_pixels": cal.get("area_pixels"),
+            "siamese_threshold": cal["siamese_threshold"],
+            "prnu_threshold": cal["prnu_threshold"],
+            "fusion": cal["fusion"],
+            "prnu_parameters": cal["prnu_parameters"],
+            "calibrated_on": cal["calibrated_on"],
+        },
+        "training": {
+            **state.get("provenance", {}),
+            "config": state["config"],
+            "data": state.get("data", {}),
+            "epochs_trained": len(history),
+            "best_epoch": int(state["epoch"]),
+            "history": [{k: h[k] for k in ("epoch", "train_loss", "val_auc", "val_eer")} for h in history],
+        },
+        "metrics": state.get("metrics", {}),
+        "export": {
+            **export_check,
+            "opset": OPSET,
+            "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+            "torch": str(torch.__version__),
+            "command": export_command,
+            "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    }
+    reg.register(name or out.stem, entry, default_for=TASK if default else None)
+    return entry
