@@ -199,3 +199,24 @@ def test_calibration_keeps_the_asked_share_of_known_images():
     scores = np.linspace(-2.0, -0.1, 100)
     t = calibrate_open_set(scores, 0.95)
     assert (scores >= t).mean() == pytest.approx(0.95, abs=0.011)
+
+
+def test_identify_keeps_the_attribution_when_no_fingerprint_fits(registry, trained, tmp_path):
+    reg_dir, _ = registry
+    _, data, _ = trained
+    lib = tmp_path / "lib"
+    res = CliRunner().invoke(app, ["enroll", str(data / "Alpha_One_0"), "--name", "a0", "--library", str(lib), "-q", "-j", "1"])
+    assert res.exit_code == 0, res.output
+    from PIL import Image
+
+    q = tmp_path / "q"
+    q.mkdir()
+    Image.fromarray(trace_image("checker", 3, 192)).save(q / "bigger.png")  # 192x192: fits no 128x128 fingerprint
+    report = tmp_path / "r.json"
+    args = ["identify", str(q), "--library", str(lib), "--models-dir", str(reg_dir), "-r", str(report), "-q", "-j", "1"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    r = json.loads(report.read_text())["results"][0]
+    assert r["status"] == "ok" and r["decision"] is None and "matches no fingerprint size" in r["prnu_skipped"]
+    assert r["model_attribution"]["top_k"][0]["model"] == "Alpha One"
+    # PRNU only: the same image is a per-file error, as before.
+    assert CliRunner().invoke(app, [*args, "--no-model"]).exit_code == 1
