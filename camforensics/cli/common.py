@@ -9,9 +9,9 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,7 +28,7 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ReportOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--report",
         "-r",
@@ -42,7 +42,7 @@ MaxPixelsOpt = Annotated[
     int, typer.Option("--max-pixels", help="Refuse images with more pixels (decompression-bomb guard).")
 ]
 WorkersOpt = Annotated[
-    Optional[int],
+    int | None,
     typer.Option(
         "--workers",
         "-j",
@@ -60,7 +60,7 @@ DeviceOpt = Annotated[
     ),
 ]
 SchedulerOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--scheduler",
         help="Run on a Dask cluster: its scheduler's address, e.g. tcp://host:8786 (needs camforensics[dask]; "
@@ -106,7 +106,7 @@ def check_format(fmt: str) -> str:
 
 
 def default_report_path(command: str, fmt: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return Path(f"camforensics_{command}_{stamp}.{fmt}")
 
 
@@ -178,7 +178,20 @@ def progress(description: str, *, quiet: bool) -> Iterator[ProgressHooks]:
     if quiet or not sys.stderr.isatty():
         yield ProgressHooks(None, description)
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    with progress_bar() as bar:
+        yield ProgressHooks(bar, description)
+
+
+def progress_bar() -> Any:
+    """The rich progress bar every long command draws on stderr (description, bar, n/total, elapsed, eta)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = (
         TextColumn("{task.description}"),
@@ -188,8 +201,7 @@ def progress(description: str, *, quiet: bool) -> Iterator[ProgressHooks]:
         TextColumn("eta"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err, transient=True) as bar:
-        yield ProgressHooks(bar, description)
+    return Progress(*columns, console=err, transient=True)
 
 
 def emit_report(report: Report, path: Path | None, fmt: str, *, quiet: bool) -> int:

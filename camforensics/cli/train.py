@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from camforensics.cli.common import QuietOpt, cli_errors, err, fail, out
+from camforensics.cli.common import QuietOpt, cli_errors, err, fail, out, progress_bar
 
 train_app = typer.Typer(
     help="Train deep models on a data set folder (needs torch: pip install 'camforensics[train]').",
@@ -236,25 +236,7 @@ class _TrainProgress:
 
     def __enter__(self) -> _TrainProgress:
         if not self.quiet and sys.stderr.isatty():
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self.bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-                console=err,
-                transient=True,
-            )
+            self.bar = progress_bar()
             self.bar.__enter__()
         return self
 
