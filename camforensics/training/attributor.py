@@ -38,7 +38,9 @@ from camforensics.reports.atomic import atomic_write_text
 from camforensics.training.checkpoint import (
     git_commit,
     load_checkpoint,
+    open_run,
     resolve_torch_device,
+    restore_training,
     save_checkpoint,
 )
 from camforensics.training.nets import ARCHITECTURES, Attributor
@@ -286,21 +288,7 @@ def train_attributor(
     hook = on_progress or (lambda event, info: None)
     root, out = Path(data), Path(output)
     last, best = out / "last.pt", out / "best.pt"
-    state: dict[str, Any] | None = None
-    if last.exists():
-        if not resume:
-            raise ParameterError(
-                f"{out} already holds a training run; pass --resume to continue it or choose another folder"
-            )
-        state = load_checkpoint(last)
-        saved = AttributorConfig.from_dict(state["config"])
-        if {**saved.to_dict(), "epochs": 0} != {**config.to_dict(), "epochs": 0}:
-            raise ParameterError(
-                f"{out}: the run was trained with other settings ({saved}); resume needs the same ones"
-            )
-    elif resume:
-        raise ParameterError(f"{out}: nothing to resume (no last.pt)")
-    out.mkdir(parents=True, exist_ok=True)
+    state = open_run(out, kind="attributor", settings=config.to_dict(), resume=resume)
 
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -330,15 +318,9 @@ def train_attributor(
     best_acc = -1.0
     start_epoch = 0
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs, last_epoch=-1)
-        sched.load_state_dict(state["scheduler"])
-        sched.T_max = config.epochs
-        torch.set_rng_state(state["torch_rng"])
+        start_epoch = restore_training(state, model, opt, sched, config.epochs)
         history = list(state["history"])
         best_acc = float(state["best_val_image_accuracy"])
-        start_epoch = int(state["epoch"]) + 1
         classes = tuple(state["classes"])
 
     sampling = PatchSampling(size=config.patch_size, per_image=config.patches_per_image)

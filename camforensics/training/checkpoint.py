@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from camforensics.errors import InputError
+from camforensics.errors import InputError, ParameterError
 from camforensics.reports.atomic import atomic_write_bytes
 
 CHECKPOINT_FORMAT = "camforensics.checkpoint"
@@ -77,3 +77,46 @@ def resolve_torch_device(name: str = "auto") -> torch.device:
     if key == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda was asked but torch sees no CUDA GPU; use --device auto or cpu")
     return torch.device(key)
+
+
+def open_run(out: Path, *, kind: str, settings: dict[str, Any], resume: bool) -> dict[str, Any] | None:
+    """The state to continue in run folder ``out`` (its ``last.pt``), or None for a new run; creates ``out``.
+
+    ``settings`` are the run's hyper-parameters as a dict; a resumed run must have the same ones except
+    ``epochs`` (a run may be extended).
+
+    Raises
+    ------
+    ParameterError
+        ``out`` holds a run and ``resume`` is false; it holds another kind of run or other settings; or ``resume``
+        is asked and there is nothing to resume.
+    """
+    last = out / "last.pt"
+    state = None
+    if last.exists():
+        if not resume:
+            raise ParameterError(
+                f"{out} already holds a training run; pass --resume to continue it or choose another folder"
+            )
+        state = load_checkpoint(last)
+        if state.get("kind") != kind:
+            raise ParameterError(f"{out} holds a {state.get('kind')!r} run, not a {kind!r} run")
+        if {**state["config"], "epochs": 0} != {**settings, "epochs": 0}:
+            raise ParameterError(
+                f"{out}: the run was trained with other settings ({state['config']}); resume needs the same ones"
+            )
+    elif resume:
+        raise ParameterError(f"{out}: nothing to resume (no last.pt)")
+    out.mkdir(parents=True, exist_ok=True)
+    return state
+
+
+def restore_training(state: dict[str, Any], model: torch.nn.Module, optimizer: Any, scheduler: Any, epochs: int) -> int:
+    """Load weights, optimiser, learning-rate schedule (stretched to ``epochs``) and torch's RNG from a checkpoint;
+    returns the first epoch still to train."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scheduler.T_max = epochs
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["epoch"]) + 1

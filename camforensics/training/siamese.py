@@ -45,7 +45,14 @@ from camforensics.io.datasets import scan_dataset
 from camforensics.io.records import ImageRecord
 from camforensics.io.splits import Split, split_by_device
 from camforensics.reports.atomic import atomic_write_text
-from camforensics.training.checkpoint import git_commit, load_checkpoint, resolve_torch_device, save_checkpoint
+from camforensics.training.checkpoint import (
+    git_commit,
+    load_checkpoint,
+    open_run,
+    resolve_torch_device,
+    restore_training,
+    save_checkpoint,
+)
 from camforensics.training.nets import COMPARISONS, SiameseVerifier
 from camforensics.training.preprocess import constrain_all
 from camforensics.training.siamese_calibration import pair_metrics, score_pairs
@@ -247,21 +254,7 @@ def train_siamese(
     hook = on_progress or (lambda event, info: None)
     root, out = Path(data), Path(output)
     last, best = out / "last.pt", out / "best.pt"
-    state: dict[str, Any] | None = None
-    if last.exists():
-        if not resume:
-            raise ParameterError(
-                f"{out} already holds a training run; pass --resume to continue it or choose another folder"
-            )
-        state = load_checkpoint(last)
-        if state.get("kind") != KIND:
-            raise ParameterError(f"{out} holds a {state.get('kind')!r} run, not a Siamese verifier run")
-        saved = SiameseConfig.from_dict(state["config"])
-        if {**saved.to_dict(), "epochs": 0} != {**config.to_dict(), "epochs": 0}:
-            raise ParameterError(f"{out}: the run was trained with other settings ({saved}); resume needs the same ones")
-    elif resume:
-        raise ParameterError(f"{out}: nothing to resume (no last.pt)")
-    out.mkdir(parents=True, exist_ok=True)
+    state = open_run(out, kind=KIND, settings=config.to_dict(), resume=resume)
 
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -305,14 +298,9 @@ def train_siamese(
     history: list[dict[str, Any]] = []
     best_auc, start_epoch = -1.0, 0
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        sched.T_max = config.epochs
-        torch.set_rng_state(state["torch_rng"])
+        start_epoch = restore_training(state, model, opt, sched, config.epochs)
         history = list(state["history"])
         best_auc = float(state["best_val_auc"])
-        start_epoch = int(state["epoch"]) + 1
 
     steps = math.ceil(config.pairs_per_epoch / config.batch_size)
     hook(
