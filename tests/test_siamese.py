@@ -332,6 +332,14 @@ def test_verify_refuses_a_model_of_another_task(registry, tmp_path):
     assert verifier_choice(None, tmp_path / "empty") is None  # no default verifier: PRNU only
 
 
+def test_identify_refuses_a_verifier_as_its_attributor(registry):
+    from camforensics.pipelines.identify import model_choice
+
+    reg_dir, _ = registry
+    with pytest.raises(ParameterError, match="is a same-device verifier, not a camera-model attributor"):
+        model_choice("tiny", reg_dir)
+
+
 def test_fusion_is_monotone_and_calibrated():
     rng = np.random.default_rng(0)
     n = 4000

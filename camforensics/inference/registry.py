@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from camforensics.errors import CamforensicsError
+from camforensics.errors import CamforensicsError, ParameterError
 from camforensics.reports.atomic import atomic_write_text
 
 MANIFEST_NAME = "manifest.json"
@@ -24,10 +24,20 @@ MANIFEST_FORMAT = "camforensics.models"
 MANIFEST_VERSION = 1
 MODELS_ENV = "CAMFORENSICS_MODELS"
 TASKS: tuple[str, ...] = ("camera-model-attribution", "same-device-verification", "anonymization")
+TASK_NOUNS: dict[str, str] = {
+    "camera-model-attribution": "camera-model attributor",
+    "same-device-verification": "same-device verifier",
+    "anonymization": "anonymizer",
+}
 
 
 class ModelError(CamforensicsError):
     """A model that is unknown, missing, tampered with, or described inconsistently."""
+
+
+def onnxruntime_device(device: str) -> str:
+    """The onnxruntime device for a command's ``--device`` (``cuda:N`` of the torch backend -> ``cuda``)."""
+    return "cuda" if device.startswith("cuda") else device
 
 
 def default_models_dir() -> Path:
@@ -149,6 +159,27 @@ class ModelRegistry:
         """Name of the default model of ``task`` (None when the manifest names none)."""
         name = self._manifest["defaults"].get(task)
         return name if name in self._manifest["models"] else None
+
+    def resolve(self, name: str | None, task: str) -> ModelEntry | None:
+        """The entry a command should run for ``task``: ``name``, else the task's default, else None.
+
+        Raises
+        ------
+        ModelError
+            ``name`` is unknown (the available models are listed).
+        ParameterError
+            ``name`` is a model of another task (the user named the wrong one).
+        """
+        chosen = name or self.default(task)
+        if chosen is None:
+            return None
+        entry = self.entry(chosen)
+        if entry.task != task:
+            raise ParameterError(
+                f"model {chosen!r} is a {TASK_NOUNS.get(entry.task, entry.task)}, not a "
+                f"{TASK_NOUNS.get(task, task)} (see 'camforensics models list')"
+            )
+        return entry
 
     def read_verified(self, name: str) -> tuple[ModelEntry, bytes]:
         """The entry and the file's bytes, after checking them against the manifest's sha256.

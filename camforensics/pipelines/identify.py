@@ -14,7 +14,7 @@ from camforensics.core.residual import to_grey
 from camforensics.errors import ParameterError, SizeMismatchError
 from camforensics.inference.attribution import TASK as TASK_ATTRIBUTION
 from camforensics.inference.attribution import AttributionParams, attribute_pixels
-from camforensics.inference.registry import LoadedModel, ModelRegistry
+from camforensics.inference.registry import LoadedModel, ModelRegistry, onnxruntime_device
 from camforensics.io.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from camforensics.io.library import FingerprintLibrary
 from camforensics.pipelines.batch import gather_inputs, run_tasks
@@ -72,20 +72,19 @@ def model_choice(
     ModelError
         Unknown ``name`` (the message lists the available models).
     ParameterError
-        ``required`` and no model is named or registered as default.
+        ``name`` is a model of another task, or ``required`` and no model is named or registered as default.
     """
     registry = ModelRegistry(models_dir)
-    chosen = name or registry.default(TASK_ATTRIBUTION)
-    if chosen is None:
+    entry = registry.resolve(name, TASK_ATTRIBUTION)
+    if entry is None:
         if required:
             raise ParameterError(
                 f"no fingerprint library (--library) and no default camera-model attributor in {registry.root}; "
                 f"name one with --model (available: {', '.join(registry.names) or 'none'})"
             )
         return None
-    registry.entry(chosen)
-    ort_device = "cuda" if device.startswith("cuda") else device
-    return ModelChoice(chosen, str(registry.root), AttributionParams(n_patches=patches, top_k=top_k), ort_device, threads)
+    params = AttributionParams(n_patches=patches, top_k=top_k)
+    return ModelChoice(entry.name, str(registry.root), params, onnxruntime_device(device), threads)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from camforensics.core.params import FingerprintParams, MatchParams, ResidualPar
 from camforensics.core.pce import Spectrum, spectrum_of
 from camforensics.core.residual import to_grey
 from camforensics.errors import CamforensicsError, ParameterError, SizeMismatchError
-from camforensics.inference.registry import LoadedModel, ModelRegistry
+from camforensics.inference.registry import LoadedModel, ModelRegistry, onnxruntime_device
 from camforensics.inference.verification import TASK as TASK_VERIFICATION
 from camforensics.io.folders import collect_images
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
@@ -124,16 +124,10 @@ def verifier_choice(
     if positions is not None and positions < 1:
         raise ParameterError(f"positions must be >= 1, not {positions}")
     registry = ModelRegistry(models_dir)
-    chosen = name or registry.default(TASK_VERIFICATION)
-    if chosen is None:
+    entry = registry.resolve(name, TASK_VERIFICATION)
+    if entry is None:
         return None
-    entry = registry.entry(chosen)
-    if entry.task != TASK_VERIFICATION:
-        raise ParameterError(
-            f"model {chosen!r} is a {entry.task} model, not a same-device verifier (see 'camforensics models list')"
-        )
-    ort_device = "cuda" if device.startswith("cuda") else device
-    return VerifierChoice(chosen, str(registry.root), positions, ort_device, threads)
+    return VerifierChoice(entry.name, str(registry.root), positions, onnxruntime_device(device), threads)
 
 
 def _calibration_warnings(

@@ -70,10 +70,17 @@ def run_onnx_checker(data: bytes) -> None:
 
 
 def check_export(
-    data: bytes, model: torch.nn.Module, *, patch_size: int, tolerance: float = PARITY_TOLERANCE, seed: int = 0
+    data: bytes,
+    model: torch.nn.Module,
+    *,
+    patch_size: int,
+    input_names: tuple[str, ...] = ("input",),
+    tolerance: float = PARITY_TOLERANCE,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Run the onnx checker, then compare onnxruntime with torch on random batches (two spatial sizes, two batch
-    sizes, to exercise the dynamic axes). Returns the parity figures.
+    sizes, to exercise the dynamic axes). Each of ``input_names`` (the graph's NCHW inputs, in the order ``model``
+    takes them) gets its own random batch of the same shape. Returns the parity figures.
 
     Raises
     ------
@@ -90,10 +97,10 @@ def check_export(
     shapes = [(8, patch_size, patch_size), (3, patch_size + 32, patch_size + 16)]
     model.eval()
     for n, h, w in shapes:
-        x = rng.uniform(0, 255, (n, 3, h, w)).astype(np.float32)
+        xs = [rng.uniform(0, 255, (n, 3, h, w)).astype(np.float32) for _ in input_names]
         with torch.no_grad():
-            ref = model(torch.from_numpy(x)).numpy()
-        got = session.run(None, {"input": x})[0]
+            ref = model(*(torch.from_numpy(x) for x in xs)).numpy()
+        got = session.run(None, dict(zip(input_names, xs, strict=True)))[0]
         if got.shape != ref.shape:
             raise ModelError(f"onnxruntime output shape {got.shape} differs from torch's {ref.shape}")
         worst = max(worst, float(np.abs(got - ref).max()))
@@ -230,7 +237,9 @@ def export_attributor(
     return entry
 
 
-def export_checkpoint(checkpoint: str | os.PathLike[str], output: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
+def export_checkpoint(
+    checkpoint: str | os.PathLike[str], output: str | os.PathLike[str], **options: Any
+) -> dict[str, Any]:
     """Export a finished run of any kind (the checkpoint's ``kind`` chooses the exporter); returns the entry."""
     kind = load_checkpoint(checkpoint).get("kind")
     if kind == "attributor":

@@ -1,6 +1,6 @@
 """Self-checking ONNX export of a Siamese same-device verifier: one graph with inputs ``a`` and ``b``, output
-``logit``; onnx checker, onnxruntime vs torch parity on pairs of two sizes, then the manifest entry with the
-input contract, the extended-inference rule, the fusion with PRNU and its thresholds."""
+``logit``; onnx checker, onnxruntime vs torch parity on pairs of two sizes (:func:`check_export`), then the
+manifest entry with the input contract, the extended-inference rule, the fusion with PRNU and its thresholds."""
 
 from __future__ import annotations
 
@@ -9,61 +9,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from camforensics.core.modelinput import VALUE_RANGE
 from camforensics.errors import ParameterError
-from camforensics.inference.registry import ModelError, ModelRegistry, sha256_bytes
+from camforensics.inference.registry import ModelRegistry, sha256_bytes
 from camforensics.inference.verification import TASK
 from camforensics.reports.atomic import atomic_write_bytes
 from camforensics.training.checkpoint import load_checkpoint
-from camforensics.training.export import OPSET, PARITY_TOLERANCE, onnx_bytes, run_onnx_checker
+from camforensics.training.export import OPSET, PARITY_TOLERANCE, check_export, onnx_bytes
 from camforensics.training.siamese import KIND, SiameseConfig, build_model
 
 SIZE_POLICY = (
     "every image of both sets is centre-cropped to the area common to all of them (smallest height and width, "
     "even offsets); images of one sensor in one orientation keep their pixel correspondence"
 )
-
-
-def check_pair_export(
-    data: bytes, model: torch.nn.Module, *, crop: int, tolerance: float = PARITY_TOLERANCE, seed: int = 0
-) -> dict[str, Any]:
-    """Onnx checker, then onnxruntime vs torch on random pairs of two batch and two spatial sizes.
-
-    Raises
-    ------
-    ModelError
-        If the checker fails or the logits differ by more than ``tolerance``.
-    """
-    import onnx
-    import onnxruntime as ort
-
-    run_onnx_checker(data)
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(seed)
-    shapes = [(8, crop, crop), (3, crop + 32, crop + 16)]
-    worst = 0.0
-    model.eval()
-    for n, h, w in shapes:
-        a, b = (rng.uniform(0, 255, (n, 3, h, w)).astype(np.float32) for _ in range(2))
-        with torch.no_grad():
-            ref = model(torch.from_numpy(a), torch.from_numpy(b)).numpy()
-        got = session.run(["logit"], {"a": a, "b": b})[0]
-        if got.shape != ref.shape:
-            raise ModelError(f"onnxruntime output shape {got.shape} differs from torch's {ref.shape}")
-        worst = max(worst, float(np.abs(got - ref).max()))
-    if not worst <= tolerance:
-        raise ModelError(f"onnxruntime differs from torch by {worst:.3g} > tolerance {tolerance:g}; export refused")
-    return {
-        "onnx_checker": "passed",
-        "parity_max_abs_diff": worst,
-        "tolerance": tolerance,
-        "parity_inputs": [list(s) for s in shapes],
-        "onnx": onnx.__version__,
-        "onnxruntime": ort.__version__,
-    }
 
 
 def _describe(cfg: SiameseConfig, data: dict[str, Any]) -> str:
@@ -130,7 +90,7 @@ def export_siamese(
     model.eval()
     example = torch.zeros(1, 3, cfg.crop, cfg.crop)
     data = onnx_bytes(model, (example, example), input_names=("a", "b"), output_name="logit")
-    export_check = check_pair_export(data, model, crop=cfg.crop, tolerance=tolerance)
+    export_check = check_export(data, model, patch_size=cfg.crop, input_names=("a", "b"), tolerance=tolerance)
     reg = registry or ModelRegistry(out.parent)
     if out.parent.resolve() != reg.root.resolve():
         raise ParameterError(f"{out} must be written into the registry folder {reg.root}")
