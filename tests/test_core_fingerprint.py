@@ -78,3 +78,27 @@ def test_saturation_mask_marks_clipped_plateaus_only():
 def test_intensity_weight():
     w = intensity_weight(np.array([0, 126, 252, 255], np.float32))
     assert np.allclose(w, [0, 0.5, 1.0, np.exp(-9 / 6)], atol=1e-6)
+
+
+def test_intensity_weight_of_8_bit_pixels_is_the_formula():
+    pixels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    np.testing.assert_array_equal(intensity_weight(pixels), intensity_weight(pixels.astype(np.float32)))
+
+
+def test_add_many_in_threads_equals_adding_one_at_a_time(device_images, monkeypatch):
+    from camforensics.core import threads
+
+    images = device_images[sorted(device_images)[0]]["flat"]
+    one = FingerprintAccumulator()
+    for image in images:
+        one.add(image)
+    monkeypatch.setattr(threads, "_limit", 3)
+    many = FingerprintAccumulator()
+    many.add_many(iter(images))
+    assert many.n_images == one.n_images == len(images)
+    np.testing.assert_allclose(many.finish().k, one.finish().k, rtol=0, atol=1e-5)
+    odd = FingerprintAccumulator()
+    wrong = [images[0], images[1], np.full((64, 80, 3), 120, np.uint8), images[2]]
+    with pytest.raises(SizeMismatchError, match="one size"):
+        odd.add_many(wrong)
+    assert odd.n_images <= 2  # the images before the odd one, and nothing after it

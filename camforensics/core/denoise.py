@@ -6,7 +6,9 @@ import cv2
 import numpy as np
 import pywt
 
+from camforensics.core import dwt
 from camforensics.core.params import ResidualParams
+from camforensics.core.threads import map_row_strips
 from camforensics.errors import ParameterError
 
 
@@ -16,6 +18,15 @@ def min_image_side(params: ResidualParams) -> int:
     return (filter_len - 1) * 2**params.levels
 
 
+def _local_energy(c: np.ndarray, windows: tuple[int, ...]) -> np.ndarray:
+    """``min_w mean_w(c**2)`` over the full square windows, zeros beyond the border (float32, new array)."""
+    local = None
+    for w in windows:
+        m = cv2.sqrBoxFilter(c, cv2.CV_32F, (w, w), normalize=True, borderType=cv2.BORDER_CONSTANT)
+        local = m if local is None else np.minimum(local, m, out=local)
+    return local
+
+
 def wiener_noise_gain(coeffs: np.ndarray, noise_var: float, *, windows: tuple[int, ...] = (3, 5, 7, 9)) -> np.ndarray:
     """Gain ``noise_var / (var + noise_var)`` that keeps the noise part of coefficients (local adaptive Wiener).
 
@@ -23,7 +34,8 @@ def wiener_noise_gain(coeffs: np.ndarray, noise_var: float, *, windows: tuple[in
     the windows is kept as ``var``. The Wiener estimate of the signal is ``c * var / (var + noise_var)``, so the
     part returned here, the noise, is ``c * noise_var / (var + noise_var)`` (Binghamton ``WaveNoise``). Means
     are taken over the full square window with zeros beyond the border, as
-    ``scipy.ndimage.uniform_filter(mode="constant")`` does.
+    ``scipy.ndimage.uniform_filter(mode="constant")`` does. Since ``max(0, m - s2) + s2 == max(m, s2)`` the gain
+    is computed as ``s2 / max(min_w mean_w, s2)``, on row strips in threads.
 
     Parameters
     ----------
@@ -45,17 +57,28 @@ def wiener_noise_gain(coeffs: np.ndarray, noise_var: float, *, windows: tuple[in
     Appendix A.
     """
     c = np.asarray(coeffs, dtype=np.float32)
-    energy = c * c
-    local = None
-    for w in windows:
-        m = cv2.boxFilter(energy, cv2.CV_32F, (w, w), normalize=True, borderType=cv2.BORDER_CONSTANT)
-        local = m if local is None else np.minimum(local, m, out=local)
-    # max(0, min_w(mean) - s2) == min_w(max(0, mean - s2)): one threshold after a running minimum.
     s2 = np.float32(noise_var)
-    var = np.subtract(local, s2, out=local)
-    np.maximum(var, 0, out=var)
-    var += s2  # var + sigma^2 >= sigma^2 > 0
-    return np.divide(s2, var, out=var)
+
+    def gain(block: np.ndarray, inner: slice, dst: np.ndarray) -> None:
+        local = _local_energy(block, windows)[inner]
+        np.maximum(local, s2, out=local)
+        np.divide(s2, local, out=dst)
+
+    return map_row_strips(gain, c, halo=max(windows) // 2)
+
+
+def wiener_noise(coeffs: np.ndarray, noise_var: float, *, windows: tuple[int, ...] = (3, 5, 7, 9)) -> np.ndarray:
+    """The noise part ``coeffs * wiener_noise_gain(coeffs, ...)`` as a new float32 array, the product fused
+    into the gain's last pass (row strips in threads)."""
+    c = np.asarray(coeffs, dtype=np.float32)
+    s2 = np.float32(noise_var)
+
+    def noise(block: np.ndarray, inner: slice, dst: np.ndarray) -> None:
+        local = _local_energy(block, windows)[inner]
+        np.maximum(local, s2, out=local)
+        cv2.divide(block[inner], local, dst=dst, scale=float(s2))
+
+    return map_row_strips(noise, c, halo=max(windows) // 2)
 
 
 def mirror_padded(channel: np.ndarray, block: int) -> np.ndarray:
@@ -76,7 +99,8 @@ def noise_coefficients(channel: np.ndarray, *, params: ResidualParams = Residual
     """Wavelet coefficients of a channel's noise: approximation zeroed, each detail times its Wiener noise gain.
 
     The channel is mirror-padded to a multiple of ``2**levels`` and decomposed with a periodic ``levels``-level
-    DWT; ``pywt.waverec2`` of the result (see :func:`reconstruct_noise`) is the channel's noise.
+    DWT (:mod:`camforensics.core.dwt`, equal to pywt's ``periodization`` mode); the inverse DWT of the result
+    (see :func:`reconstruct_noise`) is the channel's noise.
 
     Parameters
     ----------
@@ -105,20 +129,31 @@ def noise_coefficients(channel: np.ndarray, *, params: ResidualParams = Residual
             f"image of {w}x{h} pixels is too small for a {params.levels}-level {params.wavelet} decomposition "
             f"(needs >= {min_side} pixels per side); use fewer levels"
         )
-    x = mirror_padded(src, 2**params.levels)
-    coeffs = pywt.wavedec2(x, params.wavelet, mode="periodization", level=params.levels)
-    del x
     noise_var = params.sigma0**2
+
+    def noise(details: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        out = list(details)
+        for j in range(len(out)):  # each subband replaced by its noise part as soon as that is computed
+            out[j] = wiener_noise(out[j], noise_var, windows=params.windows)
+        return tuple(out)
+
+    x = mirror_padded(src, 2**params.levels)
+    approx, finest = dwt.dwt2(x, params.wavelet)
+    del x  # the padded channel is not needed beyond the first level
+    finest = noise(finest)
+    coeffs = dwt.wavedec2(approx, params.wavelet, params.levels - 1)
+    del approx
+    for i in range(1, len(coeffs)):
+        coeffs[i] = noise(coeffs[i])
     coeffs[0][...] = 0
-    for details in coeffs[1:]:
-        for d in details:  # pywt's own arrays: scaled in place
-            d *= wiener_noise_gain(d, noise_var, windows=params.windows)
+    coeffs.append(finest)
     return coeffs
 
 
 def reconstruct_noise(coeffs: list, shape: tuple[int, int], *, params: ResidualParams = ResidualParams()) -> np.ndarray:
-    """Inverse DWT of noise coefficients, cropped to the channel's ``shape`` (float32, C-contiguous)."""
-    noise = pywt.waverec2(coeffs, params.wavelet, mode="periodization")
+    """Inverse DWT of noise coefficients (their approximation band is zero and not read), cropped to the
+    channel's ``shape`` (float32, C-contiguous)."""
+    noise = dwt.waverec2(coeffs, params.wavelet, zero_approximation=True)
     return np.ascontiguousarray(noise[: shape[0], : shape[1]], dtype=np.float32)
 
 

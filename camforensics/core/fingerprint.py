@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
+from camforensics.core import threads
 from camforensics.core.params import FingerprintParams
 from camforensics.core.residual import extract_channel_noise, finish_residual, grey_from_channels
 from camforensics.errors import ParameterError, SizeMismatchError
+
+
+@functools.lru_cache(maxsize=8)
+def _intensity_table(knee: float, spread: float) -> np.ndarray:
+    values = np.arange(256, dtype=np.float32)
+    table = intensity_weight(values[None, :], knee=knee, spread=spread)  # the formula, on every 8-bit value
+    table.setflags(write=False)
+    return table
 
 
 def intensity_weight(channel: np.ndarray, *, knee: float = 252.0, spread: float = 6.0) -> np.ndarray:
@@ -22,7 +33,10 @@ def intensity_weight(channel: np.ndarray, *, knee: float = 252.0, spread: float 
     -------
     ndarray, float32, same shape as ``channel``
     """
-    i = np.asarray(channel, dtype=np.float32)
+    c = np.asarray(channel)
+    if c.dtype == np.uint8 and c.ndim == 2:  # 8-bit pixels: one table lookup instead of the formula's passes
+        return cv2.LUT(c, _intensity_table(float(knee), float(spread)))
+    i = c.astype(np.float32, copy=False)
     below = i * np.float32(1.0 / knee)
     above = np.exp(-((i - np.float32(knee)) ** 2) / np.float32(spread))
     return np.where(i < knee, below, above).astype(np.float32, copy=False)
@@ -126,20 +140,66 @@ class FingerprintAccumulator:
         SizeMismatchError
             If its size or channel count differs from the images added before.
         """
-        a = fingerprint_input(image, self.shape)
+        self._fold(*self._terms(image, self.shape))
+
+    def add_many(self, images: Iterable[np.ndarray]) -> None:
+        """Add images, two or more denoised at once in threads (one per core); the sums are folded in one image
+        at a time, so memory holds the accumulator plus one image in flight per thread, whatever their number.
+
+        Raises
+        ------
+        SizeMismatchError
+            If an image's size or channel count differs from the others'.
+        """
+        width = threads.width()
+        it = iter(images)
+        if width < 2:
+            for image in it:
+                self.add(image)
+            return
+        first = next(it, None)
+        if first is None:
+            return
+        shape = self.shape or fingerprint_input(first, None).shape
+        pending = [threads.pool().submit(self._terms, first, shape)]
+        try:
+            for image in it:
+                if len(pending) >= width:
+                    self._fold(*pending.pop(0).result())
+                pending.append(threads.pool().submit(self._terms, image, shape))
+            while pending:
+                self._fold(*pending.pop(0).result())
+        finally:
+            for future in pending:  # after an error: drop the images not folded in yet
+                future.cancel()
+
+    def _terms(self, image: np.ndarray, shape: tuple[int, ...] | None) -> tuple[list, list]:
+        """The per-channel wavelet noise W_c and pixel weights w_c of one image (no shared state touched)."""
+        a = fingerprint_input(image, shape)
         noise = extract_channel_noise(a, params=self.params.residual)
-        if self._num is None:
-            self._num = [np.zeros(a.shape[:2], np.float32) for _ in range(a.shape[2])]
-            self._den = [np.zeros(a.shape[:2], np.float32) for _ in range(a.shape[2])]
         p = self.params
-        for c, w_c in enumerate(noise):
+        weights = []
+        for c in range(a.shape[2]):
             channel = a[:, :, c]
             weight = intensity_weight(channel, knee=p.intensity_knee, spread=p.intensity_spread)
-            weight *= saturation_mask(channel, level=p.saturation_level)
-            w_c *= weight  # w_c is our own array from the denoiser
-            self._num[c] += w_c
-            weight *= weight
-            self._den[c] += weight
+            mask = saturation_mask(channel, level=p.saturation_level)
+            if not mask.all():
+                weight[~mask] = 0
+            weights.append(weight)
+        return list(noise), weights
+
+    def _fold(self, noise: list, weights: list) -> None:
+        if self._num is None:
+            self._num = [np.zeros(noise[0].shape, np.float32) for _ in noise]
+            self._den = [np.zeros(noise[0].shape, np.float32) for _ in noise]
+        for w_c, weight, num, den in zip(noise, weights, self._num, self._den):
+
+            def fold(r0: int, r1: int, w_c=w_c, weight=weight, num=num, den=den) -> None:
+                # num += W * w, den += w**2: one pass each (OpenCV)
+                cv2.accumulateProduct(w_c[r0:r1], weight[r0:r1], num[r0:r1])
+                cv2.accumulateSquare(weight[r0:r1], den[r0:r1])
+
+            threads.for_row_strips(fold, num.shape[0], num.size)
         self.n_images += 1
 
     def merge(self, other: FingerprintAccumulator) -> None:
@@ -195,7 +255,7 @@ class FingerprintAccumulator:
         channels = [num / (den + np.float32(1.0)) for num, den in zip(self._num, self._den)]
         # Li's enhancement is a query-side option: the MLE average already suppresses scene content.
         post = dataclasses.replace(self.params.residual, enhance_alpha=None)
-        k = finish_residual(grey_from_channels(channels), params=post)
+        k = finish_residual(grey_from_channels(channels), params=post, overwrite=True)
         return Fingerprint(k=k, n_images=self.n_images, params=self.params)
 
 
@@ -205,7 +265,7 @@ def estimate_fingerprint(images: Iterable[np.ndarray], *, params: FingerprintPar
     Parameters
     ----------
     images : iterable of ndarray
-        HxW or HxWx3 arrays on a 0..255 scale, in sensor order; consumed one at a time.
+        HxW or HxWx3 arrays on a 0..255 scale, in sensor order; consumed as they are denoised (one per thread).
     params : FingerprintParams, keyword-only
 
     Returns
@@ -220,6 +280,5 @@ def estimate_fingerprint(images: Iterable[np.ndarray], *, params: FingerprintPar
         If the images differ in size.
     """
     acc = FingerprintAccumulator(params=params)
-    for image in images:
-        acc.add(image)
+    acc.add_many(images)
     return acc.finish()

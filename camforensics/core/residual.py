@@ -2,46 +2,34 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
-from concurrent.futures import ThreadPoolExecutor
 
+import cv2
 import numpy as np
 import scipy.fft
 
+from camforensics.core import threads
 from camforensics.core.denoise import denoise_channel, noise_coefficients, reconstruct_noise, wiener_noise_gain
 from camforensics.core.params import GREY_WEIGHTS, ResidualParams
 
-_POOL: ThreadPoolExecutor | None = None
-
-# Colour channels are denoised in parallel threads (pywt and OpenCV release the GIL) only for images up to this
-# many pixels: above it, two channels in flight need more than the 300 MB one extraction may take (12 MP: about
-# 300 MB one channel at a time, 360-420 MB with two), so large images are denoised one channel at a time.
+# Colour channels are denoised in parallel threads only for images up to this many pixels: above it, two channels
+# in flight need more than the 300 MB one extraction may take, so large images are denoised one channel at a time,
+# each channel's passes split over the cores by row strips (camforensics.core.threads).
 PARALLEL_CHANNELS_MAX_PIXELS = 4_000_000
-_channel_threads = True
 
 
 def set_channel_threads(enabled: bool) -> None:
-    """Allow or forbid channel threads in this process.
+    """Allow or forbid the engine's threads (channels and row strips) in this process.
 
     Process-pool workers forbid them: with one process per core, threads only oversubscribe the cores.
     """
-    global _channel_threads
-    _channel_threads = bool(enabled)
+    threads.set_threads(enabled)
 
 
 def channel_threads_for(n_pixels: int) -> bool:
     """Whether an image of ``n_pixels`` pixels is denoised with parallel channel threads in this process."""
-    return _channel_threads and n_pixels <= PARALLEL_CHANNELS_MAX_PIXELS
-
-
-def _pool() -> ThreadPoolExecutor:
-    # pywt and OpenCV release the GIL, so colour channels denoise in parallel threads.
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=min(3, os.cpu_count() or 1), thread_name_prefix="camforensics")
-    return _POOL
+    return threads.width() > 1 and n_pixels <= PARALLEL_CHANNELS_MAX_PIXELS
 
 
 def map_channels(fn: Callable[[np.ndarray], Any], image: np.ndarray, *, parallel: bool = True, lazy: bool = False):
@@ -54,7 +42,7 @@ def map_channels(fn: Callable[[np.ndarray], Any], image: np.ndarray, *, parallel
         return iter([fn(image)]) if lazy else [fn(image)]
     channels = [image[:, :, c] for c in range(image.shape[2])]
     if parallel and len(channels) > 1:
-        results = _pool().map(fn, channels)
+        results = threads.pool().map(fn, channels)
         return results if lazy else list(results)
     results = (fn(c) for c in channels)
     return results if lazy else list(results)
@@ -92,32 +80,55 @@ def grey_from_channels(channels: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def zero_mean_cfa(residual: np.ndarray) -> np.ndarray:
+def zero_mean_cfa(residual: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     """Remove row and column means separately on each of the four 2x2 CFA sub-lattices.
 
     This removes linear patterns that all cameras of a model share (demosaicing, row/column readout), so they do
     not count as a device match (Chen et al. 2008, "ZeroMeanTotal").
 
+    Row means are removed first, then column means; since the column means of the row-centred lattice are the
+    original column means minus the lattice's mean, both come from one reading of the array and are removed in
+    one pass: ``x - row_mean - col_mean + mean`` (row strips in threads).
+
     Parameters
     ----------
     residual : ndarray, 2-D
-        Not modified.
+        Not modified unless ``overwrite``.
+    overwrite : bool, keyword-only
+        Edit a float32 ``residual`` in place (it is returned).
 
     Returns
     -------
     ndarray, float32
-        A new array whose every sub-lattice has zero row and column means.
+        An array whose every sub-lattice has zero row and column means.
     """
-    out = np.array(residual, dtype=np.float32, copy=True)
-    if out.ndim != 2:
-        raise ValueError(f"zero_mean_cfa expects a 2-D array, got shape {out.shape}")
-    for dy in (0, 1):
-        for dx in (0, 1):
-            sub = out[dy::2, dx::2]  # a view: edits land in ``out``
-            if sub.size == 0:
-                continue
-            sub -= sub.mean(axis=1, keepdims=True)
-            sub -= sub.mean(axis=0, keepdims=True)
+    a = np.asarray(residual)
+    if a.ndim != 2:
+        raise ValueError(f"zero_mean_cfa expects a 2-D array, got shape {a.shape}")
+    out = a if overwrite and a.dtype == np.float32 else np.array(a, dtype=np.float32, copy=True)
+    h, w = out.shape
+    if h % 2 or w % 2 or not out.flags.c_contiguous:
+        for dy in (0, 1):
+            for dx in (0, 1):
+                sub = out[dy::2, dx::2]  # a view: edits land in ``out``
+                if sub.size == 0:
+                    continue
+                sub -= sub.mean(axis=1, keepdims=True)
+                sub -= sub.mean(axis=0, keepdims=True)
+        return out
+    lattices = out.reshape(h // 2, 2, w // 2, 2)  # [row pair, dy, column pair, dx], a view of ``out``
+    row_mean = lattices.mean(axis=2, dtype=np.float64)  # (h/2, dy, dx)
+    col_mean = lattices.mean(axis=0, dtype=np.float64)  # (dy, w/2, dx)
+    lattice_mean = row_mean.mean(axis=0)  # (dy, dx)
+    row_part = row_mean.astype(np.float32)[:, :, None, :]
+    col_part = (col_mean - lattice_mean[:, None, :]).astype(np.float32)[None]
+
+    def centre(r0: int, r1: int) -> None:
+        block = lattices[r0:r1]
+        block -= row_part[r0:r1]
+        block -= col_part
+
+    threads.for_row_strips(centre, h // 2, out.size)
     return out
 
 
@@ -164,8 +175,20 @@ def wiener_dft(residual: np.ndarray, sigma: float, *, windows: tuple[int, ...] =
     magnitude[:, half + len(extra) :] = 0  # beyond the full plane's right edge (tiny widths only)
     magnitude *= np.float32(1.0 / np.sqrt(h * wd))
     gain = wiener_noise_gain(magnitude, float(sigma) ** 2, windows=windows)
-    spectrum *= gain[:, :half]
+    del magnitude
+
+    _scale_rows(spectrum, gain[:, :half])
+    del gain
     return scipy.fft.irfft2(spectrum, s=(h, wd), workers=-1, overwrite_x=True).astype(np.float32, copy=False)
+
+
+def _scale_rows(spectrum: np.ndarray, gain: np.ndarray) -> None:
+    """``spectrum *= gain`` in place, on row strips in threads."""
+
+    def scale(r0: int, r1: int) -> None:
+        spectrum[r0:r1] *= gain[r0:r1]
+
+    threads.for_row_strips(scale, spectrum.shape[0], spectrum.size)
 
 
 def enhance_spn(residual: np.ndarray, *, alpha: float = 7.0) -> np.ndarray:
@@ -193,16 +216,33 @@ def enhance_spn(residual: np.ndarray, *, alpha: float = 7.0) -> np.ndarray:
     return np.copysign(out, n, out=out)
 
 
-def finish_residual(grey_residual: np.ndarray, *, params: ResidualParams = ResidualParams()) -> np.ndarray:
-    """Apply the post-processing of ``params`` to a grey residual: enhancement, CFA zero-mean, DFT Wiener."""
+def finish_residual(
+    grey_residual: np.ndarray, *, params: ResidualParams = ResidualParams(), overwrite: bool = False
+) -> np.ndarray:
+    """Apply the post-processing of ``params`` to a grey residual: enhancement, CFA zero-mean, DFT Wiener.
+
+    With ``overwrite`` a float32 ``grey_residual`` may be edited in place (the caller's own scratch array).
+    """
     w = grey_residual
     if params.enhance_alpha is not None:
         w = enhance_spn(w, alpha=params.enhance_alpha)
+        overwrite = True  # a new array of ours
     if params.zero_mean:
-        w = zero_mean_cfa(w)
+        w = zero_mean_cfa(w, overwrite=overwrite)
     if params.wiener_dft:
-        w = wiener_dft(w, float(np.std(w)), windows=params.windows)
+        w = wiener_dft(w, std_of(w), windows=params.windows)
     return np.asarray(w, dtype=np.float32)
+
+
+def std_of(x: np.ndarray) -> float:
+    """Population standard deviation (``np.std``) of a float32 array in one SIMD pass with float64 sums."""
+    a = np.asarray(x, dtype=np.float32)
+    if a.size == 0:
+        return 0.0
+    if a.ndim == 2 and a.flags.c_contiguous and a.shape[1] < 2**31:
+        _, std = cv2.meanStdDev(a)
+        return float(std[0, 0])
+    return float(np.std(a, dtype=np.float64))
 
 
 def extract_channel_noise(image: np.ndarray, *, params: ResidualParams = ResidualParams()) -> list[np.ndarray]:
@@ -212,6 +252,18 @@ def extract_channel_noise(image: np.ndarray, *, params: ResidualParams = Residua
         raise ValueError(f"expected an HxW or HxWxC image, got shape {a.shape}")
     parallel = channel_threads_for(a.shape[0] * a.shape[1])
     return map_channels(lambda ch: denoise_channel(ch, params=params), a, parallel=parallel)
+
+
+def _scale_add(d: np.ndarray, weight: np.float32, acc: np.ndarray | None) -> None:
+    """``acc += weight * d`` (or ``d *= weight`` when ``acc`` is None), in place, one pass on row strips."""
+
+    def part(r0: int, r1: int) -> None:
+        if acc is None:
+            np.multiply(d[r0:r1], weight, out=d[r0:r1])
+        else:
+            cv2.scaleAdd(d[r0:r1], float(weight), acc[r0:r1], dst=acc[r0:r1])
+
+    threads.for_row_strips(part, d.shape[0], d.size)
 
 
 def extract_grey_noise(image: np.ndarray, *, params: ResidualParams = ResidualParams()) -> np.ndarray:
@@ -233,12 +285,12 @@ def extract_grey_noise(image: np.ndarray, *, params: ResidualParams = ResidualPa
         if combined is None:
             for level in coeffs[1:]:  # the denoiser's own arrays: scaled in place to become the accumulator
                 for d in level:
-                    d *= weights[c]
+                    _scale_add(d, weights[c], None)
             combined = coeffs
             continue
         for level, details in zip(combined[1:], coeffs[1:]):
             for acc, d in zip(level, details):
-                acc += d * weights[c]
+                _scale_add(d, weights[c], acc)
     return reconstruct_noise(combined, a.shape[:2], params=params)
 
 
@@ -261,4 +313,4 @@ def extract_residual(image: np.ndarray, *, params: ResidualParams = ResidualPara
     Lukas, Fridrich, Goljan, IEEE TIFS 1(2), 2006; Chen, Fridrich, Goljan, Lukas, "Determining image origin and
     integrity using sensor noise", IEEE TIFS 3(1), 2008.
     """
-    return finish_residual(extract_grey_noise(image, params=params), params=params)
+    return finish_residual(extract_grey_noise(image, params=params), params=params, overwrite=True)

@@ -1,0 +1,126 @@
+"""The engine's own periodic DWT and its threaded passes against pywt / plain numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pywt
+
+from camforensics.core import dwt, threads
+from camforensics.core.denoise import noise_coefficients, reconstruct_noise, wiener_noise, wiener_noise_gain
+from camforensics.core.params import ResidualParams
+from camforensics.core.residual import std_of, zero_mean_cfa
+
+
+@pytest.fixture(params=["one thread", "strips"])
+def strips(request, monkeypatch):
+    """Run a test single-threaded, then with every array split into strips over several threads."""
+    if request.param == "strips":
+        monkeypatch.setattr(threads, "STRIP_MIN_ELEMENTS", 0)
+        monkeypatch.setattr(threads, "_limit", 3)
+    else:
+        monkeypatch.setattr(threads, "_limit", 1)
+    return request.param
+
+
+def _assert_coeffs_close(got, ref, atol):
+    assert len(got) == len(ref)
+    np.testing.assert_allclose(got[0], ref[0], atol=atol, rtol=0)
+    for g_level, r_level in zip(got[1:], ref[1:]):
+        assert len(g_level) == 3
+        for g, r in zip(g_level, r_level):
+            assert g.shape == r.shape and g.dtype == np.float32
+            np.testing.assert_allclose(g, r, atol=atol, rtol=0)
+
+
+@pytest.mark.filterwarnings("ignore:Level value of .* is too high")  # pywt's note on small test arrays
+@pytest.mark.parametrize("wavelet", ["haar", "db2", "db4", "db8", "sym4", "coif2"])
+@pytest.mark.parametrize(("shape", "level"), [((64, 96), 1), ((112, 80), 4), ((256, 160), 3)])
+def test_wavedec2_and_waverec2_equal_pywt_periodization(wavelet, shape, level, strips):
+    x = np.random.default_rng(0).normal(0, 50, shape).astype(np.float32)
+    ref = pywt.wavedec2(x.astype(np.float64), wavelet, mode="periodization", level=level)
+    got = dwt.wavedec2(x, wavelet, level)
+    _assert_coeffs_close(got, ref, atol=2e-4)  # float32 on values of about 50..1000
+    np.testing.assert_allclose(dwt.waverec2(got, wavelet), x, atol=2e-4, rtol=0)
+    ref[0][...] = 0
+    np.testing.assert_allclose(
+        dwt.waverec2(got, wavelet, zero_approximation=True),
+        pywt.waverec2(ref, wavelet, mode="periodization"),
+        atol=2e-4,
+        rtol=0,
+    )
+
+
+def test_wavedec2_refuses_sides_that_are_not_multiples_of_the_block():
+    with pytest.raises(ValueError, match="multiples of 2"):
+        dwt.wavedec2(np.zeros((100, 64), np.float32), "db4", 3)
+    with pytest.raises(ValueError, match="even sides"):
+        dwt.dwt2(np.zeros((10, 7), np.float32), "db4")
+
+
+def test_wiener_noise_on_strips_equals_the_whole_array(monkeypatch):
+    c = np.random.default_rng(1).normal(0, 4, (300, 257)).astype(np.float32)
+    c[100:140, 50:90] *= 20  # a textured region across a strip border
+    monkeypatch.setattr(threads, "_limit", 1)
+    whole_gain = wiener_noise_gain(c, 4.0)
+    whole_noise = wiener_noise(c, 4.0)
+    monkeypatch.setattr(threads, "STRIP_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(threads, "_limit", 4)
+    np.testing.assert_allclose(wiener_noise_gain(c, 4.0), whole_gain, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(wiener_noise(c, 4.0), whole_noise, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(whole_noise, c * whole_gain, rtol=1e-5, atol=1e-5)
+
+
+def test_denoised_channel_is_the_same_with_and_without_threads(monkeypatch):
+    rng = np.random.default_rng(2)
+    channel = np.clip(rng.normal(128, 30, (515, 389)), 0, 255).astype(np.uint8)
+    params = ResidualParams()
+    monkeypatch.setattr(threads, "_limit", 1)
+    one = reconstruct_noise(noise_coefficients(channel, params=params), channel.shape, params=params)
+    monkeypatch.setattr(threads, "STRIP_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(threads, "_limit", 2)
+    two = reconstruct_noise(noise_coefficients(channel, params=params), channel.shape, params=params)
+    np.testing.assert_allclose(two, one, rtol=0, atol=1e-4)
+
+
+def _zero_mean_loops(x: np.ndarray) -> np.ndarray:
+    out = x.astype(np.float64)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            sub = out[dy::2, dx::2]
+            sub -= sub.mean(axis=1, keepdims=True)
+            sub -= sub.mean(axis=0, keepdims=True)
+    return out
+
+
+@pytest.mark.parametrize("shape", [(64, 96), (31, 40), (40, 31), (2, 2), (600, 512)])
+def test_zero_mean_cfa_equals_the_reference_loops(shape, strips):
+    rng = np.random.default_rng(3)
+    x = (rng.normal(0, 3, shape) + rng.normal(0, 2, (shape[0], 1)) + rng.normal(0, 2, (1, shape[1]))).astype(np.float32)
+    before = x.copy()
+    got = zero_mean_cfa(x)
+    np.testing.assert_array_equal(x, before)  # not modified unless asked
+    np.testing.assert_allclose(got, _zero_mean_loops(x), atol=2e-5, rtol=0)
+    same = zero_mean_cfa(x, overwrite=True)
+    assert same is x
+    np.testing.assert_allclose(x, got, atol=1e-6, rtol=0)
+
+
+def test_std_of_equals_numpy():
+    x = np.random.default_rng(4).normal(0.3, 2.5, (700, 900)).astype(np.float32)
+    assert std_of(x) == pytest.approx(float(np.std(x.astype(np.float64))), rel=1e-9)
+    assert std_of(x[:, ::2]) == pytest.approx(float(np.std(x[:, ::2].astype(np.float64))), rel=1e-9)
+    assert std_of(np.zeros((0, 3), np.float32)) == 0.0
+
+
+def test_strips_cover_every_row_once():
+    for n in (1, 2, 7, 100, 1001):
+        for parts in (1, 2, 3, 4):
+            bounds = threads.strip_bounds(n, parts)
+            rows = [r for a, b in bounds for r in range(a, b)]
+            assert rows == list(range(n))
+
+
+def test_pool_threads_do_not_split_their_work_again():
+    # Work already running in the pool (a colour channel each) must not queue strips behind itself.
+    assert threads.pool().submit(threads.width).result() == 1
