@@ -138,7 +138,7 @@ def timing(args: argparse.Namespace) -> None:
     from camforensics.core.pce import spectrum_of
     from camforensics.core.residual import extract_residual, to_grey
 
-    cpu = sorted(os.sched_getaffinity(0))[0]
+    cpu = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})
     rng = np.random.default_rng(0)
     hh, ww = 3000, 4000

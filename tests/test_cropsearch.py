@@ -14,10 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import synth
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import synth
 from camforensics.core.cropsearch import DIH4, corrected_threshold, offset_window, orient
 from camforensics.core.fingerprint import estimate_fingerprint
 from camforensics.core.matching import crop_plan, fits, match_image

@@ -61,7 +61,7 @@ def parse_scales(text: str) -> tuple[float, ...]:
             start, stop, step = (float(p) for p in text.split(":"))
             if not step > 0 or stop < start:
                 raise ValueError
-            n = int(round((stop - start) / step)) + 1
+            n = round((stop - start) / step) + 1
             if n > 1000:
                 raise ParameterError(f"--scales {text!r}: {n} scales; use a coarser step (at most 1000)")
             return tuple(round(start + i * step, 6) for i in range(n))

@@ -158,7 +158,6 @@ def identify_one(path: Path, state: IdentifyState, record: dict[str, Any]) -> No
 
 def prnu_one(img: LoadedImage, setup: IdentifySetup, index: FingerprintIndex, record: dict[str, Any]) -> None:
     """The PRNU part of :func:`identify_one`: rank the library's fingerprints by PCE and decide."""
-    match = setup.match
     residual = residual_extractor(setup.device)(img.pixels, params=setup.residual)
     outcome = index.rank(residual, to_grey(img.pixels))
     candidates = outcome.candidates

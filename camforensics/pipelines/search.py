@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from camforensics.core.cropsearch import MIN_CROP_SIDE
 from camforensics.core.digest import digest_z_scores, sign_digest
 from camforensics.core.matching import Query, candidate_rotations, fits, match_query
-from camforensics.core.cropsearch import MIN_CROP_SIDE
 from camforensics.core.params import MatchParams
 from camforensics.core.pce import Spectrum, spectrum_of
 from camforensics.errors import LibraryError, ParameterError, SizeMismatchError
