@@ -175,6 +175,8 @@ def crop_queries(device_tree, tmp_path_factory):
         rgb = np.asarray(Image.open(device_tree / name / "nat" / f"nat {j}.jpg"))
         Image.fromarray(rgb[y : y + h, x : x + w]).save(q / f"{name}_crop.png")
         truth[f"{name}_crop.png"] = (name, (y, x))
+    rgb = np.asarray(Image.open(device_tree / "cam_c" / "nat" / "nat 2.jpg"))
+    Image.fromarray(np.rot90(rgb[48:176, 64:256], 1)).save(q / "cam_c_turned.png")  # turned a quarter by software
     rgb = np.asarray(Image.open(device_tree / "cam_b" / "nat" / "nat 1.jpg"))
     Image.fromarray(cv2.resize(rgb, (192, 192), interpolation=cv2.INTER_AREA)).save(q / "cam_b_small.png")
     Image.new("RGB", (300, 280), (120, 120, 120)).save(q / "too_large.png")
@@ -201,6 +203,12 @@ def test_identify_names_the_device_and_the_offset_of_crops(crop_queries, device_
         assert d["search"] == "crop" and d["threshold"] > 60 and d["scale"] == 1.0
         others = [c for c in results[name]["candidates"] if c["device"] != device]
         assert all(c["pce"] < c["threshold"] for c in others)
+        # A match in the stored order: no fingerprint was searched in other orientations.
+        assert all(c["n_hypotheses"] == d["n_hypotheses"] and list(c["pce_by_rotation"]) == ["0"] for c in others)
+    turned = results["cam_c_turned.png"]
+    d = turned["decision"]
+    assert d["device"] == "cam_c" and d["rotation"] == 270 and not d["mirrored"] and d["crop_offset"] == [48, 64]
+    assert all(len(c["pce_by_rotation"]) == 8 for c in turned["candidates"])  # no stored-order match anywhere
     small = results["cam_b_small.png"]["decision"]
     assert small["device"] == "cam_b" and small["scale"] == pytest.approx(0.75) and small["crop_offset"] == [0, 0]
     err = results["too_large.png"]["error"]["message"]

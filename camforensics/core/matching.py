@@ -200,12 +200,14 @@ class Query:
         return spectrum
 
 
-def match_query(query: Query, reference: Spectrum, *, match: MatchParams = MatchParams()) -> MatchResult:
+def match_query(
+    query: Query, reference: Spectrum, *, match: MatchParams = MatchParams(), orientation_fallback: bool = True
+) -> MatchResult:
     """Best PCE of a :class:`Query` against a fingerprint spectrum over the allowed orientations and shifts.
 
     A query of the fingerprint's size (in some rotation) is matched aligned, within ``match.shift_range`` of zero
     shift, against the decision threshold ``match.threshold``. A smaller one is searched as a crop
-    (:func:`match_crop`) when ``match.crop_anchor`` allows it.
+    (:func:`match_crop`, with its ``orientation_fallback``) when ``match.crop_anchor`` allows it.
 
     Raises
     ------
@@ -215,7 +217,7 @@ def match_query(query: Query, reference: Spectrum, *, match: MatchParams = Match
     rotations = candidate_rotations(query.shape, reference.shape, mode=match.rotations)
     if rotations:
         return _match_aligned(query, reference, rotations, match)
-    result = match_crop(query, reference, match=match)
+    result = match_crop(query, reference, match=match, orientation_fallback=orientation_fallback)
     if result is None:
         h, w = query.shape
         how = "as a crop at any scale searched" if match.searches_crops else "(crop search off)"
@@ -258,12 +260,16 @@ def _match_aligned(query: Query, reference: Spectrum, rotations: list[int], matc
     )
 
 
-def match_crop(query: Query, reference: Spectrum, *, match: MatchParams = MatchParams()) -> MatchResult | None:
+def match_crop(
+    query: Query, reference: Spectrum, *, match: MatchParams = MatchParams(), orientation_fallback: bool = True
+) -> MatchResult | None:
     """Search a query smaller than the fingerprint as a crop: over scales, orientations and offsets.
 
     Every hypothesis of :func:`crop_plan`'s first stage is searched (zero-padded FFT correlation over all its
     offsets, :func:`camforensics.core.cropsearch.crop_pce`); the fallback stage (other orientations) only when
-    the first finds no match. The false-alarm probability and the decision threshold
+    the first finds no match, and only with ``orientation_fallback`` (a library search first tries every
+    fingerprint in the stored order, see :class:`camforensics.pipelines.search.FingerprintIndex`), unless the
+    stored order does not fit at all. The false-alarm probability and the decision threshold
     (:func:`camforensics.core.cropsearch.corrected_threshold`) count every offset of every stage searched.
 
     Returns
@@ -272,6 +278,8 @@ def match_crop(query: Query, reference: Spectrum, *, match: MatchParams = MatchP
         None when no orientation and scale fits.
     """
     first, fallback = crop_plan(query.shape, reference.shape, match=match)
+    if first and not orientation_fallback:
+        fallback = []
     best: tuple[CropHypotheses, PceResult] | None = None
     by_rotation: dict[int | str, float] = {}
     n_hyp = 0

@@ -19,7 +19,7 @@ import numpy as np
 
 from camforensics.core.cropsearch import MIN_CROP_SIDE
 from camforensics.core.digest import digest_z_scores, sign_digest
-from camforensics.core.matching import Query, candidate_rotations, fits, match_query
+from camforensics.core.matching import Query, candidate_rotations, crop_plan, fits, match_query
 from camforensics.core.params import MatchParams
 from camforensics.core.pce import Spectrum, spectrum_of
 from camforensics.errors import LibraryError, ParameterError, SizeMismatchError
@@ -174,10 +174,16 @@ class FingerprintIndex:
                 "n_shortlisted": len(shortlist),
                 "best_z": [[e.name, round(z[e.name], 2)] for e in ranked[:5]],
             }
-        candidates = []
-        for entry in shortlist:
-            res = match_query(query, self._cache.get(entry), match=self.match)
-            candidates.append({"device": entry.name, **res.to_dict(), **({"digest_z": z[entry.name]} if z else {})})
+        # Crops are searched in their stored order against every fingerprint first; the other orientations
+        # (a full search each) only when no fingerprint matched that way.
+        results = {e.name: match_query(query, self._cache.get(e), match=self.match, orientation_fallback=False) for e in shortlist}
+        if not any(r.is_match for r in results.values()):
+            for entry in shortlist:
+                if results[entry.name].search == "crop" and all(crop_plan(query.shape, entry.shape, match=self.match)):
+                    results[entry.name] = match_query(query, self._cache.get(entry), match=self.match)
+        candidates = [
+            {"device": e.name, **results[e.name].to_dict(), **({"digest_z": z[e.name]} if z else {})} for e in shortlist
+        ]
         candidates.sort(key=lambda c: c["pce"], reverse=True)
         return SearchOutcome(
             candidates=candidates,
