@@ -259,3 +259,17 @@ def test_verify_a_cropped_set_against_the_full_frame_set(device_tree, tmp_path):
     d2 = json.loads((tmp_path / "v2.json").read_text())["summary"]["decision"]
     assert not d2["same_device"] and d2["pce"] < d2["threshold"]
     assert math.isfinite(d2["log10_p_fa"])
+
+
+def test_search_options_are_parsed_and_bad_values_refused_in_one_line(tmp_path):
+    from test_cli import invoke
+
+    from camforensics.cli.identify import parse_crop_anchor, parse_scales
+
+    assert parse_scales("1") == (1.0,) and parse_scales("1,0.75,0.5") == (1.0, 0.75, 0.5)
+    assert parse_scales("0.5:1:0.25") == (0.5, 0.75, 1.0) and len(parse_scales("0.5:1:0.005")) == 101
+    assert parse_crop_anchor("center") == "centre" and parse_crop_anchor("16,32") == (16, 32)
+    for option, value, hint in (("--scales", "abc", "START:STOP:STEP"), ("--scales", "2", "between"),
+                                ("--crop-anchor", "middle", "Y,X"), ("--rotations", "some", "dih4")):
+        res = invoke("identify", tmp_path, "--library", tmp_path, "--no-model", option, value)
+        assert res.exit_code == 2 and hint in res.output, res.output

@@ -84,10 +84,14 @@ class MatchParams:
                 raise ParameterError(
                     f"crop_anchor must be one of {', '.join(CROP_ANCHORS)} or a (y, x) offset, got {anchor!r}"
                 )
-        elif len(anchor) != 2 or min(int(v) for v in anchor) < 0:
-            raise ParameterError(f"crop_anchor offset must be two non-negative pixels (y, x), got {anchor!r}")
         else:
-            object.__setattr__(self, "crop_anchor", (int(anchor[0]), int(anchor[1])))
+            try:
+                y, x = (int(v) for v in anchor)
+            except (TypeError, ValueError):
+                y = x = -1
+            if min(y, x) < 0:
+                raise ParameterError(f"crop_anchor offset must be two non-negative pixels (y, x), got {anchor!r}")
+            object.__setattr__(self, "crop_anchor", (y, x))
         if not self.scales or any(not MIN_SCALE <= s <= 1.0 for s in self.scales):
             raise ParameterError(f"scales must be between {MIN_SCALE} and 1.0 (query pixels per sensor pixel), got {self.scales!r}")
         object.__setattr__(self, "scales", tuple(sorted({float(s) for s in self.scales}, reverse=True)))
