@@ -95,7 +95,7 @@ def table(args: argparse.Namespace) -> None:
         if not d["match"]:
             row["none"] += 1
             best = r["candidates"][0]
-            row["pce"].append(f"{best['pce']:.0f}({best['device'][:6]})")
+            row["pce"].append(f"{best['pce']:.0f}({'own' if best['device'] == device else best['device']})")
             continue
         row["pce"].append(f"{d['pce']:.0f}")
         if d["device"] == device:
@@ -113,8 +113,8 @@ def table(args: argparse.Namespace) -> None:
             f"| {device} | {'yes' if device in enrolled else 'no'} | {row['crops']} | {row['correct']} | {row['wrong']} | "
             f"{row['none']} | {row['offset_ok']}/{row['correct']} | {statistics.median(row['thr']):.1f} | {' '.join(row['pce'])} |"
         )
-    print("\n(no match: the best candidate's PCE and device in brackets; threshold: median over the crops, raised "
-          "for the offsets and orientations searched)")
+    print("\n(no match: the best candidate's PCE and device in brackets, 'own' for the crop's device; threshold: "
+          "median over the crops, raised for the offsets and orientations searched)")
 
 
 def naive_search(q: np.ndarray, k: np.ndarray, exclusion: int = 11) -> tuple[float, tuple[int, int]]:
