@@ -44,3 +44,21 @@ def device_tree(tmp_path_factory, device_images) -> Path:
             for j, rgb in enumerate(images):
                 synth.write_jpeg(root / name / kind / f"{kind} {j}.jpg", rgb, exif={0x010F: "Synth", 0x0110: name})
     return root
+
+
+@pytest.fixture(scope="session")
+def realdev_flat_library(tmp_path_factory) -> Path:
+    """A library of the real-dev devices that have flat-field images, each enrolled from all of them.
+
+    Shared by the real-data tier (enrolling ~140 images of 1 MP is most of its time); tests that add entries
+    copy it first. Only real-data tests use it, and they skip when the corpus is absent.
+    """
+    from camforensics.pipelines.enroll import enroll_device
+
+    lib = tmp_path_factory.mktemp("realdev_flat") / "lib"
+    for folder in sorted(p for p in REAL_DEV.iterdir() if p.is_dir()):
+        flat = sorted((folder / "flat").glob("*.jpg")) if (folder / "flat").is_dir() else []
+        if flat:
+            _, entry = enroll_device(flat, name=folder.name, library=lib)
+            assert entry is not None and entry.meta["n_images"] == len(flat)
+    return lib

@@ -28,16 +28,20 @@ def split_device(folder: Path) -> tuple[list[Path], list[Path]]:
 
 
 @pytest.fixture(scope="module")
-def identify_report(tmp_path_factory):
+def identify_report(tmp_path_factory, realdev_flat_library):
+    import shutil
+
     from camforensics.pipelines.enroll import enroll_device
     from camforensics.pipelines.identify import identify_images
 
     lib = tmp_path_factory.mktemp("realdev") / "lib"
+    shutil.copytree(realdev_flat_library, lib)  # the devices with flat fields, enrolled from all of them
     queries = []
     for folder in sorted(p for p in REAL_DEV.iterdir() if p.is_dir()):
         ref, query = split_device(folder)
-        _, entry = enroll_device(ref, name=folder.name, library=lib)
-        assert entry is not None and entry.meta["n_images"] == len(ref)
+        if not (folder / "flat").is_dir():
+            _, entry = enroll_device(ref, name=folder.name, library=lib)
+            assert entry is not None and entry.meta["n_images"] == len(ref)
         queries += query
     return identify_images(queries, library=lib)
 

@@ -51,6 +51,61 @@ def parse_shift_range(text: str) -> tuple[int, int]:
     return parts[0], parts[1]
 
 
+def parse_scales(text: str) -> tuple[float, ...]:
+    """'1' -> (1.0,); '1,0.75,0.5' -> a list; '0.5:1:0.05' -> START:STOP:STEP, both ends included."""
+    from camforensics.errors import ParameterError
+
+    hint = "give SCALE[,SCALE...] or START:STOP:STEP, e.g. 1,0.75,0.5 or 0.5:1:0.05 (query pixels per sensor pixel)"
+    try:
+        if ":" in text:
+            start, stop, step = (float(p) for p in text.split(":"))
+            if not step > 0 or stop < start:
+                raise ValueError
+            n = round((stop - start) / step) + 1
+            if n > 1000:
+                raise ParameterError(f"--scales {text!r}: {n} scales; use a coarser step (at most 1000)")
+            return tuple(round(start + i * step, 6) for i in range(n))
+        return tuple(float(p) for p in text.split(","))
+    except ValueError:
+        raise ParameterError(f"--scales {text!r}: {hint}") from None
+
+
+def parse_crop_anchor(text: str) -> str | tuple[int, int]:
+    """'any', 'centre' (or 'center'), 'corner', 'none', or 'Y,X' (pixels)."""
+    from camforensics.errors import ParameterError
+
+    word = text.strip().lower()
+    if word == "center":
+        word = "centre"
+    if word in ("any", "centre", "corner", "none"):
+        return word
+    try:
+        y, x = (int(p) for p in word.split(","))
+    except ValueError:
+        raise ParameterError(
+            f"--crop-anchor {text!r}: give any, centre, corner, none or Y,X (the crop's top-left on the sensor, pixels)"
+        ) from None
+    return y, x
+
+
+ROTATIONS_HELP = (
+    "'all': the rotations whose size fits (same size); crops: stored order, then the 8 turns/mirrors if it "
+    "fails. 'dih4': the 8 turns and mirrors always. 'none': stored order only."
+)
+CROP_ANCHOR_HELP = (
+    "Queries smaller than a fingerprint (crops): 'any' searches every offset; 'centre', 'corner' or Y,X (top-left "
+    "on the sensor, pixels) search +-shift-range around it; 'none': crops fit no fingerprint."
+)
+SCALES_HELP = (
+    "Scales searched for downscaled queries (query pixels per sensor pixel, 0.25..1): '1', '1,0.75,0.5' or "
+    "START:STOP:STEP such as 0.5:1:0.01 (a fine step: the match is lost beyond ~1/size scale error)."
+)
+SHIFT_RANGE_HELP = (
+    "Same-size queries: search the PCE peak within +-N pixels (or DY,DX) of zero shift; crops with a "
+    "--crop-anchor other than 'any': within +-N of that offset."
+)
+
+
 def identify(
     paths: Annotated[list[Path], typer.Argument(help="Query images: files and/or folders (walked recursively).")],
     library: Annotated[
@@ -76,12 +131,10 @@ def identify(
     model_threads: Annotated[int, typer.Option(help="onnxruntime threads (0 = all cores; 1 per worker process).")] = 0,
     threshold: Annotated[float, typer.Option(help="PCE decision threshold.")] = 60.0,
     sigma0: Annotated[float, typer.Option(help="Denoiser noise std for queries (0..255); 2 as in Binghamton.")] = 2.0,
-    rotations: Annotated[
-        str, typer.Option(help="'all': try 0/90/180/270 degrees (orientation unknown); 'none': stored order only.")
-    ] = "all",
-    shift_range: Annotated[
-        str, typer.Option(help="Search the PCE peak within +-N pixels (or DY,DX) of zero shift; 0 = aligned.")
-    ] = "0",
+    rotations: Annotated[str, typer.Option(help=ROTATIONS_HELP)] = "all",
+    shift_range: Annotated[str, typer.Option(help=SHIFT_RANGE_HELP)] = "0",
+    crop_anchor: Annotated[str, typer.Option(help=CROP_ANCHOR_HELP)] = "any",
+    scales: Annotated[str, typer.Option(help=SCALES_HELP)] = "1",
     enhance: Annotated[
         bool, typer.Option("--enhance/--no-enhance", help="Li's enhanced SPN (alpha 7) on query residuals.")
     ] = False,
@@ -104,7 +157,9 @@ def identify(
     attribute its camera model with a deep model (top-k, open-set 'unknown', EXIF consistency).
 
     Pixels are used in stored sensor order (never rotated by EXIF); the rotations whose size fits a fingerprint
-    are tried and the best is reported, with its false-alarm probability corrected for what was searched.
+    are tried and the best is reported, with its false-alarm probability corrected for what was searched. An image
+    smaller than a fingerprint is searched as a crop over every offset (and the --scales given); its threshold
+    rises with the number of hypotheses searched, and the offset found is reported.
     """
     with cli_errors():
         check_format(fmt)
@@ -126,7 +181,13 @@ def identify(
             )
         )
 
-        match = MatchParams(threshold=threshold, rotations=rotations, shift_range=parse_shift_range(shift_range))
+        match = MatchParams(
+            threshold=threshold,
+            rotations=rotations,
+            shift_range=parse_shift_range(shift_range),
+            crop_anchor=parse_crop_anchor(crop_anchor),
+            scales=parse_scales(scales),
+        )
         residual = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
         target = report_target(report, "identify", fmt)
         journal = journal_for(target, resume=resume, given=report is not None)
@@ -163,10 +224,10 @@ def _table(rep) -> None:  # noqa: ANN001 - a Report
     if models:
         title += f"{';' if prnu else ':'} model {rep.parameters['attribution']['model']}"
     table = Table(title=title, title_justify="left")
-    numeric = ("PCE", "rot", "log10 P_FA", "2nd PCE", "p")
+    numeric = ("PCE", "threshold", "rot", "log10 P_FA", "2nd PCE", "p")
     cols = ["image"]
     if prnu:
-        cols += ["decision", "top device", "PCE", "rot", "log10 P_FA", "2nd PCE"]
+        cols += ["decision", "top device", "PCE", "threshold", "rot", "where", "log10 P_FA", "2nd PCE"]
     if models:
         cols += ["camera model", "p", "EXIF"]
     for col in cols:
@@ -178,13 +239,28 @@ def _table(rep) -> None:  # noqa: ANN001 - a Report
         if prnu:
             d, cands = r.get("decision"), r.get("candidates") or []
             if d is None:
-                row += ["[dim]size fits no fingerprint[/]", "-", "-", "-", "-", "-"]
+                row += ["[dim]size fits no fingerprint[/]", "-", "-", "-", "-", "-", "-", "-"]
             else:
                 verdict = "[green]match[/]" if d["match"] else "no match"
                 if d["ambiguous"]:
                     verdict = "[yellow]ambiguous[/]"
                 second = f"{cands[1]['pce']:.1f}" if len(cands) > 1 else "-"
-                row += [verdict, cands[0]["device"], f"{d['pce']:.1f}", str(d["rotation"]), f"{d['log10_p_fa']:.1f}", second]
+                rot = f"{d['rotation']}{'m' if d.get('mirrored') else ''}"
+                where = "aligned"
+                if d.get("crop_offset") is not None:
+                    where = f"crop at {d['crop_offset'][0]},{d['crop_offset'][1]}"
+                    if d.get("scale", 1.0) != 1.0:
+                        where += f" x{d['scale']:g}"
+                row += [
+                    verdict,
+                    cands[0]["device"],
+                    f"{d['pce']:.1f}",
+                    f"{d['threshold']:.1f}",
+                    rot,
+                    where,
+                    f"{d['log10_p_fa']:.1f}",
+                    second,
+                ]
         if models:
             a = r["model_attribution"]
             top = a["top_k"][0]

@@ -35,7 +35,12 @@ def verify(
     set_b: Annotated[Path, typer.Argument(help="Set B: an image or a folder of images.")],
     threshold: Annotated[float, typer.Option(help="PCE decision threshold.")] = 60.0,
     sigma0: Annotated[float, typer.Option(help="Denoiser noise std for the set fingerprints (0..255).")] = 3.0,
-    rotations: Annotated[str, typer.Option(help="'all' or 'none' (see identify).")] = "all",
+    rotations: Annotated[str, typer.Option(help="'all', 'dih4' or 'none' (see identify).")] = "all",
+    shift_range: Annotated[str, typer.Option(help="See identify (crops with a --crop-anchor).")] = "0",
+    crop_anchor: Annotated[
+        str, typer.Option(help="A set smaller than the other (crops): any, centre, corner, Y,X or none (see identify).")
+    ] = "any",
+    scales: Annotated[str, typer.Option(help="Scales searched for a downscaled set (see identify).")] = "1",
     per_image: Annotated[
         bool, typer.Option("--per-image/--no-per-image", help="Also match each image against the other set.")
     ] = True,
@@ -80,7 +85,15 @@ def verify(
             if no_model
             else verifier_choice(model, models_dir, positions=positions, threads=model_threads, device=device)
         )
-        match = MatchParams(threshold=threshold, rotations=rotations)
+        from camforensics.cli.identify import parse_crop_anchor, parse_scales, parse_shift_range
+
+        match = MatchParams(
+            threshold=threshold,
+            rotations=rotations,
+            shift_range=parse_shift_range(shift_range),
+            crop_anchor=parse_crop_anchor(crop_anchor),
+            scales=parse_scales(scales),
+        )
         with progress("verify", quiet=quiet) as hooks:
             rep = verify_sets(
                 [set_a],
@@ -99,9 +112,14 @@ def verify(
             d = rep.summary["decision"]
             verdict = "[green]SAME device[/]" if d["same_device"] else "[bold]different devices (or too little evidence)[/]"
             out.print(
-                f"{verdict}: PCE {d['pce']:.1f} (threshold {d['threshold']:g}, log10 P_FA {d['log10_p_fa']:.1f}, "
+                f"{verdict}: PCE {d['pce']:.1f} (threshold {d['threshold']:.1f}, log10 P_FA {d['log10_p_fa']:.1f}, "
                 f"rotation {d['rotation']}) from {d['n_images_a']} + {d['n_images_b']} images"
             )
+            if d.get("crop_offset") is not None:
+                out.print(
+                    f"set {d['query_set']} searched as a crop of the other's sensor: offset {d['crop_offset']}, "
+                    f"scale {d['scale']:g}, {d['n_hypotheses']} hypotheses"
+                )
             s = rep.summary.get("siamese")
             if s is not None:
                 fused = "[green]SAME device[/]" if s["fused_same_device"] else "[bold]different devices[/]"

@@ -1,4 +1,5 @@
-"""Match a query (image or residual) against a fingerprint, trying the rotations the sizes allow."""
+"""Match a query (image or residual) against a fingerprint: same size in the rotations that fit, or as a crop
+(scaled, turned) searched over its offsets (see :mod:`camforensics.core.cropsearch`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,18 @@ from typing import Any
 
 import numpy as np
 
-from camforensics.core.params import MatchParams, ResidualParams
+from camforensics.core.cropsearch import (
+    DIH4,
+    MIN_CROP_SIDE,
+    corrected_threshold,
+    crop_pce,
+    offset_window,
+    orient,
+    padded_spectrum,
+    sensor_shape,
+    to_sensor_scale,
+)
+from camforensics.core.params import PCE_THRESHOLD, MatchParams, ResidualParams
 from camforensics.core.pce import PceResult, Spectrum, log10_false_alarm, pce_from_spectra, spectrum_of
 from camforensics.core.residual import extract_residual, to_grey
 from camforensics.errors import SizeMismatchError
@@ -15,16 +27,26 @@ from camforensics.errors import SizeMismatchError
 
 @dataclass(frozen=True)
 class MatchResult:
-    """Best PCE of a query against one fingerprint over the rotations and shifts searched."""
+    """Best PCE of a query against one fingerprint over the orientations, scales and shifts searched."""
 
     pce: float  # PCE at the best rotation
     ncc: float  # normalised correlation at the peak
     rotation: int  # degrees counter-clockwise that turn the stored query into the fingerprint's sensor order
-    peak_shift: tuple[int, int]  # (dy, dx) of the peak at that rotation
-    n_hypotheses: int  # rotations x shifts searched (enters the false-alarm correction)
+    peak_shift: tuple[int, int]  # (dy, dx) of the peak at that rotation (a crop: its offset, as crop_offset)
+    n_hypotheses: int  # orientations x scales x shifts searched (enters the false-alarm correction)
     p_fa: float  # false-alarm probability of this PCE given n_hypotheses
     log10_p_fa: float  # finite even where p_fa underflows to 0
-    pce_by_rotation: dict[int, float] = field(default_factory=dict)  # every rotation tried
+    pce_by_rotation: dict[int | str, float] = field(default_factory=dict)  # every orientation tried ("m90": mirrored)
+    threshold: float = PCE_THRESHOLD  # decision threshold of this search (crop searches: raised for n_hypotheses)
+    mirrored: bool = False  # the stored query was flipped left-right before the rotation
+    scale: float = 1.0  # query pixel size / sensor pixel size at the best match
+    crop_offset: tuple[int, int] | None = None  # (row, column) of the query's top-left corner on the sensor; None: same size
+    search: str = "aligned"  # "aligned": same size as the fingerprint; "crop": searched as a crop
+
+    @property
+    def is_match(self) -> bool:
+        """Whether the PCE exceeds this search's decision threshold."""
+        return self.pce > self.threshold
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -36,13 +58,24 @@ class MatchResult:
             "p_fa": self.p_fa,
             "log10_p_fa": self.log10_p_fa,
             "pce_by_rotation": {str(k): v for k, v in self.pce_by_rotation.items()},
+            "threshold": self.threshold,
+            "mirrored": self.mirrored,
+            "scale": self.scale,
+            "crop_offset": list(self.crop_offset) if self.crop_offset is not None else None,
+            "search": self.search,
         }
 
 
-def candidate_rotations(query_shape: tuple[int, ...], reference_shape: tuple[int, ...], *, mode: str = "all") -> list[int]:
-    """Rotations (degrees counter-clockwise, multiples of 90) under which a query fits a reference's shape.
+def variant_key(rotation: int, mirrored: bool) -> int | str:
+    """Key of an orientation in ``pce_by_rotation``: the rotation, prefixed with "m" when mirrored."""
+    return f"m{rotation}" if mirrored else rotation
 
-    ``mode="none"`` allows only the stored order; ``"all"`` the four rotations whose shape fits.
+
+def candidate_rotations(query_shape: tuple[int, ...], reference_shape: tuple[int, ...], *, mode: str = "all") -> list[int]:
+    """Rotations (degrees counter-clockwise, multiples of 90) under which a query has a reference's shape.
+
+    ``mode="none"`` allows only the stored order; ``"all"`` and ``"dih4"`` the four rotations whose shape fits
+    (``"dih4"`` also tries each mirrored, see :func:`match_query`).
     """
     h, w = query_shape[:2]
     ref = tuple(reference_shape[:2])
@@ -50,8 +83,66 @@ def candidate_rotations(query_shape: tuple[int, ...], reference_shape: tuple[int
     return [r for r in allowed if ((h, w) if r in (0, 180) else (w, h)) == ref]
 
 
+@dataclass(frozen=True)
+class CropHypotheses:
+    """One orientation and scale of a crop search: where the resampled query may sit in the reference."""
+
+    rotation: int
+    mirrored: bool
+    scale: float
+    shape: tuple[int, int]  # the query's size at sensor resolution in this orientation
+    window: tuple[slice, slice]  # offsets searched
+
+    @property
+    def n(self) -> int:
+        return (self.window[0].stop - self.window[0].start) * (self.window[1].stop - self.window[1].start)
+
+
+def crop_plan(
+    query_shape: tuple[int, ...], reference_shape: tuple[int, ...], *, match: MatchParams = MatchParams()
+) -> tuple[list[CropHypotheses], list[CropHypotheses]]:
+    """The crop searches of a query smaller than a reference: (first stage, fallback stage).
+
+    ``rotations="none"``: the stored order only; ``"dih4"``: the 8 orientations at once; ``"all"``: the stored order
+    first and the 7 others only when it finds no match (turned or mirrored copies are rarer than plain crops, and
+    each orientation costs a full search). Orientations and scales that leave the query larger than the
+    reference, or with a side under ``MIN_CROP_SIDE``, are left out. Both lists are empty when crops are not
+    searched (``crop_anchor="none"``) or nothing fits.
+    """
+    if not match.searches_crops:
+        return [], []
+    ref = (int(reference_shape[0]), int(reference_shape[1]))
+    variants = [(0, False)] if match.rotations == "none" else list(DIH4)
+    stages: tuple[list[CropHypotheses], list[CropHypotheses]] = ([], [])
+    for rotation, mirrored in variants:
+        h, w = query_shape[:2] if rotation in (0, 180) else (query_shape[1], query_shape[0])
+        for scale in match.scales:
+            shape = sensor_shape((h, w), scale)
+            if min(shape) < MIN_CROP_SIDE:
+                continue
+            window = offset_window(shape, ref, anchor=match.crop_anchor, shift_range=match.shift_range)
+            if window is None:
+                continue
+            fallback = match.rotations == "all" and (rotation, mirrored) != (0, False)
+            stages[1 if fallback else 0].append(CropHypotheses(rotation, mirrored, scale, shape, window))
+    return stages
+
+
+def fits(query_shape: tuple[int, ...], reference_shape: tuple[int, ...], *, match: MatchParams = MatchParams()) -> bool:
+    """Whether a query of ``query_shape`` can be matched against a reference: same size or as a crop."""
+    if candidate_rotations(query_shape, reference_shape, mode=match.rotations):
+        return True
+    first, fallback = crop_plan(query_shape, reference_shape, match=match)
+    return bool(first or fallback)
+
+
+# Memory for the padded query spectra a Query keeps between fingerprints of one size (bytes).
+PADDED_CACHE_BYTES = 1 << 30
+
+
 class Query:
-    """A query signal whose rotated spectra are computed once and reused against many fingerprints.
+    """A query signal whose turned (and, for crop searches, padded) spectra are computed once and reused against
+    many fingerprints.
 
     For an image the signal is ``W * I`` (residual times grey intensity): its correlation with K at zero shift is
     Goljan's detector ``<W, I K>``, and at other shifts the fingerprint moves while the image content stays with
@@ -71,7 +162,9 @@ class Query:
         if grey is not None and np.shape(grey) != w.shape:
             raise SizeMismatchError(f"residual {w.shape} and intensity {np.shape(grey)} differ in shape")
         self.signal = w if grey is None else w * np.asarray(grey, dtype=np.float32)
-        self._spectra: dict[int, Spectrum] = {}
+        self._spectra: dict[tuple[int, bool], Spectrum] = {}
+        self._padded: dict[tuple[int, bool, float, tuple[int, int]], Spectrum] = {}
+        self._padded_bytes = 0
         self._scratch: dict[tuple[int, ...], np.ndarray] = {}
 
     def scratch(self, spectrum: Spectrum) -> np.ndarray:
@@ -85,39 +178,73 @@ class Query:
     def shape(self) -> tuple[int, int]:
         return (int(self.signal.shape[0]), int(self.signal.shape[1]))
 
-    def spectrum(self, rotation: int) -> Spectrum:
-        """Spectrum of the signal turned ``rotation`` degrees counter-clockwise (cached)."""
-        if rotation not in self._spectra:
-            self._spectra[rotation] = spectrum_of(np.rot90(self.signal, rotation // 90))
-        return self._spectra[rotation]
+    def spectrum(self, rotation: int, mirrored: bool = False) -> Spectrum:
+        """Spectrum of the signal (flipped left-right when ``mirrored``) turned ``rotation`` degrees
+        counter-clockwise (cached)."""
+        key = (rotation, mirrored)
+        if key not in self._spectra:
+            self._spectra[key] = spectrum_of(orient(self.signal, rotation, mirrored))
+        return self._spectra[key]
+
+    def padded(self, hyp: CropHypotheses, shape: tuple[int, int]) -> Spectrum:
+        """Spectrum of the signal in ``hyp``'s orientation, resampled to its scale and zero-padded to ``shape``
+        (cached within ``PADDED_CACHE_BYTES``)."""
+        key = (hyp.rotation, hyp.mirrored, hyp.scale, shape)
+        spectrum = self._padded.get(key)
+        if spectrum is None:
+            signal = to_sensor_scale(orient(self.signal, hyp.rotation, hyp.mirrored), hyp.scale)
+            spectrum = padded_spectrum(signal, shape)
+            if self._padded_bytes + spectrum.nbytes <= PADDED_CACHE_BYTES:
+                self._padded[key] = spectrum
+                self._padded_bytes += spectrum.nbytes
+        return spectrum
 
 
-def match_query(query: Query, reference: Spectrum, *, match: MatchParams = MatchParams()) -> MatchResult:
-    """Best PCE of a :class:`Query` against a fingerprint spectrum over the allowed rotations and shifts.
+def match_query(
+    query: Query, reference: Spectrum, *, match: MatchParams = MatchParams(), orientation_fallback: bool = True
+) -> MatchResult:
+    """Best PCE of a :class:`Query` against a fingerprint spectrum over the allowed orientations and shifts.
+
+    A query of the fingerprint's size (in some rotation) is matched aligned, within ``match.shift_range`` of zero
+    shift, against the decision threshold ``match.threshold``. A smaller one is searched as a crop
+    (:func:`match_crop`, with its ``orientation_fallback``) when ``match.crop_anchor`` allows it.
 
     Raises
     ------
     SizeMismatchError
-        If no allowed rotation of the query has the reference's shape.
+        If the query fits the reference neither at its size in an allowed rotation nor as a crop.
     """
     rotations = candidate_rotations(query.shape, reference.shape, mode=match.rotations)
-    if not rotations:
+    if rotations:
+        return _match_aligned(query, reference, rotations, match)
+    result = match_crop(query, reference, match=match, orientation_fallback=orientation_fallback)
+    if result is None:
         h, w = query.shape
+        how = "as a crop at any scale searched" if match.searches_crops else "(crop search off)"
         raise SizeMismatchError(
-            f"query of {w}x{h} pixels fits no rotation of the {reference.shape[1]}x{reference.shape[0]} fingerprint"
+            f"query of {w}x{h} pixels fits no rotation of the {reference.shape[1]}x{reference.shape[0]} fingerprint, "
+            f"neither at its size nor {how}"
         )
-    best: tuple[int, PceResult] | None = None
-    by_rotation: dict[int, float] = {}
-    for r in rotations:
-        spectrum = query.spectrum(r)
+    return result
+
+
+def _match_aligned(query: Query, reference: Spectrum, rotations: list[int], match: MatchParams) -> MatchResult:
+    """The same-size search: every fitting rotation (and its mirror with ``rotations="dih4"``) near zero shift."""
+    variants = [(r, False) for r in rotations]
+    if match.rotations == "dih4":
+        variants += [(r, True) for r in rotations]
+    best: tuple[int, bool, PceResult] | None = None
+    by_rotation: dict[int | str, float] = {}
+    for r, mirrored in variants:
+        spectrum = query.spectrum(r, mirrored)
         res = pce_from_spectra(
             spectrum, reference, shift_range=match.shift_range, exclusion=match.exclusion, scratch=query.scratch(spectrum)
         )
-        by_rotation[r] = res.pce
-        if best is None or res.pce > best[1].pce:
-            best = (r, res)
-    rotation, res = best  # type: ignore[misc]  (rotations is non-empty)
-    n_hyp = res.n_shifts * len(rotations)
+        by_rotation[variant_key(r, mirrored)] = res.pce
+        if best is None or res.pce > best[2].pce:
+            best = (r, mirrored, res)
+    rotation, mirrored, res = best  # type: ignore[misc]  (rotations is non-empty)
+    n_hyp = res.n_shifts * len(variants)
     log10_pfa = log10_false_alarm(res.pce, n_hyp)
     return MatchResult(
         pce=res.pce,
@@ -128,6 +255,63 @@ def match_query(query: Query, reference: Spectrum, *, match: MatchParams = Match
         p_fa=float(10.0**log10_pfa),
         log10_p_fa=log10_pfa,
         pce_by_rotation=by_rotation,
+        threshold=match.threshold,
+        mirrored=mirrored,
+    )
+
+
+def match_crop(
+    query: Query, reference: Spectrum, *, match: MatchParams = MatchParams(), orientation_fallback: bool = True
+) -> MatchResult | None:
+    """Search a query smaller than the fingerprint as a crop: over scales, orientations and offsets.
+
+    Every hypothesis of :func:`crop_plan`'s first stage is searched (zero-padded FFT correlation over all its
+    offsets, :func:`camforensics.core.cropsearch.crop_pce`); the fallback stage (other orientations) only when
+    the first finds no match, and only with ``orientation_fallback`` (a library search first tries every
+    fingerprint in the stored order, see :class:`camforensics.pipelines.search.FingerprintIndex`), unless the
+    stored order does not fit at all. The false-alarm probability and the decision threshold
+    (:func:`camforensics.core.cropsearch.corrected_threshold`) count every offset of every stage searched.
+
+    Returns
+    -------
+    MatchResult or None
+        None when no orientation and scale fits.
+    """
+    first, fallback = crop_plan(query.shape, reference.shape, match=match)
+    if first and not orientation_fallback:
+        fallback = []
+    best: tuple[CropHypotheses, PceResult] | None = None
+    by_rotation: dict[int | str, float] = {}
+    n_hyp = 0
+    for stage in (first, fallback):
+        if not stage or (best is not None and best[1].pce > corrected_threshold(match.threshold, n_hyp)):
+            continue
+        for hyp in stage:
+            spectrum = query.padded(hyp, reference.shape)
+            res = crop_pce(spectrum, hyp.shape, reference, hyp.window, exclusion=match.exclusion, scratch=query.scratch(spectrum))
+            n_hyp += res.n_shifts
+            key = variant_key(hyp.rotation, hyp.mirrored)
+            by_rotation[key] = max(by_rotation.get(key, -np.inf), res.pce)
+            if best is None or res.pce > best[1].pce:
+                best = (hyp, res)
+    if best is None:
+        return None
+    hyp, res = best
+    log10_pfa = log10_false_alarm(res.pce, n_hyp)
+    return MatchResult(
+        pce=res.pce,
+        ncc=res.ncc,
+        rotation=hyp.rotation,
+        peak_shift=res.peak_shift,
+        n_hypotheses=n_hyp,
+        p_fa=float(10.0**log10_pfa),
+        log10_p_fa=log10_pfa,
+        pce_by_rotation=by_rotation,
+        threshold=corrected_threshold(match.threshold, n_hyp),
+        mirrored=hyp.mirrored,
+        scale=hyp.scale,
+        crop_offset=res.peak_shift,
+        search="crop",
     )
 
 

@@ -14,6 +14,12 @@ GREY_WEIGHTS = (0.29893602, 0.58704307, 0.11402090)
 # "Large scale test of sensor fingerprint camera identification").
 PCE_THRESHOLD = 60.0
 
+# Orientation searches of MatchParams.rotations and where a smaller query may sit (MatchParams.crop_anchor).
+ROTATION_MODES = ("all", "none", "dih4")
+CROP_ANCHORS = ("any", "centre", "corner", "none")
+# Smallest scale searched: a query downscaled more than 4 times keeps too little of the PRNU to be found.
+MIN_SCALE = 0.25
+
 
 @dataclass(frozen=True)
 class ResidualParams:
@@ -56,20 +62,44 @@ class FingerprintParams:
 
 @dataclass(frozen=True)
 class MatchParams:
-    """How a query is matched against a fingerprint by PCE (Goljan 2009)."""
+    """How a query is matched against a fingerprint by PCE (Goljan 2009; crops and scales: Goljan & Fridrich 2008)."""
 
-    threshold: float = PCE_THRESHOLD  # PCE above this is a match
-    shift_range: tuple[int, int] = (0, 0)  # search the peak within +-dy, +-dx of zero shift (0, 0: aligned images)
-    rotations: str = "all"  # "all": try 0/90/180/270 degrees; "none": stored pixel order only
+    threshold: float = PCE_THRESHOLD  # PCE above this is a match (raised for crop searches, see corrected_threshold)
+    shift_range: tuple[int, int] = (0, 0)  # same size: peak within +-dy, +-dx of zero shift; crops: around crop_anchor
+    rotations: str = "all"  # "all": 0/90/180/270 that fit (crops: the 8 Dih4 only if stored order fails); "none"; "dih4"
     exclusion: int = 11  # side of the square around the peak left out of the correlation energy
+    crop_anchor: str | tuple[int, int] = "any"  # smaller queries: "any" offset, "centre", "corner", (y, x), or "none"
+    scales: tuple[float, ...] = (1.0,)  # query pixel size / sensor pixel size searched (1.0: not resampled)
 
     def __post_init__(self) -> None:
-        if self.rotations not in ("all", "none"):
-            raise ParameterError(f"rotations must be 'all' or 'none', got {self.rotations!r}")
+        if self.rotations not in ROTATION_MODES:
+            raise ParameterError(f"rotations must be one of {', '.join(ROTATION_MODES)}, got {self.rotations!r}")
         if self.shift_range[0] < 0 or self.shift_range[1] < 0:
             raise ParameterError(f"shift_range must be non-negative, got {self.shift_range!r}")
         if self.exclusion < 1 or self.exclusion % 2 == 0:
             raise ParameterError(f"exclusion must be an odd size >= 1, got {self.exclusion!r}")
+        anchor = self.crop_anchor
+        if isinstance(anchor, str):
+            if anchor not in CROP_ANCHORS:
+                raise ParameterError(
+                    f"crop_anchor must be one of {', '.join(CROP_ANCHORS)} or a (y, x) offset, got {anchor!r}"
+                )
+        else:
+            try:
+                y, x = (int(v) for v in anchor)
+            except (TypeError, ValueError):
+                y = x = -1
+            if min(y, x) < 0:
+                raise ParameterError(f"crop_anchor offset must be two non-negative pixels (y, x), got {anchor!r}")
+            object.__setattr__(self, "crop_anchor", (y, x))
+        if not self.scales or any(not MIN_SCALE <= s <= 1.0 for s in self.scales):
+            raise ParameterError(f"scales must be between {MIN_SCALE} and 1.0 (query pixels per sensor pixel), got {self.scales!r}")
+        object.__setattr__(self, "scales", tuple(sorted({float(s) for s in self.scales}, reverse=True)))
+
+    @property
+    def searches_crops(self) -> bool:
+        """Whether a query smaller than a fingerprint is searched at all (otherwise it fits nothing)."""
+        return self.crop_anchor != "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

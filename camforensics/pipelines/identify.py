@@ -37,6 +37,18 @@ def decision_context(match: MatchParams) -> dict[str, Any]:
         "p_fa_at_threshold_per_fingerprint": 10.0 ** log10_false_alarm(match.threshold, 4 * n_shifts),
         "empirical_false_alarm_rate_at_60": EMPIRICAL_FAR_AT_60,
         "empirical_source": "Goljan, Fridrich, Filler, Proc. SPIE 7254 (2009), ~1 million images",
+        "crop_search": {
+            "anchor": match.crop_anchor if isinstance(match.crop_anchor, str) else list(match.crop_anchor),
+            "scales": list(match.scales),
+            "rotations": match.rotations,
+            "threshold_rule": (
+                "queries smaller than a fingerprint are searched over offsets, scales and orientations; their "
+                "threshold is the PCE whose false-alarm probability over the n_hypotheses searched equals that "
+                "of threshold_pce at one hypothesis (each candidate reports its threshold and n_hypotheses)"
+            ),
+        }
+        if match.searches_crops
+        else None,
     }
 
 
@@ -146,12 +158,13 @@ def identify_one(path: Path, state: IdentifyState, record: dict[str, Any]) -> No
 
 def prnu_one(img: LoadedImage, setup: IdentifySetup, index: FingerprintIndex, record: dict[str, Any]) -> None:
     """The PRNU part of :func:`identify_one`: rank the library's fingerprints by PCE and decide."""
-    match = setup.match
     residual = residual_extractor(setup.device)(img.pixels, params=setup.residual)
     outcome = index.rank(residual, to_grey(img.pixels))
     candidates = outcome.candidates
-    top = candidates[0]
-    matches = [c["device"] for c in candidates if c["pce"] > match.threshold]
+    # Each candidate carries its own threshold: match.threshold for a same-size search, raised for the offsets,
+    # scales and orientations of a crop search (core.cropsearch.corrected_threshold).
+    matches = [c["device"] for c in candidates if c["pce"] > c["threshold"]]
+    top = next(c for c in candidates if c["device"] == matches[0]) if matches else candidates[0]
     record["decision"] = {
         "match": bool(matches),
         "device": top["device"] if matches else None,
@@ -160,8 +173,13 @@ def prnu_one(img: LoadedImage, setup: IdentifySetup, index: FingerprintIndex, re
         "peak_shift": top["peak_shift"],
         "p_fa": top["p_fa"],
         "log10_p_fa": top["log10_p_fa"],
-        "threshold": match.threshold,
+        "threshold": top["threshold"],
         "ambiguous": len(matches) > 1,
+        "search": top["search"],
+        "n_hypotheses": top["n_hypotheses"],
+        "mirrored": top["mirrored"],
+        "scale": top["scale"],
+        "crop_offset": top["crop_offset"],
     }
     record["matches"] = matches
     record["n_fingerprints_compared"] = outcome.n_compared
@@ -195,6 +213,11 @@ def identify_images(
     fingerprint whose shape fits the image in an allowed rotation. Candidates are ranked by PCE; the decision
     names the top device when its PCE exceeds the threshold. ``p_fa`` is corrected for the rotations and shifts
     searched for that fingerprint.
+
+    An image smaller than a fingerprint (a crop, possibly downscaled, turned or mirrored) is searched as a crop
+    (see ``match.crop_anchor``, ``match.scales`` and :func:`camforensics.core.matching.match_crop`): the
+    candidate reports the offset found (``crop_offset``), the ``scale`` and orientation, the ``n_hypotheses``
+    searched and the raised ``threshold`` its PCE is compared with.
 
     Parameters
     ----------

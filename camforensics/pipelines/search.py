@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from camforensics.core.cropsearch import MIN_CROP_SIDE
 from camforensics.core.digest import digest_z_scores, sign_digest
-from camforensics.core.matching import Query, candidate_rotations, match_query
+from camforensics.core.matching import Query, candidate_rotations, crop_plan, fits, match_query
 from camforensics.core.params import MatchParams
 from camforensics.core.pce import Spectrum, spectrum_of
 from camforensics.errors import LibraryError, ParameterError, SizeMismatchError
@@ -125,17 +126,25 @@ class FingerprintIndex:
         return sorted({f"{e.shape[1]}x{e.shape[0]}" for e in self.entries})
 
     def fitting(self, shape: tuple[int, ...]) -> list[LibraryEntry]:
-        """Entries whose fingerprint fits a query of ``shape`` in an allowed rotation."""
-        return [e for e in self.entries if candidate_rotations(shape, e.shape, mode=self.match.rotations)]
+        """Entries whose fingerprint fits a query of ``shape``: same size in an allowed rotation, or as a crop."""
+        return [e for e in self.entries if fits(shape, e.shape, match=self.match)]
 
     def require_fit(self, shape: tuple[int, ...]) -> list[LibraryEntry]:
         """The fitting entries; raises SizeMismatchError (with the enrolled sizes) when there are none."""
         fits = self.fitting(shape)
         if not fits:
             h, w = shape[:2]
+            m = self.match
+            if not m.searches_crops:
+                how = "crop search off (--crop-anchor none)"
+            else:
+                how = f"nor as a crop: larger than every fingerprint at the scales searched {list(m.scales)}"
+                if m.crop_anchor != "any":
+                    how += f" or no offset near the crop anchor {m.crop_anchor}"
+                how += f", or a side under {MIN_CROP_SIDE} pixels"
             raise SizeMismatchError(
                 f"image of {w}x{h} matches no fingerprint size in the library "
-                f"(enrolled sizes: {', '.join(self.sizes)}; rotations tried: {self.match.rotations})"
+                f"(enrolled sizes: {', '.join(self.sizes)}; rotations tried: {m.rotations}; {how})"
             )
         return fits
 
@@ -152,7 +161,8 @@ class FingerprintIndex:
         prefilter = None
         z: dict[str, float] = {}
         shortlist = fits
-        if self.uses_prefilter(len(fits)):
+        aligned = all(candidate_rotations(query.shape, e.shape, mode=self.match.rotations) for e in fits)
+        if aligned and self.uses_prefilter(len(fits)):
             z = self._digest_scores(query, fits)
             ranked = sorted(fits, key=lambda e: z[e.name], reverse=True)
             keep = {e.name for e in ranked[: self.search.shortlist]}
@@ -164,10 +174,16 @@ class FingerprintIndex:
                 "n_shortlisted": len(shortlist),
                 "best_z": [[e.name, round(z[e.name], 2)] for e in ranked[:5]],
             }
-        candidates = []
-        for entry in shortlist:
-            res = match_query(query, self._cache.get(entry), match=self.match)
-            candidates.append({"device": entry.name, **res.to_dict(), **({"digest_z": z[entry.name]} if z else {})})
+        # Crops are searched in their stored order against every fingerprint first; the other orientations
+        # (a full search each) only when no fingerprint matched that way.
+        results = {e.name: match_query(query, self._cache.get(e), match=self.match, orientation_fallback=False) for e in shortlist}
+        if not any(r.is_match for r in results.values()):
+            for entry in shortlist:
+                if results[entry.name].search == "crop" and all(crop_plan(query.shape, entry.shape, match=self.match)):
+                    results[entry.name] = match_query(query, self._cache.get(entry), match=self.match)
+        candidates = [
+            {"device": e.name, **results[e.name].to_dict(), **({"digest_z": z[e.name]} if z else {})} for e in shortlist
+        ]
         candidates.sort(key=lambda c: c["pce"], reverse=True)
         return SearchOutcome(
             candidates=candidates,
@@ -180,7 +196,8 @@ class FingerprintIndex:
     def uses_prefilter(self, n_fitting: int) -> bool:
         """Whether a query with ``n_fitting`` candidate fingerprints goes through the digest prefilter.
 
-        Only aligned searches (no shift range) use it: a digest scores the zero shift alone.
+        Only aligned searches (no shift range, every fitting fingerprint of the query's size) use it: a digest
+        scores the zero shift alone, so crops are always searched exhaustively.
         """
         s = self.search
         return s.prefilter == "auto" and n_fitting > s.min_library and self.match.shift_range == (0, 0)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from camforensics.core.fingerprint import Fingerprint
-from camforensics.core.matching import Query, match_query, match_residual
+from camforensics.core.matching import Query, fits, match_query, match_residual
 from camforensics.core.params import FingerprintParams, MatchParams, ResidualParams
 from camforensics.core.pce import Spectrum, spectrum_of
 from camforensics.core.residual import to_grey
@@ -86,7 +86,13 @@ def match_against_one(path: Path, state: AgainstState, record: dict[str, Any]) -
     setup = state.setup
     img = load_image(path, max_pixels=setup.max_pixels)
     query = Query(residual_extractor(setup.device)(img.pixels, params=setup.residual), to_grey(img.pixels))
-    record["vs_other_set"] = match_query(query, state.spectrum, match=setup.match).to_dict()
+    if fits(query.shape, state.spectrum.shape, match=setup.match) or not fits(setup.k.shape, query.shape, match=setup.match):
+        record["vs_other_set"] = match_query(query, state.spectrum, match=setup.match).to_dict()
+    else:
+        # The image is larger than the other set's fingerprint (that set is a crop of this sensor): search the
+        # fingerprint as a crop of the image's signal W*I; the correlation is the same detector, roles swapped.
+        res = match_query(Query(setup.k), spectrum_of(query.signal, conjugate=True), match=setup.match)
+        record["vs_other_set"] = {**res.to_dict(), "roles_swapped": True}
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,13 @@ def _calibration_warnings(
     if "fingerprint" in cal and clean(fingerprint.to_dict()) != cal["fingerprint"]:
         out.append("the fingerprint parameters differ from those the fusion was calibrated with")
     if "match" in cal:
-        ours = {k: v for k, v in clean(match.to_dict()).items() if k != "threshold"}
+        # Search settings added after a model was calibrated count as equal when they keep their defaults.
+        defaults = clean(MatchParams().to_dict())
+        ours = {
+            k: v
+            for k, v in clean(match.to_dict()).items()
+            if k != "threshold" and (k in cal["match"] or v != defaults.get(k))
+        }
         theirs = {k: v for k, v in cal["match"].items() if k != "threshold"}
         if ours != theirs:
             out.append("the PCE search (rotations, shifts, exclusion) differs from the one the fusion was calibrated with")
@@ -278,7 +290,9 @@ def verify_sets(
 
     A fingerprint is estimated from each set (any number of images, one size per set); the decision statistic
     is the PCE between the two fingerprints, best over the rotations their shapes allow, compared with
-    ``match.threshold``. With ``per_image``, every image of one set is also matched against the other set's
+    ``match.threshold``. Sets of different sizes (one cropped or downscaled from the other's sensor) are matched
+    by a crop search of the smaller fingerprint in the larger (``decision.query_set`` names the smaller set;
+    the threshold is raised for the hypotheses searched, ``decision.threshold``). With ``per_image``, every image of one set is also matched against the other set's
     fingerprint (Goljan's detector, W vs I*K), which shows whether one image disagrees with the rest.
 
     With ``model`` (a registered Siamese verifier), the images PRNU used are also scored by the model (extended
@@ -337,18 +351,25 @@ def verify_sets(
         fingerprints[side] = acc.finish()
 
     fa, fb = fingerprints["A"], fingerprints["B"]
+    # The smaller fingerprint is the query (a crop of the larger one's sensor when the sizes differ).
+    searched = "A" if not fits(fb.shape, fa.shape, match=match) and fits(fa.shape, fb.shape, match=match) else "B"
     try:
-        res = match_residual(fb.k, None, fa.k, match=match)
+        if searched == "B":
+            res = match_residual(fb.k, None, fa.k, match=match)
+        else:
+            res = match_residual(fa.k, None, fb.k, match=match)
     except SizeMismatchError:
         raise CamforensicsError(
-            f"set A images are {fa.shape[1]}x{fa.shape[0]}, set B images {fb.shape[1]}x{fb.shape[0]}: no rotation "
-            "aligns them (cropped or resized images are not supported by the classical verify yet)"
+            f"set A images are {fa.shape[1]}x{fa.shape[0]}, set B images {fb.shape[1]}x{fb.shape[0]}: neither fits "
+            f"the other in any rotation, as the same size or as a crop at the scales searched {list(match.scales)} "
+            "(crop search needs --crop-anchor other than none; downscaled sets need --scales)"
         ) from None
     decision = {
-        "same_device": res.pce > match.threshold,
+        "same_device": res.is_match,
         "statistic": "PCE between the fingerprints of set A and set B",
-        "threshold": match.threshold,
         **res.to_dict(),
+        "threshold": res.threshold,
+        "query_set": searched,
         "n_images_a": fa.n_images,
         "n_images_b": fb.n_images,
     }
@@ -373,7 +394,7 @@ def verify_sets(
             )
     report.context["decision_rule"] = decision_context(match)
     scores: dict[str, Any] = {"prnu_pce": res.pce}
-    thresholds: dict[str, Any] = {"prnu_pce": match.threshold}
+    thresholds: dict[str, Any] = {"prnu_pce": res.threshold}
     extra: dict[str, Any] = {}
     if loaded is not None and model is not None:
         siamese = siamese_step(

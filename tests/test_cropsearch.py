@@ -1,0 +1,275 @@
+"""Crop, scale and orientation search (Goljan & Fridrich 2008) on synthetic devices with a planted PRNU.
+
+A 512x640 device is fingerprinted from 6 flat-field shots; its natural shots are cropped at known offsets (also at
+the borders), downscaled, turned and mirrored, and the search must report where they sit. Crops of another
+device's shots must stay below the raised threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import synth
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from camforensics.core.cropsearch import DIH4, corrected_threshold, offset_window, orient
+from camforensics.core.fingerprint import estimate_fingerprint
+from camforensics.core.matching import crop_plan, fits, match_image
+from camforensics.core.params import MatchParams
+from camforensics.core.pce import log10_false_alarm
+from camforensics.errors import ParameterError, SizeMismatchError
+
+SENSOR = (512, 640)
+
+
+@pytest.fixture(scope="module")
+def sensor():
+    """The device's fingerprint, two of its natural shots, and shots of an unrelated device."""
+    k = synth.make_prnu(SENSOR, 41)
+    fp = estimate_fingerprint([synth.shoot(k, 4100 + j, flat=True) for j in range(6)]).k
+    other = synth.make_prnu(SENSOR, 42)
+    return {
+        "k": fp,
+        "nat": [synth.shoot(k, 4150 + j) for j in range(2)],
+        "other": [synth.shoot(other, 4250 + j) for j in range(2)],
+    }
+
+
+def n_offsets(h: int, w: int) -> int:
+    return (SENSOR[0] - h + 1) * (SENSOR[1] - w + 1)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    h=st.sampled_from([256, 300]),
+    w=st.sampled_from([256, 384]),
+    fy=st.sampled_from([0.0, 0.37, 1.0]),
+    fx=st.sampled_from([0.0, 0.61, 1.0]),
+)
+def test_crop_is_found_at_its_offset_also_at_the_borders(sensor, h, w, fy, fx):
+    y, x = round(fy * (SENSOR[0] - h)), round(fx * (SENSOR[1] - w))
+    res = match_image(sensor["nat"][0][y : y + h, x : x + w], sensor["k"], match=MatchParams(rotations="none"))
+    assert res.search == "crop" and res.crop_offset == (y, x) and res.peak_shift == (y, x)
+    assert res.n_hypotheses == n_offsets(h, w)
+    assert res.threshold == pytest.approx(corrected_threshold(60.0, n_offsets(h, w)))
+    assert res.is_match and res.pce > 10 * res.threshold, res
+
+
+def test_unrelated_crops_stay_below_the_raised_threshold(sensor):
+    rng = np.random.default_rng(7)
+    for img in sensor["other"]:
+        for _ in range(3):
+            y, x = int(rng.integers(0, SENSOR[0] - 256)), int(rng.integers(0, SENSOR[1] - 256))
+            res = match_image(img[y : y + 256, x : x + 256], sensor["k"])
+            assert not res.is_match, res
+            # The plain search failed, so all 8 orientations were searched and counted.
+            assert res.n_hypotheses == 8 * n_offsets(256, 256)
+            assert res.log10_p_fa > log10_false_alarm(60.0, 1)
+            # The maximum of ~10^6 unrelated correlations: far above 1 at one shift, far below the threshold.
+            assert 5 < res.pce < res.threshold
+
+
+def test_threshold_rises_with_the_hypotheses_searched():
+    assert corrected_threshold(60.0, 1) == 60.0
+    values = [corrected_threshold(60.0, n) for n in (4, 1000, 263_169, 12_000_000)]
+    assert values == sorted(values) and 60 < values[0] < values[-1] < 100
+    for n, t in zip((4, 1000, 263_169, 12_000_000), values):
+        assert log10_false_alarm(t, n) == pytest.approx(log10_false_alarm(60.0, 1), abs=1e-6)
+
+
+@pytest.mark.parametrize("k", range(8))
+def test_turned_and_mirrored_crops_are_found_in_sensor_order(sensor, k):
+    rotation, mirrored = DIH4[k]
+    y, x, h, w = 96, 200, 256, 320
+    crop = sensor["nat"][1][y : y + h, x : x + w]
+    # What software did to the crop: the inverse of the Dih4 element that brings it back to sensor order.
+    stored = np.rot90(crop, -rotation // 90)
+    if mirrored:
+        stored = stored[:, ::-1]
+    assert np.array_equal(orient(stored, rotation, mirrored), crop)
+    res = match_image(stored, sensor["k"])
+    assert (res.rotation, res.mirrored, res.crop_offset) == (rotation, mirrored, (y, x)), res
+    assert res.is_match
+    if k == 0:  # the stored order matched: the other orientations were never searched
+        assert res.n_hypotheses == n_offsets(h, w) and list(res.pce_by_rotation) == [0]
+    else:
+        assert len(res.pce_by_rotation) == 8
+        off = match_image(stored, sensor["k"], match=MatchParams(rotations="none"))
+        assert not off.is_match
+
+
+def test_dih4_searches_every_orientation_at_once(sensor):
+    crop = sensor["nat"][0][0:256, 0:256]
+    res = match_image(crop, sensor["k"], match=MatchParams(rotations="dih4"))
+    assert res.is_match and (res.rotation, res.mirrored, res.crop_offset) == (0, False, (0, 0))
+    assert res.n_hypotheses == 8 * n_offsets(256, 256)
+
+
+@pytest.mark.parametrize(("scale", "box"), [(0.75, (0, 0, 512, 640)), (0.6, (64, 128, 400, 480))])
+def test_downscaled_queries_are_found_at_their_scale(sensor, scale, box):
+    y, x, h, w = box
+    crop = sensor["nat"][0][y : y + h, x : x + w]
+    small = cv2.resize(crop, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    grid = tuple(round(s, 2) for s in np.arange(0.5, 1.0001, 0.05))
+    res = match_image(small, sensor["k"], match=MatchParams(rotations="none", scales=grid))
+    assert res.is_match and res.scale == pytest.approx(scale), res
+    assert abs(res.crop_offset[0] - y) <= 1 and abs(res.crop_offset[1] - x) <= 1
+    # Without the scale search the downscaled query is not recognised.
+    assert not match_image(small, sensor["k"], match=MatchParams(rotations="none")).is_match
+
+
+def test_anchors_limit_the_offsets_searched(sensor):
+    y, x = (SENSOR[0] - 256) // 2, (SENSOR[1] - 256) // 2
+    crop = sensor["nat"][0][y : y + 256, x : x + 256]
+    centred = match_image(crop, sensor["k"], match=MatchParams(rotations="none", crop_anchor="centre"))
+    assert centred.crop_offset == (y, x) and centred.n_hypotheses == 1
+    assert centred.threshold == 60.0 and centred.is_match
+    near = match_image(crop, sensor["k"], match=MatchParams(rotations="none", crop_anchor=(120, 180), shift_range=(16, 16)))
+    assert near.crop_offset == (y, x) and near.n_hypotheses == 33 * 33
+    wrong = match_image(crop, sensor["k"], match=MatchParams(rotations="none", crop_anchor="corner", shift_range=(8, 8)))
+    assert not wrong.is_match and wrong.n_hypotheses == 9 * 9
+    assert offset_window((256, 256), (512, 640), anchor=(300, 0)) is None  # beyond the admissible offsets
+    assert offset_window((256, 256), (512, 640), anchor=(250, 380), shift_range=(10, 10)) == (slice(240, 257), slice(370, 385))
+
+
+def test_same_size_queries_are_matched_as_before(sensor):
+    res = match_image(sensor["nat"][0], sensor["k"])
+    assert res.search == "aligned" and res.crop_offset is None and res.threshold == 60.0
+    assert res.n_hypotheses == 2  # 512x640: only 0 and 180 degrees fit, no mirrors, no scales
+    assert res.is_match
+
+
+def test_sizes_that_fit_nothing_and_bad_parameters_are_refused():
+    m = MatchParams()
+    assert not fits((600, 700), SENSOR, match=m) and not fits((40, 300), SENSOR, match=m)
+    assert fits((640, 300), SENSOR, match=m)  # fits turned a quarter
+    first, fallback = crop_plan((640, 300), SENSOR, match=m)
+    assert not first and {(h.rotation, h.shape) for h in fallback} == {(90, (300, 640)), (270, (300, 640))}
+    assert not fits((256, 256), SENSOR, match=MatchParams(crop_anchor="none"))
+    with pytest.raises(SizeMismatchError, match="fits no rotation"):
+        match_image(np.zeros((600, 700, 3), np.uint8), np.zeros(SENSOR, np.float32))
+    for bad in ({"scales": (1.2,)}, {"scales": ()}, {"crop_anchor": "middle"}, {"crop_anchor": (1, -2)}, {"rotations": "x"}):
+        with pytest.raises(ParameterError):
+            MatchParams(**bad)
+    assert MatchParams(scales=(0.5, 1.0, 0.75)).scales == (1.0, 0.75, 0.5)
+
+
+# ----------------------------------------------------------------------------------------- commands end to end
+
+
+@pytest.fixture(scope="module")
+def crop_queries(device_tree, tmp_path_factory):
+    """Lossless crops (PNG) of the synthetic devices' natural JPEGs, a downscaled one, and one too large."""
+    from PIL import Image
+
+    q = tmp_path_factory.mktemp("crops")
+    truth = {}
+    for j, (name, box) in enumerate((("cam_a", (0, 96, 160, 160)), ("cam_b", (80, 16, 176, 128)), ("cam_c", (48, 64, 128, 192)))):
+        y, x, h, w = box
+        rgb = np.asarray(Image.open(device_tree / name / "nat" / f"nat {j}.jpg"))
+        Image.fromarray(rgb[y : y + h, x : x + w]).save(q / f"{name}_crop.png")
+        truth[f"{name}_crop.png"] = (name, (y, x))
+    rgb = np.asarray(Image.open(device_tree / "cam_c" / "nat" / "nat 2.jpg"))
+    Image.fromarray(np.rot90(rgb[48:176, 64:256], 1)).save(q / "cam_c_turned.png")  # turned a quarter by software
+    rgb = np.asarray(Image.open(device_tree / "cam_b" / "nat" / "nat 1.jpg"))
+    Image.fromarray(cv2.resize(rgb, (192, 192), interpolation=cv2.INTER_AREA)).save(q / "cam_b_small.png")
+    Image.new("RGB", (300, 280), (120, 120, 120)).save(q / "too_large.png")
+    return q, truth
+
+
+def test_identify_names_the_device_and_the_offset_of_crops(crop_queries, device_tree, tmp_path):
+    from test_cli import invoke
+
+    from camforensics.pipelines.enroll import enroll_device
+
+    lib = tmp_path / "lib"
+    for name in ("cam_a", "cam_b", "cam_c"):
+        enroll_device([device_tree / name / "flat"], name=name, library=lib)
+    q, truth = crop_queries
+    report = tmp_path / "id.json"
+    res = invoke("identify", q, "--library", lib, "--no-model", "--scales", "0.7:1:0.05", "-r", report)
+    assert res.exit_code == 1, res.output  # the image that fits no fingerprint fails; the others are done
+    doc = json.loads(report.read_text())
+    results = {Path(r["input"]["path"]).name: r for r in doc["results"]}
+    for name, (device, offset) in truth.items():
+        d = results[name]["decision"]
+        assert d["match"] and d["device"] == device and d["crop_offset"] == list(offset), d
+        assert d["search"] == "crop" and d["threshold"] > 60 and d["scale"] == 1.0
+        others = [c for c in results[name]["candidates"] if c["device"] != device]
+        assert all(c["pce"] < c["threshold"] for c in others)
+        # A match in the stored order: no fingerprint was searched in other orientations.
+        assert all(c["n_hypotheses"] == d["n_hypotheses"] and list(c["pce_by_rotation"]) == ["0"] for c in others)
+    turned = results["cam_c_turned.png"]
+    d = turned["decision"]
+    assert d["device"] == "cam_c" and d["rotation"] == 270 and not d["mirrored"] and d["crop_offset"] == [48, 64]
+    assert all(len(c["pce_by_rotation"]) == 8 for c in turned["candidates"])  # no stored-order match anywhere
+    small = results["cam_b_small.png"]["decision"]
+    assert small["device"] == "cam_b" and small["scale"] == pytest.approx(0.75) and small["crop_offset"] == [0, 0]
+    err = results["too_large.png"]["error"]["message"]
+    assert "matches no fingerprint size" in err and "larger than every fingerprint" in err
+    params = doc["run"]["parameters"]["match"]
+    assert params["crop_anchor"] == "any" and params["scales"][0] == 1.0 and len(params["scales"]) == 7
+    assert doc["run"]["decision_rule"]["crop_search"]["scales"] == params["scales"]
+
+
+def test_identify_resume_refuses_other_search_settings(crop_queries, device_tree, tmp_path):
+    from camforensics.errors import CamforensicsError
+    from camforensics.pipelines.enroll import enroll_device
+    from camforensics.pipelines.identify import identify_images
+
+    lib = tmp_path / "lib"
+    enroll_device([device_tree / "cam_a" / "flat"], name="cam_a", library=lib)
+    q, _ = crop_queries
+    journal = tmp_path / "j.partial.jsonl"
+    identify_images([q / "cam_a_crop.png"], library=lib, journal=journal)
+    with pytest.raises(CamforensicsError, match=r"match\.scales"):
+        identify_images([q / "cam_a_crop.png"], library=lib, journal=journal, resume=True, match=MatchParams(scales=(1.0, 0.5)))
+    with pytest.raises(CamforensicsError, match=r"match\.crop_anchor"):
+        identify_images([q / "cam_a_crop.png"], library=lib, journal=journal, resume=True, match=MatchParams(crop_anchor="centre"))
+
+
+def test_verify_a_cropped_set_against_the_full_frame_set(device_tree, tmp_path):
+    from PIL import Image
+    from test_cli import invoke
+
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    for j in range(3):
+        rgb = np.asarray(Image.open(device_tree / "cam_a" / "nat" / f"nat {j}.jpg"))
+        Image.fromarray(rgb[32:224, 64:224]).save(crops / f"{j}.png")
+    report = tmp_path / "v.json"
+    res = invoke("verify", device_tree / "cam_a" / "flat", crops, "--no-model", "-r", report)
+    assert res.exit_code == 0 and "SAME device" in res.output, res.output
+    doc = json.loads(report.read_text())
+    d = doc["summary"]["decision"]
+    assert d["same_device"] and d["query_set"] == "B" and d["crop_offset"] == [32, 64] and d["threshold"] > 60
+    # Each full-frame image of A is larger than B's fingerprint: searched the other way round.
+    per_a = [r["vs_other_set"] for r in doc["results"] if r["set"] == "A"]
+    assert all(v.get("roles_swapped") and v["pce"] > v["threshold"] for v in per_a)
+    per_b = [r["vs_other_set"] for r in doc["results"] if r["set"] == "B"]
+    assert all(v["crop_offset"] == [32, 64] for v in per_b)
+    # And the other device's flat fields do not match the crops.
+    res = invoke("verify", device_tree / "cam_b" / "flat", crops, "--no-model", "-r", tmp_path / "v2.json")
+    d2 = json.loads((tmp_path / "v2.json").read_text())["summary"]["decision"]
+    assert not d2["same_device"] and d2["pce"] < d2["threshold"]
+    assert math.isfinite(d2["log10_p_fa"])
+
+
+def test_search_options_are_parsed_and_bad_values_refused_in_one_line(tmp_path):
+    from test_cli import invoke
+
+    from camforensics.cli.identify import parse_crop_anchor, parse_scales
+
+    assert parse_scales("1") == (1.0,) and parse_scales("1,0.75,0.5") == (1.0, 0.75, 0.5)
+    assert parse_scales("0.5:1:0.25") == (0.5, 0.75, 1.0) and len(parse_scales("0.5:1:0.005")) == 101
+    assert parse_crop_anchor("center") == "centre" and parse_crop_anchor("16,32") == (16, 32)
+    for option, value, hint in (("--scales", "abc", "START:STOP:STEP"), ("--scales", "2", "between"),
+                                ("--crop-anchor", "middle", "Y,X"), ("--rotations", "some", "dih4")):
+        res = invoke("identify", tmp_path, "--library", tmp_path, "--no-model", option, value)
+        assert res.exit_code == 2 and hint in res.output, res.output
