@@ -24,6 +24,19 @@ def _wiener_noise(x: np.ndarray, noise_var: float, windows: tuple[int, ...]) -> 
     return x * noise_var / (var + noise_var)
 
 
+def reference_channel_noise(channel: np.ndarray, *, params: ResidualParams = ResidualParams()) -> np.ndarray:
+    """Wavelet noise of one channel, slowly (float64, pywt, ``scipy.ndimage.uniform_filter``)."""
+    x = np.asarray(channel, dtype=np.float64)
+    h, w = x.shape
+    block = 2**params.levels
+    x = np.pad(x, ((0, (-h) % block), (0, (-w) % block)), mode="symmetric")
+    coeffs = pywt.wavedec2(x, params.wavelet, mode="periodization", level=params.levels)
+    coeffs[0][...] = 0
+    for i in range(1, len(coeffs)):
+        coeffs[i] = tuple(_wiener_noise(d, params.sigma0**2, params.windows) for d in coeffs[i])
+    return pywt.waverec2(coeffs, params.wavelet, mode="periodization")[:h, :w]
+
+
 def reference_residual(image: np.ndarray, *, params: ResidualParams = ResidualParams()) -> np.ndarray:
     """Noise residual W, slowly (float64 filters, one full-plane complex FFT); see the module docstring."""
     im = np.asarray(image, dtype=np.float64)
@@ -33,12 +46,7 @@ def reference_residual(image: np.ndarray, *, params: ResidualParams = ResidualPa
     block = 2**params.levels
     noise = np.zeros((h, w, channels))
     for c in range(channels):
-        x = np.pad(im[:, :, c], ((0, (-h) % block), (0, (-w) % block)), mode="symmetric")
-        coeffs = pywt.wavedec2(x, params.wavelet, mode="periodization", level=params.levels)
-        coeffs[0][...] = 0
-        for i in range(1, len(coeffs)):
-            coeffs[i] = tuple(_wiener_noise(d, params.sigma0**2, params.windows) for d in coeffs[i])
-        noise[:, :, c] = pywt.waverec2(coeffs, params.wavelet, mode="periodization")[:h, :w]
+        noise[:, :, c] = reference_channel_noise(im[:, :, c], params=params)
     grey = noise[:, :, 0] if channels == 1 else sum(noise[:, :, c] * GREY_WEIGHTS[c] for c in range(3))
     for dy in (0, 1):
         for dx in (0, 1):

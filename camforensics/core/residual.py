@@ -117,8 +117,11 @@ def zero_mean_cfa(residual: np.ndarray, *, overwrite: bool = False) -> np.ndarra
                 sub -= sub.mean(axis=0, keepdims=True)
         return out
     lattices = out.reshape(h // 2, 2, w // 2, 2)  # [row pair, dy, column pair, dx], a view of ``out``
-    row_mean = lattices.mean(axis=2, dtype=np.float64)  # (h/2, dy, dx)
-    col_mean = lattices.mean(axis=0, dtype=np.float64)  # (dy, w/2, dx)
+    # Sums in float64 by OpenCV's SIMD reductions: rows of a two-channel (dx) image; columns of row pairs (dy).
+    row_sum = cv2.reduce(out.reshape(h, w // 2, 2), 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F)  # (h, 1, dx)
+    col_sum = cv2.reduce(out.reshape(h // 2, 2 * w), 0, cv2.REDUCE_SUM, dtype=cv2.CV_64F)  # (1, dy * w + x)
+    row_mean = row_sum.reshape(h // 2, 2, 2) / (w // 2)  # (h/2, dy, dx)
+    col_mean = col_sum.reshape(2, w // 2, 2) / (h // 2)  # (dy, w/2, dx)
     lattice_mean = row_mean.mean(axis=0)  # (dy, dx)
     row_part = row_mean.astype(np.float32)[:, :, None, :]
     col_part = (col_mean - lattice_mean[:, None, :]).astype(np.float32)[None]
