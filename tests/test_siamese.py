@@ -318,6 +318,47 @@ def test_verify_reports_prnu_siamese_and_fused_scores_with_the_model_hash(regist
     assert "siamese" not in s
 
 
+def test_evaluate_verification_scores_held_out_pairs_as_verify_does(registry, trained, tmp_path):
+    reg_dir, entry = registry
+    _, data, summary = trained
+    held_out = summary["data"]["test"]["devices"]
+    out = tmp_path / "ev"
+    args = ["evaluate", "verification", str(data), "--models-dir", str(reg_dir), "--set-sizes", "1,2", "--pairs", "4",
+            "-o", str(out), "-q"]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "report.json").read_text())
+    params, s = doc["run"]["parameters"], doc["summary"]
+    # Default devices: the data set's devices outside the verifier's training and validation splits.
+    assert params["devices"] == sorted(held_out) and "outside" in params["devices_rule"]
+    assert doc["run"]["models"][0]["sha256"] == entry["sha256"]
+    assert set(s["verify"]["by_set_size"]) == {"1+1", "2+2"}
+    for block in s["verify"]["by_set_size"].values():
+        assert block["n_same_device"] == 2 and block["n_different_device"] == 2
+        assert set(block["scores"]) == {"prnu_pce", "siamese", "fused"} and block["scores"]["prnu_pce"]["auc"] is not None
+    models = {d.rsplit("_", 1)[0] for d in held_out}
+    assert bool(s["same_model_negatives"]) == (len(models) == 1)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["verify"]["by_set_size"]["2+2"]["scores"]["fused"]["roc"] is not None
+    assert (out / "roc_verify.png").is_file() and (out / "roc_verify_2+2.png").is_file()
+    # A pair is scored exactly as verify scores the same two folders.
+    pair = next(r for r in doc["results"] if r["set_size"] == "2+2" and r["same_device"])
+    for side in ("a", "b"):
+        (tmp_path / side).mkdir()
+        for f in pair["input"][f"set_{side}"]:
+            shutil.copy(f["path"], tmp_path / side / Path(f["path"]).name)
+    res = runner.invoke(
+        app, ["verify", str(tmp_path / "a"), str(tmp_path / "b"), "--models-dir", str(reg_dir), "-r", str(tmp_path / "v.json"), "-j", "1"]
+    )
+    assert res.exit_code == 0, res.output
+    scores = json.loads((tmp_path / "v.json").read_text())["summary"]["scores"]
+    for name in ("prnu_pce", "siamese", "fused"):
+        assert pair["scores"][name] == pytest.approx(scores[name], rel=1e-4, abs=1e-5)
+    # Unknown devices are refused with the ones the data set has.
+    res = runner.invoke(app, [*args[:5], "--devices", "Nope_9", "-o", str(tmp_path / "x"), "-q"])
+    assert res.exit_code == 2 and "Nope_9" in res.output and held_out[0] in res.output
+
+
 def test_verify_refuses_a_model_of_another_task(registry, tmp_path):
     from camforensics.pipelines.verify import verifier_choice
 

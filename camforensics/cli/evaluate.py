@@ -1,4 +1,6 @@
-"""camforensics evaluate: accuracy, confusion matrices and ROC / AUC / EER of identify and verify reports."""
+"""camforensics evaluate: accuracy, confusion matrices and ROC / AUC / EER of identify and verify reports
+(``evaluate reports``, also reached as plain ``evaluate REPORTS...``), and of same-device verification on
+held-out devices (``evaluate verification``)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from camforensics.cli.common import (
     FormatOpt,
@@ -18,14 +21,50 @@ from camforensics.cli.common import (
     err,
     human_output,
     out,
+    progress,
     show_errors,
 )
 
 
+class _ReportsByDefault(TyperGroup):
+    """``camforensics evaluate REPORTS... --truth DIR`` keeps working: a command line that does not start with a
+    subcommand name (or --help) is read as ``evaluate reports ...``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["reports", *args]
+        return super().parse_args(ctx, args)
+
+
+evaluate_app = typer.Typer(
+    cls=_ReportsByDefault,
+    help="Measure reports against ground truth (reports, the default) or a verifier on held-out devices.",
+    no_args_is_help=True,
+)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("evaluate")(evaluate)
+    app.add_typer(evaluate_app, name="evaluate")
 
 
+def _output_dir(output_dir: Path | None) -> Path:
+    return output_dir or Path(f"camforensics_evaluate_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
+
+
+OutputDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output-dir",
+        "-o",
+        help="Folder for metrics.json and the PNG plots. Default: camforensics_evaluate_<UTC time>.",
+        show_default=False,
+    ),
+]
+PlotsOpt = Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the ROC (and confusion) PNGs.")]
+PlotSizeOpt = Annotated[int, typer.Option("--plot-size", min=200, help="Side of the square plots, pixels.")]
+
+
+@evaluate_app.command("reports")
 def evaluate(
     reports: Annotated[
         list[Path], typer.Argument(help="Report files (json or jsonl) of camforensics identify and/or verify.")
@@ -44,17 +83,9 @@ def evaluate(
             show_default=False,
         ),
     ] = None,
-    output_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--output-dir",
-            "-o",
-            help="Folder for metrics.json and the PNG plots. Default: camforensics_evaluate_<UTC time>.",
-            show_default=False,
-        ),
-    ] = None,
-    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw the ROC and confusion PNGs.")] = True,
-    plot_size: Annotated[int, typer.Option("--plot-size", min=200, help="Side of the square plots, pixels.")] = 800,
+    output_dir: OutputDirOpt = None,
+    plots: PlotsOpt = True,
+    plot_size: PlotSizeOpt = 800,
     report: ReportOpt = None,
     fmt: FormatOpt = "json",
     quiet: QuietOpt = False,
@@ -72,8 +103,7 @@ def evaluate(
         from camforensics.io.truth import read_device_map
         from camforensics.pipelines.evaluate import evaluate_reports
 
-        if output_dir is None:
-            output_dir = Path(f"camforensics_evaluate_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
+        output_dir = _output_dir(output_dir)
         rep = evaluate_reports(
             reports,
             truth=truth,
@@ -92,6 +122,108 @@ def evaluate(
         if not quiet and str(target) != "-":
             err.print(f"metrics and plots: {output_dir}")
     raise typer.Exit(code)
+
+
+@evaluate_app.command("verification")
+def evaluate_verification(
+    data: Annotated[Path, typer.Argument(help="Labelled data set folder (Dresden, VISION, Kaggle or generic layout).")],
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Same-device verifier (default: the registry's default verifier).", show_default=False),
+    ] = None,
+    models_dir: Annotated[
+        Path | None, typer.Option("--models-dir", help="Model registry folder (default: the shipped models/).")
+    ] = None,
+    devices: Annotated[
+        str | None,
+        typer.Option(
+            "--devices",
+            help="Comma-separated devices to draw pairs from (default: those the verifier never saw in training "
+            "or calibration).",
+            show_default=False,
+        ),
+    ] = None,
+    set_sizes: Annotated[str, typer.Option("--set-sizes", help="Images per side, one block of pairs each.")] = "1,4,10",
+    pairs: Annotated[int, typer.Option("--pairs", min=2, help="Pairs per set size, half same-device.")] = 40,
+    content: Annotated[str, typer.Option("--content", help="Images used: all, nat or flat.")] = "all",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the pair draws.")] = 0,
+    layout: Annotated[str, typer.Option("--layout", help="Data set layout: auto, dresden, vision, kaggle, generic.")] = "auto",
+    model_threads: Annotated[int, typer.Option("--model-threads", help="onnxruntime threads (0 = all cores).")] = 0,
+    output_dir: OutputDirOpt = None,
+    plots: PlotsOpt = True,
+    plot_size: PlotSizeOpt = 800,
+    report: ReportOpt = None,
+    fmt: FormatOpt = "json",
+    quiet: QuietOpt = False,
+) -> None:
+    """Measure same-device verification on held-out devices: PRNU vs Siamese vs fused, per set size.
+
+    Draws pairs of image sets (same device: two disjoint sets of one device; different devices, every pair of
+    devices of one camera model included), scores each exactly as verify scores two folders, and writes ROC /
+    AUC / EER and the rates at each score's threshold, overall and per set size, with the false-positive rate
+    among same-model negatives; ROC plots per set size.
+    """
+    with cli_errors():
+        check_format(fmt)
+        from camforensics.inference.registry import ModelError, ModelRegistry
+        from camforensics.inference.verification import TASK
+        from camforensics.pipelines.evaluate_verification import PairDrawParams, evaluate_verifier
+
+        try:
+            sizes = tuple(int(x) for x in set_sizes.split(",") if x.strip())
+        except ValueError:
+            raise typer.BadParameter(f"--set-sizes takes comma-separated integers, not {set_sizes!r}") from None
+        draw = PairDrawParams(set_sizes=sizes, pairs_per_size=pairs, content=content, seed=seed)
+        registry = ModelRegistry(models_dir)
+        entry = registry.resolve(model, TASK)
+        if entry is None:
+            raise ModelError(
+                "no same-device verifier is registered; train one with 'camforensics train siamese' and register it "
+                "with 'camforensics export ... --default'"
+            )
+        loaded = registry.load(entry.name, threads=model_threads)
+        output_dir = _output_dir(output_dir)
+        with progress("scoring pairs", quiet=quiet) as hooks:
+            started = False
+
+            def on_pair(done: int, total: int) -> None:
+                nonlocal started
+                if not started:
+                    hooks.start(total)
+                    started = True
+                hooks.tick()
+
+            rep = evaluate_verifier(
+                data,
+                model=loaded,
+                layout=layout,
+                devices=[d.strip() for d in devices.split(",") if d.strip()] if devices else None,
+                draw=draw,
+                output_dir=output_dir,
+                plots=plots,
+                plot_size=plot_size,
+                on_pair=on_pair,
+            )
+        if human_output(report, quiet):
+            _table(rep.summary)
+            _hard_negatives(rep.summary)
+            show_errors(rep)
+            for note in rep.summary.get("notes", []):
+                err.print(f"[yellow]note[/]: {note}")
+        target = report if report is not None else output_dir / f"report.{fmt}"
+        code = emit_report(rep, target, fmt, quiet=quiet)
+        if not quiet and str(target) != "-":
+            err.print(f"metrics and plots: {output_dir}")
+    raise typer.Exit(code)
+
+
+def _hard_negatives(summary: dict[str, Any]) -> None:
+    for size, block in (summary.get("same_model_negatives") or {}).items():
+        rates = ", ".join(
+            f"{name} max {block[name]['max']:.3g} (FP {block[name]['false_positive_rate']:.2f})"
+            for name in ("prnu_pce", "siamese", "fused")
+        )
+        out.print(f"same-model negatives {size}: {block['n_pairs']} pairs ({'; '.join(block['devices'])}): {rates}")
 
 
 def _f(value: Any) -> str:

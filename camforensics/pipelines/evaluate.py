@@ -304,12 +304,31 @@ def draw_plots(metrics: Mapping[str, Any], output_dir: Path, *, size: int = 800)
     return written
 
 
-def _strip_roc(value: Any) -> Any:
+def write_metrics(
+    metrics: dict[str, Any], out: Path | None, *, plots: bool, plot_size: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Clean ``metrics``, draw its plots and write ``metrics.json`` into ``out`` (nothing without ``out``).
+
+    Returns the cleaned metrics (``plots`` filled in) and the report's ``outputs`` member (paths written).
+    """
+    metrics = clean(metrics)
+    if out is None:
+        return metrics, {"metrics_json": None, "plots": {}}
+    if plots:
+        metrics["plots"] = draw_plots(metrics, out, size=plot_size)
+    atomic_write_text(out / METRICS_NAME, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    return metrics, {
+        "metrics_json": str(out / METRICS_NAME),
+        "plots": {k: str(out / v) for k, v in metrics["plots"].items()},
+    }
+
+
+def strip_roc(value: Any) -> Any:
     """The metrics without ROC point lists (for the report summary; metrics.json keeps them)."""
     if isinstance(value, dict):
-        return {k: _strip_roc(v) for k, v in value.items() if k != "roc"}
+        return {k: strip_roc(v) for k, v in value.items() if k != "roc"}
     if isinstance(value, list):
-        return [_strip_roc(v) for v in value]
+        return [strip_roc(v) for v in value]
     return value
 
 
@@ -433,17 +452,8 @@ def evaluate_reports(
         "verify": verify_metrics(got.pairs, got.skipped_pairs),
         "plots": {},
     }
-    metrics = clean(metrics)
-    outputs: dict[str, Any] = {"metrics_json": None, "plots": {}}
-    if out is not None:
-        if plots:
-            metrics["plots"] = draw_plots(metrics, out, size=plot_size)
-        atomic_write_text(out / METRICS_NAME, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
-        outputs = {
-            "metrics_json": str(out / METRICS_NAME),
-            "plots": {k: str(out / v) for k, v in metrics["plots"].items()},
-        }
-    summary = _strip_roc(
+    metrics, outputs = write_metrics(metrics, out, plots=plots, plot_size=plot_size)
+    summary = strip_roc(
         {k: v for k, v in metrics.items() if k not in ("schema", "schema_version", "tool_version", "plots")}
     )
     report.finish(**summary, outputs=outputs)
