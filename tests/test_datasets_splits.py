@@ -200,3 +200,20 @@ def test_load_refuses_bad_files(tmp_path: Path, text: str, match: str) -> None:
     path.write_text(text, encoding="utf-8")
     with pytest.raises(InputError, match=match):
         Split.load(path)
+
+
+def test_a_split_by_named_devices_keeps_the_rest_in_train_and_refuses_unknown_or_doubled_names(tmp_path):
+    from camforensics.io.splits import split_named_devices
+
+    records = fake_records({"A": {"a0": 3, "a1": 2}, "B": {"b0": 4}, "C": {"c0": 1}})
+    split = split_named_devices(records, validation=["b0"], test=["a0", "a1"])
+    assert split.devices("train") == ("c0",) and split.devices("validation") == ("b0",)
+    assert split.devices("test") == ("a0", "a1") and len(split.test) == 5
+    assert any("by hand" in w for w in split.warnings)
+    path = tmp_path / "split.json"
+    split.save(path)
+    assert Split.load(path, check_files=False).devices("test") == ("a0", "a1")
+    with pytest.raises(ParameterError, match="zz"):
+        split_named_devices(records, validation=[], test=["zz"])
+    with pytest.raises(ParameterError, match="both"):
+        split_named_devices(records, validation=["a0"], test=["a0"])

@@ -100,8 +100,21 @@ def split(
         bool, typer.Option("--stratify/--no-stratify", help="Split each model's devices separately.")
     ] = True,
     hashes: Annotated[bool, typer.Option("--hashes", help="Store the sha256 of every image in the split.")] = False,
+    validation_devices: Annotated[
+        str,
+        typer.Option(
+            "--validation-devices", help="Comma-separated devices for validation (hand-made split: the rest train)."
+        ),
+    ] = "",
+    test_devices: Annotated[
+        str, typer.Option("--test-devices", help="Comma-separated devices for test (hand-made split: the rest train).")
+    ] = "",
 ) -> None:
-    """Split a data set into train / validation / test by device (no device in two splits) and save it."""
+    """Split a data set into train / validation / test by device (no device in two splits) and save it.
+
+    With --validation-devices / --test-devices the named devices go there and every other one to train (the
+    fractions, seed and stratification are then not used).
+    """
     with cli_errors():
         from camforensics.pipelines.datasets import make_split, split_summary
 
@@ -114,6 +127,8 @@ def split(
             single_device=single_device,
             stratify=stratify,
             with_hashes=hashes,
+            validation_devices=[d.strip() for d in validation_devices.split(",") if d.strip()],
+            test_devices=[d.strip() for d in test_devices.split(",") if d.strip()],
         )
     from rich.table import Table
 

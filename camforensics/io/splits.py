@@ -384,3 +384,47 @@ def split_by_device(
         image_split_devices=tuple(sorted(image_split)),
         warnings=tuple(warnings),
     )
+
+
+def split_named_devices(
+    records: Iterable[ImageRecord],
+    *,
+    validation: Sequence[str],
+    test: Sequence[str],
+    root: str | os.PathLike[str] | None = None,
+    layout: str | None = None,
+) -> Split:
+    """A device-disjoint split chosen by hand: the named devices go to validation and test, every other device to
+    train (e.g. to hold out the two bodies of one camera model together, so the test holds a same-model pair).
+
+    Raises
+    ------
+    ParameterError
+        A named device is not in ``records``, or is named for both validation and test.
+    """
+    recs = sorted(records)
+    present = sorted({r.device for r in recs})
+    named = {"validation": sorted(set(validation)), "test": sorted(set(test))}
+    unknown = sorted((set(named["validation"]) | set(named["test"])) - set(present))
+    if unknown:
+        raise ParameterError(f"no device {unknown} in the data set; it has: {', '.join(present)}")
+    both = sorted(set(named["validation"]) & set(named["test"]))
+    if both:
+        raise ParameterError(f"devices {both} are named for both validation and test; a device goes to one split")
+    where = {d: name for name, devices in named.items() for d in devices}
+    out: dict[str, list[ImageRecord]] = {name: [] for name in SPLIT_NAMES}
+    for r in recs:
+        out[where.get(r.device, "train")].append(r)
+    total = max(len(present), 1)
+    fr = tuple(len({r.device for r in out[name]}) / total for name in SPLIT_NAMES)
+    return Split(
+        records={name: tuple(v) for name, v in out.items()},
+        seed=0,
+        fractions=fr,
+        root=Path(root).absolute() if root is not None else _common_root(recs),
+        layout=layout or "+".join(sorted({r.dataset for r in recs})),
+        single_device="train",
+        stratified=False,
+        warnings=(f"devices chosen by hand: validation {named['validation']}, test {named['test']}, the rest train",),
+    )
+

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from camforensics import __version__
 from camforensics.io.datasets import scan_dataset
 from camforensics.io.records import DatasetScan
-from camforensics.io.splits import SPLIT_NAMES, Split, split_by_device
+from camforensics.io.splits import SPLIT_NAMES, Split, split_by_device, split_named_devices
 
 if TYPE_CHECKING:
     from camforensics.reports.report import Report
@@ -131,18 +131,26 @@ def make_split(
     single_device: str = "train",
     stratify: bool = True,
     with_hashes: bool = False,
+    validation_devices: Sequence[str] = (),
+    test_devices: Sequence[str] = (),
 ) -> Split:
-    """Read a data set, split it by device (:func:`~camforensics.io.splits.split_by_device`) and save it."""
+    """Read a data set, split it by device (:func:`~camforensics.io.splits.split_by_device`, or
+    :func:`~camforensics.io.splits.split_named_devices` when devices are named) and save it."""
     scan = scan_dataset(root, layout=layout)
-    split = split_by_device(
-        scan.records,
-        fractions=fractions,
-        seed=seed,
-        single_device=single_device,
-        stratify=stratify,
-        root=scan.root,
-        layout=scan.layout,
-    )
+    if validation_devices or test_devices:
+        split = split_named_devices(
+            scan.records, validation=validation_devices, test=test_devices, root=scan.root, layout=scan.layout
+        )
+    else:
+        split = split_by_device(
+            scan.records,
+            fractions=fractions,
+            seed=seed,
+            single_device=single_device,
+            stratify=stratify,
+            root=scan.root,
+            layout=scan.layout,
+        )
     split.save(Path(output), with_hashes=with_hashes)
     return split
 
