@@ -2,7 +2,8 @@
 # Rebuild the shipped Siamese same-device verifier (run from the repository root, on a clean checkout so the
 # recorded training commit describes the code exactly):
 #   bash models/build_verifier.sh [DATA]
-# DATA defaults to ../shared/data/real-dev (never copied into the repository). Everything it writes besides the
+# DATA defaults to ../shared/data/real-dev (never copied into the repository). One torch thread: on a shared
+# 2-core machine two torch threads wait on each other whenever one is preempted (epochs ran 9x slower). Everything it writes besides the
 # model and its manifest entry goes under runs/ (git-ignored). Training and every draw are seeded.
 #
 # Data (device-disjoint; real-dev has 8 devices of 7 models):
@@ -30,7 +31,7 @@ camforensics datasets split "$DATA" -o "$WORK/split.json" \
   --test-devices LG_D605_0,vivo_iQOO-U1x_0,vivo_iQOO-U1x_1
 camforensics train siamese "$DATA" -o "runs/$NAME" --extra-train "$WORK/sim-train" --split "$WORK/split.json" \
   --epochs 10 --pairs-per-epoch 2048 --same-model-fraction 0.8 --learning-rate 3e-4 --val-set-size 1 --val-pairs 256 --val-positions 32 --calibration-pairs 96 \
-  --seed 0 --threads 2 --quiet
+  --seed 0 --threads 1 --quiet
 camforensics export "runs/$NAME/best.pt" -o "models/$NAME.onnx" --default
 camforensics models info "$NAME"
 # The held-out measurement quoted in the README: 1+1, 4+4 and 10+10 pairs of the test devices.
