@@ -54,6 +54,8 @@ __all__ = [
 
 # Same-size, stored-order, zero-shift match: the fingerprint is applied in the image's own pixel order.
 ALIGNED = MatchParams(rotations="none")
+QUERY_RESIDUAL = ResidualParams()  # residual of the detector: the query settings of identify (sigma0 2)
+DENOISE_RESIDUAL = ResidualParams(sigma0=3.0)  # wavelet_denoise baseline: the fingerprint setting (sigma0 3)
 
 
 # --------------------------------------------------------------------------------------------------- helpers
@@ -136,7 +138,7 @@ def fitting_residual_params(params: ResidualParams, shape: tuple[int, ...]) -> R
 
 
 def fingerprint_correlation(
-    image: np.ndarray, k: np.ndarray, *, params: ResidualParams = ResidualParams()
+    image: np.ndarray, k: np.ndarray, *, params: ResidualParams = QUERY_RESIDUAL
 ) -> float:
     """Normalised correlation of the image's ``W * I`` with fingerprint K at zero shift (the PCE's peak).
 
@@ -539,7 +541,7 @@ def jpeg_recompress(image: np.ndarray, *, quality: int = 75) -> np.ndarray:
     return decoded if decoded.ndim == 2 else np.ascontiguousarray(decoded[:, :, ::-1])
 
 
-def wavelet_denoise(image: np.ndarray, *, params: ResidualParams = ResidualParams(sigma0=3.0)) -> np.ndarray:
+def wavelet_denoise(image: np.ndarray, *, params: ResidualParams = DENOISE_RESIDUAL) -> np.ndarray:
     """The image minus its wavelet Wiener noise, per channel (the denoiser of Lukas et al. 2006, Appendix A).
 
     The subtracted noise is exactly what residual extraction keeps (before grey, zero-mean and DFT Wiener), so
