@@ -89,7 +89,8 @@ def _dithered_uint8(x: np.ndarray, seed: int | None) -> np.ndarray:
     """
     if seed is None:
         return _to_uint8(x)
-    u = np.random.default_rng(seed).random(x.shape, dtype=np.float32)
+    # u < 1 - 2**-12: in float32, x + u must stay below x + 1 for an integer x up to 255 (ulp 1.5e-5 there).
+    u = np.random.default_rng(seed).random(x.shape, dtype=np.float32) * np.float32(1.0 - 2.0**-12)
     return np.clip(np.floor(x + u), 0, 255).astype(np.uint8)
 
 
