@@ -181,15 +181,15 @@ class RemovalParams:
 
     residual: ResidualParams = field(default_factory=ResidualParams)  # residual of the detector (queries: sigma0 2)
     overshoot: float = 1.0  # alpha is multiplied by this: 1 aims at zero correlation, >1 drives it negative
-    max_alpha: float = 4.0  # alpha is clipped to [0, max_alpha] (guards the picture against a wild estimate)
+    max_modulation: float = 0.1  # alpha * std(K) is clipped to this: the pattern's rms relative to the intensity
     iterations: int = 1  # regula-falsi steps on the quantised output after the linear estimate (one residual each)
     dither_seed: int | None = 0  # seed of the stochastic rounding to 8 bits (None: plain rounding, see _dithered_uint8)
 
     def __post_init__(self) -> None:
         if not self.overshoot > 0:
             raise ParameterError(f"overshoot must be > 0, got {self.overshoot!r}")
-        if not self.max_alpha > 0:
-            raise ParameterError(f"max_alpha must be > 0, got {self.max_alpha!r}")
+        if not self.max_modulation > 0:
+            raise ParameterError(f"max_modulation must be > 0, got {self.max_modulation!r}")
         if not 0 <= self.iterations <= 10:
             raise ParameterError(f"iterations must be between 0 and 10, got {self.iterations!r}")
 
@@ -207,7 +207,7 @@ class RemovalFit:
     ncc_before: float  # detector correlation of the input with K
     ncc_after: float | None  # of the output (None when overshoot moved alpha off the last point evaluated)
     trace: tuple[tuple[float, float], ...]  # every (alpha, ncc) evaluated
-    clipped: bool  # alpha hit 0 or max_alpha
+    clipped: bool  # alpha hit 0 or the max_modulation bound
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -239,13 +239,13 @@ def fit_removal(image: np.ndarray, k: np.ndarray, *, params: RemovalParams = Rem
        presence.
     2. Linear step: rho is evaluated once on the *unrounded* ``I - alpha_ls I K``; since the detector is nearly
        linear in small changes, ``alpha_lin = alpha_ls rho(0) / (rho(0) - rho(alpha_ls))``.
-    3. Rounded refinement: the output is saved as 8-bit, and rounding an integer image minus a pattern smaller
-       than half a grey level keeps only part of the pattern (a dead zone), so rho of the *rounded* output is
-       less than linear. ``params.iterations`` steps of regula falsi on the rounded outputs (extrapolating
-       from the last points until a negative rho brackets the zero) refine alpha; the root is interpolated
-       between the closest points on either side.
-    4. The root is multiplied by ``params.overshoot`` and clipped to ``[0, params.max_alpha]``. An image
-       without positive correlation with K gets alpha 0 (nothing to remove).
+    3. Refinement on the 8-bit output: rho is evaluated on the output as it will be saved (quantised by
+       stochastic rounding, see :func:`_dithered_uint8`), then ``params.iterations`` steps of regula falsi
+       (extrapolating from the last points until a negative rho brackets the zero); the root is interpolated
+       between the closest points on either side of zero.
+    4. The root is multiplied by ``params.overshoot`` and clipped to ``[0, max_modulation / std(K)]`` (the
+       subtracted pattern stays below ``max_modulation`` of the intensity, rms). An image without positive
+       correlation with K gets alpha 0 (nothing to remove).
 
     K is used on the scale of the library entry (the fingerprint of :mod:`camforensics.core.fingerprint`, whose
     values are about 250 times the relative PRNU factor): alpha absorbs the scale.
@@ -276,6 +276,8 @@ def fit_removal(image: np.ndarray, k: np.ndarray, *, params: RemovalParams = Rem
     x = _pixels(image)
     kk = _fingerprint(k, x.shape)
     rp = fitting_residual_params(params.residual, x.shape)
+    k_std = float(np.std(kk, dtype=np.float64))
+    max_alpha = params.max_modulation / k_std if k_std > 0 else 0.0
     grey = to_grey(x)
     w = extract_residual(x, params=rp)
     rho0 = _ncc(w * grey, kk)
@@ -293,11 +295,11 @@ def fit_removal(image: np.ndarray, k: np.ndarray, *, params: RemovalParams = Rem
     alpha = alpha_linear
     trace = [(0.0, rho0)]  # (alpha, rho) of rounded outputs
     for _ in range(params.iterations + 1):
-        alpha = min(max(alpha, 0.0), params.max_alpha)
+        alpha = min(max(alpha, 0.0), max_alpha)
         trace.append((alpha, rho_of(_dithered_uint8(_removed(x, kk, alpha), params.dither_seed))))
         alpha = _next_alpha(trace)
     root = _next_alpha(trace)
-    final = min(max(root * params.overshoot, 0.0), params.max_alpha)
+    final = min(max(root * params.overshoot, 0.0), max_alpha)
     clipped = final != root * params.overshoot or final == 0.0
     after = next((r for a, r in trace if a == final), None)
     return RemovalFit(final, alpha_ls, alpha_linear, rho0, after, tuple(trace), clipped)
@@ -324,9 +326,11 @@ def remove_fingerprint(image: np.ndarray, k: np.ndarray, *, params: RemovalParam
     The fingerprint K of the device (its library entry) predicts the PRNU term ``I0 K ~ I K`` of the image;
     subtracting it with the scale alpha that zeroes the correlation detector (:func:`fit_removal`) makes the
     image's residual uncorrelated with K, so its PCE against the device falls to the level of an unrelated
-    camera. The change is a noise-like pattern of the size of the PRNU itself (about 1 % of the intensity),
-    so PSNR stays near 40-50 dB. Only the fingerprint *estimate* is removed: an analyst holding an independent,
-    better estimate of the same device may still find a (weaker) trace (Goljan, Fridrich, Chen 2010).
+    camera. The change is a noise-like pattern of the size of the PRNU itself (well under 1 % of the
+    intensity): PSNR 55-65 dB on the real-dev photos. Only the fingerprint *estimate* is removed: an analyst
+    holding an independent estimate of the same device still finds the part of the PRNU that the attacker's
+    estimate lacks (Goljan, Fridrich, Chen 2010); an ``overshoot`` above 1 removes more of it at a cost in PSNR
+    (measured in docs/algorithms.md).
 
     Parameters
     ----------
@@ -361,7 +365,7 @@ class PlantParams:
     """How strongly a target fingerprint is planted (see :func:`plant_fingerprint`)."""
 
     target_pce: float = 2 * PCE_THRESHOLD  # automatic strength aims at this PCE against the target (2x the threshold)
-    max_strength: float = 8.0  # strength is clipped to [0, max_strength]
+    max_modulation: float = 0.1  # strength * std(K) is clipped to this: the pattern's rms relative to the intensity
     iterations: int = 3  # secant refinements of the automatic strength (each costs one residual)
     residual: ResidualParams = field(default_factory=ResidualParams)  # residual of the PCE check (queries: sigma0 2)
     dither_seed: int | None = 0  # seed of the stochastic rounding to 8 bits (None: plain rounding)
@@ -369,8 +373,8 @@ class PlantParams:
     def __post_init__(self) -> None:
         if not self.target_pce > 0:
             raise ParameterError(f"target_pce must be > 0, got {self.target_pce!r}")
-        if not self.max_strength > 0:
-            raise ParameterError(f"max_strength must be > 0, got {self.max_strength!r}")
+        if not self.max_modulation > 0:
+            raise ParameterError(f"max_modulation must be > 0, got {self.max_modulation!r}")
         if not 0 <= self.iterations <= 10:
             raise ParameterError(f"iterations must be between 0 and 10, got {self.iterations!r}")
 
@@ -416,7 +420,7 @@ def fit_plant(
     ``sign(PCE) sqrt(|PCE|)`` is nearly linear in it: secant steps from strength 0 and from a first probe (the
     strength that adds a pattern of one grey level rms) solve ``sqrt(PCE) = 1.05 sqrt(target_pce)``, until a
     PCE within [1, 1.25] times the target is found; the smallest strength evaluated that reaches the target is
-    returned (else the strongest), clipped to ``[0, params.max_strength]``. The image is quantised to 8 bits
+    returned (else the strongest), clipped to ``[0, max_modulation / std(K)]``. The image is quantised to 8 bits
     with stochastic rounding (see :func:`remove_fingerprint`) before each PCE, as it will be saved.
 
     Parameters
@@ -445,13 +449,15 @@ def fit_plant(
     goal = 1.05 * math.sqrt(target)  # aim a little above the target: the secant lands on either side of it
     s0, r0 = 0.0, root_pce(0.0)
     # First probe: a pattern of about one grey level rms (K is on the library's scale, not a relative factor).
-    scale = float(np.mean(to_grey(x), dtype=np.float64)) * float(np.std(kk, dtype=np.float64))
-    s1 = min(1.0 / scale if scale > 0 else 1.0, params.max_strength)
+    k_std = float(np.std(kk, dtype=np.float64))
+    max_strength = params.max_modulation / k_std if k_std > 0 else 0.0
+    scale = float(np.mean(to_grey(x), dtype=np.float64)) * k_std
+    s1 = min(1.0 / scale if scale > 0 else 1.0, max_strength)
     r1 = root_pce(s1)
     for _ in range(params.iterations):
         if any(target <= p <= 1.25 * target for _, p in trace) or r1 == r0:
             break
-        s2 = min(max(s1 + (goal - r1) * (s1 - s0) / (r1 - r0), 0.0), params.max_strength)
+        s2 = min(max(s1 + (goal - r1) * (s1 - s0) / (r1 - r0), 0.0), max_strength)
         s0, r0, s1 = s1, r1, s2
         r1 = root_pce(s1)
     above = [t for t in trace if t[1] >= target]
