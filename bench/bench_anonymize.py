@@ -1,6 +1,6 @@
 """Anonymization benchmark on the real-dev corpus: fingerprint removal, fingerprint-copy attack, baselines.
 
-    python bench/bench_anonymize.py            # about 10-15 minutes on 2 shared cores
+    python bench/bench_anonymize.py            # about 7 minutes on 2 shared cores (14 under load)
     python bench/bench_anonymize.py --keep DIR # keep the libraries, outputs and reports in DIR
 
 Needs ../shared/data/real-dev (or CAMFORENSICS_REAL_DEV); prints a note and exits 0 when it is absent. Nothing is
