@@ -1,0 +1,444 @@
+"""anonymize: remove a device's fingerprint, plant another's, or apply a classical baseline; measure the result.
+
+Each input image is read in stored (sensor) order, altered by one method of :mod:`camforensics.core.anonymize`,
+written without metadata into the output folder, and measured: PSNR and SSIM against the input, and the PCE of
+input and output against the devices involved (the removed device, the spoof target, every device of a
+verification library).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from camforensics.core.anonymize import (
+    BASELINES,
+    PlantParams,
+    RemovalParams,
+    apply_plant,
+    apply_removal,
+    fit_plant,
+    fit_removal,
+    fitting_residual_params,
+)
+from camforensics.core.matching import Query, fits, match_query
+from camforensics.core.params import PCE_THRESHOLD, MatchParams, ResidualParams
+from camforensics.core.pce import Spectrum, spectrum_of
+from camforensics.core.quality import psnr, ssim
+from camforensics.core.residual import extract_residual, to_grey
+from camforensics.errors import CamforensicsError, InputError, ParameterError, SizeMismatchError
+from camforensics.io.hashing import sha256_bytes
+from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
+from camforensics.io.library import FingerprintLibrary, LibraryEntry
+from camforensics.pipelines.batch import gather_inputs, run_tasks
+from camforensics.pipelines.executor import IN_PROCESS, Execution
+from camforensics.reports.atomic import atomic_write_bytes
+from camforensics.reports.report import Report
+
+FINGERPRINT_METHODS = ("remove-fingerprint", "spoof")
+METHODS = (*FINGERPRINT_METHODS, *BASELINES)  # remove-fingerprint, spoof, median, gaussian, jpeg, denoise
+IMAGE_FORMATS = {"png": ".png", "jpeg": ".jpg"}
+SSIM_ON = "mean of the per-channel SSIM (R, G, B); grey images: the one channel"
+
+
+@dataclass(frozen=True)
+class DeviceRef:
+    """A device in a fingerprint library, written ``LIB:DEVICE`` on the command line."""
+
+    library: str  # library folder
+    device: str  # enrolled name
+
+    @classmethod
+    def parse(cls, text: str, *, option: str = "--remove-fingerprint") -> DeviceRef:
+        """Split ``LIB:DEVICE`` at the last colon (device names cannot hold one; library paths may).
+
+        Raises
+        ------
+        ParameterError
+            No colon, or an empty library or device part.
+        """
+        lib, sep, name = text.rpartition(":")
+        if not sep or not lib or not name:
+            raise ParameterError(f"{option} {text!r}: expected LIB:DEVICE, e.g. lib/:Canon_Ixus70_0")
+        return cls(lib, name)
+
+    def entry(self) -> LibraryEntry:
+        """The library entry (LibraryError naming the enrolled devices when unknown)."""
+        return FingerprintLibrary(self.library).entry(self.device)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AnonymizeParams:
+    """Every choice of an anonymize run; written into the report's ``run.parameters``."""
+
+    method: str  # one of METHODS
+    remove: DeviceRef | None = None  # the device whose fingerprint is removed (spoof: removed first when given)
+    spoof: DeviceRef | None = None  # the target device of the fingerprint-copy attack
+    removal: RemovalParams = field(default_factory=RemovalParams)  # alpha fit of the removal
+    plant: PlantParams = field(default_factory=PlantParams)  # strength fit of the copy attack
+    strength: float | None = None  # fixed copy-attack strength; None fits it to plant.target_pce
+    kernel: int = 5  # side of the median / Gaussian window (pixels)
+    recompress_quality: int = 75  # JPEG quality of the "jpeg" baseline
+    denoise_sigma0: float = 3.0  # sigma0 of the "denoise" baseline (0..255 scale)
+    image_format: str = "png"  # output container: png (lossless) or jpeg
+    quality: int = 95  # JPEG quality of the written outputs (image_format "jpeg")
+    check: bool = True  # measure the PCE of input and output against the removed device and the spoof target
+    verify_library: str | None = None  # also measure against every fitting device of this library
+    residual: ResidualParams = field(default_factory=ResidualParams)  # residual of the PCE checks (queries)
+    threshold: float = PCE_THRESHOLD  # PCE decision threshold of the checks
+    max_pixels: int = DEFAULT_MAX_PIXELS  # decompression-bomb guard
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ParameterError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.method == "remove-fingerprint" and self.remove is None:
+            raise ParameterError("--method remove-fingerprint needs --remove-fingerprint LIB:DEVICE")
+        if self.method == "spoof" and self.spoof is None:
+            raise ParameterError("--method spoof needs --spoof-device LIB:DEVICE (the device to imitate)")
+        if self.method in BASELINES and (self.remove is not None or self.spoof is not None):
+            raise ParameterError(
+                f"--method {self.method} uses no fingerprint; drop --remove-fingerprint/--spoof-device "
+                "(measure the PCE against enrolled devices with --verify-library LIB)"
+            )
+        if self.method == "remove-fingerprint" and self.spoof is not None:
+            raise ParameterError("--spoof-device needs --method spoof")
+        if self.image_format not in IMAGE_FORMATS:
+            raise ParameterError(f"unknown image format {self.image_format!r}; choose one of {', '.join(IMAGE_FORMATS)}")
+        for name, value in (("--quality", self.quality), ("--recompress-quality", self.recompress_quality)):
+            if not 1 <= value <= 100:
+                raise ParameterError(f"{name} must be between 1 and 100, got {value!r}")
+        if self.kernel < 3 or self.kernel % 2 == 0:
+            raise ParameterError(f"--kernel must be an odd size >= 3, got {self.kernel!r}")
+        if not self.denoise_sigma0 > 0:
+            raise ParameterError(f"--denoise-sigma0 must be > 0, got {self.denoise_sigma0!r}")
+        if self.strength is not None and not self.strength > 0:
+            raise ParameterError(f"--strength must be > 0, got {self.strength!r}")
+
+    @property
+    def match(self) -> MatchParams:
+        """Checks match same-size images in any rotation that fits, at zero shift (no crop search)."""
+        return MatchParams(threshold=self.threshold, crop_anchor="none")
+
+    def baseline_options(self) -> dict[str, Any]:
+        """Keyword arguments of the baseline function of ``method``."""
+        if self.method in ("median", "gaussian"):
+            return {"size": self.kernel}
+        if self.method == "jpeg":
+            return {"quality": self.recompress_quality}
+        if self.method == "denoise":
+            return {"params": ResidualParams(sigma0=self.denoise_sigma0)}
+        return {}
+
+    def method_parameters(self) -> dict[str, Any]:
+        """The parameters that shape the method's output (written with every result)."""
+        if self.method == "remove-fingerprint":
+            return {"device": self.remove.to_dict(), "removal": self.removal.to_dict()}  # type: ignore[union-attr]
+        if self.method == "spoof":
+            return {
+                "target": self.spoof.to_dict(),  # type: ignore[union-attr]
+                "removed_first": self.remove.to_dict() if self.remove else None,
+                "strength": self.strength if self.strength is not None else "fitted",
+                "plant": self.plant.to_dict(),
+                "removal": self.removal.to_dict() if self.remove else None,
+            }
+        options = self.baseline_options()
+        if "params" in options:
+            options = {"residual": options["params"].to_dict()}
+        return options
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "method_parameters": self.method_parameters(),
+            "image_format": self.image_format,
+            "quality": self.quality if self.image_format == "jpeg" else None,
+            "check": self.check,
+            "verify_library": self.verify_library,
+            "residual": self.residual.to_dict(),
+            "match": self.match.to_dict(),
+            "max_pixels": self.max_pixels,
+            "ssim_on": SSIM_ON,
+        }
+
+
+def output_name(path: Path, sha256: str, params: AnonymizeParams) -> str:
+    """``<stem>_<sha256[:8]>.<method>.<ext>`` (spoof: ``spoof-<target>``), so equal names never collide."""
+    tag = params.method
+    if params.method == "spoof" and params.spoof is not None:
+        tag = f"spoof-{re.sub(r'[^A-Za-z0-9._+-]+', '_', params.spoof.device)}"
+    return f"{path.stem}_{sha256[:8]}.{tag}{IMAGE_FORMATS[params.image_format]}"
+
+
+def check_output_folder(out: Path, inputs: list[str | Path]) -> None:
+    """Refuse an output folder that is an input file, or equal to or inside an input folder.
+
+    Outputs inside an input folder would be read as inputs by the next run over that folder.
+
+    Raises
+    ------
+    CamforensicsError
+    """
+    target = out.resolve()
+    if target.exists() and not target.is_dir():
+        raise CamforensicsError(f"--output {out} is an existing file; give a folder")
+    for given in inputs:
+        p = Path(given).resolve()
+        if p.is_dir() and (target == p or p in target.parents):
+            raise CamforensicsError(
+                f"--output {out} is inside the input folder {given}: its outputs would be read as inputs by the next "
+                "run; choose a folder outside the inputs"
+            )
+
+
+def encode_image(pixels: np.ndarray, image_format: str, quality: int) -> bytes:
+    """PNG or JPEG bytes of an 8-bit grey or RGB image, with no metadata (no EXIF, XMP, ICC, text chunks)."""
+    import cv2
+
+    bgr = pixels if pixels.ndim == 2 else np.ascontiguousarray(pixels[:, :, ::-1])
+    flags = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if image_format == "jpeg" else [cv2.IMWRITE_PNG_COMPRESSION, 6]
+    ok, buf = cv2.imencode(IMAGE_FORMATS[image_format], bgr, flags)
+    if not ok:
+        raise CamforensicsError(f"could not encode the output as {image_format}")
+    return buf.tobytes()
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Pixels (RGB or grey, uint8) of bytes written by :func:`encode_image`."""
+    import cv2
+
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    return pixels if pixels.ndim == 2 else np.ascontiguousarray(pixels[:, :, ::-1])
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A fingerprint checked against: its spectrum for PCE, and K itself for the attacks."""
+
+    role: str  # "removed", "target" or "library"
+    ref: DeviceRef
+    k: np.ndarray
+    spectrum: Spectrum
+
+    @classmethod
+    def load(cls, role: str, ref: DeviceRef, entry: LibraryEntry | None = None) -> Reference:
+        k = (entry or ref.entry()).load()
+        return cls(role, ref, k, spectrum_of(k, conjugate=True))
+
+
+@dataclass(frozen=True)
+class AnonymizeSetup:
+    """What an anonymize worker needs; calling it loads the fingerprints once per worker."""
+
+    params: AnonymizeParams
+    out_dir: str  # output folder, as the workers see it
+    inputs: frozenset[str]  # resolved paths of every input file: never written
+
+    def __call__(self) -> AnonymizeState:
+        p = self.params
+        removed = Reference.load("removed", p.remove) if p.remove else None
+        target = Reference.load("target", p.spoof) if p.spoof else None
+        library: list[Reference] = []
+        if p.verify_library is not None:
+            lib = FingerprintLibrary(p.verify_library)
+            library = [Reference.load("library", DeviceRef(p.verify_library, e.name), e) for e in lib.entries()]
+        return AnonymizeState(self, removed, target, library)
+
+
+@dataclass
+class AnonymizeState:
+    setup: AnonymizeSetup
+    removed: Reference | None
+    target: Reference | None
+    library: list[Reference]
+
+
+def _needs_size(ref: Reference, shape: tuple[int, ...]) -> np.ndarray:
+    """K of ``ref`` when the image has its size in stored order; else a SizeMismatchError naming both sizes."""
+    if ref.k.shape != tuple(shape[:2]):
+        h, w = shape[:2]
+        kh, kw = ref.k.shape
+        raise SizeMismatchError(
+            f"image is {w}x{h} pixels but the fingerprint of {ref.ref.device!r} is {kw}x{kh} (width x height, stored "
+            "order): the attack needs a full-size camera original of that device's sensor"
+        )
+    return ref.k
+
+
+def _alter(pixels: np.ndarray, state: AnonymizeState) -> tuple[np.ndarray, dict[str, Any]]:
+    """The altered image and what the method fitted (alpha, strength)."""
+    p = state.setup.params
+    if p.method in BASELINES:
+        return BASELINES[p.method](pixels, **p.baseline_options()), {}
+    fitted: dict[str, Any] = {}
+    x = pixels
+    if p.remove is not None:
+        k = _needs_size(state.removed, x.shape)  # type: ignore[arg-type]
+        fit = fit_removal(x, k, params=p.removal)
+        x = apply_removal(x, k, fit.alpha, dither_seed=p.removal.dither_seed)
+        fitted["removal"] = fit.to_dict()
+    if p.method == "spoof":
+        k = _needs_size(state.target, x.shape)  # type: ignore[arg-type]
+        if p.strength is None:
+            plant = fit_plant(x, k, params=p.plant)
+            strength = plant.strength
+            fitted["plant"] = plant.to_dict()
+        else:
+            strength = p.strength
+        x = apply_plant(x, k, strength, dither_seed=p.plant.dither_seed)
+        fitted["strength"] = strength
+    return x, fitted
+
+
+def _query(pixels: np.ndarray, residual: ResidualParams) -> Query:
+    rp = fitting_residual_params(residual, pixels.shape)
+    return Query(extract_residual(pixels, params=rp), to_grey(pixels))
+
+
+def _check(ref: Reference, before: Query, after: Query, match: MatchParams) -> dict[str, Any] | None:
+    """PCE of input and output against one fingerprint (None when the image fits it in no rotation)."""
+    if not fits(before.shape, ref.spectrum.shape, match=match):
+        return None
+    b = match_query(before, ref.spectrum, match=match)
+    a = match_query(after, ref.spectrum, match=match)
+    return {
+        "device": ref.ref.device,
+        "library": ref.ref.library,
+        "threshold": match.threshold,
+        "pce_before": b.pce,
+        "pce_after": a.pce,
+        "match_before": b.is_match,
+        "match_after": a.is_match,
+        "rotation_before": b.rotation,
+        "rotation_after": a.rotation,
+        "log10_p_fa_after": a.log10_p_fa,
+    }
+
+
+def anonymize_one(path: Path, state: AnonymizeState, record: dict[str, Any]) -> None:
+    """Anonymize one image, write it and measure it (the per-file task of :func:`anonymize_images`)."""
+    setup = state.setup
+    p = setup.params
+    img = load_image(path, max_pixels=p.max_pixels)
+    record["input"] = img.info.to_dict()
+    out_path = Path(setup.out_dir) / output_name(path, img.info.sha256, p)
+    if str(out_path.resolve()) in setup.inputs:
+        raise InputError(f"{path}: its output {out_path} would overwrite an input; choose another --output folder")
+    pixels = img.pixels
+    notes = []
+    if pixels.dtype != np.uint8:
+        pixels = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+        notes.append(f"{img.info.bit_depth}-bit samples rounded to 8 bits before the attack")
+    altered, fitted = _alter(pixels, state)
+    data = encode_image(altered, p.image_format, p.quality)
+    atomic_write_bytes(out_path, data)
+    written = decode_image(data)  # measured as saved (a JPEG output includes its own loss)
+    record["output"] = {
+        "path": str(out_path),
+        "sha256": sha256_bytes(data),
+        "size_bytes": len(data),
+        "format": p.image_format,
+        "quality": p.quality if p.image_format == "jpeg" else None,
+        "metadata": "none (EXIF, XMP, ICC and text chunks are not written)",
+        "notes": notes,
+    }
+    record["method"] = {"name": p.method, "parameters": p.method_parameters(), "fitted": fitted}
+    record["quality"] = {"psnr": psnr(pixels, written), "ssim": ssim(pixels, written), "ssim_on": SSIM_ON}
+    refs = [r for r in (state.removed, state.target) if r is not None and p.check] + state.library
+    if refs:
+        before, after = _query(pixels, p.residual), _query(written, p.residual)
+        checks = {r.role: _check(r, before, after, p.match) for r in refs if r.role != "library"}
+        for role, found in checks.items():
+            record[f"{role}_device"] = found
+        if state.library:
+            record["library_check"] = [c for r in state.library if (c := _check(r, before, after, p.match))]
+
+
+class _Tally:
+    """Summary counts kept while the results come in."""
+
+    def __init__(self) -> None:
+        self.psnr: list[float] = []
+        self.ssim: list[float] = []
+        self.removed = [0, 0]  # [checked, below threshold after]
+        self.target = [0, 0]  # [checked, above threshold after]
+        self.library_matched_after = 0
+
+    def __call__(self, result: dict[str, Any], extras: dict[str, Any]) -> None:
+        if result.get("status") != "ok":
+            return
+        self.psnr.append(float(result["quality"]["psnr"]))
+        self.ssim.append(float(result["quality"]["ssim"]))
+        if result.get("removed_device"):
+            self.removed[0] += 1
+            self.removed[1] += not result["removed_device"]["match_after"]
+        if result.get("target_device"):
+            self.target[0] += 1
+            self.target[1] += bool(result["target_device"]["match_after"])
+        self.library_matched_after += any(c["match_after"] for c in result.get("library_check", []))
+
+    def summary(self) -> dict[str, Any]:
+        finite = [v for v in self.psnr if np.isfinite(v)]
+        out: dict[str, Any] = {
+            "psnr_mean": float(np.mean(finite)) if finite else None,
+            "psnr_min": float(min(self.psnr)) if self.psnr else None,
+            "n_psnr_infinite": len(self.psnr) - len(finite),
+            "ssim_mean": float(np.mean(self.ssim)) if self.ssim else None,
+        }
+        if self.removed[0]:
+            out["removed_device"] = {"n_checked": self.removed[0], "n_below_threshold_after": self.removed[1]}
+        if self.target[0]:
+            out["target_device"] = {"n_checked": self.target[0], "n_above_threshold_after": self.target[1]}
+        out["n_library_matched_after"] = self.library_matched_after
+        return out
+
+
+def anonymize_images(
+    paths: list[str | Path],
+    out_dir: str | Path,
+    *,
+    params: AnonymizeParams,
+    execution: Execution = IN_PROCESS,
+    tick: Callable[[], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> Report:
+    """Anonymize every image under ``paths`` into ``out_dir`` with ``params.method``; one result per image.
+
+    Outputs are named ``<stem>_<sha256[:8]>.<method>.png`` (``.jpg`` with ``image_format="jpeg"``; the spoof
+    method's name holds the target device) and carry no metadata. No input is ever written: an output folder
+    equal to or inside an input folder is refused, and an output that would land on an input file is that file's
+    error. A bad file becomes its own error result and the batch goes on.
+
+    Raises
+    ------
+    CamforensicsError
+        No input files, an output folder among the inputs, an unknown library or device (the message lists the
+        enrolled ones).
+    """
+    out = Path(out_dir)
+    check_output_folder(out, paths)
+    used = [(role, ref) for role, ref in (("removed", params.remove), ("target", params.spoof)) if ref is not None]
+    entries = {role: (ref, ref.entry()) for role, ref in used}  # fails here, once, for an unknown library or device
+    if params.verify_library is not None:
+        verify = FingerprintLibrary(params.verify_library)
+    files = gather_inputs(paths, on_start=on_start)
+    out.mkdir(parents=True, exist_ok=True)
+    report = Report(command="anonymize", parameters=params.to_dict())
+    report.context["devices"] = {role: {"library": ref.library, **e.summary()} for role, (ref, e) in entries.items()}
+    if params.verify_library is not None:
+        report.context["verify_library"] = {
+            "path": params.verify_library,
+            "entries_used": [e.summary() for e in verify.entries()],
+        }
+    setup = AnonymizeSetup(params, str(out), frozenset(str(f.resolve()) for f in files))
+    tally = _Tally()
+    run_tasks(files, anonymize_one, setup, report, execution=execution, on_result=tally, tick=tick)
+    report.finish(**tally.summary())
+    return report
