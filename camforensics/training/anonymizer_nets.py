@@ -123,7 +123,8 @@ class CamaGenerator(nn.Module):
     Output: ``tanh`` of the last 7x7 convolution (Cama) when ``global_skip`` is false; with ``global_skip`` (our
     default, for CPU-sized training) the tanh output is a correction added to the demosaiced image,
     ``clamp(demosaiced + tanh(conv), -1, 1)``, so an untrained generator starts at the identity (high PSNR) and
-    training spends its few steps on the traces rather than on learning to copy the scene.
+    training spends its few steps on the traces rather than on learning to copy the scene (the last convolution
+    starts at zero, so the untrained generator returns the re-mosaiced, demosaiced input).
     """
 
     def __init__(self, n_classes: int, *, width: int = 16, blocks: int = 2, global_skip: bool = True) -> None:
@@ -132,6 +133,10 @@ class CamaGenerator(nn.Module):
         self.global_skip = global_skip
         self.demosaic = RemosaicBilinear()
         self.body = EncoderDecoder(3 + n_classes, 3, width=width, blocks=blocks)
+        if global_skip:  # start exactly at the demosaiced input: the correction's last layer begins at zero
+            last = self.body.net[-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         d = self.demosaic(x)
