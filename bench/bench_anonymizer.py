@@ -101,7 +101,7 @@ def main() -> None:
               f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)  # fmt: skip
     result = {
         "model": "remosaic-bilinear baseline (no model)" if args.remosaic_baseline else args.model,
-        "model_sha256": model.entry.sha256,
+        "model_sha256": None if args.remosaic_baseline else model.entry.sha256,
         "split": args.split,
         "n_images": len(records),
         "n_anonymized": len(psnrs),
