@@ -292,7 +292,11 @@ def _decide(judge: torch.nn.Module, x: torch.Tensor, config: AnonymizerConfig) -
     return judge(x).argmax(1)
 
 
-def _evaluator_step(nets, opt, x, residual, y, config) -> dict[str, float]:
+Nets = dict[str, torch.nn.Module]
+Optimisers = dict[str, torch.optim.Optimizer]
+
+
+def _evaluator_step(nets: Nets, opt: torch.optim.Optimizer, x: torch.Tensor, residual: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     """Targeted phase 1: E0 by L2 to the residual (in units of RESIDUAL_LIMIT), E_H and E_L by cross-entropy."""
     ev = nets["evaluator"]
     r = ev.e0(x)
@@ -306,7 +310,9 @@ def _evaluator_step(nets, opt, x, residual, y, config) -> dict[str, float]:
     return {"loss": loss.item(), "e0_l2": l2.item(), "clf_ce": ce.item()}
 
 
-def _embedding_step(nets, opt, x, y, erased: torch.Tensor | None) -> dict[str, float]:
+def _embedding_step(
+    nets: Nets, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, erased: torch.Tensor | None
+) -> dict[str, float]:
     """Erase: the embedding's classifier on real patches (and on erased ones in phase 2)."""
     emb = nets["embedding"]
     loss = torch.nn.functional.nll_loss(emb(x), y)
@@ -319,7 +325,10 @@ def _embedding_step(nets, opt, x, y, erased: torch.Tensor | None) -> dict[str, f
     return {"embedding_ce": loss.item()}
 
 
-def _cama_step(nets, opts, x, y, n_classes, config, gen) -> dict[str, float]:
+def _cama_step(
+    nets: Nets, opts: Optimisers, x: torch.Tensor, y: torch.Tensor, n_classes: int, config: AnonymizerConfig,
+    gen: torch.Generator,
+) -> dict[str, float]:
     """One discriminator step and one generator step (Cama)."""
     g, d, ev = nets["generator"], nets["discriminator"], nets["evaluator"]
     t = random_targets(y.cpu(), n_classes, gen).to(x.device)
@@ -340,7 +349,7 @@ def _cama_step(nets, opts, x, y, n_classes, config, gen) -> dict[str, float]:
     return {"loss": parts["total"].item(), "loss_d": loss_d.item(), **{f"g_{k}": v.item() for k, v in parts.items() if k != "total"}}
 
 
-def _erase_step(nets, opts, x, y, config) -> dict[str, float]:
+def _erase_step(nets: Nets, opts: Optimisers, x: torch.Tensor, y: torch.Tensor, config: AnonymizerConfig) -> dict[str, float]:
     """SiamTE-style step: the embedding classifies real and erased patches; then the eraser minimises
     ``similarity_weight * L_ES(embed(x'), y) + ce_weight * CE(classifier(x'), uniform)
     + fidelity_weight * truncated_L1(x', x; erase_threshold)``."""
@@ -357,7 +366,7 @@ def _erase_step(nets, opts, x, y, config) -> dict[str, float]:
     return {"loss": loss.item(), "e_similarity": es.item(), "e_uniform_ce": ce.item(), "e_truncated_l1": tf.item(), **info}
 
 
-def _optimisers(nets: dict[str, torch.nn.Module], config: AnonymizerConfig) -> dict[str, torch.optim.Optimizer]:
+def _optimisers(nets: Nets, config: AnonymizerConfig) -> Optimisers:
     out = {}
     for name, m in nets.items():
         judge = name in ("evaluator", "embedding")
@@ -488,7 +497,7 @@ def train_anonymizer(
             y = torch.from_numpy(batch.labels).to(device)
             if phase == "evaluator" and config.kind == "targeted":
                 residual = torch.from_numpy(np.ascontiguousarray(batch.pixels[..., 3:].transpose(0, 3, 1, 2)))
-                info = _evaluator_step(nets, opts["evaluator"], x, residual.to(device) / PIXEL_SCALE, y, config)
+                info = _evaluator_step(nets, opts["evaluator"], x, residual.to(device) / PIXEL_SCALE, y)
             elif phase == "evaluator":
                 info = _embedding_step(nets, opts["embedding"], x, y, None)
             elif config.kind == "targeted":
