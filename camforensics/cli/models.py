@@ -28,6 +28,9 @@ def _metric(entry: dict, split: str) -> str:
     if entry.get("task") == "same-device-verification":  # pairs of sets: the fused score's AUC
         fused = m.get("fused") or {}
         return "-" if fused.get("auc") is None else f"AUC {fused['auc']:.3f} ({fused.get('n_pairs')})"
+    if entry.get("task") in ("targeted-anonymization", "trace-erasing"):  # internal evaluator's success, PSNR
+        success = m.get("targeted_success", m.get("untargeted_success"))
+        return "-" if success is None else f"success {success:.3f}, {m.get('psnr', 0):.1f} dB ({m.get('n_patches')})"
     acc = m.get("image_accuracy")
     return "-" if acc is None else f"{acc:.3f} ({m.get('n_images')})"
 
@@ -122,7 +125,9 @@ def info(
                 out.print(f"  [yellow]note:[/] {w}")
         for split in ("validation", "test"):
             s = m.get("metrics", {}).get(split)
-            if s and e.task != "same-device-verification":
+            if s and e.task in ("targeted-anonymization", "trace-erasing"):
+                out.print(f"{split}: {_metric(m, split)} patches; judge: {m['metrics'].get('judge')}")
+            elif s and e.task != "same-device-verification":
                 out.print(
                     f"{split}: image accuracy {s.get('image_accuracy')} on {s.get('n_images')} images (devices {', '.join(s.get('devices', []))}); patch accuracy {s.get('patch_accuracy')}"
                 )

@@ -226,6 +226,100 @@ def siamese(
             _show_siamese_summary(summary)
 
 
+@train_app.command("anonymizer")
+def anonymizer(
+    data: Annotated[Path, typer.Argument(help="Data set folder (Dresden, VISION, Kaggle or generic layout).")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Run folder: checkpoints, training log, split, summary.")
+    ],
+    kind: Annotated[
+        str, typer.Option(help="targeted (Cama: make an image look taken by a chosen model) or erase (SiamTE-style).")
+    ] = "targeted",
+    width: Annotated[int, typer.Option(help="Channels of the first layer of every network (Cama: 64).")] = 16,
+    blocks: Annotated[int, typer.Option(help="Residual blocks of the generator and of E0 (Cama: 2).")] = 2,
+    depth: Annotated[int, typer.Option(help="Convolution layers of the eraser.")] = 6,
+    global_skip: Annotated[
+        bool, typer.Option(help="Generator output = demosaiced input + tanh correction (--no-global-skip: Cama's tanh).")
+    ] = True,
+    epochs: Annotated[int, typer.Option(help="Training epochs, evaluator phase included.")] = 10,
+    evaluator_epochs: Annotated[int, typer.Option(help="First epochs that train only the internal evaluator.")] = 3,
+    images_per_epoch: Annotated[int, typer.Option(help="Class-balanced image draws per epoch.")] = 64,
+    patches_per_image: Annotated[int, typer.Option(help="Training patches per image draw.")] = 16,
+    patch_size: Annotated[int, typer.Option(help="Patch side in pixels (a multiple of 4).")] = 64,
+    batch_size: Annotated[int, typer.Option(help="Patches per optimiser step.")] = 16,
+    learning_rate: Annotated[float, typer.Option(help="Adam learning rate of the anonymizer and discriminator.")] = 2e-4,
+    evaluator_learning_rate: Annotated[float, typer.Option(help="Adam learning rate of the internal evaluator.")] = 1e-3,
+    fidelity_weight: Annotated[float, typer.Option(help="Weight of L1 (targeted) or truncated L1 (erase).")] = 10.0,
+    classifier_weight: Annotated[float, typer.Option(help="Weight of Cama's evaluator term L_clf.")] = 0.01,
+    erase_threshold: Annotated[float, typer.Option(help="Erase: grey levels of change that cost nothing.")] = 2.0,
+    val_patches: Annotated[int, typer.Option(help="Grid patches per validation image.")] = 8,
+    min_psnr: Annotated[float, typer.Option(help="dB the best epoch must reach on validation.")] = 30.0,
+    seed: Annotated[int, typer.Option(help="Seed of the split, the patch sampling, the targets and torch.")] = 0,
+    layout: Annotated[str, typer.Option(help="Data set layout: auto, dresden, vision, kaggle, generic.")] = "auto",
+    split: Annotated[
+        Path | None,
+        typer.Option(help="Split file from 'camforensics datasets split' (default: the attributor's device split)."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    threads: Annotated[int, typer.Option(help="torch CPU threads (0 = all cores).")] = 0,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --output from its last checkpoint.")
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a learned anonymizer: Cama's targeted generator or a SiamTE-style trace eraser (PSNR and internal
+    success per epoch, best checkpoint kept); export it with 'camforensics export RUN/best.pt -o models/NAME.onnx'."""
+    _need_torch()
+    with cli_errors():
+        from camforensics.training.anonymizer import AnonymizerConfig, train_anonymizer
+
+        config = AnonymizerConfig(
+            kind=kind,
+            width=width,
+            blocks=blocks,
+            global_skip=global_skip,
+            depth=depth,
+            patch_size=patch_size,
+            patches_per_image=patches_per_image,
+            images_per_epoch=images_per_epoch,
+            epochs=epochs,
+            evaluator_epochs=evaluator_epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            evaluator_learning_rate=evaluator_learning_rate,
+            fidelity_weight=fidelity_weight,
+            classifier_weight=classifier_weight,
+            erase_threshold=erase_threshold,
+            val_patches=val_patches,
+            min_psnr=min_psnr,
+            seed=seed,
+            device=device,
+            threads=threads,
+        )
+        command = shlex.join(["camforensics", *sys.argv[1:]])
+        with _TrainProgress(quiet) as hook:
+            summary = train_anonymizer(
+                data,
+                output,
+                config=config,
+                layout=layout,
+                split_file=split,
+                resume=resume,
+                command=command,
+                on_progress=hook,
+            )
+        if not quiet:
+            for name in ("validation", "test"):
+                m = summary["metrics"].get(name)
+                if m:
+                    success = m.get("targeted_success", m.get("untargeted_success"))
+                    out.print(
+                        f"{name}: PSNR {m['psnr']:.2f} dB, success {success:.3f} (internal evaluator), "
+                        f"judge accuracy on real patches {m['judge_accuracy_real']:.3f} ({m['n_patches']} patches)"
+                    )
+            out.print(f"checkpoint {summary['checkpoint']}")
+
+
 class _TrainProgress:
     """Rich progress bar over all optimiser steps, plus one line per epoch (also when stderr is not a terminal)."""
 
@@ -268,6 +362,15 @@ class _TrainProgress:
             self.bar.update(self.task, advance=1, description=f"epoch {info['epoch'] + 1} loss {info['loss']:.3f}")
         elif event == "scoring":
             err.print(f"scoring {info['pairs']} {info['split']} pairs of whole images as verify does (PRNU and Siamese)")
+        elif event == "epoch" and "phase" in info:
+            success = info.get("val_targeted_success", info.get("val_untargeted_success"))
+            psnr = info.get("val_psnr")
+            err.print(
+                f"epoch {info['epoch'] + 1} ({info['phase']}): loss {info.get('train_loss', float('nan')):.3f}, "
+                f"judge accuracy {info['val_judge_accuracy_real']:.3f}"
+                + ("" if psnr is None else f", validation PSNR {psnr:.2f} dB, success {success:.3f}")
+                + f" ({info['seconds']:.0f} s)"
+            )
         elif event == "epoch" and "val_auc" in info:
             err.print(
                 f"epoch {info['epoch'] + 1}: loss {info['train_loss']:.3f}, train accuracy {info['train_accuracy']:.3f}, "

@@ -23,11 +23,19 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "camforensics.models"
 MANIFEST_VERSION = 1
 MODELS_ENV = "CAMFORENSICS_MODELS"
-TASKS: tuple[str, ...] = ("camera-model-attribution", "same-device-verification", "anonymization")
+TASKS: tuple[str, ...] = (
+    "camera-model-attribution",
+    "same-device-verification",
+    "anonymization",
+    "targeted-anonymization",
+    "trace-erasing",
+)
 TASK_NOUNS: dict[str, str] = {
     "camera-model-attribution": "camera-model attributor",
     "same-device-verification": "same-device verifier",
     "anonymization": "anonymizer",
+    "targeted-anonymization": "targeted camera-model anonymizer",
+    "trace-erasing": "camera-trace eraser",
 }
 
 

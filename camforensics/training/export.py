@@ -2,7 +2,8 @@
 -> manifest entry in the model registry.
 
 :func:`export_checkpoint` exports any finished training run, by the ``kind`` its checkpoint records
-(``attributor``: :func:`export_attributor`; ``siamese``: :func:`camforensics.training.siamese_export.export_siamese`).
+(``attributor``: :func:`export_attributor`; ``siamese``: :func:`camforensics.training.siamese_export.export_siamese`;
+``anonymizer``: :func:`camforensics.training.anonymizer_export.export_anonymizer`).
 """
 
 from __future__ import annotations
@@ -37,13 +38,15 @@ def onnx_bytes(
     opset: int = OPSET,
     input_names: tuple[str, ...] = ("input",),
     output_name: str = "log_probs",
+    spatial_output: bool = False,
 ) -> bytes:
     """Serialize ``model`` to ONNX with dynamic batch, height and width on every (NCHW) input and a dynamic batch
-    on the output (legacy TorchScript exporter, which needs only the ``onnx`` package; the dynamo exporter would
-    also need ``onnxscript``)."""
+    on the output (also dynamic height and width with ``spatial_output``, for image-to-image graphs) (legacy
+    TorchScript exporter, which needs only the ``onnx`` package; the dynamo exporter would also need
+    ``onnxscript``)."""
     buf = io.BytesIO()
     axes: dict[str, dict[int, str]] = {name: {0: "batch", 2: "height", 3: "width"} for name in input_names}
-    axes[output_name] = {0: "batch"}
+    axes[output_name] = {0: "batch", 2: "height", 3: "width"} if spatial_output else {0: "batch"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's DeprecationWarning and tracer notes
         torch.onnx.export(
@@ -248,4 +251,10 @@ def export_checkpoint(
         from camforensics.training.siamese_export import export_siamese
 
         return export_siamese(checkpoint, output, **options)
-    raise ParameterError(f"{checkpoint}: unknown checkpoint kind {kind!r}; expected 'attributor' or 'siamese'")
+    if kind == "anonymizer":
+        from camforensics.training.anonymizer_export import export_anonymizer
+
+        return export_anonymizer(checkpoint, output, **options)
+    raise ParameterError(
+        f"{checkpoint}: unknown checkpoint kind {kind!r}; expected 'attributor', 'siamese' or 'anonymizer'"
+    )
