@@ -17,8 +17,34 @@ train_app = typer.Typer(
 )
 
 
+LayoutOpt = Annotated[str, typer.Option(help="Data set layout: auto, dresden, vision, kaggle, generic.")]
+TorchDeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
+ThreadsOpt = Annotated[int, typer.Option(help="torch CPU threads (0 = all cores).")]
+ResumeTrainingOpt = Annotated[
+    bool, typer.Option("--resume", help="Continue the run in --output from its last checkpoint.")
+]
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(train_app, name="train")
+
+
+def _run_training(
+    train: Any, data: Path, output: Path, config: Any, *, layout: str, split: Path | None, resume: bool, quiet: bool
+) -> dict[str, Any]:
+    """Run one of the training loops with the command line recorded and the progress bar shown."""
+    command = shlex.join(["camforensics", *sys.argv[1:]])
+    with _TrainProgress(quiet) as hook:
+        return train(
+            data,
+            output,
+            config=config,
+            layout=layout,
+            split_file=split,
+            resume=resume,
+            command=command,
+            on_progress=hook,
+        )
 
 
 def _need_torch() -> None:
@@ -53,7 +79,7 @@ def attributor(
         float, typer.Option(help="Share of known-model validation images the 'unknown' threshold accepts.")
     ] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed of the split, the patch sampling and torch.")] = 0,
-    layout: Annotated[str, typer.Option(help="Data set layout: auto, dresden, vision, kaggle, generic.")] = "auto",
+    layout: LayoutOpt = "auto",
     split: Annotated[
         Path | None,
         typer.Option(help="Split file from 'camforensics datasets split' (default: a new device-disjoint split)."),
@@ -64,11 +90,9 @@ def attributor(
             help="Models with a single device: split_images (hold out some of its images, stated in the split), train, or exclude."
         ),
     ] = "split_images",
-    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
-    threads: Annotated[int, typer.Option(help="torch CPU threads (0 = all cores).")] = 0,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the run in --output from its last checkpoint.")
-    ] = False,
+    device: TorchDeviceOpt = "auto",
+    threads: ThreadsOpt = 0,
+    resume: ResumeTrainingOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Train a camera-model attributor; validation accuracy per epoch, best checkpoint kept, open-set threshold calibrated."""
@@ -93,18 +117,9 @@ def attributor(
             device=device,
             threads=threads,
         )
-        command = shlex.join(["camforensics", *sys.argv[1:]])
-        with _TrainProgress(quiet) as hook:
-            summary = train_attributor(
-                data,
-                output,
-                config=config,
-                layout=layout,
-                split_file=split,
-                resume=resume,
-                command=command,
-                on_progress=hook,
-            )
+        summary = _run_training(
+            train_attributor, data, output, config, layout=layout, split=split, resume=resume, quiet=quiet
+        )
         if not quiet:
             _show_summary(summary)
 
@@ -168,16 +183,14 @@ def siamese(
     ] = "eer",
     fractions: Annotated[str, typer.Option(help="Shares of devices for train,validation,test.")] = "0.6,0.2,0.2",
     seed: Annotated[int, typer.Option(help="Seed of the split, the pairs and torch.")] = 0,
-    layout: Annotated[str, typer.Option(help="Data set layout: auto, dresden, vision, kaggle, generic.")] = "auto",
+    layout: LayoutOpt = "auto",
     split: Annotated[
         Path | None,
         typer.Option(help="Split file from 'camforensics datasets split' (default: a new device-disjoint split)."),
     ] = None,
-    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
-    threads: Annotated[int, typer.Option(help="torch CPU threads (0 = all cores).")] = 0,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the run in --output from its last checkpoint.")
-    ] = False,
+    device: TorchDeviceOpt = "auto",
+    threads: ThreadsOpt = 0,
+    resume: ResumeTrainingOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Train a Siamese same-device verifier on held-out-device validation; calibrate its fusion with PRNU."""
@@ -210,18 +223,9 @@ def siamese(
             device=device,
             threads=threads,
         )
-        command = shlex.join(["camforensics", *sys.argv[1:]])
-        with _TrainProgress(quiet) as hook:
-            summary = train_siamese(
-                data,
-                output,
-                config=config,
-                layout=layout,
-                split_file=split,
-                resume=resume,
-                command=command,
-                on_progress=hook,
-            )
+        summary = _run_training(
+            train_siamese, data, output, config, layout=layout, split=split, resume=resume, quiet=quiet
+        )
         if not quiet:
             _show_siamese_summary(summary)
 
@@ -255,16 +259,14 @@ def anonymizer(
     val_patches: Annotated[int, typer.Option(help="Grid patches per validation image.")] = 8,
     min_psnr: Annotated[float, typer.Option(help="dB the best epoch must reach on validation.")] = 30.0,
     seed: Annotated[int, typer.Option(help="Seed of the split, the patch sampling, the targets and torch.")] = 0,
-    layout: Annotated[str, typer.Option(help="Data set layout: auto, dresden, vision, kaggle, generic.")] = "auto",
+    layout: LayoutOpt = "auto",
     split: Annotated[
         Path | None,
         typer.Option(help="Split file from 'camforensics datasets split' (default: the attributor's device split)."),
     ] = None,
-    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
-    threads: Annotated[int, typer.Option(help="torch CPU threads (0 = all cores).")] = 0,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the run in --output from its last checkpoint.")
-    ] = False,
+    device: TorchDeviceOpt = "auto",
+    threads: ThreadsOpt = 0,
+    resume: ResumeTrainingOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Train a learned anonymizer: Cama's targeted generator or a SiamTE-style trace eraser (PSNR and internal
@@ -296,18 +298,9 @@ def anonymizer(
             device=device,
             threads=threads,
         )
-        command = shlex.join(["camforensics", *sys.argv[1:]])
-        with _TrainProgress(quiet) as hook:
-            summary = train_anonymizer(
-                data,
-                output,
-                config=config,
-                layout=layout,
-                split_file=split,
-                resume=resume,
-                command=command,
-                on_progress=hook,
-            )
+        summary = _run_training(
+            train_anonymizer, data, output, config, layout=layout, split=split, resume=resume, quiet=quiet
+        )
         if not quiet:
             for name in ("validation", "test"):
                 m = summary["metrics"].get(name)
