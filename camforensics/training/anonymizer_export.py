@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,8 +23,7 @@ from camforensics.inference.registry import ModelError, ModelRegistry, sha256_by
 from camforensics.reports.atomic import atomic_write_bytes
 from camforensics.training.anonymizer import KIND, AnonymizerConfig, exported_network, load_networks
 from camforensics.training.anonymizer_nets import GENERATOR_MULTIPLE
-from camforensics.training.checkpoint import load_checkpoint
-from camforensics.training.export import OPSET, PARITY_TOLERANCE, onnx_bytes, run_onnx_checker
+from camforensics.training.export import OPSET, PARITY_TOLERANCE, finished_checkpoint, onnx_bytes, run_onnx_checker
 
 
 def _random_inputs(rng: np.random.Generator, n: int, h: int, w: int, n_classes: int | None) -> list[np.ndarray]:
@@ -136,17 +134,9 @@ def export_anonymizer(
     dict
         The manifest entry.
     """
-    state = load_checkpoint(checkpoint)
-    if state.get("kind") != KIND:
-        raise ParameterError(f"{checkpoint}: not an anonymizer checkpoint (kind {state.get('kind')!r})")
-    if "metrics" not in state:
-        raise ParameterError(
-            f"{checkpoint}: no final metrics: export the best.pt of a finished run (last.pt is the resumable "
-            "training state; an interrupted run is finished with --resume)"
-        )
-    out = Path(output)
-    if out.suffix != ".onnx":
-        raise ParameterError(f"{out}: the output must be a .onnx file")
+    state, out = finished_checkpoint(
+        checkpoint, output, kind=KIND, label="an anonymizer", needs="metrics", missing="no final metrics"
+    )
     cfg, nets = load_networks(state)
     classes = list(state["classes"])
     net = nets[exported_network(cfg)]

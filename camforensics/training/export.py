@@ -130,6 +130,31 @@ def _describe(cfg: AttributorConfig, classes: list[str], data: dict[str, Any]) -
     )
 
 
+def finished_checkpoint(
+    checkpoint: str | os.PathLike[str], output: str | os.PathLike[str], *, kind: str, label: str, needs: str, missing: str
+) -> tuple[dict[str, Any], Path]:
+    """The state of a finished training run's checkpoint of ``kind`` and the ``.onnx`` path to export it to.
+
+    Raises
+    ------
+    ParameterError
+        Another kind of checkpoint; no ``needs`` member (``missing`` says what is absent: an unfinished run's
+        ``last.pt``); an output that is not a ``.onnx`` file.
+    """
+    state = load_checkpoint(checkpoint)
+    if state.get("kind") != kind:
+        raise ParameterError(f"{checkpoint}: not {label} checkpoint (kind {state.get('kind')!r})")
+    if needs not in state:
+        raise ParameterError(
+            f"{checkpoint}: {missing}: export the best.pt of a finished run (last.pt is the resumable training "
+            "state; an interrupted run is finished with --resume)"
+        )
+    out = Path(output)
+    if out.suffix != ".onnx":
+        raise ParameterError(f"{out}: the output must be a .onnx file")
+    return state, out
+
+
 def export_attributor(
     checkpoint: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -164,17 +189,10 @@ def export_attributor(
     dict
         The manifest entry.
     """
-    state = load_checkpoint(checkpoint)
-    if state.get("kind") != "attributor":
-        raise ParameterError(f"{checkpoint}: not an attributor checkpoint (kind {state.get('kind')!r})")
-    if "open_set" not in state:
-        raise ParameterError(
-            f"{checkpoint}: no calibrated open-set threshold: export the best.pt of a finished run (last.pt is the "
-            "resumable training state; an interrupted run is finished with --resume)"
-        )
-    out = Path(output)
-    if out.suffix != ".onnx":
-        raise ParameterError(f"{out}: the output must be a .onnx file")
+    state, out = finished_checkpoint(
+        checkpoint, output, kind="attributor", label="an attributor", needs="open_set",
+        missing="no calibrated open-set threshold",
+    )
     cfg = AttributorConfig.from_dict(state["config"])
     classes = list(state["classes"])
     model = Attributor(cfg.preprocessor, cfg.architecture, len(classes), width=cfg.width)

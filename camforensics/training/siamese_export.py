@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,8 +15,7 @@ from camforensics.errors import ParameterError
 from camforensics.inference.registry import ModelRegistry, sha256_bytes
 from camforensics.inference.verification import TASK
 from camforensics.reports.atomic import atomic_write_bytes
-from camforensics.training.checkpoint import load_checkpoint
-from camforensics.training.export import OPSET, PARITY_TOLERANCE, check_export, onnx_bytes
+from camforensics.training.export import OPSET, PARITY_TOLERANCE, check_export, finished_checkpoint, onnx_bytes
 from camforensics.training.siamese import KIND, SiameseConfig, build_model
 
 SIZE_POLICY = (
@@ -73,17 +71,10 @@ def export_siamese(
     dict
         The manifest entry.
     """
-    state = load_checkpoint(checkpoint)
-    if state.get("kind") != KIND:
-        raise ParameterError(f"{checkpoint}: not a Siamese verifier checkpoint (kind {state.get('kind')!r})")
-    if "calibration" not in state:
-        raise ParameterError(
-            f"{checkpoint}: no calibration (fusion with PRNU, thresholds): export the best.pt of a finished run "
-            "(last.pt is the resumable training state; an interrupted run is finished with --resume)"
-        )
-    out = Path(output)
-    if out.suffix != ".onnx":
-        raise ParameterError(f"{out}: the output must be a .onnx file")
+    state, out = finished_checkpoint(
+        checkpoint, output, kind=KIND, label="a Siamese verifier", needs="calibration",
+        missing="no calibration (fusion with PRNU, thresholds)",
+    )
     cfg = SiameseConfig.from_dict(state["config"])
     model = build_model(cfg)
     model.load_state_dict(state["model"])
