@@ -1,9 +1,7 @@
 """Learned anonymizers (Cama targeted generator, SiamTE-style eraser): nets, losses, a tiny training run, export
-parity, registry entries, and tiled inference without seams, on small synthetic cameras (tests/synth.py).
-
-The three fake camera models differ by read noise and JPEG quality; each has three devices (own PRNU), so the
-seeded split is device-disjoint (1 train, 1 validation, 1 test device per model). Training is far too short to
-anonymize anything: these tests check the machinery (losses, logs, checkpoints, export, tiling), not quality.
+parity, registry entries, and tiled inference without seams, on small synthetic cameras (the session fixtures of
+tests/anonymizer_fixtures.py). Training is far too short to anonymize anything: these tests check the machinery
+(losses, logs, checkpoints, export, tiling), not quality.
 """
 
 from __future__ import annotations
@@ -21,10 +19,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-import synth
-from typer.testing import CliRunner
+from anonymizer_fixtures import TINY
 
-from camforensics.cli.app import app
 from camforensics.errors import ParameterError
 from camforensics.inference.anonymizer import anonymize_image
 from camforensics.inference.registry import LoadedModel, ModelEntry, ModelRegistry
@@ -45,56 +41,6 @@ from camforensics.training.anonymizer_nets import (
 )
 from camforensics.training.export import onnx_bytes
 from camforensics.training.preprocess import constrain_all
-
-CAMERAS = {"Alpha_One": {}, "Beta_Two": {"read_noise": 4.0}, "Gamma_Three": {"jpeg_quality": 70}}
-TINY = {
-    "width": 4,
-    "depth": 3,
-    "epochs": 2,
-    "evaluator_epochs": 1,
-    "images_per_epoch": 6,
-    "patches_per_image": 4,
-    "batch_size": 8,
-    "val_patches": 2,
-    "min_psnr": 0.0,
-    "threads": 1,
-}
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("anon") / "data"
-    for m, (name, options) in enumerate(CAMERAS.items()):
-        for d in range(3):
-            k = synth.make_prnu((128, 128), 100 * m + d)  # 128 px: the 4-level wavelet residual needs >= 112
-            folder = root / f"{name}_{d}" / "nat"
-            folder.mkdir(parents=True)
-            for i in range(2):
-                rgb = synth.shoot(k, 1000 * m + 10 * d + i, **options)
-                cv2.imwrite(str(folder / f"img{i}.png"), rgb[:, :, ::-1])
-    return root
-
-
-@pytest.fixture(scope="module")
-def runs(dataset, tmp_path_factory):
-    torch.set_num_threads(1)
-    base = tmp_path_factory.mktemp("runs")
-    out = {}
-    for kind in ("targeted", "erase"):
-        summary = train_anonymizer(dataset, base / kind, config=AnonymizerConfig(kind=kind, **TINY), command="test")
-        out[kind] = (base / kind, summary)
-    return out
-
-
-@pytest.fixture(scope="module")
-def registry(runs, tmp_path_factory):
-    reg = tmp_path_factory.mktemp("models")
-    res = CliRunner().invoke(app, ["export", str(runs["targeted"][0] / "best.pt"), "-o", str(reg / "cama-tiny.onnx")])
-    assert res.exit_code == 0, res.output
-    from camforensics.training.export import export_checkpoint
-
-    export_checkpoint(runs["erase"][0] / "best.pt", reg / "erase-tiny.onnx", default=True)
-    return reg
 
 
 def test_constrained_conv_projection_holds_after_an_optimiser_step():
@@ -163,8 +109,8 @@ def test_remosaic_bilinear_equals_opencv_inside_and_keeps_constants():
     np.testing.assert_allclose(flat.numpy(), 0.3, atol=1e-6)  # borders too (normalised convolution)
 
 
-def test_tiny_training_writes_the_log_and_checkpoints(runs):
-    for kind, (run, summary) in runs.items():
+def test_tiny_training_writes_the_log_and_checkpoints(anon_runs):
+    for kind, (run, summary) in anon_runs.items():
         log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
         assert [(r["epoch"], r["phase"]) for r in log] == [(0, "evaluator"), (1, "anonymizer")]
         success = "val_targeted_success" if kind == "targeted" else "val_untargeted_success"
@@ -175,25 +121,25 @@ def test_tiny_training_writes_the_log_and_checkpoints(runs):
         assert summary["classes"] == ["Alpha One", "Beta Two", "Gamma Three"]
         assert summary["data"]["device_disjoint"] is True
         assert set(summary["metrics"]) == {"judge", "validation", "test"}
-    targeted = [json.loads(line) for line in (runs["targeted"][0] / "train_log.jsonl").read_text().splitlines()]
+    targeted = [json.loads(line) for line in (anon_runs["targeted"][0] / "train_log.jsonl").read_text().splitlines()]
     assert {"train_e0_l2", "train_clf_ce"} <= set(targeted[0])
     assert {"train_loss_d", "train_g_adv", "train_g_l1", "train_g_clf"} <= set(targeted[1])
 
 
-def test_resume_continues_and_refuses_to_overwrite(runs, dataset, tmp_path):
+def test_resume_continues_and_refuses_to_overwrite(anon_runs, anon_dataset, tmp_path):
     run = tmp_path / "run"
-    shutil.copytree(runs["erase"][0], run)
+    shutil.copytree(anon_runs["erase"][0], run)
     with pytest.raises(ParameterError, match="--resume"):
-        train_anonymizer(dataset, run, config=AnonymizerConfig(kind="erase", **TINY))
+        train_anonymizer(anon_dataset, run, config=AnonymizerConfig(kind="erase", **TINY))
     with pytest.raises(ParameterError, match="other settings"):
-        train_anonymizer(dataset, run, config=AnonymizerConfig(kind="erase", **{**TINY, "width": 8}), resume=True)
-    summary = train_anonymizer(dataset, run, config=AnonymizerConfig(kind="erase", **{**TINY, "epochs": 3}), resume=True)
+        train_anonymizer(anon_dataset, run, config=AnonymizerConfig(kind="erase", **{**TINY, "width": 8}), resume=True)
+    summary = train_anonymizer(anon_dataset, run, config=AnonymizerConfig(kind="erase", **{**TINY, "epochs": 3}), resume=True)
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [0, 1, 2] and summary["epochs_trained"] == 3
 
 
-def test_export_checks_parity_and_registers_both_kinds(registry):
-    reg = ModelRegistry(registry)
+def test_export_checks_parity_and_registers_both_kinds(anon_registry):
+    reg = ModelRegistry(anon_registry)
     cama, eraser = reg.entry("cama-tiny"), reg.entry("erase-tiny")
     assert cama.task == "targeted-anonymization" and eraser.task == "trace-erasing"
     assert reg.default("trace-erasing") == "erase-tiny"
@@ -215,8 +161,8 @@ def test_export_checks_parity_and_registers_both_kinds(registry):
     assert loaded.run(x).shape == x.shape
 
 
-def test_targets_are_checked_against_the_classes(registry):
-    reg = ModelRegistry(registry)
+def test_targets_are_checked_against_the_classes(anon_registry):
+    reg = ModelRegistry(anon_registry)
     img = np.full((64, 64, 3), 128, np.uint8)
     cama = reg.load("cama-tiny", device="cpu", threads=1)
     with pytest.raises(ParameterError, match=r"unknown target.*'Alpha One', 'Beta Two', 'Gamma Three'"):
