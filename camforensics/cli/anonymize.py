@@ -1,4 +1,5 @@
-"""camforensics anonymize: remove a device's sensor fingerprint, imitate another device, or apply a baseline."""
+"""camforensics anonymize: remove a device's sensor fingerprint, imitate another device or camera model, erase
+camera traces, or apply a baseline; judge the result with the registered camera-model attributors."""
 
 from __future__ import annotations
 
@@ -29,9 +30,37 @@ if TYPE_CHECKING:
 
 METHOD_HELP = (
     "remove-fingerprint (subtract the enrolled fingerprint of --remove-fingerprint), spoof (plant the fingerprint "
-    "of --spoof-device), or a baseline: median, gaussian (--kernel), jpeg (--recompress-quality), denoise "
-    "(wavelet Wiener, --denoise-sigma0)."
+    "of --spoof-device), targeted (a registered Cama-style model makes the image look taken by --target), erase (a "
+    "registered trace eraser), or a baseline: median, gaussian (--kernel), jpeg (--recompress-quality), denoise "
+    "(wavelet Wiener, --denoise-sigma0). --target alone implies targeted."
 )
+TARGET_HELP = (
+    "Targeted: the camera model the output should look taken by, one of the model's classes as its manifest lists "
+    "them ('camforensics models info NAME'); case and spaces do not matter. Implies --method targeted."
+)
+JUDGES_HELP = (
+    "Camera-model attributors whose top-1 verdict is reported before and after: all (every attributor of the "
+    "registry), none (no judging), or NAME,NAME."
+)
+
+
+def method_of(method: str | None, target: str | None) -> str:
+    """The method a command line asks for: ``--target`` alone means ``targeted``.
+
+    Raises
+    ------
+    ParameterError
+        Neither given, or ``--target`` with another method.
+    """
+    from camforensics.errors import ParameterError
+
+    if target is not None:
+        if method not in (None, "targeted"):
+            raise ParameterError(f"--target needs --method targeted, not {method}; drop --method or --target")
+        return "targeted"
+    if method is None:
+        raise ParameterError("give --method (see --help) or --target 'MAKE MODEL' (targeted anonymization)")
+    return method
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +70,24 @@ def register(app: typer.Typer) -> None:
 def anonymize(
     paths: Annotated[list[Path], typer.Argument(help="Images: files and/or folders (walked recursively).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the anonymized images.")],
-    method: Annotated[str, typer.Option("--method", "-m", help=METHOD_HELP)],
+    method: Annotated[str | None, typer.Option("--method", "-m", help=METHOD_HELP, show_default=False)] = None,
+    target: Annotated[str | None, typer.Option("--target", help=TARGET_HELP, show_default=False)] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Learned anonymizer to run (targeted / erase); default: the registry's default of that task.",
+            show_default=False,
+        ),
+    ] = None,
+    models_dir: Annotated[
+        Path | None,
+        typer.Option("--models-dir", help="Model registry folder (default: the shipped models/).", show_default=False),
+    ] = None,
+    model_threads: Annotated[int, typer.Option(help="onnxruntime threads (0 = all cores; 1 per worker process).")] = 0,
+    tile: Annotated[int, typer.Option(help="targeted / erase: tile side in pixels (0: the whole image at once).")] = 512,
+    overlap: Annotated[int, typer.Option(help="targeted / erase: overlap and context of the tiles, pixels.")] = 32,
+    judges: Annotated[str, typer.Option(help=JUDGES_HELP)] = "all",
     remove_fingerprint: Annotated[
         str | None,
         typer.Option(
@@ -91,16 +137,28 @@ def anonymize(
     workers: WorkersOpt = None,
 ) -> None:
     """Write anonymized copies of images: a device's PRNU fingerprint removed, another device's planted
-    (fingerprint-copy attack), or a classical baseline applied. Each output's PSNR and SSIM against its input and
-    the PCE of input and output against the devices involved are reported. Inputs are never written; outputs
-    carry no metadata.
+    (fingerprint-copy attack), a learned anonymizer run (targeted at a camera model, or an untargeted trace
+    eraser), or a classical baseline applied. Each output's PSNR and SSIM against its input, the PCE of input and
+    output against the devices involved, and the registered attributors' verdicts before and after are reported.
+    Inputs are never written; outputs carry no metadata.
     """
     with cli_errors():
         check_format(fmt)
         from camforensics.core.anonymize import PlantParams, RemovalParams
         from camforensics.core.params import ResidualParams
         from camforensics.pipelines.anonymize import AnonymizeParams, DeviceRef, anonymize_images
+        from camforensics.pipelines.anonymize_models import LEARNED_METHODS, anonymizer_choice, judge_panel
 
+        method = method_of(method, target)
+        learned = None
+        if method in LEARNED_METHODS:
+            learned = anonymizer_choice(
+                method, model, models_dir, target=target, tile=tile, overlap=overlap, threads=model_threads
+            )
+        elif model is not None:
+            from camforensics.errors import ParameterError
+
+            raise ParameterError(f"--model names a learned anonymizer; --method {method} runs none")
         params = AnonymizeParams(
             method=method,
             remove=DeviceRef.parse(remove_fingerprint) if remove_fingerprint else None,
@@ -118,8 +176,10 @@ def anonymize(
             residual=ResidualParams(sigma0=sigma0),
             threshold=threshold,
             max_pixels=max_pixels,
+            anonymizer=learned,
+            judges=judge_panel(judges, models_dir, threads=model_threads),
         )
-        target = report_target(report, "anonymize", fmt)
+        destination = report_target(report, "anonymize", fmt)
         with progress("anonymize", quiet=quiet) as hooks:
             rep = anonymize_images(
                 paths,
@@ -131,9 +191,10 @@ def anonymize(
             )
         if human_output(report, quiet):
             _table(rep)
+            _judges_lines(rep)
             show_errors(rep)
             out.print(f"{rep.summary['n_ok']} anonymized images written to {output}")
-        code = emit_report(rep, target, fmt, quiet=quiet)
+        code = emit_report(rep, destination, fmt, quiet=quiet)
     raise typer.Exit(code)
 
 
@@ -143,11 +204,35 @@ def _pce(check: dict | None) -> str:
     return f"{check['pce_before']:.0f} -> {check['pce_after']:.0f}"
 
 
+def _verdicts(judged: list[dict] | None) -> str:
+    """How many judges changed their top-1 camera model (and, targeted, how many now name the target)."""
+    ok = [j for j in judged or [] if "error" not in j]
+    if not ok:
+        return "-"
+    text = f"{sum(not j['before_class_kept'] for j in ok)}/{len(ok)} changed"
+    if any("after_is_target" in j for j in ok):
+        text += f", {sum(j['after_is_target'] for j in ok)} on target"
+    return text
+
+
+def _judges_lines(rep: Report) -> None:
+    """Per judge: the share of outputs whose top-1 camera model changed (and reached the target)."""
+    for name, s in (rep.summary.get("judges") or {}).items():
+        line = f"{name}: top-1 changed on {s['n_judged'] - s['n_before_class_kept']}/{s['n_judged']} images"
+        if "n_after_is_target" in s:
+            line += f", names the target on {s['n_after_is_target']}/{s['n_judged']}"
+        if s["n_failed"]:
+            line += f" ({s['n_failed']} could not be judged)"
+        out.print(line)
+
+
 def _table(rep: Report) -> None:
     from rich.table import Table
 
+    judged = bool((rep.parameters.get("judges") or {}).get("models"))
     table = Table(title=f"anonymize ({rep.parameters['method']})")
-    for col in ("input", "output", "PSNR dB", "SSIM", "PCE removed", "PCE target"):
+    cols = ["input", "output", "PSNR dB", "SSIM", "PCE removed", "PCE target"] + (["judges"] if judged else [])
+    for col in cols:
         table.add_column(col)
     for r in rep.iter_results():
         if r["status"] != "ok":
@@ -161,5 +246,6 @@ def _table(rep: Report) -> None:
             f"{q['ssim']:.4f}",
             _pce(r.get("removed_device")),
             _pce(r.get("target_device")),
+            *([_verdicts(r.get("judges"))] if judged else []),
         )
     out.print(table)

@@ -11,6 +11,7 @@ the whole image.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,8 +27,14 @@ DEFAULT_OVERLAP = 32  # pixels of overlap and of context (about the generator's 
 ALIGN = 4  # tile origins and sizes: multiples of this (CFA cell 2x2, two stride-2 stages)
 
 
+def class_key(name: str) -> str:
+    """Key of a camera-model name that ignores case, spaces and underscores (``"samsung  gt-i9300"``,
+    ``"Samsung_GT-I9300"`` and ``"Samsung GT-I9300"`` are one key); hyphens and digits still count."""
+    return re.sub(r"[\s_]+", "", name).casefold()
+
+
 def resolve_target(target: str | None, classes: Sequence[str], task: str) -> int | None:
-    """Index of ``target`` among ``classes`` (exact, else case-insensitive).
+    """Index of ``target`` among ``classes`` (exact, else ignoring case, spaces and underscores).
 
     Raises
     ------
@@ -42,9 +49,9 @@ def resolve_target(target: str | None, classes: Sequence[str], task: str) -> int
         raise ParameterError(f"a targeted anonymizer needs a target camera model; choose one of {list(classes)}")
     if target in classes:
         return list(classes).index(target)
-    folded = [c.casefold() for c in classes]
-    if target.casefold() in folded:
-        return folded.index(target.casefold())
+    folded = [class_key(c) for c in classes]
+    if folded.count(class_key(target)) == 1:
+        return folded.index(class_key(target))
     raise ParameterError(f"unknown target camera model {target!r}; choose one of {list(classes)}")
 
 

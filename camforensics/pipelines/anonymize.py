@@ -1,16 +1,19 @@
-"""anonymize: remove a device's fingerprint, plant another's, or apply a classical baseline; measure the result.
+"""anonymize: remove a device's fingerprint, plant another's, run a learned anonymizer, or apply a classical
+baseline; measure the result.
 
-Each input image is read in stored (sensor) order, altered by one method of :mod:`camforensics.core.anonymize`,
-written without metadata into the output folder, and measured: PSNR and SSIM against the input, and the PCE of
-input and output against the devices involved (the removed device, the spoof target, every device of a
-verification library).
+Each input image is read in stored (sensor) order, altered by one method of :mod:`camforensics.core.anonymize`
+or by a registered learned anonymizer (:mod:`camforensics.pipelines.anonymize_models`), written without metadata
+into the output folder, and measured: PSNR and SSIM against the input, the PCE of input and output against the
+devices involved (the removed device, the spoof target, every device of a verification library), and the
+verdicts of the camera-model attributors (the judges) before and after.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +35,27 @@ from camforensics.core.pce import Spectrum, spectrum_of
 from camforensics.core.quality import psnr, ssim
 from camforensics.core.residual import extract_residual, to_grey
 from camforensics.errors import CamforensicsError, InputError, ParameterError, SizeMismatchError
+from camforensics.inference.anonymizer import anonymize_image
+from camforensics.inference.registry import LoadedModel
 from camforensics.io.hashing import sha256_bytes
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.library import FingerprintLibrary, LibraryEntry
+from camforensics.pipelines.anonymize_models import (
+    LEARNED_METHODS,
+    AnonymizerChoice,
+    JudgePanel,
+    JudgeTally,
+    judge_before_after,
+    judge_context,
+    model_context,
+)
 from camforensics.pipelines.batch import gather_inputs, run_tasks
 from camforensics.pipelines.executor import IN_PROCESS, Execution
 from camforensics.reports.atomic import atomic_write_bytes
 from camforensics.reports.report import Report
 
 FINGERPRINT_METHODS = ("remove-fingerprint", "spoof")
-METHODS = (*FINGERPRINT_METHODS, *BASELINES)  # remove-fingerprint, spoof, median, gaussian, jpeg, denoise
+METHODS = (*FINGERPRINT_METHODS, *LEARNED_METHODS, *BASELINES)  # + targeted, erase, median, gaussian, jpeg, denoise
 IMAGE_FORMATS = {"png": ".png", "jpeg": ".jpg"}
 SSIM_ON = "mean of the per-channel SSIM (R, G, B); grey images: the one channel"
 
@@ -95,10 +109,21 @@ class AnonymizeParams:
     residual: ResidualParams = field(default_factory=ResidualParams)  # residual of the PCE checks (queries)
     threshold: float = PCE_THRESHOLD  # PCE decision threshold of the checks
     max_pixels: int = DEFAULT_MAX_PIXELS  # decompression-bomb guard
+    anonymizer: AnonymizerChoice | None = None  # the learned model of "targeted" / "erase" (anonymizer_choice)
+    judges: JudgePanel | None = None  # attributors judging each image before and after; None: no judging
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ParameterError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.method in LEARNED_METHODS and self.anonymizer is None:
+            raise ParameterError(f"--method {self.method} needs a registered model (see anonymizer_choice)")
+        if self.method not in LEARNED_METHODS and self.anonymizer is not None:
+            raise ParameterError(f"--method {self.method} runs no learned model; use --method targeted or erase")
+        if self.method in LEARNED_METHODS and (self.remove is not None or self.spoof is not None):
+            raise ParameterError(
+                f"--method {self.method} uses no fingerprint; drop --remove-fingerprint/--spoof-device "
+                "(measure the PCE against enrolled devices with --verify-library LIB)"
+            )
         if self.method == "remove-fingerprint" and self.remove is None:
             raise ParameterError("--method remove-fingerprint needs --remove-fingerprint LIB:DEVICE")
         if self.method == "spoof" and self.spoof is None:
@@ -141,6 +166,8 @@ class AnonymizeParams:
         """The parameters that shape the method's output (written with every result)."""
         if self.method == "remove-fingerprint":
             return {"device": self.remove.to_dict(), "removal": self.removal.to_dict()}  # type: ignore[union-attr]
+        if self.method in LEARNED_METHODS:
+            return self.anonymizer.to_dict()  # type: ignore[union-attr]
         if self.method == "spoof":
             return {
                 "target": self.spoof.to_dict(),  # type: ignore[union-attr]
@@ -166,14 +193,22 @@ class AnonymizeParams:
             "match": self.match.to_dict(),
             "max_pixels": self.max_pixels,
             "ssim_on": SSIM_ON,
+            "judges": self.judges.to_dict() if self.judges is not None else None,
         }
 
 
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name)
+
+
 def output_name(path: Path, sha256: str, params: AnonymizeParams) -> str:
-    """``<stem>_<sha256[:8]>.<method>.<ext>`` (spoof: ``spoof-<target>``), so equal names never collide."""
+    """``<stem>_<sha256[:8]>.<method>.<ext>`` (spoof: ``spoof-<device>``, targeted: ``targeted-<camera model>``),
+    so equal names never collide."""
     tag = params.method
     if params.method == "spoof" and params.spoof is not None:
-        tag = f"spoof-{re.sub(r'[^A-Za-z0-9._+-]+', '_', params.spoof.device)}"
+        tag = f"spoof-{_safe(params.spoof.device)}"
+    if params.method == "targeted" and params.anonymizer is not None and params.anonymizer.target:
+        tag = f"targeted-{_safe(params.anonymizer.target)}"
     return f"{path.stem}_{sha256[:8]}.{tag}{IMAGE_FORMATS[params.image_format]}"
 
 
@@ -249,7 +284,9 @@ class AnonymizeSetup:
         if p.verify_library is not None:
             lib = FingerprintLibrary(p.verify_library)
             library = [Reference.load("library", DeviceRef(p.verify_library, e.name), e) for e in lib.entries()]
-        return AnonymizeState(self, removed, target, library)
+        model = p.anonymizer.load() if p.anonymizer is not None else None
+        judges = p.judges.load() if p.judges is not None else []
+        return AnonymizeState(self, removed, target, library, model, judges)
 
 
 @dataclass
@@ -258,6 +295,8 @@ class AnonymizeState:
     removed: Reference | None
     target: Reference | None
     library: list[Reference]
+    model: LoadedModel | None = None  # the learned anonymizer (targeted, erase)
+    judges: list[LoadedModel] = field(default_factory=list)  # the attributors judging before and after
 
 
 def _needs_size(ref: Reference, shape: tuple[int, ...]) -> np.ndarray:
@@ -277,6 +316,12 @@ def _alter(pixels: np.ndarray, state: AnonymizeState) -> tuple[np.ndarray, dict[
     p = state.setup.params
     if p.method in BASELINES:
         return BASELINES[p.method](pixels, **p.baseline_options()), {}
+    if p.method in LEARNED_METHODS:
+        a = p.anonymizer
+        out = anonymize_image(pixels, state.model, target=a.target, tile=a.tile, overlap=a.overlap)  # type: ignore
+        if pixels.ndim == 2:  # the graph sees grey as three equal channels; give back one
+            out = np.clip(np.rint(out.mean(axis=2)), 0, 255).astype(np.uint8)
+        return out, {}
     fitted: dict[str, Any] = {}
     x = pixels
     if p.remove is not None:
@@ -359,6 +404,16 @@ def anonymize_one(path: Path, state: AnonymizeState, record: dict[str, Any]) -> 
             record[f"{role}_device"] = found
         if state.library:
             record["library_check"] = [c for r in state.library if (c := _check(r, before, after, p.match))]
+    if state.judges:
+        record["judges"] = judge_before_after(
+            pixels,
+            written,
+            state.judges,
+            params=p.judges.params,  # type: ignore[union-attr]
+            target=p.anonymizer.target if p.anonymizer is not None else None,
+            exif_make=img.info.exif_make,
+            exif_model=img.info.exif_model,
+        )
 
 
 class _Tally:
@@ -370,6 +425,7 @@ class _Tally:
         self.removed = [0, 0]  # [checked, below threshold after]
         self.target = [0, 0]  # [checked, above threshold after]
         self.library_matched_after = 0
+        self.judges = JudgeTally()
 
     def __call__(self, result: dict[str, Any], extras: dict[str, Any]) -> None:
         if result.get("status") != "ok":
@@ -383,8 +439,9 @@ class _Tally:
             self.target[0] += 1
             self.target[1] += bool(result["target_device"]["match_after"])
         self.library_matched_after += any(c["match_after"] for c in result.get("library_check", []))
+        self.judges.add(result.get("judges", []))
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, *, targeted: bool = False) -> dict[str, Any]:
         finite = [v for v in self.psnr if np.isfinite(v)]
         out: dict[str, Any] = {
             "psnr_mean": float(np.mean(finite)) if finite else None,
@@ -397,6 +454,8 @@ class _Tally:
         if self.target[0]:
             out["target_device"] = {"n_checked": self.target[0], "n_above_threshold_after": self.target[1]}
         out["n_library_matched_after"] = self.library_matched_after
+        if self.judges.counts:
+            out["judges"] = self.judges.summary(targeted=targeted)
         return out
 
 
@@ -412,7 +471,8 @@ def anonymize_images(
     """Anonymize every image under ``paths`` into ``out_dir`` with ``params.method``; one result per image.
 
     Outputs are named ``<stem>_<sha256[:8]>.<method>.png`` (``.jpg`` with ``image_format="jpeg"``; the spoof
-    method's name holds the target device) and carry no metadata. No input is ever written: an output folder
+    and targeted methods' names hold the target device or camera model) and carry no metadata. With
+    ``params.judges``, every judge's top-1 camera model of input and output is recorded per image. No input is ever written: an output folder
     equal to or inside an input folder is refused, and an output that would land on an input file is that file's
     error. A bad file becomes its own error result and the batch goes on.
 
@@ -420,7 +480,7 @@ def anonymize_images(
     ------
     CamforensicsError
         No input files, an output folder among the inputs, an unknown library or device (the message lists the
-        enrolled ones).
+        enrolled ones), a model file whose sha256 differs from its manifest entry.
     """
     out = Path(out_dir)
     check_output_folder(out, paths)
@@ -428,17 +488,32 @@ def anonymize_images(
     entries = {role: (ref, ref.entry()) for role, ref in used}  # fails here, once, for an unknown library or device
     if params.verify_library is not None:
         verify = FingerprintLibrary(params.verify_library)
+    # Check the models' files (sha256) once, before any image is read; their providers go into run.models.
+    model = params.anonymizer.load() if params.anonymizer is not None else None
+    judges = params.judges.load() if params.judges is not None else []
     files = gather_inputs(paths, on_start=on_start)
     out.mkdir(parents=True, exist_ok=True)
     report = Report(command="anonymize", parameters=params.to_dict())
+    models = [model_context(model, "anonymizer", params.anonymizer.to_dict())] if model is not None else []  # type: ignore[union-attr]
+    models += [judge_context(j) for j in judges]
+    if models:
+        report.context["models"] = models
+    if params.judges is not None and not params.judges.names:
+        report.context["judges_note"] = f"no camera-model attributor is registered in {params.judges.models_dir}"
     report.context["devices"] = {role: {"library": ref.library, **e.summary()} for role, (ref, e) in entries.items()}
     if params.verify_library is not None:
         report.context["verify_library"] = {
             "path": params.verify_library,
             "entries_used": [e.summary() for e in verify.entries()],
         }
+    parallel = execution.scheduler is not None or (execution.workers or os.cpu_count() or 1) > 1
+    if parallel:  # one process per core: no onnxruntime intra-op threads on top
+        if params.anonymizer is not None and params.anonymizer.threads == 0:
+            params = replace(params, anonymizer=replace(params.anonymizer, threads=1))
+        if params.judges is not None and params.judges.threads == 0:
+            params = replace(params, judges=replace(params.judges, threads=1))
     setup = AnonymizeSetup(params, str(out), frozenset(str(f.resolve()) for f in files))
     tally = _Tally()
     run_tasks(files, anonymize_one, setup, report, execution=execution, on_result=tally, tick=tick)
-    report.finish(**tally.summary())
+    report.finish(**tally.summary(targeted=params.method == "targeted"))
     return report
