@@ -1,8 +1,8 @@
 """The models of anonymize: a learned anonymizer from the registry, and the panel of camera-model attributors
 that judges each image before and after it is altered.
 
-A learned method (``targeted``: Cama's conditional generator, Cama et al. 2021; ``erase``: a SiamTE-style trace
-eraser) runs a registered ONNX graph tile by tile (:func:`camforensics.inference.anonymizer.anonymize_image`).
+A learned method (``targeted``: the conditional generator of Cama, Andrews, Zhang, Griffin, ECCV 2020 workshops;
+``erase``: a trace eraser after SiamTE, Chen, Xiong, Liu, Wu, "Camera trace erasing", CVPR 2020) runs a registered ONNX graph tile by tile (:func:`camforensics.inference.anonymizer.anonymize_image`).
 The judges are the registry's camera-model attributors (:func:`camforensics.inference.attribution.attribute_pixels`,
 as identify runs them): their top-1 camera model before and after tells whether an anonymization fooled them.
 Everything here is picklable so process-pool workers can load the models themselves.
