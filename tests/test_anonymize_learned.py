@@ -58,7 +58,7 @@ def inputs(anon_dataset, tmp_path) -> Path:
     src.mkdir()
     for i, f in enumerate(sorted(anon_dataset.glob("Beta_Two_*/nat/*.png"))[:2]):
         shutil.copy(f, src / f"beta{i}.png")
-    with Image.open(sorted(anon_dataset.glob("Gamma_Three_*/nat/*.png"))[0]) as im:
+    with Image.open(min(anon_dataset.glob("Gamma_Three_*/nat/*.png"))) as im:
         im.convert("L").crop((0, 0, 90, 100)).save(src / "grey.png")
     return src
 

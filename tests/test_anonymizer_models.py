@@ -170,6 +170,7 @@ def test_targets_are_checked_against_the_classes(anon_registry):
     with pytest.raises(ParameterError, match="needs a target"):
         anonymize_image(img, cama)
     assert anonymize_image(img, cama, target="beta two").shape == img.shape  # case-insensitive
+    assert anonymize_image(img, cama, target="GAMMA_three ").shape == img.shape  # spaces and underscores too
     with pytest.raises(ParameterError, match="without a target"):
         anonymize_image(img, reg.load("erase-tiny", device="cpu", threads=1), target="Beta Two")
 
