@@ -10,6 +10,7 @@ import pytest
 
 import synth
 from anonymizer_fixtures import anon_dataset, anon_registry, anon_runs  # noqa: F401  (fixtures)
+from attributor_fixtures import attr_trained  # noqa: F401  (fixture)
 from dataset_trees import dresden_tree, generic_tree, kaggle_tree, vision_tree  # noqa: F401  (fixtures)
 
 REAL_DEV = Path(os.environ.get("CAMFORENSICS_REAL_DEV", Path(__file__).resolve().parents[2] / "shared" / "data" / "real-dev"))

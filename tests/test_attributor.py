@@ -1,8 +1,8 @@
 """Camera-model attribution end to end on synthetic data: training, resume, export parity, registry, identify.
 
-The synthetic "camera models" differ by high-frequency traces that the 5x5 high-pass preprocessor exposes (a 2x2
-checkerboard as left by a demosaicer, or strong white sensor noise), planted in smooth content: a tiny network learns them in a few steps, so the tests can check decisions, not just that code
-ran. (1-D stripes would not do: every row and column of the KV kernel sums to zero.)
+The synthetic "camera models" and the tiny run are in tests/attributor_fixtures.py (a session fixture, also used by
+tests/test_adversarial.py): they differ by high-frequency traces that a tiny network learns in a few steps, so the
+tests can check decisions, not just that code ran.
 """
 
 from __future__ import annotations
@@ -11,65 +11,24 @@ import json
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from camforensics.cli.app import app  # noqa: E402
-from camforensics.inference.registry import ModelError, ModelRegistry  # noqa: E402
-from camforensics.training.attributor import AttributorConfig, calibrate_open_set, train_attributor  # noqa: E402
-from camforensics.training.export import export_attributor  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
+from attributor_fixtures import TINY, trace_image
+from typer.testing import CliRunner
 
-MODELS = {"Alpha_One": "checker", "Beta_Two": "noisy"}
-TINY = dict(
-    preprocessor="HP",
-    width=8,
-    epochs=3,
-    images_per_epoch=18,
-    patches_per_image=8,
-    batch_size=32,
-    eval_patches=4,
-    learning_rate=3e-3,
-    threads=1,
-)
-
-
-def trace_image(kind: str, seed: int, size: int = 128) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    coarse = rng.uniform(60, 190, (4, 4, 3)).astype(np.float32)
-    img = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
-    yy, xx = np.mgrid[0:size, 0:size]
-    if kind == "checker":
-        img += rng.normal(0, 1.0, img.shape).astype(np.float32)
-        img += (6.0 * (((yy + xx) % 2) * 2 - 1))[:, :, None]
-    elif kind == "noisy":
-        img += rng.normal(0, 5.0, img.shape).astype(np.float32)
-    else:
-        img = cv2.GaussianBlur(img + rng.normal(0, 1.0, img.shape).astype(np.float32), (0, 0), 1.0)
-    return np.clip(np.round(img), 0, 255).astype(np.uint8)
-
-
-def write_dataset(root: Path, *, devices: int = 3, images: int = 3, size: int = 128) -> Path:
-    for m, (name, kind) in enumerate(MODELS.items()):
-        for d in range(devices):
-            folder = root / f"{name}_{d}" / "nat"
-            folder.mkdir(parents=True)
-            for i in range(images):
-                rgb = trace_image(kind, 1000 * m + 100 * d + i, size)
-                cv2.imwrite(str(folder / f"img{i}.png"), rgb[:, :, ::-1])
-    return root
+from camforensics.cli.app import app
+from camforensics.inference.registry import ModelError, ModelRegistry
+from camforensics.training.attributor import AttributorConfig, calibrate_open_set, train_attributor
+from camforensics.training.export import export_attributor
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    base = tmp_path_factory.mktemp("attr")
-    data = write_dataset(base / "data")
-    summary = train_attributor(data, base / "run", config=AttributorConfig(**TINY), command="test")
-    return base, data, summary
+def trained(attr_trained):
+    return attr_trained  # tests/attributor_fixtures.py (session fixture, shared with tests/test_adversarial.py)
 
 
 @pytest.fixture(scope="module")
