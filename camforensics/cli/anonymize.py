@@ -31,12 +31,18 @@ if TYPE_CHECKING:
 METHOD_HELP = (
     "remove-fingerprint (subtract the enrolled fingerprint of --remove-fingerprint), spoof (plant the fingerprint "
     "of --spoof-device), targeted (a registered Cama-style model makes the image look taken by --target), erase (a "
-    "registered trace eraser), or a baseline: median, gaussian (--kernel), jpeg (--recompress-quality), denoise "
-    "(wavelet Wiener, --denoise-sigma0). --target alone implies targeted."
+    "registered trace eraser), fgsm or pgd (adversarial attacks on the attributor checkpoint --attack-model), or a "
+    "baseline: median, gaussian (--kernel), jpeg (--recompress-quality), denoise (wavelet Wiener, --denoise-sigma0). "
+    "--target alone implies targeted."
 )
 TARGET_HELP = (
     "Targeted: the camera model the output should look taken by, one of the model's classes as its manifest lists "
-    "them ('camforensics models info NAME'); case and spaces do not matter. Implies --method targeted."
+    "them ('camforensics models info NAME'); case and spaces do not matter. Implies --method targeted; with "
+    "--method fgsm or pgd it makes the attack targeted (a class of --attack-model)."
+)
+ATTACK_MODEL_HELP = (
+    "fgsm / pgd: the attacked camera-model attributor, a training checkpoint (RUN/best.pt of 'camforensics train "
+    "attributor'); needs torch."
 )
 JUDGES_HELP = (
     "Camera-model attributors whose top-1 verdict is reported before and after: all (every attributor of the "
@@ -45,7 +51,8 @@ JUDGES_HELP = (
 
 
 def method_of(method: str | None, target: str | None) -> str:
-    """The method a command line asks for: ``--target`` alone means ``targeted``.
+    """The method a command line asks for: ``--target`` alone means ``targeted``; with ``fgsm`` or ``pgd`` it makes
+    the attack targeted.
 
     Raises
     ------
@@ -55,8 +62,12 @@ def method_of(method: str | None, target: str | None) -> str:
     from camforensics.errors import ParameterError
 
     if target is not None:
+        if method in ("fgsm", "pgd"):
+            return method
         if method not in (None, "targeted"):
-            raise ParameterError(f"--target needs --method targeted, not {method}; drop --method or --target")
+            raise ParameterError(
+                f"--target needs --method targeted, fgsm or pgd, not {method}; drop --method or --target"
+            )
         return "targeted"
     if method is None:
         raise ParameterError("give --method (see --help) or --target 'MAKE MODEL' (targeted anonymization)")
@@ -84,10 +95,20 @@ def anonymize(
         Path | None,
         typer.Option("--models-dir", help="Model registry folder (default: the shipped models/).", show_default=False),
     ] = None,
-    model_threads: Annotated[int, typer.Option(help="onnxruntime threads (0 = all cores; 1 per worker process).")] = 0,
+    model_threads: Annotated[
+        int, typer.Option(help="onnxruntime (and fgsm / pgd: torch) threads (0 = all cores; 1 per worker process).")
+    ] = 0,
     tile: Annotated[int, typer.Option(help="targeted / erase: tile side in pixels (0: the whole image at once).")] = 512,
     overlap: Annotated[int, typer.Option(help="targeted / erase: overlap and context of the tiles, pixels.")] = 32,
     judges: Annotated[str, typer.Option(help=JUDGES_HELP)] = "all",
+    attack_model: Annotated[
+        Path | None, typer.Option("--attack-model", help=ATTACK_MODEL_HELP, show_default=False)
+    ] = None,
+    epsilon: Annotated[
+        float, typer.Option(help="fgsm / pgd: L_inf radius of the change, grey levels (0..255 scale).")
+    ] = 2.0,
+    pgd_step: Annotated[float, typer.Option(help="pgd: step per iteration, grey levels.")] = 0.5,
+    pgd_iterations: Annotated[int, typer.Option(help="pgd: number of iterations.")] = 10,
     remove_fingerprint: Annotated[
         str | None,
         typer.Option(
@@ -138,7 +159,7 @@ def anonymize(
 ) -> None:
     """Write anonymized copies of images: a device's PRNU fingerprint removed, another device's planted
     (fingerprint-copy attack), a learned anonymizer run (targeted at a camera model, or an untargeted trace
-    eraser), or a classical baseline applied. Each output's PSNR and SSIM against its input, the PCE of input and
+    eraser), an attributor attacked (FGSM, PGD), or a classical baseline applied. Each output's PSNR and SSIM against its input, the PCE of input and
     output against the devices involved, and the registered attributors' verdicts before and after are reported.
     Inputs are never written; outputs carry no metadata.
     """
@@ -146,7 +167,9 @@ def anonymize(
         check_format(fmt)
         from camforensics.core.anonymize import PlantParams, RemovalParams
         from camforensics.core.params import ResidualParams
+        from camforensics.errors import ParameterError
         from camforensics.pipelines.anonymize import AnonymizeParams, DeviceRef, anonymize_images
+        from camforensics.pipelines.anonymize_attacks import ATTACK_METHODS, attack_choice
         from camforensics.pipelines.anonymize_models import LEARNED_METHODS, anonymizer_choice, judge_panel
 
         method = method_of(method, target)
@@ -156,9 +179,20 @@ def anonymize(
                 method, model, models_dir, target=target, tile=tile, overlap=overlap, threads=model_threads
             )
         elif model is not None:
-            from camforensics.errors import ParameterError
-
             raise ParameterError(f"--model names a learned anonymizer; --method {method} runs none")
+        attack = None
+        if method in ATTACK_METHODS:
+            attack = attack_choice(
+                method,
+                attack_model,
+                epsilon=epsilon,
+                step=pgd_step,
+                iterations=pgd_iterations,
+                target=target,
+                threads=model_threads,
+            )
+        elif attack_model is not None:
+            raise ParameterError(f"--attack-model is for --method fgsm or pgd, not {method}")
         params = AnonymizeParams(
             method=method,
             remove=DeviceRef.parse(remove_fingerprint) if remove_fingerprint else None,
@@ -178,6 +212,7 @@ def anonymize(
             max_pixels=max_pixels,
             anonymizer=learned,
             judges=judge_panel(judges, models_dir, threads=model_threads),
+            attack=attack,
         )
         destination = report_target(report, "anonymize", fmt)
         with progress("anonymize", quiet=quiet) as hooks:
@@ -216,7 +251,12 @@ def _verdicts(judged: list[dict] | None) -> str:
 
 
 def _judges_lines(rep: Report) -> None:
-    """Per judge: the share of outputs whose top-1 camera model changed (and reached the target)."""
+    """Per judge: the share of outputs whose top-1 camera model changed (and reached the target); fgsm / pgd: the
+    attacked surrogate's own success."""
+    s = rep.summary.get("surrogate")
+    if s:
+        out.print(f"attack model: decision changed on {s['n_decision_changed']}/{s['n_attacked']} images, "
+                  f"success rate {s['success_rate']:.2f} (white-box: the attacked model itself)")  # fmt: skip
     for name, s in (rep.summary.get("judges") or {}).items():
         line = f"{name}: top-1 changed on {s['n_judged'] - s['n_before_class_kept']}/{s['n_judged']} images"
         if "n_after_is_target" in s:

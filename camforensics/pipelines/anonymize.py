@@ -1,8 +1,9 @@
-"""anonymize: remove a device's fingerprint, plant another's, run a learned anonymizer, or apply a classical
-baseline; measure the result.
+"""anonymize: remove a device's fingerprint, plant another's, run a learned anonymizer, attack an attributor
+(FGSM, PGD), or apply a classical baseline; measure the result.
 
-Each input image is read in stored (sensor) order, altered by one method of :mod:`camforensics.core.anonymize`
-or by a registered learned anonymizer (:mod:`camforensics.pipelines.anonymize_models`), written without metadata
+Each input image is read in stored (sensor) order, altered by one method of :mod:`camforensics.core.anonymize`,
+by a registered learned anonymizer (:mod:`camforensics.pipelines.anonymize_models`) or by an adversarial attack on
+an attributor checkpoint (:mod:`camforensics.pipelines.anonymize_attacks`), written without metadata
 into the output folder, and measured: PSNR and SSIM against the input, the PCE of input and output against the
 devices involved (the removed device, the spoof target, every device of a verification library), and the
 verdicts of the camera-model attributors (the judges) before and after.
@@ -40,6 +41,7 @@ from camforensics.inference.registry import LoadedModel
 from camforensics.io.hashing import sha256_bytes
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.library import FingerprintLibrary, LibraryEntry
+from camforensics.pipelines.anonymize_attacks import ATTACK_METHODS, AttackChoice, attack_context
 from camforensics.pipelines.anonymize_models import (
     LEARNED_METHODS,
     AnonymizerChoice,
@@ -55,7 +57,7 @@ from camforensics.reports.atomic import atomic_write_bytes
 from camforensics.reports.report import Report
 
 FINGERPRINT_METHODS = ("remove-fingerprint", "spoof")
-METHODS = (*FINGERPRINT_METHODS, *LEARNED_METHODS, *BASELINES)  # + targeted, erase, median, gaussian, jpeg, denoise
+METHODS = (*FINGERPRINT_METHODS, *LEARNED_METHODS, *ATTACK_METHODS, *BASELINES)  # + targeted, erase, fgsm, pgd, ...
 IMAGE_FORMATS = {"png": ".png", "jpeg": ".jpg"}
 SSIM_ON = "mean of the per-channel SSIM (R, G, B); grey images: the one channel"
 
@@ -111,6 +113,7 @@ class AnonymizeParams:
     max_pixels: int = DEFAULT_MAX_PIXELS  # decompression-bomb guard
     anonymizer: AnonymizerChoice | None = None  # the learned model of "targeted" / "erase" (anonymizer_choice)
     judges: JudgePanel | None = None  # attributors judging each image before and after; None: no judging
+    attack: AttackChoice | None = None  # the surrogate and strength of "fgsm" / "pgd" (attack_choice)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -119,7 +122,11 @@ class AnonymizeParams:
             raise ParameterError(f"--method {self.method} needs a registered model (see anonymizer_choice)")
         if self.method not in LEARNED_METHODS and self.anonymizer is not None:
             raise ParameterError(f"--method {self.method} runs no learned model; use --method targeted or erase")
-        if self.method in LEARNED_METHODS and (self.remove is not None or self.spoof is not None):
+        if self.method in ATTACK_METHODS and self.attack is None:
+            raise ParameterError(f"--method {self.method} needs --attack-model RUN/best.pt (see attack_choice)")
+        if self.method not in ATTACK_METHODS and self.attack is not None:
+            raise ParameterError(f"--attack-model is for --method fgsm or pgd, not {self.method}")
+        if self.method in (*LEARNED_METHODS, *ATTACK_METHODS) and (self.remove is not None or self.spoof is not None):
             raise ParameterError(
                 f"--method {self.method} uses no fingerprint; drop --remove-fingerprint/--spoof-device "
                 "(measure the PCE against enrolled devices with --verify-library LIB)"
@@ -168,6 +175,8 @@ class AnonymizeParams:
             return {"device": self.remove.to_dict(), "removal": self.removal.to_dict()}  # type: ignore[union-attr]
         if self.method in LEARNED_METHODS:
             return self.anonymizer.to_dict()  # type: ignore[union-attr]
+        if self.method in ATTACK_METHODS:
+            return self.attack.to_dict()  # type: ignore[union-attr]
         if self.method == "spoof":
             return {
                 "target": self.spoof.to_dict(),  # type: ignore[union-attr]
@@ -180,6 +189,13 @@ class AnonymizeParams:
         if "params" in options:
             options = {"residual": options["params"].to_dict()}
         return options
+
+    @property
+    def target(self) -> str | None:
+        """The camera model the output should look taken by (targeted, or a targeted attack); else None."""
+        if self.anonymizer is not None:
+            return self.anonymizer.target
+        return self.attack.target if self.attack is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -202,13 +218,13 @@ def _safe(name: str) -> str:
 
 
 def output_name(path: Path, sha256: str, params: AnonymizeParams) -> str:
-    """``<stem>_<sha256[:8]>.<method>.<ext>`` (spoof: ``spoof-<device>``, targeted: ``targeted-<camera model>``),
-    so equal names never collide."""
+    """``<stem>_<sha256[:8]>.<method>.<ext>`` (spoof: ``spoof-<device>``, targeted: ``targeted-<camera model>``,
+    a targeted attack: ``fgsm-<camera model>`` / ``pgd-<camera model>``), so equal names never collide."""
     tag = params.method
     if params.method == "spoof" and params.spoof is not None:
         tag = f"spoof-{_safe(params.spoof.device)}"
-    if params.method == "targeted" and params.anonymizer is not None and params.anonymizer.target:
-        tag = f"targeted-{_safe(params.anonymizer.target)}"
+    if params.method in ("targeted", *ATTACK_METHODS) and params.target:
+        tag = f"{params.method}-{_safe(params.target)}"
     return f"{path.stem}_{sha256[:8]}.{tag}{IMAGE_FORMATS[params.image_format]}"
 
 
@@ -286,7 +302,8 @@ class AnonymizeSetup:
             library = [Reference.load("library", DeviceRef(p.verify_library, e.name), e) for e in lib.entries()]
         model = p.anonymizer.load() if p.anonymizer is not None else None
         judges = p.judges.load() if p.judges is not None else []
-        return AnonymizeState(self, removed, target, library, model, judges)
+        surrogate = p.attack.load() if p.attack is not None else None
+        return AnonymizeState(self, removed, target, library, model, judges, surrogate)
 
 
 @dataclass
@@ -297,6 +314,7 @@ class AnonymizeState:
     library: list[Reference]
     model: LoadedModel | None = None  # the learned anonymizer (targeted, erase)
     judges: list[LoadedModel] = field(default_factory=list)  # the attributors judging before and after
+    surrogate: Any = None  # the attacked attributor of fgsm / pgd (camforensics.training.adversarial.Surrogate)
 
 
 def _needs_size(ref: Reference, shape: tuple[int, ...]) -> np.ndarray:
@@ -322,6 +340,8 @@ def _alter(pixels: np.ndarray, state: AnonymizeState) -> tuple[np.ndarray, dict[
         if pixels.ndim == 2:  # the graph sees grey as three equal channels; give back one
             out = np.clip(np.rint(out.mean(axis=2)), 0, 255).astype(np.uint8)
         return out, {}
+    if p.method in ATTACK_METHODS:
+        return p.attack.attack(pixels, state.surrogate)  # type: ignore[union-attr]
     fitted: dict[str, Any] = {}
     x = pixels
     if p.remove is not None:
@@ -410,7 +430,7 @@ def anonymize_one(path: Path, state: AnonymizeState, record: dict[str, Any]) -> 
             written,
             state.judges,
             params=p.judges.params,  # type: ignore[union-attr]
-            target=p.anonymizer.target if p.anonymizer is not None else None,
+            target=p.target,
             exif_make=img.info.exif_make,
             exif_model=img.info.exif_model,
         )
@@ -426,6 +446,7 @@ class _Tally:
         self.target = [0, 0]  # [checked, above threshold after]
         self.library_matched_after = 0
         self.judges = JudgeTally()
+        self.surrogate = [0, 0, 0]  # fgsm / pgd: [attacked, image decision changed, image decision = label after]
 
     def __call__(self, result: dict[str, Any], extras: dict[str, Any]) -> None:
         if result.get("status") != "ok":
@@ -440,6 +461,11 @@ class _Tally:
             self.target[1] += bool(result["target_device"]["match_after"])
         self.library_matched_after += any(c["match_after"] for c in result.get("library_check", []))
         self.judges.add(result.get("judges", []))
+        attacked = result["method"]["fitted"].get("surrogate")
+        if attacked:
+            self.surrogate[0] += 1
+            self.surrogate[1] += attacked["after"]["image_top1"] != attacked["before"]["image_top1"]
+            self.surrogate[2] += attacked["after"]["image_top1"] == attacked["label"]
 
     def summary(self, *, targeted: bool = False) -> dict[str, Any]:
         finite = [v for v in self.psnr if np.isfinite(v)]
@@ -456,6 +482,13 @@ class _Tally:
         out["n_library_matched_after"] = self.library_matched_after
         if self.judges.counts:
             out["judges"] = self.judges.summary(targeted=targeted)
+        n = self.surrogate[0]
+        if n:
+            out["surrogate"] = {
+                "n_attacked": n,
+                "n_decision_changed": self.surrogate[1],
+                "success_rate": (self.surrogate[2] if targeted else self.surrogate[1]) / n,
+            }
         return out
 
 
@@ -491,10 +524,14 @@ def anonymize_images(
     # Check the models' files (sha256) once, before any image is read; their providers go into run.models.
     model = params.anonymizer.load() if params.anonymizer is not None else None
     judges = params.judges.load() if params.judges is not None else []
+    if params.attack is not None:
+        params.attack.load()  # the surrogate checkpoint: readable, an attributor, the sha256 the choice recorded
     files = gather_inputs(paths, on_start=on_start)
     out.mkdir(parents=True, exist_ok=True)
     report = Report(command="anonymize", parameters=params.to_dict())
     models = [model_context(model, "anonymizer", params.anonymizer.to_dict())] if model is not None else []  # type: ignore[union-attr]
+    if params.attack is not None:
+        models.append(attack_context(params.attack))
     models += [judge_context(j) for j in judges]
     if models:
         report.context["models"] = models
@@ -512,8 +549,10 @@ def anonymize_images(
             params = replace(params, anonymizer=replace(params.anonymizer, threads=1))
         if params.judges is not None and params.judges.threads == 0:
             params = replace(params, judges=replace(params.judges, threads=1))
+        if params.attack is not None and params.attack.threads == 0:
+            params = replace(params, attack=replace(params.attack, threads=1))
     setup = AnonymizeSetup(params, str(out), frozenset(str(f.resolve()) for f in files))
     tally = _Tally()
     run_tasks(files, anonymize_one, setup, report, execution=execution, on_result=tally, tick=tick)
-    report.finish(**tally.summary(targeted=params.method == "targeted"))
+    report.finish(**tally.summary(targeted=params.target is not None))
     return report

@@ -48,7 +48,6 @@ from camforensics.training.nets import Attributor
 
 ATTACKS: tuple[str, ...] = ("fgsm", "pgd")
 BATCH_SIZE = 64  # patches per forward/backward pass (memory vs call overhead)
-ROUNDING = "nearest integer (half to even) of the last iterate, then 0..255: |out - in| <= round(epsilon)"
 
 
 @dataclass(frozen=True)
@@ -243,7 +242,7 @@ def _finish(
     measured = _Grid(out, surrogate.patch_size).patches  # the 8-bit output, as written
     after = _verdict(_log_probs(surrogate.net, measured, batch), label, surrogate.classes)
     changed = int(np.abs(out.astype(np.int16) - grid.image.reshape(grid.shape).astype(np.int16)).max())
-    stats = {"before": before, "after": after, "max_abs_change": changed, "rounding": ROUNDING}
+    stats = {"before": before, "after": after, "max_abs_change": changed}
     return AttackResult(out, name, surrogate.classes[label], targeted, int(grid.patches.shape[0]), stats)
 
 
