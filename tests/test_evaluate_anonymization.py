@@ -132,7 +132,8 @@ def test_table_counts_add_up_and_skipped_methods_say_why(run, data):
     assert not (out / "images").exists()
     table = (out / "table.md").read_text()
     assert "| remove-fingerprint |" in table and "skipped: no targeted camera-model anonymizer" in table
-    assert "attributor-hp" in table and "independent" in table
+    assert "attributor-hp" in table and "independent" in table and "| (unaltered inputs) |" in table
+    assert metrics["inputs"]["n_images"] == n_images and metrics["inputs"]["prnu"]["n_checked"] == n_images
 
 
 def test_remove_fingerprint_lowers_pce_against_the_other_half(run):
@@ -174,6 +175,9 @@ def test_identity_method_known_answer(data, tmp_path, monkeypatch):
     assert block["untargeted"]["n_success"] == block["untargeted"]["n_misattributed_before"] == wrong
     assert block["untargeted"]["rate"] == block["untargeted"]["rate_before"] == pytest.approx(wrong / len(nat))
     assert block["targeted"]["n_success"] == hits
+    ref = rep.summary["inputs"]["judges"]["attributor-rgb"]  # the reference row: the unaltered inputs
+    assert (ref["untargeted"]["n_success"], ref["targeted"]["n_success"]) == (wrong, hits)
+    assert rep.summary["inputs"]["n_images"] == len(nat)
     assert rep.summary["methods"]["median"]["quality"]["n_psnr_infinite"] == len(nat)
 
 

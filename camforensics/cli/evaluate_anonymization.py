@@ -178,7 +178,7 @@ def _table(summary: dict[str, Any]) -> None:
 
     from camforensics.pipelines.anonymization_table import table_cells
 
-    header, rows = table_cells(summary["methods"], [j["name"] for j in summary["judges"]])
+    header, rows = table_cells(summary["methods"], [j["name"] for j in summary["judges"]], summary.get("inputs"))
     t = Table(title="judges: targeted success (untargeted); PCE < threshold after (before)", title_justify="left")
     for i, col in enumerate(header):
         t.add_column(col, justify="left" if i == 0 or i == len(header) - 1 else "right", no_wrap=i == 0)

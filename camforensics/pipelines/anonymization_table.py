@@ -36,7 +36,12 @@ def judge_outcomes(judged: dict[str, Any], true_model: str, targets: Sequence[st
     judged["untargeted_success"] = None if true is None else after != class_key(true)
     judged["misattributed_before"] = None if true is None else before != class_key(true)
     judged["targets"] = [
-        {"target": t, "hit": (after == class_key(t)) if class_key(t) in known else None} for t in targets
+        {
+            "target": t,
+            "hit": (after == class_key(t)) if class_key(t) in known else None,
+            "hit_before": (before == class_key(t)) if class_key(t) in known else None,
+        }
+        for t in targets
     ]
 
 
@@ -151,15 +156,74 @@ class MethodTally:
         }
 
 
+@dataclass
+class InputsTally:
+    """The judges' verdicts and the own-device PCE of the unaltered inputs, each image counted once (the
+    reference row: a method only helps where its rates exceed these)."""
+
+    seen: set[str] = field(default_factory=set)
+    counts: dict[str, list[int]] = field(default_factory=dict)  # judge -> [n known, n wrong, n pairs, n hits]
+    pce: list[float] = field(default_factory=list)
+
+    def add(self, result: dict[str, Any]) -> None:
+        if result["status"] != "ok" or result["input"]["sha256"] in self.seen:
+            return
+        self.seen.add(result["input"]["sha256"])
+        for j in result.get("judges", []):
+            if "error" in j:
+                continue
+            c = self.counts.setdefault(j["judge"], [0, 0, 0, 0])
+            if j.get("misattributed_before") is not None:
+                c[0] += 1
+                c[1] += bool(j["misattributed_before"])
+            for t in j.get("targets", []):
+                if t.get("hit_before") is not None:
+                    c[2] += 1
+                    c[3] += bool(t["hit_before"])
+        own = result.get("own_device_check")
+        if own is not None:
+            self.pce.append(float(own["pce_before"]))
+
+    def summary(self, *, threshold: float) -> dict[str, Any]:
+        below = sum(p < threshold for p in self.pce)
+        return {
+            "n_images": len(self.seen),
+            "judges": {
+                name: {
+                    "untargeted": {"n": c[0], "n_success": c[1], "rate": _rate(c[1], c[0])},
+                    "targeted": {"n": c[2], "n_success": c[3], "rate": _rate(c[3], c[2])},
+                }
+                for name, c in self.counts.items()
+            },
+            "prnu": {
+                "threshold": threshold,
+                "n_checked": len(self.pce),
+                "n_below": below,
+                "share_below": _rate(below, len(self.pce)),
+            },
+        }
+
+
 def _pct(block: dict[str, Any]) -> str:
     return "-" if block["rate"] is None else f"{100 * block['rate']:.1f}%"
 
 
-def table_cells(methods: dict[str, Any], judges: Sequence[str]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the table: per method the judges' "TSR (USR)", PSNR mean / min, SSIM, and the share of
+def table_cells(
+    methods: dict[str, Any], judges: Sequence[str], inputs: dict[str, Any] | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the table: first the judges' verdicts on the unaltered ``inputs`` (the reference), then
+    per method the judges' "TSR (USR)", PSNR mean / min, SSIM, and the share of
     images below the PCE threshold after (before); a skipped method's row says why."""
     header = ["method", *judges, "PSNR dB mean / min", "SSIM", "PCE < thr after (before)", "n"]
     rows = []
+    if inputs is not None:
+        cells = []
+        for j in judges:
+            b = inputs["judges"].get(j)
+            cells.append("-" if b is None else f"{_pct(b['targeted'])} ({_pct(b['untargeted'])})")
+        p = inputs["prnu"]
+        prnu = f"{p['n_below']}/{p['n_checked']}" if p["n_checked"] else "-"
+        rows.append(["(unaltered inputs)", *cells, "-", "-", prnu, str(inputs["n_images"])])
     for name, m in methods.items():
         if m["status"] != "measured":
             rows.append([name, *(["-"] * len(judges)), "-", "-", "-", f"skipped: {m['reason']}"])
@@ -183,7 +247,7 @@ def table_cells(methods: dict[str, Any], judges: Sequence[str]) -> tuple[list[st
 def markdown_table(metrics: dict[str, Any]) -> str:
     """``table.md``: the table, then how to read it and what was skipped."""
     judges = [j["name"] for j in metrics["judges"]]
-    header, rows = table_cells(metrics["methods"], judges)
+    header, rows = table_cells(metrics["methods"], judges, metrics.get("inputs"))
     esc = [[c.replace("|", "\\|") for c in r] for r in [header, *rows]]
     lines = [
         f"# Anonymization on {metrics['data']['root']}",
@@ -192,12 +256,13 @@ def markdown_table(metrics: dict[str, Any]) -> str:
         "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
         *("| " + " | ".join(r) + " |" for r in esc[1:]),
         "",
-        "Judge cells: targeted success rate (untargeted success rate in brackets), Cama's definitions: the share of",
-        "(image, target) pairs the judge attributes to the drawn target, and the share of images it does not",
-        "attribute to their true camera model. PSNR/SSIM against the input. PCE column: images whose PCE with",
         (
-            f"their own device is below {metrics['prnu']['threshold']:g} after the method (before it), measured with "
-            "a fingerprint independent of the one remove-fingerprint subtracts."
+            "Judge cells: targeted success rate (untargeted success rate in brackets), Cama's definitions: the share "
+            "of (image, target) pairs the judge attributes to the drawn target, and the share of images it does not "
+            "attribute to their true camera model. The first row gives the same rates on the unaltered inputs: a "
+            "method helps only where it exceeds them. PSNR and SSIM against the input. PCE column: images whose PCE "
+            f"with their own device is below {metrics['prnu']['threshold']:g} after the method (before it), measured "
+            "with a fingerprint independent of the one remove-fingerprint subtracts."
         ),
         "",
         f"- PRNU fingerprints: {metrics['prnu']['source']}",

@@ -32,7 +32,7 @@ from camforensics.inference.registry import ModelRegistry
 from camforensics.io.datasets import scan_dataset
 from camforensics.io.records import ImageRecord
 from camforensics.pipelines.anonymization_prints import DevicePrints, prints_from_flats, prints_from_libraries
-from camforensics.pipelines.anonymization_table import MethodTally, judge_outcomes, markdown_table
+from camforensics.pipelines.anonymization_table import InputsTally, MethodTally, judge_outcomes, markdown_table
 from camforensics.pipelines.anonymize import (
     AnonymizeParams,
     AnonymizeSetup,
@@ -259,6 +259,7 @@ def evaluate_anonymization(
         (r, m, t) for r in images for m in methods for t in ((targets[r.path] or [None]) if m == "targeted" else [None])
     ]
     tallies = {m: MethodTally() for m in methods}
+    inputs_tally = InputsTally()
     not_run: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory(prefix="camforensics-evalanon-") as tmp:
         img_root = out / "images" if out is not None and params.keep_images else Path(tmp)
@@ -273,6 +274,7 @@ def evaluate_anonymization(
                                    out_dir=img_root / method, inputs=inputs, keep=params.keep_images)  # fmt: skip
                 report.add(result)
                 tallies[method].add(result, threshold=params.threshold)
+                inputs_tally.add(result)
             if on_item is not None:
                 on_item(done, len(items))
 
@@ -293,6 +295,7 @@ def evaluate_anonymization(
                  "devices": sorted({r.device for r in images}), "models": sorted({r.model_id for r in images})},
         "judges": [{"name": j.entry.name, "sha256": j.entry.sha256, "classes": list(j.entry.classes),
                     "trained_on": j.entry.meta.get("training", {}).get("data", {}).get("dataset")} for j in loaded_judges],
+        "inputs": inputs_tally.summary(threshold=params.threshold),
         "methods": table,
         "prnu": {"threshold": params.threshold, "source": prints.source, "devices": prints.devices},
         "targets": {"rule": f"{params.targets_per_image} per image, a seeded draw among {rule} other than the image's "
