@@ -3,6 +3,9 @@ with picture quality and the PRNU view (registered into the ``evaluate`` group b
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +22,7 @@ from camforensics.cli.common import (
     err,
     human_output,
     out,
-    progress,
+    progress_bar,
     show_errors,
 )
 
@@ -139,16 +142,7 @@ def evaluate_anonymization(
         learned = LearnedOptions(str(models_dir) if models_dir else None, targeted_model, erase_model, tile, overlap,
                                  model_threads)  # fmt: skip
         output_dir = output_dir or Path(f"camforensics_evaluate_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
-        with progress("anonymizing and judging", quiet=quiet) as hooks:
-            started = False
-
-            def on_item(done: int, total: int) -> None:
-                nonlocal started
-                if not started:
-                    hooks.start(total)
-                    started = True
-                hooks.tick()
-
+        with _bars(quiet) as (on_flat, on_item):
             rep = run(
                 data,
                 params=params,
@@ -160,6 +154,7 @@ def evaluate_anonymization(
                 device_map=read_device_map(device_map) if device_map is not None else None,
                 output_dir=output_dir,
                 on_item=on_item,
+                on_flat=on_flat,
             )
         if human_output(report, quiet):
             _table(rep.summary)
@@ -171,6 +166,26 @@ def evaluate_anonymization(
         if not quiet and str(target) != "-":
             err.print(f"metrics and table: {output_dir}")
     raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _bars(quiet: bool) -> Iterator[tuple[Callable[[int, int], None], Callable[[int, int], None]]]:
+    """Two progress callbacks on one bar display (stderr, a terminal, not quiet): fingerprint halves, then items."""
+    if quiet or not sys.stderr.isatty():
+        yield (lambda done, total: None), (lambda done, total: None)
+        return
+    with progress_bar() as bar:
+        tasks: dict[str, Any] = {}
+
+        def hook(description: str) -> Callable[[int, int], None]:
+            def advance(done: int, total: int) -> None:
+                if description not in tasks:
+                    tasks[description] = bar.add_task(description, total=total)
+                bar.update(tasks[description], completed=done)
+
+            return advance
+
+        yield hook("estimating flat-field fingerprint halves"), hook("anonymizing and judging")
 
 
 def _table(summary: dict[str, Any]) -> None:

@@ -76,12 +76,12 @@ def prints_from_flats(
     *,
     seed: int,
     params: FingerprintParams | None = None,
-    tick: Callable[[], None] | None = None,
+    on_image: Callable[[int, int], None] | None = None,
 ) -> DevicePrints:
     """Split each device's flat-field images into seeded halves and estimate a fingerprint of each half.
 
     A device with fewer than :data:`MIN_FLAT` flat-field images, or whose flat fields cannot be read or differ in
-    size, gets none (its reason is in ``devices``)."""
+    size, gets none (its reason is in ``devices``). ``on_image`` is called with (images read, images in all)."""
     params = params or FingerprintParams()
     prints = DevicePrints(
         source="the data set's flat-field images, each device's split into two disjoint seeded halves: the attack "
@@ -92,6 +92,15 @@ def prints_from_flats(
         if r.is_flat:
             flats.setdefault(r.device, []).append(r.path)
     used: set[Path] = set()
+    total = sum(len(p) for p in flats.values() if len(p) >= MIN_FLAT)
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if on_image is not None:
+            on_image(done, total)
+
     for device in sorted({r.device for r in records}):
         paths = flats.get(device, [])
         if len(paths) < MIN_FLAT:

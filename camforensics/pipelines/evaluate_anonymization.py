@@ -177,6 +177,7 @@ def evaluate_anonymization(
     device_map: dict[str, str] | None = None,
     output_dir: str | os.PathLike[str] | None = None,
     on_item: Callable[[int, int], None] | None = None,
+    on_flat: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Run every method on every selected image, judge and measure it, and tabulate.
 
@@ -196,6 +197,8 @@ def evaluate_anonymization(
         Where metrics.json, table.md (and images/ with ``keep_images``) go; None writes nothing.
     on_item : callable, optional, keyword-only
         Called with (items done, items in all) after each item (progress).
+    on_flat : callable, optional, keyword-only
+        Called with (flat-field images read, in all) while the fingerprint halves are estimated (progress).
 
     Returns
     -------
@@ -219,7 +222,7 @@ def evaluate_anonymization(
     if library is not None:
         prints = prints_from_libraries(scan.devices, library, attack_library=attack_library, device_map=device_map)
     else:
-        prints = prints_from_flats(scan.records, seed=params.seed)
+        prints = prints_from_flats(scan.records, seed=params.seed, on_image=on_flat)
     if REMOVE in methods and prints.attack_refused:
         skipped[REMOVE] = prints.attack_refused
         methods.remove(REMOVE)
