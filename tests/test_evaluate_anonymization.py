@@ -231,3 +231,42 @@ def test_docs_entry():
                    "--models-dir", "--model-threads", "--tile", "--overlap", "--keep-images", "--layout", "-o"):  # fmt: skip
         assert option in entry, option
     assert "independent" in entry
+
+
+def test_learned_methods_join_when_registered_and_run_per_target(data, anon_registry, tmp_path):
+    """The tiny exported anonymizers (tests/anonymizer_fixtures.py): the default eraser joins the default methods,
+    the targeted model when named; targeted runs once per (image, target) among its own classes."""
+    import shutil
+
+    reg = tmp_path / "models"
+    shutil.copytree(anon_registry, reg)
+    into = ModelRegistry(reg)
+    entry = ModelRegistry(SHIPPED).entry("attributor-hp")
+    shutil.copy2(entry.path, reg / entry.path.name)
+    into.register(entry.name, entry.meta)
+    args = ["evaluate", "anonymization", data, "--models-dir", reg, "--images", 1, "--model-threads", 1, "-q"]
+    res = invoke(*args, "-o", tmp_path / "a")
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "a" / "metrics.json").read_text())["methods"]
+    assert list(m) == ["median", "gaussian", "jpeg", "denoise", "remove-fingerprint", "erase"]  # no default targeted
+    res = invoke(*args, "--methods", "targeted,erase", "--targeted-model", "cama-tiny", "--targets-per-image", 2,
+                 "-o", tmp_path / "b")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "b" / "report.json").read_text())
+    targeted = [r for r in doc["results"] if r["item"]["method"] == "targeted"]
+    assert len(targeted) == 2 * len(DEVICES) and len(doc["results"]) == 3 * len(DEVICES)
+    for r in targeted:
+        assert r["item"]["target"] in ("Alpha One", "Beta Two", "Gamma Three")
+        assert (
+            r["method"]["parameters"]["model"] == "cama-tiny"
+            and r["method"]["parameters"]["target"] == r["item"]["target"]
+        )
+    per_image = {}
+    for r in targeted:
+        per_image.setdefault(r["input"]["sha256"], set()).add(r["item"]["target"])
+    assert all(len(t) == 2 for t in per_image.values())
+    roles = sorted((x["name"], x["role"]) for x in doc["run"]["models"])
+    assert roles == [("attributor-hp", "judge"), ("cama-tiny", "anonymizer"), ("erase-tiny", "anonymizer")]
+    summary = doc["summary"]
+    assert summary["targets"]["classes"] == ["Alpha One", "Beta Two", "Gamma Three"]
+    assert any("independent of the learned anonymizers" in n for n in summary["notes"])
