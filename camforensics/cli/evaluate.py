@@ -294,3 +294,12 @@ def _notes(summary: dict[str, Any]) -> None:
     verify = summary.get("verify")
     if verify is not None and verify["n_pairs_skipped"]:
         err.print(f"[yellow]{verify['n_pairs_skipped']} verify pairs skipped[/]: {verify['skipped'][0]['reason']} ...")
+
+
+def _register_anonymization() -> None:
+    from camforensics.cli.evaluate_anonymization import evaluate_anonymization
+
+    evaluate_app.command("anonymization")(evaluate_anonymization)
+
+
+_register_anonymization()

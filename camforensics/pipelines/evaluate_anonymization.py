@@ -1,0 +1,401 @@
+"""camforensics evaluate anonymization: the table of anonymization methods against a panel of judges (issue 7,
+after Cama, Andrews et al. 2020).
+
+Rows are the methods (the classical baselines, remove-fingerprint, and the learned ``targeted`` / ``erase``
+anonymizers when a model of that task is registered), columns the registered camera-model attributors (the
+judges, which must be independent of anything a learned anonymizer was trained against). Each image of a
+labelled data set is altered by each method exactly as ``camforensics anonymize`` alters it
+(:func:`camforensics.pipelines.anonymize.anonymize_one`), judged before and after
+(:func:`~camforensics.pipelines.anonymize_models.judge_before_after`) and measured for quality and for the PCE
+with its own device, against a fingerprint independent of the one remove-fingerprint subtracts
+(:mod:`camforensics.pipelines.anonymization_prints`). The counts and rates are in
+:mod:`camforensics.pipelines.anonymization_table`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from camforensics import __version__
+from camforensics.core.anonymize import BASELINES
+from camforensics.core.params import PCE_THRESHOLD
+from camforensics.errors import CamforensicsError, ParameterError
+from camforensics.inference.anonymizer import class_key
+from camforensics.inference.registry import ModelRegistry
+from camforensics.io.datasets import scan_dataset
+from camforensics.io.records import ImageRecord
+from camforensics.pipelines.anonymization_prints import DevicePrints, prints_from_flats, prints_from_libraries
+from camforensics.pipelines.anonymization_table import InputsTally, MethodTally, judge_outcomes, markdown_table
+from camforensics.pipelines.anonymize import (
+    AnonymizeParams,
+    AnonymizeSetup,
+    AnonymizeState,
+    DeviceRef,
+    anonymize_one,
+    check_output_folder,
+)
+from camforensics.pipelines.anonymize_models import (
+    TASK_OF_METHOD,
+    AnonymizerChoice,
+    JudgePanel,
+    _no_model_message,
+    anonymizer_choice,
+    judge_context,
+    model_context,
+)
+from camforensics.pipelines.executor import run_one
+from camforensics.reports.atomic import atomic_write_text
+from camforensics.reports.report import Report
+
+REMOVE = "remove-fingerprint"
+DEFAULT_METHODS = (*BASELINES, REMOVE)  # median, gaussian, jpeg, denoise, remove-fingerprint (+ learned, if any)
+EVAL_METHODS = (*DEFAULT_METHODS, *TASK_OF_METHOD)  # spoof is not a row: it needs a target device
+_IMAGE_STREAM = 0xA70E  # seed-sequence tags: image selection, target draws
+_TARGET_STREAM = 0x7A26
+
+
+@dataclass(frozen=True)
+class EvalAnonParams:
+    """How images, targets and methods are chosen (written into the report so a run can be repeated)."""
+
+    methods: tuple[str, ...] | None = None  # None: DEFAULT_METHODS plus targeted / erase when a model exists
+    images_per_device: int = 0  # images drawn per device (seeded); 0: all of them
+    content: str = "nat"  # images evaluated: nat (natural scenes), flat, or all
+    seed: int = 0  # seed of the image draw, the flat-field halves and the targets
+    targets_per_image: int = 1  # targets drawn per image among the classes other than its true model
+    threshold: float = PCE_THRESHOLD  # PCE below which an image no longer matches its own device
+    keep_images: bool = False  # keep the outputs under OUT/images (else a temporary folder, deleted)
+
+    def __post_init__(self) -> None:
+        if self.content not in ("all", "nat", "flat"):
+            raise ParameterError(f"unknown content {self.content!r}; choose nat, flat or all")
+        if self.images_per_device < 0:
+            raise ParameterError(f"--images must be >= 0 (0: all), got {self.images_per_device}")
+        if self.targets_per_image < 1:
+            raise ParameterError(f"--targets-per-image must be >= 1, got {self.targets_per_image}")
+        for m in self.methods or ():
+            if m not in EVAL_METHODS:
+                raise ParameterError(f"unknown method {m!r}; choose among {', '.join(EVAL_METHODS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LearnedOptions:
+    """Which learned anonymizers may run and how (the --targeted-model / --erase-model options)."""
+
+    models_dir: str | None = None  # registry folder (None: the shipped models/)
+    targeted_model: str | None = None  # registry name; None: the default targeted anonymizer, if any
+    erase_model: str | None = None  # registry name; None: the default trace eraser, if any
+    tile: int = 512  # tile side in pixels (0: whole image)
+    overlap: int = 32  # tile overlap and context, pixels
+    threads: int = 0  # onnxruntime intra-op threads
+
+
+def plan_methods(
+    params: EvalAnonParams, learned: LearnedOptions
+) -> tuple[list[str], dict[str, str], dict[str, AnonymizerChoice]]:
+    """The methods to run, the skipped ones with their reason, and the learned models' choices.
+
+    A learned method is in the default list when a model of its task is registered as default or named;
+    asked for (or named) without a model, it is skipped with the reason.
+    """
+    registry = ModelRegistry(learned.models_dir)
+    names = {"targeted": learned.targeted_model, "erase": learned.erase_model}
+    choices: dict[str, AnonymizerChoice] = {}
+    missing: dict[str, str] = {}
+    for method, task in TASK_OF_METHOD.items():
+        entry = registry.resolve(names[method], task)  # unknown names fail here, loudly
+        if entry is None:
+            missing[method] = _no_model_message(method, registry)
+            continue
+        target = entry.classes[0] if method == "targeted" else None  # replaced per item
+        choices[method] = anonymizer_choice(method, entry.name, learned.models_dir, target=target, tile=learned.tile,
+                                            overlap=learned.overlap, threads=learned.threads)  # fmt: skip
+    wanted = list(params.methods) if params.methods else [*DEFAULT_METHODS, *choices]
+    wanted = list(dict.fromkeys(wanted))
+    run = [m for m in wanted if m not in missing]
+    return run, {m: missing[m] for m in wanted if m in missing}, choices
+
+
+def select_images(
+    records: Sequence[ImageRecord], params: EvalAnonParams, exclude: frozenset[Path]
+) -> list[ImageRecord]:
+    """The images evaluated: of the chosen content, not used for a fingerprint, ``images_per_device`` per device
+    drawn at random (seeded; all when 0), in path order."""
+    by_device: dict[str, list[ImageRecord]] = {}
+    for r in sorted(records):
+        if r.path in exclude or (params.content != "all" and not r.content.lower().startswith(params.content)):
+            continue
+        by_device.setdefault(r.device, []).append(r)
+    chosen: list[ImageRecord] = []
+    rng = np.random.default_rng(np.random.SeedSequence([params.seed, _IMAGE_STREAM]))
+    for device in sorted(by_device):
+        recs = by_device[device]
+        keep = rng.permutation(len(recs))[: params.images_per_device or len(recs)]
+        chosen += [recs[i] for i in sorted(keep)]
+    return sorted(chosen)
+
+
+def draw_targets(true_model: str, classes: Sequence[str], n: int, *, seed: int, index: int) -> list[str]:
+    """``n`` distinct classes other than ``true_model`` (compared ignoring case, spaces, underscores), seeded by
+    ``seed`` and the image's ``index``; fewer when the classes do not have ``n`` others."""
+    others = [c for c in classes if class_key(c) != class_key(true_model)]
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _TARGET_STREAM, index]))
+    return [others[i] for i in rng.permutation(len(others))[:n]]
+
+
+def _target_classes(
+    methods: Sequence[str], choices: dict[str, AnonymizerChoice], judges: list[Any]
+) -> tuple[list[str], str]:
+    if "targeted" in methods:
+        name = choices["targeted"].name
+        return list(ModelRegistry(choices["targeted"].models_dir).entry(name).classes), f"the classes of {name}"
+    if not judges:
+        return [], "no targets: no targeted anonymizer and no judge"
+    keys = set.intersection(*({class_key(c) for c in j.entry.classes} for j in judges))
+    return [c for c in judges[0].entry.classes if class_key(c) in keys], "the classes every judge knows"
+
+
+def evaluate_anonymization(
+    data: str | os.PathLike[str],
+    *,
+    params: EvalAnonParams = EvalAnonParams(),
+    judges: JudgePanel | None,
+    learned: LearnedOptions = LearnedOptions(),
+    layout: str = "auto",
+    library: str | os.PathLike[str] | None = None,
+    attack_library: str | os.PathLike[str] | None = None,
+    device_map: dict[str, str] | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    on_item: Callable[[int, int], None] | None = None,
+    on_flat: Callable[[int, int], None] | None = None,
+) -> Report:
+    """Run every method on every selected image, judge and measure it, and tabulate.
+
+    Parameters
+    ----------
+    data : path-like
+        A labelled data set (any layout of :func:`camforensics.io.datasets.scan_dataset`).
+    params : EvalAnonParams, keyword-only
+    judges : JudgePanel or None, keyword-only
+        The camera-model attributors judging each image (:func:`~camforensics.pipelines.anonymize_models.judge_panel`).
+    learned : LearnedOptions, keyword-only
+    library, attack_library : path-like, optional, keyword-only
+        Fingerprints for the PCE check and for remove-fingerprint; default: the data set's flat-field halves.
+    device_map : dict, optional, keyword-only
+        Library name -> data set device, when they differ.
+    output_dir : path-like, optional, keyword-only
+        Where metrics.json, table.md (and images/ with ``keep_images``) go; None writes nothing.
+    on_item : callable, optional, keyword-only
+        Called with (items done, items in all) after each item (progress).
+    on_flat : callable, optional, keyword-only
+        Called with (flat-field images read, in all) while the fingerprint halves are estimated (progress).
+
+    Returns
+    -------
+    Report
+        One result per (image, method[, target]); ``summary`` holds the metrics and ``outputs``.
+
+    Raises
+    ------
+    CamforensicsError
+        No image to evaluate, no method left to run, an unknown model name, an output folder inside the data set.
+    """
+    from camforensics.pipelines.evaluate import write_metrics
+
+    scan = scan_dataset(data, layout=layout)
+    if not scan.records:
+        raise CamforensicsError(f"the data set {str(scan.root)!r} holds no image records (layout {scan.layout})")
+    out = Path(output_dir) if output_dir is not None else None
+    if out is not None and params.keep_images:
+        check_output_folder(out, [scan.root])
+    methods, skipped, choices = plan_methods(params, learned)
+    if library is not None:
+        prints = prints_from_libraries(scan.devices, library, attack_library=attack_library, device_map=device_map)
+    else:
+        prints = prints_from_flats(scan.records, seed=params.seed, on_image=on_flat)
+    if REMOVE in methods and prints.attack_refused:
+        skipped[REMOVE] = prints.attack_refused
+        methods.remove(REMOVE)
+    if not methods:
+        raise CamforensicsError(f"no method can run: {'; '.join(f'{m}: {r}' for m, r in skipped.items())}")
+    images = select_images(scan.records, params, prints.used_paths)
+    if not images:
+        raise CamforensicsError(
+            f"no {params.content} image of {scan.root} is left to evaluate (flat-field images that made a "
+            "fingerprint are never evaluated)"
+        )
+    loaded_judges = judges.load() if judges is not None else []
+    models = {m: c.load() for m, c in choices.items() if m in methods}
+    classes, rule = _target_classes(methods, choices, loaded_judges)
+    targets = {r.path: draw_targets(r.model_id, classes, params.targets_per_image, seed=params.seed, index=i)
+               for i, r in enumerate(images)}  # fmt: skip
+    notes = _notes(scan, images, loaded_judges, prints, methods)
+
+    report = Report(
+        command="evaluate anonymization",
+        parameters={
+            "data": str(scan.root),
+            "layout": scan.layout,
+            "evaluation": params.to_dict(),
+            "methods_run": methods,
+            "library": str(library) if library is not None else None,
+            "attack_library": str(attack_library) if attack_library is not None else None,
+            "judges": judges.to_dict() if judges is not None else None,
+            "output_dir": str(out) if out is not None else None,
+        },
+        context={
+            "models": [judge_context(j) for j in loaded_judges]
+            + [model_context(models[m], "anonymizer", choices[m].to_dict()) for m in models]
+        },
+    )
+    items = [
+        (r, m, t) for r in images for m in methods for t in ((targets[r.path] or [None]) if m == "targeted" else [None])
+    ]
+    tallies = {m: MethodTally() for m in methods}
+    inputs_tally = InputsTally()
+    not_run: dict[str, dict[str, str]] = {}
+    with tempfile.TemporaryDirectory(prefix="camforensics-evalanon-") as tmp:
+        img_root = out / "images" if out is not None and params.keep_images else Path(tmp)
+        inputs = frozenset(str(r.path.resolve()) for r in images)
+        for done, (rec, method, target) in enumerate(items, start=1):
+            if method == REMOVE and rec.device not in prints.attack:
+                why = prints.devices.get(rec.device, {}).get("reason", "no attack fingerprint for this device")
+                not_run.setdefault(method, {})[rec.device] = why
+            else:
+                result = _run_item(rec, method, target, targets[rec.path], params=params, prints=prints,
+                                   judges=(judges, loaded_judges), model=(choices.get(method), models.get(method)),
+                                   out_dir=img_root / method, inputs=inputs, keep=params.keep_images)  # fmt: skip
+                report.add(result)
+                tallies[method].add(result, threshold=params.threshold)
+                inputs_tally.add(result)
+            if on_item is not None:
+                on_item(done, len(items))
+
+    table: dict[str, Any] = {}
+    for m in list(params.methods or []) + [m for m in [*methods, *skipped] if m not in (params.methods or [])]:
+        if m in skipped:
+            table[m] = {"status": "skipped", "reason": skipped[m]}
+        elif m in tallies:
+            table[m] = tallies[m].summary(threshold=params.threshold)
+            if m in not_run:
+                table[m]["images_not_run"] = {"n": sum(1 for r in images if r.device in not_run[m]),
+                                              "devices": not_run[m]}  # fmt: skip
+    metrics: dict[str, Any] = {
+        "schema": "camforensics-anonymization-evaluation",
+        "schema_version": "1.0",
+        "tool_version": __version__,
+        "data": {"root": str(scan.root), "layout": scan.layout, "content": params.content, "n_images": len(images),
+                 "devices": sorted({r.device for r in images}), "models": sorted({r.model_id for r in images})},
+        "judges": [{"name": j.entry.name, "sha256": j.entry.sha256, "classes": list(j.entry.classes),
+                    "trained_on": j.entry.meta.get("training", {}).get("data", {}).get("dataset")} for j in loaded_judges],
+        "inputs": inputs_tally.summary(threshold=params.threshold),
+        "methods": table,
+        "prnu": {"threshold": params.threshold, "source": prints.source, "devices": prints.devices},
+        "targets": {"rule": f"{params.targets_per_image} per image, a seeded draw among {rule} other than the image's "
+                    "true camera model", "classes": classes, "n_images_without_target": sum(not t for t in targets.values())},
+        "notes": notes,
+        "plots": {},  # none drawn; kept for the layout every metrics.json shares
+    }  # fmt: skip
+    metrics, outputs = write_metrics(metrics, out, plots=False, plot_size=0)
+    metrics.pop("plots", None)
+    outputs.pop("plots", None)
+    if out is not None:
+        atomic_write_text(out / "table.md", markdown_table(metrics))
+        outputs["table_md"] = str(out / "table.md")
+        outputs["images"] = str(out / "images") if params.keep_images else None
+    report.finish(**{k: v for k, v in metrics.items() if k not in ("schema", "schema_version", "tool_version")},
+                  outputs=outputs)  # fmt: skip
+    return report
+
+
+def _run_item(
+    rec: ImageRecord,
+    method: str,
+    target: str | None,
+    drawn: list[str],
+    *,
+    params: EvalAnonParams,
+    prints: DevicePrints,
+    judges: tuple[JudgePanel | None, list[Any]],
+    model: tuple[AnonymizerChoice | None, Any],
+    out_dir: Path,
+    inputs: frozenset[str],
+    keep: bool,
+) -> dict[str, Any]:
+    """One (image, method[, target]) through :func:`anonymize_one`, with the data set's truth added."""
+    panel, loaded = judges
+    choice, session = model
+    if choice is not None and method == "targeted":
+        choice = replace(choice, target=target)
+    removing = method == REMOVE
+    aparams = AnonymizeParams(
+        method=method,
+        remove=DeviceRef(prints.attack[rec.device].ref.library, rec.device) if removing else None,
+        check=removing,  # the removed (attack) fingerprint's PCE: kept in the result, never in the table
+        threshold=params.threshold,
+        anonymizer=choice,
+        judges=panel,
+    )
+    check = prints.check.get(rec.device)
+    state = AnonymizeState(
+        AnonymizeSetup(aparams, str(out_dir), inputs),
+        removed=prints.attack[rec.device] if removing else None,
+        target=None,
+        library=[check] if check is not None else [],
+        model=session,
+        judges=loaded,
+    )
+    result, _ = run_one(anonymize_one, state, rec.path)
+    result["item"] = {"method": method, "target": target, "device": rec.device, "model": rec.model_id,
+                      "content": rec.content}  # fmt: skip
+    if result["status"] != "ok":
+        return result
+    checks = result.pop("library_check", None)
+    result["own_device_check"] = checks[0] if checks else None
+    if check is None:
+        result["own_device_check_note"] = prints.devices.get(rec.device, {}).get("reason", "no fingerprint")
+    elif not checks:
+        result["own_device_check_note"] = "the image does not fit the device's fingerprint in any rotation"
+    if removing and result.get("removed_device"):
+        result["removed_device"]["note"] = "PCE against the fingerprint removed (not independent; not in the table)"
+    if not keep:
+        result["output"]["path"] = None
+        result["output"]["kept"] = False
+    by_name = {j.entry.name: j.entry.classes for j in loaded}
+    for j in result.get("judges", []):
+        judge_outcomes(j, rec.model_id, [target] if target is not None else drawn, by_name[j["judge"]])
+    return result
+
+
+def _notes(
+    scan: Any, images: list[ImageRecord], judges: list[Any], prints: DevicePrints, methods: list[str]
+) -> list[str]:
+    notes = []
+    for j in judges:
+        trained = j.entry.meta.get("training", {}).get("data", {}).get("dataset")
+        if trained and trained == Path(scan.root).name:
+            notes.append(
+                f"judge {j.entry.name} was trained on a data set named {trained!r}: evaluated images may be among its "
+                "training images, which makes it harder to fool than an unseen classifier"
+            )
+    no_print = sorted({r.device for r in images} - set(prints.check))
+    if no_print:
+        notes.append(f"no PCE check for {', '.join(no_print)} (no fingerprint; reasons under prnu.devices)")
+    if not judges:
+        notes.append("no judge: the registry has no camera-model attributor, so no success rate is measured")
+    if any(m in TASK_OF_METHOD for m in methods):
+        notes.append(
+            "judges must be independent of the learned anonymizers' training (not their evaluator or classifier "
+            "streams); check the models' training records in run.models"
+        )
+    return notes
