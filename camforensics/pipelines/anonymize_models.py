@@ -62,7 +62,7 @@ class AnonymizerChoice:
         }
 
 
-def _no_model_message(method: str, registry: ModelRegistry) -> str:
+def no_model_message(method: str, registry: ModelRegistry) -> str:
     task = TASK_OF_METHOD[method]
     noun = TASK_NOUNS[task]
     others = [e.name for e in registry.entries() if e.task == task]
@@ -107,7 +107,7 @@ def anonymizer_choice(
     task = TASK_OF_METHOD[method]
     entry = registry.resolve(name, task)
     if entry is None:
-        raise ParameterError(_no_model_message(method, registry))
+        raise ParameterError(no_model_message(method, registry))
     if task == TASK_TARGETED and target is None:
         raise ParameterError(
             f"--method targeted needs --target 'MAKE MODEL'; model {entry.name!r} knows {', '.join(entry.classes)}"

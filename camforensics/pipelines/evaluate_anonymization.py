@@ -45,7 +45,7 @@ from camforensics.pipelines.anonymize_models import (
     TASK_OF_METHOD,
     AnonymizerChoice,
     JudgePanel,
-    _no_model_message,
+    no_model_message,
     anonymizer_choice,
     judge_context,
     model_context,
@@ -115,7 +115,7 @@ def plan_methods(
     for method, task in TASK_OF_METHOD.items():
         entry = registry.resolve(names[method], task)  # unknown names fail here, loudly
         if entry is None:
-            missing[method] = _no_model_message(method, registry)
+            missing[method] = no_model_message(method, registry)
             continue
         target = entry.classes[0] if method == "targeted" else None  # replaced per item
         choices[method] = anonymizer_choice(method, entry.name, learned.models_dir, target=target, tile=learned.tile,
