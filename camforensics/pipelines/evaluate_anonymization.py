@@ -45,10 +45,10 @@ from camforensics.pipelines.anonymize_models import (
     TASK_OF_METHOD,
     AnonymizerChoice,
     JudgePanel,
-    no_model_message,
     anonymizer_choice,
     judge_context,
     model_context,
+    no_model_message,
 )
 from camforensics.pipelines.executor import run_one
 from camforensics.reports.atomic import atomic_write_text
