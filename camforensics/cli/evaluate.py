@@ -4,6 +4,7 @@ held-out devices (``evaluate verification``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -47,8 +48,26 @@ def register(app: typer.Typer) -> None:
     app.add_typer(evaluate_app, name="evaluate")
 
 
-def _output_dir(output_dir: Path | None) -> Path:
+def output_dir_of(output_dir: Path | None) -> Path:
+    """The folder given, or a new ``camforensics_evaluate_<UTC time>``."""
     return output_dir or Path(f"camforensics_evaluate_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
+
+
+def finish_evaluation(
+    rep: Any, *, report: Path | None, fmt: str, quiet: bool, output_dir: Path, render: Callable[[], None]
+) -> int:
+    """Render the tables (``render``) and the errors and notes on a terminal, write the report (default
+    ``OUT/report.<fmt>``), say where the outputs are; returns the exit code."""
+    if human_output(report, quiet):
+        render()
+        show_errors(rep)
+        for note in rep.summary.get("notes", []):
+            err.print(f"[yellow]note[/]: {note}")
+    target = report if report is not None else output_dir / f"report.{fmt}"
+    code = emit_report(rep, target, fmt, quiet=quiet)
+    if not quiet and str(target) != "-":
+        err.print(f"metrics and plots: {output_dir}")
+    return code
 
 
 OutputDirOpt = Annotated[
@@ -103,7 +122,7 @@ def evaluate(
         from camforensics.io.truth import read_device_map
         from camforensics.pipelines.evaluate import evaluate_reports
 
-        output_dir = _output_dir(output_dir)
+        output_dir = output_dir_of(output_dir)
         rep = evaluate_reports(
             reports,
             truth=truth,
@@ -113,14 +132,10 @@ def evaluate(
             plots=plots,
             plot_size=plot_size,
         )
-        if human_output(report, quiet):
-            _table(rep.summary)
-            show_errors(rep)
-            _notes(rep.summary)
-        target = report if report is not None else output_dir / f"report.{fmt}"
-        code = emit_report(rep, target, fmt, quiet=quiet)
-        if not quiet and str(target) != "-":
-            err.print(f"metrics and plots: {output_dir}")
+        code = finish_evaluation(
+            rep, report=report, fmt=fmt, quiet=quiet, output_dir=output_dir,
+            render=lambda: (_table(rep.summary), _notes(rep.summary)),
+        )
     raise typer.Exit(code)
 
 
@@ -182,7 +197,7 @@ def evaluate_verification(
                 "with 'camforensics export ... --default'"
             )
         loaded = registry.load(entry.name, threads=model_threads)
-        output_dir = _output_dir(output_dir)
+        output_dir = output_dir_of(output_dir)
         with progress("scoring pairs", quiet=quiet) as hooks:
             started = False
 
@@ -204,16 +219,10 @@ def evaluate_verification(
                 plot_size=plot_size,
                 on_pair=on_pair,
             )
-        if human_output(report, quiet):
-            _table(rep.summary)
-            _hard_negatives(rep.summary)
-            show_errors(rep)
-            for note in rep.summary.get("notes", []):
-                err.print(f"[yellow]note[/]: {note}")
-        target = report if report is not None else output_dir / f"report.{fmt}"
-        code = emit_report(rep, target, fmt, quiet=quiet)
-        if not quiet and str(target) != "-":
-            err.print(f"metrics and plots: {output_dir}")
+        code = finish_evaluation(
+            rep, report=report, fmt=fmt, quiet=quiet, output_dir=output_dir,
+            render=lambda: (_table(rep.summary), _hard_negatives(rep.summary)),
+        )
     raise typer.Exit(code)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,12 +17,8 @@ from camforensics.cli.common import (
     ReportOpt,
     check_format,
     cli_errors,
-    emit_report,
-    err,
-    human_output,
     out,
     progress_bar,
-    show_errors,
 )
 
 JUDGES_HELP = "Judges (camera-model attributors): all (every one registered), or NAME,NAME."
@@ -141,7 +136,9 @@ def evaluate_anonymization(
             raise typer.BadParameter("--judges none leaves no column to the table; give all or NAME,NAME")
         learned = LearnedOptions(str(models_dir) if models_dir else None, targeted_model, erase_model, tile, overlap,
                                  model_threads)  # fmt: skip
-        output_dir = output_dir or Path(f"camforensics_evaluate_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
+        from camforensics.cli.evaluate import finish_evaluation, output_dir_of  # the group's module imports this one
+
+        output_dir = output_dir_of(output_dir)
         with _bars(quiet) as (on_flat, on_item):
             rep = run(
                 data,
@@ -156,15 +153,9 @@ def evaluate_anonymization(
                 on_item=on_item,
                 on_flat=on_flat,
             )
-        if human_output(report, quiet):
-            _table(rep.summary)
-            show_errors(rep)
-            for note in rep.summary.get("notes", []):
-                err.print(f"[yellow]note[/]: {note}")
-        target = report if report is not None else output_dir / f"report.{fmt}"
-        code = emit_report(rep, target, fmt, quiet=quiet)
-        if not quiet and str(target) != "-":
-            err.print(f"metrics and table: {output_dir}")
+        code = finish_evaluation(
+            rep, report=report, fmt=fmt, quiet=quiet, output_dir=output_dir, render=lambda: _table(rep.summary)
+        )
     raise typer.Exit(code)
 
 
