@@ -66,7 +66,7 @@ def finish_evaluation(
     target = report if report is not None else output_dir / f"report.{fmt}"
     code = emit_report(rep, target, fmt, quiet=quiet)
     if not quiet and str(target) != "-":
-        err.print(f"metrics and plots: {output_dir}")
+        err.print(f"metrics.json and the other outputs: {output_dir}")
     return code
 
 
