@@ -50,6 +50,7 @@ from camforensics.pipelines.anonymize_models import (
     judge_before_after,
     judge_context,
     model_context,
+    top1,
 )
 from camforensics.pipelines.batch import gather_inputs, run_tasks
 from camforensics.pipelines.executor import IN_PROCESS, Execution
@@ -315,6 +316,24 @@ class AnonymizeState:
     model: LoadedModel | None = None  # the learned anonymizer (targeted, erase)
     judges: list[LoadedModel] = field(default_factory=list)  # the attributors judging before and after
     surrogate: Any = None  # the attacked attributor of fgsm / pgd (camforensics.training.adversarial.Surrogate)
+    memo: InputMemo | None = None  # the last input's own measurements, shared by calls on that input
+
+
+@dataclass
+class InputMemo:
+    """What :func:`anonymize_one` measures on an input regardless of the method (its residual query, the judges'
+    verdicts), kept for the next call on the same input: evaluate anonymization runs every method on an image in
+    turn. Holds one input at a time (keyed by its sha256)."""
+
+    sha256: str | None = None
+    values: dict[Any, Any] = field(default_factory=dict)
+
+    def get(self, sha256: str, key: Any, compute: Callable[[], Any]) -> Any:
+        if sha256 != self.sha256:
+            self.sha256, self.values = sha256, {}
+        if key not in self.values:
+            self.values[key] = compute()
+        return self.values[key]
 
 
 def _needs_size(ref: Reference, shape: tuple[int, ...]) -> np.ndarray:
@@ -417,8 +436,11 @@ def anonymize_one(path: Path, state: AnonymizeState, record: dict[str, Any]) -> 
     record["method"] = {"name": p.method, "parameters": p.method_parameters(), "fitted": fitted}
     record["quality"] = {"psnr": psnr(pixels, written), "ssim": ssim(pixels, written), "ssim_on": SSIM_ON}
     refs = [r for r in (state.removed, state.target) if r is not None and p.check] + state.library
+    memo = state.memo or InputMemo()
+    sha = img.info.sha256
     if refs:
-        before, after = _query(pixels, p.residual), _query(written, p.residual)
+        before = memo.get(sha, ("query", p.residual), lambda: _query(pixels, p.residual))
+        after = _query(written, p.residual)
         checks = {r.role: _check(r, before, after, p.match) for r in refs if r.role != "library"}
         for role, found in checks.items():
             record[f"{role}_device"] = found
@@ -433,6 +455,9 @@ def anonymize_one(path: Path, state: AnonymizeState, record: dict[str, Any]) -> 
             target=p.target,
             exif_make=img.info.exif_make,
             exif_model=img.info.exif_model,
+            before_top1=lambda judge: memo.get(
+                sha, ("judge", judge.entry.sha256, p.judges.params), lambda: top1(pixels, judge, p.judges.params)
+            ),
         )
 
 

@@ -11,6 +11,7 @@ Everything here is picklable so process-pool workers can load the models themsel
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,7 +188,8 @@ def judge_panel(
     return JudgePanel(requested, names, str(registry.root), device=onnxruntime_device(device), threads=threads)
 
 
-def _top1(pixels: np.ndarray, judge: LoadedModel, params: AttributionParams) -> dict[str, Any]:
+def top1(pixels: np.ndarray, judge: LoadedModel, params: AttributionParams) -> dict[str, Any]:
+    """A judge's top-1 camera model of ``pixels``, its probability and the open-set decision."""
     a = attribute_pixels(pixels, judge, params=params)
     top = a["top_k"][0]
     return {"model": top["model"], "probability": top["probability"], "unknown": a["decision"]["unknown"]}
@@ -202,8 +204,12 @@ def judge_before_after(
     target: str | None = None,
     exif_make: str | None = None,
     exif_model: str | None = None,
+    before_top1: Callable[[LoadedModel], dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Each judge's top-1 camera model (and probability) of the input and of the output, and what changed.
+
+    ``before_top1`` (optional) gives a judge's verdict on ``before`` when the caller already has it (the same
+    input judged for several methods); by default it is computed here.
 
     Returns
     -------
@@ -219,7 +225,8 @@ def judge_before_after(
     for judge in judges:
         record: dict[str, Any] = {"judge": judge.entry.name}
         try:
-            b, a = _top1(before, judge, params), _top1(after, judge, params)
+            b = before_top1(judge) if before_top1 is not None else top1(before, judge, params)
+            a = top1(after, judge, params)
         except (CamforensicsError, ValueError) as exc:
             results.append({**record, "error": str(exc)})
             continue

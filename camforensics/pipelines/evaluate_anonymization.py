@@ -38,6 +38,7 @@ from camforensics.pipelines.anonymize import (
     AnonymizeSetup,
     AnonymizeState,
     DeviceRef,
+    InputMemo,
     anonymize_one,
     check_output_folder,
 )
@@ -267,6 +268,7 @@ def evaluate_anonymization(
     with tempfile.TemporaryDirectory(prefix="camforensics-evalanon-") as tmp:
         img_root = out / "images" if out is not None and params.keep_images else Path(tmp)
         inputs = frozenset(str(r.path.resolve()) for r in images)
+        memo = InputMemo()  # each image's own query and verdicts, computed once for all its methods
         for done, (rec, method, target) in enumerate(items, start=1):
             if method == REMOVE and rec.device not in prints.attack:
                 why = prints.devices.get(rec.device, {}).get("reason", "no attack fingerprint for this device")
@@ -274,7 +276,7 @@ def evaluate_anonymization(
             else:
                 result = _run_item(rec, method, target, targets[rec.path], params=params, prints=prints,
                                    judges=(judges, loaded_judges), model=(choices.get(method), models.get(method)),
-                                   out_dir=img_root / method, inputs=inputs, keep=params.keep_images)  # fmt: skip
+                                   out_dir=img_root / method, inputs=inputs, keep=params.keep_images, memo=memo)  # fmt: skip
                 report.add(result)
                 tallies[method].add(result, threshold=params.threshold)
                 inputs_tally.add(result)
@@ -331,6 +333,7 @@ def _run_item(
     out_dir: Path,
     inputs: frozenset[str],
     keep: bool,
+    memo: InputMemo,
 ) -> dict[str, Any]:
     """One (image, method[, target]) through :func:`anonymize_one`, with the data set's truth added."""
     panel, loaded = judges
@@ -354,6 +357,7 @@ def _run_item(
         library=[check] if check is not None else [],
         model=session,
         judges=loaded,
+        memo=memo,
     )
     result, _ = run_one(anonymize_one, state, rec.path)
     result["item"] = {"method": method, "target": target, "device": rec.device, "model": rec.model_id,
