@@ -11,15 +11,18 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from camforensics.cli.app import app
+import synth
 from camforensics.core.anonymize import (
     BASELINES,
+    RemovalParams,
     apply_plant,
+    apply_removal,
     fit_plant,
     fit_removal,
     plant_fingerprint,
     remove_fingerprint,
 )
-from camforensics.core.fingerprint import estimate_fingerprint
+from camforensics.core.fingerprint import HalvesAccumulator, estimate_fingerprint
 from camforensics.core.matching import match_image
 from camforensics.core.quality import psnr, ssim
 from camforensics.errors import ParameterError, SizeMismatchError
@@ -116,6 +119,32 @@ def test_remove_fingerprint_defeats_pce_and_keeps_the_picture(device_images, fin
     assert fit.alpha > 0 and fit.ncc_before > 0.1 and abs(fit.trace[-1][1]) < 0.01 and not fit.clipped
 
 
+def test_debiased_removal_hides_the_sensor_from_an_independent_estimate():
+    """An attacker's fingerprint from 4 flat fields holds only part of the sensor's pattern: zeroing the correlation
+    with it leaves the rest for an examiner's own estimate to find, unless the fit is divided by its reliability."""
+    k = synth.make_prnu((256, 256), 31, strength=0.01)
+    acc = HalvesAccumulator()
+    for j in range(4):
+        acc.add(synth.shoot(k, 500 + j, flat=True))
+    attacker, rel = acc.finish()
+    examiner = estimate_fingerprint([synth.shoot(k, 600 + j, flat=True) for j in range(12)]).k
+    assert 0.1 < rel.reliability < 0.8
+    for j in range(2):
+        img = synth.shoot(k, 700 + j)
+        before = match_image(img, examiner).pce
+        plain = fit_removal(img, attacker.k)
+        debiased = fit_removal(img, attacker.k, params=RemovalParams(reliability=rel.reliability))
+        assert plain.debias == 1.0 and debiased.debias == pytest.approx(1 / rel.reliability)
+        assert debiased.alpha == pytest.approx(plain.alpha / rel.reliability, rel=1e-6) and not debiased.clipped
+        after_plain = match_image(apply_removal(img, attacker.k, plain.alpha), examiner).pce
+        out = apply_removal(img, attacker.k, debiased.alpha)
+        after = match_image(out, examiner).pce
+        assert before > 1000 and after_plain > 300 and after < 60, (before, after_plain, after)
+        assert psnr(img, out) >= 45
+    with pytest.raises(ParameterError):
+        RemovalParams(reliability=0.0)
+
+
 def test_remove_fingerprint_on_a_grey_image_and_size_errors(device_images, fingerprints):
     grey = device_images["cam_b"]["nat"][0][:, :, 1].copy()
     k = fingerprints["cam_b"]
@@ -184,6 +213,9 @@ def test_cli_remove_fingerprint_end_to_end(library, device_tree, tmp_path):
         with Image.open(out) as im:
             assert not im.getexif() and "exif" not in im.info
         assert r["method"]["name"] == "remove-fingerprint" and r["method"]["fitted"]["removal"]["alpha"] > 0
+        # This library's entries were stored without a split-half reliability: not debiased, and the report says so.
+        assert r["method"]["fitted"]["removal"]["debias"] == 1.0 and r["method"]["parameters"]["debias"] is True
+        assert any("no reliability recorded" in n for n in r["output"]["notes"])
         assert r["quality"]["psnr"] >= 38 and r["quality"]["ssim"] > 0.98
         dev = r["removed_device"]
         assert dev["device"] == "cam_a" and dev["threshold"] == 60

@@ -53,8 +53,15 @@ def test_enroll_writes_entry_with_provenance(library, device_tree):
     assert entry["n_images"] == 6 and entry["shape"] == [256, 256]
     assert len(entry["inputs"]) == 6 and all(len(i["sha256"]) == 64 for i in entry["inputs"])
     assert entry["parameters"]["residual"]["sigma0"] == 3.0 and entry["exif_model"] == "cam_a"
+    # The split-half reliability of the estimate: alternate images in two halves of 3, a strong synthetic PRNU.
+    rel = entry["reliability"]
+    assert rel["halves"] == [3, 3] and 0 < rel["split_half_correlation"] < rel["reliability"] < 1
+    assert rel["reliability"] == pytest.approx(2 * rel["split_half_correlation"] / (1 + rel["split_half_correlation"]))
     res = invoke("library", "list", library, "--json")
-    assert [d["name"] for d in json.loads(res.output)["devices"]] == ["cam_a", "cam_b", "cam_c"]
+    devices = json.loads(res.output)["devices"]
+    assert [d["name"] for d in devices] == ["cam_a", "cam_b", "cam_c"]
+    assert devices[0]["reliability"] == rel["reliability"]
+    assert f"{rel['reliability']:.3f}" in invoke("library", "list", library).output
     # Enrolling the same name again is refused in one line, exit code 2.
     res = invoke("enroll", device_tree / "cam_a" / "flat", "--name", "cam_a", "--library", library)
     assert res.exit_code == 2 and "already enrolled" in res.output
@@ -200,3 +207,22 @@ def test_demo_runs_and_every_decision_is_right(tmp_path):
     (tmp_path / "other" / "keep.txt").write_text("x")
     res = invoke("demo", "-o", tmp_path / "other")
     assert res.exit_code == 2 and "not empty" in res.output
+
+
+def test_anonymize_removal_is_debiased_by_the_enrolled_reliability(library, device_tree, tmp_path):
+    entry = json.loads((library / "devices" / "cam_b" / "entry.json").read_text())
+    report = tmp_path / "anon.json"
+    src = sorted((device_tree / "cam_b" / "nat").glob("*.jpg"))[0]
+    res = invoke("anonymize", src, "-o", tmp_path / "out", "--method", "remove-fingerprint",
+                 "--remove-fingerprint", f"{library}:cam_b", "-r", report, "-j", 1)
+    assert res.exit_code == 0, res.output
+    (r,) = json.loads(report.read_text())["results"]
+    fitted = r["method"]["fitted"]["removal"]
+    assert fitted["debias"] == pytest.approx(1 / entry["reliability"]["reliability"])
+    assert not any("reliability" in n for n in r["output"]["notes"])
+    assert r["removed_device"]["pce_after"] < 60 and r["quality"]["psnr"] >= 38
+    res = invoke("anonymize", src, "-o", tmp_path / "out2", "--method", "remove-fingerprint", "--no-debias",
+                 "--remove-fingerprint", f"{library}:cam_b", "-r", tmp_path / "anon2.json", "-j", 1)
+    assert res.exit_code == 0, res.output
+    (r,) = json.loads((tmp_path / "anon2.json").read_text())["results"]
+    assert r["method"]["fitted"]["removal"]["debias"] == 1.0 and r["method"]["parameters"]["debias"] is False

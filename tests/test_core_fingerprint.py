@@ -1,7 +1,17 @@
 import numpy as np
 import pytest
 
-from camforensics.core.fingerprint import FingerprintAccumulator, estimate_fingerprint, intensity_weight, saturation_mask
+import synth
+from camforensics.core.fingerprint import (
+    FingerprintAccumulator,
+    HalvesAccumulator,
+    Reliability,
+    estimate_fingerprint,
+    intensity_weight,
+    normalised_correlation,
+    saturation_mask,
+    split_half_reliability,
+)
 from camforensics.core.matching import candidate_rotations, match_image, match_residual
 from camforensics.core.params import MatchParams
 from camforensics.errors import ParameterError, SizeMismatchError
@@ -102,3 +112,52 @@ def test_add_many_in_threads_equals_adding_one_at_a_time(device_images, monkeypa
     with pytest.raises(SizeMismatchError, match="one size"):
         odd.add_many(wrong)
     assert odd.n_images <= 2  # the images before the odd one, and nothing after it
+
+
+# ------------------------------------------------------------------------------------------ split-half reliability
+
+
+def test_split_half_reliability_is_spearman_brown():
+    rng = np.random.default_rng(0)
+    k = rng.normal(size=(128, 128))
+    # Halves of m images: noise variance s/m around the pattern (variance 1), s = 40 per image.
+    for m in (2, 5, 20):
+        a = k + rng.normal(size=k.shape) * np.sqrt(40 / m)
+        b = k + rng.normal(size=k.shape) * np.sqrt(40 / m)
+        rel = split_half_reliability(a, m, b, m)
+        rho = normalised_correlation(a, b)
+        assert rel.correlation == pytest.approx(rho)
+        assert rel.reliability == pytest.approx(2 * rho / (1 + rho))
+        # ... which is the share of the pattern in the estimate from all 2m images: 1 / (1 + s / 2m).
+        assert rel.reliability == pytest.approx(1 / (1 + 40 / (2 * m)), abs=0.03)
+    # Unequal halves: the same per-image signal-to-noise ratio gives the same full-set reliability.
+    a = k + rng.normal(size=k.shape) * np.sqrt(40 / 3)
+    b = k + rng.normal(size=k.shape) * np.sqrt(40 / 7)
+    assert split_half_reliability(a, 3, b, 7).reliability == pytest.approx(1 / (1 + 40 / 10), abs=0.03)
+    unrelated = split_half_reliability(rng.normal(size=k.shape), 4, -k, 4)
+    assert unrelated.reliability == 0.0 or unrelated.reliability < 0.02
+    assert split_half_reliability(k, 4, -k, 4).reliability == 0.0
+    with pytest.raises(ParameterError):
+        split_half_reliability(k, 0, k, 3)
+    assert Reliability.from_dict(rel.to_dict()) == rel and Reliability.from_dict(None) is None
+
+
+def test_halves_accumulator_gives_the_fingerprint_and_predicts_an_independent_estimates_agreement():
+    k = synth.make_prnu((256, 256), 21, strength=0.01)
+    flats = [synth.shoot(k, 900 + j, flat=True) for j in range(8)]
+    acc = HalvesAccumulator()
+    for img in flats:
+        acc.add(img)
+    assert acc.n_images == 8 and [h.n_images for h in acc.halves] == [4, 4]
+    fp, rel = acc.finish()
+    plain = estimate_fingerprint(flats)
+    assert fp.n_images == 8 and np.allclose(fp.k, plain.k, atol=1e-4 * float(np.abs(plain.k).max()))
+    assert (rel.n_a, rel.n_b) == (4, 4)
+    # Reliability r of each of two independent 8-image estimates: their correlation is about r.
+    other = estimate_fingerprint([synth.shoot(k, 950 + j, flat=True) for j in range(8)]).k
+    assert 0.2 < rel.reliability < 0.95
+    assert normalised_correlation(fp.k, other) == pytest.approx(rel.reliability, abs=0.1)
+    one = HalvesAccumulator()
+    one.add(flats[0])
+    fp1, rel1 = one.finish()
+    assert rel1 is None and fp1.n_images == 1

@@ -129,6 +129,14 @@ def anonymize(
     overshoot: Annotated[
         float, typer.Option(help="Removal: multiply the fitted alpha (1 aims at zero correlation with the device).")
     ] = 1.0,
+    debias: Annotated[
+        bool,
+        typer.Option(
+            "--debias/--no-debias",
+            help="Removal: divide alpha by the fingerprint's split-half reliability (recorded by enroll), aiming at "
+            "the device's pattern rather than at its noisy estimate, so an independent estimate no longer sees it.",
+        ),
+    ] = True,
     kernel: Annotated[int, typer.Option(help="median / gaussian: window side (odd).")] = 5,
     recompress_quality: Annotated[int, typer.Option(help="jpeg: quality of the re-compression (1-100).")] = 75,
     denoise_sigma0: Annotated[float, typer.Option(help="denoise: noise std of the wavelet Wiener filter (0..255).")] = 3.0,
@@ -198,6 +206,7 @@ def anonymize(
             remove=DeviceRef.parse(remove_fingerprint) if remove_fingerprint else None,
             spoof=DeviceRef.parse(spoof_device, option="--spoof-device") if spoof_device else None,
             removal=RemovalParams(overshoot=overshoot, residual=ResidualParams(sigma0=sigma0)),
+            debias=debias,
             plant=PlantParams(target_pce=target_pce, residual=ResidualParams(sigma0=sigma0)),
             strength=strength,
             kernel=kernel,

@@ -22,7 +22,8 @@ def list_devices(
     library: Annotated[Path, typer.Argument(help="Fingerprint library folder.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List the enrolled devices with their size, image count and fingerprint hash."""
+    """List the enrolled devices with their size, image count, reliability (the split-half estimate of the share of
+    the fingerprint that is the device's pattern; - when unknown) and fingerprint hash."""
     with cli_errors():
         from camforensics.io.library import FingerprintLibrary
 
@@ -34,12 +35,15 @@ def list_devices(
         from rich.table import Table
 
         table = Table(title=f"{lib.root}: {len(entries)} devices", title_justify="left")
-        for col in ("device", "size", "images", "EXIF make / model", "created", "sha256"):
+        for col in ("device", "size", "images", "reliability", "EXIF make / model", "created", "sha256"):
             table.add_column(col)
         for e in entries:
             h, w = e["shape"]
             make = " / ".join(x for x in (e["exif_make"], e["exif_model"]) if x) or "-"
-            table.add_row(e["name"], f"{w}x{h}", str(e["n_images"]), make, str(e["created"]), e["fingerprint_sha256"][:16])
+            rel = "-" if e["reliability"] is None else f"{e['reliability']:.3f}"
+            table.add_row(
+                e["name"], f"{w}x{h}", str(e["n_images"]), rel, make, str(e["created"]), e["fingerprint_sha256"][:16]
+            )
         out.print(table)
 
 

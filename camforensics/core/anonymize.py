@@ -181,6 +181,9 @@ class RemovalParams:
 
     residual: ResidualParams = field(default_factory=ResidualParams)  # residual of the detector (queries: sigma0 2)
     overshoot: float = 1.0  # alpha is multiplied by this: 1 aims at zero correlation, >1 drives it negative
+    # Split-half reliability of K (Reliability of the library entry): the root is divided by it, aiming at zero
+    # correlation with the device's pattern instead of with its estimate; None: aim at the estimate.
+    reliability: float | None = None
     max_modulation: float = 0.1  # alpha * std(K) is clipped to this: the pattern's rms relative to the intensity
     iterations: int = 1  # regula-falsi steps on the quantised output after the linear estimate (one residual each)
     dither_seed: int | None = 0  # seed of the stochastic rounding to 8 bits (None: plain rounding, see _dithered_uint8)
@@ -188,6 +191,8 @@ class RemovalParams:
     def __post_init__(self) -> None:
         if not self.overshoot > 0:
             raise ParameterError(f"overshoot must be > 0, got {self.overshoot!r}")
+        if self.reliability is not None and not 0 < self.reliability <= 1:
+            raise ParameterError(f"reliability must be in (0, 1], got {self.reliability!r}")
         if not self.max_modulation > 0:
             raise ParameterError(f"max_modulation must be > 0, got {self.max_modulation!r}")
         if not 0 <= self.iterations <= 10:
@@ -201,13 +206,14 @@ class RemovalParams:
 class RemovalFit:
     """The alpha of one image and how it was found."""
 
-    alpha: float  # the scale subtracted: I' = I - alpha * I * K (after overshoot and clipping)
+    alpha: float  # the scale subtracted: I' = I - alpha * I * K (after debiasing, overshoot and clipping)
     alpha_ls: float  # least-squares start <W, I K> / <I K, I K>
     alpha_linear: float  # the linear estimate from the unrounded probe at alpha_ls
     ncc_before: float  # detector correlation of the input with K
     ncc_after: float | None  # of the output (None when overshoot moved alpha off the last point evaluated)
     trace: tuple[tuple[float, float], ...]  # every (alpha, ncc) evaluated
     clipped: bool  # alpha hit 0 or the max_modulation bound
+    debias: float = 1.0  # the root was multiplied by this (1 / reliability of K; 1: aimed at the estimate)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -243,7 +249,12 @@ def fit_removal(image: np.ndarray, k: np.ndarray, *, params: RemovalParams = Rem
        stochastic rounding, see :func:`_dithered_uint8`), then ``params.iterations`` steps of regula falsi
        (extrapolating from the last points until a negative rho brackets the zero); the root is interpolated
        between the closest points on either side of zero.
-    4. The root is multiplied by ``params.overshoot`` and clipped to ``[0, max_modulation / std(K)]`` (the
+    4. Debiasing: the estimate is ``K_hat = K + E``; zeroing the correlation with K_hat leaves the share
+       ``1 - reliability`` of the device's own pattern K in the image (the subtracted estimate's noise E takes
+       up the rest of the correlation). With ``params.reliability`` (the estimate's split-half reliability,
+       :class:`camforensics.core.fingerprint.Reliability`) the root is divided by it, which aims at zero
+       correlation with K itself, so with an examiner's independent estimate of the same sensor too.
+    5. The result is multiplied by ``params.overshoot`` and clipped to ``[0, max_modulation / std(K)]`` (the
        subtracted pattern stays below ``max_modulation`` of the intensity, rms). An image without positive
        correlation with K gets alpha 0 (nothing to remove).
 
@@ -271,7 +282,8 @@ def fit_removal(image: np.ndarray, k: np.ndarray, *, params: RemovalParams = Rem
     ----------
     Lukas, Fridrich, Goljan, "Digital camera identification from sensor pattern noise", IEEE TIFS 1(2), 2006;
     Goljan, Fridrich, Chen, "Sensor noise camera identification: countering counter-forensics", Proc. SPIE 7541,
-    2010.
+    2010. Spearman, "Correlation calculated from faulty data", Br. J. Psychol. 3, 1910; Brown, "Some experimental
+    results in the correlation of mental abilities", Br. J. Psychol. 3, 1910 (split-half reliability).
     """
     x = _pixels(image)
     kk = _fingerprint(k, x.shape)
@@ -299,10 +311,12 @@ def fit_removal(image: np.ndarray, k: np.ndarray, *, params: RemovalParams = Rem
         trace.append((alpha, rho_of(_dithered_uint8(_removed(x, kk, alpha), params.dither_seed))))
         alpha = _next_alpha(trace)
     root = _next_alpha(trace)
-    final = min(max(root * params.overshoot, 0.0), max_alpha)
-    clipped = final != root * params.overshoot or final == 0.0
+    debias = 1.0 / params.reliability if params.reliability is not None else 1.0
+    aim = root * debias * params.overshoot
+    final = min(max(aim, 0.0), max_alpha)
+    clipped = final != aim or final == 0.0
     after = next((r for a, r in trace if a == final), None)
-    return RemovalFit(final, alpha_ls, alpha_linear, rho0, after, tuple(trace), clipped)
+    return RemovalFit(final, alpha_ls, alpha_linear, rho0, after, tuple(trace), clipped, debias)
 
 
 def _next_alpha(trace: list[tuple[float, float]]) -> float:

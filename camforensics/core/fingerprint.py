@@ -6,6 +6,7 @@ import dataclasses
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -282,3 +283,133 @@ def estimate_fingerprint(images: Iterable[np.ndarray], *, params: FingerprintPar
     acc = FingerprintAccumulator(params=params)
     acc.add_many(images)
     return acc.finish()
+
+
+# ------------------------------------------------------------------------------------------ split-half reliability
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """How much of a fingerprint estimate is the device's PRNU, from the agreement of two disjoint halves.
+
+    A fingerprint estimated from n images is ``K_hat = K + E``: the device's pattern plus estimation noise whose
+    variance falls as 1/n. The normalised correlation ``rho`` of the fingerprints of two disjoint halves of the
+    images (n_a and n_b of them) measures the pattern's share of each half's variance; the classical test-theory
+    (Spearman-Brown) step from the halves to all n images gives ``reliability = var(K) / var(K_hat)`` of the full
+    estimate: with ``q`` the per-image signal-to-noise ratio solving
+    ``rho**2 (1 + q n_a)(1 + q n_b) = q**2 n_a n_b``, ``reliability = q n / (1 + q n)`` (for equal halves
+    ``2 rho / (1 + rho)``). It is also the expected correlation of this estimate with an independent estimate from
+    as many images, and the factor by which subtracting this estimate under-removes the device's own pattern
+    (see :func:`camforensics.core.anonymize.fit_removal`).
+    """
+
+    correlation: float  # rho: normalised correlation of the two halves' fingerprints
+    n_a: int  # images of the first half
+    n_b: int  # images of the second half
+    reliability: float  # var(K) / var(K_hat) of the estimate from all n_a + n_b images, in [0, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": "split-half correlation of alternate images' fingerprints, Spearman-Brown to all images",
+            "split_half_correlation": self.correlation,
+            "halves": [self.n_a, self.n_b],
+            "reliability": self.reliability,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> Reliability | None:
+        """The reliability stored in a library entry's metadata (None when the entry has none)."""
+        if not d or "reliability" not in d:
+            return None
+        n_a, n_b = d.get("halves", [0, 0])
+        return cls(float(d["split_half_correlation"]), int(n_a), int(n_b), float(d["reliability"]))
+
+
+def normalised_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two equally shaped arrays (float64 sums; 0.0 when either is constant)."""
+    x = np.asarray(a, dtype=np.float64).ravel()
+    y = np.asarray(b, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise SizeMismatchError(f"cannot correlate arrays of {x.size} and {y.size} elements")
+    x = x - x.mean()
+    y = y - y.mean()
+    den = float(np.sqrt(np.dot(x, x) * np.dot(y, y)))
+    return float(np.dot(x, y) / den) if den > 0 else 0.0
+
+
+def split_half_reliability(k_a: np.ndarray, n_a: int, k_b: np.ndarray, n_b: int) -> Reliability:
+    """:class:`Reliability` of the fingerprint of ``n_a + n_b`` images from the fingerprints of its two halves.
+
+    A correlation at or below zero (no pattern shared by the halves) gives reliability 0.
+
+    Raises
+    ------
+    ParameterError
+        If a half has no image.
+    """
+    if n_a < 1 or n_b < 1:
+        raise ParameterError(f"split-half reliability needs images in both halves, got {n_a} and {n_b}")
+    rho = normalised_correlation(k_a, k_b)
+    if rho <= 0:
+        return Reliability(rho, n_a, n_b, 0.0)
+    rho = min(rho, 1.0 - 1e-9)
+    r2, s, p = rho * rho, n_a + n_b, n_a * n_b
+    q = (r2 * s + np.sqrt(r2 * r2 * s * s + 4.0 * p * (1.0 - r2) * r2)) / (2.0 * p * (1.0 - r2))
+    n = n_a + n_b
+    return Reliability(rho, n_a, n_b, float(q * n / (1.0 + q * n)))
+
+
+class HalvesAccumulator:
+    """A fingerprint accumulator that also measures the estimate's :class:`Reliability`.
+
+    Images go alternately into two accumulators (each image is denoised once); :meth:`finish` gives the fingerprint
+    of all of them (the two sums merged: the same estimate as one accumulator's, up to float32 summation order)
+    and the split-half reliability of the two halves' fingerprints. Memory: two accumulators.
+
+    Parameters
+    ----------
+    params : FingerprintParams, keyword-only
+    make : callable, keyword-only
+        ``make(params)`` returns an empty accumulator with ``add`` and ``n_images`` (another backend's).
+    """
+
+    def __init__(self, *, params: FingerprintParams = FingerprintParams(), make: Any = None) -> None:
+        self.params = params
+        build = make or (lambda p: FingerprintAccumulator(params=p))
+        self.halves = (build(params), build(params))
+
+    @property
+    def n_images(self) -> int:
+        return self.halves[0].n_images + self.halves[1].n_images
+
+    def add(self, image: np.ndarray) -> None:
+        """Add one image to the half that has fewer (the first on a tie). See :meth:`FingerprintAccumulator.add`."""
+        a, b = self.halves
+        (a if a.n_images <= b.n_images else b).add(image)
+
+    def merge_halves(self, first: FingerprintAccumulator | None, second: FingerprintAccumulator | None) -> None:
+        """Add another worker's two halves (numpy accumulators or None) to this one's, keeping them apart: the
+        larger goes to the half that has fewer images, so the halves stay balanced over many workers."""
+        for theirs in sorted((h for h in (first, second) if h is not None), key=lambda h: -h.n_images):
+            a, b = self.halves
+            (a if a.n_images <= b.n_images else b).merge(theirs)
+
+    def finish(self) -> tuple[Fingerprint, Reliability | None]:
+        """The fingerprint of every image added and its reliability (None with fewer than two images).
+
+        The halves' sums are merged into the first half's accumulator: call once, at the end.
+
+        Raises
+        ------
+        ParameterError
+            If no image was added.
+        """
+        a, b = self.halves
+        if not (a.n_images and b.n_images):
+            only = a if a.n_images else b
+            return only.finish(), None
+        ka, kb = a.finish(), b.finish()
+        reliability = split_half_reliability(ka.k, ka.n_images, kb.k, kb.n_images)
+        del ka, kb
+        a.merge(b)
+        return a.finish(), reliability

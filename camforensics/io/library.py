@@ -71,6 +71,7 @@ class LibraryEntry:
             "name": self.name,
             "shape": list(self.shape),
             "n_images": self.meta.get("n_images"),
+            "reliability": (self.meta.get("reliability") or {}).get("reliability"),  # split-half; None: unknown
             "fingerprint_sha256": self.fingerprint_sha256,
             "created": self.meta.get("created"),
             "tool_version": self.meta.get("tool_version"),

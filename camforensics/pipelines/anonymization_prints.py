@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from camforensics.core.fingerprint import FingerprintAccumulator
+from camforensics.core.fingerprint import HalvesAccumulator, Reliability
 from camforensics.core.params import FingerprintParams
 from camforensics.core.pce import spectrum_of
 from camforensics.errors import CamforensicsError
@@ -55,8 +55,9 @@ def split_halves(paths: Sequence[Path], seed: int, device: str) -> tuple[list[Pa
 
 def _estimate(
     paths: Sequence[Path], params: FingerprintParams, tick: Callable[[], None] | None
-) -> tuple[np.ndarray, list[str]]:
-    acc = FingerprintAccumulator(params=params)
+) -> tuple[np.ndarray, Reliability | None, list[str]]:
+    """The fingerprint of ``paths``, its split-half reliability (as enroll records it) and the images' sha256s."""
+    acc = HalvesAccumulator(params=params)
     hashes = []
     for p in paths:
         img = load_image(p, max_pixels=DEFAULT_MAX_PIXELS)
@@ -64,11 +65,13 @@ def _estimate(
         hashes.append(img.info.sha256)
         if tick is not None:
             tick()
-    return acc.finish().k, hashes
+    fp, reliability = acc.finish()
+    return fp.k, reliability, hashes
 
 
-def _ref(role: str, label: str, device: str, k: np.ndarray) -> Reference:
-    return Reference(role, DeviceRef(label, device), k, spectrum_of(k, conjugate=True))
+def _ref(role: str, label: str, device: str, k: np.ndarray, reliability: Reliability | None = None) -> Reference:
+    r = reliability.reliability if reliability is not None else None
+    return Reference(role, DeviceRef(label, device), k, spectrum_of(k, conjugate=True), r)
 
 
 def prints_from_flats(
@@ -111,18 +114,20 @@ def prints_from_flats(
             continue
         attack, check = split_halves(paths, seed, device)
         try:
-            k_attack, h_attack = _estimate(attack, params, tick)
-            k_check, h_check = _estimate(check, params, tick)
+            k_attack, rel_attack, h_attack = _estimate(attack, params, tick)
+            k_check, rel_check, h_check = _estimate(check, params, tick)
         except (CamforensicsError, OSError) as exc:
             prints.devices[device] = {"status": "skipped", "reason": f"flat-field fingerprint failed: {exc}"}
             continue
         used.update(paths)
-        prints.attack[device] = _ref("removed", "flat-field half 'attack'", device, k_attack)
+        prints.attack[device] = _ref("removed", "flat-field half 'attack'", device, k_attack, rel_attack)
         prints.check[device] = _ref("library", "flat-field half 'check'", device, k_check)
         prints.devices[device] = {
             "status": "fingerprinted",
-            "attack": {"n_images": len(attack), "sha256": h_attack, "paths": [str(p) for p in attack]},
-            "check": {"n_images": len(check), "sha256": h_check, "paths": [str(p) for p in check]},
+            "attack": {"n_images": len(attack), "sha256": h_attack, "paths": [str(p) for p in attack],
+                       "reliability": rel_attack.to_dict() if rel_attack is not None else None},
+            "check": {"n_images": len(check), "sha256": h_check, "paths": [str(p) for p in check],
+                      "reliability": rel_check.to_dict() if rel_check is not None else None},
             "disjoint": not set(h_attack) & set(h_check),
         }
     prints.used_paths = frozenset(used)
@@ -167,7 +172,8 @@ def prints_from_libraries(
         info: dict[str, Any] = {"status": "fingerprinted", "check": entry.summary()}
         a = attack_entries.get(device)
         if a is not None:
-            prints.attack[device] = _ref("removed", str(attack_library), device, a.load())
+            rel = Reliability.from_dict(a.meta.get("reliability"))
+            prints.attack[device] = _ref("removed", str(attack_library), device, a.load(), rel)
             info["attack"] = a.summary()
         prints.devices[device] = info
     return prints

@@ -30,6 +30,7 @@ from camforensics.core.anonymize import (
     fit_removal,
     fitting_residual_params,
 )
+from camforensics.core.fingerprint import Reliability
 from camforensics.core.matching import Query, fits, match_query
 from camforensics.core.params import PCE_THRESHOLD, MatchParams, ResidualParams
 from camforensics.core.pce import Spectrum, spectrum_of
@@ -100,6 +101,7 @@ class AnonymizeParams:
     remove: DeviceRef | None = None  # the device whose fingerprint is removed (spoof: removed first when given)
     spoof: DeviceRef | None = None  # the target device of the fingerprint-copy attack
     removal: RemovalParams = field(default_factory=RemovalParams)  # alpha fit of the removal
+    debias: bool = True  # divide the removal by the removed fingerprint's split-half reliability when it has one
     plant: PlantParams = field(default_factory=PlantParams)  # strength fit of the copy attack
     strength: float | None = None  # fixed copy-attack strength; None fits it to plant.target_pce
     kernel: int = 5  # side of the median / Gaussian window (pixels)
@@ -173,7 +175,11 @@ class AnonymizeParams:
     def method_parameters(self) -> dict[str, Any]:
         """The parameters that shape the method's output (written with every result)."""
         if self.method == "remove-fingerprint":
-            return {"device": self.remove.to_dict(), "removal": self.removal.to_dict()}  # type: ignore[union-attr]
+            return {
+                "device": self.remove.to_dict(),  # type: ignore[union-attr]
+                "removal": self.removal.to_dict(),
+                "debias": self.debias,
+            }
         if self.method in LEARNED_METHODS:
             return self.anonymizer.to_dict()  # type: ignore[union-attr]
         if self.method in ATTACK_METHODS:
@@ -185,6 +191,7 @@ class AnonymizeParams:
                 "strength": self.strength if self.strength is not None else "fitted",
                 "plant": self.plant.to_dict(),
                 "removal": self.removal.to_dict() if self.remove else None,
+                "debias": self.debias if self.remove else None,
             }
         options = self.baseline_options()
         if "params" in options:
@@ -278,11 +285,14 @@ class Reference:
     ref: DeviceRef
     k: np.ndarray
     spectrum: Spectrum
+    reliability: float | None = None  # split-half reliability of K (library entry); None: not recorded
 
     @classmethod
     def load(cls, role: str, ref: DeviceRef, entry: LibraryEntry | None = None) -> Reference:
-        k = (entry or ref.entry()).load()
-        return cls(role, ref, k, spectrum_of(k, conjugate=True))
+        entry = entry or ref.entry()
+        k = entry.load()
+        rel = Reliability.from_dict(entry.meta.get("reliability"))
+        return cls(role, ref, k, spectrum_of(k, conjugate=True), rel.reliability if rel is not None else None)
 
 
 @dataclass(frozen=True)
@@ -336,6 +346,26 @@ class InputMemo:
         return self.values[key]
 
 
+def removal_params(p: AnonymizeParams, removed: Reference) -> RemovalParams:
+    """The removal fit's parameters for the removed fingerprint: debiased by its reliability when ``p.debias``
+    and the library entry records one above zero."""
+    if p.debias and removed.reliability:
+        return replace(p.removal, reliability=removed.reliability)
+    return p.removal
+
+
+def removal_note(p: AnonymizeParams, removed: Reference | None) -> str | None:
+    """Why the removal could not be debiased (None when it was, or was not asked to be)."""
+    if removed is None or not p.debias or removed.reliability:
+        return None
+    why = "reliability 0: its halves share no pattern" if removed.reliability == 0 else "no reliability recorded"
+    return (
+        f"fingerprint of {removed.ref.device!r} has {why} (one image, or enrolled by an older version): the removal "
+        "zeroes the correlation with that estimate only, and an examiner's independent estimate of the sensor will "
+        "still see the part of its pattern the estimate lacks; enroll the device again from two or more images"
+    )
+
+
 def _needs_size(ref: Reference, shape: tuple[int, ...]) -> np.ndarray:
     """K of ``ref`` when the image has its size in stored order; else a SizeMismatchError naming both sizes."""
     if ref.k.shape != tuple(shape[:2]):
@@ -365,7 +395,7 @@ def _alter(pixels: np.ndarray, state: AnonymizeState) -> tuple[np.ndarray, dict[
     x = pixels
     if p.remove is not None:
         k = _needs_size(state.removed, x.shape)  # type: ignore[arg-type]
-        fit = fit_removal(x, k, params=p.removal)
+        fit = fit_removal(x, k, params=removal_params(p, state.removed))  # type: ignore[arg-type]
         x = apply_removal(x, k, fit.alpha, dither_seed=p.removal.dither_seed)
         fitted["removal"] = fit.to_dict()
     if p.method == "spoof":
@@ -420,6 +450,8 @@ def anonymize_one(path: Path, state: AnonymizeState, record: dict[str, Any]) -> 
     if pixels.dtype != np.uint8:
         pixels = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
         notes.append(f"{img.info.bit_depth}-bit samples rounded to 8 bits before the attack")
+    if p.remove is not None and (note := removal_note(p, state.removed)):
+        notes.append(note)
     altered, fitted = _alter(pixels, state)
     data = encode_image(altered, p.image_format, p.quality)
     atomic_write_bytes(out_path, data)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from camforensics.core.fingerprint import FingerprintAccumulator
+from camforensics.core.fingerprint import FingerprintAccumulator, HalvesAccumulator
 from camforensics.core.params import FingerprintParams
 from camforensics.errors import LibraryError, SizeMismatchError
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
@@ -29,8 +29,12 @@ class AccumulateSetup:
     size: tuple[int, int] | None  # (width, height) every image must have; None: the first image decides
     max_pixels: int  # decompression-bomb guard
     device: str = "cpu"  # compute device of the accumulation (see camforensics.pipelines.device)
+    halves: bool = False  # alternate images between two accumulators to measure the estimate's reliability
 
     def __call__(self) -> AccumulateState:
+        if self.halves:
+            make = lambda p: new_accumulator(self.device, p)  # noqa: E731
+            return AccumulateState(self, HalvesAccumulator(params=self.params, make=make))
         return AccumulateState(self, new_accumulator(self.device, self.params))
 
 
@@ -39,10 +43,15 @@ class AccumulateState:
     """A worker's share of a fingerprint: its own accumulator, handed back at the end and merged by the caller."""
 
     setup: AccumulateSetup
-    acc: Any  # FingerprintAccumulator, or the torch backend's equivalent
+    acc: Any  # FingerprintAccumulator, the torch backend's equivalent, or a HalvesAccumulator of either
 
-    def harvest(self) -> FingerprintAccumulator | None:
-        return as_numpy_accumulator(self.acc) if self.acc.n_images else None
+    def harvest(self) -> Any:
+        """The worker's sums as numpy accumulators: one, or the two halves' (either None when empty)."""
+        if not self.acc.n_images:
+            return None
+        if isinstance(self.acc, HalvesAccumulator):
+            return tuple(as_numpy_accumulator(h) if h.n_images else None for h in self.acc.halves)
+        return as_numpy_accumulator(self.acc)
 
 
 def accumulate_one(path: Path, state: AccumulateState, record: dict[str, Any]) -> None:
@@ -65,6 +74,14 @@ def merge_accumulators(parts: list[FingerprintAccumulator], *, params: Fingerpri
     acc = FingerprintAccumulator(params=params)
     for part in parts:
         acc.merge(part)
+    return acc
+
+
+def merge_halves(parts: list[tuple[Any, Any]], *, params: FingerprintParams) -> HalvesAccumulator:
+    """One :class:`HalvesAccumulator` holding every worker's two halves (harvests of ``halves=True`` states)."""
+    acc = HalvesAccumulator(params=params)
+    for first, second in parts:
+        acc.merge_halves(first, second)
     return acc
 
 
@@ -116,12 +133,12 @@ def enroll_device(
         else:
             refused.append({"path": result["input"]["path"], "reason": result["error"]["message"]})
 
-    setup = AccumulateSetup(params, size, max_pixels, execution.device)
+    setup = AccumulateSetup(params, size, max_pixels, execution.device, halves=True)
     parts = run_tasks(files, accumulate_one, setup, report, execution=execution, on_result=on_result, tick=tick)
-    acc = merge_accumulators(parts, params=params)
+    acc = merge_halves(parts, params=params)
     entry = None
     if acc.n_images:
-        fp = acc.finish()
+        fp, reliability = acc.finish()
         makes = collections.Counter((u["exif_make"], u["exif_model"]) for u in used)
         (make, model), _ = makes.most_common(1)[0]
         meta = {
@@ -130,6 +147,8 @@ def enroll_device(
             "exif_make": make,
             "exif_model": model,
             "parameters": params.to_dict(),
+            # None with a single image: the halves need one image each
+            "reliability": reliability.to_dict() if reliability is not None else None,
             "inputs": used,
             "refused": refused,
         }
