@@ -2,6 +2,7 @@
 
     python bench/bench_anonymize.py            # about 7 minutes on 2 shared cores (14 under load)
     python bench/bench_anonymize.py --keep DIR # keep the libraries, outputs and reports in DIR
+    python bench/bench_anonymize.py --skip spoof,baselines  # the removal table only
 
 Needs ../shared/data/real-dev (or CAMFORENSICS_REAL_DEV); prints a note and exits 0 when it is absent. Nothing is
 written into the repository: libraries, anonymized images and reports go to a temporary folder.
@@ -11,9 +12,10 @@ and the attacker's fingerprint of the task's main table), from the even-numbered
 (``even``: the attacker's, ``odd``: an independent analyst's). The natural images of those devices are then
 anonymized through the same pipeline as ``camforensics anonymize`` (:func:`anonymize_images`):
 
-1. remove-fingerprint with the ``all`` fingerprint, measured against the same fingerprint (the default use),
-   then removal with ``even`` measured against ``odd`` (an analyst whose fingerprint estimate the attacker never
-   saw) at overshoot 1, 4 and 8;
+1. remove-fingerprint with the ``all`` fingerprint, measured against the same fingerprint, then removal with
+   ``even`` measured against ``odd`` (an analyst whose fingerprint estimate the attacker never saw): plain
+   (overshoot 1, not debiased), debiased by the ``even`` fingerprint's split-half reliability at overshoot 1, and
+   the default (debiased, overshoot 1.15);
 2. spoof: each device's natural images made to match the next device (cyclic order), the source's own
    fingerprint removed first; planted ``all`` / checked ``all`` at the default target PCE 120, then planted
    ``even`` / checked ``odd`` at target PCE 120, 1000 and 4000;
@@ -34,8 +36,14 @@ from pathlib import Path
 
 REAL_DEV = Path(os.environ.get("CAMFORENSICS_REAL_DEV", Path(__file__).resolve().parents[2] / "shared" / "data" / "real-dev"))
 THRESHOLD = 60.0
-# (fingerprint removed, fingerprint checked, overshoot): the defaults, then an analyst with an independent estimate.
-REMOVAL_SETTINGS = (("all", "all", 1.0), ("even", "odd", 1.0), ("even", "odd", 4.0), ("even", "odd", 8.0))
+# (fingerprint removed, fingerprint checked, overshoot, debias): against the estimate removed, then an analyst with
+# an independent estimate: plain, debiased, and the defaults (debiased, overshoot 1.15).
+REMOVAL_SETTINGS = (
+    ("all", "all", 1.0, False),
+    ("even", "odd", 1.0, False),
+    ("even", "odd", 1.0, True),
+    ("even", "odd", 1.15, True),
+)
 # (fingerprint planted, fingerprint checked, target PCE of the fitted strength).
 SPOOF_SETTINGS = (("all", "all", 120.0), ("even", "odd", 120.0), ("even", "odd", 1000.0), ("even", "odd", 4000.0))
 
@@ -78,18 +86,18 @@ def removal_table(libs: dict[str, Path], nat: dict[str, list[Path]], work: Path)
     from camforensics.pipelines.anonymize import DeviceRef
 
     print("\n## remove-fingerprint (natural images of the enrolled devices)\n")
-    print(fmt_row(["device", "images", "removed / checked", "overshoot", "PCE before (median)", "PCE after (median / max)",
-                   "below 60 after", "PSNR mean / min (dB)", "SSIM mean", "s per image"]))
-    print(fmt_row(["---"] * 10))
+    print(fmt_row(["device", "images", "removed / checked", "overshoot", "debias", "PCE before (median)",
+                   "PCE after (median / max)", "below 60 after", "PSNR mean / min (dB)", "SSIM mean", "s per image"]))
+    print(fmt_row(["---"] * 11))
     totals: dict[str, list] = {}
-    for removed, checked, overshoot in REMOVAL_SETTINGS:
-        setting = f"removed {removed} / checked {checked}, overshoot {overshoot:g}"
+    for removed, checked, overshoot, debias in REMOVAL_SETTINGS:
+        setting = f"removed {removed} / checked {checked}, overshoot {overshoot:g}, debias {'on' if debias else 'off'}"
         totals[setting] = []
         for dev, files in nat.items():
             t0 = time.perf_counter()
-            results = run(files, work / f"rm_{removed}_{overshoot:g}_{dev}", method="remove-fingerprint",
+            results = run(files, work / f"rm_{removed}_{overshoot:g}_{debias}_{dev}", method="remove-fingerprint",
                           remove=DeviceRef(str(libs[removed]), dev), verify_library=str(libs[checked]),
-                          removal=RemovalParams(overshoot=overshoot))
+                          removal=RemovalParams(overshoot=overshoot), debias=debias)
             dt = (time.perf_counter() - t0) / len(files)
             rows = [(own(r, dev), r["quality"]) for r in results]
             totals[setting] += rows
@@ -97,7 +105,8 @@ def removal_table(libs: dict[str, Path], nat: dict[str, list[Path]], work: Path)
             after = [c["pce_after"] for c, _ in rows]
             below = sum(a < THRESHOLD for a in after)
             psnrs = [q["psnr"] for _, q in rows]
-            print(fmt_row([dev, len(rows), f"{removed} / {checked}", f"{overshoot:g}", f"{before:.0f}",
+            print(fmt_row([dev, len(rows), f"{removed} / {checked}", f"{overshoot:g}", "on" if debias else "off",
+                           f"{before:.0f}",
                            f"{statistics.median(after):.1f} / {max(after):.1f}",
                            f"{below}/{len(rows)}", f"{statistics.mean(psnrs):.1f} / {min(psnrs):.1f}",
                            f"{statistics.mean(q['ssim'] for _, q in rows):.4f}", f"{dt:.1f}"]))
@@ -165,7 +174,12 @@ def baseline_table(libs: dict[str, Path], nat: dict[str, list[Path]], work: Path
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keep", type=Path, help="keep libraries, outputs and reports in this folder")
+    ap.add_argument("--skip", default="", help="comma list of sections to leave out: removal,spoof,baselines")
     args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    unknown = skip - {"removal", "spoof", "baselines"}
+    if unknown:
+        ap.error(f"unknown section(s) to skip: {', '.join(sorted(unknown))}")
     if not REAL_DEV.is_dir():
         print(f"skipped: the real-dev corpus is not at {REAL_DEV} (set CAMFORENSICS_REAL_DEV)")
         return 0
@@ -182,9 +196,12 @@ def main() -> int:
         libs = enroll_libraries(devices, work)
         print(f"# bench_anonymize: {len(devices)} devices enrolled from flat/, {sum(map(len, nat.values()))} natural "
               f"images ({REAL_DEV})")
-        removal_table(libs, nat, work)
-        spoof_table(libs, nat, work)
-        baseline_table(libs, nat, work)
+        if "removal" not in skip:
+            removal_table(libs, nat, work)
+        if "spoof" not in skip:
+            spoof_table(libs, nat, work)
+        if "baselines" not in skip:
+            baseline_table(libs, nat, work)
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
     return 0
 

@@ -175,12 +175,17 @@ def _ncc(signal: np.ndarray, k: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------------------- removal
 
 
+DEFAULT_OVERSHOOT = 1.15
+
+
 @dataclass(frozen=True)
 class RemovalParams:
     """How the fingerprint's presence is estimated and subtracted (see :func:`remove_fingerprint`)."""
 
     residual: ResidualParams = field(default_factory=ResidualParams)  # residual of the detector (queries: sigma0 2)
-    overshoot: float = 1.0  # alpha is multiplied by this: 1 aims at zero correlation, >1 drives it negative
+    # alpha is multiplied by this: 1 aims at zero correlation, >1 drives it negative. The default was chosen on
+    # simulated devices (docs/algorithms.md): with it the debiased removal left an independent estimate at null.
+    overshoot: float = DEFAULT_OVERSHOOT
     # Split-half reliability of K (Reliability of the library entry): the root is divided by it, aiming at zero
     # correlation with the device's pattern instead of with its estimate; None: aim at the estimate.
     reliability: float | None = None
