@@ -85,6 +85,19 @@ def test_saturation_mask_marks_clipped_plateaus_only():
     assert saturation_mask(np.full((4, 4), 240, np.uint8)).all()  # max below the level: nothing masked
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_saturation_mask_opencv_path_equals_the_numpy_definition(dtype):
+    """uint8 and float32 channels take OpenCV passes; int16 the numpy formula: same masks, borders included."""
+    rng = np.random.default_rng(3)
+    for trial in range(20):
+        c = rng.integers(240, 256, (37, 53)).astype(dtype)  # many pixels at the maximum, some in plateaus
+        if trial % 5 == 0:
+            c[:, :] = rng.integers(0, 250, c.shape).astype(dtype)  # max below the level
+        fast = saturation_mask(c)
+        slow = saturation_mask(c.astype(np.int16))
+        assert fast.dtype == bool and np.array_equal(fast, slow)
+
+
 def test_intensity_weight():
     w = intensity_weight(np.array([0, 126, 252, 255], np.float32))
     assert np.allclose(w, [0, 0.5, 1.0, np.exp(-9 / 6)], atol=1e-6)

@@ -20,10 +20,11 @@ def min_image_side(params: ResidualParams) -> int:
 
 def _local_energy(c: np.ndarray, windows: tuple[int, ...]) -> np.ndarray:
     """``min_w mean_w(c**2)`` over the full square windows, zeros beyond the border (float32, new array)."""
+    sq = cv2.multiply(c, c)  # squared once, then one box mean per window (cheaper than sqrBoxFilter per window)
     local = None
     for w in windows:
-        m = cv2.sqrBoxFilter(c, cv2.CV_32F, (w, w), normalize=True, borderType=cv2.BORDER_CONSTANT)
-        local = m if local is None else np.minimum(local, m, out=local)
+        m = cv2.boxFilter(sq, cv2.CV_32F, (w, w), normalize=True, borderType=cv2.BORDER_CONSTANT)
+        local = m if local is None else cv2.min(local, m, dst=local)
     return local
 
 
@@ -59,12 +60,10 @@ def wiener_noise_gain(coeffs: np.ndarray, noise_var: float, *, windows: tuple[in
     c = np.asarray(coeffs, dtype=np.float32)
     s2 = np.float32(noise_var)
 
-    def gain(block: np.ndarray, inner: slice, dst: np.ndarray) -> None:
-        local = _local_energy(block, windows)[inner]
-        np.maximum(local, s2, out=local)
+    def gain(local: np.ndarray, values: np.ndarray, dst: np.ndarray) -> None:
         np.divide(s2, local, out=dst)
 
-    return map_row_strips(gain, c, halo=max(windows) // 2)
+    return map_row_strips(_in_chunks(gain, windows, s2), c, halo=max(windows) // 2)
 
 
 def wiener_noise(coeffs: np.ndarray, noise_var: float, *, windows: tuple[int, ...] = (3, 5, 7, 9)) -> np.ndarray:
@@ -73,12 +72,33 @@ def wiener_noise(coeffs: np.ndarray, noise_var: float, *, windows: tuple[int, ..
     c = np.asarray(coeffs, dtype=np.float32)
     s2 = np.float32(noise_var)
 
-    def noise(block: np.ndarray, inner: slice, dst: np.ndarray) -> None:
-        local = _local_energy(block, windows)[inner]
-        np.maximum(local, s2, out=local)
-        cv2.divide(block[inner], local, dst=dst, scale=float(s2))
+    def noise(local: np.ndarray, values: np.ndarray, dst: np.ndarray) -> None:
+        cv2.divide(values, local, dst=dst, scale=float(s2))
 
-    return map_row_strips(noise, c, halo=max(windows) // 2)
+    return map_row_strips(_in_chunks(noise, windows, s2), c, halo=max(windows) // 2)
+
+
+# Rows of coefficients whose local energies are computed at once: the squares, box means and their minimum for
+# this many rows stay in the core's cache, and the temporaries stay small whatever the image size.
+CHUNK_ROWS = 128
+
+
+def _in_chunks(finish, windows: tuple[int, ...], s2: np.float32):
+    """A strip function for :func:`map_row_strips` that computes ``max(min_w mean_w(c**2), s2)`` in chunks of
+    :data:`CHUNK_ROWS` rows (each with the window's rows of context from the strip, zeros beyond the array) and
+    hands each chunk to ``finish(local, values, dst)``."""
+    halo = max(windows) // 2
+
+    def strip(block: np.ndarray, inner: slice, dst: np.ndarray) -> None:
+        start, stop = inner.start, inner.stop
+        for r0 in range(start, stop, CHUNK_ROWS):
+            r1 = min(r0 + CHUNK_ROWS, stop)
+            a, b = max(0, r0 - halo), min(block.shape[0], r1 + halo)
+            local = _local_energy(block[a:b], windows)[r0 - a : r1 - a]
+            np.maximum(local, s2, out=local)
+            finish(local, block[r0:r1], dst[r0 - start : r1 - start])
+
+    return strip
 
 
 def mirror_padded(channel: np.ndarray, block: int) -> np.ndarray:

@@ -47,13 +47,11 @@ def _filters(wavelet: str) -> tuple[Taps, Taps, Taps, Taps, Taps, Taps, Taps, Ta
     )  # fmt: skip
 
 
-def _correlate(
-    src: np.ndarray, taps: Taps, axis: int, out: np.ndarray | None = None, *, accumulate: bool = False
-) -> np.ndarray:
-    """``out[k] (+)= sum_d w_d * src[(k + d) mod n]`` along ``axis`` of a 2-D float32 array (periodic), in
-    threads on strips across the filter's direction (no context needed). ``out`` (may be a strided view)
-    receives the result, or has it added with ``accumulate``; a new array when None."""
-    n = src.shape[axis]
+@lru_cache(maxsize=512)
+def _plan(taps: Taps, axis: int, n: int) -> tuple[np.ndarray, tuple[int, int], tuple[tuple[int, int, np.float32], ...]]:
+    """What :func:`_correlate` needs for ``taps`` along ``axis`` of length ``n``: the OpenCV kernel, its anchor,
+    and the periodic wrap-around terms ``(k, j, weight)`` (``out[k] += weight * src[j]``) that the zero-padded
+    filter misses at the edges. Cached: the same few filters and sizes recur for every image."""
     lo = min(0, min(d for d, _ in taps))
     hi = max(0, max(d for d, _ in taps))
     kernel = np.zeros(hi - lo + 1, np.float32)
@@ -63,6 +61,23 @@ def _correlate(
         kernel, anchor = kernel[:, None], (0, -lo)
     else:
         kernel, anchor = kernel[None, :], (-lo, 0)
+    kernel.setflags(write=False)
+    wraps = tuple(
+        (k, (k + d) % n, np.float32(weight))
+        for k in sorted(set(range(min(n, -lo))) | set(range(max(0, n - hi), n)))
+        for d, weight in taps
+        if not 0 <= k + d < n
+    )
+    return kernel, anchor, wraps
+
+
+def _correlate(
+    src: np.ndarray, taps: Taps, axis: int, out: np.ndarray | None = None, *, accumulate: bool = False
+) -> np.ndarray:
+    """``out[k] (+)= sum_d w_d * src[(k + d) mod n]`` along ``axis`` of a 2-D float32 array (periodic), in
+    threads on strips across the filter's direction (no context needed). ``out`` (may be a strided view)
+    receives the result, or has it added with ``accumulate``; a new array when None."""
+    kernel, anchor, wraps = _plan(taps, axis, src.shape[axis])
     if out is None:
         if accumulate:
             raise ValueError("accumulate needs an out array")
@@ -80,15 +95,11 @@ def _correlate(
     else:
         for_row_strips(lambda r0, r1: run(src[r0:r1], out[r0:r1]), src.shape[0], src.size)
     # filter2D read zeros beyond the edges: add the wrapped-around samples to the outputs that reached them.
-    for k in sorted(set(range(min(n, -lo))) | set(range(max(0, n - hi), n))):
-        for d, weight in taps:
-            if 0 <= k + d < n:
-                continue
-            j = (k + d) % n
-            if axis == 0:
-                out[k] += np.float32(weight) * src[j]
-            else:
-                out[:, k] += np.float32(weight) * src[:, j]
+    for k, j, weight in wraps:
+        if axis == 0:
+            out[k] += weight * src[j]
+        else:
+            out[:, k] += weight * src[:, j]
     return out
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from camforensics.core import threads
 from camforensics.core.params import FingerprintParams
-from camforensics.core.residual import extract_channel_noise, finish_residual, grey_from_channels
+from camforensics.core.residual import finish_residual, grey_from_channels, noise_of_channels, split_channels
 from camforensics.errors import ParameterError, SizeMismatchError
 
 
@@ -54,6 +54,8 @@ def saturation_mask(channel: np.ndarray, *, level: float = 250.0) -> np.ndarray:
     ndarray of bool, same shape as ``channel``
     """
     c = np.asarray(channel)
+    if c.ndim == 2 and c.dtype in (np.uint8, np.float32) and c.size:
+        return ~_saturated(c, level)
     peak = c.max()
     mask = np.ones(c.shape, dtype=bool)
     if not peak > level:
@@ -66,6 +68,21 @@ def saturation_mask(channel: np.ndarray, *, level: float = 250.0) -> np.ndarray:
     equal_neighbour[:, :-1] |= at_max[:, 1:]
     mask[at_max & equal_neighbour] = False
     return mask
+
+
+_FOUR_NEIGHBOURS = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.uint8)
+
+
+def _saturated(c: np.ndarray, level: float) -> np.ndarray:
+    """Boolean map of the saturated pixels of a 2-D uint8 or float32 channel (see :func:`saturation_mask`), in
+    OpenCV passes: the maximum, the pixels equal to it, and those of them with an equal 4-neighbour (a dilation by
+    the four neighbours, zeros beyond the border)."""
+    peak = cv2.minMaxLoc(c)[1]
+    if not peak > level:
+        return np.zeros(c.shape, dtype=bool)
+    at_max = cv2.compare(c, peak, cv2.CMP_EQ)  # 255 where equal
+    near = cv2.dilate(at_max, _FOUR_NEIGHBOURS, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.bitwise_and(at_max, near).view(bool)
 
 
 def fingerprint_input(image: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
@@ -162,30 +179,36 @@ class FingerprintAccumulator:
         if first is None:
             return
         shape = self.shape or fingerprint_input(first, None).shape
-        pending = [threads.pool().submit(self._terms, first, shape)]
-        try:
-            for image in it:
-                if len(pending) >= width:
+        with threads.opencv_single_threaded():  # one image per core already: OpenCV's threads would oversubscribe
+            pending = [threads.pool().submit(self._terms, first, shape)]
+            try:
+                for image in it:
+                    if len(pending) >= width:
+                        self._fold(*pending.pop(0).result())
+                    pending.append(threads.pool().submit(self._terms, image, shape))
+                while pending:
                     self._fold(*pending.pop(0).result())
-                pending.append(threads.pool().submit(self._terms, image, shape))
-            while pending:
-                self._fold(*pending.pop(0).result())
-        finally:
-            for future in pending:  # after an error: drop the images not folded in yet
-                future.cancel()
+            finally:
+                for future in pending:  # after an error: drop the images not folded in yet
+                    future.cancel()
 
     def _terms(self, image: np.ndarray, shape: tuple[int, ...] | None) -> tuple[list, list]:
         """The per-channel wavelet noise W_c and pixel weights w_c of one image (no shared state touched)."""
         a = fingerprint_input(image, shape)
-        noise = extract_channel_noise(a, params=self.params.residual)
+        channels = split_channels(a) if a.shape[2] > 1 else [a[:, :, 0]]  # contiguous: every pass reads less
+        noise = noise_of_channels(channels, params=self.params.residual)
         p = self.params
         weights = []
-        for c in range(a.shape[2]):
-            channel = a[:, :, c]
+        for channel in channels:
             weight = intensity_weight(channel, knee=p.intensity_knee, spread=p.intensity_spread)
-            mask = saturation_mask(channel, level=p.saturation_level)
-            if not mask.all():
-                weight[~mask] = 0
+            if channel.ndim == 2 and channel.dtype in (np.uint8, np.float32):
+                saturated = _saturated(channel, p.saturation_level)
+                if cv2.countNonZero(saturated.view(np.uint8)):
+                    weight[saturated] = 0
+            else:
+                mask = saturation_mask(channel, level=p.saturation_level)
+                if not mask.all():
+                    weight[~mask] = 0
             weights.append(weight)
         return list(noise), weights
 

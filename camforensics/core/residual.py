@@ -40,12 +40,23 @@ def map_channels(fn: Callable[[np.ndarray], Any], image: np.ndarray, *, parallel
     """
     if image.ndim == 2:
         return iter([fn(image)]) if lazy else [fn(image)]
-    channels = [image[:, :, c] for c in range(image.shape[2])]
+    channels = [image[:, :, c] for c in range(image.shape[2])]  # views: no copy of the image held meanwhile
     if parallel and len(channels) > 1:
         results = threads.pool().map(fn, channels)
         return results if lazy else list(results)
     results = (fn(c) for c in channels)
     return results if lazy else list(results)
+
+
+def split_channels(image: np.ndarray) -> list[np.ndarray]:
+    """The channels of an HxWxC image as C-contiguous 2-D arrays (one pass; later passes then read contiguous
+    memory instead of every C-th sample)."""
+    a = np.asarray(image)
+    if a.ndim != 3:
+        raise ValueError(f"expected an HxWxC image, got shape {a.shape}")
+    if 1 < a.shape[2] <= 4 and a.dtype in (np.uint8, np.uint16, np.float32) and a.flags.c_contiguous:
+        return list(cv2.split(a))
+    return [np.ascontiguousarray(a[:, :, c]) for c in range(a.shape[2])]
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
@@ -253,8 +264,18 @@ def extract_channel_noise(image: np.ndarray, *, params: ResidualParams = Residua
     a = np.asarray(image)
     if a.ndim not in (2, 3):
         raise ValueError(f"expected an HxW or HxWxC image, got shape {a.shape}")
-    parallel = channel_threads_for(a.shape[0] * a.shape[1])
-    return map_channels(lambda ch: denoise_channel(ch, params=params), a, parallel=parallel)
+    return noise_of_channels([a] if a.ndim == 2 else [a[:, :, c] for c in range(a.shape[2])], params=params)
+
+
+def noise_of_channels(channels: list[np.ndarray], *, params: ResidualParams = ResidualParams()) -> list[np.ndarray]:
+    """:func:`extract_channel_noise` of channels already split into 2-D arrays of one shape."""
+    if not channels:
+        return []
+    h, w = np.shape(channels[0])[:2]
+    fn = lambda ch: denoise_channel(ch, params=params)  # noqa: E731
+    if len(channels) > 1 and channel_threads_for(h * w):
+        return list(threads.pool().map(fn, channels))
+    return [fn(c) for c in channels]
 
 
 def _scale_add(d: np.ndarray, weight: np.float32, acc: np.ndarray | None) -> None:

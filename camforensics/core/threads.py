@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -22,10 +23,34 @@ _limit = min(4, os.cpu_count() or 1)  # threads per piece of work (the pool's si
 STRIP_MIN_ELEMENTS = 1 << 18
 
 
+_opencv_default: int | None = None  # OpenCV's own thread count before this module changed it
+
+
 def set_threads(enabled: bool) -> None:
-    """Allow or forbid the engine's threads in this process."""
-    global _enabled
+    """Allow or forbid the engine's threads in this process, OpenCV's own worker threads included (forbidden:
+    one thread; allowed again: OpenCV's default)."""
+    global _enabled, _opencv_default
     _enabled = bool(enabled)
+    import cv2
+
+    if _opencv_default is None:
+        _opencv_default = cv2.getNumThreads()
+    cv2.setNumThreads(_opencv_default if _enabled else 1)
+
+
+@contextmanager
+def opencv_single_threaded() -> Iterator[None]:
+    """OpenCV runs each call on the calling thread only, for the duration: for work that already runs one piece
+    per core in the engine's threads, where OpenCV's own threads would only oversubscribe the cores (process-wide
+    while it lasts; restored after)."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
 
 
 def threads_enabled() -> bool:
