@@ -399,7 +399,7 @@ class HalvesAccumulator:
     def __init__(self, *, params: FingerprintParams = FingerprintParams(), make: Any = None) -> None:
         self.params = params
         build = make or (lambda p: FingerprintAccumulator(params=p))
-        self.halves = (build(params), build(params))
+        self.halves = [build(params), build(params)]
 
     @property
     def n_images(self) -> int:
@@ -412,10 +412,15 @@ class HalvesAccumulator:
 
     def merge_halves(self, first: FingerprintAccumulator | None, second: FingerprintAccumulator | None) -> None:
         """Add another worker's two halves (numpy accumulators or None) to this one's, keeping them apart: the
-        larger goes to the half that has fewer images, so the halves stay balanced over many workers."""
+        larger goes to the half that has fewer images, so the halves stay balanced over many workers. An empty half
+        takes the incoming accumulator over instead of copying it (the caller must not use it again)."""
         for theirs in sorted((h for h in (first, second) if h is not None), key=lambda h: -h.n_images):
-            a, b = self.halves
-            (a if a.n_images <= b.n_images else b).merge(theirs)
+            i = 0 if self.halves[0].n_images <= self.halves[1].n_images else 1
+            mine = self.halves[i]
+            if mine.n_images == 0 and isinstance(theirs, FingerprintAccumulator) and theirs.params == self.params:
+                self.halves[i] = theirs  # taken over, not copied: a worker's harvest is not used again
+            else:
+                mine.merge(theirs)
 
     def finish(self) -> tuple[Fingerprint, Reliability | None]:
         """The fingerprint of every image added and its reliability (None with fewer than two images).
