@@ -118,14 +118,14 @@ def net_rows(img: np.ndarray, repeat: int, whole: bool) -> list[Row]:
         model = SimpleNamespace(entry=entry, session=session, providers=("CPUExecutionProvider",))
         target = classes[3] if task == TASK_TARGETED else None
         n_params = sum(p.numel() for p in net.parameters())
-        t, _ = timed(lambda: anonymize_image(img, model, target=target, tile=512, overlap=32), repeat)
+        t, _ = timed(lambda m=model, tg=target: anonymize_image(img, m, target=tg, tile=512, overlap=32), repeat)
         rows.append(Row(f"{label}: tiled 512 / overlap 32", t, f"{n_params / 1e6:.2f} M parameters"))
         print(f"  {label}: {t:.1f} s tiled", flush=True)
         if whole:
             try:
-                t, _ = timed(lambda: anonymize_image(img, model, target=target, tile=None), 1)
+                t, _ = timed(lambda m=model, tg=target: anonymize_image(img, m, target=tg, tile=None), 1)
                 rows.append(Row(f"{label}: whole image at once (baseline)", t))
-            except Exception as exc:  # onnxruntime out of memory on a whole 12 MP image: say so
+            except Exception as exc:  # noqa: BLE001  (onnxruntime out of memory on a whole 12 MP image: say so)
                 rows.append(Row(f"{label}: whole image at once (baseline)", float("nan"), f"failed: {exc}"[:120]))
     return rows
 

@@ -32,12 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]  # this checkout, not another installed copy
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
-    return 100.0 if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
-
-
 def main() -> None:
+    from camforensics.core.quality import psnr  # inf for an unchanged image, as every report gives it
     from camforensics.inference.anonymizer import TASK_TARGETED, anonymize_image
     from camforensics.inference.attribution import attribute_pixels
     from camforensics.inference.registry import ModelRegistry

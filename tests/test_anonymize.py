@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import synth
 from PIL import Image
 from typer.testing import CliRunner
 
 from camforensics.cli.app import app
-import synth
 from camforensics.core.anonymize import (
     BASELINES,
     RemovalParams,

@@ -212,7 +212,7 @@ def test_demo_runs_and_every_decision_is_right(tmp_path):
 def test_anonymize_removal_is_debiased_by_the_enrolled_reliability(library, device_tree, tmp_path):
     entry = json.loads((library / "devices" / "cam_b" / "entry.json").read_text())
     report = tmp_path / "anon.json"
-    src = sorted((device_tree / "cam_b" / "nat").glob("*.jpg"))[0]
+    src = min((device_tree / "cam_b" / "nat").glob("*.jpg"))
     res = invoke("anonymize", src, "-o", tmp_path / "out", "--method", "remove-fingerprint",
                  "--remove-fingerprint", f"{library}:cam_b", "-r", report, "-j", 1)
     assert res.exit_code == 0, res.output

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 import synth
+
 from camforensics.core.fingerprint import (
     FingerprintAccumulator,
     HalvesAccumulator,

@@ -272,7 +272,7 @@ def noise_of_channels(channels: list[np.ndarray], *, params: ResidualParams = Re
     if not channels:
         return []
     h, w = np.shape(channels[0])[:2]
-    fn = lambda ch: denoise_channel(ch, params=params)  # noqa: E731
+    fn = lambda ch: denoise_channel(ch, params=params)
     if len(channels) > 1 and channel_threads_for(h * w):
         return list(threads.pool().map(fn, channels))
     return [fn(c) for c in channels]

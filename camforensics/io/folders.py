@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from camforensics.errors import InputError
 
 # File endings read as images when a folder is walked (a file named explicitly is always tried).
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm"})
+
+
+def safe_file_part(name: str) -> str:
+    """``name`` with every run of characters other than letters, digits and ``._+-`` replaced by ``_`` (for
+    device, model and camera names inside output file names on any file system)."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name)
 
 
 def is_image_name(path: Path) -> bool:

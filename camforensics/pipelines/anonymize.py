@@ -12,7 +12,6 @@ verdicts of the camera-model attributors (the judges) before and after.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -39,6 +38,7 @@ from camforensics.core.residual import extract_residual, to_grey
 from camforensics.errors import CamforensicsError, InputError, ParameterError, SizeMismatchError
 from camforensics.inference.anonymizer import anonymize_image
 from camforensics.inference.registry import LoadedModel
+from camforensics.io.folders import safe_file_part
 from camforensics.io.hashing import sha256_bytes
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.library import FingerprintLibrary, LibraryEntry
@@ -221,18 +221,14 @@ class AnonymizeParams:
         }
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name)
-
-
 def output_name(path: Path, sha256: str, params: AnonymizeParams) -> str:
     """``<stem>_<sha256[:8]>.<method>.<ext>`` (spoof: ``spoof-<device>``, targeted: ``targeted-<camera model>``,
     a targeted attack: ``fgsm-<camera model>`` / ``pgd-<camera model>``), so equal names never collide."""
     tag = params.method
     if params.method == "spoof" and params.spoof is not None:
-        tag = f"spoof-{_safe(params.spoof.device)}"
+        tag = f"spoof-{safe_file_part(params.spoof.device)}"
     if params.method in ("targeted", *ATTACK_METHODS) and params.target:
-        tag = f"{params.method}-{_safe(params.target)}"
+        tag = f"{params.method}-{safe_file_part(params.target)}"
     return f"{path.stem}_{sha256[:8]}.{tag}{IMAGE_FORMATS[params.image_format]}"
 
 

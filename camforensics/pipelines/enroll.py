@@ -13,8 +13,8 @@ from camforensics.core.params import FingerprintParams
 from camforensics.errors import LibraryError, SizeMismatchError
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.library import FingerprintLibrary, LibraryEntry, check_device_name
-from camforensics.pipelines.device import as_numpy_accumulator, new_accumulator
 from camforensics.pipelines.batch import common_size, gather_inputs, run_tasks
+from camforensics.pipelines.device import as_numpy_accumulator, new_accumulator
 from camforensics.pipelines.executor import IN_PROCESS, Execution
 from camforensics.reports.report import Report
 
@@ -33,7 +33,7 @@ class AccumulateSetup:
 
     def __call__(self) -> AccumulateState:
         if self.halves:
-            make = lambda p: new_accumulator(self.device, p)  # noqa: E731
+            make = lambda p: new_accumulator(self.device, p)
             return AccumulateState(self, HalvesAccumulator(params=self.params, make=make))
         return AccumulateState(self, new_accumulator(self.device, self.params))
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from camforensics import __version__
 from camforensics.core.metrics import UNKNOWN
 from camforensics.errors import CamforensicsError, InputError
 from camforensics.io.datasets import scan_dataset
+from camforensics.io.folders import safe_file_part
 from camforensics.io.hashing import sha256_file
 from camforensics.io.truth import TruthIndex
 from camforensics.pipelines.evaluation import (
@@ -210,7 +210,7 @@ def _gather_verify(doc: Mapping[str, Any], report: str, index: TruthIndex, got: 
 
 
 def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("_") or "model"
+    return safe_file_part(name).strip("_") or "model"
 
 
 def _curve(block: Mapping[str, Any]) -> tuple[Any, Any, Any, Any] | None:
