@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,14 +32,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]  # this checkout, not another in
 
 TARGET_S = 10.0
 
-
-def timed(fn, repeat: int):
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+from bench_prnu import camera_image, timed  # noqa: E402  (the bench folder is on the path above)
 
 
 @dataclass
@@ -137,8 +129,6 @@ def main() -> int:
     ap.add_argument("--no-whole", action="store_true", help="leave out the untiled whole-image baselines")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
-    from bench_prnu import camera_image
-
     img = camera_image(3000, 4000, 0)
     rng = np.random.default_rng(5)
     k = np.random.default_rng(1).normal(0, 0.01, (3000, 4000)).astype(np.float32)  # the planted pattern
