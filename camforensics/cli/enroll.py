@@ -72,8 +72,10 @@ def enroll(
             show_errors(rep)
             if entry is not None:
                 h, w = entry.shape
+                rel = (entry.meta.get("reliability") or {}).get("reliability")
+                quality = "" if rel is None else f", split-half reliability {rel:.3f}"
                 out.print(
-                    f"enrolled [bold]{entry.name}[/]: {entry.meta['n_images']} images of {w}x{h}, "
+                    f"enrolled [bold]{entry.name}[/]: {entry.meta['n_images']} images of {w}x{h}{quality}, "
                     f"fingerprint sha256 {entry.fingerprint_sha256[:16]}..., in {library}"
                 )
         code = emit_report(rep, report, fmt, quiet=quiet)
