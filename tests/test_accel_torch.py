@@ -301,3 +301,24 @@ def test_pipelines_run_the_torch_backend_with_the_numpy_engine_results(tmp_path,
     for a, b in zip(numpy_run, torch_run):
         assert a["decision"]["device"] == b["decision"]["device"] == "cam_a"
         assert b["decision"]["pce"] == pytest.approx(a["decision"]["pce"], rel=2e-3)
+
+
+def test_halves_of_torch_accumulators_give_the_numpy_fingerprint_and_reliability():
+    """enroll's split halves on the torch backend (here on the CPU): each worker's two torch accumulators are
+    converted and merged into numpy halves, as AccumulateState.harvest and merge_halves do."""
+    from camforensics.core.fingerprint import HalvesAccumulator
+    from camforensics.pipelines.enroll import AccumulateSetup, merge_halves
+
+    images = [_photo((128, 128), 40 + i) for i in range(5)]
+    ref = HalvesAccumulator()
+    for img in images:
+        ref.add(img)
+    fp_ref, rel_ref = ref.finish()
+    state = AccumulateSetup(FingerprintParams(), None, 10**8, "cpu", halves=True)()
+    state.acc = HalvesAccumulator(make=lambda p: FingerprintAccumulatorTorch(params=p, device="cpu"))
+    for img in images:
+        state.acc.add(img)
+    fp, rel = merge_halves([state.harvest()], params=FingerprintParams()).finish()
+    assert fp.n_images == 5 and (rel.n_a, rel.n_b) == (rel_ref.n_a, rel_ref.n_b) == (3, 2)
+    assert _corr(fp.k, fp_ref.k) >= 0.9999
+    assert rel.reliability == pytest.approx(rel_ref.reliability, abs=1e-3)
