@@ -304,8 +304,8 @@ def test_pipelines_run_the_torch_backend_with_the_numpy_engine_results(tmp_path,
 
 
 def test_halves_of_torch_accumulators_give_the_numpy_fingerprint_and_reliability():
-    """enroll's split halves on the torch backend (here on the CPU): each worker's two torch accumulators are
-    converted and merged into numpy halves, as AccumulateState.harvest and merge_halves do."""
+    """enroll's split halves with the torch backend (here on the CPU): the full sums on torch, the halves of the
+    centre window by the numpy engine, harvested and merged as AccumulateState.harvest and merge_halves do."""
     from camforensics.core.fingerprint import HalvesAccumulator
     from camforensics.pipelines.enroll import AccumulateSetup, merge_halves
 

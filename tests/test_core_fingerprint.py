@@ -9,6 +9,7 @@ from camforensics.core.fingerprint import (
     estimate_fingerprint,
     intensity_weight,
     normalised_correlation,
+    probe_window,
     saturation_mask,
     split_half_reliability,
 )
@@ -174,3 +175,16 @@ def test_halves_accumulator_gives_the_fingerprint_and_predicts_an_independent_es
     one.add(flats[0])
     fp1, rel1 = one.finish()
     assert rel1 is None and fp1.n_images == 1
+    # Halves on a centre window only (large sensors): the same reliability within its sampling error.
+    small = HalvesAccumulator(probe=128)
+    for img in flats:
+        small.add(img)
+    fp_small, rel_small = small.finish()
+    assert np.array_equal(fp_small.k, fp.k) and small.halves[0].shape == (128, 128, 3)
+    assert rel_small.reliability == pytest.approx(rel.reliability, abs=0.1)
+
+
+def test_probe_window_is_centred_on_an_even_offset_and_clipped_to_the_image():
+    assert probe_window((3000, 4000, 3)) == (slice(988, 2012), slice(1488, 2512))
+    assert probe_window((1031, 1031)) == (slice(2, 1026), slice(2, 1026))  # (1031 - 1024) // 2 = 3 -> 2
+    assert probe_window((600, 5000), 1024) == (slice(0, 600), slice(1988, 3012))

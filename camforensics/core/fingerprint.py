@@ -333,7 +333,8 @@ class Reliability:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "method": "split-half correlation of alternate images' fingerprints, Spearman-Brown to all images",
+            "method": "split-half correlation of alternate images' fingerprints over the centre window (up to "
+            "1024 x 1024 pixels), Spearman-Brown to all images",
             "split_half_correlation": self.correlation,
             "halves": [self.n_a, self.n_b],
             "reliability": self.reliability,
@@ -382,62 +383,109 @@ def split_half_reliability(k_a: np.ndarray, n_a: int, k_b: np.ndarray, n_b: int)
     return Reliability(rho, n_a, n_b, float(q * n / (1.0 + q * n)))
 
 
+# Side of the centre window whose split halves measure the reliability: 1 MP of sensor gives the correlation to
+# about +-0.001, and keeps the two extra accumulators small (48 MB) and cheap to hand between processes.
+PROBE_SIDE = 1024
+
+
+def probe_window(shape: tuple[int, ...], side: int = PROBE_SIDE) -> tuple[slice, slice]:
+    """The centre window (at most ``side`` x ``side``, even offsets so the CFA phase is kept) of an image of
+    ``shape`` (H, W, ...) in which the split halves are accumulated."""
+    h, w = int(shape[0]), int(shape[1])
+    th, tw = min(side, h), min(side, w)
+    y0, x0 = ((h - th) // 2) & ~1, ((w - tw) // 2) & ~1
+    return slice(y0, y0 + th), slice(x0, x0 + tw)
+
+
 class HalvesAccumulator:
     """A fingerprint accumulator that also measures the estimate's :class:`Reliability`.
 
-    Images go alternately into two accumulators (each image is denoised once); :meth:`finish` gives the fingerprint
-    of all of them (the two sums merged: the same estimate as one accumulator's, up to float32 summation order)
-    and the split-half reliability of the two halves' fingerprints. Memory: two accumulators.
+    Every image goes into the full accumulator (the stored fingerprint, exactly as one accumulator gives it), and
+    its centre window (:func:`probe_window`, the whole image up to 1024 x 1024) alternately into one of two small
+    accumulators, the split halves, from the same wavelet noise and weights (each image is denoised once). Their
+    fingerprints' correlation gives the reliability (:func:`split_half_reliability`); the centre megapixel stands
+    for the whole sensor. Memory: the full accumulator plus two of the window's size.
 
     Parameters
     ----------
     params : FingerprintParams, keyword-only
     make : callable, keyword-only
-        ``make(params)`` returns an empty accumulator with ``add`` and ``n_images`` (another backend's).
+        ``make(params)`` returns the empty full accumulator of another backend (``add``, ``n_images``,
+        ``finish``); its halves are then accumulated by the numpy engine on the window of each image.
+    probe : int, keyword-only
+        Side of the window of the halves.
     """
 
-    def __init__(self, *, params: FingerprintParams = FingerprintParams(), make: Any = None) -> None:
+    def __init__(self, *, params: FingerprintParams = FingerprintParams(), make: Any = None, probe: int = PROBE_SIDE) -> None:
         self.params = params
-        build = make or (lambda p: FingerprintAccumulator(params=p))
-        self.halves = [build(params), build(params)]
+        self.probe = probe
+        self.full = make(params) if make is not None else FingerprintAccumulator(params=params)
+        self.halves = [FingerprintAccumulator(params=params), FingerprintAccumulator(params=params)]
 
     @property
     def n_images(self) -> int:
-        return self.halves[0].n_images + self.halves[1].n_images
+        return self.full.n_images
+
+    def _next_half(self) -> FingerprintAccumulator:
+        a, b = self.halves
+        return a if a.n_images <= b.n_images else b
 
     def add(self, image: np.ndarray) -> None:
-        """Add one image to the half that has fewer (the first on a tie). See :meth:`FingerprintAccumulator.add`."""
-        a, b = self.halves
-        (a if a.n_images <= b.n_images else b).add(image)
+        """Add one image (see :meth:`FingerprintAccumulator.add`) to the full sums and its window to the half that
+        has fewer images (the first on a tie).
 
-    def merge_halves(self, first: FingerprintAccumulator | None, second: FingerprintAccumulator | None) -> None:
-        """Add another worker's two halves (numpy accumulators or None) to this one's, keeping them apart: the
-        larger goes to the half that has fewer images, so the halves stay balanced over many workers. An empty half
-        takes the incoming accumulator over instead of copying it (the caller must not use it again)."""
+        Raises
+        ------
+        SizeMismatchError
+            If its size or channel count differs from the images added before.
+        """
+        a = fingerprint_input(image, self.full.shape)
+        ys, xs = probe_window(a.shape, self.probe)
+        half = self._next_half()
+        if isinstance(self.full, FingerprintAccumulator):
+            noise, weights = self.full._terms(a, self.full.shape)
+            self.full._fold(noise, weights)
+            half._fold([n[ys, xs] for n in noise], [w[ys, xs] for w in weights])
+        else:  # another backend's full sums; the window's terms by the numpy engine
+            self.full.add(a)
+            half.add(a[ys, xs])
+
+    def merge_parts(
+        self,
+        full: FingerprintAccumulator | None,
+        first: FingerprintAccumulator | None,
+        second: FingerprintAccumulator | None,
+    ) -> None:
+        """Add another worker's sums (numpy accumulators or None): its full sums to the full ones, its halves to
+        this one's, keeping them apart (the larger to the half that has fewer images, so the halves stay balanced
+        over many workers). An empty accumulator of this one takes an incoming one over instead of copying it (the
+        caller must not use it again)."""
+
+        def into(mine: FingerprintAccumulator, theirs: FingerprintAccumulator) -> FingerprintAccumulator:
+            if mine.n_images == 0 and isinstance(theirs, FingerprintAccumulator) and theirs.params == self.params:
+                return theirs
+            mine.merge(theirs)
+            return mine
+
+        if full is not None:
+            if not isinstance(self.full, FingerprintAccumulator):
+                raise ParameterError("merge the workers' sums into a numpy HalvesAccumulator")
+            self.full = into(self.full, full)
         for theirs in sorted((h for h in (first, second) if h is not None), key=lambda h: -h.n_images):
             i = 0 if self.halves[0].n_images <= self.halves[1].n_images else 1
-            mine = self.halves[i]
-            if mine.n_images == 0 and isinstance(theirs, FingerprintAccumulator) and theirs.params == self.params:
-                self.halves[i] = theirs  # taken over, not copied: a worker's harvest is not used again
-            else:
-                mine.merge(theirs)
+            self.halves[i] = into(self.halves[i], theirs)
 
     def finish(self) -> tuple[Fingerprint, Reliability | None]:
         """The fingerprint of every image added and its reliability (None with fewer than two images).
-
-        The halves' sums are merged into the first half's accumulator: call once, at the end.
 
         Raises
         ------
         ParameterError
             If no image was added.
         """
+        fp = self.full.finish()
         a, b = self.halves
         if not (a.n_images and b.n_images):
-            only = a if a.n_images else b
-            return only.finish(), None
-        ka, kb = a.finish(), b.finish()
-        reliability = split_half_reliability(ka.k, ka.n_images, kb.k, kb.n_images)
-        del ka, kb
-        a.merge(b)
-        return a.finish(), reliability
+            return fp, None
+        reliability = split_half_reliability(a.finish().k, a.n_images, b.finish().k, b.n_images)
+        return fp, reliability

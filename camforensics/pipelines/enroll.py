@@ -29,7 +29,7 @@ class AccumulateSetup:
     size: tuple[int, int] | None  # (width, height) every image must have; None: the first image decides
     max_pixels: int  # decompression-bomb guard
     device: str = "cpu"  # compute device of the accumulation (see camforensics.pipelines.device)
-    halves: bool = False  # alternate images between two accumulators to measure the estimate's reliability
+    halves: bool = False  # also accumulate split halves of a centre window to measure the estimate's reliability
 
     def __call__(self) -> AccumulateState:
         if self.halves:
@@ -46,11 +46,13 @@ class AccumulateState:
     acc: Any  # FingerprintAccumulator, the torch backend's equivalent, or a HalvesAccumulator of either
 
     def harvest(self) -> Any:
-        """The worker's sums as numpy accumulators: one, or the two halves' (either None when empty)."""
+        """The worker's sums as numpy accumulators: one, or (full, first half, second half) with halves
+        (a half None when empty)."""
         if not self.acc.n_images:
             return None
         if isinstance(self.acc, HalvesAccumulator):
-            return tuple(as_numpy_accumulator(h) if h.n_images else None for h in self.acc.halves)
+            halves = tuple(h if h.n_images else None for h in self.acc.halves)
+            return (as_numpy_accumulator(self.acc.full), *halves)
         return as_numpy_accumulator(self.acc)
 
 
@@ -77,11 +79,11 @@ def merge_accumulators(parts: list[FingerprintAccumulator], *, params: Fingerpri
     return acc
 
 
-def merge_halves(parts: list[tuple[Any, Any]], *, params: FingerprintParams) -> HalvesAccumulator:
-    """One :class:`HalvesAccumulator` holding every worker's two halves (harvests of ``halves=True`` states)."""
+def merge_halves(parts: list[tuple[Any, Any, Any]], *, params: FingerprintParams) -> HalvesAccumulator:
+    """One :class:`HalvesAccumulator` holding every worker's sums (harvests of ``halves=True`` states)."""
     acc = HalvesAccumulator(params=params)
-    for first, second in parts:
-        acc.merge_halves(first, second)
+    for full, first, second in parts:
+        acc.merge_parts(full, first, second)
     return acc
 
 
