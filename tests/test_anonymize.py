@@ -263,3 +263,20 @@ def test_cli_baseline_and_refusals(library, device_tree, tmp_path):
     assert res.exit_code == 2 and "inside the input folder" in res.output and not (nat / "anon").exists()
     res = invoke("anonymize", nat, "-o", tmp_path / "o3", "-m", "remove-fingerprint")
     assert res.exit_code == 2 and "--remove-fingerprint LIB:DEVICE" in res.output
+
+
+def test_removal_notes_say_when_the_fingerprint_cannot_be_or_is_heavily_debiased():
+    from camforensics.pipelines.anonymize import AnonymizeParams, DeviceRef, Reference, removal_note
+
+    k = np.zeros((8, 8), np.float32)
+    ref = DeviceRef("lib", "cam")
+    p = AnonymizeParams(method="remove-fingerprint", remove=ref)
+
+    def with_reliability(r):
+        return Reference("removed", ref, k, None, r)
+
+    assert "no reliability recorded" in removal_note(p, with_reliability(None))
+    assert "share no pattern" in removal_note(p, with_reliability(0.0))
+    assert "reliability 0.050" in removal_note(p, with_reliability(0.05)) and "20 times" in removal_note(p, with_reliability(0.05))
+    assert removal_note(p, with_reliability(0.3)) is None
+    assert removal_note(AnonymizeParams(method="remove-fingerprint", remove=ref, debias=False), with_reliability(None)) is None

@@ -350,9 +350,21 @@ def removal_params(p: AnonymizeParams, removed: Reference) -> RemovalParams:
     return p.removal
 
 
+# Below this reliability the debiased removal subtracts more than ten times the fitted pattern: said in a note.
+LOW_RELIABILITY = 0.1
+
+
 def removal_note(p: AnonymizeParams, removed: Reference | None) -> str | None:
-    """Why the removal could not be debiased (None when it was, or was not asked to be)."""
-    if removed is None or not p.debias or removed.reliability:
+    """Why the removal could not be debiased, or that it is heavily debiased (None otherwise)."""
+    if removed is None or not p.debias:
+        return None
+    if removed.reliability and removed.reliability < LOW_RELIABILITY:
+        return (
+            f"fingerprint of {removed.ref.device!r} has reliability {removed.reliability:.3f}: most of the estimate is "
+            f"estimation noise, and the debiased removal subtracts {1 / removed.reliability:.0f} times the fitted "
+            "pattern (PSNR falls accordingly); enrolling more flat-field images makes it lighter"
+        )
+    if removed.reliability:
         return None
     why = "reliability 0: its halves share no pattern" if removed.reliability == 0 else "no reliability recorded"
     return (
