@@ -188,3 +188,19 @@ def test_probe_window_is_centred_on_an_even_offset_and_clipped_to_the_image():
     assert probe_window((3000, 4000, 3)) == (slice(988, 2012), slice(1488, 2512))
     assert probe_window((1031, 1031)) == (slice(2, 1026), slice(2, 1026))  # (1031 - 1024) // 2 = 3 -> 2
     assert probe_window((600, 5000), 1024) == (slice(0, 600), slice(1988, 3012))
+
+
+def test_terms_of_an_image_can_be_added_to_several_accumulators(device_images):
+    images = device_images["cam_a"]["flat"][:3]
+    plain = FingerprintAccumulator()
+    for img in images:
+        plain.add(img)
+    first, second = FingerprintAccumulator(), FingerprintAccumulator()
+    for img in images:
+        terms = first.terms_of(img)
+        first.add_terms(terms)
+        second.add_terms(terms)  # read, not consumed
+    for acc in (first, second):
+        assert acc.n_images == 3 and np.array_equal(acc.finish().k, plain.finish().k)
+    with pytest.raises(SizeMismatchError):
+        first.add_terms(FingerprintAccumulator().terms_of(images[0][:128]))

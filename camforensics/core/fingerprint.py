@@ -192,6 +192,36 @@ class FingerprintAccumulator:
                 for future in pending:  # after an error: drop the images not folded in yet
                     future.cancel()
 
+    def terms_of(self, image: np.ndarray) -> tuple[list, list]:
+        """The image's contribution before it is folded in: its per-channel wavelet noise and pixel weights (for a
+        caller that adds the same image to several accumulators, :meth:`add_terms`). Not modified; nothing added.
+
+        Raises
+        ------
+        SizeMismatchError
+            If its size or channel count differs from the images added before.
+        """
+        return self._terms(image, self.shape)
+
+    def add_terms(self, terms: tuple[list, list]) -> None:
+        """Add an image from its :meth:`terms_of` (of an accumulator with the same parameters); the terms are read,
+        not modified, so they can be added elsewhere again.
+
+        Raises
+        ------
+        SizeMismatchError
+            If their size or channel count differs from the images added before.
+        """
+        noise, weights = terms
+        shape = (*np.shape(noise[0]), len(noise))
+        if self.shape is not None and shape != self.shape:
+            h, w, c = self.shape
+            raise SizeMismatchError(
+                f"image of {shape[1]}x{shape[0]}x{shape[2]} does not match the {w}x{h}x{c} images added before; a "
+                "fingerprint needs images of one size and orientation"
+            )
+        self._fold(noise, weights)
+
     def _terms(self, image: np.ndarray, shape: tuple[int, ...] | None) -> tuple[list, list]:
         """The per-channel wavelet noise W_c and pixel weights w_c of one image (no shared state touched)."""
         a = fingerprint_input(image, shape)

@@ -206,7 +206,7 @@ def evaluate_verifier(
     """
     from camforensics.inference.verification import Fusion, SiameseGraph
     from camforensics.pipelines.evaluate import strip_roc, write_metrics
-    from camforensics.training.siamese_calibration import CROP_CACHE_BYTES, CropCache, pair_scores
+    from camforensics.training.siamese_calibration import CROP_CACHE_BYTES, TERMS_CACHE_BYTES, CropCache, pair_scores
 
     draw = draw or PairDrawParams()
     scan = scan_dataset(data, layout=layout)
@@ -269,6 +269,7 @@ def evaluate_verifier(
         return [{"path": str(r.path), "sha256": hashes[r.path]} for r in recs]
 
     crops = CropCache(CROP_CACHE_BYTES)
+    terms = CropCache(TERMS_CACHE_BYTES)
     scored: list[VerifyPair] = []
     skipped: list[dict[str, Any]] = []
     same_model_flags: list[bool] = []
@@ -285,7 +286,7 @@ def evaluate_verifier(
             item = {"set_a": files(pair.a), "set_b": files(pair.b)}
             pce, logit, pixels = pair_scores(
                 [r.path for r in pair.a], [r.path for r in pair.b], graph, fingerprint=fingerprint, match=match,
-                crops=crops,
+                crops=crops, terms=terms,
             )
         except (CamforensicsError, OSError) as exc:
             skipped.append({"report": f"pair {i}", "reason": str(exc)})

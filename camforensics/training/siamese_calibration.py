@@ -44,6 +44,9 @@ def _probe_shape(path: Path) -> tuple[int, int]:
 
 
 CROP_CACHE_BYTES = 1_000_000_000  # model inputs of calibration images kept for the pairs that reuse them
+# Each image's fingerprint terms (per-channel wavelet noise and weights, 24 bytes per pixel) kept for the pairs that
+# reuse it: its denoising is the expensive part of the PRNU score.
+TERMS_CACHE_BYTES = 1_500_000_000
 
 
 class CropCache:
@@ -58,10 +61,12 @@ class CropCache:
     def get(self, key: tuple) -> np.ndarray | None:
         return self._items.get(key)
 
-    def put(self, key: tuple, value: np.ndarray) -> None:
-        if self.used + value.nbytes <= self.budget:
+    def put(self, key: tuple, value: Any, nbytes: int | None = None) -> None:
+        """Keep ``value`` (an array, or anything whose size is given as ``nbytes``) while the budget allows."""
+        size = int(value.nbytes if nbytes is None else nbytes)
+        if self.used + size <= self.budget:
             self._items[key] = value
-            self.used += value.nbytes
+            self.used += size
 
 
 def pair_scores(
@@ -72,6 +77,7 @@ def pair_scores(
     fingerprint: FingerprintParams | None = None,
     match: MatchParams | None = None,
     crops: CropCache | None = None,
+    terms: CropCache | None = None,
 ) -> tuple[float, float, int]:
     """(PRNU PCE, Siamese mean logit, pixels of the common area) of two sets of image files, computed as
     ``camforensics verify`` does.
@@ -80,23 +86,35 @@ def pair_scores(
     (:func:`camforensics.core.matching.match_residual`). Siamese: extended inference over ``graph.n_positions``
     positions of the sets' common centred area, set B in A's orientation
     (:func:`camforensics.inference.verification.siamese_rotation`). Each image is decoded once (B's again only when
-    it must be turned); its model inputs at the positions come from ``crops`` when an earlier pair computed them.
+    it must be turned); its model inputs at the positions come from ``crops``, and its fingerprint terms (wavelet
+    noise and weights, :meth:`FingerprintAccumulator.terms_of`) from ``terms``, when an earlier pair computed them;
+    an image whose both are cached is not decoded again.
     """
     match = match or MatchParams()
     shapes = [_probe_shape(p) for p in paths_a], [_probe_shape(p) for p in paths_b]
     area = common_area([*shapes[0], *shapes[1]])
     positions = spread_positions(area, crop=graph.crop, n=graph.n_positions)
     crops = crops if crops is not None else CropCache(0)
+    terms = terms if terms is not None else CropCache(0)
+    fp_params = fingerprint or FingerprintParams()
 
     def side_input(paths: Sequence[Path], acc: FingerprintAccumulator | None, area: tuple[int, int], turn: int):
         avg = SetAverager(positions, crop=graph.crop, preprocessor=graph.preprocessor, area=area)
         for p in paths:
-            pixels = load_image(p).pixels
+            pixels = None
             if acc is not None:
-                acc.add(pixels)
+                tkey = (str(p), fp_params)
+                contribution = terms.get(tkey)
+                if contribution is None:
+                    pixels = load_image(p).pixels
+                    contribution = acc.terms_of(pixels)
+                    terms.put(tkey, contribution, sum(a.nbytes for part in contribution for a in part))
+                acc.add_terms(contribution)
             key = (str(p), area, graph.crop, len(positions), turn)
             cut = crops.get(key)
             if cut is None:
+                if pixels is None:
+                    pixels = load_image(p).pixels
                 cut = image_crops(
                     rotate_image(pixels, turn), positions, crop=graph.crop, preprocessor=graph.preprocessor, area=area
                 )
@@ -106,7 +124,7 @@ def pair_scores(
 
     fps, sides = [], []
     for paths in (paths_a, paths_b):
-        acc = FingerprintAccumulator(params=fingerprint or FingerprintParams())
+        acc = FingerprintAccumulator(params=fp_params)
         sides.append(side_input(paths, acc, area, 0))
         fps.append(acc.finish())
     res = match_residual(fps[1].k, None, fps[0].k, match=match)
@@ -127,10 +145,11 @@ def score_pairs(
     """PRNU and Siamese scores of labelled pairs of whole images; pairs that cannot be scored are counted."""
     pce, siam, labels, same_model, sizes, skipped, pixels = [], [], [], [], [], [], []
     crops = CropCache(CROP_CACHE_BYTES)
+    terms = CropCache(TERMS_CACHE_BYTES)
     for spec in specs:
         pa, pb = spec_paths(spec, records)
         try:
-            p, s, n_pixels = pair_scores(pa, pb, graph, crops=crops)
+            p, s, n_pixels = pair_scores(pa, pb, graph, crops=crops, terms=terms)
         except (CamforensicsError, OSError) as exc:
             skipped.append(f"{[x.name for x in pa]} vs {[x.name for x in pb]}: {exc}")
             continue
