@@ -298,3 +298,24 @@ def test_default_loader_keeps_stored_orientation(tmp_path: Path) -> None:
     out = default_loader(path)
     assert out.shape == (16, 32, 3)
     assert out[:, :16].mean() > 150 > out[:, 16:].mean()
+
+
+def test_mixed_batches_pool_several_images_and_keep_every_patch() -> None:
+    records = synthetic_records({"A": 6, "B": 6, "C": 6})
+    sampling = PatchSampling(size=16, per_image=8)
+
+    def batches(mix):
+        s = PatchStream(records, sampling=sampling, seed=3, balance=True, images_per_epoch=12, loader=FakeLoader())
+        return list(s.batches(8, epoch=0, mix=mix))
+
+    plain, mixed = batches(1), batches(4)
+    key = lambda b: sorted((str(src), int(y), int(x)) for src, (y, x) in zip(b.sources, b.positions))  # noqa: E731
+    assert sorted(k for b in plain for k in key(b)) == sorted(k for b in mixed for k in key(b))  # same patches
+    assert all(len(set(b.sources)) == 1 for b in plain)  # one image per batch without mixing
+    assert all(len(b.labels) == 8 for b in mixed) and len(mixed) == 12
+    assert sum(len(set(b.sources)) > 1 for b in mixed) == len(mixed)  # every mixed batch holds several images
+    assert sum(len(set(b.labels.tolist())) > 1 for b in mixed) >= len(mixed) - 1  # and, nearly always, models
+    again = batches(4)
+    assert [b.sources for b in again] == [b.sources for b in mixed]  # seeded
+    with pytest.raises(ParameterError):
+        batches(0)

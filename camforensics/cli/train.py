@@ -249,6 +249,9 @@ def anonymizer(
     evaluator_epochs: Annotated[int, typer.Option(help="First epochs that train only the internal evaluator.")] = 3,
     images_per_epoch: Annotated[int, typer.Option(help="Class-balanced image draws per epoch.")] = 64,
     patches_per_image: Annotated[int, typer.Option(help="Training patches per image draw.")] = 16,
+    mix_images: Annotated[
+        int, typer.Option(help="Image draws whose patches are pooled and shuffled into batches (1: one image's).")
+    ] = 8,
     patch_size: Annotated[int, typer.Option(help="Patch side in pixels (a multiple of 4).")] = 64,
     batch_size: Annotated[int, typer.Option(help="Patches per optimiser step.")] = 16,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate of the anonymizer and discriminator.")] = 2e-4,
@@ -283,6 +286,7 @@ def anonymizer(
             depth=depth,
             patch_size=patch_size,
             patches_per_image=patches_per_image,
+            mix_images=mix_images,
             images_per_epoch=images_per_epoch,
             epochs=epochs,
             evaluator_epochs=evaluator_epochs,

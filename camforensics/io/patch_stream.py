@@ -209,18 +209,50 @@ class PatchStream:
     def __iter__(self) -> Iterator[Patch]:
         return self.iter_epoch(0)
 
-    def batches(self, batch_size: int, *, epoch: int = 0, start: int = 0) -> Iterator[PatchBatch]:
-        """The epoch's patches stacked in batches of ``batch_size`` (the last one may be smaller)."""
+    def batches(self, batch_size: int, *, epoch: int = 0, start: int = 0, mix: int = 1) -> Iterator[PatchBatch]:
+        """The epoch's patches stacked in batches of ``batch_size`` (the last one may be smaller).
+
+        With ``mix`` > 1 the patches of ``mix`` consecutive image draws are pooled and shuffled (seeded by the
+        stream's seed and the epoch) before they are cut into batches, so that a batch holds patches of several
+        images and camera models instead of one image's (which losses comparing models within a batch, and batch
+        normalisation, need); patches left over from a pool start the next one. ``mix`` = 1 keeps draw order.
+        """
         if batch_size < 1:
             raise ParameterError(f"batch_size must be >= 1, not {batch_size}")
+        if mix < 1:
+            raise ParameterError(f"mix must be >= 1, not {mix}")
         buf: list[Patch] = []
-        for patch in self.iter_epoch(epoch, start=start):
-            buf.append(patch)
-            if len(buf) == batch_size:
+        if mix == 1:
+            for patch in self.iter_epoch(epoch, start=start):
+                buf.append(patch)
+                if len(buf) == batch_size:
+                    yield _stack(buf)
+                    buf = []
+            if buf:
                 yield _stack(buf)
-                buf = []
+            return
+        rng = np.random.default_rng([self.seed, epoch, start, _MIX_STREAM])
+        draws: set[int] = set()
+
+        def cut(pool: list[Patch], final: bool) -> Iterator[PatchBatch]:
+            order = rng.permutation(len(pool))
+            shuffled = [pool[i] for i in order]
+            whole = len(shuffled) if final else len(shuffled) - len(shuffled) % batch_size
+            for i in range(0, whole, batch_size):
+                yield _stack(shuffled[i : i + batch_size])
+            pool[:] = shuffled[whole:]
+
+        for patch in self.iter_epoch(epoch, start=start):
+            if patch.draw not in draws and len(draws) >= mix:
+                yield from cut(buf, final=False)
+                draws = {p.draw for p in buf}
+            draws.add(patch.draw)
+            buf.append(patch)
         if buf:
-            yield _stack(buf)
+            yield from cut(buf, final=True)
+
+
+_MIX_STREAM = 0x3A1C  # seed-sequence tag of the batch mixing
 
 
 def _stack(patches: list[Patch]) -> PatchBatch:

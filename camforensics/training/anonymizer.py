@@ -91,6 +91,7 @@ class AnonymizerConfig:
     depth: int = 6  # convolution layers of the eraser (DnCNN-like)
     patch_size: int = 64  # training patch side (Cama: 64); a multiple of 4
     patches_per_image: int = 16  # patches per image draw
+    mix_images: int = 8  # image draws pooled and shuffled into batches (1: each batch from one image, as before)
     images_per_epoch: int = 64  # class-balanced image draws per epoch
     epochs: int = 10  # all epochs, evaluator phase included
     evaluator_epochs: int = 3  # first epochs: train the internal evaluator / embedding only
@@ -114,7 +115,7 @@ class AnonymizerConfig:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ParameterError(f"unknown anonymizer kind {self.kind!r}; choose one of {KINDS}")
-        for name in ("width", "blocks", "depth", "patches_per_image", "images_per_epoch", "epochs", "batch_size", "val_patches"):
+        for name in ("width", "blocks", "depth", "patches_per_image", "mix_images", "images_per_epoch", "epochs", "batch_size", "val_patches"):
             if int(getattr(self, name)) < 1:
                 raise ParameterError(f"{name} must be >= 1, not {getattr(self, name)!r}")
         if self.patch_size < 48 or self.patch_size % GENERATOR_MULTIPLE:
@@ -492,7 +493,7 @@ def train_anonymizer(
         sums: dict[str, float] = {}
         seen = 0
         src = stream(config.kind == "targeted" and phase == "evaluator")
-        for step, batch in enumerate(src.batches(config.batch_size, epoch=epoch)):
+        for step, batch in enumerate(src.batches(config.batch_size, epoch=epoch, mix=config.mix_images)):
             x = to_unit(batch.pixels[..., :3]).to(device)
             y = torch.from_numpy(batch.labels).to(device)
             if phase == "evaluator" and config.kind == "targeted":
