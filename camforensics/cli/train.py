@@ -71,6 +71,9 @@ def attributor(
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 15,
     images_per_epoch: Annotated[int, typer.Option(help="Class-balanced image draws per epoch.")] = 256,
     patches_per_image: Annotated[int, typer.Option(help="Training patches per image draw.")] = 32,
+    mix_images: Annotated[
+        int, typer.Option(help="Image draws whose patches are pooled and shuffled into batches (1: draw order).")
+    ] = 8,
     patch_size: Annotated[int, typer.Option(help="Patch side in pixels.")] = 64,
     batch_size: Annotated[int, typer.Option(help="Patches per optimiser step.")] = 64,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate (cosine-annealed).")] = 1e-3,
@@ -106,6 +109,7 @@ def attributor(
             width=width,
             patch_size=patch_size,
             patches_per_image=patches_per_image,
+            mix_images=mix_images,
             images_per_epoch=images_per_epoch,
             epochs=epochs,
             batch_size=batch_size,

@@ -56,6 +56,7 @@ class AttributorConfig:
     width: int = 16  # channels of the first layer; the others scale with it
     patch_size: int = 64  # training patch side (Bondi et al. 2017: 64)
     patches_per_image: int = 32  # patches per image draw (Bondi et al. keep 32 per image)
+    mix_images: int = 8  # image draws pooled and shuffled into batches (1: a batch holds one or two images' patches)
     images_per_epoch: int = 256  # class-balanced image draws per epoch
     epochs: int = 15
     batch_size: int = 64
@@ -81,6 +82,7 @@ class AttributorConfig:
             "width",
             "patch_size",
             "patches_per_image",
+            "mix_images",
             "images_per_epoch",
             "epochs",
             "batch_size",
@@ -353,7 +355,7 @@ def train_attributor(
         t0 = time.perf_counter()
         model.train()
         loss_sum, hits, seen = 0.0, 0, 0
-        for step, batch in enumerate(stream.batches(config.batch_size, epoch=epoch)):
+        for step, batch in enumerate(stream.batches(config.batch_size, epoch=epoch, mix=config.mix_images)):
             x = torch.from_numpy(np.ascontiguousarray(batch.pixels.transpose(0, 3, 1, 2), dtype=np.float32)).to(device)
             y = torch.from_numpy(batch.labels).to(device)
             log_probs = model(x)
