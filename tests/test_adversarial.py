@@ -2,8 +2,9 @@
 ``camforensics anonymize --method fgsm|pgd``.
 
 The surrogate is the tiny attributor of tests/attributor_fixtures.py (session fixture): "Alpha One" images carry a
-2x2 checkerboard of amplitude 6, "Beta Two" images white noise of std 5. The tiny network is barely confident
-(one epoch), so the decisions checked here are those the attack can move within the given epsilon: adding a
+2x2 checkerboard of amplitude 6, "Beta Two" images white noise of std 5. The tiny network is only moderately
+confident (three short epochs; since its batches mix images it is surer than before, and PGD needs epsilon 4 to
+turn it, as FGSM did), so the decisions checked here are those the attack can move within the given epsilon: adding a
 checkerboard to a noisy image (toward Alpha One) takes a few grey levels; erasing a checkerboard of amplitude 6
 needs more, and there only the direction of the change (the loss) is checked. Every decision is measured again on
 the 8-bit output, independently of the attack's own statistics.
@@ -77,7 +78,7 @@ ATTACKS = {
 }
 
 
-@pytest.mark.parametrize(("attack", "eps"), [("fgsm", 4.0), ("pgd", 2.0)])
+@pytest.mark.parametrize(("attack", "eps"), [("fgsm", 4.0), ("pgd", 4.0)])
 def test_untargeted_attack_changes_most_patch_decisions_within_the_ball(surrogate, attack, eps):
     beta = surrogate.classes.index("Beta Two")
     for seed in (11, 12):
@@ -96,7 +97,7 @@ def test_untargeted_attack_changes_most_patch_decisions_within_the_ball(surrogat
         np.testing.assert_array_equal(out[:, 192:], img[:, 192:])
 
 
-@pytest.mark.parametrize(("attack", "eps"), [("fgsm", 4.0), ("pgd", 2.0)])
+@pytest.mark.parametrize(("attack", "eps"), [("fgsm", 4.0), ("pgd", 4.0)])
 def test_targeted_attack_moves_the_decision_to_the_target(surrogate, attack, eps):
     alpha = surrogate.classes.index("Alpha One")
     img = trace_image("noisy", 21, 192)
@@ -186,7 +187,7 @@ def test_cli_pgd_and_targeted_fgsm_end_to_end(attr_trained, judge_registry, inpu
     hashes = {p.name: sha256(p) for p in inputs.iterdir()}
     report = tmp_path / "pgd.json"
     res = invoke(
-        "anonymize", inputs, "-o", tmp_path / "out", "--method", "pgd", "--attack-model", ckpt, "--epsilon", 2,
+        "anonymize", inputs, "-o", tmp_path / "out", "--method", "pgd", "--attack-model", ckpt, "--epsilon", 4,
         "--pgd-step", 0.5, "--pgd-iterations", 10, "--models-dir", judge_registry, "-r", report, "-j", 1,
     )  # fmt: skip
     assert res.exit_code == 0, res.output
@@ -196,14 +197,14 @@ def test_cli_pgd_and_targeted_fgsm_end_to_end(attr_trained, judge_registry, inpu
     assert mp["attack"] == "pgd" and mp["attack_model"] == str(ckpt.resolve())
     assert mp["attack_model_sha256"] == sha256(ckpt)
     assert mp["classes"] == ["Alpha One", "Beta Two"] and mp["targeted"] is False and mp["target"] is None
-    assert (mp["epsilon"], mp["step"], mp["iterations"], mp["seed"]) == (2.0, 0.5, 10, 0)
+    assert (mp["epsilon"], mp["step"], mp["iterations"], mp["seed"]) == (4.0, 0.5, 10, 0)
     roles = {m["role"]: m for m in doc["run"]["models"]}
     assert roles["surrogate"]["sha256"] == sha256(ckpt) and roles["judge"]["name"] == "tiny"
     assert len(doc["results"]) == 3 and all(r["status"] == "ok" for r in doc["results"])
     for r in doc["results"]:
         assert r["method"]["name"] == "pgd" and r["method"]["parameters"] == mp
         fitted = r["method"]["fitted"]["surrogate"]
-        assert fitted["max_abs_change"] <= 2 and fitted["before"]["image_top1"] == "Beta Two"
+        assert fitted["max_abs_change"] <= 4 and fitted["before"]["image_top1"] == "Beta Two"
         assert np.isfinite(r["quality"]["psnr"]) and r["output"]["path"].endswith(".pgd.png")
         judged = r["judges"][0]
         assert judged["judge"] == "tiny" and judged["before"]["model"] == "Beta Two" and "after" in judged
