@@ -24,6 +24,7 @@ from camforensics.cli.common import (
     report_target,
     show_errors,
 )
+from camforensics.core.params import REMOVAL_OVERSHOOT
 
 if TYPE_CHECKING:
     from camforensics.reports.report import Report
@@ -129,10 +130,10 @@ def anonymize(
     overshoot: Annotated[
         float,
         typer.Option(
-            help="Removal: multiply the fitted alpha (1 aims at zero correlation with the device; the default 1.15 "
+            help="Removal: multiply the fitted alpha (1 aims at zero correlation with the device; the default "
             "was chosen on simulated devices, see docs/algorithms.md)."
         ),
-    ] = 1.15,
+    ] = REMOVAL_OVERSHOOT,
     debias: Annotated[
         bool,
         typer.Option(

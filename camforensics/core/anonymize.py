@@ -26,7 +26,7 @@ import numpy as np
 
 from camforensics.core.denoise import denoise_channel, min_image_side
 from camforensics.core.matching import match_residual
-from camforensics.core.params import PCE_THRESHOLD, MatchParams, ResidualParams
+from camforensics.core.params import PCE_THRESHOLD, REMOVAL_OVERSHOOT, MatchParams, ResidualParams
 from camforensics.core.quality import psnr, ssim
 from camforensics.core.residual import extract_residual, to_grey
 from camforensics.errors import ParameterError, SizeMismatchError
@@ -175,7 +175,12 @@ def _ncc(signal: np.ndarray, k: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------------------- removal
 
 
-DEFAULT_OVERSHOOT = 1.15
+def _check_fit_bounds(max_modulation: float, iterations: int) -> None:
+    """The bounds that the removal and the plant fits share."""
+    if not max_modulation > 0:
+        raise ParameterError(f"max_modulation must be > 0, got {max_modulation!r}")
+    if not 0 <= iterations <= 10:
+        raise ParameterError(f"iterations must be between 0 and 10, got {iterations!r}")
 
 
 @dataclass(frozen=True)
@@ -183,9 +188,7 @@ class RemovalParams:
     """How the fingerprint's presence is estimated and subtracted (see :func:`remove_fingerprint`)."""
 
     residual: ResidualParams = field(default_factory=ResidualParams)  # residual of the detector (queries: sigma0 2)
-    # alpha is multiplied by this: 1 aims at zero correlation, >1 drives it negative. The default was chosen on
-    # simulated devices (docs/algorithms.md): with it the debiased removal left an independent estimate at null.
-    overshoot: float = DEFAULT_OVERSHOOT
+    overshoot: float = REMOVAL_OVERSHOOT  # alpha is multiplied by this: 1 aims at zero correlation, >1 drives it negative
     # Split-half reliability of K (Reliability of the library entry): the root is divided by it, aiming at zero
     # correlation with the device's pattern instead of with its estimate; None: aim at the estimate.
     reliability: float | None = None
@@ -198,10 +201,7 @@ class RemovalParams:
             raise ParameterError(f"overshoot must be > 0, got {self.overshoot!r}")
         if self.reliability is not None and not 0 < self.reliability <= 1:
             raise ParameterError(f"reliability must be in (0, 1], got {self.reliability!r}")
-        if not self.max_modulation > 0:
-            raise ParameterError(f"max_modulation must be > 0, got {self.max_modulation!r}")
-        if not 0 <= self.iterations <= 10:
-            raise ParameterError(f"iterations must be between 0 and 10, got {self.iterations!r}")
+        _check_fit_bounds(self.max_modulation, self.iterations)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -392,10 +392,7 @@ class PlantParams:
     def __post_init__(self) -> None:
         if not self.target_pce > 0:
             raise ParameterError(f"target_pce must be > 0, got {self.target_pce!r}")
-        if not self.max_modulation > 0:
-            raise ParameterError(f"max_modulation must be > 0, got {self.max_modulation!r}")
-        if not 0 <= self.iterations <= 10:
-            raise ParameterError(f"iterations must be between 0 and 10, got {self.iterations!r}")
+        _check_fit_bounds(self.max_modulation, self.iterations)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

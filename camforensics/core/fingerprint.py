@@ -53,36 +53,42 @@ def saturation_mask(channel: np.ndarray, *, level: float = 250.0) -> np.ndarray:
     -------
     ndarray of bool, same shape as ``channel``
     """
+    return ~saturated_pixels(channel, level=level)
+
+
+_FOUR_NEIGHBOURS = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.uint8)
+
+
+def saturated_pixels(channel: np.ndarray, *, level: float = 250.0) -> np.ndarray:
+    """The saturated pixels of one channel (True where :func:`saturation_mask` is False).
+
+    2-D uint8 and float32 channels take OpenCV passes (the maximum, the pixels equal to it, and those of them with
+    an equal 4-neighbour by a dilation with zeros beyond the border); other dtypes the same in numpy.
+
+    Returns
+    -------
+    ndarray of bool, same shape as ``channel``
+    """
     c = np.asarray(channel)
     if c.ndim == 2 and c.dtype in (np.uint8, np.float32) and c.size:
-        return ~_saturated(c, level)
-    peak = c.max()
-    mask = np.ones(c.shape, dtype=bool)
-    if not peak > level:
-        return mask
+        peak = cv2.minMaxLoc(c)[1]
+        if not peak > level:
+            return np.zeros(c.shape, dtype=bool)
+        at_max = cv2.compare(c, peak, cv2.CMP_EQ)  # 255 where equal
+        near = cv2.dilate(at_max, _FOUR_NEIGHBOURS, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        return cv2.bitwise_and(at_max, near).view(bool)
+    saturated = np.zeros(c.shape, dtype=bool)
+    peak = c.max() if c.size else None
+    if peak is None or not peak > level:
+        return saturated
     at_max = c == peak
     equal_neighbour = np.zeros(c.shape, dtype=bool)
     equal_neighbour[1:, :] |= at_max[:-1, :]
     equal_neighbour[:-1, :] |= at_max[1:, :]
     equal_neighbour[:, 1:] |= at_max[:, :-1]
     equal_neighbour[:, :-1] |= at_max[:, 1:]
-    mask[at_max & equal_neighbour] = False
-    return mask
-
-
-_FOUR_NEIGHBOURS = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.uint8)
-
-
-def _saturated(c: np.ndarray, level: float) -> np.ndarray:
-    """Boolean map of the saturated pixels of a 2-D uint8 or float32 channel (see :func:`saturation_mask`), in
-    OpenCV passes: the maximum, the pixels equal to it, and those of them with an equal 4-neighbour (a dilation by
-    the four neighbours, zeros beyond the border)."""
-    peak = cv2.minMaxLoc(c)[1]
-    if not peak > level:
-        return np.zeros(c.shape, dtype=bool)
-    at_max = cv2.compare(c, peak, cv2.CMP_EQ)  # 255 where equal
-    near = cv2.dilate(at_max, _FOUR_NEIGHBOURS, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    return cv2.bitwise_and(at_max, near).view(bool)
+    saturated[at_max & equal_neighbour] = True
+    return saturated
 
 
 def fingerprint_input(image: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
@@ -231,14 +237,9 @@ class FingerprintAccumulator:
         weights = []
         for channel in channels:
             weight = intensity_weight(channel, knee=p.intensity_knee, spread=p.intensity_spread)
-            if channel.ndim == 2 and channel.dtype in (np.uint8, np.float32):
-                saturated = _saturated(channel, p.saturation_level)
-                if cv2.countNonZero(saturated.view(np.uint8)):
-                    weight[saturated] = 0
-            else:
-                mask = saturation_mask(channel, level=p.saturation_level)
-                if not mask.all():
-                    weight[~mask] = 0
+            saturated = saturated_pixels(channel, level=p.saturation_level)
+            if saturated.any():
+                weight[saturated] = 0
             weights.append(weight)
         return list(noise), weights
 

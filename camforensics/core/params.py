@@ -14,6 +14,10 @@ GREY_WEIGHTS = (0.29893602, 0.58704307, 0.11402090)
 # "Large scale test of sensor fingerprint camera identification").
 PCE_THRESHOLD = 60.0
 
+# Fingerprint removal: the fitted alpha is multiplied by this (1 aims at zero correlation). Chosen on simulated
+# devices (docs/algorithms.md): with it the debiased removal left an independent estimate at null.
+REMOVAL_OVERSHOOT = 1.15
+
 # Orientation searches of MatchParams.rotations and where a smaller query may sit (MatchParams.crop_anchor).
 ROTATION_MODES = ("all", "none", "dih4")
 CROP_ANCHORS = ("any", "centre", "corner", "none")

@@ -38,13 +38,16 @@ def map_channels(fn: Callable[[np.ndarray], Any], image: np.ndarray, *, parallel
     Returns a list, or with ``lazy`` an iterator that yields each result in channel order as it is ready (so a
     caller can fold results in and drop them, keeping at most the pool's width of results alive).
     """
-    if image.ndim == 2:
-        return iter([fn(image)]) if lazy else [fn(image)]
-    channels = [image[:, :, c] for c in range(image.shape[2])]  # views: no copy of the image held meanwhile
+    channels = [image] if image.ndim == 2 else [image[:, :, c] for c in range(image.shape[2])]  # views, no copies
+    return _map_list(fn, channels, parallel=parallel, lazy=lazy)
+
+
+def _map_list(fn: Callable[[np.ndarray], Any], channels: list[np.ndarray], *, parallel: bool, lazy: bool = False):
+    """``fn`` over 2-D channels, in the pool's threads when ``parallel`` and there are several (see map_channels)."""
     if parallel and len(channels) > 1:
         results = threads.pool().map(fn, channels)
-        return results if lazy else list(results)
-    results = (fn(c) for c in channels)
+    else:
+        results = (fn(c) for c in channels)
     return results if lazy else list(results)
 
 
@@ -272,10 +275,7 @@ def noise_of_channels(channels: list[np.ndarray], *, params: ResidualParams = Re
     if not channels:
         return []
     h, w = np.shape(channels[0])[:2]
-    fn = lambda ch: denoise_channel(ch, params=params)
-    if len(channels) > 1 and channel_threads_for(h * w):
-        return list(threads.pool().map(fn, channels))
-    return [fn(c) for c in channels]
+    return _map_list(lambda ch: denoise_channel(ch, params=params), channels, parallel=channel_threads_for(h * w))
 
 
 def _scale_add(d: np.ndarray, weight: np.float32, acc: np.ndarray | None) -> None:

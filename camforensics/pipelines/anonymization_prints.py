@@ -168,12 +168,11 @@ def prints_from_libraries(
         if entry is None:
             prints.devices[device] = {"status": "skipped", "reason": f"no entry of {library} maps to this device"}
             continue
-        prints.check[device] = _ref("library", str(library), device, entry.load())
+        prints.check[device] = Reference.load("library", DeviceRef(str(library), device), entry)
         info: dict[str, Any] = {"status": "fingerprinted", "check": entry.summary()}
         a = attack_entries.get(device)
-        if a is not None:
-            rel = Reliability.from_dict(a.meta.get("reliability"))
-            prints.attack[device] = _ref("removed", str(attack_library), device, a.load(), rel)
+        if a is not None:  # with the reliability its entry records, as anonymize reads it
+            prints.attack[device] = Reference.load("removed", DeviceRef(str(attack_library), device), a)
             info["attack"] = a.summary()
         prints.devices[device] = info
     return prints
