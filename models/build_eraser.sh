@@ -9,6 +9,6 @@
 set -euo pipefail
 DATA="${1:-../shared/data/real-dev}"
 camforensics train anonymizer "$DATA" -o runs/anonymizer-erase --kind erase --width 16 --depth 6 --epochs 34 \
-  --evaluator-epochs 24 --images-per-epoch 64 --patches-per-image 64 --batch-size 32 --threads 1 --seed 0
+  --evaluator-epochs 24 --images-per-epoch 64 --patches-per-image 64 --batch-size 32 --erase-max-change 3 --threads 1 --seed 0
 camforensics export runs/anonymizer-erase/best.pt -o models/anonymizer-erase.onnx
 python bench/bench_anonymizer.py runs/anonymizer-erase --model anonymizer-erase --threads 2 --json runs/anonymizer-erase/judged.json

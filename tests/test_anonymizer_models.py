@@ -37,6 +37,7 @@ from camforensics.training.anonymizer_nets import (
     CamaDiscriminator,
     CamaGenerator,
     RemosaicBilinear,
+    TraceEraser,
     label_planes,
 )
 from camforensics.training.export import onnx_bytes
@@ -56,6 +57,34 @@ def test_constrained_conv_projection_holds_after_an_optimiser_step():
     w = d.cc.conv.weight.detach()
     np.testing.assert_allclose(w[:, :, 2, 2].numpy(), -1.0)  # ...the projection restores it: centre -1,
     np.testing.assert_allclose(w.sum(dim=(2, 3)).numpy(), 0.0, atol=1e-5)  # the neighbours sum to 1
+
+
+def test_bounded_eraser_never_moves_a_pixel_further_than_its_bound():
+    torch.manual_seed(0)
+    bound = 3.0 / 127.5  # 3 grey levels on the [-1, 1] scale
+    bounded, free = TraceEraser(width=8, depth=4, max_change=bound), TraceEraser(width=8, depth=4)
+    free.load_state_dict(bounded.state_dict())
+    for net in (bounded, free):
+        torch.nn.init.constant_(net.residual[-1].bias, 5.0)  # an output layer that asks for huge changes
+        net.eval()
+    x = torch.rand(2, 3, 40, 40) * 1.6 - 0.8
+    with torch.no_grad():
+        change, free_change = (bounded(x) - x).abs(), (free(x) - x).abs()
+    assert change.max().item() <= bound * (1 + 1e-5) and change.max().item() > 0.9 * bound
+    assert free_change.max().item() > 5 * bound  # the unbounded residual goes where it is sent
+    worst = 10 * math.log10(4.0 / float(change.pow(2).mean()))  # PSNR on the [-1, 1] scale (peak-to-peak 2)
+    assert worst >= 20 * math.log10(2.0 / bound) - 1e-3  # = 38.6 dB: the bound holds on any image
+    with pytest.raises(ValueError):
+        TraceEraser(max_change=-1.0)
+
+
+def test_anonymizer_config_of_old_runs_reads_as_an_unbounded_eraser():
+    old = AnonymizerConfig(kind="erase").to_dict()
+    del old["erase_max_change"]
+    assert AnonymizerConfig.from_dict(old).erase_max_change == 0.0
+    assert AnonymizerConfig.from_dict(AnonymizerConfig(kind="erase").to_dict()).erase_max_change == 3.0
+    with pytest.raises(ParameterError):
+        AnonymizerConfig(kind="erase", erase_max_change=-1.0)
 
 
 def test_matching_aware_discriminator_loss_values():

@@ -263,6 +263,10 @@ def anonymizer(
     fidelity_weight: Annotated[float, typer.Option(help="Weight of L1 (targeted) or truncated L1 (erase).")] = 10.0,
     classifier_weight: Annotated[float, typer.Option(help="Weight of Cama's evaluator term L_clf.")] = 0.01,
     erase_threshold: Annotated[float, typer.Option(help="Erase: grey levels of change that cost nothing.")] = 2.0,
+    erase_max_change: Annotated[
+        float,
+        typer.Option(help="Erase: most grey levels any pixel may change (bounds the PSNR on every image; 0: unbounded)."),
+    ] = 3.0,
     val_patches: Annotated[int, typer.Option(help="Grid patches per validation image.")] = 8,
     min_psnr: Annotated[float, typer.Option(help="dB the best epoch must reach on validation.")] = 30.0,
     seed: Annotated[int, typer.Option(help="Seed of the split, the patch sampling, the targets and torch.")] = 0,
@@ -300,6 +304,7 @@ def anonymizer(
             fidelity_weight=fidelity_weight,
             classifier_weight=classifier_weight,
             erase_threshold=erase_threshold,
+            erase_max_change=erase_max_change,
             val_patches=val_patches,
             min_psnr=min_psnr,
             seed=seed,

@@ -104,6 +104,7 @@ class AnonymizerConfig:
     similarity_weight: float = 1.0  # erase: weight of the embedded-similarity loss
     ce_weight: float = 0.1  # erase: weight of the cross-entropy to the uniform distribution
     erase_threshold: float = 2.0  # erase: truncated-L1 threshold, grey levels of 0..255
+    erase_max_change: float = 3.0  # erase: bound of the eraser's change per pixel, grey levels (0: unbounded)
     val_patches: int = 8  # grid patches per validation image (best Bondi quality scores)
     min_psnr: float = 30.0  # dB; the best epoch must reach it (Cama's quality bar is about 35 dB)
     seed: int = 0  # torch, patch sampling, targets and split seed
@@ -115,6 +116,8 @@ class AnonymizerConfig:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ParameterError(f"unknown anonymizer kind {self.kind!r}; choose one of {KINDS}")
+        if self.erase_threshold < 0 or self.erase_max_change < 0:
+            raise ParameterError("erase_threshold and erase_max_change must be >= 0 grey levels")
         for name in ("width", "blocks", "depth", "patches_per_image", "mix_images", "images_per_epoch", "epochs", "batch_size", "val_patches"):
             if int(getattr(self, name)) < 1:
                 raise ParameterError(f"{name} must be >= 1, not {getattr(self, name)!r}")
@@ -134,6 +137,8 @@ class AnonymizerConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AnonymizerConfig:
         known = {f.name for f in fields(cls)}
+        # runs from before the bound existed trained an unbounded eraser
+        d = {"erase_max_change": 0.0, **d}
         return cls(**{k: (tuple(v) if k == "split_fractions" else v) for k, v in d.items() if k in known})
 
 
@@ -147,7 +152,7 @@ def build_networks(config: AnonymizerConfig, n_classes: int) -> dict[str, torch.
             "evaluator": CamaEvaluator(n_classes, width=config.width, blocks=config.blocks),
         }
     return {
-        "eraser": TraceEraser(width=2 * config.width, depth=config.depth),
+        "eraser": TraceEraser(width=2 * config.width, depth=config.depth, max_change=config.erase_max_change / PIXEL_SCALE),
         "embedding": TraceEmbedding(n_classes, width=config.width),
     }
 
