@@ -1,4 +1,5 @@
-"""The engine's own periodic DWT and its threaded passes against pywt / plain numpy."""
+"""The engine's own periodic DWT, its Wiener rule and their threaded passes against pywt / plain numpy, in both
+implementations: the native kernels (camforensics/core/_kernels.c) and the OpenCV one."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 import pywt
 
-from camforensics.core import dwt, threads
+from camforensics.core import dwt, native, threads
 from camforensics.core.denoise import noise_coefficients, reconstruct_noise, wiener_noise, wiener_noise_gain
 from camforensics.core.params import ResidualParams
 from camforensics.core.residual import std_of, zero_mean_cfa
@@ -23,6 +24,19 @@ def strips(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=["native", "opencv"])
+def engine(request, monkeypatch):
+    """Run a test with the native kernels (skipped where they are not built), then with the OpenCV code."""
+    if request.param == "native":
+        monkeypatch.delenv(native.ENV, raising=False)
+        if not native.available():
+            pytest.skip("the native kernels are not built on this machine")
+    else:
+        monkeypatch.setenv(native.ENV, "0")
+    assert native.engine() == request.param
+    return request.param
+
+
 def _assert_coeffs_close(got, ref, atol):
     assert len(got) == len(ref)
     np.testing.assert_allclose(got[0], ref[0], atol=atol, rtol=0)
@@ -36,7 +50,7 @@ def _assert_coeffs_close(got, ref, atol):
 @pytest.mark.filterwarnings("ignore:Level value of .* is too high")  # pywt's note on small test arrays
 @pytest.mark.parametrize("wavelet", ["haar", "db2", "db4", "db8", "sym4", "coif2"])
 @pytest.mark.parametrize(("shape", "level"), [((64, 96), 1), ((112, 80), 4), ((256, 160), 3)])
-def test_wavedec2_and_waverec2_equal_pywt_periodization(wavelet, shape, level, strips):
+def test_wavedec2_and_waverec2_equal_pywt_periodization(wavelet, shape, level, strips, engine):
     x = np.random.default_rng(0).normal(0, 50, shape).astype(np.float32)
     ref = pywt.wavedec2(x.astype(np.float64), wavelet, mode="periodization", level=level)
     got = dwt.wavedec2(x, wavelet, level)
@@ -58,7 +72,7 @@ def test_wavedec2_refuses_sides_that_are_not_multiples_of_the_block():
         dwt.dwt2(np.zeros((10, 7), np.float32), "db4")
 
 
-def test_wiener_noise_on_strips_equals_the_whole_array(monkeypatch):
+def test_wiener_noise_on_strips_equals_the_whole_array(monkeypatch, engine):
     c = np.random.default_rng(1).normal(0, 4, (300, 257)).astype(np.float32)
     c[100:140, 50:90] *= 20  # a textured region across a strip border
     monkeypatch.setattr(threads, "_limit", 1)
@@ -71,7 +85,7 @@ def test_wiener_noise_on_strips_equals_the_whole_array(monkeypatch):
     np.testing.assert_allclose(whole_noise, c * whole_gain, rtol=1e-5, atol=1e-5)
 
 
-def test_denoised_channel_is_the_same_with_and_without_threads(monkeypatch):
+def test_denoised_channel_is_the_same_with_and_without_threads(monkeypatch, engine):
     rng = np.random.default_rng(2)
     channel = np.clip(rng.normal(128, 30, (515, 389)), 0, 255).astype(np.uint8)
     params = ResidualParams()
@@ -81,6 +95,63 @@ def test_denoised_channel_is_the_same_with_and_without_threads(monkeypatch):
     monkeypatch.setattr(threads, "_limit", 2)
     two = reconstruct_noise(noise_coefficients(channel, params=params), channel.shape, params=params)
     np.testing.assert_allclose(two, one, rtol=0, atol=1e-4)
+
+
+def _wiener_reference(c: np.ndarray, noise_var: float, windows) -> np.ndarray:
+    """Binghamton's rule in float64 with scipy: min over windows of max(0, mean(c^2) - s2), zeros past the border."""
+    from scipy.ndimage import uniform_filter
+
+    c64 = c.astype(np.float64)
+    var = np.min([np.maximum(0.0, uniform_filter(c64**2, w, mode="constant") - noise_var) for w in windows], axis=0)
+    return noise_var / (var + noise_var)
+
+
+@pytest.mark.parametrize("shape", [(300, 203), (7, 9), (1, 30), (64, 8), (40, 1)])
+@pytest.mark.parametrize("windows", [(3, 5, 7, 9), (1, 3), (5,), (9, 3)])
+def test_wiener_gain_and_noise_equal_the_float64_reference(shape, windows, engine):
+    rng = np.random.default_rng(5)
+    c = (rng.normal(0, 1, shape) * rng.uniform(0, 20, shape)).astype(np.float32)  # texture of many scales
+    ref = _wiener_reference(c, 9.0, windows)
+    gain = wiener_noise_gain(c, 9.0, windows=windows)
+    assert gain.dtype == np.float32 and gain.shape == c.shape
+    np.testing.assert_allclose(gain, ref, rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(wiener_noise(c, 9.0, windows=windows), c * ref, rtol=2e-5, atol=2e-5)
+
+
+def test_native_and_opencv_engines_give_the_same_residual_and_fingerprint(monkeypatch):
+    if not native.available():
+        pytest.skip("the native kernels are not built on this machine")
+    from camforensics.core.fingerprint import estimate_fingerprint
+    from camforensics.core.residual import extract_residual
+
+    rng = np.random.default_rng(6)
+    images = [np.clip(rng.normal(120, 40, (240, 330, 3)), 0, 255).astype(np.uint8) for _ in range(3)]
+    native_w, native_k = extract_residual(images[0]), estimate_fingerprint(images).k
+    monkeypatch.setenv(native.ENV, "0")
+    assert native.engine() == "opencv"
+    opencv_w, opencv_k = extract_residual(images[0]), estimate_fingerprint(images).k
+    for a, b in ((native_w, opencv_w), (native_k, opencv_k)):
+        assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.999999
+        np.testing.assert_allclose(a, b, atol=2e-4 * float(np.abs(b).max()), rtol=0)
+
+
+def test_native_kernels_refuse_bad_arguments():
+    if not native.available():
+        pytest.skip("the native kernels are not built on this machine")
+    with pytest.raises(ValueError, match="odd sizes"):
+        native.wiener(np.zeros((8, 8), np.float32), 1.0, (4,), noise=True)
+    lib = native._library()
+    radii = np.array([2, 1], np.int32)  # not increasing: the kernel refuses, the wrapper raises
+    x = np.zeros((4, 4), np.float32)
+    with pytest.raises(RuntimeError, match="status -1"):
+        native._call(lib.cf_wiener, x.ctypes.data, x.ctypes.data, 4, 4, 0, 4, 1.0, radii.ctypes.data, 2, 1)
+
+
+def test_native_switch_is_read_at_each_call(monkeypatch):
+    monkeypatch.setenv(native.ENV, "0")
+    assert not native.available() and native.engine() == "opencv"
+    monkeypatch.setenv(native.ENV, "off")
+    assert native.engine() == "opencv"
 
 
 def _zero_mean_loops(x: np.ndarray) -> np.ndarray:

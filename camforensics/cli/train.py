@@ -371,8 +371,11 @@ class _TrainProgress:
         elif event == "epoch" and "phase" in info:
             success = info.get("val_targeted_success", info.get("val_untargeted_success"))
             psnr = info.get("val_psnr")
+            # the anonymizer's loss, or in the first phase the loss of the network that is trained alone
+            loss_key = "train_loss" if "train_loss" in info else next((k for k in info if k.startswith("train_")), None)
+            loss = "" if loss_key is None else f"{loss_key.removeprefix('train_').replace('_', ' ')} {info[loss_key]:.3f}, "
             err.print(
-                f"epoch {info['epoch'] + 1} ({info['phase']}): loss {info.get('train_loss', float('nan')):.3f}, "
+                f"epoch {info['epoch'] + 1} ({info['phase']}): {loss}"
                 f"judge accuracy {info['val_judge_accuracy_real']:.3f}"
                 + ("" if psnr is None else f", validation PSNR {psnr:.2f} dB, success {success:.3f}")
                 + f" ({info['seconds']:.0f} s)"

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pywt
 
-from camforensics.core import dwt
+from camforensics.core import dwt, native
 from camforensics.core.params import ResidualParams
 from camforensics.core.threads import map_row_strips
 from camforensics.errors import ParameterError
@@ -57,6 +57,8 @@ def wiener_noise_gain(coeffs: np.ndarray, noise_var: float, *, windows: tuple[in
     Lukas, Fridrich, Goljan, "Digital camera identification from sensor pattern noise", IEEE TIFS 1(2), 2006,
     Appendix A.
     """
+    if native.available():
+        return native.wiener(coeffs, noise_var, windows, noise=False)
     c = np.asarray(coeffs, dtype=np.float32)
     s2 = np.float32(noise_var)
 
@@ -69,6 +71,8 @@ def wiener_noise_gain(coeffs: np.ndarray, noise_var: float, *, windows: tuple[in
 def wiener_noise(coeffs: np.ndarray, noise_var: float, *, windows: tuple[int, ...] = (3, 5, 7, 9)) -> np.ndarray:
     """The noise part ``coeffs * wiener_noise_gain(coeffs, ...)`` as a new float32 array, the product fused
     into the gain's last pass (row strips in threads)."""
+    if native.available():
+        return native.wiener(coeffs, noise_var, windows, noise=True)
     c = np.asarray(coeffs, dtype=np.float32)
     s2 = np.float32(noise_var)
 

@@ -7,6 +7,9 @@ computed only to be thrown away. The correlations run in ``cv2.filter2D`` (vecto
 rows are split by parity as strided views without copies. The periodic wrap-around, which ``filter2D`` cannot do
 along columns, is added afterwards to the few outputs at each edge. pywt's filter orientation was established by
 impulse responses and is checked against pywt itself in the tests (several wavelets, sizes and levels).
+
+Where the optional native kernels are built (:mod:`camforensics.core.native`), ``dwt2`` and ``idwt2`` run them
+instead: the same passes in C, without the OpenCV calls' intermediate arrays.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import cv2
 import numpy as np
 import pywt
 
+from camforensics.core import native
 from camforensics.core.threads import for_col_strips, for_row_strips
 
 Taps = tuple[tuple[int, float], ...]  # (offset d, weight): out[k] += weight * src[(k + d) mod n]
@@ -45,6 +49,15 @@ def _filters(wavelet: str) -> tuple[Taps, Taps, Taps, Taps, Taps, Taps, Taps, Ta
         analysis(w.dec_lo, 0), analysis(w.dec_lo, 1), analysis(w.dec_hi, 0), analysis(w.dec_hi, 1),
         synthesis(w.rec_lo, 0), synthesis(w.rec_lo, 1), synthesis(w.rec_hi, 0), synthesis(w.rec_hi, 1),
     )  # fmt: skip
+
+
+@lru_cache(maxsize=16)
+def _bank(wavelet: str) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    """pywt's (dec_lo, dec_hi, rec_lo, rec_hi) of ``wavelet``, for the native kernels."""
+    w = pywt.Wavelet(wavelet)
+    if w.dec_len % 2:
+        raise ValueError(f"wavelet {wavelet!r} has an odd filter length {w.dec_len}")
+    return tuple(w.dec_lo), tuple(w.dec_hi), tuple(w.rec_lo), tuple(w.rec_hi)
 
 
 @lru_cache(maxsize=512)
@@ -158,6 +171,13 @@ def dwt2(x: np.ndarray, wavelet: str) -> tuple[np.ndarray, tuple[np.ndarray, np.
     a = np.asarray(x, dtype=np.float32)
     if a.ndim != 2 or a.shape[0] % 2 or a.shape[1] % 2:
         raise ValueError(f"dwt2 needs a 2-D array with even sides, got shape {a.shape}")
+    if native.available():
+        dec_lo, dec_hi, _, _ = _bank(wavelet)
+        lo0, hi0 = native.analysis_cols(a, dec_lo, dec_hi)
+        ll, lh = native.analysis_rows(lo0, dec_lo, dec_hi)
+        del lo0
+        hl, hh = native.analysis_rows(hi0, dec_lo, dec_hi)
+        return ll, (hl, lh, hh)
     f = _filters(wavelet)
     lo0, hi0 = _analysis(a, 0, f)  # axis 0 first: its even/odd rows are free views
     ll, lh = _analysis(lo0, 1, f)
@@ -171,6 +191,11 @@ def dwt2(x: np.ndarray, wavelet: str) -> tuple[np.ndarray, tuple[np.ndarray, np.
 def idwt2(ca: np.ndarray | None, details: tuple[np.ndarray, np.ndarray, np.ndarray], wavelet: str) -> np.ndarray:
     """Inverse of :func:`dwt2` (``pywt.idwt2(..., mode="periodization")``); ``ca=None`` counts as zeros."""
     ch, cv, cd = (np.asarray(d, dtype=np.float32) for d in details)
+    if native.available():
+        _, _, rec_lo, rec_hi = _bank(wavelet)
+        lo0 = native.synthesis_rows(None if ca is None else np.asarray(ca, dtype=np.float32), cv, rec_lo, rec_hi)
+        hi0 = native.synthesis_rows(ch, cd, rec_lo, rec_hi)
+        return native.synthesis_cols(lo0, hi0, rec_lo, rec_hi)
     f = _filters(wavelet)
     lo0 = _synthesis(None if ca is None else np.asarray(ca, dtype=np.float32), cv, 1, f)
     hi0 = _synthesis(ch, cd, 1, f)

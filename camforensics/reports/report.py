@@ -33,14 +33,23 @@ _DEPENDENCIES = ("numpy", "scipy", "PyWavelets", "opencv-python-headless", "pill
 
 
 def environment() -> dict[str, Any]:
-    """Versions of Python, the platform and the numeric libraries that can change a result."""
+    """Versions of Python, the platform and the numeric libraries that can change a result, and which
+    implementation of the wavelet denoiser ran (``engine``: the native kernels or OpenCV, see
+    :mod:`camforensics.core.native`)."""
+    from camforensics.core import native
+
     versions = {}
     for dist in _DEPENDENCIES:
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             continue
-    return {"python": platform.python_version(), "platform": platform.platform(), "packages": versions}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "engine": native.engine(),
+    }
 
 
 def _now() -> str:

@@ -1,0 +1,367 @@
+/*
+ * Native kernels of the classical engine: the periodic 2-D DWT passes and the local adaptive Wiener rule, in
+ * float32 on C-contiguous arrays. Optional: camforensics.core.native loads this library with ctypes (which lets
+ * go of the GIL during each call, so the engine's row-strip threads run them in parallel) and falls back to the
+ * OpenCV implementation when it is missing. Every function works on a range of output rows so that callers can
+ * split an array over threads; nothing here keeps state between calls.
+ *
+ * Conventions (those of camforensics/core/dwt.py, checked against pywt in the tests):
+ *   analysis   y[k] = sum_j f[j] x[(2k + s - j) mod n],          s = L / 2
+ *   synthesis  x[o] = sum_k c[k] g[(o - 2k + t)],  k periodic,   t = L / 2 - 1
+ * for a filter of even length L (pywt's dec_lo/dec_hi and rec_lo/rec_hi).
+ *
+ * The loops are written element-wise along rows so that compilers vectorise them without reordering sums; on
+ * x86-64 Linux with GCC or Clang an AVX2 clone of each kernel is chosen at load time when the CPU
+ * has it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(_WIN32)
+#define CF_API __declspec(dllexport)
+#else
+#define CF_API __attribute__((visibility("default")))
+#endif
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && defined(__linux__)
+#define CF_SIMD __attribute__((target_clones("avx2", "default")))
+#else
+#define CF_SIMD
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CF_INLINE static inline __attribute__((always_inline)) /* compiled into each clone of its callers */
+#else
+#define CF_INLINE static inline
+#endif
+
+#define CF_MAX_TAPS 64
+#define CF_MAX_WINDOWS 8
+#define CF_MAX_RADIUS 32
+
+static long wrap(long i, long n)
+{
+    i %= n;
+    return i < 0 ? i + n : i;
+}
+
+/* Version of this kernel set; the loader refuses a library of another version (a stale build). */
+CF_API int cf_version(void) { return 1; }
+
+/*
+ * Weighted sums of rows, the inner loop of every DWT pass: y[k] = sum_t wt[t] * src[t][k] for k < w (and a second
+ * output yh with weights wh from the same sources). Columns go in blocks of 32 held in vector registers across
+ * all the terms, so each block is loaded once per term and stored once.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+typedef float v8f __attribute__((vector_size(32)));
+CF_INLINE v8f load8(const float *p)
+{
+    v8f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+CF_INLINE void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+typedef int v8i __attribute__((vector_size(32)));
+CF_INLINE v8f min8(v8f a, v8f b) /* lane-wise a < b ? a : b (C has no vector ?:) */
+{
+    const v8i m = a < b;
+    return (v8f)(((v8i)a & m) | ((v8i)b & ~m));
+}
+CF_INLINE v8f max8(v8f a, v8f b) /* lane-wise a > b ? a : b */
+{
+    const v8i m = a > b;
+    return (v8f)(((v8i)a & m) | ((v8i)b & ~m));
+}
+#define CF_VECTORS 1
+#endif
+
+CF_INLINE void combine(float *restrict y, float *restrict yh, const float *const *src, const float *wt,
+                           const float *wh, int nt, int w)
+{
+    int k = 0;
+#ifdef CF_VECTORS
+    for (; k + 32 <= w; k += 32) {
+        v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+        for (int t = 0; t < nt; t++) {
+            const float *p = src[t] + k;
+            const v8f x0 = load8(p), x1 = load8(p + 8), x2 = load8(p + 16), x3 = load8(p + 24);
+            const float c = wt[t];
+            a0 += c * x0;
+            a1 += c * x1;
+            a2 += c * x2;
+            a3 += c * x3;
+            if (yh) {
+                const float d = wh[t];
+                b0 += d * x0;
+                b1 += d * x1;
+                b2 += d * x2;
+                b3 += d * x3;
+            }
+        }
+        store8(y + k, a0);
+        store8(y + k + 8, a1);
+        store8(y + k + 16, a2);
+        store8(y + k + 24, a3);
+        if (yh) {
+            store8(yh + k, b0);
+            store8(yh + k + 8, b1);
+            store8(yh + k + 16, b2);
+            store8(yh + k + 24, b3);
+        }
+    }
+#endif
+    for (; k < w; k++) {
+        float a = 0.0f, b = 0.0f;
+        for (int t = 0; t < nt; t++) {
+            a += wt[t] * src[t][k];
+            if (yh) b += wh[t] * src[t][k];
+        }
+        y[k] = a;
+        if (yh) yh[k] = b;
+    }
+}
+
+/* Vertical analysis of an h x w array (h even): rows k0..k1-1 of lo and hi (each (h/2) x w). */
+CF_API CF_SIMD int cf_dwt_cols(const float *x, int h, int w, float *lo, float *hi, int k0, int k1, const float *flo,
+                              const float *fhi, int n)
+{
+    if (n < 2 || n > CF_MAX_TAPS || n % 2 || h % 2) return -1;
+    const int s = n / 2;
+    const float *src[CF_MAX_TAPS];
+    for (int k = k0; k < k1; k++) {
+        for (int j = 0; j < n; j++) src[j] = x + (size_t)wrap(2L * k + s - j, h) * w;
+        combine(lo + (size_t)k * w, hi + (size_t)k * w, src, flo, fhi, n, w);
+    }
+    return 0;
+}
+
+/* even[i] = row[(2i - pad) mod w], odd[i] = row[(2i + 1 - pad) mod w] for i < m (pad even, w even). */
+CF_INLINE void split_periodic(const float *restrict row, int w, int pad, float *restrict even, float *restrict odd, int m)
+{
+    const int lo = pad / 2, hi = lo + w / 2; /* i in [lo, hi) reads the row without wrapping */
+    for (int i = 0; i < m; i++) {
+        if (i == lo && hi <= m) {
+            const float *restrict r = row + (2L * i - pad);
+            for (int q = 0; q < w / 2; q++) {
+                even[i + q] = r[2 * q];
+                odd[i + q] = r[2 * q + 1];
+            }
+            i = hi - 1;
+            continue;
+        }
+        even[i] = row[wrap(2L * i - pad, w)];
+        odd[i] = row[wrap(2L * i + 1 - pad, w)];
+    }
+}
+
+/* ext[i] = row[(i - pad) mod w] for i < m (row may be NULL: zeros). */
+CF_INLINE void extend_periodic(const float *restrict row, int w, int pad, float *restrict ext, int m)
+{
+    if (!row) {
+        memset(ext, 0, sizeof(float) * (size_t)m);
+        return;
+    }
+    for (int i = 0; i < m; i++) {
+        if (i == pad && pad + w <= m) {
+            memcpy(ext + pad, row, sizeof(float) * (size_t)w);
+            i = pad + w - 1;
+            continue;
+        }
+        ext[i] = row[wrap((long)i - pad, w)];
+    }
+}
+
+/* Horizontal analysis of rows r0..r1-1 of an h x w array (w even) into lo and hi (each h x (w/2)). */
+CF_API CF_SIMD int cf_dwt_rows(const float *x, int h, int w, float *lo, float *hi, int r0, int r1, const float *flo,
+                              const float *fhi, int n)
+{
+    if (n < 2 || n > CF_MAX_TAPS || n % 2 || w % 2) return -1;
+    (void)h;
+    const int s = n / 2, pad = n, half = w / 2, m = (w + 2 * pad) / 2;
+    float *buf = malloc(sizeof(float) * (size_t)(2 * m));
+    if (!buf) return -2;
+    float *even = buf, *odd = buf + m;
+    const float *src[CF_MAX_TAPS];
+    for (int j = 0; j < n; j++) {
+        const int off = s - j + pad; /* y[k] reads ext[2k + off] */
+        src[j] = (off & 1) ? odd + (off >> 1) : even + (off >> 1);
+    }
+    for (int r = r0; r < r1; r++) {
+        split_periodic(x + (size_t)r * w, w, pad, even, odd, m);
+        combine(lo + (size_t)r * half, hi + (size_t)r * half, src, flo, fhi, n, half);
+    }
+    free(buf);
+    return 0;
+}
+
+/* Vertical synthesis: rows o0..o1-1 of out (2h x w) from lo and hi (each h x w); lo may be NULL (zeros). */
+CF_API CF_SIMD int cf_idwt_cols(const float *lo, const float *hi, int h, int w, float *out, int o0, int o1,
+                               const float *glo, const float *ghi, int n)
+{
+    if (n < 2 || n > CF_MAX_TAPS || n % 2) return -1;
+    const int t = n / 2 - 1;
+    const float *src[CF_MAX_TAPS];
+    float wt[CF_MAX_TAPS];
+    for (int o = o0; o < o1; o++) {
+        const int p = o & 1, mm = o >> 1;
+        int nt = 0;
+        for (int i = 0; i < n; i++) {
+            if ((p + t - i) % 2) continue;
+            const size_t row = (size_t)wrap(mm + (p + t - i) / 2, h) * w;
+            src[nt] = hi + row;
+            wt[nt++] = ghi[i];
+            if (lo) {
+                src[nt] = lo + row;
+                wt[nt++] = glo[i];
+            }
+        }
+        combine(out + (size_t)o * w, NULL, src, wt, NULL, nt, w);
+    }
+    return 0;
+}
+
+/* Horizontal synthesis: rows r0..r1-1 of out (h x 2w) from lo and hi (each h x w); lo may be NULL (zeros). */
+CF_API CF_SIMD int cf_idwt_rows(const float *lo, const float *hi, int h, int w, float *out, int r0, int r1,
+                               const float *glo, const float *ghi, int n)
+{
+    if (n < 2 || n > CF_MAX_TAPS || n % 2) return -1;
+    (void)h;
+    const int t = n / 2 - 1, pad = n, m = w + 2 * pad;
+    float *buf = malloc(sizeof(float) * (size_t)(2 * m + 2 * w));
+    if (!buf) return -2;
+    float *el = buf, *eh = buf + m, *ye = buf + 2 * m, *yo = ye + w;
+    const float *src[2][CF_MAX_TAPS];
+    float wt[2][CF_MAX_TAPS];
+    int nt[2] = {0, 0};
+    for (int p = 0; p < 2; p++) {
+        for (int i = 0; i < n; i++) {
+            if ((p + t - i) % 2) continue;
+            const int off = (p + t - i) / 2 + pad; /* y[k] reads ext[k + off] */
+            src[p][nt[p]] = eh + off;
+            wt[p][nt[p]++] = ghi[i];
+            if (lo) {
+                src[p][nt[p]] = el + off;
+                wt[p][nt[p]++] = glo[i];
+            }
+        }
+    }
+    for (int r = r0; r < r1; r++) {
+        if (lo) extend_periodic(lo + (size_t)r * w, w, pad, el, m);
+        extend_periodic(hi + (size_t)r * w, w, pad, eh, m);
+        combine(ye, NULL, src[0], wt[0], NULL, nt[0], w);
+        combine(yo, NULL, src[1], wt[1], NULL, nt[1], w);
+        float *restrict dst = out + (size_t)r * 2 * w;
+        for (int k = 0; k < w; k++) {
+            dst[2 * k] = ye[k];
+            dst[2 * k + 1] = yo[k];
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+/*
+ * Local adaptive Wiener rule on rows r0..r1-1 of an h x w array c:
+ *   local = max(min over windows of mean_w(c^2), s2)   (full square windows, zeros beyond the border)
+ *   mode 0: out = s2 / local (the noise gain);  mode 1: out = c * s2 / local (the noise part).
+ * radii: half-widths of the windows, increasing (windows 3, 5, 7, 9 -> 1, 2, 3, 4).
+ */
+CF_API CF_SIMD int cf_wiener(const float *c, float *out, int h, int w, int r0, int r1, float s2, const int *radii,
+                            int nwin, int mode)
+{
+    if (nwin < 1 || nwin > CF_MAX_WINDOWS) return -1;
+    for (int i = 0; i < nwin; i++)
+        if (radii[i] < 0 || (i && radii[i] <= radii[i - 1])) return -1;
+    const int R = radii[nwin - 1], stride = w + 2 * R;
+    if (R > CF_MAX_RADIUS) return -1;
+    float *buf = malloc(sizeof(float) * (size_t)nwin * stride);
+    if (!buf) return -2;
+    float *vs = buf; /* vertical window sums, R zeros on each side */
+    for (int i = 0; i < nwin; i++) {
+        memset(vs + (size_t)i * stride, 0, sizeof(float) * R);
+        memset(vs + (size_t)i * stride + R + w, 0, sizeof(float) * R);
+    }
+    const float *rows[2 * CF_MAX_RADIUS + 1];
+    float inv_area[CF_MAX_WINDOWS];
+    for (int i = 0; i < nwin; i++) inv_area[i] = 1.0f / (float)((2 * radii[i] + 1) * (2 * radii[i] + 1));
+    for (int r = r0; r < r1; r++) {
+        const float *restrict row = c + (size_t)r * w;
+        /* rows r - d and r + d that exist, in the order the sums grow: centre, then pairs d = 1..R */
+        int nrows = 0, upto[CF_MAX_WINDOWS];
+        rows[nrows++] = row;
+        for (int d = 0, next = 0; d <= R; d++) {
+            if (d) {
+                if (r - d >= 0) rows[nrows++] = c + (size_t)(r - d) * w;
+                if (r + d < h) rows[nrows++] = c + (size_t)(r + d) * w;
+            }
+            if (next < nwin && radii[next] == d) upto[next++] = nrows;
+        }
+        /* vertical window sums of the squares, one pass: vs[i][k] = sum of the first upto[i] rows' squares */
+        int k = 0;
+#ifdef CF_VECTORS
+        for (; k + 8 <= w; k += 8) {
+            v8f sum = {0};
+            for (int i = 0, q = 0; i < nwin; i++) {
+                for (; q < upto[i]; q++) {
+                    const v8f x = load8(rows[q] + k);
+                    sum += x * x;
+                }
+                store8(vs + (size_t)i * stride + R + k, sum);
+            }
+        }
+#endif
+        for (; k < w; k++) {
+            float sum = 0.0f;
+            for (int i = 0, q = 0; i < nwin; i++) {
+                for (; q < upto[i]; q++) sum += rows[q][k] * rows[q][k];
+                vs[(size_t)i * stride + R + k] = sum;
+            }
+        }
+        /* horizontal sums, means, their minimum, the rule: one pass */
+        float *restrict y = out + (size_t)r * w;
+        k = 0;
+#ifdef CF_VECTORS
+        for (; k + 8 <= w; k += 8) {
+            v8f local = {0};
+            for (int i = 0; i < nwin; i++) {
+                const int q = radii[i];
+                const float *v = vs + (size_t)i * stride + R + k;
+                v8f hsum = load8(v);
+                for (int d = 1; d <= q; d++) hsum += load8(v - d) + load8(v + d);
+                const v8f mean = hsum * inv_area[i];
+                local = i == 0 ? mean : min8(mean, local);
+            }
+            const v8f floor_ = {s2, s2, s2, s2, s2, s2, s2, s2};
+            local = max8(local, floor_);
+            const v8f gain = s2 / local;
+            store8(y + k, mode ? load8(row + k) * gain : gain);
+        }
+#endif
+        for (; k < w; k++) {
+            float local = 0.0f;
+            for (int i = 0; i < nwin; i++) {
+                const int q = radii[i];
+                const float *v = vs + (size_t)i * stride + R + k;
+                float hsum = v[0];
+                for (int d = 1; d <= q; d++) hsum += v[-d] + v[d];
+                const float mean = hsum * inv_area[i];
+                local = (i == 0 || mean < local) ? mean : local;
+            }
+            const float gain = s2 / (local > s2 ? local : s2);
+            y[k] = mode ? row[k] * gain : gain;
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+static struct PyModuleDef kernels_module = {
+    PyModuleDef_HEAD_INIT, "_kernels",
+    "Native kernels of camforensics' classical engine (loaded with ctypes by camforensics.core.native).", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&kernels_module); }

@@ -1,0 +1,175 @@
+"""The optional native kernels (``camforensics/core/_kernels.c``): the periodic DWT passes and the local Wiener rule.
+
+The extension is built by ``pip install`` when a C compiler is present; it is loaded with ctypes, whose calls let go
+of the GIL, so the engine's row-strip threads and image threads run the kernels in parallel. Without it, or with
+``CAMFORENSICS_NATIVE=0`` in the environment, :mod:`camforensics.core.dwt` and :mod:`camforensics.core.denoise` use
+their OpenCV implementation; both give the same results within float32 rounding (tested against each other and
+against pywt). :func:`engine` names the one in use; reports record it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.util
+import os
+from collections.abc import Callable
+
+import numpy as np
+
+from camforensics.core import threads
+
+VERSION = 1  # cf_version() of the kernels this module calls
+ENV = "CAMFORENSICS_NATIVE"
+_ptr = ctypes.c_void_p
+_int = ctypes.c_int
+
+_SIGNATURES = {
+    "cf_dwt_cols": [_ptr, _int, _int, _ptr, _ptr, _int, _int, _ptr, _ptr, _int],
+    "cf_dwt_rows": [_ptr, _int, _int, _ptr, _ptr, _int, _int, _ptr, _ptr, _int],
+    "cf_idwt_cols": [_ptr, _ptr, _int, _int, _ptr, _int, _int, _ptr, _ptr, _int],
+    "cf_idwt_rows": [_ptr, _ptr, _int, _int, _ptr, _int, _int, _ptr, _ptr, _int],
+    "cf_wiener": [_ptr, _ptr, _int, _int, _int, _int, ctypes.c_float, _ptr, _int, _int],
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _library() -> ctypes.CDLL | None:
+    try:
+        spec = importlib.util.find_spec("camforensics.core._kernels")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+        return None
+    try:
+        lib = ctypes.CDLL(spec.origin)
+        lib.cf_version.restype = _int
+        if lib.cf_version() != VERSION:
+            return None
+        for name, argtypes in _SIGNATURES.items():
+            fn = getattr(lib, name)
+            fn.argtypes, fn.restype = argtypes, _int
+    except (OSError, AttributeError):
+        return None
+    return lib
+
+
+def available() -> bool:
+    """Whether the native kernels are built, loadable and not switched off by ``CAMFORENSICS_NATIVE=0``."""
+    return os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off") and _library() is not None
+
+
+def engine() -> str:
+    """``"native"`` or ``"opencv"``: the implementation of the DWT and the Wiener rule in use."""
+    return "native" if available() else "opencv"
+
+
+def _call(fn: Callable[..., int], *args) -> None:
+    status = fn(*args)
+    if status != 0:
+        raise RuntimeError(f"native kernel {fn.__name__} failed with status {status}")
+
+
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=32)
+def _filter(values: tuple[float, ...]) -> np.ndarray:
+    f = np.array(values, np.float32)
+    f.setflags(write=False)
+    return f
+
+
+def analysis_cols(x: np.ndarray, lo_f: tuple[float, ...], hi_f: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Periodic decimating filtering along axis 0 of an (h, w) array (h even): (lo, hi), each (h/2, w)."""
+    x = _f32(x)
+    h, w = x.shape
+    lo, hi = np.empty((h // 2, w), np.float32), np.empty((h // 2, w), np.float32)
+    fl, fh, lib = _filter(lo_f), _filter(hi_f), _library()
+    threads.for_row_strips(
+        lambda k0, k1: _call(lib.cf_dwt_cols, x.ctypes.data, h, w, lo.ctypes.data, hi.ctypes.data, k0, k1,
+                             fl.ctypes.data, fh.ctypes.data, len(fl)),
+        h // 2, x.size,
+    )  # fmt: skip
+    return lo, hi
+
+
+def analysis_rows(x: np.ndarray, lo_f: tuple[float, ...], hi_f: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Periodic decimating filtering along axis 1 of an (h, w) array (w even): (lo, hi), each (h, w/2)."""
+    x = _f32(x)
+    h, w = x.shape
+    lo, hi = np.empty((h, w // 2), np.float32), np.empty((h, w // 2), np.float32)
+    fl, fh, lib = _filter(lo_f), _filter(hi_f), _library()
+    threads.for_row_strips(
+        lambda r0, r1: _call(lib.cf_dwt_rows, x.ctypes.data, h, w, lo.ctypes.data, hi.ctypes.data, r0, r1,
+                             fl.ctypes.data, fh.ctypes.data, len(fl)),
+        h, x.size,
+    )  # fmt: skip
+    return lo, hi
+
+
+def synthesis_cols(lo: np.ndarray | None, hi: np.ndarray, lo_g: tuple[float, ...], hi_g: tuple[float, ...]) -> np.ndarray:
+    """Inverse of :func:`analysis_cols`: (2h, w) from lo and hi (h, w); ``lo`` None counts as zeros."""
+    hi = _f32(hi)
+    lo = None if lo is None else _f32(lo)
+    h, w = hi.shape
+    if lo is not None and lo.shape != hi.shape:
+        raise ValueError(f"bands of different shapes {lo.shape} and {hi.shape}")
+    out = np.empty((2 * h, w), np.float32)
+    gl, gh, lib = _filter(lo_g), _filter(hi_g), _library()
+    lo_ptr = None if lo is None else lo.ctypes.data
+    threads.for_row_strips(
+        lambda o0, o1: _call(lib.cf_idwt_cols, lo_ptr, hi.ctypes.data, h, w, out.ctypes.data, o0, o1,
+                             gl.ctypes.data, gh.ctypes.data, len(gl)),
+        2 * h, out.size,
+    )  # fmt: skip
+    return out
+
+
+def synthesis_rows(lo: np.ndarray | None, hi: np.ndarray, lo_g: tuple[float, ...], hi_g: tuple[float, ...]) -> np.ndarray:
+    """Inverse of :func:`analysis_rows`: (h, 2w) from lo and hi (h, w); ``lo`` None counts as zeros."""
+    hi = _f32(hi)
+    lo = None if lo is None else _f32(lo)
+    h, w = hi.shape
+    if lo is not None and lo.shape != hi.shape:
+        raise ValueError(f"bands of different shapes {lo.shape} and {hi.shape}")
+    out = np.empty((h, 2 * w), np.float32)
+    gl, gh, lib = _filter(lo_g), _filter(hi_g), _library()
+    lo_ptr = None if lo is None else lo.ctypes.data
+    threads.for_row_strips(
+        lambda r0, r1: _call(lib.cf_idwt_rows, lo_ptr, hi.ctypes.data, h, w, out.ctypes.data, r0, r1,
+                             gl.ctypes.data, gh.ctypes.data, len(gl)),
+        h, out.size,
+    )  # fmt: skip
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _radii(windows: tuple[int, ...]) -> np.ndarray:
+    if not windows or any(w < 1 or w % 2 == 0 for w in windows):
+        raise ValueError(f"Wiener windows must be odd sizes >= 1, got {windows}")
+    r = np.array(sorted({w // 2 for w in windows}), np.int32)
+    r.setflags(write=False)
+    return r
+
+
+def wiener(coeffs: np.ndarray, noise_var: float, windows: tuple[int, ...], *, noise: bool) -> np.ndarray:
+    """The local Wiener rule of :func:`camforensics.core.denoise.wiener_noise_gain` (``noise`` False: the gain
+    ``s2 / max(min_w mean_w(c^2), s2)``) or of :func:`~camforensics.core.denoise.wiener_noise` (``noise`` True:
+    ``c`` times that gain), as a new float32 array, on row strips in threads."""
+    c = _f32(coeffs)
+    if c.ndim != 2:
+        raise ValueError(f"expected a 2-D array, got shape {c.shape}")
+    h, w = c.shape
+    out = np.empty((h, w), np.float32)
+    if c.size == 0:
+        return out
+    radii, lib = _radii(tuple(int(x) for x in windows)), _library()
+    s2 = float(np.float32(noise_var))
+    threads.for_row_strips(
+        lambda r0, r1: _call(lib.cf_wiener, c.ctypes.data, out.ctypes.data, h, w, r0, r1, s2, radii.ctypes.data,
+                             len(radii), int(noise)),
+        h, c.size,
+    )  # fmt: skip
+    return out
