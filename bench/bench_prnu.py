@@ -83,6 +83,8 @@ def camera_image(h: int, w: int, seed: int) -> np.ndarray:
 
 _PEAK_CHILD = """
 import sys, numpy as np
+from camforensics.core.heap import retain_freed_memory
+retain_freed_memory()  # as the command line does
 from camforensics.core.residual import extract_residual
 img = np.load(sys.argv[1])
 def status(key):
@@ -263,7 +265,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="unused, kept for symmetry with other benches")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
-    print(f"cores: {os.cpu_count()}  python {sys.version.split()[0]}  numpy {np.__version__}")
+    from camforensics.core.heap import retain_freed_memory
+
+    allocator = retain_freed_memory()  # as the command line does (camforensics.core.heap)
+    print(f"cores: {os.cpu_count()}  python {sys.version.split()[0]}  numpy {np.__version__}  "
+          f"allocator: {allocator or 'system defaults'}")
     if "residual" not in skip:
         r = bench_residual(args.quick)
         for name, e in r["engines"].items():

@@ -147,6 +147,23 @@ def test_native_kernels_refuse_bad_arguments():
         native._call(lib.cf_wiener, x.ctypes.data, x.ctypes.data, 4, 4, 0, 4, 1.0, radii.ctypes.data, 2, 1)
 
 
+def test_native_fold_adds_the_mle_terms_of_padded_views(monkeypatch):
+    if not native.available():
+        pytest.skip("the native kernels are not built on this machine")
+    monkeypatch.setattr(threads, "STRIP_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(threads, "_limit", 3)  # row strips in threads
+    rng = np.random.default_rng(7)
+    padded = rng.normal(0, 2, (70, 96)).astype(np.float32)
+    noise, weight = padded[:67, :93], rng.uniform(0, 1, (67, 93)).astype(np.float32)  # a view and an array
+    num, den = rng.normal(0, 1, (2, 67, 93)).astype(np.float32)
+    num0, den0 = num.copy(), den.copy()
+    native.fold(noise, weight, num, den)
+    np.testing.assert_allclose(num, num0 + noise * weight, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(den, den0 + weight * weight, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="one shape"):
+        native.fold(noise[:5], weight, num, den)
+
+
 def test_native_switch_is_read_at_each_call(monkeypatch):
     monkeypatch.setenv(native.ENV, "0")
     assert not native.available() and native.engine() == "opencv"
@@ -195,3 +212,21 @@ def test_strips_cover_every_row_once():
 def test_pool_threads_do_not_split_their_work_again():
     # Work already running in the pool (a colour channel each) must not queue strips behind itself.
     assert threads.pool().submit(threads.width).result() == 1
+
+
+def test_retain_freed_memory_applies_glibc_settings_once_in_a_fresh_process():
+    import subprocess
+    import sys
+
+    code = (
+        "from camforensics.core import heap; import json; "
+        "a = heap.retain_freed_memory(); b = heap.retain_freed_memory(); "
+        "print(json.dumps([a, b, heap.retained()]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    import json
+
+    first, again, kept = json.loads(out)
+    assert first == again == kept
+    if sys.platform.startswith("linux") and "glibc" in " ".join(__import__("platform").libc_ver()):
+        assert first == {"M_MMAP_MAX": 0, "M_TRIM_THRESHOLD": 2**31 - 1, "M_ARENA_MAX": 1}

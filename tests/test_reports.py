@@ -27,6 +27,7 @@ def test_json_document(tmp_path):
     assert run["schema"] == "camforensics-report" and run["tool_version"] == __version__
     assert run["parameters"] == {"threshold": 60.0, "shift": [0, 0]}
     assert "numpy" in run["environment"]["packages"] and run["duration_s"] >= 0
+    assert run["environment"]["engine"] in ("native", "opencv")  # which denoiser implementation ran
     assert doc["summary"] == {"n_inputs": 3, "n_ok": 2, "n_failed": 1, "extra": 3}
     assert doc["results"][0]["decision"]["pce"] == 1234.5
     assert doc["results"][2]["decision"]["pce"] == "-inf"  # strict JSON: no Infinity literal

@@ -49,7 +49,7 @@ static long wrap(long i, long n)
 }
 
 /* Version of this kernel set; the loader refuses a library of another version (a stale build). */
-CF_API int cf_version(void) { return 1; }
+CF_API int cf_version(void) { return 2; }
 
 /*
  * Weighted sums of rows, the inner loop of every DWT pass: y[k] = sum_t wt[t] * src[t][k] for k < w (and a second
@@ -75,6 +75,17 @@ CF_INLINE v8f max8(v8f a, v8f b) /* lane-wise a > b ? a : b */
 {
     const v8i m = a > b;
     return (v8f)(((v8i)a & m) | ((v8i)b & ~m));
+}
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define CF_SHUFFLE 1
+#endif
+#endif
+CF_INLINE v8f hsum8(const float *v, int q) /* v[k-q] + ... + v[k+q] for 8 consecutive k (loop unrolled for a constant q) */
+{
+    v8f s = load8(v);
+    for (int d = 1; d <= q; d++) s += load8(v - d) + load8(v + d);
+    return s;
 }
 #define CF_VECTORS 1
 #endif
@@ -146,7 +157,15 @@ CF_INLINE void split_periodic(const float *restrict row, int w, int pad, float *
     for (int i = 0; i < m; i++) {
         if (i == lo && hi <= m) {
             const float *restrict r = row + (2L * i - pad);
-            for (int q = 0; q < w / 2; q++) {
+            int q = 0;
+#ifdef CF_SHUFFLE
+            for (; q + 8 <= w / 2; q += 8) {
+                const v8f a = load8(r + 2 * q), b = load8(r + 2 * q + 8);
+                store8(even + i + q, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14));
+                store8(odd + i + q, __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15));
+            }
+#endif
+            for (; q < w / 2; q++) {
                 even[i + q] = r[2 * q];
                 odd[i + q] = r[2 * q + 1];
             }
@@ -255,7 +274,15 @@ CF_API CF_SIMD int cf_idwt_rows(const float *lo, const float *hi, int h, int w, 
         combine(ye, NULL, src[0], wt[0], NULL, nt[0], w);
         combine(yo, NULL, src[1], wt[1], NULL, nt[1], w);
         float *restrict dst = out + (size_t)r * 2 * w;
-        for (int k = 0; k < w; k++) {
+        int k = 0;
+#ifdef CF_SHUFFLE
+        for (; k + 8 <= w; k += 8) {
+            const v8f e = load8(ye + k), o = load8(yo + k);
+            store8(dst + 2 * k, __builtin_shufflevector(e, o, 0, 8, 1, 9, 2, 10, 3, 11));
+            store8(dst + 2 * k + 8, __builtin_shufflevector(e, o, 4, 12, 5, 13, 6, 14, 7, 15));
+        }
+#endif
+        for (; k < w; k++) {
             dst[2 * k] = ye[k];
             dst[2 * k + 1] = yo[k];
         }
@@ -288,59 +315,117 @@ CF_API CF_SIMD int cf_wiener(const float *c, float *out, int h, int w, int r0, i
     const float *rows[2 * CF_MAX_RADIUS + 1];
     float inv_area[CF_MAX_WINDOWS];
     for (int i = 0; i < nwin; i++) inv_area[i] = 1.0f / (float)((2 * radii[i] + 1) * (2 * radii[i] + 1));
+    /* The default windows 3, 5, 7, 9: straight-line code over nine row pointers (a zero row stands for the rows
+       beyond the border), unrolled by the compiler. Adding zeros leaves the sums exactly as the general path has them. */
+    const int standard = nwin == 4 && radii[0] == 1 && radii[1] == 2 && radii[2] == 3 && radii[3] == 4;
+    float *zero = standard ? calloc((size_t)w + 8, sizeof(float)) : NULL;
+    if (standard && !zero) {
+        free(buf);
+        return -2;
+    }
     for (int r = r0; r < r1; r++) {
         const float *restrict row = c + (size_t)r * w;
-        /* rows r - d and r + d that exist, in the order the sums grow: centre, then pairs d = 1..R */
-        int nrows = 0, upto[CF_MAX_WINDOWS];
-        rows[nrows++] = row;
-        for (int d = 0, next = 0; d <= R; d++) {
-            if (d) {
-                if (r - d >= 0) rows[nrows++] = c + (size_t)(r - d) * w;
-                if (r + d < h) rows[nrows++] = c + (size_t)(r + d) * w;
-            }
-            if (next < nwin && radii[next] == d) upto[next++] = nrows;
-        }
-        /* vertical window sums of the squares, one pass: vs[i][k] = sum of the first upto[i] rows' squares */
-        int k = 0;
-#ifdef CF_VECTORS
-        for (; k + 8 <= w; k += 8) {
-            v8f sum = {0};
-            for (int i = 0, q = 0; i < nwin; i++) {
-                for (; q < upto[i]; q++) {
-                    const v8f x = load8(rows[q] + k);
-                    sum += x * x;
-                }
-                store8(vs + (size_t)i * stride + R + k, sum);
-            }
-        }
-#endif
-        for (; k < w; k++) {
-            float sum = 0.0f;
-            for (int i = 0, q = 0; i < nwin; i++) {
-                for (; q < upto[i]; q++) sum += rows[q][k] * rows[q][k];
-                vs[(size_t)i * stride + R + k] = sum;
-            }
-        }
-        /* horizontal sums, means, their minimum, the rule: one pass */
         float *restrict y = out + (size_t)r * w;
-        k = 0;
-#ifdef CF_VECTORS
-        for (; k + 8 <= w; k += 8) {
-            v8f local = {0};
-            for (int i = 0; i < nwin; i++) {
-                const int q = radii[i];
-                const float *v = vs + (size_t)i * stride + R + k;
-                v8f hsum = load8(v);
-                for (int d = 1; d <= q; d++) hsum += load8(v - d) + load8(v + d);
-                const v8f mean = hsum * inv_area[i];
-                local = i == 0 ? mean : min8(mean, local);
+        int k = 0;
+        if (standard) {
+            const float *p[9];
+            p[0] = row;
+            for (int d = 1; d <= 4; d++) {
+                p[2 * d - 1] = r - d >= 0 ? c + (size_t)(r - d) * w : zero;
+                p[2 * d] = r + d < h ? c + (size_t)(r + d) * w : zero;
             }
-            const v8f floor_ = {s2, s2, s2, s2, s2, s2, s2, s2};
-            local = max8(local, floor_);
-            const v8f gain = s2 / local;
-            store8(y + k, mode ? load8(row + k) * gain : gain);
-        }
+            float *v1 = vs + R, *v2 = vs + stride + R, *v3 = vs + 2 * (size_t)stride + R, *v4 = vs + 3 * (size_t)stride + R;
+#ifdef CF_VECTORS
+            for (; k + 8 <= w; k += 8) {
+                v8f x = load8(p[0] + k), sum = x * x;
+                x = load8(p[1] + k), sum += x * x;
+                x = load8(p[2] + k), sum += x * x;
+                store8(v1 + k, sum);
+                x = load8(p[3] + k), sum += x * x;
+                x = load8(p[4] + k), sum += x * x;
+                store8(v2 + k, sum);
+                x = load8(p[5] + k), sum += x * x;
+                x = load8(p[6] + k), sum += x * x;
+                store8(v3 + k, sum);
+                x = load8(p[7] + k), sum += x * x;
+                x = load8(p[8] + k), sum += x * x;
+                store8(v4 + k, sum);
+            }
 #endif
+            for (; k < w; k++) {
+                float sum = p[0][k] * p[0][k];
+                sum += p[1][k] * p[1][k];
+                sum += p[2][k] * p[2][k];
+                v1[k] = sum;
+                sum += p[3][k] * p[3][k];
+                sum += p[4][k] * p[4][k];
+                v2[k] = sum;
+                sum += p[5][k] * p[5][k];
+                sum += p[6][k] * p[6][k];
+                v3[k] = sum;
+                sum += p[7][k] * p[7][k];
+                sum += p[8][k] * p[8][k];
+                v4[k] = sum;
+            }
+            k = 0;
+#ifdef CF_VECTORS
+            const v8f floor_ = {s2, s2, s2, s2, s2, s2, s2, s2};
+            for (; k + 8 <= w; k += 8) {
+                const v8f m1 = hsum8(v1 + k, 1) * inv_area[0], m2 = hsum8(v2 + k, 2) * inv_area[1];
+                const v8f m3 = hsum8(v3 + k, 3) * inv_area[2], m4 = hsum8(v4 + k, 4) * inv_area[3];
+                /* the general path's order: min(m1, m2), then m3, then m4 */
+                const v8f local = max8(min8(m4, min8(m3, min8(m2, m1))), floor_);
+                const v8f gain = s2 / local;
+                store8(y + k, mode ? load8(row + k) * gain : gain);
+            }
+#endif
+        } else {
+            /* rows r - d and r + d that exist, in the order the sums grow: centre, then pairs d = 1..R */
+            int nrows = 0, upto[CF_MAX_WINDOWS];
+            rows[nrows++] = row;
+            for (int d = 0, next = 0; d <= R; d++) {
+                if (d) {
+                    if (r - d >= 0) rows[nrows++] = c + (size_t)(r - d) * w;
+                    if (r + d < h) rows[nrows++] = c + (size_t)(r + d) * w;
+                }
+                if (next < nwin && radii[next] == d) upto[next++] = nrows;
+            }
+            /* vertical window sums of the squares, one pass: vs[i][k] = sum of the first upto[i] rows' squares */
+#ifdef CF_VECTORS
+            for (; k + 8 <= w; k += 8) {
+                v8f sum = {0};
+                for (int i = 0, q = 0; i < nwin; i++) {
+                    for (; q < upto[i]; q++) {
+                        const v8f x = load8(rows[q] + k);
+                        sum += x * x;
+                    }
+                    store8(vs + (size_t)i * stride + R + k, sum);
+                }
+            }
+#endif
+            for (; k < w; k++) {
+                float sum = 0.0f;
+                for (int i = 0, q = 0; i < nwin; i++) {
+                    for (; q < upto[i]; q++) sum += rows[q][k] * rows[q][k];
+                    vs[(size_t)i * stride + R + k] = sum;
+                }
+            }
+            /* horizontal sums, means, their minimum, the rule: one pass */
+            k = 0;
+#ifdef CF_VECTORS
+            for (; k + 8 <= w; k += 8) {
+                v8f local = {0};
+                for (int i = 0; i < nwin; i++) {
+                    const v8f mean = hsum8(vs + (size_t)i * stride + R + k, radii[i]) * inv_area[i];
+                    local = i == 0 ? mean : min8(mean, local);
+                }
+                const v8f floor_ = {s2, s2, s2, s2, s2, s2, s2, s2};
+                local = max8(local, floor_);
+                const v8f gain = s2 / local;
+                store8(y + k, mode ? load8(row + k) * gain : gain);
+            }
+#endif
+        }
         for (; k < w; k++) {
             float local = 0.0f;
             for (int i = 0; i < nwin; i++) {
@@ -355,7 +440,28 @@ CF_API CF_SIMD int cf_wiener(const float *c, float *out, int h, int w, int r0, i
             y[k] = mode ? row[k] * gain : gain;
         }
     }
+    free(zero);
     free(buf);
+    return 0;
+}
+
+/*
+ * The fingerprint's MLE sums, rows r0..r1-1: num += noise * weight, den += weight^2, in one pass (strides in
+ * elements: noise may be a view of a padded array).
+ */
+CF_API CF_SIMD int cf_fold(const float *noise, long noise_stride, const float *weight, long weight_stride, float *num,
+                          float *den, int w, int r0, int r1)
+{
+    for (int r = r0; r < r1; r++) {
+        const float *restrict n = noise + (size_t)r * noise_stride;
+        const float *restrict g = weight + (size_t)r * weight_stride;
+        float *restrict a = num + (size_t)r * w;
+        float *restrict b = den + (size_t)r * w;
+        for (int k = 0; k < w; k++) {
+            a[k] += n[k] * g[k];
+            b[k] += g[k] * g[k];
+        }
+    }
     return 0;
 }
 

@@ -174,14 +174,19 @@ def noise_coefficients(channel: np.ndarray, *, params: ResidualParams = Residual
     return coeffs
 
 
-def reconstruct_noise(coeffs: list, shape: tuple[int, int], *, params: ResidualParams = ResidualParams()) -> np.ndarray:
+def reconstruct_noise(
+    coeffs: list, shape: tuple[int, int], *, params: ResidualParams = ResidualParams(), contiguous: bool = True
+) -> np.ndarray:
     """Inverse DWT of noise coefficients (their approximation band is zero and not read), cropped to the
-    channel's ``shape`` (float32, C-contiguous)."""
-    noise = dwt.waverec2(coeffs, params.wavelet, zero_approximation=True)
-    return np.ascontiguousarray(noise[: shape[0], : shape[1]], dtype=np.float32)
+    channel's ``shape`` (float32; C-contiguous, or with ``contiguous`` False possibly a view of the padded
+    reconstruction, which saves a copy for callers that read it row by row)."""
+    noise = dwt.waverec2(coeffs, params.wavelet, zero_approximation=True)[: shape[0], : shape[1]]
+    return np.ascontiguousarray(noise, dtype=np.float32) if contiguous else noise
 
 
-def denoise_channel(channel: np.ndarray, *, params: ResidualParams = ResidualParams()) -> np.ndarray:
+def denoise_channel(
+    channel: np.ndarray, *, params: ResidualParams = ResidualParams(), contiguous: bool = True
+) -> np.ndarray:
     """Return the noise ``channel - denoised(channel)`` of one 2-D channel (Lukas et al. 2006, Appendix A).
 
     The channel is mirror-padded to a multiple of ``2**levels``, decomposed with a periodic ``levels``-level
@@ -195,6 +200,9 @@ def denoise_channel(channel: np.ndarray, *, params: ResidualParams = ResidualPar
     params : ResidualParams, keyword-only
         sigma0, levels, wavelet and windows.
 
+    contiguous : bool, keyword-only
+        False: the result may be a view of a slightly larger (padded) array, see :func:`reconstruct_noise`.
+
     Returns
     -------
     ndarray, float32, same shape as ``channel``
@@ -203,4 +211,4 @@ def denoise_channel(channel: np.ndarray, *, params: ResidualParams = ResidualPar
     x = np.asarray(channel)
     if x.ndim != 2:
         raise ValueError(f"denoise_channel expects a 2-D channel, got shape {x.shape}")
-    return reconstruct_noise(noise_coefficients(x, params=params), x.shape, params=params)
+    return reconstruct_noise(noise_coefficients(x, params=params), x.shape, params=params, contiguous=contiguous)

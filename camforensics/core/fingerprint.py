@@ -11,7 +11,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from camforensics.core import threads
+from camforensics.core import native, threads
 from camforensics.core.params import FingerprintParams
 from camforensics.core.residual import finish_residual, grey_from_channels, noise_of_channels, split_channels
 from camforensics.errors import ParameterError, SizeMismatchError
@@ -185,7 +185,9 @@ class FingerprintAccumulator:
         if first is None:
             return
         shape = self.shape or fingerprint_input(first, None).shape
-        with threads.opencv_single_threaded():  # one image per core already: OpenCV's threads would oversubscribe
+        # One image per core already: OpenCV's threads would oversubscribe the cores, and the folds on this thread
+        # must not split into strips that queue behind the images in the pool.
+        with threads.opencv_single_threaded(), threads.unsplit():
             pending = [threads.pool().submit(self._terms, first, shape)]
             try:
                 for image in it:
@@ -232,7 +234,7 @@ class FingerprintAccumulator:
         """The per-channel wavelet noise W_c and pixel weights w_c of one image (no shared state touched)."""
         a = fingerprint_input(image, shape)
         channels = split_channels(a) if a.shape[2] > 1 else [a[:, :, 0]]  # contiguous: every pass reads less
-        noise = noise_of_channels(channels, params=self.params.residual)
+        noise = noise_of_channels(channels, params=self.params.residual, contiguous=False)  # folded row by row
         p = self.params
         weights = []
         for channel in channels:
@@ -248,6 +250,9 @@ class FingerprintAccumulator:
             self._num = [np.zeros(noise[0].shape, np.float32) for _ in noise]
             self._den = [np.zeros(noise[0].shape, np.float32) for _ in noise]
         for w_c, weight, num, den in zip(noise, weights, self._num, self._den):
+            if native.available():
+                native.fold(w_c, weight, num, den)
+                continue
 
             def fold(r0: int, r1: int, w_c=w_c, weight=weight, num=num, den=den) -> None:
                 # num += W * w, den += w**2: one pass each (OpenCV)

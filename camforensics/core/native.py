@@ -19,7 +19,7 @@ import numpy as np
 
 from camforensics.core import threads
 
-VERSION = 1  # cf_version() of the kernels this module calls
+VERSION = 2  # cf_version() of the kernels this module calls
 ENV = "CAMFORENSICS_NATIVE"
 _ptr = ctypes.c_void_p
 _int = ctypes.c_int
@@ -30,6 +30,7 @@ _SIGNATURES = {
     "cf_idwt_cols": [_ptr, _ptr, _int, _int, _ptr, _int, _int, _ptr, _ptr, _int],
     "cf_idwt_rows": [_ptr, _ptr, _int, _int, _ptr, _int, _int, _ptr, _ptr, _int],
     "cf_wiener": [_ptr, _ptr, _int, _int, _int, _int, ctypes.c_float, _ptr, _int, _int],
+    "cf_fold": [_ptr, ctypes.c_long, _ptr, ctypes.c_long, _ptr, _ptr, _int, _int, _int],
 }
 
 
@@ -173,3 +174,28 @@ def wiener(coeffs: np.ndarray, noise_var: float, windows: tuple[int, ...], *, no
         h, c.size,
     )  # fmt: skip
     return out
+
+
+def _rows_view(a: np.ndarray) -> tuple[np.ndarray, int]:
+    """A float32 2-D array whose rows are contiguous (a copy only when they are not), and its row stride in elements."""
+    if a.dtype != np.float32 or a.ndim != 2 or a.strides[1] != 4 or a.strides[0] % 4:
+        a = np.ascontiguousarray(a, dtype=np.float32)
+    return a, a.strides[0] // 4
+
+
+def fold(noise: np.ndarray, weight: np.ndarray, num: np.ndarray, den: np.ndarray) -> None:
+    """The fingerprint's sums in place, ``num += noise * weight`` and ``den += weight**2``, in one pass on row strips
+    (``num`` and ``den`` C-contiguous float32; ``noise`` and ``weight`` may be views with padded rows)."""
+    if not (num.flags.c_contiguous and den.flags.c_contiguous and num.dtype == den.dtype == np.float32):
+        raise ValueError("fold needs C-contiguous float32 sums")
+    if not (noise.shape == weight.shape == num.shape == den.shape) or num.ndim != 2:
+        raise ValueError(f"fold needs 2-D arrays of one shape, got {noise.shape}, {weight.shape}, {num.shape}, {den.shape}")
+    n, n_stride = _rows_view(noise)
+    g, g_stride = _rows_view(weight)
+    h, w = num.shape
+    lib = _library()
+    threads.for_row_strips(
+        lambda r0, r1: _call(lib.cf_fold, n.ctypes.data, n_stride, g.ctypes.data, g_stride, num.ctypes.data,
+                             den.ctypes.data, w, r0, r1),
+        h, num.size,
+    )  # fmt: skip

@@ -270,12 +270,17 @@ def extract_channel_noise(image: np.ndarray, *, params: ResidualParams = Residua
     return noise_of_channels([a] if a.ndim == 2 else [a[:, :, c] for c in range(a.shape[2])], params=params)
 
 
-def noise_of_channels(channels: list[np.ndarray], *, params: ResidualParams = ResidualParams()) -> list[np.ndarray]:
-    """:func:`extract_channel_noise` of channels already split into 2-D arrays of one shape."""
+def noise_of_channels(
+    channels: list[np.ndarray], *, params: ResidualParams = ResidualParams(), contiguous: bool = True
+) -> list[np.ndarray]:
+    """:func:`extract_channel_noise` of channels already split into 2-D arrays of one shape (``contiguous``
+    False: each may be a view of its padded reconstruction, see :func:`~camforensics.core.denoise.denoise_channel`)."""
     if not channels:
         return []
     h, w = np.shape(channels[0])[:2]
-    return _map_list(lambda ch: denoise_channel(ch, params=params), channels, parallel=channel_threads_for(h * w))
+    return _map_list(
+        lambda ch: denoise_channel(ch, params=params, contiguous=contiguous), channels, parallel=channel_threads_for(h * w)
+    )
 
 
 def _scale_add(d: np.ndarray, weight: np.float32, acc: np.ndarray | None) -> None:

@@ -61,10 +61,26 @@ def threads_enabled() -> bool:
 _PREFIX = "camforensics"
 
 
+_local = threading.local()
+
+
+@contextmanager
+def unsplit() -> Iterator[None]:
+    """Work on this thread is not split over the pool for the duration: for a thread that runs beside pool tasks
+    it submitted itself (its strips would queue behind them and wait)."""
+    before = getattr(_local, "unsplit", False)
+    _local.unsplit = True
+    try:
+        yield
+    finally:
+        _local.unsplit = before
+
+
 def width() -> int:
-    """How many threads one piece of work is split over here: 1 when threads are off, and inside the pool's own
-    threads (work already running in parallel there, e.g. one colour channel each, must not wait on the pool)."""
-    if not _enabled or threading.current_thread().name.startswith(_PREFIX):
+    """How many threads one piece of work is split over here: 1 when threads are off, inside the pool's own
+    threads (work already running in parallel there, e.g. one colour channel each, must not wait on the pool), and
+    within :func:`unsplit`."""
+    if not _enabled or getattr(_local, "unsplit", False) or threading.current_thread().name.startswith(_PREFIX):
         return 1
     return _limit
 
