@@ -125,6 +125,25 @@ def test_cli_erase_uses_the_default_eraser_and_judges_none_loads_no_judge(regist
         assert r["quality"]["psnr"] == pytest.approx(10 * np.log10(255**2 / np.mean((a - b) ** 2)))
 
 
+def test_shipped_eraser_is_the_default_and_keeps_every_pixel_within_its_bound(inputs, tmp_path):
+    report = tmp_path / "e.json"
+    res = invoke("anonymize", inputs, "-o", tmp_path / "out", "-m", "erase", "--models-dir", SHIPPED,
+                 "--judges", "none", "--model-threads", 1, "-r", report, "-q", "-j", 1)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    doc = json.loads(report.read_text())
+    [model] = doc["run"]["models"]
+    assert model["name"] == "anonymizer-erase" and model["sha256"] == sha256(SHIPPED / "anonymizer-erase.onnx")
+    bound = ModelRegistry(SHIPPED).entry("anonymizer-erase").meta["training"]["config"]["erase_max_change"]
+    assert bound == 3.0
+    for r in doc["results"]:
+        with Image.open(r["output"]["path"]) as o, Image.open(r["input"]["path"]) as i:
+            a, b = np.asarray(o, np.int16), np.asarray(i.convert(o.mode), np.int16)  # grey stays grey
+        change = np.abs(a - b)
+        assert change.max() <= bound + 1  # the bound, plus rounding to 8 bits
+        assert change.any()  # it did change the picture
+        assert r["quality"]["psnr"] >= 20 * np.log10(255 / (bound + 1))
+
+
 def test_cli_learned_refusals_name_the_way_out(registry, inputs, tmp_path):
     out = tmp_path / "out"
     # A target the model does not know: one line listing its classes, exit 2, nothing written.
@@ -143,8 +162,8 @@ def test_cli_learned_refusals_name_the_way_out(registry, inputs, tmp_path):
         assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
         assert "camforensics train anonymizer" in res.output and "camforensics export" in res.output
         assert "--default" in res.output
-    res = invoke("anonymize", inputs, "-o", out, "-m", "erase", "--models-dir", SHIPPED)
-    assert res.exit_code == 2 and "none is shipped" in res.output
+    res = invoke("anonymize", inputs, "-o", out, "--target", "Apple iPhone 4", "--models-dir", SHIPPED)
+    assert res.exit_code == 2 and "none is shipped" in res.output  # no targeted anonymizer is shipped
     # Options that do not go together, and an unknown judge.
     res = invoke("anonymize", inputs, "-o", out, "--target", "Beta Two", "-m", "median")
     assert res.exit_code == 2 and "--method targeted" in res.output
