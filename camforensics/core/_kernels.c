@@ -334,45 +334,31 @@ CF_API CF_SIMD int cf_wiener(const float *c, float *out, int h, int w, int r0, i
                 p[2 * d - 1] = r - d >= 0 ? c + (size_t)(r - d) * w : zero;
                 p[2 * d] = r + d < h ? c + (size_t)(r + d) * w : zero;
             }
-            float *v1 = vs + R, *v2 = vs + stride + R, *v3 = vs + 2 * (size_t)stride + R, *v4 = vs + 3 * (size_t)stride + R;
 #ifdef CF_VECTORS
             for (; k + 8 <= w; k += 8) {
                 v8f x = load8(p[0] + k), sum = x * x;
-                x = load8(p[1] + k), sum += x * x;
-                x = load8(p[2] + k), sum += x * x;
-                store8(v1 + k, sum);
-                x = load8(p[3] + k), sum += x * x;
-                x = load8(p[4] + k), sum += x * x;
-                store8(v2 + k, sum);
-                x = load8(p[5] + k), sum += x * x;
-                x = load8(p[6] + k), sum += x * x;
-                store8(v3 + k, sum);
-                x = load8(p[7] + k), sum += x * x;
-                x = load8(p[8] + k), sum += x * x;
-                store8(v4 + k, sum);
+                for (int q = 0; q < 4; q++) { /* rows r -+ (q + 1) join window q (a constant loop: unrolled) */
+                    x = load8(p[2 * q + 1] + k), sum += x * x;
+                    x = load8(p[2 * q + 2] + k), sum += x * x;
+                    store8(vs + (size_t)q * stride + R + k, sum);
+                }
             }
 #endif
-            for (; k < w; k++) {
-                float sum = p[0][k] * p[0][k];
-                sum += p[1][k] * p[1][k];
-                sum += p[2][k] * p[2][k];
-                v1[k] = sum;
-                sum += p[3][k] * p[3][k];
-                sum += p[4][k] * p[4][k];
-                v2[k] = sum;
-                sum += p[5][k] * p[5][k];
-                sum += p[6][k] * p[6][k];
-                v3[k] = sum;
-                sum += p[7][k] * p[7][k];
-                sum += p[8][k] * p[8][k];
-                v4[k] = sum;
+            for (; k < w; k++) { /* the same sums, one column at a time */
+                float sum = 0.0f;
+                for (int q = 0; q < 9; q++) {
+                    sum += p[q][k] * p[q][k];
+                    if (q && q % 2 == 0) vs[(size_t)(q / 2 - 1) * stride + R + k] = sum;
+                }
             }
             k = 0;
 #ifdef CF_VECTORS
             const v8f floor_ = {s2, s2, s2, s2, s2, s2, s2, s2};
             for (; k + 8 <= w; k += 8) {
-                const v8f m1 = hsum8(v1 + k, 1) * inv_area[0], m2 = hsum8(v2 + k, 2) * inv_area[1];
-                const v8f m3 = hsum8(v3 + k, 3) * inv_area[2], m4 = hsum8(v4 + k, 4) * inv_area[3];
+                const float *v = vs + R + k; /* window q's sums start q rows of vs further */
+                const v8f m1 = hsum8(v, 1) * inv_area[0], m2 = hsum8(v + stride, 2) * inv_area[1];
+                const v8f m3 = hsum8(v + 2 * (size_t)stride, 3) * inv_area[2];
+                const v8f m4 = hsum8(v + 3 * (size_t)stride, 4) * inv_area[3];
                 /* the general path's order: min(m1, m2), then m3, then m4 */
                 const v8f local = max8(min8(m4, min8(m3, min8(m2, m1))), floor_);
                 const v8f gain = s2 / local;

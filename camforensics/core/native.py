@@ -82,68 +82,60 @@ def _filter(values: tuple[float, ...]) -> np.ndarray:
     return f
 
 
+def _analysis(kernel: str, x: np.ndarray, band: tuple[int, int], n_rows: int, lo_f, hi_f) -> tuple[np.ndarray, np.ndarray]:
+    """Run an analysis kernel over ``n_rows`` output rows in strips: two new bands of shape ``band``."""
+    h, w = x.shape
+    lo, hi = np.empty(band, np.float32), np.empty(band, np.float32)
+    fl, fh, fn = _filter(lo_f), _filter(hi_f), getattr(_library(), kernel)
+    threads.for_row_strips(
+        lambda r0, r1: _call(fn, x.ctypes.data, h, w, lo.ctypes.data, hi.ctypes.data, r0, r1, fl.ctypes.data,
+                             fh.ctypes.data, len(fl)),
+        n_rows, x.size,
+    )  # fmt: skip
+    return lo, hi
+
+
+def _synthesis(kernel: str, lo: np.ndarray | None, hi: np.ndarray, scale: tuple[int, int], lo_g, hi_g) -> np.ndarray:
+    """Run a synthesis kernel: a new array of ``hi``'s shape times ``scale`` (rows, columns) from two bands, the
+    output rows in strips; ``lo`` None counts as zeros."""
+    hi = _f32(hi)
+    lo = None if lo is None else _f32(lo)
+    h, w = hi.shape
+    if lo is not None and lo.shape != hi.shape:
+        raise ValueError(f"bands of different shapes {lo.shape} and {hi.shape}")
+    out = np.empty((scale[0] * h, scale[1] * w), np.float32)
+    gl, gh, fn = _filter(lo_g), _filter(hi_g), getattr(_library(), kernel)
+    lo_ptr = None if lo is None else lo.ctypes.data
+    threads.for_row_strips(
+        lambda r0, r1: _call(fn, lo_ptr, hi.ctypes.data, h, w, out.ctypes.data, r0, r1, gl.ctypes.data,
+                             gh.ctypes.data, len(gl)),
+        out.shape[0], out.size,
+    )  # fmt: skip
+    return out
+
+
 def analysis_cols(x: np.ndarray, lo_f: tuple[float, ...], hi_f: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Periodic decimating filtering along axis 0 of an (h, w) array (h even): (lo, hi), each (h/2, w)."""
     x = _f32(x)
     h, w = x.shape
-    lo, hi = np.empty((h // 2, w), np.float32), np.empty((h // 2, w), np.float32)
-    fl, fh, lib = _filter(lo_f), _filter(hi_f), _library()
-    threads.for_row_strips(
-        lambda k0, k1: _call(lib.cf_dwt_cols, x.ctypes.data, h, w, lo.ctypes.data, hi.ctypes.data, k0, k1,
-                             fl.ctypes.data, fh.ctypes.data, len(fl)),
-        h // 2, x.size,
-    )  # fmt: skip
-    return lo, hi
+    return _analysis("cf_dwt_cols", x, (h // 2, w), h // 2, lo_f, hi_f)
 
 
 def analysis_rows(x: np.ndarray, lo_f: tuple[float, ...], hi_f: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Periodic decimating filtering along axis 1 of an (h, w) array (w even): (lo, hi), each (h, w/2)."""
     x = _f32(x)
     h, w = x.shape
-    lo, hi = np.empty((h, w // 2), np.float32), np.empty((h, w // 2), np.float32)
-    fl, fh, lib = _filter(lo_f), _filter(hi_f), _library()
-    threads.for_row_strips(
-        lambda r0, r1: _call(lib.cf_dwt_rows, x.ctypes.data, h, w, lo.ctypes.data, hi.ctypes.data, r0, r1,
-                             fl.ctypes.data, fh.ctypes.data, len(fl)),
-        h, x.size,
-    )  # fmt: skip
-    return lo, hi
+    return _analysis("cf_dwt_rows", x, (h, w // 2), h, lo_f, hi_f)
 
 
 def synthesis_cols(lo: np.ndarray | None, hi: np.ndarray, lo_g: tuple[float, ...], hi_g: tuple[float, ...]) -> np.ndarray:
     """Inverse of :func:`analysis_cols`: (2h, w) from lo and hi (h, w); ``lo`` None counts as zeros."""
-    hi = _f32(hi)
-    lo = None if lo is None else _f32(lo)
-    h, w = hi.shape
-    if lo is not None and lo.shape != hi.shape:
-        raise ValueError(f"bands of different shapes {lo.shape} and {hi.shape}")
-    out = np.empty((2 * h, w), np.float32)
-    gl, gh, lib = _filter(lo_g), _filter(hi_g), _library()
-    lo_ptr = None if lo is None else lo.ctypes.data
-    threads.for_row_strips(
-        lambda o0, o1: _call(lib.cf_idwt_cols, lo_ptr, hi.ctypes.data, h, w, out.ctypes.data, o0, o1,
-                             gl.ctypes.data, gh.ctypes.data, len(gl)),
-        2 * h, out.size,
-    )  # fmt: skip
-    return out
+    return _synthesis("cf_idwt_cols", lo, hi, (2, 1), lo_g, hi_g)
 
 
 def synthesis_rows(lo: np.ndarray | None, hi: np.ndarray, lo_g: tuple[float, ...], hi_g: tuple[float, ...]) -> np.ndarray:
     """Inverse of :func:`analysis_rows`: (h, 2w) from lo and hi (h, w); ``lo`` None counts as zeros."""
-    hi = _f32(hi)
-    lo = None if lo is None else _f32(lo)
-    h, w = hi.shape
-    if lo is not None and lo.shape != hi.shape:
-        raise ValueError(f"bands of different shapes {lo.shape} and {hi.shape}")
-    out = np.empty((h, 2 * w), np.float32)
-    gl, gh, lib = _filter(lo_g), _filter(hi_g), _library()
-    lo_ptr = None if lo is None else lo.ctypes.data
-    threads.for_row_strips(
-        lambda r0, r1: _call(lib.cf_idwt_rows, lo_ptr, hi.ctypes.data, h, w, out.ctypes.data, r0, r1,
-                             gl.ctypes.data, gh.ctypes.data, len(gl)),
-        h, out.size,
-    )  # fmt: skip
-    return out
+    return _synthesis("cf_idwt_rows", lo, hi, (1, 2), lo_g, hi_g)
 
 
 @functools.lru_cache(maxsize=8)
