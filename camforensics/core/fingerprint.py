@@ -106,13 +106,18 @@ def fingerprint_input(image: np.ndarray, shape: tuple[int, ...] | None) -> np.nd
         a = a[:, :, None]
     if a.ndim != 3:
         raise ValueError(f"expected an HxW or HxWxC image, got shape {np.shape(image)}")
-    if shape is not None and a.shape != tuple(shape):
+    _check_shape(a.shape, shape)
+    return a
+
+
+def _check_shape(got: tuple[int, ...], shape: tuple[int, ...] | None) -> None:
+    """Refuse an image of (H, W, C) ``got`` among images of ``shape`` (None: the first image, anything goes)."""
+    if shape is not None and tuple(got) != tuple(shape):
         h, w, c = shape
         raise SizeMismatchError(
-            f"image of {a.shape[1]}x{a.shape[0]}x{a.shape[2]} does not match the {w}x{h}x{c} images added "
+            f"image of {got[1]}x{got[0]}x{got[2]} does not match the {w}x{h}x{c} images added "
             "before; a fingerprint needs images of one size and orientation"
         )
-    return a
 
 
 @dataclass(frozen=True)
@@ -221,13 +226,7 @@ class FingerprintAccumulator:
             If their size or channel count differs from the images added before.
         """
         noise, weights = terms
-        shape = (*np.shape(noise[0]), len(noise))
-        if self.shape is not None and shape != self.shape:
-            h, w, c = self.shape
-            raise SizeMismatchError(
-                f"image of {shape[1]}x{shape[0]}x{shape[2]} does not match the {w}x{h}x{c} images added before; a "
-                "fingerprint needs images of one size and orientation"
-            )
+        _check_shape((*np.shape(noise[0]), len(noise)), self.shape)
         self._fold(noise, weights)
 
     def _terms(self, image: np.ndarray, shape: tuple[int, ...] | None) -> tuple[list, list]:
@@ -249,8 +248,9 @@ class FingerprintAccumulator:
         if self._num is None:
             self._num = [np.zeros(noise[0].shape, np.float32) for _ in noise]
             self._den = [np.zeros(noise[0].shape, np.float32) for _ in noise]
+        on_native = native.available()
         for w_c, weight, num, den in zip(noise, weights, self._num, self._den):
-            if native.available():
+            if on_native:  # num += W * w, den += w**2 in one pass
                 native.fold(w_c, weight, num, den)
                 continue
 

@@ -38,8 +38,12 @@ def map_channels(fn: Callable[[np.ndarray], Any], image: np.ndarray, *, parallel
     Returns a list, or with ``lazy`` an iterator that yields each result in channel order as it is ready (so a
     caller can fold results in and drop them, keeping at most the pool's width of results alive).
     """
-    channels = [image] if image.ndim == 2 else [image[:, :, c] for c in range(image.shape[2])]  # views, no copies
-    return _map_list(fn, channels, parallel=parallel, lazy=lazy)
+    return _map_list(fn, channel_views(image), parallel=parallel, lazy=lazy)
+
+
+def channel_views(image: np.ndarray) -> list[np.ndarray]:
+    """The 2-D channels of an HxW or HxWxC array, as views (no copies)."""
+    return [image] if image.ndim == 2 else [image[:, :, c] for c in range(image.shape[2])]
 
 
 def _map_list(fn: Callable[[np.ndarray], Any], channels: list[np.ndarray], *, parallel: bool, lazy: bool = False):
@@ -267,7 +271,7 @@ def extract_channel_noise(image: np.ndarray, *, params: ResidualParams = Residua
     a = np.asarray(image)
     if a.ndim not in (2, 3):
         raise ValueError(f"expected an HxW or HxWxC image, got shape {a.shape}")
-    return noise_of_channels([a] if a.ndim == 2 else [a[:, :, c] for c in range(a.shape[2])], params=params)
+    return noise_of_channels(channel_views(a), params=params)
 
 
 def noise_of_channels(
