@@ -65,8 +65,8 @@ def main() -> None:
     ap.add_argument("--fp-size", type=size_arg, default=(3000, 2000))
     ap.add_argument("--fp-images", type=int, default=10)
     args = ap.parse_args()
-    from camforensics.core import native
-    from camforensics.core.heap import retain_freed_memory
+    from camforensics.runtime import native
+    from camforensics.runtime.heap import retain_freed_memory
 
     print(f"allocator: {retain_freed_memory() or 'system defaults'} (as the command line sets it); "
           f"denoiser engine: {native.engine()}")

@@ -29,7 +29,7 @@ import numpy as np
 
 def engines() -> list[str]:
     """The denoiser implementations to measure: the native kernels where built, and always the OpenCV one."""
-    from camforensics.core import native
+    from camforensics.runtime import native
 
     return (["native"] if native.available() else []) + ["opencv"]
 
@@ -41,14 +41,14 @@ class use_engine:
         self.name = name
 
     def __enter__(self):
-        from camforensics.core import native
+        from camforensics.runtime import native
 
         self.saved = os.environ.get(native.ENV)
         os.environ[native.ENV] = "1" if self.name == "native" else "0"
         assert native.engine() == self.name
 
     def __exit__(self, *exc):
-        from camforensics.core import native
+        from camforensics.runtime import native
 
         if self.saved is None:
             os.environ.pop(native.ENV, None)
@@ -83,7 +83,7 @@ def camera_image(h: int, w: int, seed: int) -> np.ndarray:
 
 _PEAK_CHILD = """
 import sys, numpy as np
-from camforensics.core.heap import retain_freed_memory
+from camforensics.runtime.heap import retain_freed_memory
 retain_freed_memory()  # as the command line does
 from camforensics.core.residual import extract_residual
 img = np.load(sys.argv[1])
@@ -134,7 +134,7 @@ def reference_fingerprint_terms(image: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def bench_fingerprint() -> dict:
-    from camforensics.core import threads
+    from camforensics.runtime import threads
     from camforensics.core.fingerprint import FingerprintAccumulator, estimate_fingerprint
 
     images = [camera_image(2000, 3000, 10 + i) for i in range(10)]
@@ -265,9 +265,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="unused, kept for symmetry with other benches")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
-    from camforensics.core.heap import retain_freed_memory
+    from camforensics.runtime.heap import retain_freed_memory
 
-    allocator = retain_freed_memory()  # as the command line does (camforensics.core.heap)
+    allocator = retain_freed_memory()  # as the command line does (camforensics.runtime.heap)
     print(f"cores: {os.cpu_count()}  python {sys.version.split()[0]}  numpy {np.__version__}  "
           f"allocator: {allocator or 'system defaults'}")
     if "residual" not in skip:

@@ -266,7 +266,7 @@ def test_cli_baseline_and_refusals(library, device_tree, tmp_path):
 
 
 def test_removal_notes_say_when_the_fingerprint_cannot_be_or_is_heavily_debiased():
-    from camforensics.pipelines.anonymize import AnonymizeParams, DeviceRef, Reference, removal_note
+    from camforensics.pipelines.anonymize.batch import AnonymizeParams, DeviceRef, Reference, removal_note
 
     k = np.zeros((8, 8), np.float32)
     ref = DeviceRef("lib", "cam")

@@ -110,7 +110,7 @@ def test_intensity_weight_of_8_bit_pixels_is_the_formula():
 
 
 def test_add_many_in_threads_equals_adding_one_at_a_time(device_images, monkeypatch):
-    from camforensics.core import threads
+    from camforensics.runtime import threads
 
     images = device_images[sorted(device_images)[0]]["flat"]
     one = FingerprintAccumulator()

@@ -1,5 +1,5 @@
 """The engine's own periodic DWT, its Wiener rule and their threaded passes against pywt / plain numpy, in both
-implementations: the native kernels (camforensics/core/_kernels.c) and the OpenCV one."""
+implementations: the native kernels (camforensics/runtime/_kernels.c) and the OpenCV one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import pywt
 
-from camforensics.core import dwt, native, threads
+from camforensics.core import dwt
+from camforensics.runtime import native, threads
 from camforensics.core.denoise import noise_coefficients, reconstruct_noise, wiener_noise, wiener_noise_gain
 from camforensics.core.params import ResidualParams
 from camforensics.core.residual import std_of, zero_mean_cfa
@@ -219,7 +220,7 @@ def test_retain_freed_memory_applies_glibc_settings_once_in_a_fresh_process():
     import sys
 
     code = (
-        "from camforensics.core import heap; import json; "
+        "from camforensics.runtime import heap; import json; "
         "a = heap.retain_freed_memory(); b = heap.retain_freed_memory(); "
         "print(json.dumps([a, b, heap.retained()]))"
     )

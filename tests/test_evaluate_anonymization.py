@@ -24,9 +24,9 @@ from camforensics.inference.anonymizer import class_key
 from camforensics.inference.attribution import AttributionParams, attribute_pixels
 from camforensics.inference.registry import ModelRegistry
 from camforensics.io.library import FingerprintLibrary
-from camforensics.pipelines.anonymization_prints import prints_from_flats, split_halves
-from camforensics.pipelines.anonymize_models import judge_panel
-from camforensics.pipelines.evaluate_anonymization import EvalAnonParams, draw_targets, evaluate_anonymization
+from camforensics.pipelines.anonymize.prints import prints_from_flats, split_halves
+from camforensics.pipelines.anonymize.learned import judge_panel
+from camforensics.pipelines.anonymize.evaluate import EvalAnonParams, draw_targets, evaluate_anonymization
 
 runner = CliRunner()
 SHIPPED = Path(__file__).resolve().parents[1] / "models"

@@ -181,9 +181,9 @@ def anonymize(
         from camforensics.core.anonymize import PlantParams, RemovalParams
         from camforensics.core.params import ResidualParams
         from camforensics.errors import ParameterError
-        from camforensics.pipelines.anonymize import AnonymizeParams, DeviceRef, anonymize_images
-        from camforensics.pipelines.anonymize_attacks import ATTACK_METHODS, attack_choice
-        from camforensics.pipelines.anonymize_models import LEARNED_METHODS, anonymizer_choice, judge_panel
+        from camforensics.pipelines.anonymize.batch import AnonymizeParams, DeviceRef, anonymize_images
+        from camforensics.pipelines.anonymize.attacks import ATTACK_METHODS, attack_choice
+        from camforensics.pipelines.anonymize.learned import LEARNED_METHODS, anonymizer_choice, judge_panel
 
         method = method_of(method, target)
         learned = None

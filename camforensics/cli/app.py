@@ -48,7 +48,7 @@ _register_commands()
 
 
 def main() -> None:
-    from camforensics.core.heap import retain_freed_memory
+    from camforensics.runtime.heap import retain_freed_memory
 
-    retain_freed_memory()  # large arrays reused instead of fresh pages per image (camforensics.core.heap)
+    retain_freed_memory()  # large arrays reused instead of fresh pages per image (camforensics.runtime.heap)
     app()

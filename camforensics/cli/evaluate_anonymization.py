@@ -114,12 +114,12 @@ def evaluate_anonymization(
     with cli_errors():
         check_format(fmt)
         from camforensics.io.truth import read_device_map
-        from camforensics.pipelines.anonymize_models import judge_panel
-        from camforensics.pipelines.evaluate_anonymization import (
+        from camforensics.pipelines.anonymize.learned import judge_panel
+        from camforensics.pipelines.anonymize.evaluate import (
             EvalAnonParams,
             LearnedOptions,
         )
-        from camforensics.pipelines.evaluate_anonymization import (
+        from camforensics.pipelines.anonymize.evaluate import (
             evaluate_anonymization as run,
         )
 
@@ -182,7 +182,7 @@ def _bars(quiet: bool) -> Iterator[tuple[Callable[[int, int], None], Callable[[i
 def _table(summary: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from camforensics.pipelines.anonymization_table import table_cells
+    from camforensics.pipelines.anonymize.table import table_cells
 
     header, rows = table_cells(summary["methods"], [j["name"] for j in summary["judges"]], summary.get("inputs"))
     t = Table(title="judges: targeted success (untargeted); PCE < threshold after (before)", title_justify="left")

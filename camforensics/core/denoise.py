@@ -6,9 +6,10 @@ import cv2
 import numpy as np
 import pywt
 
-from camforensics.core import dwt, native
+from camforensics.core import dwt
+from camforensics.runtime import native
 from camforensics.core.params import ResidualParams
-from camforensics.core.threads import map_row_strips
+from camforensics.runtime.threads import map_row_strips
 from camforensics.errors import ParameterError
 
 

@@ -8,7 +8,7 @@ rows are split by parity as strided views without copies. The periodic wrap-arou
 along columns, is added afterwards to the few outputs at each edge. pywt's filter orientation was established by
 impulse responses and is checked against pywt itself in the tests (several wavelets, sizes and levels).
 
-Where the optional native kernels are built (:mod:`camforensics.core.native`), ``dwt2`` and ``idwt2`` run them
+Where the optional native kernels are built (:mod:`camforensics.runtime.native`), ``dwt2`` and ``idwt2`` run them
 instead: the same passes in C, without the OpenCV calls' intermediate arrays.
 """
 
@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 import pywt
 
-from camforensics.core import native
-from camforensics.core.threads import for_col_strips, for_row_strips
+from camforensics.runtime import native
+from camforensics.runtime.threads import for_col_strips, for_row_strips
 
 Taps = tuple[tuple[int, float], ...]  # (offset d, weight): out[k] += weight * src[(k + d) mod n]
 

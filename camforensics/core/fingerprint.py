@@ -11,7 +11,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from camforensics.core import native, threads
+from camforensics.runtime import native, threads
 from camforensics.core.params import FingerprintParams
 from camforensics.core.residual import finish_residual, grey_from_channels, noise_of_channels, split_channels
 from camforensics.errors import ParameterError, SizeMismatchError

@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import scipy.fft
 
-from camforensics.core import threads
+from camforensics.runtime import threads
 from camforensics.core.denoise import denoise_channel, noise_coefficients, reconstruct_noise, wiener_noise_gain
 from camforensics.core.params import GREY_WEIGHTS, ResidualParams
 
 # Colour channels are denoised in parallel threads only for images up to this many pixels: above it, two channels
 # in flight need more than the 300 MB one extraction may take, so large images are denoised one channel at a time,
-# each channel's passes split over the cores by row strips (camforensics.core.threads).
+# each channel's passes split over the cores by row strips (camforensics.runtime.threads).
 PARALLEL_CHANNELS_MAX_PIXELS = 4_000_000
 
 

@@ -207,10 +207,10 @@ def _worker_main(task: Task, setup: Setup, inbox: Any, outbox: _Outbox) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent decides
     outbox.reader.close()
     pid = os.getpid()
-    from camforensics.core.heap import retain_freed_memory
+    from camforensics.runtime.heap import retain_freed_memory
     from camforensics.core.residual import set_channel_threads
 
-    retain_freed_memory()  # as the command line does (camforensics.core.heap)
+    retain_freed_memory()  # as the command line does (camforensics.runtime.heap)
     set_channel_threads(False)  # one process per core already keeps the cores busy
     try:
         state = setup()

@@ -35,8 +35,8 @@ _DEPENDENCIES = ("numpy", "scipy", "PyWavelets", "opencv-python-headless", "pill
 def environment() -> dict[str, Any]:
     """Versions of Python, the platform and the numeric libraries that can change a result, and which
     implementation of the wavelet denoiser ran (``engine``: the native kernels or OpenCV, see
-    :mod:`camforensics.core.native`)."""
-    from camforensics.core import native
+    :mod:`camforensics.runtime.native`)."""
+    from camforensics.runtime import native
 
     versions = {}
     for dist in _DEPENDENCIES:

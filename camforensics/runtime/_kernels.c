@@ -1,6 +1,6 @@
 /*
  * Native kernels of the classical engine: the periodic 2-D DWT passes and the local adaptive Wiener rule, in
- * float32 on C-contiguous arrays. Optional: camforensics.core.native loads this library with ctypes (which lets
+ * float32 on C-contiguous arrays. Optional: camforensics.runtime.native loads this library with ctypes (which lets
  * go of the GIL during each call, so the engine's row-strip threads run them in parallel) and falls back to the
  * OpenCV implementation when it is missing. Every function works on a range of output rows so that callers can
  * split an array over threads; nothing here keeps state between calls.
@@ -453,7 +453,7 @@ CF_API CF_SIMD int cf_fold(const float *noise, long noise_stride, const float *w
 
 static struct PyModuleDef kernels_module = {
     PyModuleDef_HEAD_INIT, "_kernels",
-    "Native kernels of camforensics' classical engine (loaded with ctypes by camforensics.core.native).", -1, NULL,
+    "Native kernels of camforensics' classical engine (loaded with ctypes by camforensics.runtime.native).", -1, NULL,
 };
 
 PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&kernels_module); }

@@ -6,10 +6,10 @@ anonymizers when a model of that task is registered), columns the registered cam
 judges, which must be independent of anything a learned anonymizer was trained against). Each image of a
 labelled data set is altered by each method exactly as ``camforensics anonymize`` alters it
 (:func:`camforensics.pipelines.anonymize.anonymize_one`), judged before and after
-(:func:`~camforensics.pipelines.anonymize_models.judge_before_after`) and measured for quality and for the PCE
+(:func:`~camforensics.pipelines.anonymize.learned.judge_before_after`) and measured for quality and for the PCE
 with its own device, against a fingerprint independent of the one remove-fingerprint subtracts
-(:mod:`camforensics.pipelines.anonymization_prints`). The counts and rates are in
-:mod:`camforensics.pipelines.anonymization_table`.
+(:mod:`camforensics.pipelines.anonymize.prints`). The counts and rates are in
+:mod:`camforensics.pipelines.anonymize.table`.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from camforensics.inference.anonymizer import class_key
 from camforensics.inference.registry import ModelRegistry
 from camforensics.io.datasets import scan_dataset
 from camforensics.io.records import ImageRecord
-from camforensics.pipelines.anonymization_prints import DevicePrints, prints_from_flats, prints_from_libraries
-from camforensics.pipelines.anonymization_table import InputsTally, MethodTally, judge_outcomes, markdown_table
-from camforensics.pipelines.anonymize import (
+from camforensics.pipelines.anonymize.prints import DevicePrints, prints_from_flats, prints_from_libraries
+from camforensics.pipelines.anonymize.table import InputsTally, MethodTally, judge_outcomes, markdown_table
+from camforensics.pipelines.anonymize.batch import (
     AnonymizeParams,
     AnonymizeSetup,
     AnonymizeState,
@@ -42,7 +42,7 @@ from camforensics.pipelines.anonymize import (
     anonymize_one,
     check_output_folder,
 )
-from camforensics.pipelines.anonymize_models import (
+from camforensics.pipelines.anonymize.learned import (
     TASK_OF_METHOD,
     AnonymizerChoice,
     JudgePanel,
@@ -188,7 +188,7 @@ def evaluate_anonymization(
         A labelled data set (any layout of :func:`camforensics.io.datasets.scan_dataset`).
     params : EvalAnonParams, keyword-only
     judges : JudgePanel or None, keyword-only
-        The camera-model attributors judging each image (:func:`~camforensics.pipelines.anonymize_models.judge_panel`).
+        The camera-model attributors judging each image (:func:`~camforensics.pipelines.anonymize.learned.judge_panel`).
     learned : LearnedOptions, keyword-only
     library, attack_library : path-like, optional, keyword-only
         Fingerprints for the PCE check and for remove-fingerprint; default: the data set's flat-field halves.

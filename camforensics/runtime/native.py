@@ -1,4 +1,4 @@
-"""The optional native kernels (``camforensics/core/_kernels.c``): the periodic DWT passes and the local Wiener rule.
+"""The optional native kernels (``camforensics/runtime/_kernels.c``): the periodic DWT passes and the local Wiener rule.
 
 The extension is built by ``pip install`` when a C compiler is present; it is loaded with ctypes, whose calls let go
 of the GIL, so the engine's row-strip threads and image threads run the kernels in parallel. Without it, or with
@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from camforensics.core import threads
+from camforensics.runtime import threads
 
 VERSION = 2  # cf_version() of the kernels this module calls
 ENV = "CAMFORENSICS_NATIVE"
@@ -37,7 +37,7 @@ _SIGNATURES = {
 @functools.lru_cache(maxsize=1)
 def _library() -> ctypes.CDLL | None:
     try:
-        spec = importlib.util.find_spec("camforensics.core._kernels")
+        spec = importlib.util.find_spec("camforensics.runtime._kernels")
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.origin or not os.path.isfile(spec.origin):

@@ -2,8 +2,8 @@
 (FGSM, PGD), or apply a classical baseline; measure the result.
 
 Each input image is read in stored (sensor) order, altered by one method of :mod:`camforensics.core.anonymize`,
-by a registered learned anonymizer (:mod:`camforensics.pipelines.anonymize_models`) or by an adversarial attack on
-an attributor checkpoint (:mod:`camforensics.pipelines.anonymize_attacks`), written without metadata
+by a registered learned anonymizer (:mod:`camforensics.pipelines.anonymize.learned`) or by an adversarial attack on
+an attributor checkpoint (:mod:`camforensics.pipelines.anonymize.attacks`), written without metadata
 into the output folder, and measured: PSNR and SSIM against the input, the PCE of input and output against the
 devices involved (the removed device, the spoof target, every device of a verification library), and the
 verdicts of the camera-model attributors (the judges) before and after.
@@ -42,8 +42,8 @@ from camforensics.io.folders import safe_file_part
 from camforensics.io.hashing import sha256_bytes
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.library import FingerprintLibrary, LibraryEntry
-from camforensics.pipelines.anonymize_attacks import ATTACK_METHODS, AttackChoice, attack_context
-from camforensics.pipelines.anonymize_models import (
+from camforensics.pipelines.anonymize.attacks import ATTACK_METHODS, AttackChoice, attack_context
+from camforensics.pipelines.anonymize.learned import (
     LEARNED_METHODS,
     AnonymizerChoice,
     JudgePanel,
