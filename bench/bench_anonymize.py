@@ -60,11 +60,11 @@ def enroll_libraries(devices: list[Path], root: Path) -> dict[str, Path]:
     return libs
 
 
-def run(nat: list[Path], out: Path, **kwargs) -> list[dict]:
-    """anonymize_images over ``nat`` with AnonymizeParams(**kwargs); the ok results (errors are raised)."""
+def run(nat: list[Path], out: Path, options, **kwargs) -> list[dict]:
+    """anonymize_images over ``nat`` with AnonymizeParams(options, **kwargs); the ok results (errors are raised)."""
     from camforensics.pipelines.anonymize import AnonymizeParams, anonymize_images
 
-    report = anonymize_images(nat, out, params=AnonymizeParams(**kwargs))
+    report = anonymize_images(nat, out, params=AnonymizeParams(options, **kwargs))
     results = list(report.iter_results())
     bad = [r for r in results if r["status"] != "ok"]
     if bad:
@@ -83,7 +83,7 @@ def fmt_row(cells: list) -> str:
 
 def removal_table(libs: dict[str, Path], nat: dict[str, list[Path]], work: Path) -> None:
     from camforensics.core.anonymize import RemovalParams
-    from camforensics.pipelines.anonymize import DeviceRef
+    from camforensics.pipelines.anonymize.fingerprint import DeviceRef, FingerprintOptions
 
     print("\n## remove-fingerprint (natural images of the enrolled devices)\n")
     print(fmt_row(["device", "images", "removed / checked", "overshoot", "debias", "PCE before (median)",
@@ -95,9 +95,10 @@ def removal_table(libs: dict[str, Path], nat: dict[str, list[Path]], work: Path)
         totals[setting] = []
         for dev, files in nat.items():
             t0 = time.perf_counter()
-            results = run(files, work / f"rm_{removed}_{overshoot:g}_{debias}_{dev}", method="remove-fingerprint",
-                          remove=DeviceRef(str(libs[removed]), dev), verify_library=str(libs[checked]),
-                          removal=RemovalParams(overshoot=overshoot), debias=debias)
+            results = run(files, work / f"rm_{removed}_{overshoot:g}_{debias}_{dev}", FingerprintOptions(
+                              "remove-fingerprint", remove=DeviceRef(str(libs[removed]), dev),
+                              removal=RemovalParams(overshoot=overshoot), debias=debias),
+                          verify_library=str(libs[checked]))
             dt = (time.perf_counter() - t0) / len(files)
             rows = [(own(r, dev), r["quality"]) for r in results]
             totals[setting] += rows
@@ -122,7 +123,7 @@ def removal_table(libs: dict[str, Path], nat: dict[str, list[Path]], work: Path)
 
 def spoof_table(libs: dict[str, Path], nat: dict[str, list[Path]], work: Path) -> None:
     from camforensics.core.anonymize import PlantParams
-    from camforensics.pipelines.anonymize import DeviceRef
+    from camforensics.pipelines.anonymize.fingerprint import DeviceRef, FingerprintOptions
 
     print("\n## spoof (fingerprint-copy attack, source fingerprint removed first)\n")
     print(fmt_row(["source -> target", "images", "planted / checked", "target PCE", "target PCE before (max)",
@@ -135,9 +136,10 @@ def spoof_table(libs: dict[str, Path], nat: dict[str, list[Path]], work: Path) -
         totals[setting] = []
         for i, src in enumerate(names):
             tgt = names[(i + 1) % len(names)]
-            results = run(nat[src], work / f"sp_{planted}_{target_pce:g}_{src}", method="spoof",
-                          spoof=DeviceRef(str(libs[planted]), tgt), remove=DeviceRef(str(libs[planted]), src),
-                          verify_library=str(libs[checked]), plant=PlantParams(target_pce=target_pce))
+            results = run(nat[src], work / f"sp_{planted}_{target_pce:g}_{src}", FingerprintOptions(
+                              "spoof", spoof=DeviceRef(str(libs[planted]), tgt), remove=DeviceRef(str(libs[planted]), src),
+                              plant=PlantParams(target_pce=target_pce)),
+                          verify_library=str(libs[checked]))
             t = [own(r, tgt) for r in results]
             s = [own(r, src) for r in results]
             psnrs = [r["quality"]["psnr"] for r in results]
@@ -156,13 +158,15 @@ def spoof_table(libs: dict[str, Path], nat: dict[str, list[Path]], work: Path) -
 
 
 def baseline_table(libs: dict[str, Path], nat: dict[str, list[Path]], work: Path) -> None:
+    from camforensics.pipelines.anonymize.baselines import BaselineOptions
+
     print("\n## baselines (own-device PCE against the 'all' fingerprints)\n")
     print(fmt_row(["method", "images", "below 60 after", "PCE after median / max", "PSNR mean / min (dB)", "SSIM mean"]))
     print(fmt_row(["---"] * 6))
     files = [f for fs in nat.values() for f in fs]
     for method, label in (("median", "median 5x5"), ("gaussian", "Gaussian 5x5"), ("jpeg", "JPEG q75"),
                           ("denoise", "wavelet denoise sigma0 3")):
-        results = run(files, work / f"bl_{method}", method=method, verify_library=str(libs["all"]))
+        results = run(files, work / f"bl_{method}", BaselineOptions(method), verify_library=str(libs["all"]))
         after = [own(r, Path(r["input"]["path"]).parts[-3])["pce_after"] for r in results]
         psnrs = [r["quality"]["psnr"] for r in results]
         print(fmt_row([label, len(results), f"{sum(a < THRESHOLD for a in after)}/{len(after)}",

@@ -266,11 +266,11 @@ def test_cli_baseline_and_refusals(library, device_tree, tmp_path):
 
 
 def test_removal_notes_say_when_the_fingerprint_cannot_be_or_is_heavily_debiased():
-    from camforensics.pipelines.anonymize.batch import AnonymizeParams, DeviceRef, Reference, removal_note
+    from camforensics.pipelines.anonymize.fingerprint import DeviceRef, FingerprintOptions, Reference, removal_note
 
     k = np.zeros((8, 8), np.float32)
     ref = DeviceRef("lib", "cam")
-    p = AnonymizeParams(method="remove-fingerprint", remove=ref)
+    p = FingerprintOptions(method="remove-fingerprint", remove=ref)
 
     def with_reliability(r):
         return Reference("removed", ref, k, None, r)
@@ -279,4 +279,4 @@ def test_removal_notes_say_when_the_fingerprint_cannot_be_or_is_heavily_debiased
     assert "share no pattern" in removal_note(p, with_reliability(0.0))
     assert "reliability 0.050" in removal_note(p, with_reliability(0.05)) and "20 times" in removal_note(p, with_reliability(0.05))
     assert removal_note(p, with_reliability(0.3)) is None
-    assert removal_note(AnonymizeParams(method="remove-fingerprint", remove=ref, debias=False), with_reliability(None)) is None
+    assert removal_note(FingerprintOptions(method="remove-fingerprint", remove=ref, debias=False), with_reliability(None)) is None

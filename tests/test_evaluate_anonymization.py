@@ -25,7 +25,7 @@ from camforensics.inference.attribution import AttributionParams, attribute_pixe
 from camforensics.inference.registry import ModelRegistry
 from camforensics.io.library import FingerprintLibrary
 from camforensics.pipelines.anonymize.prints import prints_from_flats, split_halves
-from camforensics.pipelines.anonymize.learned import judge_panel
+from camforensics.pipelines.anonymize.judges import judge_panel
 from camforensics.pipelines.anonymize.evaluate import EvalAnonParams, draw_targets, evaluate_anonymization
 
 runner = CliRunner()

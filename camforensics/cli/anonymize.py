@@ -4,7 +4,7 @@ camera traces, or apply a baseline; judge the result with the registered camera-
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -73,6 +73,59 @@ def method_of(method: str | None, target: str | None) -> str:
     if method is None:
         raise ParameterError("give --method (see --help) or --target 'MAKE MODEL' (targeted anonymization)")
     return method
+
+
+NO_FINGERPRINT = (
+    "--method {method} uses no fingerprint; drop --remove-fingerprint/--spoof-device "
+    "(measure the PCE against enrolled devices with --verify-library LIB)"
+)
+
+
+def _method_options(method: str, flags: dict[str, Any]) -> Any:
+    """The options object of ``method``'s family, from the command line's flags (each class checks itself).
+
+    Raises
+    ------
+    ParameterError
+        An unknown method, or a flag of another method family (a model, an attack model, a device).
+    """
+    from camforensics.core.anonymize import PlantParams, RemovalParams
+    from camforensics.core.params import ResidualParams
+    from camforensics.errors import ParameterError
+    from camforensics.pipelines.anonymize.attacks import ATTACK_METHODS, attack_choice
+    from camforensics.pipelines.anonymize.baselines import BaselineOptions
+    from camforensics.pipelines.anonymize.batch import METHODS
+    from camforensics.pipelines.anonymize.fingerprint import FINGERPRINT_METHODS, DeviceRef, FingerprintOptions
+    from camforensics.pipelines.anonymize.learned import LEARNED_METHODS, anonymizer_choice
+
+    f = flags
+    if method not in METHODS:
+        raise ParameterError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if f["model"] is not None and method not in LEARNED_METHODS:
+        raise ParameterError(f"--model names a learned anonymizer; --method {method} runs none")
+    if f["attack_model"] is not None and method not in ATTACK_METHODS:
+        raise ParameterError(f"--attack-model is for --method fgsm or pgd, not {method}")
+    remove, spoof = f["remove_fingerprint"], f["spoof_device"]
+    if method not in FINGERPRINT_METHODS and (remove is not None or spoof is not None):
+        raise ParameterError(NO_FINGERPRINT.format(method=method))
+    if method in LEARNED_METHODS:
+        return anonymizer_choice(method, f["model"], f["models_dir"], target=f["target"], tile=f["tile"],
+                                 overlap=f["overlap"], threads=f["model_threads"])  # fmt: skip
+    if method in ATTACK_METHODS:
+        return attack_choice(method, f["attack_model"], epsilon=f["epsilon"], step=f["pgd_step"],
+                             iterations=f["pgd_iterations"], target=f["target"], threads=f["model_threads"])  # fmt: skip
+    if method not in FINGERPRINT_METHODS:
+        return BaselineOptions(method, f["kernel"], f["recompress_quality"], f["denoise_sigma0"])
+    residual = ResidualParams(sigma0=f["sigma0"])
+    return FingerprintOptions(
+        method,
+        remove=DeviceRef.parse(remove) if remove else None,
+        spoof=DeviceRef.parse(spoof, option="--spoof-device") if spoof else None,
+        removal=RemovalParams(overshoot=f["overshoot"], residual=residual),
+        debias=f["debias"],
+        plant=PlantParams(target_pce=f["target_pce"], residual=residual),
+        strength=f["strength"],
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -178,45 +231,13 @@ def anonymize(
     """
     with cli_errors():
         check_format(fmt)
-        from camforensics.core.anonymize import PlantParams, RemovalParams
         from camforensics.core.params import ResidualParams
-        from camforensics.errors import ParameterError
-        from camforensics.pipelines.anonymize.batch import AnonymizeParams, DeviceRef, anonymize_images
-        from camforensics.pipelines.anonymize.attacks import ATTACK_METHODS, attack_choice
-        from camforensics.pipelines.anonymize.learned import LEARNED_METHODS, anonymizer_choice, judge_panel
+        from camforensics.pipelines.anonymize.batch import AnonymizeParams, anonymize_images
+        from camforensics.pipelines.anonymize.judges import judge_panel
 
-        method = method_of(method, target)
-        learned = None
-        if method in LEARNED_METHODS:
-            learned = anonymizer_choice(
-                method, model, models_dir, target=target, tile=tile, overlap=overlap, threads=model_threads
-            )
-        elif model is not None:
-            raise ParameterError(f"--model names a learned anonymizer; --method {method} runs none")
-        attack = None
-        if method in ATTACK_METHODS:
-            attack = attack_choice(
-                method,
-                attack_model,
-                epsilon=epsilon,
-                step=pgd_step,
-                iterations=pgd_iterations,
-                target=target,
-                threads=model_threads,
-            )
-        elif attack_model is not None:
-            raise ParameterError(f"--attack-model is for --method fgsm or pgd, not {method}")
+        options = _method_options(method_of(method, target), locals())
         params = AnonymizeParams(
-            method=method,
-            remove=DeviceRef.parse(remove_fingerprint) if remove_fingerprint else None,
-            spoof=DeviceRef.parse(spoof_device, option="--spoof-device") if spoof_device else None,
-            removal=RemovalParams(overshoot=overshoot, residual=ResidualParams(sigma0=sigma0)),
-            debias=debias,
-            plant=PlantParams(target_pce=target_pce, residual=ResidualParams(sigma0=sigma0)),
-            strength=strength,
-            kernel=kernel,
-            recompress_quality=recompress_quality,
-            denoise_sigma0=denoise_sigma0,
+            options=options,
             image_format=image_format,
             quality=quality,
             check=library_check,
@@ -224,9 +245,7 @@ def anonymize(
             residual=ResidualParams(sigma0=sigma0),
             threshold=threshold,
             max_pixels=max_pixels,
-            anonymizer=learned,
             judges=judge_panel(judges, models_dir, threads=model_threads),
-            attack=attack,
         )
         destination = report_target(report, "anonymize", fmt)
         with progress("anonymize", quiet=quiet) as hooks:

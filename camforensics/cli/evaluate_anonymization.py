@@ -114,7 +114,7 @@ def evaluate_anonymization(
     with cli_errors():
         check_format(fmt)
         from camforensics.io.truth import read_device_map
-        from camforensics.pipelines.anonymize.learned import judge_panel
+        from camforensics.pipelines.anonymize.judges import judge_panel
         from camforensics.pipelines.anonymize.evaluate import (
             EvalAnonParams,
             LearnedOptions,

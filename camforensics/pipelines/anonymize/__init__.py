@@ -6,6 +6,7 @@
 - :mod:`.prints`, :mod:`.table`, :mod:`.evaluate`: ``camforensics evaluate anonymization``.
 """
 
-from camforensics.pipelines.anonymize.batch import METHODS, AnonymizeParams, DeviceRef, anonymize_images
+from camforensics.pipelines.anonymize.batch import METHODS, AnonymizeParams, anonymize_images
+from camforensics.pipelines.anonymize.fingerprint import DeviceRef
 
 __all__ = ["METHODS", "AnonymizeParams", "DeviceRef", "anonymize_images"]

@@ -76,6 +76,10 @@ class AttackChoice:
         )
         return result.pixels, {"surrogate": result.to_dict()}
 
+    def parameters(self) -> dict[str, Any]:
+        """The parameters that shape the output (written with every result)."""
+        return self.to_dict()
+
     def to_dict(self) -> dict[str, Any]:
         pgd = self.method == "pgd"
         return {

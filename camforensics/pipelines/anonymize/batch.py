@@ -13,100 +13,52 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from camforensics.core.anonymize import (
-    BASELINES,
-    PlantParams,
-    RemovalParams,
-    apply_plant,
-    apply_removal,
-    fit_plant,
-    fit_removal,
-    fitting_residual_params,
-)
-from camforensics.core.fingerprint import Reliability
+from camforensics.core.anonymize import fitting_residual_params
 from camforensics.core.matching import Query, fits, match_query
 from camforensics.core.params import PCE_THRESHOLD, MatchParams, ResidualParams
-from camforensics.core.pce import Spectrum, spectrum_of
 from camforensics.core.quality import psnr, ssim
 from camforensics.core.residual import extract_residual, to_grey
-from camforensics.errors import CamforensicsError, InputError, ParameterError, SizeMismatchError
-from camforensics.inference.anonymizer import anonymize_image
+from camforensics.errors import CamforensicsError, InputError, ParameterError
 from camforensics.inference.registry import LoadedModel
+from camforensics.io.encoding import IMAGE_FORMATS, decode_image, encode_image
 from camforensics.io.folders import safe_file_part
 from camforensics.io.hashing import sha256_bytes
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
-from camforensics.io.library import FingerprintLibrary, LibraryEntry
+from camforensics.io.library import FingerprintLibrary
 from camforensics.pipelines.anonymize.attacks import ATTACK_METHODS, AttackChoice, attack_context
-from camforensics.pipelines.anonymize.learned import (
-    LEARNED_METHODS,
-    AnonymizerChoice,
-    JudgePanel,
-    JudgeTally,
-    judge_before_after,
-    judge_context,
-    model_context,
-    top1,
+from camforensics.pipelines.anonymize.baselines import BASELINE_METHODS, BaselineOptions
+from camforensics.pipelines.anonymize.fingerprint import (
+    FINGERPRINT_METHODS,
+    DeviceRef,
+    FingerprintOptions,
+    Reference,
+    removal_note,
 )
+from camforensics.pipelines.anonymize.judges import JudgePanel, JudgeTally, judge_before_after, judge_context, model_context, top1
+from camforensics.pipelines.anonymize.learned import LEARNED_METHODS, AnonymizerChoice
 from camforensics.pipelines.batch import gather_inputs, run_tasks
 from camforensics.pipelines.executor import IN_PROCESS, Execution
 from camforensics.reports.atomic import atomic_write_bytes
 from camforensics.reports.report import Report
 
-FINGERPRINT_METHODS = ("remove-fingerprint", "spoof")
-METHODS = (*FINGERPRINT_METHODS, *LEARNED_METHODS, *ATTACK_METHODS, *BASELINES)  # + targeted, erase, fgsm, pgd, ...
-IMAGE_FORMATS = {"png": ".png", "jpeg": ".jpg"}
+METHODS = (*FINGERPRINT_METHODS, *LEARNED_METHODS, *ATTACK_METHODS, *BASELINE_METHODS)  # + targeted, erase, fgsm, pgd, ...
 SSIM_ON = "mean of the per-channel SSIM (R, G, B); grey images: the one channel"
 
-
-@dataclass(frozen=True)
-class DeviceRef:
-    """A device in a fingerprint library, written ``LIB:DEVICE`` on the command line."""
-
-    library: str  # library folder
-    device: str  # enrolled name
-
-    @classmethod
-    def parse(cls, text: str, *, option: str = "--remove-fingerprint") -> DeviceRef:
-        """Split ``LIB:DEVICE`` at the last colon (device names cannot hold one; library paths may).
-
-        Raises
-        ------
-        ParameterError
-            No colon, or an empty library or device part.
-        """
-        lib, sep, name = text.rpartition(":")
-        if not sep or not lib or not name:
-            raise ParameterError(f"{option} {text!r}: expected LIB:DEVICE, e.g. lib/:Canon_Ixus70_0")
-        return cls(lib, name)
-
-    def entry(self) -> LibraryEntry:
-        """The library entry (LibraryError naming the enrolled devices when unknown)."""
-        return FingerprintLibrary(self.library).entry(self.device)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+# The options of one method family, each checking itself: which family a method belongs to is its class.
+MethodOptions = FingerprintOptions | BaselineOptions | AnonymizerChoice | AttackChoice
 
 
 @dataclass(frozen=True)
 class AnonymizeParams:
     """Every choice of an anonymize run; written into the report's ``run.parameters``."""
 
-    method: str  # one of METHODS
-    remove: DeviceRef | None = None  # the device whose fingerprint is removed (spoof: removed first when given)
-    spoof: DeviceRef | None = None  # the target device of the fingerprint-copy attack
-    removal: RemovalParams = field(default_factory=RemovalParams)  # alpha fit of the removal
-    debias: bool = True  # divide the removal by the removed fingerprint's split-half reliability when it has one
-    plant: PlantParams = field(default_factory=PlantParams)  # strength fit of the copy attack
-    strength: float | None = None  # fixed copy-attack strength; None fits it to plant.target_pce
-    kernel: int = 5  # side of the median / Gaussian window (pixels)
-    recompress_quality: int = 75  # JPEG quality of the "jpeg" baseline
-    denoise_sigma0: float = 3.0  # sigma0 of the "denoise" baseline (0..255 scale)
+    options: MethodOptions  # the method and its own options (fingerprint, baseline, learned model or attack)
     image_format: str = "png"  # output container: png (lossless) or jpeg
     quality: int = 95  # JPEG quality of the written outputs (image_format "jpeg")
     check: bool = True  # measure the PCE of input and output against the removed device and the spoof target
@@ -114,96 +66,36 @@ class AnonymizeParams:
     residual: ResidualParams = field(default_factory=ResidualParams)  # residual of the PCE checks (queries)
     threshold: float = PCE_THRESHOLD  # PCE decision threshold of the checks
     max_pixels: int = DEFAULT_MAX_PIXELS  # decompression-bomb guard
-    anonymizer: AnonymizerChoice | None = None  # the learned model of "targeted" / "erase" (anonymizer_choice)
     judges: JudgePanel | None = None  # attributors judging each image before and after; None: no judging
-    attack: AttackChoice | None = None  # the surrogate and strength of "fgsm" / "pgd" (attack_choice)
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ParameterError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
-        if self.method in LEARNED_METHODS and self.anonymizer is None:
-            raise ParameterError(f"--method {self.method} needs a registered model (see anonymizer_choice)")
-        if self.method not in LEARNED_METHODS and self.anonymizer is not None:
-            raise ParameterError(f"--method {self.method} runs no learned model; use --method targeted or erase")
-        if self.method in ATTACK_METHODS and self.attack is None:
-            raise ParameterError(f"--method {self.method} needs --attack-model RUN/best.pt (see attack_choice)")
-        if self.method not in ATTACK_METHODS and self.attack is not None:
-            raise ParameterError(f"--attack-model is for --method fgsm or pgd, not {self.method}")
-        if self.method in (*LEARNED_METHODS, *ATTACK_METHODS) and (self.remove is not None or self.spoof is not None):
-            raise ParameterError(
-                f"--method {self.method} uses no fingerprint; drop --remove-fingerprint/--spoof-device "
-                "(measure the PCE against enrolled devices with --verify-library LIB)"
-            )
-        if self.method == "remove-fingerprint" and self.remove is None:
-            raise ParameterError("--method remove-fingerprint needs --remove-fingerprint LIB:DEVICE")
-        if self.method == "spoof" and self.spoof is None:
-            raise ParameterError("--method spoof needs --spoof-device LIB:DEVICE (the device to imitate)")
-        if self.method in BASELINES and (self.remove is not None or self.spoof is not None):
-            raise ParameterError(
-                f"--method {self.method} uses no fingerprint; drop --remove-fingerprint/--spoof-device "
-                "(measure the PCE against enrolled devices with --verify-library LIB)"
-            )
-        if self.method == "remove-fingerprint" and self.spoof is not None:
-            raise ParameterError("--spoof-device needs --method spoof")
         if self.image_format not in IMAGE_FORMATS:
             raise ParameterError(f"unknown image format {self.image_format!r}; choose one of {', '.join(IMAGE_FORMATS)}")
-        for name, value in (("--quality", self.quality), ("--recompress-quality", self.recompress_quality)):
-            if not 1 <= value <= 100:
-                raise ParameterError(f"{name} must be between 1 and 100, got {value!r}")
-        if self.kernel < 3 or self.kernel % 2 == 0:
-            raise ParameterError(f"--kernel must be an odd size >= 3, got {self.kernel!r}")
-        if not self.denoise_sigma0 > 0:
-            raise ParameterError(f"--denoise-sigma0 must be > 0, got {self.denoise_sigma0!r}")
-        if self.strength is not None and not self.strength > 0:
-            raise ParameterError(f"--strength must be > 0, got {self.strength!r}")
+        if not 1 <= self.quality <= 100:
+            raise ParameterError(f"--quality must be between 1 and 100, got {self.quality!r}")
+
+    @property
+    def method(self) -> str:
+        return self.options.method
+
+    @property
+    def fingerprints(self) -> FingerprintOptions | None:
+        """The options of remove-fingerprint / spoof (None for the other methods)."""
+        return self.options if isinstance(self.options, FingerprintOptions) else None
 
     @property
     def match(self) -> MatchParams:
         """Checks match same-size images in any rotation that fits, at zero shift (no crop search)."""
         return MatchParams(threshold=self.threshold, crop_anchor="none")
 
-    def baseline_options(self) -> dict[str, Any]:
-        """Keyword arguments of the baseline function of ``method``."""
-        if self.method in ("median", "gaussian"):
-            return {"size": self.kernel}
-        if self.method == "jpeg":
-            return {"quality": self.recompress_quality}
-        if self.method == "denoise":
-            return {"params": ResidualParams(sigma0=self.denoise_sigma0)}
-        return {}
-
     def method_parameters(self) -> dict[str, Any]:
         """The parameters that shape the method's output (written with every result)."""
-        if self.method == "remove-fingerprint":
-            return {
-                "device": self.remove.to_dict(),  # type: ignore[union-attr]
-                "removal": self.removal.to_dict(),
-                "debias": self.debias,
-            }
-        if self.method in LEARNED_METHODS:
-            return self.anonymizer.to_dict()  # type: ignore[union-attr]
-        if self.method in ATTACK_METHODS:
-            return self.attack.to_dict()  # type: ignore[union-attr]
-        if self.method == "spoof":
-            return {
-                "target": self.spoof.to_dict(),  # type: ignore[union-attr]
-                "removed_first": self.remove.to_dict() if self.remove else None,
-                "strength": self.strength if self.strength is not None else "fitted",
-                "plant": self.plant.to_dict(),
-                "removal": self.removal.to_dict() if self.remove else None,
-                "debias": self.debias if self.remove else None,
-            }
-        options = self.baseline_options()
-        if "params" in options:
-            options = {"residual": options["params"].to_dict()}
-        return options
+        return self.options.parameters()
 
     @property
     def target(self) -> str | None:
         """The camera model the output should look taken by (targeted, or a targeted attack); else None."""
-        if self.anonymizer is not None:
-            return self.anonymizer.target
-        return self.attack.target if self.attack is not None else None
+        return self.options.target if isinstance(self.options, (AnonymizerChoice, AttackChoice)) else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -225,8 +117,9 @@ def output_name(path: Path, sha256: str, params: AnonymizeParams) -> str:
     """``<stem>_<sha256[:8]>.<method>.<ext>`` (spoof: ``spoof-<device>``, targeted: ``targeted-<camera model>``,
     a targeted attack: ``fgsm-<camera model>`` / ``pgd-<camera model>``), so equal names never collide."""
     tag = params.method
-    if params.method == "spoof" and params.spoof is not None:
-        tag = f"spoof-{safe_file_part(params.spoof.device)}"
+    fp = params.fingerprints
+    if params.method == "spoof" and fp is not None and fp.spoof is not None:
+        tag = f"spoof-{safe_file_part(fp.spoof.device)}"
     if params.method in ("targeted", *ATTACK_METHODS) and params.target:
         tag = f"{params.method}-{safe_file_part(params.target)}"
     return f"{path.stem}_{sha256[:8]}.{tag}{IMAGE_FORMATS[params.image_format]}"
@@ -253,44 +146,6 @@ def check_output_folder(out: Path, inputs: list[str | Path]) -> None:
             )
 
 
-def encode_image(pixels: np.ndarray, image_format: str, quality: int) -> bytes:
-    """PNG or JPEG bytes of an 8-bit grey or RGB image, with no metadata (no EXIF, XMP, ICC, text chunks)."""
-    import cv2
-
-    bgr = pixels if pixels.ndim == 2 else np.ascontiguousarray(pixels[:, :, ::-1])
-    flags = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if image_format == "jpeg" else [cv2.IMWRITE_PNG_COMPRESSION, 6]
-    ok, buf = cv2.imencode(IMAGE_FORMATS[image_format], bgr, flags)
-    if not ok:
-        raise CamforensicsError(f"could not encode the output as {image_format}")
-    return buf.tobytes()
-
-
-def decode_image(data: bytes) -> np.ndarray:
-    """Pixels (RGB or grey, uint8) of bytes written by :func:`encode_image`."""
-    import cv2
-
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
-    return pixels if pixels.ndim == 2 else np.ascontiguousarray(pixels[:, :, ::-1])
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A fingerprint checked against: its spectrum for PCE, and K itself for the attacks."""
-
-    role: str  # "removed", "target" or "library"
-    ref: DeviceRef
-    k: np.ndarray
-    spectrum: Spectrum
-    reliability: float | None = None  # split-half reliability of K (library entry); None: not recorded
-
-    @classmethod
-    def load(cls, role: str, ref: DeviceRef, entry: LibraryEntry | None = None) -> Reference:
-        entry = entry or ref.entry()
-        k = entry.load()
-        rel = Reliability.from_dict(entry.meta.get("reliability"))
-        return cls(role, ref, k, spectrum_of(k, conjugate=True), rel.reliability if rel is not None else None)
-
-
 @dataclass(frozen=True)
 class AnonymizeSetup:
     """What an anonymize worker needs; calling it loads the fingerprints once per worker."""
@@ -301,15 +156,16 @@ class AnonymizeSetup:
 
     def __call__(self) -> AnonymizeState:
         p = self.params
-        removed = Reference.load("removed", p.remove) if p.remove else None
-        target = Reference.load("target", p.spoof) if p.spoof else None
+        fp = p.fingerprints
+        removed = Reference.load("removed", fp.remove) if fp is not None and fp.remove else None
+        target = Reference.load("target", fp.spoof) if fp is not None and fp.spoof else None
         library: list[Reference] = []
         if p.verify_library is not None:
             lib = FingerprintLibrary(p.verify_library)
             library = [Reference.load("library", DeviceRef(p.verify_library, e.name), e) for e in lib.entries()]
-        model = p.anonymizer.load() if p.anonymizer is not None else None
+        model = p.options.load() if isinstance(p.options, AnonymizerChoice) else None
         judges = p.judges.load() if p.judges is not None else []
-        surrogate = p.attack.load() if p.attack is not None else None
+        surrogate = p.options.load() if isinstance(p.options, AttackChoice) else None
         return AnonymizeState(self, removed, target, library, model, judges, surrogate)
 
 
@@ -342,81 +198,16 @@ class InputMemo:
         return self.values[key]
 
 
-def removal_params(p: AnonymizeParams, removed: Reference) -> RemovalParams:
-    """The removal fit's parameters for the removed fingerprint: debiased by its reliability when ``p.debias``
-    and the library entry records one above zero."""
-    if p.debias and removed.reliability:
-        return replace(p.removal, reliability=removed.reliability)
-    return p.removal
-
-
-# Below this reliability the debiased removal subtracts more than ten times the fitted pattern: said in a note.
-LOW_RELIABILITY = 0.1
-
-
-def removal_note(p: AnonymizeParams, removed: Reference | None) -> str | None:
-    """Why the removal could not be debiased, or that it is heavily debiased (None otherwise)."""
-    if removed is None or not p.debias:
-        return None
-    if removed.reliability and removed.reliability < LOW_RELIABILITY:
-        return (
-            f"fingerprint of {removed.ref.device!r} has reliability {removed.reliability:.3f}: most of the estimate is "
-            f"estimation noise, and the debiased removal subtracts {1 / removed.reliability:.0f} times the fitted "
-            "pattern (PSNR falls accordingly); enrolling more flat-field images makes it lighter"
-        )
-    if removed.reliability:
-        return None
-    why = "reliability 0: its halves share no pattern" if removed.reliability == 0 else "no reliability recorded"
-    return (
-        f"fingerprint of {removed.ref.device!r} has {why} (one image, or enrolled by an older version): the removal "
-        "zeroes the correlation with that estimate only, and an examiner's independent estimate of the sensor will "
-        "still see the part of its pattern the estimate lacks; enroll the device again from two or more images"
-    )
-
-
-def _needs_size(ref: Reference, shape: tuple[int, ...]) -> np.ndarray:
-    """K of ``ref`` when the image has its size in stored order; else a SizeMismatchError naming both sizes."""
-    if ref.k.shape != tuple(shape[:2]):
-        h, w = shape[:2]
-        kh, kw = ref.k.shape
-        raise SizeMismatchError(
-            f"image is {w}x{h} pixels but the fingerprint of {ref.ref.device!r} is {kw}x{kh} (width x height, stored "
-            "order): the attack needs a full-size camera original of that device's sensor"
-        )
-    return ref.k
-
-
 def _alter(pixels: np.ndarray, state: AnonymizeState) -> tuple[np.ndarray, dict[str, Any]]:
-    """The altered image and what the method fitted (alpha, strength)."""
-    p = state.setup.params
-    if p.method in BASELINES:
-        return BASELINES[p.method](pixels, **p.baseline_options()), {}
-    if p.method in LEARNED_METHODS:
-        a = p.anonymizer
-        out = anonymize_image(pixels, state.model, target=a.target, tile=a.tile, overlap=a.overlap)  # type: ignore
-        if pixels.ndim == 2:  # the graph sees grey as three equal channels; give back one
-            out = np.clip(np.rint(out.mean(axis=2)), 0, 255).astype(np.uint8)
-        return out, {}
-    if p.method in ATTACK_METHODS:
-        return p.attack.attack(pixels, state.surrogate)  # type: ignore[union-attr]
-    fitted: dict[str, Any] = {}
-    x = pixels
-    if p.remove is not None:
-        k = _needs_size(state.removed, x.shape)  # type: ignore[arg-type]
-        fit = fit_removal(x, k, params=removal_params(p, state.removed))  # type: ignore[arg-type]
-        x = apply_removal(x, k, fit.alpha, dither_seed=p.removal.dither_seed)
-        fitted["removal"] = fit.to_dict()
-    if p.method == "spoof":
-        k = _needs_size(state.target, x.shape)  # type: ignore[arg-type]
-        if p.strength is None:
-            plant = fit_plant(x, k, params=p.plant)
-            strength = plant.strength
-            fitted["plant"] = plant.to_dict()
-        else:
-            strength = p.strength
-        x = apply_plant(x, k, strength, dither_seed=p.plant.dither_seed)
-        fitted["strength"] = strength
-    return x, fitted
+    """The altered image and what the method fitted (alpha, strength, the attacked surrogate's verdicts)."""
+    o = state.setup.params.options
+    if isinstance(o, BaselineOptions):
+        return o.alter(pixels)
+    if isinstance(o, AnonymizerChoice):
+        return o.alter(pixels, state.model)  # type: ignore[arg-type]
+    if isinstance(o, AttackChoice):
+        return o.attack(pixels, state.surrogate)
+    return o.alter(pixels, state.removed, state.target)
 
 
 def _query(pixels: np.ndarray, residual: ResidualParams) -> Query:
@@ -458,7 +249,7 @@ def anonymize_one(path: Path, state: AnonymizeState, record: dict[str, Any]) -> 
     if pixels.dtype != np.uint8:
         pixels = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
         notes.append(f"{img.info.bit_depth}-bit samples rounded to 8 bits before the attack")
-    if p.remove is not None and (note := removal_note(p, state.removed)):
+    if p.fingerprints is not None and (note := removal_note(p.fingerprints, state.removed)):
         notes.append(note)
     altered, fitted = _alter(pixels, state)
     data = encode_image(altered, p.image_format, p.quality)
@@ -486,17 +277,17 @@ def anonymize_one(path: Path, state: AnonymizeState, record: dict[str, Any]) -> 
             record[f"{role}_device"] = found
         if state.library:
             record["library_check"] = [c for r in state.library if (c := _check(r, before, after, p.match))]
-    if state.judges:
+    if state.judges and p.judges is not None:
         record["judges"] = judge_before_after(
             pixels,
             written,
             state.judges,
-            params=p.judges.params,  # type: ignore[union-attr]
+            params=p.judges.params,
             target=p.target,
             exif_make=img.info.exif_make,
             exif_model=img.info.exif_model,
             before_top1=lambda judge: memo.get(
-                sha, ("judge", judge.entry.sha256, p.judges.params), lambda: top1(pixels, judge, p.judges.params)
+                sha, ("judge", judge.entry.sha256, p.judges.params), lambda: top1(pixels, judge, p.judges.params)  # type: ignore[union-attr]
             ),
         )
 
@@ -582,21 +373,24 @@ def anonymize_images(
     """
     out = Path(out_dir)
     check_output_folder(out, paths)
-    used = [(role, ref) for role, ref in (("removed", params.remove), ("target", params.spoof)) if ref is not None]
+    fp = params.fingerprints
+    roles = (("removed", fp.remove), ("target", fp.spoof)) if fp is not None else ()
+    used = [(role, ref) for role, ref in roles if ref is not None]
     entries = {role: (ref, ref.entry()) for role, ref in used}  # fails here, once, for an unknown library or device
     if params.verify_library is not None:
         verify = FingerprintLibrary(params.verify_library)
     # Check the models' files (sha256) once, before any image is read; their providers go into run.models.
-    model = params.anonymizer.load() if params.anonymizer is not None else None
+    o = params.options
+    model = o.load() if isinstance(o, AnonymizerChoice) else None
     judges = params.judges.load() if params.judges is not None else []
-    if params.attack is not None:
-        params.attack.load()  # the surrogate checkpoint: readable, an attributor, the sha256 the choice recorded
+    if isinstance(o, AttackChoice):
+        o.load()  # the surrogate checkpoint: readable, an attributor, the sha256 the choice recorded
     files = gather_inputs(paths, on_start=on_start)
     out.mkdir(parents=True, exist_ok=True)
     report = Report(command="anonymize", parameters=params.to_dict())
-    models = [model_context(model, "anonymizer", params.anonymizer.to_dict())] if model is not None else []  # type: ignore[union-attr]
-    if params.attack is not None:
-        models.append(attack_context(params.attack))
+    models = [model_context(model, "anonymizer", o.to_dict())] if model is not None else []
+    if isinstance(o, AttackChoice):
+        models.append(attack_context(o))
     models += [judge_context(j) for j in judges]
     if models:
         report.context["models"] = models
@@ -610,12 +404,10 @@ def anonymize_images(
         }
     parallel = execution.scheduler is not None or (execution.workers or os.cpu_count() or 1) > 1
     if parallel:  # one process per core: no onnxruntime intra-op threads on top
-        if params.anonymizer is not None and params.anonymizer.threads == 0:
-            params = replace(params, anonymizer=replace(params.anonymizer, threads=1))
+        if isinstance(o, (AnonymizerChoice, AttackChoice)) and o.threads == 0:
+            params = replace(params, options=replace(o, threads=1))
         if params.judges is not None and params.judges.threads == 0:
             params = replace(params, judges=replace(params.judges, threads=1))
-        if params.attack is not None and params.attack.threads == 0:
-            params = replace(params, attack=replace(params.attack, threads=1))
     setup = AnonymizeSetup(params, str(out), frozenset(str(f.resolve()) for f in files))
     tally = _Tally()
     run_tasks(files, anonymize_one, setup, report, execution=execution, on_result=tally, tick=tick)

@@ -31,26 +31,21 @@ from camforensics.inference.anonymizer import class_key
 from camforensics.inference.registry import ModelRegistry
 from camforensics.io.datasets import scan_dataset
 from camforensics.io.records import ImageRecord
-from camforensics.pipelines.anonymize.prints import DevicePrints, prints_from_flats, prints_from_libraries
-from camforensics.pipelines.anonymize.table import InputsTally, MethodTally, judge_outcomes, markdown_table
+from camforensics.pipelines.anonymize.baselines import BaselineOptions
 from camforensics.pipelines.anonymize.batch import (
     AnonymizeParams,
     AnonymizeSetup,
     AnonymizeState,
-    DeviceRef,
     InputMemo,
+    MethodOptions,
     anonymize_one,
     check_output_folder,
 )
-from camforensics.pipelines.anonymize.learned import (
-    TASK_OF_METHOD,
-    AnonymizerChoice,
-    JudgePanel,
-    anonymizer_choice,
-    judge_context,
-    model_context,
-    no_model_message,
-)
+from camforensics.pipelines.anonymize.fingerprint import DeviceRef, FingerprintOptions
+from camforensics.pipelines.anonymize.judges import JudgePanel, judge_context, model_context
+from camforensics.pipelines.anonymize.learned import TASK_OF_METHOD, AnonymizerChoice, anonymizer_choice, no_model_message
+from camforensics.pipelines.anonymize.prints import DevicePrints, prints_from_flats, prints_from_libraries
+from camforensics.pipelines.anonymize.table import InputsTally, MethodTally, judge_outcomes, markdown_table
 from camforensics.pipelines.executor import run_one
 from camforensics.reports.atomic import atomic_write_text
 from camforensics.reports.report import Report
@@ -341,12 +336,17 @@ def _run_item(
     if choice is not None and method == "targeted":
         choice = replace(choice, target=target)
     removing = method == REMOVE
+    options: MethodOptions
+    if removing:
+        options = FingerprintOptions(method, remove=DeviceRef(prints.attack[rec.device].ref.library, rec.device))
+    elif method in TASK_OF_METHOD:
+        options = choice  # type: ignore[assignment]
+    else:
+        options = BaselineOptions(method)
     aparams = AnonymizeParams(
-        method=method,
-        remove=DeviceRef(prints.attack[rec.device].ref.library, rec.device) if removing else None,
+        options=options,
         check=removing,  # the removed (attack) fingerprint's PCE: kept in the result, never in the table
         threshold=params.threshold,
-        anonymizer=choice,
         judges=panel,
     )
     check = prints.check.get(rec.device)

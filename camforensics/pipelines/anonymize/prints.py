@@ -24,7 +24,7 @@ from camforensics.errors import CamforensicsError
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.library import FingerprintLibrary
 from camforensics.io.records import ImageRecord
-from camforensics.pipelines.anonymize.batch import DeviceRef, Reference
+from camforensics.pipelines.anonymize.fingerprint import DeviceRef, Reference
 
 _SPLIT_STREAM = 0xF1A7  # seed-sequence tag of the flat-field split
 MIN_FLAT = 2  # flat-field images a device needs for two disjoint halves
