@@ -7,11 +7,12 @@ done (bad usage, missing library, ...): one line on stderr says why.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,10 +20,12 @@ from rich.console import Console
 from camforensics.errors import CamforensicsError
 
 if TYPE_CHECKING:
+    from camforensics.core.params import MatchParams
     from camforensics.pipelines.executor import Execution
     from camforensics.reports.report import Report
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
+T = TypeVar("T")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -78,6 +81,100 @@ ResumeOpt = Annotated[
 ]
 
 
+def parse_shift_range(text: str) -> tuple[int, int]:
+    """'0' -> (0, 0); '16' -> (16, 16); '8,32' -> (8, 32) (rows, columns)."""
+    from camforensics.errors import ParameterError
+
+    try:
+        parts = [int(p) for p in text.split(",")]
+    except ValueError:
+        raise ParameterError(f"--shift-range {text!r}: give N or DY,DX in pixels, e.g. 16 or 8,32") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 0:
+        raise ParameterError(f"--shift-range {text!r}: give N or DY,DX (non-negative pixels)")
+    return parts[0], parts[1]
+
+
+def parse_scales(text: str) -> tuple[float, ...]:
+    """'1' -> (1.0,); '1,0.75,0.5' -> a list; '0.5:1:0.05' -> START:STOP:STEP, both ends included."""
+    from camforensics.errors import ParameterError
+
+    hint = "give SCALE[,SCALE...] or START:STOP:STEP, e.g. 1,0.75,0.5 or 0.5:1:0.05 (query pixels per sensor pixel)"
+    try:
+        if ":" in text:
+            start, stop, step = (float(p) for p in text.split(":"))
+            if not step > 0 or stop < start:
+                raise ValueError
+            n = round((stop - start) / step) + 1
+            if n > 1000:
+                raise ParameterError(f"--scales {text!r}: {n} scales; use a coarser step (at most 1000)")
+            return tuple(round(start + i * step, 6) for i in range(n))
+        return tuple(float(p) for p in text.split(","))
+    except ValueError:
+        raise ParameterError(f"--scales {text!r}: {hint}") from None
+
+
+def parse_crop_anchor(text: str) -> str | tuple[int, int]:
+    """'any', 'centre' (or 'center'), 'corner', 'none', or 'Y,X' (pixels)."""
+    from camforensics.errors import ParameterError
+
+    word = text.strip().lower()
+    if word == "center":
+        word = "centre"
+    if word in ("any", "centre", "corner", "none"):
+        return word
+    try:
+        y, x = (int(p) for p in word.split(","))
+    except ValueError:
+        raise ParameterError(
+            f"--crop-anchor {text!r}: give any, centre, corner, none or Y,X (the crop's top-left on the sensor, pixels)"
+        ) from None
+    return y, x
+
+
+ROTATIONS_HELP = (
+    "'all': the rotations whose size fits (same size); crops: stored order, then the 8 turns/mirrors if it "
+    "fails. 'dih4': the 8 turns and mirrors always. 'none': stored order only."
+)
+CROP_ANCHOR_HELP = (
+    "Queries smaller than a fingerprint (crops): 'any' searches every offset; 'centre', 'corner' or Y,X (top-left "
+    "on the sensor, pixels) search +-shift-range around it; 'none': crops fit no fingerprint."
+)
+SCALES_HELP = (
+    "Scales searched for downscaled queries (query pixels per sensor pixel, 0.25..1): '1', '1,0.75,0.5' or "
+    "START:STOP:STEP such as 0.5:1:0.01 (a fine step: the match is lost beyond ~1/size scale error)."
+)
+SHIFT_RANGE_HELP = (
+    "Same-size queries: search the PCE peak within +-N pixels (or DY,DX) of zero shift; crops with a "
+    "--crop-anchor other than 'any': within +-N of that offset."
+)
+
+
+def match_params_of(threshold: float, rotations: str, shift_range: str, crop_anchor: str, scales: str) -> MatchParams:
+    """The :class:`~camforensics.core.params.MatchParams` of identify's and verify's matching flags."""
+    from camforensics.core.params import MatchParams
+
+    return MatchParams(
+        threshold=threshold,
+        rotations=rotations,
+        shift_range=parse_shift_range(shift_range),
+        crop_anchor=parse_crop_anchor(crop_anchor),
+        scales=parse_scales(scales),
+    )
+
+
+def options_from(cls: type[T], flags: Mapping[str, Any], **computed: Any) -> T:
+    """An options dataclass built from a command's keyword arguments (``locals()``) by field name.
+
+    Fields with no flag of their name keep their defaults; ``computed`` gives the fields whose flag needs
+    converting first (e.g. ``split_fractions`` parsed from ``--fractions``). Flags that are no field (``--output``,
+    ``--quiet``, ...) are left out.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in flags.items() if k in names and k not in computed}, **computed)
+
+
 def fail(message: str, code: int = EXIT_FATAL) -> typer.Exit:
     """Print one clear error line and return the Exit to raise (``raise fail(...)``)."""
     from rich.markup import escape
@@ -103,6 +200,28 @@ def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise CamforensicsError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
     return fmt
+
+
+def output_dir_of(output_dir: Path | None) -> Path:
+    """The folder given, or a new ``camforensics_evaluate_<UTC time>``."""
+    return output_dir or Path(f"camforensics_evaluate_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
+
+
+def finish_evaluation(
+    rep: Any, *, report: Path | None, fmt: str, quiet: bool, output_dir: Path, render: Callable[[], None]
+) -> int:
+    """Render the tables (``render``) and the errors and notes on a terminal, write the report (default
+    ``OUT/report.<fmt>``), say where the outputs are; returns the exit code."""
+    if human_output(report, quiet):
+        render()
+        show_errors(rep)
+        for note in rep.summary.get("notes", []):
+            err.print(f"[yellow]note[/]: {note}")
+    target = report if report is not None else output_dir / f"report.{fmt}"
+    code = emit_report(rep, target, fmt, quiet=quiet)
+    if not quiet and str(target) != "-":
+        err.print(f"metrics.json and the other outputs: {output_dir}")
+    return code
 
 
 def default_report_path(command: str, fmt: str) -> Path:

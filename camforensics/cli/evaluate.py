@@ -4,8 +4,6 @@ held-out devices (``evaluate verification``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,12 +16,11 @@ from camforensics.cli.common import (
     ReportOpt,
     check_format,
     cli_errors,
-    emit_report,
     err,
-    human_output,
+    finish_evaluation,
     out,
+    output_dir_of,
     progress,
-    show_errors,
 )
 
 
@@ -46,28 +43,6 @@ evaluate_app = typer.Typer(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(evaluate_app, name="evaluate")
-
-
-def output_dir_of(output_dir: Path | None) -> Path:
-    """The folder given, or a new ``camforensics_evaluate_<UTC time>``."""
-    return output_dir or Path(f"camforensics_evaluate_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
-
-
-def finish_evaluation(
-    rep: Any, *, report: Path | None, fmt: str, quiet: bool, output_dir: Path, render: Callable[[], None]
-) -> int:
-    """Render the tables (``render``) and the errors and notes on a terminal, write the report (default
-    ``OUT/report.<fmt>``), say where the outputs are; returns the exit code."""
-    if human_output(report, quiet):
-        render()
-        show_errors(rep)
-        for note in rep.summary.get("notes", []):
-            err.print(f"[yellow]note[/]: {note}")
-    target = report if report is not None else output_dir / f"report.{fmt}"
-    code = emit_report(rep, target, fmt, quiet=quiet)
-    if not quiet and str(target) != "-":
-        err.print(f"metrics.json and the other outputs: {output_dir}")
-    return code
 
 
 OutputDirOpt = Annotated[

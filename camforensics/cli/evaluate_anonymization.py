@@ -17,7 +17,9 @@ from camforensics.cli.common import (
     ReportOpt,
     check_format,
     cli_errors,
+    finish_evaluation,
     out,
+    output_dir_of,
     progress_bar,
 )
 
@@ -136,8 +138,6 @@ def evaluate_anonymization(
             raise typer.BadParameter("--judges none leaves no column to the table; give all or NAME,NAME")
         learned = LearnedOptions(str(models_dir) if models_dir else None, targeted_model, erase_model, tile, overlap,
                                  model_threads)  # fmt: skip
-        from camforensics.cli.evaluate import finish_evaluation, output_dir_of  # the group's module imports this one
-
         output_dir = output_dir_of(output_dir)
         with _bars(quiet) as (on_flat, on_item):
             rep = run(

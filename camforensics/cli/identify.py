@@ -8,6 +8,10 @@ from typing import Annotated
 import typer
 
 from camforensics.cli.common import (
+    CROP_ANCHOR_HELP,
+    ROTATIONS_HELP,
+    SCALES_HELP,
+    SHIFT_RANGE_HELP,
     DeviceOpt,
     FormatOpt,
     MaxPixelsOpt,
@@ -22,6 +26,7 @@ from camforensics.cli.common import (
     execution_of,
     human_output,
     journal_for,
+    match_params_of,
     out,
     progress,
     report_target,
@@ -34,76 +39,6 @@ MAX_TABLE_ROWS = 50  # a terminal table is a preview; the report has every row
 
 def register(app: typer.Typer) -> None:
     app.command("identify")(identify)
-
-
-def parse_shift_range(text: str) -> tuple[int, int]:
-    """'0' -> (0, 0); '16' -> (16, 16); '8,32' -> (8, 32) (rows, columns)."""
-    from camforensics.errors import ParameterError
-
-    try:
-        parts = [int(p) for p in text.split(",")]
-    except ValueError:
-        raise ParameterError(f"--shift-range {text!r}: give N or DY,DX in pixels, e.g. 16 or 8,32") from None
-    if len(parts) == 1:
-        parts *= 2
-    if len(parts) != 2 or min(parts) < 0:
-        raise ParameterError(f"--shift-range {text!r}: give N or DY,DX (non-negative pixels)")
-    return parts[0], parts[1]
-
-
-def parse_scales(text: str) -> tuple[float, ...]:
-    """'1' -> (1.0,); '1,0.75,0.5' -> a list; '0.5:1:0.05' -> START:STOP:STEP, both ends included."""
-    from camforensics.errors import ParameterError
-
-    hint = "give SCALE[,SCALE...] or START:STOP:STEP, e.g. 1,0.75,0.5 or 0.5:1:0.05 (query pixels per sensor pixel)"
-    try:
-        if ":" in text:
-            start, stop, step = (float(p) for p in text.split(":"))
-            if not step > 0 or stop < start:
-                raise ValueError
-            n = round((stop - start) / step) + 1
-            if n > 1000:
-                raise ParameterError(f"--scales {text!r}: {n} scales; use a coarser step (at most 1000)")
-            return tuple(round(start + i * step, 6) for i in range(n))
-        return tuple(float(p) for p in text.split(","))
-    except ValueError:
-        raise ParameterError(f"--scales {text!r}: {hint}") from None
-
-
-def parse_crop_anchor(text: str) -> str | tuple[int, int]:
-    """'any', 'centre' (or 'center'), 'corner', 'none', or 'Y,X' (pixels)."""
-    from camforensics.errors import ParameterError
-
-    word = text.strip().lower()
-    if word == "center":
-        word = "centre"
-    if word in ("any", "centre", "corner", "none"):
-        return word
-    try:
-        y, x = (int(p) for p in word.split(","))
-    except ValueError:
-        raise ParameterError(
-            f"--crop-anchor {text!r}: give any, centre, corner, none or Y,X (the crop's top-left on the sensor, pixels)"
-        ) from None
-    return y, x
-
-
-ROTATIONS_HELP = (
-    "'all': the rotations whose size fits (same size); crops: stored order, then the 8 turns/mirrors if it "
-    "fails. 'dih4': the 8 turns and mirrors always. 'none': stored order only."
-)
-CROP_ANCHOR_HELP = (
-    "Queries smaller than a fingerprint (crops): 'any' searches every offset; 'centre', 'corner' or Y,X (top-left "
-    "on the sensor, pixels) search +-shift-range around it; 'none': crops fit no fingerprint."
-)
-SCALES_HELP = (
-    "Scales searched for downscaled queries (query pixels per sensor pixel, 0.25..1): '1', '1,0.75,0.5' or "
-    "START:STOP:STEP such as 0.5:1:0.01 (a fine step: the match is lost beyond ~1/size scale error)."
-)
-SHIFT_RANGE_HELP = (
-    "Same-size queries: search the PCE peak within +-N pixels (or DY,DX) of zero shift; crops with a "
-    "--crop-anchor other than 'any': within +-N of that offset."
-)
 
 
 def identify(
@@ -163,7 +98,7 @@ def identify(
     """
     with cli_errors():
         check_format(fmt)
-        from camforensics.core.params import MatchParams, ResidualParams
+        from camforensics.core.params import ResidualParams
         from camforensics.pipelines.identify import identify_images, model_choice
         from camforensics.pipelines.search import SearchParams
 
@@ -181,13 +116,7 @@ def identify(
             )
         )
 
-        match = MatchParams(
-            threshold=threshold,
-            rotations=rotations,
-            shift_range=parse_shift_range(shift_range),
-            crop_anchor=parse_crop_anchor(crop_anchor),
-            scales=parse_scales(scales),
-        )
+        match = match_params_of(threshold, rotations, shift_range, crop_anchor, scales)
         residual = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
         target = report_target(report, "identify", fmt)
         journal = journal_for(target, resume=resume, given=report is not None)

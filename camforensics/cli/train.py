@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from camforensics.cli.common import QuietOpt, cli_errors, err, fail, out, progress_bar
+from camforensics.cli.common import QuietOpt, cli_errors, err, fail, options_from, out, progress_bar
 
 train_app = typer.Typer(
     help="Train deep models on a data set folder (needs torch: pip install 'camforensics[train]').",
@@ -103,24 +103,7 @@ def attributor(
     with cli_errors():
         from camforensics.training.attributor import AttributorConfig, train_attributor
 
-        config = AttributorConfig(
-            preprocessor=preprocessor,
-            architecture=architecture,
-            width=width,
-            patch_size=patch_size,
-            patches_per_image=patches_per_image,
-            mix_images=mix_images,
-            images_per_epoch=images_per_epoch,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            seed=seed,
-            eval_patches=eval_patches,
-            open_set_accept=open_set_accept,
-            single_device=single_device,
-            device=device,
-            threads=threads,
-        )
+        config = options_from(AttributorConfig, locals())
         summary = _run_training(
             train_attributor, data, output, config, layout=layout, split=split, resume=resume, quiet=quiet
         )
@@ -202,30 +185,11 @@ def siamese(
     with cli_errors():
         from camforensics.training.siamese import SiameseConfig, train_siamese
 
-        config = SiameseConfig(
-            preprocessor=preprocessor,
-            comparison=comparison,
-            width=width,
-            crop=crop,
-            cache_side=cache_side,
-            set_size_min=set_size_min,
-            set_size_max=set_size_max,
-            same_model_fraction=same_model_fraction,
-            pairs_per_epoch=pairs_per_epoch,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            seed=seed,
-            val_pairs=val_pairs,
-            val_set_size=val_set_size,
-            val_positions=val_positions,
-            positions=positions,
-            calibration_pairs=calibration_pairs,
-            operating_point=operating_point,
+        config = options_from(
+            SiameseConfig,
+            locals(),
             split_fractions=_fractions(fractions),
             extra_train=tuple(str(p) for p in extra_train or ()),
-            device=device,
-            threads=threads,
         )
         summary = _run_training(
             train_siamese, data, output, config, layout=layout, split=split, resume=resume, quiet=quiet
@@ -286,31 +250,7 @@ def anonymizer(
     with cli_errors():
         from camforensics.training.anonymizer import AnonymizerConfig, train_anonymizer
 
-        config = AnonymizerConfig(
-            kind=kind,
-            width=width,
-            blocks=blocks,
-            global_skip=global_skip,
-            depth=depth,
-            patch_size=patch_size,
-            patches_per_image=patches_per_image,
-            mix_images=mix_images,
-            images_per_epoch=images_per_epoch,
-            epochs=epochs,
-            evaluator_epochs=evaluator_epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            evaluator_learning_rate=evaluator_learning_rate,
-            fidelity_weight=fidelity_weight,
-            classifier_weight=classifier_weight,
-            erase_threshold=erase_threshold,
-            erase_max_change=erase_max_change,
-            val_patches=val_patches,
-            min_psnr=min_psnr,
-            seed=seed,
-            device=device,
-            threads=threads,
-        )
+        config = options_from(AnonymizerConfig, locals())
         summary = _run_training(
             train_anonymizer, data, output, config, layout=layout, split=split, resume=resume, quiet=quiet
         )

@@ -20,6 +20,7 @@ from camforensics.cli.common import (
     emit_report,
     execution_of,
     human_output,
+    match_params_of,
     out,
     progress,
     show_errors,
@@ -77,7 +78,7 @@ def verify(
     """
     with cli_errors():
         check_format(fmt)
-        from camforensics.core.params import FingerprintParams, MatchParams, ResidualParams
+        from camforensics.core.params import FingerprintParams, ResidualParams
         from camforensics.pipelines.verify import verifier_choice, verify_sets
 
         chosen = (
@@ -85,15 +86,7 @@ def verify(
             if no_model
             else verifier_choice(model, models_dir, positions=positions, threads=model_threads, device=device)
         )
-        from camforensics.cli.identify import parse_crop_anchor, parse_scales, parse_shift_range
-
-        match = MatchParams(
-            threshold=threshold,
-            rotations=rotations,
-            shift_range=parse_shift_range(shift_range),
-            crop_anchor=parse_crop_anchor(crop_anchor),
-            scales=parse_scales(scales),
-        )
+        match = match_params_of(threshold, rotations, shift_range, crop_anchor, scales)
         with progress("verify", quiet=quiet) as hooks:
             rep = verify_sets(
                 [set_a],

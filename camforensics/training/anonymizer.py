@@ -1,7 +1,7 @@
 """Training of the learned anonymizers: Cama's targeted camera-model anonymizer and a SiamTE-style trace eraser.
 
-``train_anonymizer(data, out, config=AnonymizerConfig(kind=...))`` follows the attributor's run layout
-(:mod:`camforensics.training.attributor`): the same seeded split (device-disjoint where a model has enough devices;
+``train_anonymizer(data, out, config=AnonymizerConfig(kind=...))`` runs in the loop every trainer shares
+(:mod:`camforensics.training.loop`), with the attributor's seeded split (device-disjoint where a model has enough devices;
 with the default settings exactly the split the shipped attributors were trained on, so their test images are
 unseen by both), 64x64 patches at even offsets (the 2x2 CFA phase is kept; no flips or rotations, which would
 move it), and in the run folder ``split.json``, ``train_log.jsonl`` (one line per epoch), ``last.pt`` (every
@@ -32,8 +32,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -65,14 +63,9 @@ from camforensics.training.anonymizer_nets import (
     TraceEraser,
     label_planes,
 )
-from camforensics.training.attributor import _data_summary, make_split
-from camforensics.training.checkpoint import (
-    git_commit,
-    load_checkpoint,
-    open_run,
-    resolve_torch_device,
-    save_checkpoint,
-)
+from camforensics.training.attributor import make_split
+from camforensics.training.checkpoint import load_checkpoint, save_checkpoint
+from camforensics.training.loop import ProgressHook, TrainingRun, labelled_data_summary, no_progress
 from camforensics.training.preprocess import constrain_all
 
 KIND = "anonymizer"
@@ -381,9 +374,6 @@ def _optimisers(nets: Nets, config: AnonymizerConfig) -> Optimisers:
     return out
 
 
-ProgressHook = Callable[[str, dict[str, Any]], None]
-
-
 def _best_key(rec: dict[str, Any], config: AnonymizerConfig) -> tuple:
     success = rec.get("val_targeted_success", rec.get("val_untargeted_success")) or 0.0
     p = rec.get("val_psnr") or 0.0
@@ -436,19 +426,11 @@ def train_anonymizer(
     ----------
     Andrews, Zhang, Griffin (Cama), ECCV 2020 workshops; Chen, Xiong, Liu, Wu, "Camera trace erasing", CVPR 2020.
     """
-    hook = on_progress or (lambda event, info: None)
-    root, out = Path(data), Path(output)
-    last, best = out / "last.pt", out / "best.pt"
-    state = open_run(out, kind=KIND, settings=config.to_dict(), resume=resume)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    device = resolve_torch_device(config.device)
-    split_path = out / "split.json"
-    if state is not None:
-        split = Split.load(split_path)
-    else:
-        split = make_split(root, layout, config, Path(split_file) if split_file else None)  # type: ignore[arg-type]
-        split.save(split_path, with_hashes=True)
+    hook = on_progress or no_progress
+    root = Path(data)
+    run = TrainingRun(output, kind=KIND, config=config, resume=resume, command=command)
+    device = run.device
+    split = run.split(lambda: make_split(root, layout, config, Path(split_file) if split_file else None))  # type: ignore[arg-type]
     if not split.train:
         raise ParameterError("the split has no training images")
     classes = tuple(sorted({r.model_id for r in split.train}))
@@ -457,20 +439,15 @@ def train_anonymizer(
     if not split.validation:
         raise ParameterError("the split has no validation images: the anonymizer cannot be validated")
 
-    torch.manual_seed(config.seed)
+    run.seed()
     nets = {k: m.to(device) for k, m in build_networks(config, len(classes)).items()}
     opts = _optimisers(nets, config)
-    history: list[dict[str, Any]] = []
-    start_epoch, best_key = 0, None
-    if state is not None:
-        classes = tuple(state["classes"])
+    if run.state is not None:
+        classes = tuple(run.state["classes"])
         for k, m in nets.items():
-            m.load_state_dict(state["nets"][k])
-            opts[k].load_state_dict(state["optimizers"][k])
-        torch.set_rng_state(state["torch_rng"])
-        history = list(state["history"])
-        start_epoch = int(state["epoch"]) + 1
-        best_key = tuple(state["best_key"]) if state.get("best_key") is not None else None
+            m.load_state_dict(run.state["nets"][k])
+            opts[k].load_state_dict(run.state["optimizers"][k])
+        torch.set_rng_state(run.state["torch_rng"])
 
     def stream(with_residual: bool) -> PatchStream:
         sampling = PatchSampling(size=config.patch_size, per_image=config.patches_per_image, dih4=False, quality=_PixelQuality())
@@ -480,13 +457,11 @@ def train_anonymizer(
 
     val = validation_patches(list(split.validation), classes, config)
     steps = math.ceil(config.images_per_epoch * config.patches_per_image / config.batch_size)
-    hook("setup", {"classes": classes, "device": str(device), "epochs": config.epochs, "start_epoch": start_epoch,
+    hook("setup", {"classes": classes, "device": str(device), "epochs": config.epochs, "start_epoch": run.start_epoch,
                    "steps_per_epoch": steps, "n_train": len(split.train), "n_val": len(split.validation)})  # fmt: skip
-    provenance = {"command": command, **git_commit(), "torch": str(torch.__version__)}
     gen = torch.Generator().manual_seed(config.seed)
 
-    for epoch in range(start_epoch, config.epochs):
-        t0 = time.perf_counter()
+    def train_epoch(epoch: int) -> dict[str, Any]:
         phase = "evaluator" if epoch < config.evaluator_epochs else "anonymizer"
         gen.manual_seed(config.seed * 1000 + epoch)
         for m in nets.values():
@@ -520,38 +495,22 @@ def train_anonymizer(
         if config.kind == "targeted":
             nets["evaluator"].requires_grad_(True)
         metrics = evaluate(nets, val, config, device, anonymizer=phase == "anonymizer")
-        rec = {"epoch": epoch, "phase": phase, **{f"train_{k}": v / max(seen, 1) for k, v in sums.items()},
-               **{f"val_{k}": v for k, v in metrics.items()}, "seconds": time.perf_counter() - t0}  # fmt: skip
-        history.append(rec)
-        with open(out / "train_log.jsonl", "a", encoding="utf-8") as log:
-            log.write(json.dumps(rec) + "\n")
-        key = _best_key(rec, config) if phase == "anonymizer" else None
-        improved = key is not None and (best_key is None or key > best_key)
-        if improved:
-            best_key = key
-        ckpt = {
-            "kind": KIND,
-            "config": config.to_dict(),
+        return {"epoch": epoch, "phase": phase, **{f"train_{k}": v / max(seen, 1) for k, v in sums.items()},
+                **{f"val_{k}": v for k, v in metrics.items()}}  # fmt: skip
+
+    run.epochs(
+        train_epoch=train_epoch,
+        members=lambda: {
             "classes": list(classes),
             "nets": {k: m.state_dict() for k, m in nets.items()},
             "optimizers": {k: o.state_dict() for k, o in opts.items()},
-            "torch_rng": torch.get_rng_state(),
-            "epoch": epoch,
-            "history": history,
-            "best_key": list(best_key) if best_key is not None else None,
-            "provenance": provenance,
-            "data": _data_summary(split, classes, root),
-        }
-        if improved:
-            save_checkpoint(best, ckpt)
-        save_checkpoint(last, ckpt)
-        hook("epoch", rec)
-
-    summary = finalize(best if best.exists() else last, split, config, device=device, history=history)
-    summary["epochs_trained"] = len(history)
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    hook("done", summary)
-    return summary
+        },
+        score=lambda rec: _best_key(rec, config) if rec["phase"] == "anonymizer" else None,
+        best_member="best_key",
+        data=labelled_data_summary(split, classes, root),
+        hook=hook,
+    )
+    return run.finish(lambda best: finalize(best, split, config, device=device, history=run.history), hook)
 
 
 def load_networks(state: dict[str, Any], device: torch.device | str = "cpu") -> tuple[AnonymizerConfig, dict[str, torch.nn.Module]]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -35,14 +34,8 @@ from camforensics.io.patch_stream import PatchSampling, PatchStream
 from camforensics.io.records import ImageRecord
 from camforensics.io.splits import Split, split_by_device
 from camforensics.reports.atomic import atomic_write_text
-from camforensics.training.checkpoint import (
-    git_commit,
-    load_checkpoint,
-    open_run,
-    resolve_torch_device,
-    restore_training,
-    save_checkpoint,
-)
+from camforensics.training.checkpoint import load_checkpoint, restore_training, save_checkpoint
+from camforensics.training.loop import ProgressHook, TrainingRun, labelled_data_summary, no_progress
 from camforensics.training.nets import ARCHITECTURES, Attributor
 from camforensics.training.preprocess import constrain_all
 
@@ -108,13 +101,14 @@ class AttributorConfig:
 
 @dataclass
 class EpochRecord:
+    """One line of ``train_log.jsonl`` (the loop adds ``seconds``)."""
+
     epoch: int
     train_loss: float
     train_patch_accuracy: float
     val_patch_accuracy: float | None
     val_image_accuracy: float | None
     learning_rate: float
-    seconds: float
 
 
 @dataclass
@@ -211,28 +205,6 @@ def calibrate_open_set(scores: np.ndarray, accept: float) -> float:
     return float(np.quantile(np.asarray(scores, np.float64), 1.0 - accept, method="lower"))
 
 
-def _data_summary(split: Split, classes: Sequence[str], root: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "dataset": root.name,
-        "layout": split.layout,
-        "classes": list(classes),
-    }
-    for name, recs in split.records.items():
-        per_model: dict[str, int] = {}
-        for r in recs:
-            per_model[r.model_id] = per_model.get(r.model_id, 0) + 1
-        out[name] = {
-            "n_images": len(recs),
-            "n_devices": len({r.device for r in recs}),
-            "devices": sorted({r.device for r in recs}),
-            "images_per_model": dict(sorted(per_model.items())),
-        }
-    out["device_disjoint"] = not split.image_split_devices
-    out["image_split_devices"] = list(split.image_split_devices)
-    out["warnings"] = list(split.warnings)
-    return out
-
-
 def make_split(root: Path, layout: str, config: AttributorConfig, split_file: Path | None) -> Split:
     if split_file is not None:
         return Split.load(split_file)
@@ -245,9 +217,6 @@ def make_split(root: Path, layout: str, config: AttributorConfig, split_file: Pa
         root=root,
         layout=scan.layout,
     )
-
-
-ProgressHook = Callable[[str, dict[str, Any]], None]
 
 
 def train_attributor(
@@ -287,22 +256,11 @@ def train_attributor(
     ParameterError
         If ``output`` holds a run and ``resume`` is not given, or the configuration differs from the run's.
     """
-    hook = on_progress or (lambda event, info: None)
-    root, out = Path(data), Path(output)
-    last, best = out / "last.pt", out / "best.pt"
-    state = open_run(out, kind="attributor", settings=config.to_dict(), resume=resume)
-
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    device = resolve_torch_device(config.device)
-    split_path = out / "split.json"
-    split = (
-        Split.load(split_path)
-        if state is not None
-        else make_split(root, layout, config, Path(split_file) if split_file else None)
-    )
-    if state is None:
-        split.save(split_path, with_hashes=True)
+    hook = on_progress or no_progress
+    root = Path(data)
+    run = TrainingRun(output, kind="attributor", config=config, resume=resume, command=command)
+    device = run.device
+    split = run.split(lambda: make_split(root, layout, config, Path(split_file) if split_file else None))
     train_recs, val_recs = split.train, split.validation
     if not train_recs:
         raise ParameterError("the split has no training images")
@@ -312,18 +270,13 @@ def train_attributor(
     if not val_recs:
         raise ParameterError("the split has no validation images: the open-set threshold cannot be calibrated")
 
-    torch.manual_seed(config.seed)
+    run.seed()
     model = Attributor(config.preprocessor, config.architecture, len(classes), width=config.width).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
-    history: list[dict[str, Any]] = []
-    best_acc = -1.0
-    start_epoch = 0
-    if state is not None:
-        start_epoch = restore_training(state, model, opt, sched, config.epochs)
-        history = list(state["history"])
-        best_acc = float(state["best_val_image_accuracy"])
-        classes = tuple(state["classes"])
+    if run.state is not None:
+        restore_training(run.state, model, opt, sched, config.epochs)
+        classes = tuple(run.state["classes"])
 
     sampling = PatchSampling(size=config.patch_size, per_image=config.patches_per_image)
     stream = PatchStream(
@@ -343,16 +296,14 @@ def train_attributor(
             "classes": classes,
             "device": str(device),
             "epochs": config.epochs,
-            "start_epoch": start_epoch,
+            "start_epoch": run.start_epoch,
             "steps_per_epoch": steps,
             "n_train": len(train_recs),
             "n_val": len(val.records),
         },
     )
-    provenance = {"command": command, **git_commit(), "torch": str(torch.__version__)}
 
-    for epoch in range(start_epoch, config.epochs):
-        t0 = time.perf_counter()
+    def train_epoch(epoch: int) -> dict[str, Any]:
         model.train()
         loss_sum, hits, seen = 0.0, 0, 0
         for step, batch in enumerate(stream.batches(config.batch_size, epoch=epoch, mix=config.mix_images)):
@@ -378,37 +329,23 @@ def train_attributor(
             val_patch_accuracy=metrics["patch_accuracy"],
             val_image_accuracy=metrics["image_accuracy"],
             learning_rate=lr,
-            seconds=time.perf_counter() - t0,
         )
-        history.append(asdict(rec))
-        with open(out / "train_log.jsonl", "a", encoding="utf-8") as log:
-            log.write(json.dumps(asdict(rec)) + "\n")
-        ckpt = {
-            "kind": "attributor",
-            "config": config.to_dict(),
+        return asdict(rec)
+
+    run.epochs(
+        train_epoch=train_epoch,
+        members=lambda: {
             "classes": list(classes),
             "model": model.state_dict(),
             "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "epoch": epoch,
-            "history": history,
-            "best_val_image_accuracy": max(best_acc, rec.val_image_accuracy or 0.0),
-            "provenance": provenance,
-            "data": _data_summary(split, classes, root),
-        }
-        if (rec.val_image_accuracy or 0.0) > best_acc:
-            best_acc = rec.val_image_accuracy or 0.0
-            save_checkpoint(best, ckpt)
-        save_checkpoint(last, ckpt)
-        hook("epoch", asdict(rec))
-
-    epochs_trained = len(history)
-    summary = finalize(best if best.exists() else last, split, config, device=device, history=history)
-    summary["epochs_trained"] = epochs_trained
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    hook("done", summary)
-    return summary
+        },
+        score=lambda rec: rec["val_image_accuracy"] or 0.0,
+        best_member="best_val_image_accuracy",
+        data=labelled_data_summary(split, classes, root),
+        hook=hook,
+    )
+    return run.finish(lambda best: finalize(best, split, config, device=device, history=run.history), hook)
 
 
 def finalize(

@@ -22,8 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -45,14 +44,8 @@ from camforensics.io.datasets import scan_dataset
 from camforensics.io.records import ImageRecord
 from camforensics.io.splits import Split, split_by_device
 from camforensics.reports.atomic import atomic_write_text
-from camforensics.training.checkpoint import (
-    git_commit,
-    load_checkpoint,
-    open_run,
-    resolve_torch_device,
-    restore_training,
-    save_checkpoint,
-)
+from camforensics.training.checkpoint import load_checkpoint, restore_training, save_checkpoint
+from camforensics.training.loop import ProgressHook, TrainingRun, no_progress
 from camforensics.training.nets import COMPARISONS, SiameseVerifier
 from camforensics.training.preprocess import constrain_all
 from camforensics.training.siamese_calibration import pair_metrics, score_pairs
@@ -141,16 +134,14 @@ class SiameseConfig:
 
 @dataclass
 class EpochRecord:
+    """One line of ``train_log.jsonl`` (the loop adds ``seconds``)."""
+
     epoch: int
     train_loss: float
     train_accuracy: float  # pairs with the right sign of the logit
     val_auc: float | None
     val_eer: float | None
     learning_rate: float
-    seconds: float
-
-
-ProgressHook = Callable[[str, dict[str, Any]], None]
 
 
 def build_model(config: SiameseConfig) -> SiameseVerifier:
@@ -251,20 +242,11 @@ def train_siamese(
         An existing run without ``resume``, other settings on resume, or a split whose training or validation
         devices cannot give both kinds of pairs.
     """
-    hook = on_progress or (lambda event, info: None)
-    root, out = Path(data), Path(output)
-    last, best = out / "last.pt", out / "best.pt"
-    state = open_run(out, kind=KIND, settings=config.to_dict(), resume=resume)
-
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    device = resolve_torch_device(config.device)
-    split_path = out / "split.json"
-    if state is not None:
-        split = Split.load(split_path)
-    else:
-        split = _split(root, layout, config, Path(split_file) if split_file else None)
-        split.save(split_path, with_hashes=True)
+    hook = on_progress or no_progress
+    root = Path(data)
+    run = TrainingRun(output, kind=KIND, config=config, resume=resume, command=command)
+    device = run.device
+    split = run.split(lambda: _split(root, layout, config, Path(split_file) if split_file else None))
 
     # Model inputs of every training and validation image, computed once.
     train_cache = InputCache(config.preprocessor, side=config.cache_side, min_side=config.crop)
@@ -291,16 +273,12 @@ def train_siamese(
     data_summary = _data_summary(split, root, extra, failures)
     data_summary["pairs"] = {"train": sampler.describe(), "validation": val_sampler.describe()}
 
-    torch.manual_seed(config.seed)
+    run.seed()
     model = build_model(config).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
-    history: list[dict[str, Any]] = []
-    best_auc, start_epoch = -1.0, 0
-    if state is not None:
-        start_epoch = restore_training(state, model, opt, sched, config.epochs)
-        history = list(state["history"])
-        best_auc = float(state["best_val_auc"])
+    if run.state is not None:
+        restore_training(run.state, model, opt, sched, config.epochs)
 
     steps = math.ceil(config.pairs_per_epoch / config.batch_size)
     hook(
@@ -308,7 +286,7 @@ def train_siamese(
         {
             "device": str(device),
             "epochs": config.epochs,
-            "start_epoch": start_epoch,
+            "start_epoch": run.start_epoch,
             "steps_per_epoch": steps,
             "n_train_images": len(train_cache.records),
             "n_train_devices": len(groups),
@@ -317,11 +295,9 @@ def train_siamese(
             "cache_mb": (train_cache.nbytes + val_cache.nbytes) / 1e6,
         },
     )
-    provenance = {"command": command, **git_commit(), "torch": str(torch.__version__)}
     loss_fn = torch.nn.BCEWithLogitsLoss()
 
-    for epoch in range(start_epoch, config.epochs):
-        t0 = time.perf_counter()
+    def train_epoch(epoch: int) -> dict[str, Any]:
         model.train()
         loss_sum, hits, seen = 0.0, 0, 0
         for step in range(steps):
@@ -348,44 +324,24 @@ def train_siamese(
             val_auc=roc_auc(scores, val_labels),
             val_eer=eer_of(scores, val_labels),
             learning_rate=lr,
-            seconds=time.perf_counter() - t0,
         )
-        history.append(asdict(rec))
-        with open(out / "train_log.jsonl", "a", encoding="utf-8") as log:
-            log.write(json.dumps(asdict(rec)) + "\n")
-        ckpt = {
-            "kind": KIND,
-            "config": config.to_dict(),
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "epoch": epoch,
-            "history": history,
-            "best_val_auc": max(best_auc, rec.val_auc or 0.0),
-            "provenance": provenance,
-            "data": data_summary,
-        }
-        if (rec.val_auc or 0.0) > best_auc:
-            best_auc = rec.val_auc or 0.0
-            save_checkpoint(best, ckpt)
-        save_checkpoint(last, ckpt)
-        hook("epoch", asdict(rec))
+        return asdict(rec)
 
-    epochs_trained = len(history)
-    summary = finalize(
-        best if best.exists() else last,
-        split,
-        config,
-        val_records=val_cache.records,
-        device=device,
-        history=history,
+    run.epochs(
+        train_epoch=train_epoch,
+        members=lambda: {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict()},
+        score=lambda rec: rec["val_auc"] or 0.0,
+        best_member="best_val_auc",
+        data=data_summary,
         hook=hook,
     )
-    summary["epochs_trained"] = epochs_trained
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    hook("done", summary)
-    return summary
+
+    def final(best: Path) -> dict[str, Any]:
+        return finalize(
+            best, split, config, val_records=val_cache.records, device=device, history=run.history, hook=hook
+        )
+
+    return run.finish(final, hook)
 
 
 def _fixed_pairs(records: Sequence[ImageRecord], config: SiameseConfig, tag: int) -> list[PairSpec] | None:
