@@ -85,7 +85,7 @@ def net_rows(img: np.ndarray, repeat: int, whole: bool) -> list[Row]:
     from camforensics.inference.anonymizer import TASK_ERASE, TASK_TARGETED, anonymize_image
     from camforensics.inference.session import new_session
     from camforensics.training.anonymizer_nets import CamaGenerator, TraceEraser
-    from camforensics.training.export import onnx_bytes
+    from camforensics.training.onnx_graph import onnx_bytes
 
     torch.manual_seed(0)
     classes = tuple(f"Model {i}" for i in range(7))  # the 7 camera models of real-dev

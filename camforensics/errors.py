@@ -21,5 +21,9 @@ class ParameterError(CamforensicsError, ValueError):
     """A parameter value is out of range or of the wrong kind."""
 
 
+class ModelError(CamforensicsError):
+    """A model that is unknown, missing, tampered with, or described inconsistently."""
+
+
 class SizeMismatchError(CamforensicsError):
     """Two arrays that must be compared have no compatible size (in any allowed rotation)."""

@@ -40,7 +40,7 @@ from camforensics.training.anonymizer_nets import (
     TraceEraser,
     label_planes,
 )
-from camforensics.training.export import onnx_bytes
+from camforensics.training.onnx_graph import onnx_bytes
 from camforensics.training.preprocess import constrain_all
 
 

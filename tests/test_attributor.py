@@ -21,7 +21,8 @@ from attributor_fixtures import TINY, trace_image
 from typer.testing import CliRunner
 
 from camforensics.cli.app import app
-from camforensics.inference.registry import ModelError, ModelRegistry
+from camforensics.errors import ModelError
+from camforensics.inference.registry import ModelRegistry
 from camforensics.training.attributor import AttributorConfig, calibrate_open_set, train_attributor
 from camforensics.training.export import export_attributor
 

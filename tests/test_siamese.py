@@ -26,7 +26,8 @@ from typer.testing import CliRunner
 from camforensics.cli.app import app
 from camforensics.core.modelinput import encode_input
 from camforensics.errors import ParameterError
-from camforensics.inference.registry import ModelError, ModelRegistry
+from camforensics.errors import ModelError
+from camforensics.inference.registry import ModelRegistry
 from camforensics.inference.verification import (
     SetAverager,
     SiameseGraph,

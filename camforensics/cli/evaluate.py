@@ -155,7 +155,8 @@ def evaluate_verification(
     """
     with cli_errors():
         check_format(fmt)
-        from camforensics.inference.registry import ModelError, ModelRegistry
+        from camforensics.errors import ModelError
+        from camforensics.inference.registry import ModelRegistry
         from camforensics.inference.verification import TASK
         from camforensics.pipelines.evaluate_verification import PairDrawParams, evaluate_verifier
 

@@ -167,7 +167,8 @@ def _verifier_info(m: dict) -> None:
 def check(models_dir: ModelsDirOpt = None) -> None:
     """Verify every model file against the sha256 in the manifest (exit 1 if any fails)."""
     with cli_errors():
-        from camforensics.inference.registry import ModelError, ModelRegistry
+        from camforensics.errors import ModelError
+        from camforensics.inference.registry import ModelRegistry
 
         reg = ModelRegistry(models_dir)
         bad = 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from camforensics.errors import CamforensicsError, ParameterError
+from camforensics.errors import ModelError, ParameterError
 from camforensics.reports.atomic import atomic_write_text
 
 MANIFEST_NAME = "manifest.json"
@@ -37,10 +37,6 @@ TASK_NOUNS: dict[str, str] = {
     "targeted-anonymization": "targeted camera-model anonymizer",
     "trace-erasing": "camera-trace eraser",
 }
-
-
-class ModelError(CamforensicsError):
-    """A model that is unknown, missing, tampered with, or described inconsistently."""
 
 
 def onnxruntime_device(device: str) -> str:

@@ -19,11 +19,12 @@ from camforensics.inference.anonymizer import (
     TASK_ERASE,
     TASK_TARGETED,
 )
-from camforensics.inference.registry import ModelError, ModelRegistry, sha256_bytes
+from camforensics.errors import ModelError
+from camforensics.inference.registry import ModelRegistry, sha256_bytes
 from camforensics.reports.atomic import atomic_write_bytes
 from camforensics.training.anonymizer import KIND, AnonymizerConfig, exported_network, load_networks
 from camforensics.training.anonymizer_nets import GENERATOR_MULTIPLE
-from camforensics.training.export import OPSET, PARITY_TOLERANCE, finished_checkpoint, onnx_bytes, run_onnx_checker
+from camforensics.training.onnx_graph import OPSET, PARITY_TOLERANCE, finished_checkpoint, onnx_bytes, run_onnx_checker
 
 
 def _random_inputs(rng: np.random.Generator, n: int, h: int, w: int, n_classes: int | None) -> list[np.ndarray]:

@@ -15,7 +15,7 @@ from camforensics.errors import ParameterError
 from camforensics.inference.registry import ModelRegistry, sha256_bytes
 from camforensics.inference.verification import TASK
 from camforensics.reports.atomic import atomic_write_bytes
-from camforensics.training.export import OPSET, PARITY_TOLERANCE, check_export, finished_checkpoint, onnx_bytes
+from camforensics.training.onnx_graph import OPSET, PARITY_TOLERANCE, check_export, finished_checkpoint, onnx_bytes
 from camforensics.training.siamese import KIND, SiameseConfig, build_model
 
 SIZE_POLICY = (

@@ -1,0 +1,136 @@
+"""The ONNX side of every export: serialize a torch model with dynamic axes, run the onnx checker, compare
+onnxruntime with torch (timm ``utils/onnx.py`` style), and read a finished run's checkpoint for export.
+
+Shared by the exporters of :mod:`camforensics.training.export` (attributor, and the dispatch by checkpoint kind),
+:mod:`~camforensics.training.siamese_export` and :mod:`~camforensics.training.anonymizer_export`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from camforensics.errors import ModelError, ParameterError
+from camforensics.training.checkpoint import load_checkpoint
+
+OPSET = 17
+PARITY_TOLERANCE = 1e-4  # max |onnxruntime - torch| on log-probabilities (float32 graphs agree to ~1e-6)
+
+
+def onnx_bytes(
+    model: torch.nn.Module,
+    example: torch.Tensor | tuple[torch.Tensor, ...],
+    *,
+    opset: int = OPSET,
+    input_names: tuple[str, ...] = ("input",),
+    output_name: str = "log_probs",
+    spatial_output: bool = False,
+) -> bytes:
+    """Serialize ``model`` to ONNX with dynamic batch, height and width on every (NCHW) input and a dynamic batch
+    on the output (also dynamic height and width with ``spatial_output``, for image-to-image graphs) (legacy
+    TorchScript exporter, which needs only the ``onnx`` package; the dynamo exporter would also need
+    ``onnxscript``)."""
+    buf = io.BytesIO()
+    axes: dict[str, dict[int, str]] = {name: {0: "batch", 2: "height", 3: "width"} for name in input_names}
+    axes[output_name] = {0: "batch", 2: "height", 3: "width"} if spatial_output else {0: "batch"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's DeprecationWarning and tracer notes
+        torch.onnx.export(
+            model,
+            example if isinstance(example, tuple) else (example,),
+            buf,
+            dynamo=False,
+            opset_version=opset,
+            input_names=list(input_names),
+            output_names=[output_name],
+            dynamic_axes=axes,
+        )
+    return buf.getvalue()
+
+
+def run_onnx_checker(data: bytes) -> None:
+    """The onnx checker (full check); ``ModelError`` when the graph fails it."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    except Exception as exc:  # noqa: BLE001 - onnx raises several checker error types
+        raise ModelError(f"exported graph fails the onnx checker: {exc}") from None
+
+
+def check_export(
+    data: bytes,
+    model: torch.nn.Module,
+    *,
+    patch_size: int,
+    input_names: tuple[str, ...] = ("input",),
+    tolerance: float = PARITY_TOLERANCE,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Run the onnx checker, then compare onnxruntime with torch on random batches (two spatial sizes, two batch
+    sizes, to exercise the dynamic axes). Each of ``input_names`` (the graph's NCHW inputs, in the order ``model``
+    takes them) gets its own random batch of the same shape. Returns the parity figures.
+
+    Raises
+    ------
+    ModelError
+        If the checker fails or the outputs differ by more than ``tolerance``.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    run_onnx_checker(data)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    shapes = [(8, patch_size, patch_size), (3, patch_size + 32, patch_size + 16)]
+    model.eval()
+    for n, h, w in shapes:
+        xs = [rng.uniform(0, 255, (n, 3, h, w)).astype(np.float32) for _ in input_names]
+        with torch.no_grad():
+            ref = model(*(torch.from_numpy(x) for x in xs)).numpy()
+        got = session.run(None, dict(zip(input_names, xs, strict=True)))[0]
+        if got.shape != ref.shape:
+            raise ModelError(f"onnxruntime output shape {got.shape} differs from torch's {ref.shape}")
+        worst = max(worst, float(np.abs(got - ref).max()))
+    if not worst <= tolerance:
+        raise ModelError(f"onnxruntime differs from torch by {worst:.3g} > tolerance {tolerance:g}; export refused")
+    return {
+        "onnx_checker": "passed",
+        "parity_max_abs_diff": worst,
+        "tolerance": tolerance,
+        "parity_inputs": [list(s) for s in shapes],
+        "onnx": onnx.__version__,
+        "onnxruntime": ort.__version__,
+    }
+
+
+def finished_checkpoint(
+    checkpoint: str | os.PathLike[str], output: str | os.PathLike[str], *, kind: str, label: str, needs: str, missing: str
+) -> tuple[dict[str, Any], Path]:
+    """The state of a finished training run's checkpoint of ``kind`` and the ``.onnx`` path to export it to.
+
+    Raises
+    ------
+    ParameterError
+        Another kind of checkpoint; no ``needs`` member (``missing`` says what is absent: an unfinished run's
+        ``last.pt``); an output that is not a ``.onnx`` file.
+    """
+    state = load_checkpoint(checkpoint)
+    if state.get("kind") != kind:
+        raise ParameterError(f"{checkpoint}: not {label} checkpoint (kind {state.get('kind')!r})")
+    if needs not in state:
+        raise ParameterError(
+            f"{checkpoint}: {missing}: export the best.pt of a finished run (last.pt is the resumable training "
+            "state; an interrupted run is finished with --resume)"
+        )
+    out = Path(output)
+    if out.suffix != ".onnx":
+        raise ParameterError(f"{out}: the output must be a .onnx file")
+    return state, out
