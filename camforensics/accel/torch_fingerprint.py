@@ -131,12 +131,11 @@ class FingerprintAccumulatorTorch:
 
     def to_accumulator(self) -> FingerprintAccumulator:
         """The sums so far as a numpy :class:`FingerprintAccumulator` (to merge shares computed elsewhere)."""
-        acc = FingerprintAccumulator(params=self.params)
-        if self._num is not None and self._den is not None:
-            acc._num = [np.ascontiguousarray(to_numpy(c)) for c in self._num]
-            acc._den = [np.ascontiguousarray(to_numpy(c)) for c in self._den]
-            acc.n_images = self.n_images
-        return acc
+        if self._num is None or self._den is None:
+            return FingerprintAccumulator(params=self.params)
+        num = [to_numpy(c) for c in self._num]
+        den = [to_numpy(c) for c in self._den]
+        return FingerprintAccumulator.from_sums(num, den, self.n_images, params=self.params)
 
 
 def estimate_fingerprint_torch(

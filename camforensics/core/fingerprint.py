@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -133,6 +133,19 @@ class Fingerprint:
         return (int(self.k.shape[0]), int(self.k.shape[1]))
 
 
+class Accumulator(Protocol):
+    """What every backend's fingerprint accumulator offers (this numpy one, the torch one of
+    :mod:`camforensics.accel`)."""
+
+    n_images: int
+
+    def add(self, image: np.ndarray) -> None: ...
+
+    def finish(self) -> Fingerprint: ...
+
+    def to_accumulator(self) -> FingerprintAccumulator: ...
+
+
 class FingerprintAccumulator:
     """Streaming MLE fingerprint: add images one at a time; memory does not grow with their number.
 
@@ -157,9 +170,26 @@ class FingerprintAccumulator:
         self._num: list[np.ndarray] | None = None
         self._den: list[np.ndarray] | None = None
 
+    @classmethod
+    def from_sums(
+        cls, num: list[np.ndarray], den: list[np.ndarray], n_images: int, *, params: FingerprintParams
+    ) -> FingerprintAccumulator:
+        """An accumulator holding the per-channel sums ``num`` (of W w) and ``den`` (of w**2) of ``n_images``
+        images, computed elsewhere (another backend); the arrays become its own (float32, C-contiguous)."""
+        acc = cls(params=params)
+        if n_images:
+            acc._num = [np.ascontiguousarray(a, np.float32) for a in num]
+            acc._den = [np.ascontiguousarray(a, np.float32) for a in den]
+            acc.n_images = n_images
+        return acc
+
     @property
     def shape(self) -> tuple[int, ...] | None:
         return None if self._num is None else (*self._num[0].shape, len(self._num))
+
+    def to_accumulator(self) -> FingerprintAccumulator:
+        """This accumulator (the numpy sums that workers' shares are merged into)."""
+        return self
 
     def add(self, image: np.ndarray) -> None:
         """Add one image (HxW or HxWxC, 0..255 scale, sensor order). Not modified.
@@ -446,16 +476,21 @@ class HalvesAccumulator:
     ----------
     params : FingerprintParams, keyword-only
     make : callable, keyword-only
-        ``make(params)`` returns the empty full accumulator of another backend (``add``, ``n_images``,
-        ``finish``); its halves are then accumulated by the numpy engine on the window of each image.
+        ``make(params)`` returns the empty full accumulator of another backend (an :class:`Accumulator`); its halves are then accumulated by the numpy engine on the window of each image.
     probe : int, keyword-only
         Side of the window of the halves.
     """
 
-    def __init__(self, *, params: FingerprintParams = FingerprintParams(), make: Any = None, probe: int = PROBE_SIDE) -> None:
+    def __init__(
+        self,
+        *,
+        params: FingerprintParams = FingerprintParams(),
+        make: Callable[[FingerprintParams], Accumulator] | None = None,
+        probe: int = PROBE_SIDE,
+    ) -> None:
         self.params = params
         self.probe = probe
-        self.full = make(params) if make is not None else FingerprintAccumulator(params=params)
+        self.full: Accumulator = make(params) if make is not None else FingerprintAccumulator(params=params)
         self.halves = [FingerprintAccumulator(params=params), FingerprintAccumulator(params=params)]
 
     @property
@@ -479,9 +514,9 @@ class HalvesAccumulator:
         ys, xs = probe_window(a.shape, self.probe)
         half = self._next_half()
         if isinstance(self.full, FingerprintAccumulator):
-            noise, weights = self.full._terms(a, self.full.shape)
-            self.full._fold(noise, weights)
-            half._fold([n[ys, xs] for n in noise], [w[ys, xs] for w in weights])
+            noise, weights = self.full.terms_of(a)
+            self.full.add_terms((noise, weights))
+            half.add_terms(([n[ys, xs] for n in noise], [w[ys, xs] for w in weights]))
         else:  # another backend's full sums; the window's terms by the numpy engine
             self.full.add(a)
             half.add(a[ys, xs])

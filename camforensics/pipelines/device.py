@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from camforensics.core.fingerprint import FingerprintAccumulator
+from camforensics.core.fingerprint import Accumulator, FingerprintAccumulator
 from camforensics.core.params import FingerprintParams
 from camforensics.core.residual import extract_residual
 from camforensics.errors import ParameterError
@@ -39,8 +39,8 @@ def residual_extractor(device: str) -> Callable[..., np.ndarray]:
     return functools.partial(extract_residual_torch, device=torch_device_of(device))
 
 
-def new_accumulator(device: str, params: FingerprintParams) -> Any:
-    """An empty fingerprint accumulator on the device (``add`` / ``finish`` / ``n_images``)."""
+def new_accumulator(device: str, params: FingerprintParams) -> Accumulator:
+    """An empty fingerprint accumulator on the device."""
     if device == "cpu":
         return FingerprintAccumulator(params=params)
     from camforensics.accel import FingerprintAccumulatorTorch
@@ -48,9 +48,9 @@ def new_accumulator(device: str, params: FingerprintParams) -> Any:
     return FingerprintAccumulatorTorch(params=params, device=torch_device_of(device))
 
 
-def as_numpy_accumulator(acc: Any) -> FingerprintAccumulator:
+def as_numpy_accumulator(acc: Accumulator) -> FingerprintAccumulator:
     """The accumulator's sums as a numpy :class:`FingerprintAccumulator` (for merging workers' shares)."""
-    return acc if isinstance(acc, FingerprintAccumulator) else acc.to_accumulator()
+    return acc.to_accumulator()
 
 
 def describe(device: str) -> dict[str, Any]:
