@@ -52,8 +52,8 @@ def list_models(
                     **e.summary(),
                     "default": default,
                     "size_bytes": e.meta.get("size_bytes"),
-                    "validation_accuracy": e.meta.get("metrics", {}).get("validation", {}).get("image_accuracy"),
-                    "test_accuracy": e.meta.get("metrics", {}).get("test", {}).get("image_accuracy"),
+                    "validation_accuracy": e.metrics.split("validation").image_accuracy,
+                    "test_accuracy": e.metrics.split("test").image_accuracy,
                 }
             )
         if as_json:

@@ -85,8 +85,8 @@ def attribute_pixels(
     entry = model.entry
     if entry.task != TASK:
         raise ParameterError(f"model {entry.name!r} is a {entry.task} model, not a camera-model attributor")
-    dec = entry.meta.get("decision", {})
-    n = params.n_patches or int(dec.get("patches_per_image", 64))
+    dec = entry.decision
+    n = params.n_patches or (64 if dec.patches_per_image is None else dec.patches_per_image)
     batch, _ = decision_patches(pixels, preprocessor=entry.preprocessor, size=entry.patch_size, n=n)
     lo, hi = entry.value_range
     if (lo, hi) != (0.0, 255.0):
@@ -99,7 +99,7 @@ def attribute_pixels(
     mean, prob = aggregate_log_probs(log_probs)
     order = np.argsort(-mean, kind="stable")
     score = float(mean[order[0]])
-    threshold = float(dec.get("open_set", {}).get("threshold", -np.inf))
+    threshold = -np.inf if dec.open_set_threshold is None else float(dec.open_set_threshold)
     unknown = score < threshold
     decided = None if unknown else entry.classes[int(order[0])]
     return {

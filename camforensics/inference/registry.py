@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from camforensics.errors import ModelError, ParameterError
+from camforensics.inference.manifest import Decision, Metrics
 from camforensics.reports.atomic import atomic_write_text
 
 MANIFEST_NAME = "manifest.json"
@@ -85,6 +86,21 @@ class ModelEntry:
             raise ModelError(
                 f"manifest entry {name!r} is incomplete or malformed ({type(exc).__name__}: {exc})"
             ) from None
+
+    @property
+    def decision(self) -> Decision:
+        """The entry's ``decision`` member, typed."""
+        return Decision.from_dict(self.meta.get("decision"))
+
+    @property
+    def metrics(self) -> Metrics:
+        """The entry's ``metrics`` member (figures per split at training time), typed."""
+        return Metrics.from_dict(self.meta.get("metrics"))
+
+    @property
+    def training_data(self) -> dict[str, Any]:
+        """What the model was trained on (``training.data``: data set name, split, ...); empty when not recorded."""
+        return (self.meta.get("training") or {}).get("data") or {}
 
     def summary(self) -> dict[str, Any]:
         """Name, file, sha256 and what a report needs to reproduce a decision."""

@@ -165,7 +165,8 @@ class SiameseGraph:
                 a, b = a * scale + np.float32(lo), b * scale + np.float32(lo)
             return np.asarray(model.session.run(["logit"], {"a": a, "b": b})[0]).reshape(-1)
 
-        positions = n_positions or int(entry.meta.get("decision", {}).get("positions", DEFAULT_POSITIONS))
+        stored = entry.decision.positions
+        positions = n_positions or (DEFAULT_POSITIONS if stored is None else stored)
         return cls(run, entry.preprocessor, entry.patch_size, positions, batch_size)
 
     def logits(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -213,20 +213,20 @@ def evaluate_verifier(
     if not scan.records:
         raise CamforensicsError(f"the data set {str(scan.root)!r} holds no image records (layout {scan.layout})")
     entry = model.entry
-    decision = entry.meta.get("decision", {})
-    chosen, why = held_out_devices(scan.records, Path(scan.root), entry.meta.get("training", {}).get("data", {}), devices)
+    decision = entry.decision
+    chosen, why = held_out_devices(scan.records, Path(scan.root), entry.training_data, devices)
     records = [
         r
         for r in scan.records
         if r.device in chosen and (draw.content == "all" or r.content.lower().startswith(draw.content))
     ]
     graph = SiameseGraph.from_loaded(model)
-    fusion = Fusion.from_dict(decision.get("fusion", {}))
+    fusion = Fusion.from_dict(decision.fusion)
     match = MatchParams()
     fingerprint = FingerprintParams()
     thresholds = {
         "prnu_pce": match.threshold,
-        "siamese": float(decision.get("siamese_threshold", {}).get("threshold", 0.0)),
+        "siamese": decision.siamese_threshold,
         "fused": fusion.threshold,
     }
     rng = np.random.default_rng(np.random.SeedSequence([draw.seed, _PAIR_STREAM]))

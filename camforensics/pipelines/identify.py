@@ -292,11 +292,9 @@ def identify_images(
             {
                 **e.summary(),
                 "providers": list(loaded.providers),
-                "open_set_threshold": e.meta.get("decision", {}).get("open_set", {}).get("threshold"),
-                "patches_per_image": e.meta.get("decision", {}).get("patches_per_image"),
-                "validation_metrics": {
-                    k: v.get("image_accuracy") for k, v in e.meta.get("metrics", {}).items() if isinstance(v, dict)
-                },
+                "open_set_threshold": e.decision.open_set_threshold,
+                "patches_per_image": e.decision.patches_per_image,
+                "validation_metrics": {k: s.image_accuracy for k, s in e.metrics.splits.items()},
             }
         ]
     report.finish(**counts)

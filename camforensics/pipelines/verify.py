@@ -17,6 +17,7 @@ from camforensics.core.params import FingerprintParams, MatchParams, ResidualPar
 from camforensics.core.pce import Spectrum, spectrum_of
 from camforensics.core.residual import to_grey
 from camforensics.errors import CamforensicsError, ParameterError, SizeMismatchError
+from camforensics.inference.manifest import Decision
 from camforensics.inference.registry import LoadedModel, ModelRegistry, onnxruntime_device
 from camforensics.inference.verification import TASK as TASK_VERIFICATION
 from camforensics.io.folders import collect_images
@@ -137,7 +138,7 @@ def verifier_choice(
 
 
 def _calibration_warnings(
-    meta: dict[str, Any],
+    decision: Decision,
     fingerprint: FingerprintParams,
     match: MatchParams,
     n_images: tuple[int, int],
@@ -146,8 +147,7 @@ def _calibration_warnings(
     """Where this run differs from the conditions the model's fusion was calibrated in."""
     from camforensics.reports.report import clean
 
-    dec = meta.get("decision", {})
-    cal = dec.get("prnu_parameters") or {}
+    cal = decision.prnu_parameters
     out = []
     if "fingerprint" in cal and clean(fingerprint.to_dict()) != cal["fingerprint"]:
         out.append("the fingerprint parameters differ from those the fusion was calibrated with")
@@ -162,10 +162,10 @@ def _calibration_warnings(
         theirs = {k: v for k, v in cal["match"].items() if k != "threshold"}
         if ours != theirs:
             out.append("the PCE search (rotations, shifts, exclusion) differs from the one the fusion was calibrated with")
-    trained = dec.get("set_sizes_trained") or []
+    trained = decision.set_sizes_trained or []
     if len(trained) == 2 and max(n_images) > trained[1]:
         out.append(f"a set has {max(n_images)} images; the model was trained and calibrated with {trained[0]}..{trained[1]}")
-    cal_area = dec.get("calibration_area_pixels") or []
+    cal_area = decision.calibration_area_pixels or []
     pixels = area[0] * area[1]
     if len(cal_area) == 3 and not cal_area[0] / 4 <= pixels <= cal_area[2] * 4:
         out.append(
@@ -206,9 +206,9 @@ def siamese_step(
     )
 
     graph = SiameseGraph.from_loaded(model, n_positions=choice.positions)
-    meta = model.entry.meta.get("decision", {})
-    fusion = Fusion.from_dict(meta.get("fusion", {}))
-    siamese_threshold = float(meta.get("siamese_threshold", {}).get("threshold", 0.0))
+    decision = model.entry.decision
+    fusion = Fusion.from_dict(decision.fusion)
+    siamese_threshold = decision.siamese_threshold
     used = {side: [r for r in report.results if r["status"] == "ok" and r["set"] == side] for side in ("A", "B")}
     shapes = {side: sorted({(r["input"]["height"], r["input"]["width"]) for r in recs}) for side, recs in used.items()}
     rotation = siamese_rotation(
@@ -237,9 +237,7 @@ def siamese_step(
         counts.append(avg.n_images)
     score = score_set_inputs(sides[0], sides[1], graph, n_images=(counts[0], counts[1]), area=area)
     fused = float(fusion.probability(pce, score.mean_logit))
-    warnings += _calibration_warnings(
-        model.entry.meta, fingerprint, match, (score.n_images_a, score.n_images_b), area
-    )
+    warnings += _calibration_warnings(decision, fingerprint, match, (score.n_images_a, score.n_images_b), area)
     return {
         "model": model.entry.name,
         "model_sha256": model.entry.sha256,
@@ -251,7 +249,7 @@ def siamese_step(
         "fused_threshold": fusion.threshold,
         "fused_same_device": fused > fusion.threshold,
         "fusion": fusion.to_dict(),
-        "size_policy": meta.get("size_policy"),
+        "size_policy": decision.size_policy,
         "warnings": warnings,
     }
 
@@ -259,16 +257,16 @@ def siamese_step(
 def model_context(model: LoadedModel, siamese: dict[str, Any]) -> dict[str, Any]:
     """``run.models[0]`` of a verify report: the model's name, sha256, providers and decision parameters."""
     e = model.entry
-    validation = e.meta.get("metrics", {}).get("validation", {})
+    validation = e.metrics.split("validation")
     return {
         **e.summary(),
         "providers": list(model.providers),
         "positions": siamese["n_positions"],
         "crop": e.patch_size,
-        "set_sizes_trained": e.meta.get("decision", {}).get("set_sizes_trained"),
+        "set_sizes_trained": e.decision.set_sizes_trained,
         "siamese_threshold": siamese["threshold"],
         "fusion": siamese["fusion"],
-        "validation_auc": {k: (validation.get(k) or {}).get("auc") for k in ("prnu_pce", "siamese", "fused")},
+        "validation_auc": validation.auc,
     }
 
 
@@ -329,11 +327,10 @@ def verify_sets(
         "max_pixels": max_pixels,
     }
     if loaded is not None and model is not None:
-        dec = loaded.entry.meta.get("decision", {})
         parameters["siamese"] = {
             "model": loaded.entry.name,
             "model_sha256": loaded.entry.sha256,
-            "positions": model.positions or dec.get("positions"),
+            "positions": model.positions or loaded.entry.decision.positions,
             "crop": loaded.entry.patch_size,
             "preprocessor": loaded.entry.preprocessor,
             "device": model.device,

@@ -294,7 +294,7 @@ def evaluate_anonymization(
         "data": {"root": str(scan.root), "layout": scan.layout, "content": params.content, "n_images": len(images),
                  "devices": sorted({r.device for r in images}), "models": sorted({r.model_id for r in images})},
         "judges": [{"name": j.entry.name, "sha256": j.entry.sha256, "classes": list(j.entry.classes),
-                    "trained_on": j.entry.meta.get("training", {}).get("data", {}).get("dataset")} for j in loaded_judges],
+                    "trained_on": j.entry.training_data.get("dataset")} for j in loaded_judges],
         "inputs": inputs_tally.summary(threshold=params.threshold),
         "methods": table,
         "prnu": {"threshold": params.threshold, "source": prints.source, "devices": prints.devices},
@@ -386,7 +386,7 @@ def _notes(
 ) -> list[str]:
     notes = []
     for j in judges:
-        trained = j.entry.meta.get("training", {}).get("data", {}).get("dataset")
+        trained = j.entry.training_data.get("dataset")
         if trained and trained == Path(scan.root).name:
             notes.append(
                 f"judge {j.entry.name} was trained on a data set named {trained!r}: evaluated images may be among its "

@@ -171,12 +171,7 @@ def model_context(model: LoadedModel, role: str, extra: dict[str, Any] | None = 
 
 
 def judge_context(model: LoadedModel) -> dict[str, Any]:
-    dec = model.entry.meta.get("decision", {})
+    dec = model.entry.decision
     return model_context(
-        model,
-        "judge",
-        {
-            "open_set_threshold": dec.get("open_set", {}).get("threshold"),
-            "patches_per_image": dec.get("patches_per_image"),
-        },
+        model, "judge", {"open_set_threshold": dec.open_set_threshold, "patches_per_image": dec.patches_per_image}
     )
