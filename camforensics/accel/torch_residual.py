@@ -29,7 +29,7 @@ def image_to_channels(image: np.ndarray, device: torch.device) -> torch.Tensor:
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3:
-        raise ValueError(f"expected an HxW or HxWxC image, got shape {np.shape(image)}")
+        raise ParameterError(f"expected an HxW or HxWxC image, got shape {np.shape(image)}")
     if a.dtype == np.float64:
         a = a.astype(np.float32)  # the numpy engine works in float32 too; halve the transfer
     t = torch.from_numpy(np.ascontiguousarray(a)).to(device, non_blocking=False)
@@ -97,7 +97,7 @@ def grey(channels: torch.Tensor) -> torch.Tensor:
     if c == 1:
         return channels[0]
     if c != 3:
-        raise ValueError(f"expected 1 or 3 channels, got {c}")
+        raise ParameterError(f"expected 1 or 3 channels, got {c}")
     weights = torch.tensor(GREY_WEIGHTS, dtype=channels.dtype, device=channels.device)
     return torch.tensordot(weights, channels, dims=1)
 

@@ -15,6 +15,8 @@ import pywt
 import torch
 import torch.nn.functional as F
 
+from camforensics.errors import ParameterError
+
 
 class PeriodizedDwt2:
     """Forward and inverse multi-level 2-D DWT of a batch ``(B, H, W)`` with pywt's periodization convention.
@@ -31,7 +33,7 @@ class PeriodizedDwt2:
     def __init__(self, wavelet: str, device: torch.device, *, dtype: torch.dtype = torch.float32) -> None:
         w = pywt.Wavelet(wavelet)
         if not w.orthogonal:
-            raise ValueError(f"wavelet {wavelet!r} is not orthogonal; the torch DWT supports orthogonal wavelets only")
+            raise ParameterError(f"wavelet {wavelet!r} is not orthogonal; the torch DWT supports orthogonal wavelets only")
         self.filter_len = w.dec_len
         # conv2d correlates, so the filters are reversed; row 0 = low-pass, row 1 = high-pass.
         bank = torch.tensor([w.dec_lo[::-1], w.dec_hi[::-1]], dtype=dtype, device=device)
@@ -51,7 +53,7 @@ class PeriodizedDwt2:
         """
         b, h, w = x.shape
         if h % 2 or w % 2:
-            raise ValueError(f"periodized DWT needs even sides, got {h}x{w}")
+            raise ParameterError(f"periodized DWT needs even sides, got {h}x{w}")
         xw = x.index_select(2, self._wrap_index(w)).unsqueeze(1)  # (B, 1, H, W + L - 2)
         lw = F.conv2d(xw, self._along_w, stride=(1, 2))  # (B, 2, H, W/2): [lo_x, hi_x]
         lw = lw.reshape(b * 2, 1, h, w // 2)

@@ -146,7 +146,7 @@ def noise_coefficients(channel: np.ndarray, *, params: ResidualParams = Residual
     """
     src = np.asarray(channel)
     if src.ndim != 2:
-        raise ValueError(f"expected a 2-D channel, got shape {src.shape}")
+        raise ParameterError(f"expected a 2-D channel, got shape {src.shape}")
     h, w = src.shape
     min_side = min_image_side(params)
     if min(h, w) < min_side:
@@ -211,5 +211,5 @@ def denoise_channel(
     """
     x = np.asarray(channel)
     if x.ndim != 2:
-        raise ValueError(f"denoise_channel expects a 2-D channel, got shape {x.shape}")
+        raise ParameterError(f"denoise_channel expects a 2-D channel, got shape {x.shape}")
     return reconstruct_noise(noise_coefficients(x, params=params), x.shape, params=params, contiguous=contiguous)

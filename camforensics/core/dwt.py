@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 import pywt
 
+from camforensics.errors import ParameterError
 from camforensics.runtime import native
 from camforensics.runtime.threads import for_col_strips, for_row_strips
 
@@ -33,7 +34,7 @@ def _filters(wavelet: str) -> tuple[Taps, Taps, Taps, Taps, Taps, Taps, Taps, Ta
     w = pywt.Wavelet(wavelet)
     n = w.dec_len
     if n % 2:
-        raise ValueError(f"wavelet {wavelet!r} has an odd filter length {n}")
+        raise ParameterError(f"wavelet {wavelet!r} has an odd filter length {n}")
     s = n // 2  # analysis: y[k] = sum_j f[j] x[2k + s - j]
     t = n // 2 - 1  # synthesis: x[n] = sum_k c[k] g[n - 2k + t]
 
@@ -56,7 +57,7 @@ def _bank(wavelet: str) -> tuple[tuple[float, ...], tuple[float, ...], tuple[flo
     """pywt's (dec_lo, dec_hi, rec_lo, rec_hi) of ``wavelet``, for the native kernels."""
     w = pywt.Wavelet(wavelet)
     if w.dec_len % 2:
-        raise ValueError(f"wavelet {wavelet!r} has an odd filter length {w.dec_len}")
+        raise ParameterError(f"wavelet {wavelet!r} has an odd filter length {w.dec_len}")
     return tuple(w.dec_lo), tuple(w.dec_hi), tuple(w.rec_lo), tuple(w.rec_hi)
 
 
@@ -93,7 +94,7 @@ def _correlate(
     kernel, anchor, wraps = _plan(taps, axis, src.shape[axis])
     if out is None:
         if accumulate:
-            raise ValueError("accumulate needs an out array")
+            raise ParameterError("accumulate needs an out array")
         out = np.empty(src.shape, np.float32)
 
     def run(s: np.ndarray, o: np.ndarray) -> None:
@@ -170,7 +171,7 @@ def dwt2(x: np.ndarray, wavelet: str) -> tuple[np.ndarray, tuple[np.ndarray, np.
     """One level of ``pywt.dwt2(x, wavelet, mode="periodization")`` for a float32 array with even sides."""
     a = np.asarray(x, dtype=np.float32)
     if a.ndim != 2 or a.shape[0] % 2 or a.shape[1] % 2:
-        raise ValueError(f"dwt2 needs a 2-D array with even sides, got shape {a.shape}")
+        raise ParameterError(f"dwt2 needs a 2-D array with even sides, got shape {a.shape}")
     if native.available():
         dec_lo, dec_hi, _, _ = _bank(wavelet)
         lo0, hi0 = native.analysis_cols(a, dec_lo, dec_hi)
@@ -207,7 +208,7 @@ def wavedec2(x: np.ndarray, wavelet: str, level: int) -> list:
     of ``2**level``: ``[cA_level, (cH, cV, cD)_level, ..., (cH, cV, cD)_1]``."""
     a = np.asarray(x, dtype=np.float32)
     if a.ndim != 2 or level < 0 or a.shape[0] % 2**level or a.shape[1] % 2**level:
-        raise ValueError(f"wavedec2 needs sides that are multiples of 2**{level}, got shape {a.shape}")
+        raise ParameterError(f"wavedec2 needs sides that are multiples of 2**{level}, got shape {a.shape}")
     details = []
     for _ in range(level):
         a, d = dwt2(a, wavelet)

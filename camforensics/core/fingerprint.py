@@ -105,7 +105,7 @@ def fingerprint_input(image: np.ndarray, shape: tuple[int, ...] | None) -> np.nd
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3:
-        raise ValueError(f"expected an HxW or HxWxC image, got shape {np.shape(image)}")
+        raise ParameterError(f"expected an HxW or HxWxC image, got shape {np.shape(image)}")
     _check_shape(a.shape, shape)
     return a
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from camforensics.core.params import ResidualParams
+from camforensics.errors import ParameterError
 
 # Preprocessors of DESIGN.md section 3. All but WW run inside the network graph on 0..255 pixels.
 PREPROCESSORS: tuple[str, ...] = ("RGB", "HP", "FD", "CC", "WW")
@@ -25,7 +26,7 @@ def check_preprocessor(name: str) -> str:
     """Canonical (upper-case) preprocessor name; ``ValueError`` naming the choices otherwise."""
     key = str(name).upper()
     if key not in PREPROCESSORS:
-        raise ValueError(f"unknown preprocessor {name!r}; choose one of {PREPROCESSORS}")
+        raise ParameterError(f"unknown preprocessor {name!r}; choose one of {PREPROCESSORS}")
     return key
 
 
@@ -50,7 +51,7 @@ def encode_input(pixels: np.ndarray, preprocessor: str, *, params: ResidualParam
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=2)
     if a.ndim != 3 or a.shape[2] != 3:
-        raise ValueError(f"expected an HxW or HxWx3 image, got shape {np.shape(pixels)}")
+        raise ParameterError(f"expected an HxW or HxWx3 image, got shape {np.shape(pixels)}")
     if key != "WW":
         return a.astype(np.float32, copy=False)
     from camforensics.core.residual import extract_channel_noise

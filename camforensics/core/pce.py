@@ -10,7 +10,7 @@ import numpy as np
 import scipy.fft
 import scipy.special
 
-from camforensics.errors import SizeMismatchError
+from camforensics.errors import ParameterError, SizeMismatchError
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def spectrum_of(a: np.ndarray, *, conjugate: bool = False) -> Spectrum:
     """
     a = np.asarray(a, dtype=np.float32)
     if a.ndim != 2:
-        raise ValueError(f"expected a 2-D array, got shape {a.shape}")
+        raise ParameterError(f"expected a 2-D array, got shape {a.shape}")
     centred = a - np.float32(a.mean(dtype=np.float64))
     norm = float(np.sqrt(np.einsum("ij,ij->", centred, centred, dtype=np.float64)))
     f = scipy.fft.rfft2(centred, workers=-1)
@@ -70,7 +70,7 @@ def correlate_spectra(a: Spectrum, b: Spectrum) -> np.ndarray:
     if a.shape != b.shape:
         raise SizeMismatchError(f"cannot correlate arrays of shapes {a.shape} and {b.shape}")
     if a.conjugated:
-        raise ValueError("the first spectrum of a correlation is the query's, stored unconjugated")
+        raise ParameterError("the first spectrum of a correlation is the query's, stored unconjugated")
     prod = a.f * b.conj_f()
     cc = scipy.fft.irfft2(prod, s=a.shape, workers=-1, overwrite_x=True)
     denom = a.norm * b.norm
@@ -161,7 +161,7 @@ def compute_pce(
     """
     if cc is None:
         if query is None or reference is None:
-            raise ValueError("compute_pce needs the two arrays or their cross-correlation cc")
+            raise ParameterError("compute_pce needs the two arrays or their cross-correlation cc")
         cc = cross_correlate(query, reference)
     h, w = cc.shape
     ry, rx = min(int(shift_range[0]), (h - 1) // 2), min(int(shift_range[1]), (w - 1) // 2)
@@ -272,7 +272,7 @@ def pce_from_spectra(
     if not denom > 0:
         return PceResult(pce=0.0, ncc=0.0, peak_shift=(0, 0), n_shifts=1, p_fa=1.0, log10_p_fa=0.0)
     if query.conjugated:
-        raise ValueError("the query spectrum must be stored unconjugated")
+        raise ParameterError("the query spectrum must be stored unconjugated")
     prod = np.multiply(query.f, reference.conj_f(), out=scratch)  # half plane of P = Q conj(K)
     n = h * w
     wh = prod.shape[1]

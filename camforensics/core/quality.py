@@ -7,7 +7,7 @@ import math
 import cv2
 import numpy as np
 
-from camforensics.errors import SizeMismatchError
+from camforensics.errors import ParameterError, SizeMismatchError
 
 PEAK = 255.0  # largest value of an 8-bit sample: the "peak" of PSNR and the dynamic range L of SSIM
 SSIM_WINDOW = 11  # side of SSIM's Gaussian window (Wang et al. 2004)
@@ -22,7 +22,7 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if x.shape != y.shape:
         raise SizeMismatchError(f"cannot compare images of shapes {x.shape} and {y.shape}")
     if x.ndim not in (2, 3) or x.size == 0:
-        raise ValueError(f"expected non-empty HxW or HxWxC images, got shape {x.shape}")
+        raise ParameterError(f"expected non-empty HxW or HxWxC images, got shape {x.shape}")
     return x, y
 
 

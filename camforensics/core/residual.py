@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import scipy.fft
 
+from camforensics.errors import ParameterError
 from camforensics.runtime import threads
 from camforensics.core.denoise import denoise_channel, noise_coefficients, reconstruct_noise, wiener_noise_gain
 from camforensics.core.params import GREY_WEIGHTS, ResidualParams
@@ -60,7 +61,7 @@ def split_channels(image: np.ndarray) -> list[np.ndarray]:
     memory instead of every C-th sample)."""
     a = np.asarray(image)
     if a.ndim != 3:
-        raise ValueError(f"expected an HxWxC image, got shape {a.shape}")
+        raise ParameterError(f"expected an HxWxC image, got shape {a.shape}")
     if 1 < a.shape[2] <= 4 and a.dtype in (np.uint8, np.uint16, np.float32) and a.flags.c_contiguous:
         return list(cv2.split(a))
     return [np.ascontiguousarray(a[:, :, c]) for c in range(a.shape[2])]
@@ -82,7 +83,7 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     if a.ndim == 2:
         return a.astype(np.float32, copy=False)
     if a.ndim != 3 or a.shape[2] not in (1, 3):
-        raise ValueError(f"expected an HxW or HxWx3 array, got shape {a.shape}")
+        raise ParameterError(f"expected an HxW or HxWx3 array, got shape {a.shape}")
     return grey_from_channels([a[:, :, c] for c in range(a.shape[2])])
 
 
@@ -91,7 +92,7 @@ def grey_from_channels(channels: list[np.ndarray]) -> np.ndarray:
     if len(channels) == 1:
         return np.asarray(channels[0], dtype=np.float32)
     if len(channels) != 3:
-        raise ValueError(f"expected 1 or 3 channels, got {len(channels)}")
+        raise ParameterError(f"expected 1 or 3 channels, got {len(channels)}")
     out = np.multiply(channels[0], np.float32(GREY_WEIGHTS[0]), dtype=np.float32)
     for ch, weight in zip(channels[1:], GREY_WEIGHTS[1:]):
         out += np.multiply(ch, np.float32(weight), dtype=np.float32)
@@ -122,7 +123,7 @@ def zero_mean_cfa(residual: np.ndarray, *, overwrite: bool = False) -> np.ndarra
     """
     a = np.asarray(residual)
     if a.ndim != 2:
-        raise ValueError(f"zero_mean_cfa expects a 2-D array, got shape {a.shape}")
+        raise ParameterError(f"zero_mean_cfa expects a 2-D array, got shape {a.shape}")
     out = a if overwrite and a.dtype == np.float32 else np.array(a, dtype=np.float32, copy=True)
     h, w = out.shape
     if h % 2 or w % 2 or not out.flags.c_contiguous:
@@ -179,7 +180,7 @@ def wiener_dft(residual: np.ndarray, sigma: float, *, windows: tuple[int, ...] =
     """
     w = np.asarray(residual, dtype=np.float32)
     if w.ndim != 2:
-        raise ValueError(f"wiener_dft expects a 2-D array, got shape {w.shape}")
+        raise ParameterError(f"wiener_dft expects a 2-D array, got shape {w.shape}")
     if not sigma > 0:
         return w.copy()  # an all-zero residual has nothing to filter
     h, wd = w.shape
@@ -270,7 +271,7 @@ def extract_channel_noise(image: np.ndarray, *, params: ResidualParams = Residua
     """Per-channel wavelet noise of an image (step 1 of the residual), channels denoised in parallel threads."""
     a = np.asarray(image)
     if a.ndim not in (2, 3):
-        raise ValueError(f"expected an HxW or HxWxC image, got shape {a.shape}")
+        raise ParameterError(f"expected an HxW or HxWxC image, got shape {a.shape}")
     return noise_of_channels(channel_views(a), params=params)
 
 
@@ -309,7 +310,7 @@ def extract_grey_noise(image: np.ndarray, *, params: ResidualParams = ResidualPa
     if a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 1):
         return denoise_channel(a if a.ndim == 2 else a[:, :, 0], params=params)
     if a.ndim != 3 or a.shape[2] != 3:
-        raise ValueError(f"expected an HxW, HxWx1 or HxWx3 image, got shape {a.shape}")
+        raise ParameterError(f"expected an HxW, HxWx1 or HxWx3 image, got shape {a.shape}")
     weights = [np.float32(x) for x in GREY_WEIGHTS]
     combined: list | None = None
     parallel = channel_threads_for(a.shape[0] * a.shape[1])

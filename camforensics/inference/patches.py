@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from camforensics.core.modelinput import check_preprocessor, encode_input
+from camforensics.errors import ParameterError
 from camforensics.io.patches import BONDI_ALPHA, BONDI_BETA, BONDI_GAMMA, QualityFilter, extract_patches, grid_positions
 
 
@@ -43,7 +44,7 @@ def decision_patches(
     # Other preprocessors filter inside the graph: patches are cut from the stored pixels (uint8 stays uint8
     # until the kept patches are converted) and are identical to encode_input's output.
     if min(x.shape[:2]) < size:
-        raise ValueError(f"image of {x.shape[1]}x{x.shape[0]} pixels is smaller than one {size}x{size} patch")
+        raise ParameterError(f"image of {x.shape[1]}x{x.shape[0]} pixels is smaller than one {size}x{size} patch")
     positions = grid_positions(x.shape, size=size)
     scores = grid_scores(x, size=size, quality=quality or QualityFilter())
     order = np.argsort(-scores, kind="stable")
@@ -109,7 +110,7 @@ def aggregate_log_probs(log_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     lp = np.asarray(log_probs, dtype=np.float64)
     if lp.ndim != 2 or lp.shape[0] == 0:
-        raise ValueError(f"expected (N, C) log-probabilities with N >= 1, got shape {lp.shape}")
+        raise ParameterError(f"expected (N, C) log-probabilities with N >= 1, got shape {lp.shape}")
     mean = lp.mean(axis=0)
     z = mean - mean.max()
     p = np.exp(z)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from camforensics.errors import ParameterError
 from camforensics.runtime import threads
 
 VERSION = 2  # cf_version() of the kernels this module calls
@@ -102,7 +103,7 @@ def _synthesis(kernel: str, lo: np.ndarray | None, hi: np.ndarray, scale: tuple[
     lo = None if lo is None else _f32(lo)
     h, w = hi.shape
     if lo is not None and lo.shape != hi.shape:
-        raise ValueError(f"bands of different shapes {lo.shape} and {hi.shape}")
+        raise ParameterError(f"bands of different shapes {lo.shape} and {hi.shape}")
     out = np.empty((scale[0] * h, scale[1] * w), np.float32)
     gl, gh, fn = _filter(lo_g), _filter(hi_g), getattr(_library(), kernel)
     lo_ptr = None if lo is None else lo.ctypes.data
@@ -141,7 +142,7 @@ def synthesis_rows(lo: np.ndarray | None, hi: np.ndarray, lo_g: tuple[float, ...
 @functools.lru_cache(maxsize=8)
 def _radii(windows: tuple[int, ...]) -> np.ndarray:
     if not windows or any(w < 1 or w % 2 == 0 for w in windows):
-        raise ValueError(f"Wiener windows must be odd sizes >= 1, got {windows}")
+        raise ParameterError(f"Wiener windows must be odd sizes >= 1, got {windows}")
     r = np.array(sorted({w // 2 for w in windows}), np.int32)
     r.setflags(write=False)
     return r
@@ -153,7 +154,7 @@ def wiener(coeffs: np.ndarray, noise_var: float, windows: tuple[int, ...], *, no
     ``c`` times that gain), as a new float32 array, on row strips in threads."""
     c = _f32(coeffs)
     if c.ndim != 2:
-        raise ValueError(f"expected a 2-D array, got shape {c.shape}")
+        raise ParameterError(f"expected a 2-D array, got shape {c.shape}")
     h, w = c.shape
     out = np.empty((h, w), np.float32)
     if c.size == 0:
@@ -179,9 +180,9 @@ def fold(noise: np.ndarray, weight: np.ndarray, num: np.ndarray, den: np.ndarray
     """The fingerprint's sums in place, ``num += noise * weight`` and ``den += weight**2``, in one pass on row strips
     (``num`` and ``den`` C-contiguous float32; ``noise`` and ``weight`` may be views with padded rows)."""
     if not (num.flags.c_contiguous and den.flags.c_contiguous and num.dtype == den.dtype == np.float32):
-        raise ValueError("fold needs C-contiguous float32 sums")
+        raise ParameterError("fold needs C-contiguous float32 sums")
     if not (noise.shape == weight.shape == num.shape == den.shape) or num.ndim != 2:
-        raise ValueError(f"fold needs 2-D arrays of one shape, got {noise.shape}, {weight.shape}, {num.shape}, {den.shape}")
+        raise ParameterError(f"fold needs 2-D arrays of one shape, got {noise.shape}, {weight.shape}, {num.shape}, {den.shape}")
     n, n_stride = _rows_view(noise)
     g, g_stride = _rows_view(weight)
     h, w = num.shape

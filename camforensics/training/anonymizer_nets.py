@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from camforensics.errors import ParameterError
 from camforensics.training.nets import BondiNet
 from camforensics.training.preprocess import ConstrainedConv
 
@@ -231,7 +232,7 @@ class TraceEraser(nn.Module):
     def __init__(self, *, width: int = 32, depth: int = 6, max_change: float = 0.0) -> None:
         super().__init__()
         if max_change < 0:
-            raise ValueError(f"max_change must be >= 0, not {max_change}")
+            raise ParameterError(f"max_change must be >= 0, not {max_change}")
         self.max_change = float(max_change)
         layers: list[nn.Module] = [nn.Conv2d(3, width, 3, padding=1), nn.ReLU()]
         for _ in range(max(depth - 2, 0)):

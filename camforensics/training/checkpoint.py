@@ -71,7 +71,7 @@ def resolve_torch_device(name: str = "auto") -> torch.device:
     """``auto`` -> CUDA when torch sees a GPU, else CPU; ``cpu`` / ``cuda`` as asked (``cuda`` must exist)."""
     key = name.lower()
     if key not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"unknown device {name!r}; choose one of ('auto', 'cpu', 'cuda')")
+        raise ParameterError(f"unknown device {name!r}; choose one of ('auto', 'cpu', 'cuda')")
     if key == "auto":
         key = "cuda" if torch.cuda.is_available() else "cpu"
     if key == "cuda" and not torch.cuda.is_available():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from camforensics.errors import ParameterError
 from camforensics.training.preprocess import build_preprocessor
 
 ARCHITECTURES: tuple[str, ...] = ("bondi", "resnet")
@@ -118,7 +119,7 @@ class Attributor(nn.Module):
     def __init__(self, preprocessor: str, architecture: str, n_classes: int, *, width: int = 16) -> None:
         super().__init__()
         if architecture not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {architecture!r}; choose one of {ARCHITECTURES}")
+            raise ParameterError(f"unknown architecture {architecture!r}; choose one of {ARCHITECTURES}")
         self.normalise = Normalise()
         self.pre = build_preprocessor(preprocessor)
         cin = self.pre.out_channels
@@ -161,7 +162,7 @@ class SiameseVerifier(nn.Module):
     def __init__(self, preprocessor: str, *, width: int = 16, comparison: str = "aligned", hidden: int = 32) -> None:
         super().__init__()
         if comparison not in COMPARISONS:
-            raise ValueError(f"unknown comparison {comparison!r}; choose one of {COMPARISONS}")
+            raise ParameterError(f"unknown comparison {comparison!r}; choose one of {COMPARISONS}")
         self.comparison = comparison
         self.normalise = Normalise()
         self.pre = build_preprocessor(preprocessor)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from camforensics.core.modelinput import PREPROCESSORS
+from camforensics.errors import ParameterError
 
 # Ker-Vass 5x5 high-pass ("KV" / SQUARE 5x5 of the SRM family), Fridrich & Kodovsky 2012; sum of weights 0.
 KV_KERNEL = (
@@ -104,7 +105,7 @@ def build_preprocessor(name: str, channels: int = 3) -> nn.Module:
     """The preprocessor module called ``name`` (one of :data:`PREPROCESSORS`)."""
     key = name.upper()
     if key not in PREPROCESSORS:
-        raise ValueError(f"unknown preprocessor {name!r}; choose one of {PREPROCESSORS}")
+        raise ParameterError(f"unknown preprocessor {name!r}; choose one of {PREPROCESSORS}")
     if key in ("RGB", "WW"):
         return Identity(channels)
     if key == "HP":
