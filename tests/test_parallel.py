@@ -16,7 +16,7 @@ from camforensics.core.params import FingerprintParams, MatchParams, ResidualPar
 from camforensics.errors import CamforensicsError, ParameterError, SizeMismatchError
 from camforensics.pipelines import identify as identify_mod
 from camforensics.pipelines.enroll import enroll_device
-from camforensics.pipelines.executor import Execution, Executor
+from camforensics.pipelines.executor import IN_PROCESS, Execution, Executor
 from camforensics.pipelines.extract import extract_residuals
 from camforensics.pipelines.identify import identify_images
 from camforensics.pipelines.verify import verify_sets
@@ -278,3 +278,22 @@ def test_cli_resume_and_scheduler_errors(library, device_tree, tmp_path, monkeyp
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if Dask were not installed
     res = invoke("identify", nat, "-l", library, "-r", tmp_path / "d.json", "--scheduler", "tcp://127.0.0.1:1")
     assert res.exit_code == 2 and "camforensics[dask]" in res.output
+
+
+def test_identify_and_anonymize_list_the_library_once_per_process(library, queries, tmp_path, monkeypatch):
+    """The caller opens and lists the library; the workers' index is built from that listing (in this process:
+    no second listing at all)."""
+    from camforensics.io.library import FingerprintLibrary
+    from camforensics.pipelines.anonymize.baselines import BaselineOptions
+    from camforensics.pipelines.anonymize.batch import AnonymizeParams, anonymize_images
+
+    listed = []
+    entries = FingerprintLibrary.entries
+    monkeypatch.setattr(FingerprintLibrary, "entries", lambda self: listed.append(self.root) or entries(self))
+    rep = identify_images(queries[:1], library=library, execution=IN_PROCESS)
+    assert listed == [library] and rep.summary["n_matched"] == 3
+    listed.clear()
+    params = AnonymizeParams(BaselineOptions("median"), verify_library=str(library))
+    rep = anonymize_images(queries[:1], tmp_path / "out", params=params, execution=IN_PROCESS)
+    assert listed == [library] and rep.summary["n_ok"] == 3
+    assert all(len(r["library_check"]) == 3 for r in rep.iter_results())

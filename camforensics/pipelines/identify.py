@@ -20,7 +20,7 @@ from camforensics.io.library import FingerprintLibrary
 from camforensics.pipelines.batch import gather_inputs, run_tasks
 from camforensics.pipelines.device import residual_extractor
 from camforensics.pipelines.executor import IN_PROCESS, Execution
-from camforensics.pipelines.search import FingerprintIndex, SearchParams
+from camforensics.pipelines.search import FingerprintIndex, LibraryListing, SearchParams
 from camforensics.reports.journal import Journal
 from camforensics.reports.report import Report
 
@@ -103,7 +103,7 @@ def model_choice(
 class IdentifySetup:
     """What an identify worker needs; calling it builds the worker's state once (library index, model session)."""
 
-    library: str | None  # library folder, as the workers see it (None: model attribution only)
+    library: LibraryListing | None  # the library's entries as the caller listed them (None: model attribution only)
     residual: ResidualParams  # query residual extraction
     match: MatchParams  # rotations, shifts, threshold
     search: SearchParams  # library search (prefilter)
@@ -114,7 +114,7 @@ class IdentifySetup:
     def __call__(self) -> IdentifyState:
         index = None
         if self.library is not None:
-            index = FingerprintIndex(FingerprintLibrary(self.library), match=self.match, search=self.search)
+            index = FingerprintIndex(self.library, match=self.match, search=self.search)
         return IdentifyState(self, index, self.model.load() if self.model is not None else None)
 
 
@@ -236,7 +236,7 @@ def identify_images(
     """
     if library is None and model is None:
         raise ParameterError("nothing to identify with: give a fingerprint library, a camera-model attributor, or both")
-    lib = FingerprintLibrary(library) if library is not None else None
+    lib = LibraryListing.of(FingerprintLibrary(library)) if library is not None else None  # opened and listed once
     # Check the library and the model (sha256) before any worker starts.
     index = FingerprintIndex(lib, match=match, search=search) if lib is not None else None
     loaded = model.load() if model is not None else None
@@ -275,9 +275,7 @@ def identify_images(
     parallel = execution.scheduler is not None or (execution.workers or os.cpu_count() or 1) > 1
     if model is not None and parallel and model.threads == 0:
         model = replace(model, threads=1)  # one process per core: no intra-op threads on top
-    setup = IdentifySetup(
-        str(lib.root) if lib is not None else None, residual_params, match, search, max_pixels, execution.device, model
-    )
+    setup = IdentifySetup(lib, residual_params, match, search, max_pixels, execution.device, model)
     run_tasks(files, identify_one, setup, report, execution=execution, on_result=on_result, tick=tick)
     if lib is not None and index is not None:
         report.context["library"] = {

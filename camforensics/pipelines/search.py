@@ -12,7 +12,9 @@ equal the exhaustive search's.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -87,12 +89,29 @@ class SearchOutcome:
     used: list[str] = field(default_factory=list)  # names of the entries compared
 
 
+@dataclass(frozen=True)
+class LibraryListing:
+    """A library's entries as listed once, by the process that opened it: what the workers of a batch index
+    instead of opening and listing the library again (picklable; the fingerprints are still loaded, and
+    hash-checked, by each worker on demand)."""
+
+    root: Path
+    listed: tuple[LibraryEntry, ...]
+
+    @classmethod
+    def of(cls, library: FingerprintLibrary) -> LibraryListing:
+        return cls(library.root, tuple(library.entries()))
+
+    def entries(self) -> Iterator[LibraryEntry]:
+        return iter(self.listed)
+
+
 class FingerprintIndex:
     """The entries of a library, ready to rank a query against them by PCE.
 
     Parameters
     ----------
-    library : FingerprintLibrary
+    library : FingerprintLibrary or LibraryListing
     match : MatchParams, keyword-only
         Rotations, shift range, exclusion window.
     cache_bytes : int, keyword-only
@@ -106,7 +125,7 @@ class FingerprintIndex:
 
     def __init__(
         self,
-        library: FingerprintLibrary,
+        library: FingerprintLibrary | LibraryListing,
         *,
         match: MatchParams = MatchParams(),
         search: SearchParams = SearchParams(),

@@ -30,7 +30,7 @@ from camforensics.io.encoding import IMAGE_FORMATS, decode_image, encode_image
 from camforensics.io.folders import safe_file_part
 from camforensics.io.hashing import sha256_bytes
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
-from camforensics.io.library import FingerprintLibrary
+from camforensics.io.library import FingerprintLibrary, LibraryEntry
 from camforensics.pipelines.anonymize.attacks import ATTACK_METHODS, AttackChoice, attack_context
 from camforensics.pipelines.anonymize.baselines import BASELINE_METHODS, BaselineOptions
 from camforensics.pipelines.anonymize.fingerprint import (
@@ -44,6 +44,7 @@ from camforensics.pipelines.anonymize.judges import JudgePanel, JudgeTally, judg
 from camforensics.pipelines.anonymize.learned import LEARNED_METHODS, AnonymizerChoice
 from camforensics.pipelines.batch import gather_inputs, run_tasks
 from camforensics.pipelines.executor import IN_PROCESS, Execution
+from camforensics.pipelines.search import LibraryListing
 from camforensics.reports.atomic import atomic_write_bytes
 from camforensics.reports.report import Report
 
@@ -153,16 +154,21 @@ class AnonymizeSetup:
     params: AnonymizeParams
     out_dir: str  # output folder, as the workers see it
     inputs: frozenset[str]  # resolved paths of every input file: never written
+    devices: dict[str, LibraryEntry] = field(default_factory=dict)  # "removed" / "target": the caller's entries
+    verify: LibraryListing | None = None  # the entries of the verify library, as the caller listed them
 
     def __call__(self) -> AnonymizeState:
         p = self.params
         fp = p.fingerprints
-        removed = Reference.load("removed", fp.remove) if fp is not None and fp.remove else None
-        target = Reference.load("target", fp.spoof) if fp is not None and fp.spoof else None
+        removed = target = None
+        if fp is not None and fp.remove:
+            removed = Reference.load("removed", fp.remove, self.devices.get("removed"))
+        if fp is not None and fp.spoof:
+            target = Reference.load("target", fp.spoof, self.devices.get("target"))
         library: list[Reference] = []
         if p.verify_library is not None:
-            lib = FingerprintLibrary(p.verify_library)
-            library = [Reference.load("library", DeviceRef(p.verify_library, e.name), e) for e in lib.entries()]
+            listing = self.verify or LibraryListing.of(FingerprintLibrary(p.verify_library))
+            library = [Reference.load("library", DeviceRef(p.verify_library, e.name), e) for e in listing.entries()]
         model = p.options.load() if isinstance(p.options, AnonymizerChoice) else None
         judges = p.judges.load() if p.judges is not None else []
         surrogate = p.options.load() if isinstance(p.options, AttackChoice) else None
@@ -377,8 +383,9 @@ def anonymize_images(
     roles = (("removed", fp.remove), ("target", fp.spoof)) if fp is not None else ()
     used = [(role, ref) for role, ref in roles if ref is not None]
     entries = {role: (ref, ref.entry()) for role, ref in used}  # fails here, once, for an unknown library or device
+    verify = None
     if params.verify_library is not None:
-        verify = FingerprintLibrary(params.verify_library)
+        verify = LibraryListing.of(FingerprintLibrary(params.verify_library))  # opened and listed once
     # Check the models' files (sha256) once, before any image is read; their providers go into run.models.
     o = params.options
     model = o.load() if isinstance(o, AnonymizerChoice) else None
@@ -397,7 +404,7 @@ def anonymize_images(
     if params.judges is not None and not params.judges.names:
         report.context["judges_note"] = f"no camera-model attributor is registered in {params.judges.models_dir}"
     report.context["devices"] = {role: {"library": ref.library, **e.summary()} for role, (ref, e) in entries.items()}
-    if params.verify_library is not None:
+    if params.verify_library is not None and verify is not None:
         report.context["verify_library"] = {
             "path": params.verify_library,
             "entries_used": [e.summary() for e in verify.entries()],
@@ -408,7 +415,8 @@ def anonymize_images(
             params = replace(params, options=replace(o, threads=1))
         if params.judges is not None and params.judges.threads == 0:
             params = replace(params, judges=replace(params.judges, threads=1))
-    setup = AnonymizeSetup(params, str(out), frozenset(str(f.resolve()) for f in files))
+    inputs = frozenset(str(f.resolve()) for f in files)
+    setup = AnonymizeSetup(params, str(out), inputs, {role: e for role, (_, e) in entries.items()}, verify)
     tally = _Tally()
     run_tasks(files, anonymize_one, setup, report, execution=execution, on_result=tally, tick=tick)
     report.finish(**tally.summary(targeted=params.target is not None))
