@@ -6,25 +6,21 @@ rule (:func:`camforensics.inference.anonymizer.anonymize_image`)."""
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import torch
 
-from camforensics.errors import ParameterError
 from camforensics.inference.anonymizer import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
     TASK_ERASE,
     TASK_TARGETED,
 )
-from camforensics.errors import ModelError
-from camforensics.inference.registry import ModelRegistry, sha256_bytes
-from camforensics.reports.atomic import atomic_write_bytes
+from camforensics.inference.registry import sha256_bytes
 from camforensics.training.anonymizer import KIND, AnonymizerConfig, exported_network, load_networks
 from camforensics.training.anonymizer_nets import GENERATOR_MULTIPLE
-from camforensics.training.onnx_graph import OPSET, PARITY_TOLERANCE, finished_checkpoint, onnx_bytes, run_onnx_checker
+from camforensics.training.onnx_graph import PARITY_TOLERANCE, ExportOptions, check_export, finished_checkpoint, onnx_bytes
 
 
 def _random_inputs(rng: np.random.Generator, n: int, h: int, w: int, n_classes: int | None) -> list[np.ndarray]:
@@ -47,41 +43,18 @@ def check_anonymizer_export(
     tolerance: float = PARITY_TOLERANCE,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """onnx checker, then onnxruntime vs torch on two batch sizes and two spatial sizes (multiples of 4).
+    """onnx checker, then onnxruntime vs torch on two batch sizes and two spatial sizes (multiples of 4)
+    (:func:`~camforensics.training.onnx_graph.check_export` with this graph's inputs).
 
     Raises
     ------
     ModelError
         If the checker fails, a shape differs, or the outputs differ by more than ``tolerance``.
     """
-    import onnx
-    import onnxruntime as ort
-
-    run_onnx_checker(data)
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    rng = np.random.default_rng(seed)
-    shapes = [(2, patch_size, patch_size), (1, patch_size + 32, patch_size + 16)]
-    worst = 0.0
-    model.eval()
-    for n, h, w in shapes:
-        xs = _random_inputs(rng, n, h, w, n_classes)
-        with torch.no_grad():
-            ref = model(*(torch.from_numpy(x) for x in xs)).numpy()
-        got = session.run(None, dict(zip(names, xs, strict=True)))[0]
-        if got.shape != ref.shape or got.shape[2:] != (h, w):
-            raise ModelError(f"onnxruntime output shape {got.shape} differs from torch's {ref.shape} / the input's")
-        worst = max(worst, float(np.abs(got - ref).max()))
-    if not worst <= tolerance:
-        raise ModelError(f"onnxruntime differs from torch by {worst:.3g} > tolerance {tolerance:g}; export refused")
-    return {
-        "onnx_checker": "passed",
-        "parity_max_abs_diff": worst,
-        "tolerance": tolerance,
-        "parity_inputs": [list(s) for s in shapes],
-        "onnx": onnx.__version__,
-        "onnxruntime": ort.__version__,
-    }
+    return check_export(
+        data, model, patch_size=patch_size, tolerance=tolerance, seed=seed, batches=(2, 1), spatial_output=True,
+        make_inputs=lambda rng, n, h, w: _random_inputs(rng, n, h, w, n_classes),
+    )  # fmt: skip
 
 
 def _describe(cfg: AnonymizerConfig, classes: list[str], data: dict[str, Any]) -> str:
@@ -103,15 +76,7 @@ def _describe(cfg: AnonymizerConfig, classes: list[str], data: dict[str, Any]) -
 
 
 def export_anonymizer(
-    checkpoint: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    *,
-    name: str | None = None,
-    registry: ModelRegistry | None = None,
-    default: bool = False,
-    description: str | None = None,
-    export_command: str | None = None,
-    tolerance: float = PARITY_TOLERANCE,
+    checkpoint: str | os.PathLike[str], output: str | os.PathLike[str], **options: Any
 ) -> dict[str, Any]:
     """Export a finished anonymizer checkpoint to ONNX, check it, and register it.
 
@@ -121,20 +86,17 @@ def export_anonymizer(
         ``best.pt`` of a finished ``train anonymizer`` run (it holds the validation and test figures).
     output : path-like
         The ``.onnx`` file to write, inside the registry folder whose manifest receives the entry.
-    name : str, optional
-        Registry name; default the file's stem.
-    registry : ModelRegistry, optional
-        Default: the registry of ``output``'s folder.
-    default : bool
-        Make it the default model of its task (``targeted-anonymization`` or ``trace-erasing``).
-    description : str, optional
-        What the model does, in words (default: from the training data summary).
+    **options
+        The fields of :class:`~camforensics.training.onnx_graph.ExportOptions` (name, registry, default,
+        description, export_command, tolerance); ``default=True``: make it the default model of its task
+        (``targeted-anonymization`` or ``trace-erasing``).
 
     Returns
     -------
     dict
         The manifest entry.
     """
+    opts = ExportOptions(**options)
     state, out = finished_checkpoint(
         checkpoint, output, kind=KIND, label="an anonymizer", needs="metrics", missing="no final metrics"
     )
@@ -150,12 +112,9 @@ def export_anonymizer(
         input_names += ("target",)
     data = onnx_bytes(net, example, input_names=input_names, output_name="output", spatial_output=True)
     export_check = check_anonymizer_export(
-        data, net, patch_size=p, n_classes=len(classes) if targeted else None, tolerance=tolerance
+        data, net, patch_size=p, n_classes=len(classes) if targeted else None, tolerance=opts.tolerance
     )
-    reg = registry or ModelRegistry(out.parent)
-    if out.parent.resolve() != reg.root.resolve():
-        raise ParameterError(f"{out} must be written into the registry folder {reg.root}")
-    atomic_write_bytes(out, data)
+    reg = opts.write(out, data)
     task = TASK_TARGETED if targeted else TASK_ERASE
     history = state.get("history", [])
     entry = {
@@ -164,7 +123,7 @@ def export_anonymizer(
         "size_bytes": len(data),
         "task": task,
         "classes": classes,
-        "description": description or _describe(cfg, classes, state.get("data", {})),
+        "description": opts.description or _describe(cfg, classes, state.get("data", {})),
         "input": {
             "name": "image",
             "layout": "NCHW",
@@ -208,14 +167,6 @@ def export_anonymizer(
             "history": history,
         },
         "metrics": state.get("metrics", {}),
-        "export": {
-            **export_check,
-            "opset": OPSET,
-            "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
-            "torch": str(torch.__version__),
-            "command": export_command,
-            "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        "export": opts.record(export_check),
     }
-    reg.register(name or out.stem, entry, default_for=task if default else None)
-    return entry
+    return opts.register(reg, out, entry, task)

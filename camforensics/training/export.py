@@ -9,19 +9,17 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from typing import Any
 
 import torch
 
 from camforensics.core.modelinput import VALUE_RANGE
 from camforensics.errors import ParameterError
-from camforensics.inference.registry import ModelRegistry, sha256_bytes
-from camforensics.reports.atomic import atomic_write_bytes
+from camforensics.inference.registry import sha256_bytes
 from camforensics.training.attributor import AttributorConfig
 from camforensics.training.checkpoint import load_checkpoint
 from camforensics.training.nets import Attributor
-from camforensics.training.onnx_graph import OPSET, PARITY_TOLERANCE, check_export, finished_checkpoint, onnx_bytes
+from camforensics.training.onnx_graph import ExportOptions, check_export, finished_checkpoint, onnx_bytes
 
 TASK_ATTRIBUTION = "camera-model-attribution"
 
@@ -38,15 +36,7 @@ def _describe(cfg: AttributorConfig, classes: list[str], data: dict[str, Any]) -
 
 
 def export_attributor(
-    checkpoint: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    *,
-    name: str | None = None,
-    registry: ModelRegistry | None = None,
-    default: bool = False,
-    description: str | None = None,
-    export_command: str | None = None,
-    tolerance: float = PARITY_TOLERANCE,
+    checkpoint: str | os.PathLike[str], output: str | os.PathLike[str], **options: Any
 ) -> dict[str, Any]:
     """Export a finished attributor checkpoint to ONNX, check it, and register it.
 
@@ -57,20 +47,17 @@ def export_attributor(
         validation and test metrics).
     output : path-like
         The ``.onnx`` file to write; the manifest of its folder receives the entry.
-    name : str, optional
-        Registry name; default the file's stem.
-    registry : ModelRegistry, optional
-        Default: the registry of ``output``'s folder.
-    default : bool
-        Make this model the default camera-model attributor.
-    description : str, optional
-        What the model knows, in words (default: generated from the training data summary).
+    **options
+        The fields of :class:`~camforensics.training.onnx_graph.ExportOptions` (name, registry, default,
+        description, export_command, tolerance); ``default=True``: make this model the default camera-model
+        attributor.
 
     Returns
     -------
     dict
         The manifest entry.
     """
+    opts = ExportOptions(**options)
     state, out = finished_checkpoint(
         checkpoint, output, kind="attributor", label="an attributor", needs="open_set",
         missing="no calibrated open-set threshold",
@@ -82,11 +69,8 @@ def export_attributor(
     model.eval()
     example = torch.zeros(1, 3, cfg.patch_size, cfg.patch_size)
     data = onnx_bytes(model, example)
-    export_check = check_export(data, model, patch_size=cfg.patch_size, tolerance=tolerance)
-    reg = registry or ModelRegistry(out.parent)
-    if out.parent.resolve() != reg.root.resolve():
-        raise ParameterError(f"{out} must be written into the registry folder {reg.root}")
-    atomic_write_bytes(out, data)
+    export_check = check_export(data, model, patch_size=cfg.patch_size, tolerance=opts.tolerance)
+    reg = opts.write(out, data)
     history = state.get("history", [])
     entry = {
         "file": out.name,
@@ -94,7 +78,7 @@ def export_attributor(
         "size_bytes": len(data),
         "task": TASK_ATTRIBUTION,
         "classes": classes,
-        "description": description or _describe(cfg, classes, state.get("data", {})),
+        "description": opts.description or _describe(cfg, classes, state.get("data", {})),
         "input": {
             "name": "input",
             "layout": "NCHW",
@@ -127,17 +111,9 @@ def export_attributor(
             ],
         },
         "metrics": state.get("metrics", {}),
-        "export": {
-            **export_check,
-            "opset": OPSET,
-            "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
-            "torch": str(torch.__version__),
-            "command": export_command,
-            "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        "export": opts.record(export_check),
     }
-    reg.register(name or out.stem, entry, default_for=TASK_ATTRIBUTION if default else None)
-    return entry
+    return opts.register(reg, out, entry, TASK_ATTRIBUTION)
 
 
 def export_checkpoint(

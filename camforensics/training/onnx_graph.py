@@ -10,6 +10,9 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,8 @@ import numpy as np
 import torch
 
 from camforensics.errors import ModelError, ParameterError
+from camforensics.inference.registry import ModelRegistry
+from camforensics.reports.atomic import atomic_write_bytes
 from camforensics.training.checkpoint import load_checkpoint
 
 OPSET = 17
@@ -64,6 +69,9 @@ def run_onnx_checker(data: bytes) -> None:
         raise ModelError(f"exported graph fails the onnx checker: {exc}") from None
 
 
+InputMaker = Callable[[np.random.Generator, int, int, int], list[np.ndarray]]
+
+
 def check_export(
     data: bytes,
     model: torch.nn.Module,
@@ -72,32 +80,42 @@ def check_export(
     input_names: tuple[str, ...] = ("input",),
     tolerance: float = PARITY_TOLERANCE,
     seed: int = 0,
+    batches: tuple[int, int] = (8, 3),
+    make_inputs: InputMaker | None = None,
+    spatial_output: bool = False,
 ) -> dict[str, Any]:
     """Run the onnx checker, then compare onnxruntime with torch on random batches (two spatial sizes, two batch
-    sizes, to exercise the dynamic axes). Each of ``input_names`` (the graph's NCHW inputs, in the order ``model``
-    takes them) gets its own random batch of the same shape. Returns the parity figures.
+    sizes, to exercise the dynamic axes). By default each of ``input_names`` (the graph's NCHW inputs, in the
+    order ``model`` takes them) gets its own uniform 0..255 batch of the same shape; ``make_inputs(rng, n, h, w)``
+    makes them otherwise. With ``spatial_output`` the output must also have the input's height and width.
+    Returns the parity figures.
 
     Raises
     ------
     ModelError
-        If the checker fails or the outputs differ by more than ``tolerance``.
+        If the checker fails, a shape differs, or the outputs differ by more than ``tolerance``.
     """
     import onnx
     import onnxruntime as ort
 
     run_onnx_checker(data)
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
     rng = np.random.default_rng(seed)
     worst = 0.0
-    shapes = [(8, patch_size, patch_size), (3, patch_size + 32, patch_size + 16)]
+    shapes = [(batches[0], patch_size, patch_size), (batches[1], patch_size + 32, patch_size + 16)]
     model.eval()
     for n, h, w in shapes:
-        xs = [rng.uniform(0, 255, (n, 3, h, w)).astype(np.float32) for _ in input_names]
+        if make_inputs is None:
+            xs = [rng.uniform(0, 255, (n, 3, h, w)).astype(np.float32) for _ in input_names]
+        else:
+            xs = make_inputs(rng, n, h, w)
         with torch.no_grad():
             ref = model(*(torch.from_numpy(x) for x in xs)).numpy()
-        got = session.run(None, dict(zip(input_names, xs, strict=True)))[0]
-        if got.shape != ref.shape:
-            raise ModelError(f"onnxruntime output shape {got.shape} differs from torch's {ref.shape}")
+        got = session.run(None, dict(zip(names, xs, strict=True)))[0]
+        if got.shape != ref.shape or (spatial_output and got.shape[2:] != (h, w)):
+            also = " / the input's" if spatial_output else ""
+            raise ModelError(f"onnxruntime output shape {got.shape} differs from torch's {ref.shape}{also}")
         worst = max(worst, float(np.abs(got - ref).max()))
     if not worst <= tolerance:
         raise ModelError(f"onnxruntime differs from torch by {worst:.3g} > tolerance {tolerance:g}; export refused")
@@ -134,3 +152,45 @@ def finished_checkpoint(
     if out.suffix != ".onnx":
         raise ParameterError(f"{out}: the output must be a .onnx file")
     return state, out
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Where and how an exporter registers a checked graph (the keyword options of every ``export_*``)."""
+
+    name: str | None = None  # registry name; default the file's stem
+    registry: ModelRegistry | None = None  # default: the registry of the output's folder
+    default: bool = False  # make it the default model of its task
+    description: str | None = None  # what the model knows, in words; default: from the training data summary
+    export_command: str | None = None  # the command line, recorded in the entry
+    tolerance: float = PARITY_TOLERANCE  # max |onnxruntime - torch| accepted
+
+    def write(self, out: Path, data: bytes) -> ModelRegistry:
+        """Write the checked graph to ``out`` (atomically) inside its registry's folder; returns the registry.
+
+        Raises
+        ------
+        ParameterError
+            ``out`` is outside the registry folder.
+        """
+        reg = self.registry or ModelRegistry(out.parent)
+        if out.parent.resolve() != reg.root.resolve():
+            raise ParameterError(f"{out} must be written into the registry folder {reg.root}")
+        atomic_write_bytes(out, data)
+        return reg
+
+    def register(self, reg: ModelRegistry, out: Path, entry: dict[str, Any], task: str) -> dict[str, Any]:
+        """Add ``entry`` to the manifest (as the task's default with ``default``); returns it."""
+        reg.register(self.name or out.stem, entry, default_for=task if self.default else None)
+        return entry
+
+    def record(self, check: dict[str, Any]) -> dict[str, Any]:
+        """The entry's ``export`` member: the parity check, the exporter and the command."""
+        return {
+            **check,
+            "opset": OPSET,
+            "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+            "torch": str(torch.__version__),
+            "command": self.export_command,
+            "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }

@@ -5,17 +5,14 @@ manifest entry with the input contract, the extended-inference rule, the fusion 
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from typing import Any
 
 import torch
 
 from camforensics.core.modelinput import VALUE_RANGE
-from camforensics.errors import ParameterError
-from camforensics.inference.registry import ModelRegistry, sha256_bytes
+from camforensics.inference.registry import sha256_bytes
 from camforensics.inference.verification import TASK
-from camforensics.reports.atomic import atomic_write_bytes
-from camforensics.training.onnx_graph import OPSET, PARITY_TOLERANCE, check_export, finished_checkpoint, onnx_bytes
+from camforensics.training.onnx_graph import ExportOptions, check_export, finished_checkpoint, onnx_bytes
 from camforensics.training.siamese import KIND, SiameseConfig, build_model
 
 SIZE_POLICY = (
@@ -39,15 +36,7 @@ def _describe(cfg: SiameseConfig, data: dict[str, Any]) -> str:
 
 
 def export_siamese(
-    checkpoint: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    *,
-    name: str | None = None,
-    registry: ModelRegistry | None = None,
-    default: bool = False,
-    description: str | None = None,
-    export_command: str | None = None,
-    tolerance: float = PARITY_TOLERANCE,
+    checkpoint: str | os.PathLike[str], output: str | os.PathLike[str], **options: Any
 ) -> dict[str, Any]:
     """Export a finished Siamese verifier checkpoint to ONNX, check it, and register it.
 
@@ -57,20 +46,17 @@ def export_siamese(
         ``best.pt`` of a finished ``train siamese`` run (it holds the calibration: fusion and thresholds).
     output : path-like
         The ``.onnx`` file to write, inside the registry folder whose manifest receives the entry.
-    name : str, optional
-        Registry name; default the file's stem.
-    registry : ModelRegistry, optional
-        Default: the registry of ``output``'s folder.
-    default : bool
-        Make it the default same-device verifier (``verify`` then runs it unless ``--no-model``).
-    description : str, optional
-        What the model knows, in words (default: from the training data summary).
+    **options
+        The fields of :class:`~camforensics.training.onnx_graph.ExportOptions` (name, registry, default,
+        description, export_command, tolerance); ``default=True``: make it the default same-device verifier
+        (``verify`` then runs it unless ``--no-model``).
 
     Returns
     -------
     dict
         The manifest entry.
     """
+    opts = ExportOptions(**options)
     state, out = finished_checkpoint(
         checkpoint, output, kind=KIND, label="a Siamese verifier", needs="calibration",
         missing="no calibration (fusion with PRNU, thresholds)",
@@ -81,11 +67,8 @@ def export_siamese(
     model.eval()
     example = torch.zeros(1, 3, cfg.crop, cfg.crop)
     data = onnx_bytes(model, (example, example), input_names=("a", "b"), output_name="logit")
-    export_check = check_export(data, model, patch_size=cfg.crop, input_names=("a", "b"), tolerance=tolerance)
-    reg = registry or ModelRegistry(out.parent)
-    if out.parent.resolve() != reg.root.resolve():
-        raise ParameterError(f"{out} must be written into the registry folder {reg.root}")
-    atomic_write_bytes(out, data)
+    export_check = check_export(data, model, patch_size=cfg.crop, input_names=("a", "b"), tolerance=opts.tolerance)
+    reg = opts.write(out, data)
     cal = state["calibration"]
     history = state.get("history", [])
     entry = {
@@ -94,7 +77,7 @@ def export_siamese(
         "size_bytes": len(data),
         "task": TASK,
         "classes": [],
-        "description": description or _describe(cfg, state.get("data", {})),
+        "description": opts.description or _describe(cfg, state.get("data", {})),
         "input": {
             "names": ["a", "b"],
             "layout": "NCHW",
@@ -141,14 +124,6 @@ def export_siamese(
             "history": [{k: h[k] for k in ("epoch", "train_loss", "val_auc", "val_eer")} for h in history],
         },
         "metrics": state.get("metrics", {}),
-        "export": {
-            **export_check,
-            "opset": OPSET,
-            "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
-            "torch": str(torch.__version__),
-            "command": export_command,
-            "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        "export": opts.record(export_check),
     }
-    reg.register(name or out.stem, entry, default_for=TASK if default else None)
-    return entry
+    return opts.register(reg, out, entry, TASK)
