@@ -264,7 +264,7 @@ def test_verify_a_cropped_set_against_the_full_frame_set(device_tree, tmp_path):
 def test_search_options_are_parsed_and_bad_values_refused_in_one_line(tmp_path):
     from test_cli import invoke
 
-    from camforensics.cli.common import parse_crop_anchor, parse_scales
+    from camforensics.cli.options import parse_crop_anchor, parse_scales
 
     assert parse_scales("1") == (1.0,) and parse_scales("1,0.75,0.5") == (1.0, 0.75, 0.5)
     assert parse_scales("0.5:1:0.25") == (0.5, 0.75, 1.0) and len(parse_scales("0.5:1:0.005")) == 101

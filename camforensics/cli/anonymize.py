@@ -8,22 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from camforensics.cli.common import (
-    FormatOpt,
-    MaxPixelsOpt,
-    QuietOpt,
-    ReportOpt,
-    WorkersOpt,
-    check_format,
-    cli_errors,
-    emit_report,
-    execution_of,
-    human_output,
-    out,
-    progress,
-    report_target,
-    show_errors,
-)
+from camforensics.cli.common import check_format, cli_errors, emit_report, execution_of, human_output, out, progress
+from camforensics.cli.common import report_target, show_errors
+from camforensics.cli.options import FormatOpt, MaxPixelsOpt, ModelsDirOpt, QuietOpt, ReportOpt, WorkersOpt
 from camforensics.core.params import REMOVAL_OVERSHOOT
 
 if TYPE_CHECKING:
@@ -145,10 +132,7 @@ def anonymize(
             show_default=False,
         ),
     ] = None,
-    models_dir: Annotated[
-        Path | None,
-        typer.Option("--models-dir", help="Model registry folder (default: the shipped models/).", show_default=False),
-    ] = None,
+    models_dir: ModelsDirOpt = None,
     model_threads: Annotated[
         int, typer.Option(help="onnxruntime (and fgsm / pgd: torch) threads (0 = all cores; 1 per worker process).")
     ] = 0,

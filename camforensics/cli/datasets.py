@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from camforensics.cli.common import FormatOpt, QuietOpt, ReportOpt, check_format, cli_errors, emit_report, out
+from camforensics.cli.common import check_format, cli_errors, emit_report, out
+from camforensics.cli.options import FormatOpt, QuietOpt, ReportOpt
 
 LayoutOpt = Annotated[
     str, typer.Option("--layout", "-l", help="Data set layout: auto, dresden, vision, kaggle or generic.")

@@ -7,24 +7,9 @@ from typing import Annotated
 
 import typer
 
-from camforensics.cli.common import (
-    FormatOpt,
-    MaxPixelsOpt,
-    QuietOpt,
-    ReportOpt,
-    DeviceOpt,
-    SchedulerOpt,
-    WorkersOpt,
-    check_format,
-    cli_errors,
-    emit_report,
-    execution_of,
-    err,
-    human_output,
-    out,
-    progress,
-    show_errors,
-)
+from camforensics.cli.common import check_format, cli_errors, emit_report, execution_of, err, human_output, out
+from camforensics.cli.common import progress, show_errors
+from camforensics.cli.options import DeviceOpt, FormatOpt, MaxPixelsOpt, QuietOpt, ReportOpt, SchedulerOpt, WorkersOpt
 
 
 def register(app: typer.Typer) -> None:

@@ -10,18 +10,8 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from camforensics.cli.common import (
-    FormatOpt,
-    QuietOpt,
-    ReportOpt,
-    check_format,
-    cli_errors,
-    err,
-    finish_evaluation,
-    out,
-    output_dir_of,
-    progress,
-)
+from camforensics.cli.common import check_format, cli_errors, err, finish_evaluation, out, output_dir_of, progress
+from camforensics.cli.options import FormatOpt, ModelsDirOpt, QuietOpt, ReportOpt
 
 
 class _ReportsByDefault(TyperGroup):
@@ -121,9 +111,7 @@ def evaluate_verification(
         str | None,
         typer.Option("--model", help="Same-device verifier (default: the registry's default verifier).", show_default=False),
     ] = None,
-    models_dir: Annotated[
-        Path | None, typer.Option("--models-dir", help="Model registry folder (default: the shipped models/).")
-    ] = None,
+    models_dir: ModelsDirOpt = None,
     devices: Annotated[
         str | None,
         typer.Option(

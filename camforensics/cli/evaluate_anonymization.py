@@ -11,17 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from camforensics.cli.common import (
-    FormatOpt,
-    QuietOpt,
-    ReportOpt,
-    check_format,
-    cli_errors,
-    finish_evaluation,
-    out,
-    output_dir_of,
-    progress_bar,
-)
+from camforensics.cli.common import check_format, cli_errors, finish_evaluation, out, output_dir_of, progress_bar
+from camforensics.cli.options import FormatOpt, ModelsDirOpt, QuietOpt, ReportOpt
 
 JUDGES_HELP = "Judges (camera-model attributors): all (every one registered), or NAME,NAME."
 
@@ -80,9 +71,7 @@ def evaluate_anonymization(
         str | None,
         typer.Option("--erase-model", help="Trace eraser (default: the registry's default).", show_default=False),
     ] = None,
-    models_dir: Annotated[
-        Path | None, typer.Option("--models-dir", help="Model registry folder (default: the shipped models/).")
-    ] = None,
+    models_dir: ModelsDirOpt = None,
     model_threads: Annotated[int, typer.Option("--model-threads", help="onnxruntime threads (0 = all cores).")] = 0,
     tile: Annotated[int, typer.Option("--tile", help="targeted / erase: tile side in pixels (0: whole image).")] = 512,
     overlap: Annotated[int, typer.Option("--overlap", help="targeted / erase: tile overlap, pixels.")] = 32,

@@ -7,27 +7,10 @@ from typing import Annotated
 
 import typer
 
-from camforensics.cli.common import (
-    FormatOpt,
-    MaxPixelsOpt,
-    QuietOpt,
-    ReportOpt,
-    ResumeOpt,
-    DeviceOpt,
-    SchedulerOpt,
-    WorkersOpt,
-    check_format,
-    cli_errors,
-    emit_report,
-    execution_of,
-    human_output,
-    journal_for,
-    out,
-    progress,
-    report_target,
-    resume_hint,
-    show_errors,
-)
+from camforensics.cli.common import check_format, cli_errors, emit_report, execution_of, human_output, journal_for, out
+from camforensics.cli.common import progress, report_target, resume_hint, show_errors
+from camforensics.cli.options import DeviceOpt, FormatOpt, MaxPixelsOpt, QuietOpt, ReportOpt, ResumeOpt, SchedulerOpt
+from camforensics.cli.options import WorkersOpt
 
 
 def register(app: typer.Typer) -> None:

@@ -7,34 +7,19 @@ from typing import Annotated
 
 import typer
 
-from camforensics.cli.common import (
-    CROP_ANCHOR_HELP,
-    ROTATIONS_HELP,
-    SCALES_HELP,
-    SHIFT_RANGE_HELP,
-    DeviceOpt,
-    FormatOpt,
-    MaxPixelsOpt,
-    QuietOpt,
-    ReportOpt,
-    ResumeOpt,
-    SchedulerOpt,
-    WorkersOpt,
-    check_format,
-    cli_errors,
-    emit_report,
-    execution_of,
-    human_output,
-    journal_for,
-    match_params_of,
-    out,
-    progress,
-    report_target,
-    resume_hint,
-    show_errors,
-)
+from camforensics.cli.common import check_format, cli_errors, emit_report, execution_of, human_output, journal_for, out
+from camforensics.cli.common import progress, report_target, resume_hint, show_errors
+from camforensics.cli.options import DeviceOpt, FormatOpt, MaxPixelsOpt, ModelsDirOpt, QuietOpt, ReportOpt, ResumeOpt
+from camforensics.cli.options import SchedulerOpt, WorkersOpt, CROP_ANCHOR_HELP, ROTATIONS_HELP, SCALES_HELP
+from camforensics.cli.options import SHIFT_RANGE_HELP, match_params_of
 
 MAX_TABLE_ROWS = 50  # a terminal table is a preview; the report has every row
+
+
+MODEL_HELP = (
+    "Camera-model attributor to run beside PRNU (see 'camforensics models list'); default: the "
+    "registry's default attributor."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -46,19 +31,9 @@ def identify(
     library: Annotated[
         Path | None, typer.Option("--library", "-l", help="Fingerprint library folder (PRNU device identification).")
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Camera-model attributor to run beside PRNU (see 'camforensics models list'); default: the "
-            "registry's default attributor.",
-        ),
-    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP)] = None,
     no_model: Annotated[bool, typer.Option("--no-model", help="PRNU only: no camera-model attribution.")] = False,
-    models_dir: Annotated[
-        Path | None, typer.Option("--models-dir", help="Model registry folder (default: the shipped models/).")
-    ] = None,
+    models_dir: ModelsDirOpt = None,
     patches: Annotated[
         int | None, typer.Option(help="Patches per image for model attribution (default: the model's own).")
     ] = None,

@@ -8,17 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from camforensics.cli.common import (
-    FormatOpt,
-    QuietOpt,
-    ReportOpt,
-    check_format,
-    cli_errors,
-    emit_report,
-    human_output,
-    out,
-    progress,
-)
+from camforensics.cli.common import check_format, cli_errors, emit_report, human_output, out, progress
+from camforensics.cli.options import FormatOpt, QuietOpt, ReportOpt
 from camforensics.errors import ParameterError
 
 

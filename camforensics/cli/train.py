@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from camforensics.cli.common import QuietOpt, cli_errors, err, fail, options_from, out, progress_bar
+from camforensics.cli.common import cli_errors, err, fail, out, progress_bar
+from camforensics.cli.options import QuietOpt, options_from
 
 train_app = typer.Typer(
     help="Train deep models on a data set folder (needs torch: pip install 'camforensics[train]').",
@@ -20,6 +23,21 @@ train_app = typer.Typer(
 LayoutOpt = Annotated[str, typer.Option(help="Data set layout: auto, dresden, vision, kaggle, generic.")]
 TorchDeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
 ThreadsOpt = Annotated[int, typer.Option(help="torch CPU threads (0 = all cores).")]
+MIX_IMAGES_HELP = "Image draws whose patches are pooled and shuffled into batches (1: draw order)."
+ImagesPerEpochOpt = Annotated[int, typer.Option(help="Class-balanced image draws per epoch.")]
+PatchesPerImageOpt = Annotated[int, typer.Option(help="Training patches per image draw.")]
+BatchSizeOpt = Annotated[int, typer.Option(help="Patches per optimiser step.")]
+
+
+def _split_opt(default: str) -> Any:
+    """The --split option of a trainer whose own split is ``default``."""
+    return Annotated[
+        Path | None, typer.Option(help=f"Split file from 'camforensics datasets split' (default: {default}).")
+    ]
+
+
+NewSplitOpt = _split_opt("a new device-disjoint split")
+AttributorSplitOpt = _split_opt("the attributor's device split")
 ResumeTrainingOpt = Annotated[
     bool, typer.Option("--resume", help="Continue the run in --output from its last checkpoint.")
 ]
@@ -29,22 +47,41 @@ def register(app: typer.Typer) -> None:
     app.add_typer(train_app, name="train")
 
 
-def _run_training(
-    train: Any, data: Path, output: Path, config: Any, *, layout: str, split: Path | None, resume: bool, quiet: bool
-) -> dict[str, Any]:
-    """Run one of the training loops with the command line recorded and the progress bar shown."""
-    command = shlex.join(["camforensics", *sys.argv[1:]])
-    with _TrainProgress(quiet) as hook:
-        return train(
-            data,
-            output,
-            config=config,
-            layout=layout,
-            split_file=split,
-            resume=resume,
-            command=command,
-            on_progress=hook,
-        )
+# Trainer of each command: its module, configuration class and entry point (camforensics.training).
+TRAINERS = {
+    "attributor": ("camforensics.training.attributor", "AttributorConfig", "train_attributor"),
+    "siamese": ("camforensics.training.siamese", "SiameseConfig", "train_siamese"),
+    "anonymizer": ("camforensics.training.anonymizer", "AnonymizerConfig", "train_anonymizer"),
+}
+
+
+def _train(
+    kind: str, flags: dict[str, Any], show: Callable[[dict[str, Any]], None], **computed: Callable[[], Any]
+) -> None:
+    """Build the trainer's configuration from the command's flags (by field name; ``computed`` gives the fields
+    whose flag needs converting), run the training loop with the command line recorded and the progress bar
+    shown, and show the summary."""
+    _need_torch()
+    with cli_errors():
+        where, config_name, train_name = TRAINERS[kind]
+        trainer = importlib.import_module(where)
+        config = options_from(getattr(trainer, config_name), flags, **{name: make() for name, make in computed.items()})
+        train = getattr(trainer, train_name)
+        command = shlex.join(["camforensics", *sys.argv[1:]])
+        quiet = flags["quiet"]
+        with _TrainProgress(quiet) as hook:
+            summary = train(
+                flags["data"],
+                flags["output"],
+                config=config,
+                layout=flags["layout"],
+                split_file=flags["split"],
+                resume=flags["resume"],
+                command=command,
+                on_progress=hook,
+            )
+        if not quiet:
+            show(summary)
 
 
 def _need_torch() -> None:
@@ -69,13 +106,11 @@ def attributor(
     architecture: Annotated[str, typer.Option(help="Network: bondi (small CNN) or resnet (small ResNet).")] = "bondi",
     width: Annotated[int, typer.Option(help="Channels of the first layer (the others scale with it).")] = 16,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 15,
-    images_per_epoch: Annotated[int, typer.Option(help="Class-balanced image draws per epoch.")] = 256,
-    patches_per_image: Annotated[int, typer.Option(help="Training patches per image draw.")] = 32,
-    mix_images: Annotated[
-        int, typer.Option(help="Image draws whose patches are pooled and shuffled into batches (1: draw order).")
-    ] = 8,
+    images_per_epoch: ImagesPerEpochOpt = 256,
+    patches_per_image: PatchesPerImageOpt = 32,
+    mix_images: Annotated[int, typer.Option(help=MIX_IMAGES_HELP)] = 8,
     patch_size: Annotated[int, typer.Option(help="Patch side in pixels.")] = 64,
-    batch_size: Annotated[int, typer.Option(help="Patches per optimiser step.")] = 64,
+    batch_size: BatchSizeOpt = 64,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate (cosine-annealed).")] = 1e-3,
     eval_patches: Annotated[int, typer.Option(help="Grid patches per image for image-level decisions.")] = 64,
     open_set_accept: Annotated[
@@ -83,10 +118,7 @@ def attributor(
     ] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed of the split, the patch sampling and torch.")] = 0,
     layout: LayoutOpt = "auto",
-    split: Annotated[
-        Path | None,
-        typer.Option(help="Split file from 'camforensics datasets split' (default: a new device-disjoint split)."),
-    ] = None,
+    split: NewSplitOpt = None,
     single_device: Annotated[
         str,
         typer.Option(
@@ -99,16 +131,7 @@ def attributor(
     quiet: QuietOpt = False,
 ) -> None:
     """Train a camera-model attributor; validation accuracy per epoch, best checkpoint kept, open-set threshold calibrated."""
-    _need_torch()
-    with cli_errors():
-        from camforensics.training.attributor import AttributorConfig, train_attributor
-
-        config = options_from(AttributorConfig, locals())
-        summary = _run_training(
-            train_attributor, data, output, config, layout=layout, split=split, resume=resume, quiet=quiet
-        )
-        if not quiet:
-            _show_summary(summary)
+    _train("attributor", locals(), _show_summary)
 
 
 def _fractions(text: str) -> tuple[float, float, float]:
@@ -171,31 +194,20 @@ def siamese(
     fractions: Annotated[str, typer.Option(help="Shares of devices for train,validation,test.")] = "0.6,0.2,0.2",
     seed: Annotated[int, typer.Option(help="Seed of the split, the pairs and torch.")] = 0,
     layout: LayoutOpt = "auto",
-    split: Annotated[
-        Path | None,
-        typer.Option(help="Split file from 'camforensics datasets split' (default: a new device-disjoint split)."),
-    ] = None,
+    split: NewSplitOpt = None,
     device: TorchDeviceOpt = "auto",
     threads: ThreadsOpt = 0,
     resume: ResumeTrainingOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Train a Siamese same-device verifier on held-out-device validation; calibrate its fusion with PRNU."""
-    _need_torch()
-    with cli_errors():
-        from camforensics.training.siamese import SiameseConfig, train_siamese
-
-        config = options_from(
-            SiameseConfig,
-            locals(),
-            split_fractions=_fractions(fractions),
-            extra_train=tuple(str(p) for p in extra_train or ()),
-        )
-        summary = _run_training(
-            train_siamese, data, output, config, layout=layout, split=split, resume=resume, quiet=quiet
-        )
-        if not quiet:
-            _show_siamese_summary(summary)
+    _train(
+        "siamese",
+        locals(),
+        _show_siamese_summary,
+        split_fractions=lambda: _fractions(fractions),
+        extra_train=lambda: tuple(str(p) for p in extra_train or ()),
+    )
 
 
 @train_app.command("anonymizer")
@@ -215,13 +227,13 @@ def anonymizer(
     ] = True,
     epochs: Annotated[int, typer.Option(help="Training epochs, evaluator phase included.")] = 10,
     evaluator_epochs: Annotated[int, typer.Option(help="First epochs that train only the internal evaluator.")] = 3,
-    images_per_epoch: Annotated[int, typer.Option(help="Class-balanced image draws per epoch.")] = 64,
-    patches_per_image: Annotated[int, typer.Option(help="Training patches per image draw.")] = 16,
+    images_per_epoch: ImagesPerEpochOpt = 64,
+    patches_per_image: PatchesPerImageOpt = 16,
     mix_images: Annotated[
         int, typer.Option(help="Image draws whose patches are pooled and shuffled into batches (1: one image's).")
     ] = 8,
     patch_size: Annotated[int, typer.Option(help="Patch side in pixels (a multiple of 4).")] = 64,
-    batch_size: Annotated[int, typer.Option(help="Patches per optimiser step.")] = 16,
+    batch_size: BatchSizeOpt = 16,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate of the anonymizer and discriminator.")] = 2e-4,
     evaluator_learning_rate: Annotated[float, typer.Option(help="Adam learning rate of the internal evaluator.")] = 1e-3,
     fidelity_weight: Annotated[float, typer.Option(help="Weight of L1 (targeted) or truncated L1 (erase).")] = 10.0,
@@ -235,10 +247,7 @@ def anonymizer(
     min_psnr: Annotated[float, typer.Option(help="dB the best epoch must reach on validation.")] = 30.0,
     seed: Annotated[int, typer.Option(help="Seed of the split, the patch sampling, the targets and torch.")] = 0,
     layout: LayoutOpt = "auto",
-    split: Annotated[
-        Path | None,
-        typer.Option(help="Split file from 'camforensics datasets split' (default: the attributor's device split)."),
-    ] = None,
+    split: AttributorSplitOpt = None,
     device: TorchDeviceOpt = "auto",
     threads: ThreadsOpt = 0,
     resume: ResumeTrainingOpt = False,
@@ -246,24 +255,19 @@ def anonymizer(
 ) -> None:
     """Train a learned anonymizer: Cama's targeted generator or a SiamTE-style trace eraser (PSNR and internal
     success per epoch, best checkpoint kept); export it with 'camforensics export RUN/best.pt -o models/NAME.onnx'."""
-    _need_torch()
-    with cli_errors():
-        from camforensics.training.anonymizer import AnonymizerConfig, train_anonymizer
+    _train("anonymizer", locals(), _show_anonymizer_summary)
 
-        config = options_from(AnonymizerConfig, locals())
-        summary = _run_training(
-            train_anonymizer, data, output, config, layout=layout, split=split, resume=resume, quiet=quiet
-        )
-        if not quiet:
-            for name in ("validation", "test"):
-                m = summary["metrics"].get(name)
-                if m:
-                    success = m.get("targeted_success", m.get("untargeted_success"))
-                    out.print(
-                        f"{name}: PSNR {m['psnr']:.2f} dB, success {success:.3f} (internal evaluator), "
-                        f"judge accuracy on real patches {m['judge_accuracy_real']:.3f} ({m['n_patches']} patches)"
-                    )
-            out.print(f"checkpoint {summary['checkpoint']}")
+
+def _show_anonymizer_summary(summary: dict[str, Any]) -> None:
+    for name in ("validation", "test"):
+        m = summary["metrics"].get(name)
+        if m:
+            success = m.get("targeted_success", m.get("untargeted_success"))
+            out.print(
+                f"{name}: PSNR {m['psnr']:.2f} dB, success {success:.3f} (internal evaluator), "
+                f"judge accuracy on real patches {m['judge_accuracy_real']:.3f} ({m['n_patches']} patches)"
+            )
+    out.print(f"checkpoint {summary['checkpoint']}")
 
 
 class _TrainProgress:

@@ -7,23 +7,15 @@ from typing import Annotated
 
 import typer
 
-from camforensics.cli.common import (
-    FormatOpt,
-    MaxPixelsOpt,
-    QuietOpt,
-    ReportOpt,
-    DeviceOpt,
-    SchedulerOpt,
-    WorkersOpt,
-    check_format,
-    cli_errors,
-    emit_report,
-    execution_of,
-    human_output,
-    match_params_of,
-    out,
-    progress,
-    show_errors,
+from camforensics.cli.common import check_format, cli_errors, emit_report, execution_of, human_output, out, progress
+from camforensics.cli.common import show_errors
+from camforensics.cli.options import DeviceOpt, FormatOpt, MaxPixelsOpt, ModelsDirOpt, QuietOpt, ReportOpt, SchedulerOpt
+from camforensics.cli.options import WorkersOpt, match_params_of
+
+
+MODEL_HELP = (
+    "Siamese same-device verifier to run beside PRNU (see 'camforensics models list'); default: the "
+    "registry's default verifier, if any."
 )
 
 
@@ -45,19 +37,9 @@ def verify(
     per_image: Annotated[
         bool, typer.Option("--per-image/--no-per-image", help="Also match each image against the other set.")
     ] = True,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Siamese same-device verifier to run beside PRNU (see 'camforensics models list'); default: the "
-            "registry's default verifier, if any.",
-        ),
-    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP)] = None,
     no_model: Annotated[bool, typer.Option("--no-model", help="PRNU only: no Siamese score, no fusion.")] = False,
-    models_dir: Annotated[
-        Path | None, typer.Option("--models-dir", help="Model registry folder (default: the shipped models/).")
-    ] = None,
+    models_dir: ModelsDirOpt = None,
     positions: Annotated[
         int | None,
         typer.Option(help="Patch positions of the Siamese extended inference (default: the model's own, calibrated so)."),

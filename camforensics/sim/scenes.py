@@ -127,10 +127,8 @@ def render_natural_scene(rng: np.random.Generator, height: int, width: int) -> n
 
     Parameters
     ----------
-    rng : numpy.random.Generator
-        Source of randomness.
-    height, width : int
-        Scene size in pixels.
+    rng, height, width
+        As :func:`render_flat_scene`: the source of randomness and the scene size in pixels.
 
     Returns
     -------

@@ -308,24 +308,19 @@ def pgd(
 
     Parameters
     ----------
-    pixels : ndarray, uint8, (H, W) or (H, W, 3)
-        The image in stored pixel order; not modified.
-    surrogate : Surrogate
-        The attacked attributor (:func:`load_surrogate`).
-    epsilon : float
-        L_inf radius on the 0..255 scale.
+    pixels, surrogate, epsilon
+        As :func:`fgsm`: the uint8 image in stored pixel order (not modified), the attacked attributor, the L_inf
+        radius on the 0..255 scale.
     step : float
         Step size per iteration, 0..255 scale (Madry et al. use about 2.5 epsilon / iterations).
     iterations : int
         Number of steps.
-    target : str, optional
-        A class of the surrogate: targeted attack toward it; None: untargeted.
+    target, batch_size
+        As :func:`fgsm`.
     seed : int
         Seed of the uniform random start in the epsilon ball.
     random_start : bool
         Start from a random point of the ball (Madry et al.); False starts from the input.
-    batch_size : int
-        Patches per forward/backward pass.
 
     Returns
     -------

@@ -65,7 +65,7 @@ from camforensics.training.anonymizer_nets import (
 )
 from camforensics.training.attributor import make_split
 from camforensics.training.checkpoint import load_checkpoint, save_checkpoint
-from camforensics.training.loop import ProgressHook, TrainingRun, labelled_data_summary, no_progress
+from camforensics.training.loop import TrainingRun, labelled_data_summary
 from camforensics.training.preprocess import constrain_all
 
 KIND = "anonymizer"
@@ -385,32 +385,20 @@ def train_anonymizer(
     output: str | os.PathLike[str],
     *,
     config: AnonymizerConfig = AnonymizerConfig(),
-    layout: str = "auto",
-    split_file: str | os.PathLike[str] | None = None,
-    resume: bool = False,
-    command: str | None = None,
-    on_progress: ProgressHook | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Train a targeted anonymizer (Cama) or a trace eraser (SiamTE-style) on a data set folder.
 
     Parameters
     ----------
-    data : path-like
-        Data set root in any layout of :mod:`camforensics.io.datasets`.
-    output : path-like
-        Run folder (checkpoints, log, split, summary). An existing run is continued only with ``resume``.
+    data, output : path-like
+        The data set root (any layout of :mod:`camforensics.io.datasets`) and the run folder, as the attributor's.
     config : AnonymizerConfig
         Hyper-parameters, ``kind`` included.
-    layout : str
-        Data set layout, ``auto`` to detect.
-    split_file : path-like, optional
-        A split saved by ``camforensics datasets split``; default: the attributor's seeded device split.
-    resume : bool
-        Continue the run in ``output`` from its ``last.pt`` (same settings; ``epochs`` may grow).
-    command : str, optional
-        The command line, recorded as provenance.
-    on_progress : callable, optional
-        ``hook(event, info)`` with events ``"setup"``, ``"step"``, ``"epoch"``, ``"done"``.
+    **options
+        ``layout``, ``split_file``, ``resume``, ``command`` and ``on_progress`` of the run
+        (:class:`~camforensics.training.loop.TrainingRun`); without ``split_file``, the attributor's seeded
+        device split. Progress events: ``"setup"``, ``"step"``, ``"epoch"``, ``"done"``.
 
     Returns
     -------
@@ -426,11 +414,11 @@ def train_anonymizer(
     ----------
     Andrews, Zhang, Griffin (Cama), ECCV 2020 workshops; Chen, Xiong, Liu, Wu, "Camera trace erasing", CVPR 2020.
     """
-    hook = on_progress or no_progress
     root = Path(data)
-    run = TrainingRun(output, kind=KIND, config=config, resume=resume, command=command)
+    run = TrainingRun(output, kind=KIND, config=config, **options)
+    hook = run.hook
     device = run.device
-    split = run.split(lambda: make_split(root, layout, config, Path(split_file) if split_file else None))  # type: ignore[arg-type]
+    split = run.split(lambda: make_split(root, run.layout, config, run.split_file))  # type: ignore[arg-type]
     if not split.train:
         raise ParameterError("the split has no training images")
     classes = tuple(sorted({r.model_id for r in split.train}))
@@ -508,9 +496,8 @@ def train_anonymizer(
         score=lambda rec: _best_key(rec, config) if rec["phase"] == "anonymizer" else None,
         best_member="best_key",
         data=labelled_data_summary(split, classes, root),
-        hook=hook,
     )
-    return run.finish(lambda best: finalize(best, split, config, device=device, history=run.history), hook)
+    return run.finish(lambda best: finalize(best, split, config, device=device, history=run.history))
 
 
 def load_networks(state: dict[str, Any], device: torch.device | str = "cpu") -> tuple[AnonymizerConfig, dict[str, torch.nn.Module]]:

@@ -17,7 +17,6 @@ from camforensics.inference.anonymizer import (
     TASK_ERASE,
     TASK_TARGETED,
 )
-from camforensics.inference.registry import sha256_bytes
 from camforensics.training.anonymizer import KIND, AnonymizerConfig, exported_network, load_networks
 from camforensics.training.anonymizer_nets import GENERATOR_MULTIPLE
 from camforensics.training.onnx_graph import PARITY_TOLERANCE, ExportOptions, check_export, finished_checkpoint, onnx_bytes
@@ -118,12 +117,7 @@ def export_anonymizer(
     task = TASK_TARGETED if targeted else TASK_ERASE
     history = state.get("history", [])
     entry = {
-        "file": out.name,
-        "sha256": sha256_bytes(data),
-        "size_bytes": len(data),
-        "task": task,
-        "classes": classes,
-        "description": opts.description or _describe(cfg, classes, state.get("data", {})),
+        **opts.head(out, data, task, classes, _describe(cfg, classes, state.get("data", {}))),
         "input": {
             "name": "image",
             "layout": "NCHW",

@@ -35,7 +35,7 @@ from camforensics.io.records import ImageRecord
 from camforensics.io.splits import Split, split_by_device
 from camforensics.reports.atomic import atomic_write_text
 from camforensics.training.checkpoint import load_checkpoint, restore_training, save_checkpoint
-from camforensics.training.loop import ProgressHook, TrainingRun, labelled_data_summary, no_progress
+from camforensics.training.loop import TrainingRun, labelled_data_summary
 from camforensics.training.nets import ARCHITECTURES, Attributor
 from camforensics.training.preprocess import constrain_all
 
@@ -224,11 +224,7 @@ def train_attributor(
     output: str | os.PathLike[str],
     *,
     config: AttributorConfig = AttributorConfig(),
-    layout: str = "auto",
-    split_file: str | os.PathLike[str] | None = None,
-    resume: bool = False,
-    command: str | None = None,
-    on_progress: ProgressHook | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Train a camera-model attributor on a data set folder; returns the run summary (also in summary.json).
 
@@ -240,27 +236,21 @@ def train_attributor(
         Run folder (checkpoints, log, split, summary). An existing run is continued only with ``resume``.
     config : AttributorConfig
         Hyper-parameters.
-    layout : str
-        Data set layout, ``auto`` to detect.
-    split_file : path-like, optional
-        A split saved by ``camforensics datasets split``; default: a device-disjoint split made from ``config``.
-    resume : bool
-        Continue the run in ``output`` from its ``last.pt`` (the configuration must match).
-    command : str, optional
-        The command line, recorded as provenance.
-    on_progress : callable, optional
-        ``hook(event, info)`` with events ``"setup"``, ``"step"``, ``"epoch"``, ``"done"``.
+    **options
+        ``layout``, ``split_file``, ``resume``, ``command`` and ``on_progress`` of the run
+        (:class:`~camforensics.training.loop.TrainingRun`); without ``split_file``, a device-disjoint split made
+        from ``config``. Progress events: ``"setup"``, ``"step"``, ``"epoch"``, ``"done"``.
 
     Raises
     ------
     ParameterError
         If ``output`` holds a run and ``resume`` is not given, or the configuration differs from the run's.
     """
-    hook = on_progress or no_progress
     root = Path(data)
-    run = TrainingRun(output, kind="attributor", config=config, resume=resume, command=command)
+    run = TrainingRun(output, kind="attributor", config=config, **options)
+    hook = run.hook
     device = run.device
-    split = run.split(lambda: make_split(root, layout, config, Path(split_file) if split_file else None))
+    split = run.split(lambda: make_split(root, run.layout, config, run.split_file))
     train_recs, val_recs = split.train, split.validation
     if not train_recs:
         raise ParameterError("the split has no training images")
@@ -343,9 +333,8 @@ def train_attributor(
         score=lambda rec: rec["val_image_accuracy"] or 0.0,
         best_member="best_val_image_accuracy",
         data=labelled_data_summary(split, classes, root),
-        hook=hook,
     )
-    return run.finish(lambda best: finalize(best, split, config, device=device, history=run.history), hook)
+    return run.finish(lambda best: finalize(best, split, config, device=device, history=run.history))
 
 
 def finalize(

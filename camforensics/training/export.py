@@ -15,7 +15,6 @@ import torch
 
 from camforensics.core.modelinput import VALUE_RANGE
 from camforensics.errors import ParameterError
-from camforensics.inference.registry import sha256_bytes
 from camforensics.training.attributor import AttributorConfig
 from camforensics.training.checkpoint import load_checkpoint
 from camforensics.training.nets import Attributor
@@ -73,12 +72,7 @@ def export_attributor(
     reg = opts.write(out, data)
     history = state.get("history", [])
     entry = {
-        "file": out.name,
-        "sha256": sha256_bytes(data),
-        "size_bytes": len(data),
-        "task": TASK_ATTRIBUTION,
-        "classes": classes,
-        "description": opts.description or _describe(cfg, classes, state.get("data", {})),
+        **opts.head(out, data, TASK_ATTRIBUTION, classes, _describe(cfg, classes, state.get("data", {}))),
         "input": {
             "name": "input",
             "layout": "NCHW",

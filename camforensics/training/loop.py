@@ -56,10 +56,18 @@ class TrainingRun:
         The checkpoints' ``kind`` (attributor, siamese, anonymizer): a run of another kind is not resumed.
     config : RunConfig
         The trainer's hyper-parameters; a resumed run must have the same ones except ``epochs``.
-    resume : bool
-        Continue the run from its ``last.pt``.
-    command : str, optional
+    resume : bool, keyword-only
+        Continue the run from its ``last.pt`` (same settings; ``epochs`` may grow).
+    command : str, optional, keyword-only
         The command line, recorded as provenance.
+    layout : str, keyword-only
+        Layout of the data set(s), ``auto`` to detect (:mod:`camforensics.io.datasets`).
+    split_file : path-like, optional, keyword-only
+        A split saved by ``camforensics datasets split``; default: the trainer's own seeded split.
+    on_progress : callable, optional, keyword-only
+        ``hook(event, info)``: ``"setup"``, ``"step"``, ``"epoch"``, ``"done"`` and the trainer's own events.
+
+    The trainers' ``train_*(data, output, *, config, **options)`` pass ``options`` on to here.
 
     Raises
     ------
@@ -68,13 +76,25 @@ class TrainingRun:
     """
 
     def __init__(
-        self, output: str | os.PathLike[str], *, kind: str, config: RunConfig, resume: bool, command: str | None
+        self,
+        output: str | os.PathLike[str],
+        *,
+        kind: str,
+        config: RunConfig,
+        resume: bool = False,
+        command: str | None = None,
+        layout: str = "auto",
+        split_file: str | os.PathLike[str] | None = None,
+        on_progress: ProgressHook | None = None,
     ) -> None:
         self.out = Path(output)
         self.kind = kind
         self.config = config
         self.settings = config.to_dict()
         self.command = command
+        self.layout = layout
+        self.split_file = Path(split_file) if split_file else None
+        self.hook = on_progress or no_progress
         self.state = open_run(self.out, kind=kind, settings=self.settings, resume=resume)
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -111,7 +131,6 @@ class TrainingRun:
         score: Callable[[dict[str, Any]], Any],
         best_member: str,
         data: dict[str, Any],
-        hook: ProgressHook = no_progress,
     ) -> None:
         """Train the epochs still to do: log each, keep ``last.pt`` and, when ``score`` improves, ``best.pt``.
 
@@ -127,8 +146,8 @@ class TrainingRun:
             The checkpoint member that keeps the best score so far (a resumed run starts from it).
         data : dict
             The training data's summary, stored in every checkpoint.
-        hook : callable
-            ``hook("epoch", record)`` after each epoch.
+
+        ``on_progress("epoch", record)`` is called after each epoch.
         """
         provenance = {"command": self.command, **git_commit(), "torch": str(torch.__version__)}
         best = self.state.get(best_member) if self.state is not None else None
@@ -158,15 +177,15 @@ class TrainingRun:
             if improved:
                 save_checkpoint(self.best, ckpt)
             save_checkpoint(self.last, ckpt)
-            hook("epoch", rec)
+            self.hook("epoch", rec)
 
-    def finish(self, finalize: Callable[[Path], dict[str, Any]], hook: ProgressHook = no_progress) -> dict[str, Any]:
+    def finish(self, finalize: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
         """The trainer's final evaluation of ``best.pt`` (``last.pt`` when no epoch was the best), with the number
         of epochs trained, written to ``summary.json``."""
         summary = finalize(self.best if self.best.exists() else self.last)
         summary["epochs_trained"] = len(self.history)
         atomic_write_text(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
-        hook("done", summary)
+        self.hook("done", summary)
         return summary
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from camforensics.errors import ModelError, ParameterError
-from camforensics.inference.registry import ModelRegistry
+from camforensics.inference.registry import ModelRegistry, sha256_bytes
 from camforensics.reports.atomic import atomic_write_bytes
 from camforensics.training.checkpoint import load_checkpoint
 
@@ -178,6 +178,18 @@ class ExportOptions:
             raise ParameterError(f"{out} must be written into the registry folder {reg.root}")
         atomic_write_bytes(out, data)
         return reg
+
+    def head(self, out: Path, data: bytes, task: str, classes: list[str], described: str) -> dict[str, Any]:
+        """The first members of a manifest entry: file, sha256, size, task, classes and the description
+        (``description``, else ``described``, the exporter's own words)."""
+        return {
+            "file": out.name,
+            "sha256": sha256_bytes(data),
+            "size_bytes": len(data),
+            "task": task,
+            "classes": classes,
+            "description": self.description or described,
+        }
 
     def register(self, reg: ModelRegistry, out: Path, entry: dict[str, Any], task: str) -> dict[str, Any]:
         """Add ``entry`` to the manifest (as the task's default with ``default``); returns it."""

@@ -45,7 +45,7 @@ from camforensics.io.records import ImageRecord
 from camforensics.io.splits import Split, split_by_device
 from camforensics.reports.atomic import atomic_write_text
 from camforensics.training.checkpoint import load_checkpoint, restore_training, save_checkpoint
-from camforensics.training.loop import ProgressHook, TrainingRun, no_progress
+from camforensics.training.loop import ProgressHook, TrainingRun
 from camforensics.training.nets import COMPARISONS, SiameseVerifier
 from camforensics.training.preprocess import constrain_all
 from camforensics.training.siamese_calibration import pair_metrics, score_pairs
@@ -208,11 +208,7 @@ def train_siamese(
     output: str | os.PathLike[str],
     *,
     config: SiameseConfig = SiameseConfig(),
-    layout: str = "auto",
-    split_file: str | os.PathLike[str] | None = None,
-    resume: bool = False,
-    command: str | None = None,
-    on_progress: ProgressHook | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Train a Siamese same-device verifier on a data set folder; returns the run summary (also summary.json).
 
@@ -224,17 +220,11 @@ def train_siamese(
         Run folder. An existing run is continued only with ``resume``.
     config : SiameseConfig
         Hyper-parameters (``extra_train`` names further data sets whose devices join training only).
-    layout : str
-        Layout of ``data`` (and of the extra data sets), ``auto`` to detect.
-    split_file : path-like, optional
-        A split from ``camforensics datasets split``; default a device-disjoint split (not stratified by model).
-    resume : bool
-        Continue the run in ``output`` from its ``last.pt`` (same configuration, ``epochs`` may grow).
-    command : str, optional
-        The command line, recorded as provenance.
-    on_progress : callable, optional
-        ``hook(event, info)`` with events ``"setup"``, ``"step"``, ``"epoch"``, ``"scoring"`` (pairs of whole
-        images of a split, scored like verify), ``"pair"`` (one scored), ``"done"``.
+    **options
+        ``layout``, ``split_file``, ``resume``, ``command`` and ``on_progress`` of the run
+        (:class:`~camforensics.training.loop.TrainingRun`); without ``split_file``, a device-disjoint split (not
+        stratified by model). Progress events: ``"setup"``, ``"step"``, ``"epoch"``, ``"scoring"`` (pairs of
+        whole images of a split, scored like verify), ``"pair"`` (one scored), ``"done"``.
 
     Raises
     ------
@@ -242,18 +232,18 @@ def train_siamese(
         An existing run without ``resume``, other settings on resume, or a split whose training or validation
         devices cannot give both kinds of pairs.
     """
-    hook = on_progress or no_progress
     root = Path(data)
-    run = TrainingRun(output, kind=KIND, config=config, resume=resume, command=command)
+    run = TrainingRun(output, kind=KIND, config=config, **options)
+    hook = run.hook
     device = run.device
-    split = run.split(lambda: _split(root, layout, config, Path(split_file) if split_file else None))
+    split = run.split(lambda: _split(root, run.layout, config, run.split_file))
 
     # Model inputs of every training and validation image, computed once.
     train_cache = InputCache(config.preprocessor, side=config.cache_side, min_side=config.crop)
     groups = cache_records(train_cache, split.train, "data")
     extra: dict[str, Any] = {}
     for i, folder in enumerate(config.extra_train):
-        recs = scan_dataset(folder, layout=layout).records
+        recs = scan_dataset(folder, layout=run.layout).records
         added = cache_records(train_cache, recs, f"extra{i}")
         extra[folder] = {"n_images": int(sum(len(g.images) for g in added)), "n_devices": len(added)}
         groups += added
@@ -333,7 +323,6 @@ def train_siamese(
         score=lambda rec: rec["val_auc"] or 0.0,
         best_member="best_val_auc",
         data=data_summary,
-        hook=hook,
     )
 
     def final(best: Path) -> dict[str, Any]:
@@ -341,7 +330,7 @@ def train_siamese(
             best, split, config, val_records=val_cache.records, device=device, history=run.history, hook=hook
         )
 
-    return run.finish(final, hook)
+    return run.finish(final)
 
 
 def _fixed_pairs(records: Sequence[ImageRecord], config: SiameseConfig, tag: int) -> list[PairSpec] | None:

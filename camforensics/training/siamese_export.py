@@ -10,7 +10,6 @@ from typing import Any
 import torch
 
 from camforensics.core.modelinput import VALUE_RANGE
-from camforensics.inference.registry import sha256_bytes
 from camforensics.inference.verification import TASK
 from camforensics.training.onnx_graph import ExportOptions, check_export, finished_checkpoint, onnx_bytes
 from camforensics.training.siamese import KIND, SiameseConfig, build_model
@@ -72,12 +71,7 @@ def export_siamese(
     cal = state["calibration"]
     history = state.get("history", [])
     entry = {
-        "file": out.name,
-        "sha256": sha256_bytes(data),
-        "size_bytes": len(data),
-        "task": TASK,
-        "classes": [],
-        "description": opts.description or _describe(cfg, state.get("data", {})),
+        **opts.head(out, data, TASK, [], _describe(cfg, state.get("data", {}))),
         "input": {
             "names": ["a", "b"],
             "layout": "NCHW",
