@@ -226,3 +226,19 @@ def test_anonymize_removal_is_debiased_by_the_enrolled_reliability(library, devi
     assert res.exit_code == 0, res.output
     (r,) = json.loads((tmp_path / "anon2.json").read_text())["results"]
     assert r["method"]["fitted"]["removal"]["debias"] == 1.0 and r["method"]["parameters"]["debias"] is False
+
+
+def test_options_from_builds_a_config_from_the_flags_by_field_name():
+    from dataclasses import dataclass
+
+    from camforensics.cli.options import options_from
+
+    @dataclass(frozen=True)
+    class Config:
+        width: int = 16
+        seed: int = 0
+        split_fractions: tuple[float, ...] = (0.7, 0.3)
+
+    flags = {"width": 8, "quiet": True, "output": "run", "split_fractions": "0.5,0.5"}
+    assert options_from(Config, flags) == Config(width=8, split_fractions="0.5,0.5")  # unknown flags are left out
+    assert options_from(Config, flags, split_fractions=(0.5, 0.5)) == Config(width=8, split_fractions=(0.5, 0.5))

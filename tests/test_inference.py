@@ -95,3 +95,21 @@ def test_grid_scores_equal_the_quality_filter_on_cut_patches():
     got = grid_scores(img, size=64, quality=q)
     assert ((got < 0) == (expected < 0)).all()  # the same cells rejected
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)  # float32 cell means
+
+
+def test_manifest_decision_and_metrics_are_typed_with_defaults_for_absent_members():
+    from camforensics.inference.manifest import Decision, Metrics
+
+    dec = Decision.from_dict(
+        {"patches_per_image": "32", "open_set": {"score": "max_mean_log_prob", "threshold": -1.5}, "aggregation": "mean"}
+    )
+    assert dec.patches_per_image == 32 and dec.open_set_threshold == -1.5 and dec.positions is None
+    assert dec.fusion == {} and dec.siamese_threshold == 0.0 and dec.prnu_parameters == {}
+    ver = Decision.from_dict({"positions": 128, "fusion": {"w_prnu": 1.0}, "siamese_threshold": {"threshold": 0.25},
+                              "set_sizes_trained": [1, 8], "calibration_area_pixels": [1, 2, 3]})  # fmt: skip
+    assert (ver.positions, ver.fusion, ver.siamese_threshold, ver.set_sizes_trained) == (128, {"w_prnu": 1.0}, 0.25, [1, 8])
+    assert Decision.from_dict(None) == Decision()
+    m = Metrics.from_dict({"judge": "internal", "validation": {"image_accuracy": 0.9, "siamese": {"auc": 0.8}}})
+    assert list(m.splits) == ["validation"]  # members that are not per-split figures are left out
+    assert m.split("validation").image_accuracy == 0.9 and m.split("validation").auc["siamese"] == 0.8
+    assert m.split("test").image_accuracy is None and m.split("test").auc == {}
