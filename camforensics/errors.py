@@ -23,3 +23,8 @@ class ParameterError(CamforensicsError, ValueError):
 
 class SizeMismatchError(CamforensicsError):
     """Two arrays that must be compared have no compatible size (in any allowed rotation)."""
+
+
+class OutputPathError(CamforensicsError):
+    """An output path that would write an input, is of the wrong kind (file / folder) or cannot be written;
+    refused before any work."""

@@ -32,6 +32,7 @@ from camforensics import __version__
 from camforensics.errors import LibraryError, ParameterError
 from camforensics.io.hashing import sha256_file
 from camforensics.reports.atomic import atomic_write_text
+from camforensics.reports.escape import escape_tree
 
 LIBRARY_FORMAT = "camforensics-library"
 LIBRARY_VERSION = 1
@@ -265,7 +266,7 @@ class FingerprintLibrary:
                 "tool_version": __version__,
                 **meta,
             }
-            atomic_write_text(tmp / "entry.json", json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+            atomic_write_text(tmp / "entry.json", json.dumps(escape_tree(record), indent=2, ensure_ascii=False) + "\n")
             if final.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=self.devices_dir))
                 os.replace(final, old / "entry")

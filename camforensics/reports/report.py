@@ -24,6 +24,7 @@ from typing import IO, Any
 from camforensics import __version__
 from camforensics.errors import CamforensicsError
 from camforensics.reports.atomic import atomic_open, atomic_write_text
+from camforensics.reports.escape import HEX_SUFFIX, escape_text, has_surrogates, raw_bytes
 from camforensics.reports.journal import Journal
 
 SCHEMA = "camforensics-report"
@@ -57,13 +58,22 @@ def _now() -> str:
 
 
 def clean(value: Any) -> Any:
-    """JSON-safe copy: tuples to lists, Paths to str, non-finite floats to strings."""
+    """JSON-safe copy: tuples to lists, Paths to str, non-finite floats to strings, names that are not UTF-8
+    escaped (see :mod:`camforensics.reports.escape`: ``\\xHH`` in the text, the exact bytes under ``<member>_hex``)."""
     if isinstance(value, Mapping):
-        return {str(k): clean(v) for k, v in value.items()}
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            key = escape_text(str(k))
+            out[key] = clean(v)
+            if isinstance(v, (str, Path)) and has_surrogates(str(v)):
+                out[key + HEX_SUFFIX] = raw_bytes(str(v)).hex()
+        return out
     if isinstance(value, (list, tuple)):
         return [clean(v) for v in value]
     if isinstance(value, Path):
-        return str(value)
+        return escape_text(str(value))
+    if isinstance(value, str):
+        return escape_text(value)
     if isinstance(value, float) and not math.isfinite(value):
         return "inf" if value > 0 else ("-inf" if value < 0 else "nan")
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
