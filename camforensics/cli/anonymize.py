@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from camforensics.cli.common import (
+    check_outputs,
     FormatOpt,
     MaxPixelsOpt,
     QuietOpt,
@@ -229,6 +230,7 @@ def anonymize(
             attack=attack,
         )
         destination = report_target(report, "anonymize", fmt)
+        check_outputs(paths, report=destination, folder=output)  # before any work
         with progress("anonymize", quiet=quiet) as hooks:
             rep = anonymize_images(
                 paths,

@@ -97,6 +97,14 @@ def cli_errors() -> Iterator[None]:
         raise fail("interrupted", code=130) from None
 
 
+def check_outputs(inputs: Any, **outputs: Any) -> None:
+    """Refuse output paths that would write an input or cannot be written, before any work (see
+    :func:`camforensics.io.safety.check_outputs`)."""
+    from camforensics.io.safety import check_outputs as check
+
+    check(inputs, **outputs)
+
+
 def check_format(fmt: str) -> str:
     from camforensics.reports.report import FORMATS
 
@@ -215,7 +223,7 @@ def emit_report(report: Report, path: Path | None, fmt: str, *, quiet: bool) -> 
         report.write_to(sys.stdout, fmt=fmt)
     else:
         target = path or default_report_path(report.command, fmt)
-        written = report.write(target, fmt=fmt)
+        written = write_report_keeping_work(report, target, fmt)
         if not quiet:
             err.print(f"report: {', '.join(str(p) for p in written)}")
     if report.journal is not None:
@@ -225,6 +233,32 @@ def emit_report(report: Report, path: Path | None, fmt: str, *, quiet: bool) -> 
         err.print(f"[yellow]{failed} of {report.n_inputs} inputs failed[/]; their reasons are in the report")
         return EXIT_SOME_FAILED
     return EXIT_OK
+
+
+def write_report_keeping_work(report: Report, target: Path, fmt: str) -> list[Path]:
+    """``report.write``; when the destination fails after the work (it was checked before), the finished results
+    are not lost: a journal is kept for ``--resume``, else the report goes to a timestamped file in the working
+    folder. Either way one line says where.
+    """
+    try:
+        return report.write(target, fmt=fmt)
+    except OSError as exc:
+        reason = f"could not write the report {target} ({exc.strerror or exc})"
+    if report.journal is not None:
+        report.journal.close()
+        raise CamforensicsError(
+            f"{reason}; the finished results are kept in {report.journal.path}: make the path writable and run the "
+            "same command with --resume"
+        )
+    fallback = default_report_path(report.command, fmt)
+    try:
+        written = report.write(fallback, fmt=fmt)
+    except OSError:
+        raise CamforensicsError(f"{reason}, nor {fallback} in the working folder") from None
+    err.print(f"[yellow]{reason}[/]; written to {fallback} instead")
+    if report.journal is not None:
+        report.journal.discard()
+    return written
 
 
 def show_errors(report: Report) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from camforensics.cli.common import (
+    check_outputs,
     FormatOpt,
     MaxPixelsOpt,
     QuietOpt,
@@ -56,6 +57,7 @@ def enroll(
         from camforensics.pipelines.enroll import enroll_device
 
         params = FingerprintParams(residual=ResidualParams(sigma0=sigma0))
+        check_outputs(paths, report=report, folder=library, folder_option="--library")  # before any work
         with progress(f"enroll {name}", quiet=quiet) as hooks:
             rep, entry = enroll_device(
                 paths,

@@ -48,9 +48,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(evaluate_app, name="evaluate")
 
 
-def output_dir_of(output_dir: Path | None) -> Path:
-    """The folder given, or a new ``camforensics_evaluate_<UTC time>``."""
-    return output_dir or Path(f"camforensics_evaluate_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
+def output_dir_of(output_dir: Path | None, inputs: list[Path] = (), report: Path | None = None) -> Path:  # type: ignore[assignment]
+    """The folder given, or a new ``camforensics_evaluate_<UTC time>``; refused (with ``report``) when it would
+    write an input or cannot be written (see :func:`camforensics.io.safety.check_outputs`)."""
+    from camforensics.io.safety import check_outputs
+
+    folder = output_dir or Path(f"camforensics_evaluate_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
+    check_outputs(inputs, report=report, folder=folder, folder_option="--output-dir")
+    return folder
 
 
 def finish_evaluation(
@@ -122,7 +127,7 @@ def evaluate(
         from camforensics.io.truth import read_device_map
         from camforensics.pipelines.evaluate import evaluate_reports
 
-        output_dir = output_dir_of(output_dir)
+        output_dir = output_dir_of(output_dir, [*reports, truth], report)
         rep = evaluate_reports(
             reports,
             truth=truth,
@@ -197,7 +202,7 @@ def evaluate_verification(
                 "with 'camforensics export ... --default'"
             )
         loaded = registry.load(entry.name, threads=model_threads)
-        output_dir = output_dir_of(output_dir)
+        output_dir = output_dir_of(output_dir, [data], report)
         with progress("scoring pairs", quiet=quiet) as hooks:
             started = False
 

@@ -138,7 +138,7 @@ def evaluate_anonymization(
                                  model_threads)  # fmt: skip
         from camforensics.cli.evaluate import finish_evaluation, output_dir_of  # the group's module imports this one
 
-        output_dir = output_dir_of(output_dir)
+        output_dir = output_dir_of(output_dir, [data], report)
         with _bars(quiet) as (on_flat, on_item):
             rep = run(
                 data,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from camforensics.cli.common import (
+    check_outputs,
     FormatOpt,
     MaxPixelsOpt,
     QuietOpt,
@@ -58,6 +59,7 @@ def extract(
 
         params = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
         target = report_target(report, "extract", fmt)
+        check_outputs(paths, report=target, folder=output)  # before any work
         journal = journal_for(target, resume=resume, given=report is not None)
         with progress("extract", quiet=quiet) as hooks, resume_hint(journal):
             rep = extract_residuals(

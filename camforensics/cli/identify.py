@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from camforensics.cli.common import (
+    check_outputs,
     DeviceOpt,
     FormatOpt,
     MaxPixelsOpt,
@@ -190,6 +191,7 @@ def identify(
         )
         residual = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
         target = report_target(report, "identify", fmt)
+        check_outputs(paths, report=target)  # before any work
         journal = journal_for(target, resume=resume, given=report is not None)
         with progress("identify", quiet=quiet) as hooks, resume_hint(journal):
             rep = identify_images(

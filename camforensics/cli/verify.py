@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from camforensics.cli.common import (
+    check_outputs,
     FormatOpt,
     MaxPixelsOpt,
     QuietOpt,
@@ -77,6 +78,7 @@ def verify(
     """
     with cli_errors():
         check_format(fmt)
+        check_outputs([set_a, set_b], report=report)  # before any work
         from camforensics.core.params import FingerprintParams, MatchParams, ResidualParams
         from camforensics.pipelines.verify import verifier_choice, verify_sets
 
