@@ -21,7 +21,7 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from camforensics.errors import OutputPathError
@@ -167,29 +167,50 @@ def resolved(paths: Iterable[Path]) -> frozenset[str]:
     return frozenset(_key(p) for p in paths)
 
 
+# Longest output stem (bytes): output names add ~40 bytes (sha256 prefix, suffixes, the temporary name's
+# ".XXXXXXXX.tmp") and file systems allow 255.
+MAX_STEM_BYTES = 120
+
+
+def short_stem(stem: str, limit: int = MAX_STEM_BYTES) -> str:
+    """``stem`` cut at a character boundary to at most ``limit`` bytes, plus ``~`` and 6 hex of the sha256 of the
+    whole stem when it was cut (so two long names that share a beginning stay distinct)."""
+    raw = os.fsencode(stem)
+    if len(raw) <= limit:
+        return stem
+    import hashlib
+
+    cut = stem
+    while len(os.fsencode(cut)) > limit - 7:
+        cut = cut[:-1]
+    return f"{cut}~{hashlib.sha256(raw).hexdigest()[:6]}"
+
+
 def unique_stems(files: Sequence[Path]) -> dict[str, str]:
     """An output stem for every input that no other input shares, deterministic for the same list of inputs.
 
-    Inputs whose file stems are unique keep them. Inputs sharing a stem (compared case-insensitively, as on
-    case-insensitive file systems) from different folders get ``<stem>~<n>`` with n = 1, 2, ... in input order
-    (the sorted order of :func:`camforensics.io.folders.collect_images`); the report records each input's output
-    paths, which is the mapping.
+    Stems longer than :data:`MAX_STEM_BYTES` are shortened (:func:`short_stem`). Inputs whose stems are unique keep
+    them. Inputs sharing a stem (compared case-insensitively, as on case-insensitive file systems) from different
+    folders get ``<stem>~<n>`` with n = 1, 2, ... in input order (the sorted order of
+    :func:`camforensics.io.folders.collect_images`); the report records each input's output paths, which is the
+    mapping.
 
     Returns
     -------
     dict
         ``str(path)`` -> stem.
     """
-    groups: dict[str, list[Path]] = {}
+    groups: dict[str, list[tuple[Path, str]]] = {}
     for f in files:
-        groups.setdefault(f.stem.casefold(), []).append(f)
+        stem = short_stem(f.stem)
+        groups.setdefault(stem.casefold(), []).append((f, stem))
     out: dict[str, str] = {}
     for group in groups.values():
         if len(group) == 1:
-            out[str(group[0])] = group[0].stem
+            out[str(group[0][0])] = group[0][1]
         else:
-            for i, f in enumerate(group, start=1):
-                out[str(f)] = f"{f.stem}~{i}"
+            for i, (f, stem) in enumerate(group, start=1):
+                out[str(f)] = f"{stem}~{i}"
     return out
 
 
@@ -216,6 +237,30 @@ def sweep_temporaries(folder: str | os.PathLike[str], *, since: float) -> list[P
     return removed
 
 
-def now() -> float:
-    """The time stamp :func:`sweep_temporaries` compares with."""
-    return time.time()
+@contextlib.contextmanager
+def temporaries_swept(folder: str | os.PathLike[str]) -> Iterator[None]:
+    """Around a run that writes into ``folder``: whatever happens (Ctrl-C included), the temporary files of
+    atomic writes begun during it are gone afterwards (see :func:`sweep_temporaries`)."""
+    since = time.time()
+    try:
+        yield
+    finally:
+        sweep_temporaries(folder, since=since)
+
+
+# Smallest side of an image any command analyses: the smallest crop identify searches
+# (camforensics.core.cropsearch.MIN_CROP_SIDE; a test keeps the two equal).
+MIN_IMAGE_SIDE = 64
+
+
+def require_analysable(shape: tuple[int, ...], path: str | os.PathLike[str]) -> None:
+    """Refuse an image too small to carry a usable sensor pattern (a side under :data:`MIN_IMAGE_SIDE` pixels,
+    which also covers degenerate strips such as 4000x8), as identify refuses it."""
+    from camforensics.errors import InputError
+
+    h, w = int(shape[0]), int(shape[1])
+    if min(h, w) < MIN_IMAGE_SIDE:
+        raise InputError(
+            f"{path}: image of {w}x{h} has a side under {MIN_IMAGE_SIDE} pixels: too small to carry a usable sensor "
+            "pattern (identify refuses it too); nothing written"
+        )
