@@ -242,10 +242,20 @@ class Report:
         else:
             # Two passes: the columns are the union over all rows, then the rows.
             columns = list(dict.fromkeys(k for r in self.iter_results() for k in flatten(r)))
-            writer = csv.DictWriter(stream, fieldnames=columns, lineterminator="\n")
-            writer.writeheader()
+            # The csv module quotes a field holding a character of the line terminator, so rows are formatted with
+            # "\r\n" (a carriage return in a file name is then quoted, not a row break) and written ending in "\n".
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\r\n")
+
+            def emit(row: dict[str, Any] | None) -> None:
+                buf.seek(0)
+                buf.truncate()
+                writer.writeheader() if row is None else writer.writerow(row)
+                stream.write(buf.getvalue()[:-2] + "\n")
+
+            emit(None)
             for r in self.iter_results():
-                writer.writerow(flatten(r))
+                emit(flatten(r))
 
 
 def check_report_format(fmt: str) -> None:
@@ -264,7 +274,10 @@ def _write_json(stream: IO[str], run: dict[str, Any], results: Iterator[dict[str
     stream.write(head)
     first = True
     for r in results:
-        stream.write(("\n" if first else ",\n") + textwrap.indent(json.dumps(r, indent=2, ensure_ascii=False), "    "))
+        # Indent on "\n" only: json.dumps escapes it inside strings, whereas str.splitlines (textwrap.indent) would
+        # also break at U+0085, U+2028, ... that ensure_ascii=False leaves raw inside a file name.
+        body = "\n".join("    " + line for line in json.dumps(r, indent=2, ensure_ascii=False).split("\n"))
+        stream.write(("\n" if first else ",\n") + body)
         first = False
     stream.write("]" if first else "\n  ]")
     stream.write(tail + "\n")
