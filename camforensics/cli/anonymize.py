@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from camforensics.cli.common import (
+    literal,
     check_outputs,
     FormatOpt,
     MaxPixelsOpt,
@@ -244,7 +245,7 @@ def anonymize(
             _table(rep)
             _judges_lines(rep)
             show_errors(rep)
-            out.print(f"{rep.summary['n_ok']} anonymized images written to {output}")
+            out.print(f"{rep.summary['n_ok']} anonymized images written to {literal(output)}")
         code = emit_report(rep, destination, fmt, quiet=quiet)
     raise typer.Exit(code)
 
@@ -296,8 +297,8 @@ def _table(rep: Report) -> None:
         q = r["quality"]
         value = q["psnr"]
         table.add_row(
-            Path(r["input"]["path"]).name,
-            Path(r["output"]["path"]).name,
+            literal(Path(r["input"]["path"]).name),
+            literal(Path(r["output"]["path"]).name),
             value if isinstance(value, str) else f"{value:.1f}",
             f"{q['ssim']:.4f}",
             _pce(r.get("removed_device")),

@@ -159,7 +159,7 @@ def resume_hint(journal: Path | None) -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         if journal is not None and journal.is_file():
-            err.print(f"interrupted: finished results are kept in {journal}; run the same command with --resume")
+            err.print(f"interrupted: finished results are kept in {literal(journal)}; run the same command with --resume")
         raise
 
 
@@ -225,7 +225,7 @@ def emit_report(report: Report, path: Path | None, fmt: str, *, quiet: bool) -> 
         target = path or default_report_path(report.command, fmt)
         written = write_report_keeping_work(report, target, fmt)
         if not quiet:
-            err.print(f"report: {', '.join(str(p) for p in written)}")
+            err.print(f"report: {literal(', '.join(str(p) for p in written))}")
     if report.journal is not None:
         report.journal.discard()
     failed = report.n_failed
@@ -255,10 +255,17 @@ def write_report_keeping_work(report: Report, target: Path, fmt: str) -> list[Pa
         written = report.write(fallback, fmt=fmt)
     except OSError:
         raise CamforensicsError(f"{reason}, nor {fallback} in the working folder") from None
-    err.print(f"[yellow]{reason}[/]; written to {fallback} instead")
+    err.print(f"[yellow]{literal(reason)}[/]; written to {literal(fallback)} instead")
     if report.journal is not None:
         report.journal.discard()
     return written
+
+
+def literal(text: Any) -> str:
+    """``text`` shown as it is by rich (a file name such as ``[red]x.jpg`` is not markup)."""
+    from rich.markup import escape
+
+    return escape(str(text))
 
 
 def show_errors(report: Report) -> None:
@@ -267,7 +274,7 @@ def show_errors(report: Report) -> None:
         return
     for r in report.iter_results():
         if r["status"] != "ok":
-            err.print(f"[red]failed[/] {r['input'].get('path')}: {r['error']['message']}", highlight=False)
+            err.print(f"[red]failed[/] {literal(r['input'].get('path'))}: {literal(r['error']['message'])}", highlight=False)
 
 
 def human_output(path: Path | None, quiet: bool) -> bool:

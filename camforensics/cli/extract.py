@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from camforensics.cli.common import (
+    literal,
     check_outputs,
     FormatOpt,
     MaxPixelsOpt,
@@ -77,6 +78,6 @@ def extract(
             )
         if human_output(report, quiet):
             show_errors(rep)
-            out.print(f"{rep.summary['n_ok']} residuals written to {output}")
+            out.print(f"{rep.summary['n_ok']} residuals written to {literal(output)}")
         code = emit_report(rep, target, fmt, quiet=quiet)
     raise typer.Exit(code)

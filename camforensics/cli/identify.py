@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from camforensics.cli.common import (
+    err,
+    literal,
     check_outputs,
     DeviceOpt,
     FormatOpt,
@@ -208,6 +210,8 @@ def identify(
                 tick=hooks.tick,
                 on_start=hooks.start,
             )
+        for skipped in rep.context.get("library", {}).get("skipped_entries", []):
+            err.print(f"[yellow]warning:[/] library entry {literal(skipped['name'])} left out: {literal(skipped['reason'])}")
         if human_output(report, quiet):
             _table(rep)
             show_errors(rep)
@@ -237,7 +241,7 @@ def _table(rep) -> None:  # noqa: ANN001 - a Report
     n_ok = rep.n_inputs - rep.n_failed
     ok = (r for r in rep.iter_results() if r["status"] == "ok")
     for _, r in zip(range(MAX_TABLE_ROWS), ok):
-        row = [Path(r["input"]["path"]).name]
+        row = [literal(Path(r["input"]["path"]).name)]
         if prnu:
             d, cands = r.get("decision"), r.get("candidates") or []
             if d is None:
