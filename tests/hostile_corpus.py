@@ -196,6 +196,11 @@ def build(root: Path) -> Corpus:
         good.append(p)
     for j in range(5):
         (flat / f"flat{j}.jpg").write_bytes(jpeg_bytes(synth.shoot(k, j, flat=True)))
+    other = root / "evidence" / "OtherCam_B" / "nat"  # a second device: evaluate verification draws pairs
+    other.mkdir(parents=True)
+    k_other = synth.make_prnu((SIDE, SIDE), 8)
+    for j in range(4):
+        (other / f"b{j}.jpg").write_bytes(jpeg_bytes(synth.shoot(k_other, 300 + j)))
     from camforensics.pipelines.enroll import enroll_device
 
     library = root / "library"

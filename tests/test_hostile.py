@@ -193,6 +193,18 @@ def test_evaluate_reports(corpus, identify_report):
     assert status == {"identify.json": "ok", "garbage.json": "error", "truncated.json": "error"}
 
 
+def test_evaluate_verification(corpus):
+    """Pairs drawn from a data set holding the hostile files: a pair with a bad image is that pair's error."""
+    out = corpus.root / "out" / "everif"
+    res = run_cli("evaluate", "verification", corpus.root / "evidence", "--set-sizes", "1,2", "--pairs", "12",
+                  "--seed", "0", "--model-threads", "1", "-o", out, "-q", cwd=corpus.root)  # fmt: skip
+    check_run(corpus, res, {1})
+    doc = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    errors = [r["error"] for r in doc["results"] if r["status"] == "error"]
+    assert errors and all(e["type"] in ("InputError", "ParameterError", "SizeMismatchError") for e in errors), errors
+    assert any(r["status"] == "ok" for r in doc["results"])
+
+
 def _output_path_cases(c):
     ev, out = c.evidence, c.root / "out"
     folder = out / "existing_folder"
