@@ -82,6 +82,7 @@ CASES: tuple[Case, ...] = (
     Case("out-report-unwritable", "output paths", "refused", "-r /proc/x.json"),
     Case("out-report-parent-is-file", "output paths", "refused", "-r IMAGE/x.json"),
     Case("out-journal-is-folder", "output paths", "refused", "-r R where R.partial.jsonl is a folder"),
+    Case("out-report-overwrites-library", "output paths", "refused", "identify --library LIB -r LIB/library.json"),
     Case("out-folder-is-input-folder", "output paths", "refused", "extract DIR -o DIR"),
     Case("out-folder-inside-input", "output paths", "refused", "extract DIR -o DIR/sub"),
     Case("out-folder-existing-file", "output paths", "refused", "extract -o EXISTING_FILE"),

@@ -220,6 +220,8 @@ def _output_path_cases(c):
         "out-report-unwritable": (["identify", g, *lib, "-r", "/proc/x.json"], "cannot write"),
         "out-report-parent-is-file": (["identify", g, *lib, "-r", g / "x.json"], "not a folder"),
         "out-journal-is-folder": (["identify", g, *lib, "-r", out / "j.json"], "existing folder"),
+        "out-report-overwrites-library": (["identify", g, *lib, "-r", c.library / "library.json"],
+                                          "would overwrite a file inside the input folder"),
         "out-folder-is-input-folder": (["extract", ev, "-o", ev, "-q", "-r", out / "x.json"], "inside the input folder"),
         "out-folder-inside-input": (["extract", ev, "-o", ev / "sub", "-q", "-r", out / "x.json"], "inside the input"),
         "out-folder-existing-file": (["extract", g, "-o", c.flat / "flat0.jpg", "-q", "-r", out / "x.json"], "existing file"),

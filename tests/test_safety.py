@@ -26,6 +26,7 @@ def tree(tmp_path):
     ev = tmp_path / "evidence"
     ev.mkdir()
     (ev / "a.jpg").write_bytes(b"x")
+    (ev / "notes.txt").write_text("the examiner's notes")
     return tmp_path, ev
 
 
@@ -51,13 +52,14 @@ def test_min_side_is_identifys_smallest_crop():
         (lambda t, ev: {"folder": "/proc/camforensics"}, "cannot write"),
         (lambda t, ev: {"report": "/proc/camforensics.json"}, "cannot write"),
         (lambda t, ev: {"files": [("--out", ev / "a.jpg")]}, "one of the inputs"),
+        (lambda t, ev: {"report": ev / "notes.txt"}, "would overwrite a file inside the input folder"),
     ],
 )
 def test_output_paths_refused(tree, kwargs, message):
     tmp, ev = tree
     with pytest.raises(OutputPathError, match=message):
         check_outputs([ev / "a.jpg", ev], **kwargs(tmp, ev))
-    assert sorted(p.name for p in ev.iterdir()) == ["a.jpg"]  # nothing created by the check
+    assert sorted(p.name for p in ev.iterdir()) == ["a.jpg", "notes.txt"]  # nothing created by the check
 
 
 def test_output_paths_accepted(tree):

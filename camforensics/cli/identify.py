@@ -193,7 +193,7 @@ def identify(
         )
         residual = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
         target = report_target(report, "identify", fmt)
-        check_outputs(paths, report=target)  # before any work
+        check_outputs([*paths, *([library] if library else [])], report=target)  # before any work; the library is an input
         journal = journal_for(target, resume=resume, given=report is not None)
         with progress("identify", quiet=quiet) as hooks, resume_hint(journal):
             rep = identify_images(

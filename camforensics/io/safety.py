@@ -3,8 +3,10 @@ work is lost to a bad output path.
 
 * :func:`check_outputs` compares every output path a command will write (report, its journal, an output folder,
   a library) with every input, once, before any image is read: an output that is an input, a folder output equal
-  to or inside an input folder, an existing file where a folder is needed (and the reverse), and a destination
-  that cannot be written are refused with one line that names the way out.
+  to or inside an input folder, an output file that would overwrite an existing file inside an input folder (a
+  new report beside the evidence is allowed: it is never read as an image), an existing file where a folder is
+  needed (and the reverse), and a destination that cannot be written are refused with one line that names the
+  way out.
 * :func:`input_problem` says why a path named as an input is no image file (a symlink loop, a named pipe, a
   device, a socket, a folder) without opening it: opening a FIFO blocks until a writer appears.
 * :func:`unique_stems` gives inputs that share a file name (from different folders) distinct, deterministic output
@@ -135,6 +137,12 @@ def check_outputs(
             )
         if path.is_dir():
             raise OutputPathError(f"{option} {path} is an existing folder; give a file name (e.g. {path / 'report.json'})")
+        if path.exists() or path.is_symlink():
+            for dkey, given in in_dirs.items():
+                if _inside(key, dkey):
+                    raise OutputPathError(
+                        f"{option} {path} would overwrite a file inside the input folder {given}; choose another path"
+                    )
     if report is not None and str(report) != "-":
         _writable_dir(Path(report).parent if str(Path(report).parent) else Path("."), "--report", Path(report))
     for option, path in files:
