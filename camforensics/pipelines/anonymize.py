@@ -444,7 +444,7 @@ def anonymize_one(path: Path, state: AnonymizeState, record: dict[str, Any]) -> 
     img = load_image(path, max_pixels=p.max_pixels)
     record["input"] = img.info.to_dict()
     require_analysable(img.pixels.shape, path)  # what identify could not use is not "anonymized" either
-    out_path = Path(setup.out_dir) / output_name(path.with_name(setup.stems.get(str(path), path.stem)), img.info.sha256, p)
+    out_path = Path(setup.out_dir) / output_name(path.with_name(setup.stems.get(str(path), path.stem) + path.suffix), img.info.sha256, p)
     if str(out_path.resolve()) in setup.inputs:
         raise InputError(f"{path}: its output {out_path} would overwrite an input; choose another --output folder")
     pixels = img.pixels
