@@ -111,3 +111,35 @@ def test_temporaries_swept(tmp_path):
         raise KeyboardInterrupt
     assert sorted(p.name for p in tmp_path.iterdir()) == [".old.jpg.abcdefgh.tmp", "keep.tmp"]
     assert sweep_temporaries(tmp_path / "missing", since=0) == []
+
+
+def test_a_report_that_cannot_be_written_after_the_work_loses_nothing(tmp_path, monkeypatch):
+    """The destination is checked before the work; should it still fail at the end (a folder appeared, the disk
+    filled), the finished results are kept: the journal for --resume, else a report in the working folder."""
+    from camforensics.cli.common import emit_report
+    from camforensics.errors import CamforensicsError
+    from camforensics.reports.journal import Journal
+    from camforensics.reports.report import Report
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the report's folder should be")
+    result = {"input": {"path": "a.jpg", "sha256": "0" * 64}, "status": "ok"}
+
+    journal = Journal(tmp_path / "r.json.partial.jsonl", command="identify", parameters={})
+    rep = Report(command="identify", parameters={}, journal=journal)
+    rep.add(result, stamp={"size": 1, "mtime_ns": 1})
+    with pytest.raises(CamforensicsError, match="finished results are kept in .*r.json.partial.jsonl.*--resume"):
+        emit_report(rep, blocker / "r.json", "json", quiet=True)
+    assert (tmp_path / "r.json.partial.jsonl").is_file()
+    import json
+
+    lines = [json.loads(line) for line in journal.path.read_text().splitlines()]
+    assert [rec["result"]["input"]["path"] for rec in lines if rec["record"] == "result"] == ["a.jpg"]
+
+    monkeypatch.chdir(tmp_path)
+    rep = Report(command="verify", parameters={})
+    rep.add(result)
+    assert emit_report(rep, blocker / "r.json", "json", quiet=True) == 0
+    written = list(tmp_path.glob("camforensics_verify_*.json"))
+    assert len(written) == 1 and '"a.jpg"' in written[0].read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
