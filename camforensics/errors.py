@@ -27,3 +27,8 @@ class ModelError(CamforensicsError):
 
 class SizeMismatchError(CamforensicsError):
     """Two arrays that must be compared have no compatible size (in any allowed rotation)."""
+
+
+class OutputPathError(CamforensicsError):
+    """An output path that would write an input, is of the wrong kind (file / folder) or cannot be written;
+    refused before any work."""

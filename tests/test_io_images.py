@@ -125,10 +125,16 @@ def test_unreadable_file(tmp_path, rgb, monkeypatch):
     p = tmp_path / "locked.jpg"
     p.write_bytes(_jpeg_bytes(rgb))
 
-    def denied(self):
-        raise PermissionError(13, "Permission denied", str(self))
+    import os
 
-    monkeypatch.setattr(type(p), "read_bytes", denied)  # root reads files whatever their mode
+    real_open = os.open
+
+    def denied(path, *args, **kwargs):
+        if str(path) == str(p):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)  # root reads files whatever their mode
     with pytest.raises(InputError, match="permission denied"):
         load_image(p)
 

@@ -288,8 +288,8 @@ def test_identify_and_anonymize_list_the_library_once_per_process(library, queri
     from camforensics.pipelines.anonymize.batch import AnonymizeParams, anonymize_images
 
     listed = []
-    entries = FingerprintLibrary.entries
-    monkeypatch.setattr(FingerprintLibrary, "entries", lambda self: listed.append(self.root) or entries(self))
+    names = FingerprintLibrary.names
+    monkeypatch.setattr(FingerprintLibrary, "names", lambda self: listed.append(self.root) or names(self))
     rep = identify_images(queries[:1], library=library, execution=IN_PROCESS)
     assert listed == [library] and rep.summary["n_matched"] == 3
     listed.clear()

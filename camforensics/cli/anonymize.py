@@ -11,6 +11,7 @@ import typer
 from camforensics.cli.common import check_format, cli_errors, emit_report, execution_of, human_output, out, progress
 from camforensics.cli.common import report_target, show_errors
 from camforensics.cli.options import FormatOpt, MaxPixelsOpt, ModelsDirOpt, QuietOpt, ReportOpt, WorkersOpt
+from camforensics.cli.common import check_outputs, literal
 from camforensics.core.params import REMOVAL_OVERSHOOT
 
 if TYPE_CHECKING:
@@ -232,6 +233,7 @@ def anonymize(
             judges=judge_panel(judges, models_dir, threads=model_threads),
         )
         destination = report_target(report, "anonymize", fmt)
+        check_outputs(paths, report=destination, folder=output)  # before any work
         with progress("anonymize", quiet=quiet) as hooks:
             rep = anonymize_images(
                 paths,
@@ -245,7 +247,7 @@ def anonymize(
             _table(rep)
             _judges_lines(rep)
             show_errors(rep)
-            out.print(f"{rep.summary['n_ok']} anonymized images written to {output}")
+            out.print(f"{rep.summary['n_ok']} anonymized images written to {literal(output)}")
         code = emit_report(rep, destination, fmt, quiet=quiet)
     raise typer.Exit(code)
 
@@ -297,8 +299,8 @@ def _table(rep: Report) -> None:
         q = r["quality"]
         value = q["psnr"]
         table.add_row(
-            Path(r["input"]["path"]).name,
-            Path(r["output"]["path"]).name,
+            literal(Path(r["input"]["path"]).name),
+            literal(Path(r["output"]["path"]).name),
             value if isinstance(value, str) else f"{value:.1f}",
             f"{q['ssim']:.4f}",
             _pce(r.get("removed_device")),

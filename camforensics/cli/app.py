@@ -51,4 +51,10 @@ def main() -> None:
     from camforensics.runtime.heap import retain_freed_memory
 
     retain_freed_memory()  # large arrays reused instead of fresh pages per image (camforensics.runtime.heap)
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is shown as \xHH, never a traceback
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     app()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,14 @@ def cli_errors() -> Iterator[None]:
         raise fail("interrupted", code=130) from None
 
 
+def check_outputs(inputs: Any, **outputs: Any) -> None:
+    """Refuse output paths that would write an input or cannot be written, before any work (see
+    :func:`camforensics.io.safety.check_outputs`)."""
+    from camforensics.io.safety import check_outputs as check
+
+    check(inputs, **outputs)
+
+
 def check_format(fmt: str) -> str:
     from camforensics.reports.report import FORMATS
 
@@ -54,9 +62,14 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-def output_dir_of(output_dir: Path | None) -> Path:
-    """The folder given, or a new ``camforensics_evaluate_<UTC time>``."""
-    return output_dir or Path(f"camforensics_evaluate_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
+def output_dir_of(output_dir: Path | None, inputs: Sequence[Path] = (), report: Path | None = None) -> Path:
+    """The folder given, or a new ``camforensics_evaluate_<UTC time>``; refused (with ``report``) when it would
+    write an input or cannot be written (see :func:`camforensics.io.safety.check_outputs`)."""
+    from camforensics.io.safety import check_outputs
+
+    folder = output_dir or Path(f"camforensics_evaluate_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
+    check_outputs(inputs, report=report, folder=folder, folder_option="--output-dir")
+    return folder
 
 
 def finish_evaluation(
@@ -122,7 +135,7 @@ def resume_hint(journal: Path | None) -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         if journal is not None and journal.is_file():
-            err.print(f"interrupted: finished results are kept in {journal}; run the same command with --resume")
+            err.print(f"interrupted: finished results are kept in {literal(journal)}; run the same command with --resume")
         raise
 
 
@@ -186,9 +199,9 @@ def emit_report(report: Report, path: Path | None, fmt: str, *, quiet: bool) -> 
         report.write_to(sys.stdout, fmt=fmt)
     else:
         target = path or default_report_path(report.command, fmt)
-        written = report.write(target, fmt=fmt)
+        written = write_report_keeping_work(report, target, fmt)
         if not quiet:
-            err.print(f"report: {', '.join(str(p) for p in written)}")
+            err.print(f"report: {literal(', '.join(str(p) for p in written))}")
     if report.journal is not None:
         report.journal.discard()
     failed = report.n_failed
@@ -198,13 +211,46 @@ def emit_report(report: Report, path: Path | None, fmt: str, *, quiet: bool) -> 
     return EXIT_OK
 
 
+def write_report_keeping_work(report: Report, target: Path, fmt: str) -> list[Path]:
+    """``report.write``; when the destination fails after the work (it was checked before), the finished results
+    are not lost: a journal is kept for ``--resume``, else the report goes to a timestamped file in the working
+    folder. Either way one line says where.
+    """
+    try:
+        return report.write(target, fmt=fmt)
+    except OSError as exc:
+        reason = f"could not write the report {target} ({exc.strerror or exc})"
+    if report.journal is not None:
+        report.journal.close()
+        raise CamforensicsError(
+            f"{reason}; the finished results are kept in {report.journal.path}: make the path writable and run the "
+            "same command with --resume"
+        )
+    fallback = default_report_path(report.command, fmt)
+    try:
+        written = report.write(fallback, fmt=fmt)
+    except OSError:
+        raise CamforensicsError(f"{reason}, nor {fallback} in the working folder") from None
+    err.print(f"[yellow]{literal(reason)}[/]; written to {literal(fallback)} instead")
+    if report.journal is not None:
+        report.journal.discard()
+    return written
+
+
+def literal(text: Any) -> str:
+    """``text`` shown as it is by rich (a file name such as ``[red]x.jpg`` is not markup)."""
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
 def show_errors(report: Report) -> None:
     """List failed inputs with their one-line reasons on stderr."""
     if not report.n_failed:
         return
     for r in report.iter_results():
         if r["status"] != "ok":
-            err.print(f"[red]failed[/] {r['input'].get('path')}: {r['error']['message']}", highlight=False)
+            err.print(f"[red]failed[/] {literal(r['input'].get('path'))}: {literal(r['error']['message'])}", highlight=False)
 
 
 def human_output(path: Path | None, quiet: bool) -> bool:

@@ -10,6 +10,7 @@ import typer
 from camforensics.cli.common import check_format, cli_errors, emit_report, execution_of, err, human_output, out
 from camforensics.cli.common import progress, show_errors
 from camforensics.cli.options import DeviceOpt, FormatOpt, MaxPixelsOpt, QuietOpt, ReportOpt, SchedulerOpt, WorkersOpt
+from camforensics.cli.common import check_outputs
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +42,7 @@ def enroll(
         from camforensics.pipelines.enroll import enroll_device
 
         params = FingerprintParams(residual=ResidualParams(sigma0=sigma0))
+        check_outputs(paths, report=report, folder=library, folder_option="--library")  # before any work
         with progress(f"enroll {name}", quiet=quiet) as hooks:
             rep, entry = enroll_device(
                 paths,

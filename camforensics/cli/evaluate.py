@@ -87,7 +87,7 @@ def evaluate(
         from camforensics.io.truth import read_device_map
         from camforensics.pipelines.evaluate import evaluate_reports
 
-        output_dir = output_dir_of(output_dir)
+        output_dir = output_dir_of(output_dir, [*reports, truth], report)
         rep = evaluate_reports(
             reports,
             truth=truth,
@@ -161,7 +161,7 @@ def evaluate_verification(
                 "with 'camforensics export ... --default'"
             )
         loaded = registry.load(entry.name, threads=model_threads)
-        output_dir = output_dir_of(output_dir)
+        output_dir = output_dir_of(output_dir, [data], report)
         with progress("scoring pairs", quiet=quiet) as hooks:
             started = False
 

@@ -127,7 +127,7 @@ def evaluate_anonymization(
             raise typer.BadParameter("--judges none leaves no column to the table; give all or NAME,NAME")
         learned = LearnedOptions(str(models_dir) if models_dir else None, targeted_model, erase_model, tile, overlap,
                                  model_threads)  # fmt: skip
-        output_dir = output_dir_of(output_dir)
+        output_dir = output_dir_of(output_dir, [data], report)
         with _bars(quiet) as (on_flat, on_item):
             rep = run(
                 data,

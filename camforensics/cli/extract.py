@@ -11,6 +11,7 @@ from camforensics.cli.common import check_format, cli_errors, emit_report, execu
 from camforensics.cli.common import progress, report_target, resume_hint, show_errors
 from camforensics.cli.options import DeviceOpt, FormatOpt, MaxPixelsOpt, QuietOpt, ReportOpt, ResumeOpt, SchedulerOpt
 from camforensics.cli.options import WorkersOpt
+from camforensics.cli.common import check_outputs, literal
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +42,7 @@ def extract(
 
         params = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
         target = report_target(report, "extract", fmt)
+        check_outputs(paths, report=target, folder=output)  # before any work
         journal = journal_for(target, resume=resume, given=report is not None)
         with progress("extract", quiet=quiet) as hooks, resume_hint(journal):
             rep = extract_residuals(
@@ -58,6 +60,6 @@ def extract(
             )
         if human_output(report, quiet):
             show_errors(rep)
-            out.print(f"{rep.summary['n_ok']} residuals written to {output}")
+            out.print(f"{rep.summary['n_ok']} residuals written to {literal(output)}")
         code = emit_report(rep, target, fmt, quiet=quiet)
     raise typer.Exit(code)

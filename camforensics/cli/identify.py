@@ -12,6 +12,7 @@ from camforensics.cli.common import progress, report_target, resume_hint, show_e
 from camforensics.cli.options import DeviceOpt, FormatOpt, MaxPixelsOpt, ModelsDirOpt, QuietOpt, ReportOpt, ResumeOpt
 from camforensics.cli.options import SchedulerOpt, WorkersOpt, CROP_ANCHOR_HELP, ROTATIONS_HELP, SCALES_HELP
 from camforensics.cli.options import SHIFT_RANGE_HELP, match_params_of
+from camforensics.cli.common import check_outputs, err, literal
 
 MAX_TABLE_ROWS = 50  # a terminal table is a preview; the report has every row
 
@@ -94,6 +95,7 @@ def identify(
         match = match_params_of(threshold, rotations, shift_range, crop_anchor, scales)
         residual = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
         target = report_target(report, "identify", fmt)
+        check_outputs([*paths, *([library] if library else [])], report=target)  # before any work; the library is an input
         journal = journal_for(target, resume=resume, given=report is not None)
         with progress("identify", quiet=quiet) as hooks, resume_hint(journal):
             rep = identify_images(
@@ -110,6 +112,8 @@ def identify(
                 tick=hooks.tick,
                 on_start=hooks.start,
             )
+        for skipped in rep.context.get("library", {}).get("skipped_entries", []):
+            err.print(f"[yellow]warning:[/] library entry {literal(skipped['name'])} left out: {literal(skipped['reason'])}")
         if human_output(report, quiet):
             _table(rep)
             show_errors(rep)
@@ -139,7 +143,7 @@ def _table(rep) -> None:  # noqa: ANN001 - a Report
     n_ok = rep.n_inputs - rep.n_failed
     ok = (r for r in rep.iter_results() if r["status"] == "ok")
     for _, r in zip(range(MAX_TABLE_ROWS), ok):
-        row = [Path(r["input"]["path"]).name]
+        row = [literal(Path(r["input"]["path"]).name)]
         if prnu:
             d, cands = r.get("decision"), r.get("candidates") or []
             if d is None:

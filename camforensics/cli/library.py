@@ -49,7 +49,8 @@ def list_devices(
 
 @library_app.command("check")
 def check(library: Annotated[Path, typer.Argument(help="Fingerprint library folder.")]) -> None:
-    """Verify every fingerprint file against the sha256 its entry records (exit 1 if any fails)."""
+    """Verify every file of every entry against the sha256 its entry.json records (fingerprint.npy, digest.npy),
+    and that each entry.json is well formed (exit 1 if any fails)."""
     with cli_errors():
         from camforensics.errors import LibraryError
         from camforensics.io.library import FingerprintLibrary
@@ -58,8 +59,8 @@ def check(library: Annotated[Path, typer.Argument(help="Fingerprint library fold
         bad = 0
         for name in lib.names():
             try:
-                lib.entry(name).load()
-                out.print(f"[green]ok[/]      {name}")
+                checked = lib.entry(name).verify()
+                out.print(f"[green]ok[/]      {name} ({', '.join(checked)})")
             except LibraryError as exc:
                 bad += 1
                 out.print(f"[red]corrupt[/] {name}: {exc}")

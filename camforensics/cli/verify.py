@@ -11,6 +11,7 @@ from camforensics.cli.common import check_format, cli_errors, emit_report, execu
 from camforensics.cli.common import show_errors
 from camforensics.cli.options import DeviceOpt, FormatOpt, MaxPixelsOpt, ModelsDirOpt, QuietOpt, ReportOpt, SchedulerOpt
 from camforensics.cli.options import WorkersOpt, match_params_of
+from camforensics.cli.common import check_outputs
 
 
 MODEL_HELP = (
@@ -60,6 +61,7 @@ def verify(
     """
     with cli_errors():
         check_format(fmt)
+        check_outputs([set_a, set_b], report=report)  # before any work
         from camforensics.core.params import FingerprintParams, ResidualParams
         from camforensics.pipelines.verify import verifier_choice, verify_sets
 

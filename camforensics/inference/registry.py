@@ -232,7 +232,10 @@ class ModelRegistry:
         from camforensics.inference.session import new_session
 
         entry, data = self.read_verified(name)
-        session = new_session(data, device=device, threads=threads)
+        try:
+            session = new_session(data, device=device, threads=threads)
+        except ModelError as exc:
+            raise ModelError(f"model {name!r} ({entry.path}): {exc}") from None
         return LoadedModel(entry, session, tuple(session.get_providers()))
 
     def register(self, name: str, entry: dict[str, Any], *, default_for: str | None = None) -> None:

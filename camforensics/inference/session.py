@@ -64,4 +64,14 @@ def new_session(model: bytes, *, device: str = "auto", threads: int = 0):
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: a missing CUDA library is reported through get_providers()
-    return ort.InferenceSession(model, sess_options=options, providers=providers_for(device))
+    providers = providers_for(device)
+    try:
+        return ort.InferenceSession(model, sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime's InvalidProtobuf, Fail, ...: a file that is no usable ONNX model
+        from camforensics.errors import ModelError
+
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"the model file is not a usable ONNX model ({type(exc).__name__}: {first[:200]}); its sha256 matches "
+            "the manifest, so the manifest was changed with it: restore both from the release or re-export the model"
+        ) from None

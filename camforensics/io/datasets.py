@@ -69,6 +69,8 @@ def _walk(top: Path) -> Iterator[tuple[Path, bool]]:
         for d in hidden_dirs:
             yield base / d, True
         for f in sorted(filenames):
+            if not (base / f).is_file():  # a named pipe, socket, device or broken link is no image (a FIFO blocks)
+                continue
             yield base / f, is_hidden(f)
 
 

@@ -56,7 +56,10 @@ def collect_images(paths: list[str | os.PathLike[str]], *, recursive: bool = Tru
         else:
             raise InputError(f"{p}: no such file or folder")
         for f in found:
-            key = f.resolve()
+            try:
+                key = f.resolve()
+            except (OSError, RuntimeError):  # a symlink loop: kept, and load_image reports it as that file's error
+                key = Path(os.path.abspath(f))
             if key not in seen:
                 seen.add(key)
                 out.append(f)

@@ -11,7 +11,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -59,25 +59,91 @@ class LoadedImage:
     info: ImageInfo
 
 
-def _read_bytes(path: Path) -> bytes:
+def _open_regular(path: Path) -> tuple[BinaryIO, int]:
+    """Open ``path`` for reading if it is a regular file; (file, size in bytes).
+
+    The file is opened without blocking and checked with fstat before anything is read: a named pipe, a device
+    or a socket is refused at once instead of hanging the run.
+    """
+    import stat
+
+    from camforensics.io.safety import input_problem
+
     try:
-        size = path.stat().st_size
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not an image")
-    if size == 0:
-        raise InputError(f"{path}: empty file (0 bytes)")
-    if size > MAX_FILE_BYTES:
-        raise InputError(f"{path}: file of {size} bytes is larger than the {MAX_FILE_BYTES}-byte limit")
-    try:
-        return path.read_bytes()
+        raise InputError(f"{path}: {input_problem(path) or 'no such file'}") from None
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
     except OSError as exc:
+        problem = input_problem(path)
+        raise InputError(f"{path}: {problem or f'cannot read ({exc.strerror or exc})'}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = input_problem(path) or "not a regular file"
+            raise InputError(f"{path}: {kind}; only regular files are read as images")
+        if st.st_size == 0:
+            raise InputError(f"{path}: empty file (0 bytes)")
+        if st.st_size > MAX_FILE_BYTES:
+            raise InputError(f"{path}: file of {st.st_size} bytes is larger than the {MAX_FILE_BYTES}-byte limit")
+        return os.fdopen(fd, "rb"), int(st.st_size)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_all(f: BinaryIO, path: Path) -> bytes:
+    try:
+        f.seek(0)
+        return f.read()
+    except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _header(f: BinaryIO, path: Path, max_pixels: int) -> tuple[str, str, int, int, Any]:
+    """(format, mode, width, height, lazy Pillow image) from the header alone, refusing a decompression bomb
+    (``width * height > max_pixels``) before any pixel, EXIF block or further byte is read."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's own bomb warning: we apply our own limit below
+            saved_limit = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+            try:
+                img = Image.open(f)  # lazy: parses the header only
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved_limit
+            fmt, mode, (width, height) = img.format or "unknown", img.mode, img.size
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image file (no known image format)") from None
+    except Exception as exc:  # any header parse failure of a hostile file is that file's error
+        raise InputError(f"{path}: unreadable image header ({exc})") from None
+    if width <= 0 or height <= 0:
+        raise InputError(f"{path}: image header gives an empty size {width}x{height}")
+    if width * height > max_pixels:
+        raise InputError(
+            f"{path}: {width}x{height} = {width * height / 1e6:.0f} MP exceeds the {max_pixels / 1e6:.0f} MP limit "
+            "(possible decompression bomb, refused from its header before decoding; raise --max-pixels if the "
+            "image is genuine)"
+        )
+    return fmt, mode, int(width), int(height), img
+
+
+def read_header(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, int, int]:
+    """(format, width, height) of an image file from its header, without decoding pixels.
+
+    Raises
+    ------
+    InputError
+        Not a regular file, unreadable, not an image, or larger than ``max_pixels`` (never blocks on a FIFO).
+    """
+    path = Path(path)
+    f, _ = _open_regular(path)
+    with f:
+        fmt, _, width, height, _ = _header(f, path, max_pixels)
+    return fmt, width, height
 
 
 def _jpeg_is_complete(data: bytes) -> bool:
@@ -153,35 +219,32 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
         Missing, unreadable, empty, not an image, truncated, too large, or undecodable files.
     """
     import cv2
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     path = Path(path)
-    data = _read_bytes(path)
-    digest = sha256_bytes(data)
     notes: list[str] = []
+    f, _ = _open_regular(path)
+    with f:
+        fmt, mode, width, height, _ = _header(f, path, max_pixels)  # a bomb is refused here, before any decoding
+        data = _read_all(f, path)
+    digest = sha256_bytes(data)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's own bomb warning: we apply our own limit below
+            warnings.simplefilter("ignore")
             saved_limit = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = None
             try:
                 img = Image.open(io.BytesIO(data))
             finally:
                 Image.MAX_IMAGE_PIXELS = saved_limit
-            fmt, mode, (width, height) = img.format or "unknown", img.mode, img.size
+            if (img.format or "unknown", img.size) != (fmt, (width, height)):
+                raise InputError(f"{path}: the file changed while it was read; read it again")
             make, model, orientation, when = _exif_fields(img)
             n_frames = getattr(img, "n_frames", 1)
-    except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image file (no known image format)") from None
+    except InputError:
+        raise
     except Exception as exc:  # any header parse failure of a hostile file is that file's error
         raise InputError(f"{path}: unreadable image header ({exc})") from None
-    if width <= 0 or height <= 0:
-        raise InputError(f"{path}: image header gives an empty size {width}x{height}")
-    if width * height > max_pixels:
-        raise InputError(
-            f"{path}: {width}x{height} = {width * height / 1e6:.0f} MP exceeds the {max_pixels / 1e6:.0f} MP limit "
-            "(possible decompression bomb; raise --max-pixels if the image is genuine)"
-        )
     if fmt == "JPEG" and not _jpeg_is_complete(data):
         raise InputError(f"{path}: truncated JPEG (no end-of-image marker after the scan data)")
     if n_frames > 1:

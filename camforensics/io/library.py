@@ -32,6 +32,7 @@ from camforensics import __version__
 from camforensics.errors import LibraryError, ParameterError
 from camforensics.io.hashing import sha256_file
 from camforensics.reports.atomic import atomic_write_text
+from camforensics.reports.escape import escape_tree
 
 LIBRARY_FORMAT = "camforensics-library"
 LIBRARY_VERSION = 1
@@ -129,7 +130,37 @@ class LibraryEntry:
                 f"library entry {self.name!r} is corrupted: digest.npy has sha256 {digest[:16]}..., the entry "
                 f"records {recorded[:16]}...; restore it from a backup or enroll the device again"
             )
-        return np.load(path, allow_pickle=False)
+        try:
+            return np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise LibraryError(f"library entry {self.name!r}: digest.npy unreadable ({exc})") from None
+
+
+    def verify(self) -> list[str]:
+        """Check every file whose sha256 the entry records (fingerprint.npy, digest.npy) and their shapes.
+
+        Returns
+        -------
+        list of str
+            The files checked.
+
+        Raises
+        ------
+        LibraryError
+            The first file that is missing, altered or malformed.
+        """
+        self.load()
+        checked = ["fingerprint.npy"]
+        if self.meta.get("digest_sha256") is not None:
+            d = self.load_digest()
+            n_bytes = -(-(self.shape[0] * self.shape[1]) // 8)
+            if d.ndim != 1 or d.dtype != np.uint8 or d.size != n_bytes + (-n_bytes) % 8:
+                raise LibraryError(
+                    f"library entry {self.name!r}: digest.npy has shape {d.shape} {d.dtype}, not the packed sign bits "
+                    f"of a {self.shape[1]}x{self.shape[0]} fingerprint; enroll the device again"
+                )
+            checked.append("digest.npy")
+        return checked
 
 
 def _save_npy(path: Path, array: np.ndarray, *, durable: bool = True) -> str:
@@ -212,9 +243,21 @@ class FingerprintLibrary:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise LibraryError(f"library entry {name!r}: entry.json unreadable ({exc}); enroll again") from None
+        if not isinstance(meta, dict):
+            raise LibraryError(f"library entry {name!r}: entry.json is not a JSON object; enroll the device again")
         for key in ("name", "shape", "fingerprint_sha256"):
             if key not in meta:
                 raise LibraryError(f"library entry {name!r}: entry.json lacks {key!r}; enroll the device again")
+        shape = meta["shape"]
+        if (
+            not isinstance(shape, list)
+            or len(shape) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+            or not isinstance(meta["fingerprint_sha256"], str)
+        ):
+            raise LibraryError(
+                f"library entry {name!r}: entry.json has a malformed shape or fingerprint_sha256; enroll the device again"
+            )
         return LibraryEntry(name=name, folder=folder, meta=meta)
 
     def entries(self) -> Iterator[LibraryEntry]:
@@ -265,7 +308,7 @@ class FingerprintLibrary:
                 "tool_version": __version__,
                 **meta,
             }
-            atomic_write_text(tmp / "entry.json", json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+            atomic_write_text(tmp / "entry.json", json.dumps(escape_tree(record), indent=2, ensure_ascii=False) + "\n")
             if final.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=self.devices_dir))
                 os.replace(final, old / "entry")

@@ -112,11 +112,11 @@ def gather_inputs(
 
 def probe_size(path: Path) -> tuple[int, int] | None:
     """(width, height) from the image header without decoding pixels; None when unreadable."""
-    from PIL import Image
+    from camforensics.io.images import read_header
 
     try:
-        with Image.open(path) as img:
-            return img.size
+        _, width, height = read_header(path, max_pixels=1 << 62)  # a regular file only: a FIFO would block
+        return width, height
     except Exception:  # noqa: BLE001 - the real decode reports the reason
         return None
 

@@ -45,6 +45,7 @@ from camforensics.pipelines.evaluation import (
 )
 from camforensics.reports.atomic import atomic_write_bytes, atomic_write_text
 from camforensics.reports.reader import number, read_report
+from camforensics.reports.escape import escape_tree
 from camforensics.reports.report import Report, clean, error_record
 
 METRICS_SCHEMA = "camforensics-metrics"
@@ -316,7 +317,7 @@ def write_metrics(
         return metrics, {"metrics_json": None, "plots": {}}
     if plots:
         metrics["plots"] = draw_plots(metrics, out, size=plot_size)
-    atomic_write_text(out / METRICS_NAME, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out / METRICS_NAME, json.dumps(escape_tree(metrics), indent=2, ensure_ascii=False) + "\n")
     return metrics, {
         "metrics_json": str(out / METRICS_NAME),
         "plots": {k: str(out / v) for k, v in metrics["plots"].items()},

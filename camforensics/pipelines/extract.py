@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from camforensics.core.display import residual_picture, spectrum_picture
 from camforensics.core.params import ResidualParams
 from camforensics.errors import CamforensicsError
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
+from camforensics.io.safety import temporaries_swept, unique_stems
 from camforensics.pipelines.device import residual_extractor
 from camforensics.pipelines.batch import gather_inputs, run_tasks
 from camforensics.pipelines.executor import IN_PROCESS, Execution
@@ -48,6 +49,7 @@ class ExtractSetup:
     save_pictures: bool  # write .residual.png and .spectrum.png
     max_pixels: int  # decompression-bomb guard
     device: str = "cpu"  # compute device of the residual (see camforensics.pipelines.device)
+    stems: Mapping[str, str] = field(default_factory=dict)  # output stem of inputs sharing a file name (io.safety)
 
     def __call__(self) -> ExtractSetup:
         return self
@@ -58,7 +60,7 @@ def extract_one(path: Path, setup: ExtractSetup, record: dict[str, Any]) -> None
     img = load_image(path, max_pixels=setup.max_pixels)
     record["input"] = img.info.to_dict()
     w = residual_extractor(setup.device)(img.pixels, params=setup.params)
-    base = Path(setup.out_dir) / f"{path.stem}_{img.info.sha256[:8]}"
+    base = Path(setup.out_dir) / f"{setup.stems.get(str(path), path.stem)}_{img.info.sha256[:8]}"
     outputs: dict[str, str] = {}
     if setup.save_arrays:
         save_npy(base.with_name(base.name + ".residual.npy"), w)
@@ -88,8 +90,9 @@ def extract_residuals(
 ) -> Report:
     """Write the residual of every image under ``paths`` into ``out_dir``.
 
-    Outputs are named ``<stem>_<first 8 hex of the input sha256>`` so that equal names from different folders
-    never overwrite each other: ``.residual.npy`` (float32, stored sensor order), ``.residual.png`` (0 at grey
+    Outputs are named ``<stem>_<first 8 hex of the input sha256>`` (``<stem>~<n>_...`` for inputs that share a
+    file name, see :func:`camforensics.io.safety.unique_stems`) so that equal names from different folders never
+    overwrite each other, even with equal contents: ``.residual.npy`` (float32, stored sensor order), ``.residual.png`` (0 at grey
     128, +-3 std to white/black) and ``.spectrum.png`` (dB magnitude, 40 dB range, zero frequency centred).
     ``execution``, ``journal`` and ``resume`` as in :func:`~camforensics.pipelines.identify.identify_images`
     (on a cluster, ``out_dir`` must be a folder the workers can write).
@@ -109,7 +112,8 @@ def extract_residuals(
         parameters=parameters,
         journal=Journal(journal, command="extract", parameters=parameters, resume=resume) if journal else None,
     )
-    setup = ExtractSetup(params, str(out), save_arrays, save_pictures, max_pixels, execution.device)
-    run_tasks(files, extract_one, setup, report, execution=execution, tick=tick)
+    setup = ExtractSetup(params, str(out), save_arrays, save_pictures, max_pixels, execution.device, unique_stems(files))
+    with temporaries_swept(out):  # a worker stopped by Ctrl-C leaves no half-written output
+        run_tasks(files, extract_one, setup, report, execution=execution, tick=tick)
     report.finish()
     return report

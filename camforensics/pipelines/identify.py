@@ -187,6 +187,9 @@ def prnu_one(img: LoadedImage, setup: IdentifySetup, index: FingerprintIndex, re
         record["prefilter"] = outcome.prefilter
     record["candidates"] = candidates
     record["_used"] = list(outcome.used)  # extras: for run.library.entries_used, not a result member
+    if outcome.skipped:
+        record["library_warnings"] = [f"entry {name!r} left out: {why}" for name, why in sorted(outcome.skipped.items())]
+        record["_skipped"] = dict(outcome.skipped)
 
 
 def identify_images(
@@ -258,8 +261,11 @@ def identify_images(
     used: set[str] = set()
     counts = {"n_matched": 0, "n_unmatched": 0}
 
+    skipped: dict[str, str] = dict(index.skipped) if index is not None else {}
+
     def on_result(result: dict[str, Any], extras: dict[str, Any]) -> None:
         used.update(extras.get("used", ()))
+        skipped.update(extras.get("skipped", {}))
         if result["status"] != "ok":
             return
         if result.get("decision") is not None:
@@ -283,6 +289,8 @@ def identify_images(
             "n_entries": len(index.entries),
             "entries_used": [e.summary() for e in index.entries if e.name in used],
         }
+        if skipped:  # corrupted or malformed entries: left out, the intact ones used
+            report.context["library"]["skipped_entries"] = [{"name": n, "reason": r} for n, r in sorted(skipped.items())]
         report.context["decision_rule"] = decision_context(match)
     if loaded is not None:
         e = loaded.entry

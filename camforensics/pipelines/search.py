@@ -87,6 +87,7 @@ class SearchOutcome:
     n_compared: int  # fingerprints compared by full PCE
     prefilter: dict[str, Any] | None = None  # what the prefilter did, when one ran
     used: list[str] = field(default_factory=list)  # names of the entries compared
+    skipped: dict[str, str] = field(default_factory=dict)  # corrupted or malformed entries left out, with why
 
 
 @dataclass(frozen=True)
@@ -97,10 +98,17 @@ class LibraryListing:
 
     root: Path
     listed: tuple[LibraryEntry, ...]
+    skipped: tuple[tuple[str, str], ...] = ()  # (name, why) of corrupted or malformed entries left out
 
     @classmethod
     def of(cls, library: FingerprintLibrary) -> LibraryListing:
-        return cls(library.root, tuple(library.entries()))
+        listed, skipped = [], []
+        for name in library.names():
+            try:
+                listed.append(library.entry(name))
+            except LibraryError as exc:
+                skipped.append((name, str(exc)))
+        return cls(library.root, tuple(listed), tuple(skipped))
 
     def entries(self) -> Iterator[LibraryEntry]:
         return iter(self.listed)
@@ -117,10 +125,13 @@ class FingerprintIndex:
     cache_bytes : int, keyword-only
         Memory for cached fingerprint spectra.
 
+    A corrupted or malformed entry (unreadable entry.json, a fingerprint or digest whose sha256 differs from the
+    one recorded) is left out with a warning (``skipped``: name -> reason) and the intact entries are still used.
+
     Raises
     ------
     LibraryError
-        If the library has no enrolled device.
+        If the library has no enrolled device, or no intact one.
     """
 
     def __init__(
@@ -135,10 +146,33 @@ class FingerprintIndex:
         self.match = match
         self.search = search
         self._groups: dict[tuple[int, int], _DigestGroup] = {}
-        self.entries = list(library.entries())
+        listing = library if isinstance(library, LibraryListing) else LibraryListing.of(library)
+        self.entries: list[LibraryEntry] = list(listing.listed)
+        self.skipped: dict[str, str] = dict(listing.skipped)
         if not self.entries:
+            if self.skipped:
+                raise LibraryError(
+                    f"library {library.root}: no intact entry ({'; '.join(self.skipped.values())}); run "
+                    "'camforensics library check' and enroll the devices again"
+                )
             raise LibraryError(f"library {library.root} has no enrolled device; enroll one with 'camforensics enroll'")
         self._cache = SpectrumCache(cache_bytes)
+
+    def _skip(self, entry: LibraryEntry, exc: LibraryError) -> None:
+        """Leave out an entry found corrupted (its reason kept for the report)."""
+        self.skipped[entry.name] = str(exc)
+        self.entries = [e for e in self.entries if e.name != entry.name]
+        self._groups = {k: g for k, g in self._groups.items() if entry.name not in g.names}
+
+    def _spectra(self, entries: list[LibraryEntry]) -> dict[str, Spectrum]:
+        """Hash-checked spectra of ``entries``; corrupted ones are left out (see :meth:`_skip`)."""
+        out = {}
+        for e in entries:
+            try:
+                out[e.name] = self._cache.get(e)
+            except LibraryError as exc:
+                self._skip(e, exc)
+        return out
 
     @property
     def sizes(self) -> list[str]:
@@ -176,6 +210,13 @@ class FingerprintIndex:
             If no fingerprint fits the query's size.
         """
         fits = self.require_fit(residual.shape)
+        fits = [e for e in fits if e.name in self._spectra(fits)]  # corrupted entries left out, with a warning
+        if not fits:
+            raise LibraryError(
+                "every fingerprint that fits this image is corrupted ("
+                + "; ".join(self.skipped.values())
+                + "); run 'camforensics library check' and enroll those devices again"
+            )
         query = Query(residual, grey)
         prefilter = None
         z: dict[str, float] = {}
@@ -183,6 +224,7 @@ class FingerprintIndex:
         aligned = all(candidate_rotations(query.shape, e.shape, mode=self.match.rotations) for e in fits)
         if aligned and self.uses_prefilter(len(fits)):
             z = self._digest_scores(query, fits)
+            fits = [e for e in fits if e.name in z]  # an entry whose digest is corrupted was left out
             ranked = sorted(fits, key=lambda e: z[e.name], reverse=True)
             keep = {e.name for e in ranked[: self.search.shortlist]}
             keep |= {name for name, score in z.items() if score > self.search.z_threshold}
@@ -210,6 +252,7 @@ class FingerprintIndex:
             n_compared=len(shortlist),
             prefilter=prefilter,
             used=[e.name for e in shortlist],
+            skipped=dict(self.skipped),
         )
 
     def uses_prefilter(self, n_fitting: int) -> bool:
@@ -224,8 +267,16 @@ class FingerprintIndex:
     def _group(self, shape: tuple[int, int]) -> _DigestGroup:
         group = self._groups.get(shape)
         if group is None:
-            members = [e for e in self.entries if e.shape == shape]
-            matrix = np.stack([e.load_digest() for e in members])
+            members, digests = [], []
+            for e in [e for e in self.entries if e.shape == shape]:
+                try:
+                    digests.append(e.load_digest())
+                    members.append(e)
+                except LibraryError as exc:
+                    self._skip(e, exc)
+            if not members:
+                return _DigestGroup(shape=shape, names=[], matrix=np.zeros((0, 8), np.uint8))
+            matrix = np.stack(digests)
             group = self._groups[shape] = _DigestGroup(shape=shape, names=[e.name for e in members], matrix=matrix)
         return group
 
@@ -234,6 +285,8 @@ class FingerprintIndex:
         best: dict[str, float] = {}
         for shape in sorted({e.shape for e in fits}):
             group = self._group(shape)
+            if not group.names:
+                continue
             n_bits = shape[0] * shape[1]
             for r in candidate_rotations(query.shape, shape, mode=self.match.rotations):
                 scores = digest_z_scores(sign_digest(np.rot90(query.signal, r // 90)), group.matrix, n_bits)

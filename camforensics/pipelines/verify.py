@@ -22,6 +22,7 @@ from camforensics.inference.registry import LoadedModel, ModelRegistry, onnxrunt
 from camforensics.inference.verification import TASK as TASK_VERIFICATION
 from camforensics.io.folders import collect_images
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
+from camforensics.reports.escape import recorded_path
 from camforensics.pipelines.batch import common_size, run_tasks
 from camforensics.pipelines.device import new_accumulator, residual_extractor
 from camforensics.pipelines.enroll import AccumulateState, merge_accumulators
@@ -230,7 +231,7 @@ def siamese_step(
         turn = rotation if side == "B" else 0
         for r in used[side]:
             try:
-                avg.add(rotate_image(load_image(r["input"]["path"], max_pixels=max_pixels).pixels, turn))
+                avg.add(rotate_image(load_image(recorded_path(r["input"]), max_pixels=max_pixels).pixels, turn))
             except CamforensicsError as exc:  # it was readable a moment ago; say so and go on without it
                 warnings.append(f"{r['input']['path']}: left out of the Siamese score ({exc})")
         sides.append(avg.mean())
@@ -377,7 +378,7 @@ def verify_sets(
             pces = []
             setup = AgainstSetup(other.k, residual_params, match, max_pixels, execution.device)
             with Executor(match_against_one, setup, execution=execution) as ex:
-                for record, (result, _) in zip(records, ex.map(Path(r["input"]["path"]) for r in records)):
+                for record, (result, _) in zip(records, ex.map(Path(recorded_path(r["input"])) for r in records)):
                     if result["status"] == "ok":
                         record["vs_other_set"] = result["vs_other_set"]
                         pces.append(result["vs_other_set"]["pce"])

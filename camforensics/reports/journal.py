@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from camforensics.errors import CamforensicsError
+from camforensics.reports.escape import escape_text, escape_tree
 
 JOURNAL_SCHEMA = "camforensics-journal"
 JOURNAL_VERSION = 1
@@ -84,7 +85,7 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str], *, command: str, parameters: Mapping[str, Any], resume: bool = False) -> None:
         self.path = Path(path)
         self.command = command
-        self.parameters = json.loads(json.dumps(parameters))
+        self.parameters = escape_tree(json.loads(json.dumps(parameters)))  # names that are not UTF-8 escaped
         self._done: dict[str, tuple[int, int, int]] = {}  # path -> (line offset, size, mtime_ns) of its last ok result
         self.n_resumed = 0
         self._unsynced = 0
@@ -158,7 +159,7 @@ class Journal:
     def can_reuse(self, path: str | os.PathLike[str]) -> bool:
         """True when an earlier session finished ``path`` successfully, the file is unchanged since, and every
         file that result lists under ``outputs`` (e.g. extract's residual files) still exists."""
-        done = self._done.get(str(path))
+        done = self._done.get(escape_text(str(path)))  # results record names escaped (reports.escape)
         if done is None:
             return False
         stamp = input_stamp(path)
@@ -169,7 +170,7 @@ class Journal:
 
     def reuse(self, path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, int]]:
         """(result, extras, stamp) of the earlier session's result for ``path`` (check :meth:`can_reuse` first)."""
-        offset = self._done[str(path)][0]
+        offset = self._done[escape_text(str(path))][0]
         if self._reader is None:
             self._reader = open(self.path, "rb")
         self._reader.seek(offset)

@@ -87,7 +87,7 @@ def _read_jsonl(text: str, path: Path) -> dict[str, Any]:
     run: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
     results: list[dict[str, Any]] = []
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, line in enumerate(text.split("\n"), start=1):  # not splitlines: U+0085, U+2028 may sit in names
         if not line.strip():
             continue
         try:

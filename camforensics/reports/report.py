@@ -12,7 +12,6 @@ import json
 import math
 import platform
 import sys
-import textwrap
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import IO, Any
 from camforensics import __version__
 from camforensics.errors import CamforensicsError
 from camforensics.reports.atomic import atomic_open, atomic_write_text
+from camforensics.reports.escape import HEX_SUFFIX, escape_text, has_surrogates, raw_bytes
 from camforensics.reports.journal import Journal
 
 SCHEMA = "camforensics-report"
@@ -57,13 +57,22 @@ def _now() -> str:
 
 
 def clean(value: Any) -> Any:
-    """JSON-safe copy: tuples to lists, Paths to str, non-finite floats to strings."""
+    """JSON-safe copy: tuples to lists, Paths to str, non-finite floats to strings, names that are not UTF-8
+    escaped (see :mod:`camforensics.reports.escape`: ``\\xHH`` in the text, the exact bytes under ``<member>_hex``)."""
     if isinstance(value, Mapping):
-        return {str(k): clean(v) for k, v in value.items()}
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            key = escape_text(str(k))
+            out[key] = clean(v)
+            if isinstance(v, (str, Path)) and has_surrogates(str(v)):
+                out[key + HEX_SUFFIX] = raw_bytes(str(v)).hex()
+        return out
     if isinstance(value, (list, tuple)):
         return [clean(v) for v in value]
     if isinstance(value, Path):
-        return str(value)
+        return escape_text(str(value))
+    if isinstance(value, str):
+        return escape_text(value)
     if isinstance(value, float) and not math.isfinite(value):
         return "inf" if value > 0 else ("-inf" if value < 0 else "nan")
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
@@ -232,10 +241,20 @@ class Report:
         else:
             # Two passes: the columns are the union over all rows, then the rows.
             columns = list(dict.fromkeys(k for r in self.iter_results() for k in flatten(r)))
-            writer = csv.DictWriter(stream, fieldnames=columns, lineterminator="\n")
-            writer.writeheader()
+            # The csv module quotes a field holding a character of the line terminator, so rows are formatted with
+            # "\r\n" (a carriage return in a file name is then quoted, not a row break) and written ending in "\n".
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\r\n")
+
+            def emit(row: dict[str, Any] | None) -> None:
+                buf.seek(0)
+                buf.truncate()
+                writer.writeheader() if row is None else writer.writerow(row)
+                stream.write(buf.getvalue()[:-2] + "\n")
+
+            emit(None)
             for r in self.iter_results():
-                writer.writerow(flatten(r))
+                emit(flatten(r))
 
 
 def check_report_format(fmt: str) -> None:
@@ -254,7 +273,10 @@ def _write_json(stream: IO[str], run: dict[str, Any], results: Iterator[dict[str
     stream.write(head)
     first = True
     for r in results:
-        stream.write(("\n" if first else ",\n") + textwrap.indent(json.dumps(r, indent=2, ensure_ascii=False), "    "))
+        # Indent on "\n" only: json.dumps escapes it inside strings, whereas str.splitlines (textwrap.indent) would
+        # also break at U+0085, U+2028, ... that ensure_ascii=False leaves raw inside a file name.
+        body = "\n".join("    " + line for line in json.dumps(r, indent=2, ensure_ascii=False).split("\n"))
+        stream.write(("\n" if first else ",\n") + body)
         first = False
     stream.write("]" if first else "\n  ]")
     stream.write(tail + "\n")

@@ -37,10 +37,12 @@ from camforensics.training.siamese_pairs import PairSpec, spec_paths
 
 
 def _probe_shape(path: Path) -> tuple[int, int]:
-    from PIL import Image
+    from camforensics.io.images import read_header
 
-    with Image.open(path) as img:  # header only; the size is the stored (sensor) order, never EXIF-rotated
-        return img.size[1], img.size[0]
+    # Header only (a regular file: a named pipe is refused, never opened); the size is the stored (sensor) order,
+    # never EXIF-rotated. The pixel limit is applied when the image is decoded.
+    _, width, height = read_header(path, max_pixels=1 << 62)
+    return height, width
 
 
 CROP_CACHE_BYTES = 1_000_000_000  # model inputs of calibration images kept for the pairs that reuse them

@@ -12,7 +12,7 @@ verdicts of the camera-model attributors (the judges) before and after.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,14 @@ from camforensics.core.matching import Query, fits, match_query
 from camforensics.core.params import PCE_THRESHOLD, MatchParams, ResidualParams
 from camforensics.core.quality import psnr, ssim
 from camforensics.core.residual import extract_residual, to_grey
-from camforensics.errors import CamforensicsError, InputError, ParameterError
+from camforensics.errors import InputError, ParameterError
 from camforensics.inference.registry import LoadedModel
 from camforensics.io.encoding import IMAGE_FORMATS, decode_image, encode_image
 from camforensics.io.folders import safe_file_part
 from camforensics.io.hashing import sha256_bytes
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.library import FingerprintLibrary, LibraryEntry
+from camforensics.io.safety import check_outputs, require_analysable, resolved, temporaries_swept, unique_stems
 from camforensics.pipelines.anonymize.attacks import ATTACK_METHODS, AttackChoice, attack_context
 from camforensics.pipelines.anonymize.baselines import BASELINE_METHODS, BaselineOptions
 from camforensics.pipelines.anonymize.fingerprint import (
@@ -135,16 +136,7 @@ def check_output_folder(out: Path, inputs: list[str | Path]) -> None:
     ------
     CamforensicsError
     """
-    target = out.resolve()
-    if target.exists() and not target.is_dir():
-        raise CamforensicsError(f"--output {out} is an existing file; give a folder")
-    for given in inputs:
-        p = Path(given).resolve()
-        if p.is_dir() and (target == p or p in target.parents):
-            raise CamforensicsError(
-                f"--output {out} is inside the input folder {given}: its outputs would be read as inputs by the next "
-                "run; choose a folder outside the inputs"
-            )
+    check_outputs(inputs, folder=out)  # camforensics.io.safety: the same rule for every command
 
 
 @dataclass(frozen=True)
@@ -156,6 +148,7 @@ class AnonymizeSetup:
     inputs: frozenset[str]  # resolved paths of every input file: never written
     devices: dict[str, LibraryEntry] = field(default_factory=dict)  # "removed" / "target": the caller's entries
     verify: LibraryListing | None = None  # the entries of the verify library, as the caller listed them
+    stems: Mapping[str, str] = field(default_factory=dict)  # output stem of inputs sharing a file name (io.safety)
 
     def __call__(self) -> AnonymizeState:
         p = self.params
@@ -247,7 +240,8 @@ def anonymize_one(path: Path, state: AnonymizeState, record: dict[str, Any]) -> 
     p = setup.params
     img = load_image(path, max_pixels=p.max_pixels)
     record["input"] = img.info.to_dict()
-    out_path = Path(setup.out_dir) / output_name(path, img.info.sha256, p)
+    require_analysable(img.pixels.shape, path)  # what identify could not use is not "anonymized" either
+    out_path = Path(setup.out_dir) / output_name(path.with_name(setup.stems.get(str(path), path.stem) + path.suffix), img.info.sha256, p)
     if str(out_path.resolve()) in setup.inputs:
         raise InputError(f"{path}: its output {out_path} would overwrite an input; choose another --output folder")
     pixels = img.pixels
@@ -415,9 +409,10 @@ def anonymize_images(
             params = replace(params, options=replace(o, threads=1))
         if params.judges is not None and params.judges.threads == 0:
             params = replace(params, judges=replace(params.judges, threads=1))
-    inputs = frozenset(str(f.resolve()) for f in files)
-    setup = AnonymizeSetup(params, str(out), inputs, {role: e for role, (_, e) in entries.items()}, verify)
+    entries_by_role = {role: e for role, (_, e) in entries.items()}
+    setup = AnonymizeSetup(params, str(out), resolved(files), entries_by_role, verify, unique_stems(files))
     tally = _Tally()
-    run_tasks(files, anonymize_one, setup, report, execution=execution, on_result=tally, tick=tick)
+    with temporaries_swept(out):  # a worker stopped by Ctrl-C leaves no half-written output
+        run_tasks(files, anonymize_one, setup, report, execution=execution, on_result=tally, tick=tick)
     report.finish(**tally.summary(targeted=params.target is not None))
     return report
