@@ -116,11 +116,22 @@ def identify(
         typer.Option(
             "--model",
             "-m",
-            help="Camera-model attributor to run beside PRNU (see 'camforensics models list'); default: the "
-            "registry's default attributor.",
+            help="Camera-model attributor or panel to run beside PRNU (see 'camforensics models list'); default: "
+            "the registry's default panel, else its default attributor.",
         ),
     ] = None,
     no_model: Annotated[bool, typer.Option("--no-model", help="PRNU only: no camera-model attribution.")] = False,
+    signatures: Annotated[
+        Path | None,
+        typer.Option(
+            "--signatures",
+            help="JPEG coding-signature table ('camforensics signatures build'); default: the shipped "
+            "jpeg-signatures.json of the models folder, when there is one.",
+        ),
+    ] = None,
+    no_signatures: Annotated[
+        bool, typer.Option("--no-signatures", help="Do not match JPEG coding signatures.")
+    ] = False,
     models_dir: Annotated[
         Path | None, typer.Option("--models-dir", help="Model registry folder (default: the shipped models/).")
     ] = None,
@@ -166,6 +177,13 @@ def identify(
         from camforensics.core.params import MatchParams, ResidualParams
         from camforensics.pipelines.identify import identify_images, model_choice
         from camforensics.pipelines.search import SearchParams
+        from camforensics.pipelines.signatures import default_table_path
+
+        table = None
+        if not no_signatures:
+            table = signatures if signatures is not None else default_table_path(models_dir)
+            if signatures is None and not table.is_file():
+                table = None
 
         chosen = (
             None
@@ -196,6 +214,7 @@ def identify(
                 paths,
                 library=library,
                 model=chosen,
+                signatures=table,
                 residual_params=residual,
                 match=match,
                 search=SearchParams(prefilter="off" if exhaustive else "auto"),
@@ -272,3 +291,19 @@ def _table(rep) -> None:  # noqa: ANN001 - a Report
     if n_ok > MAX_TABLE_ROWS:
         table.caption = f"{n_ok - MAX_TABLE_ROWS} more rows in the report"
     out.print(table)
+    _sentences(rep)
+
+
+def _sentences(rep) -> None:  # noqa: ANN001 - a Report
+    """What the EXIF check and the JPEG coding signature say, one sentence each per image, in plain words."""
+    ok = (r for r in rep.iter_results() if r["status"] == "ok")
+    for _, r in zip(range(MAX_TABLE_ROWS), ok):
+        name = Path(r["input"]["path"]).name
+        a = r.get("model_attribution")
+        if a is not None and a["exif"]["consistent"] is not None:
+            colour = "green" if a["exif"]["consistent"] else "red"
+            out.print(f"{name}: [{colour}]{a['exif']['note']}[/].")
+        sig = r.get("jpeg_signature")
+        if sig is not None:
+            colour = "red" if sig.get("resaved", {}).get("flag") else ("yellow" if sig.get("known") is False else "dim")
+            out.print(f"{name}: [{colour}]JPEG {sig['note']}[/].")

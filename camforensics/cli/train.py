@@ -30,7 +30,16 @@ def register(app: typer.Typer) -> None:
 
 
 def _run_training(
-    train: Any, data: Path, output: Path, config: Any, *, layout: str, split: Path | None, resume: bool, quiet: bool
+    train: Any,
+    data: Path | list[Path],
+    output: Path,
+    config: Any,
+    *,
+    layout: str,
+    split: Path | None,
+    resume: bool,
+    quiet: bool,
+    **extra: Any,
 ) -> dict[str, Any]:
     """Run one of the training loops with the command line recorded and the progress bar shown."""
     command = shlex.join(["camforensics", *sys.argv[1:]])
@@ -44,6 +53,7 @@ def _run_training(
             resume=resume,
             command=command,
             on_progress=hook,
+            **extra,
         )
 
 
@@ -56,7 +66,10 @@ def _need_torch() -> None:
 
 @train_app.command("attributor")
 def attributor(
-    data: Annotated[Path, typer.Argument(help="Data set folder (Dresden, VISION, Kaggle or generic layout).")],
+    data: Annotated[
+        list[Path],
+        typer.Argument(help="Data set folder(s) (Dresden, VISION, Kaggle or generic layout); several train one model."),
+    ],
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Run folder: checkpoints, training log, split, summary.")
     ],
@@ -66,6 +79,29 @@ def attributor(
             help="Input preprocessor: RGB, HP (5x5 KV high-pass), FD (3rd-order differences), CC (constrained conv), WW (wavelet Wiener residual)."
         ),
     ] = "HP",
+    split_by: Annotated[
+        str, typer.Option(help="device (device-disjoint split) or image (each body's images split train/val/test).")
+    ] = "device",
+    test_only: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--test-only",
+            metavar="DIR",
+            help="Photos of DIR (same device and file name, e.g. full frames of crops in DATA) stay out of training; repeatable.",
+        ),
+    ] = None,
+    leave_out: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--leave-out",
+            metavar="MODEL",
+            help="Camera model ('Make Model') kept out of training, tested as unknown (open-set folds); repeatable.",
+        ),
+    ] = None,
+    eval_window: Annotated[
+        int, typer.Option(help="Decisions use patches of the centred window of this side (0: whole image).")
+    ] = 1024,
+    dih4: Annotated[bool, typer.Option("--dih4/--no-dih4", help="Random flips and quarter turns of training patches.")] = True,
     architecture: Annotated[str, typer.Option(help="Network: bondi (small CNN) or resnet (small ResNet).")] = "bondi",
     width: Annotated[int, typer.Option(help="Channels of the first layer (the others scale with it).")] = 16,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 15,
@@ -118,11 +154,23 @@ def attributor(
             eval_patches=eval_patches,
             open_set_accept=open_set_accept,
             single_device=single_device,
+            split_by=split_by,
+            eval_window=eval_window,
+            dih4=dih4,
+            unknown_models=tuple(leave_out or ()),
             device=device,
             threads=threads,
         )
         summary = _run_training(
-            train_attributor, data, output, config, layout=layout, split=split, resume=resume, quiet=quiet
+            train_attributor,
+            data[0] if len(data) == 1 else data,
+            output,
+            config,
+            layout=layout,
+            split=split,
+            resume=resume,
+            quiet=quiet,
+            test_only=test_only or (),
         )
         if not quiet:
             _show_summary(summary)
