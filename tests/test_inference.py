@@ -63,7 +63,7 @@ def test_exif_consistency_cases():
     # An EXIF camera outside the classes: a named class contradicts it, "unknown" agrees with it.
     outside = exif_consistency("Apple", "iPhone 4", CLASSES, "Canon Ixus70")
     assert outside["consistent"] is False and "contradict" in outside["note"] and outside["in_classes"] is False
-    assert exif_consistency("NIKON CORPORATION", "NIKON D70", CLASSES, None)["consistent"] is True
+    assert exif_consistency("Apple", "iPhone 4", CLASSES, None)["consistent"] is True
     assert exif_consistency(None, None, CLASSES, "Canon Ixus70")["consistent"] is None  # EXIF names no camera
     assert exif_consistency("Canon", "", CLASSES, None)["consistent"] is None
 

@@ -160,7 +160,8 @@ def build_table(
             except CamforensicsError as exc:
                 skipped[str(rec.path)] = str(exc)
                 continue
-            rel = rec.path.relative_to(root).as_posix() if rec.path.is_relative_to(root) else rec.path.name
+            base = root.absolute()
+            rel = rec.path.relative_to(base).as_posix() if rec.path.is_relative_to(base) else rec.path.name
             out.add(rec.model_id, sig, frame_size=sizes.get(rel))
             n += 1
         out.sources.append(
