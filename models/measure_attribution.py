@@ -8,8 +8,9 @@
    the top-1 model and of the decision (a name or "unknown"), accuracy of frames and crops. The same figures with
    the old rule (best patches of the whole frame, window 0) are measured beside them.
 2. Open set on leave-3-models-out folds (runs trained by models/openset_folds.sh): unknown-model photos flagged and
-   known-model photos rejected, for the CNN (the fold model's calibrated threshold), the JPEG coding signature
-   (quantization tables that no training photo of a known model has) and both (either cue flags).
+   known-model photos rejected, for each cue alone and combined: ``cnn`` (the fold model's threshold, calibrated on
+   its validation split), ``sig`` (quantization tables that no training photo of a known model has), ``agree``
+   (the CNN's top model never wrote these tables in training) and ``cnn_or_agree`` (either flags).
 
 With --record the figures go into the panel's manifest entry (metrics.real_full, metrics.open_set_folds).
 Needs torch for the folds (their checkpoints are read directly).
@@ -95,7 +96,8 @@ def open_set_folds(folds: list[Path]) -> dict:
     from camforensics.training.nets import Attributor
 
     out = []
-    totals = {k: [0, 0] for k in ("cnn_u", "cnn_k", "sig_u", "sig_k", "both_u", "both_k")}
+    cues = ("cnn", "sig", "agree", "cnn_or_agree")
+    totals = {f"{c}_{k}": [0, 0] for c in cues for k in ("u", "k")}
     for run in folds:
         state = load_checkpoint(run / "best.pt")
         cfg = AttributorConfig.from_dict(state["config"])
@@ -104,37 +106,65 @@ def open_set_folds(folds: list[Path]) -> dict:
         model.load_state_dict(state["model"])
         split = Split.load(run / "split.json")
         test = held_out(split.test, classes, cfg)
-        _, scores = decision_scores(image_log_probs(model, test, torch.device("cpu")))
+        per_image = image_log_probs(model, test, torch.device("cpu"))
+        preds, scores = decision_scores(per_image)
         cnn_flag = scores < float(state["open_set"]["threshold"])
-        known_keys = {read_jpeg_signature(r.path).quant_key() for r in split.train}
-        sig_flag = np.array([read_jpeg_signature(r.path).quant_key() not in known_keys for r in test.records])
+        # The signature table as the fold knows it: the training photos of its known models.
+        keys_of: dict[str, set[str]] = {}
+        for r in split.train:
+            keys_of.setdefault(r.model_id, set()).add(read_jpeg_signature(r.path).quant_key())
+        known_keys = set().union(*keys_of.values())
+        test_keys = [read_jpeg_signature(r.path).quant_key() for r in test.records]
+        sig_flag = np.array([k not in known_keys for k in test_keys])
+        agree_flag = np.array([k not in keys_of.get(classes[int(p)], set()) for k, p in zip(test_keys, preds)])
         unknown = test.labels < 0
-        both = cnn_flag | sig_flag
+        flags = {"cnn": cnn_flag, "sig": sig_flag, "agree": agree_flag, "cnn_or_agree": cnn_flag | agree_flag}
         fold = {"run": run.name, "left_out": list(cfg.unknown_models), "n_unknown": int(unknown.sum()),
                 "n_known": int((~unknown).sum())}
-        for cue, flags in (("cnn", cnn_flag), ("sig", sig_flag), ("both", both)):
-            fold[f"{cue}_unknown_flagged"] = float(flags[unknown].mean())
-            fold[f"{cue}_known_rejected"] = float(flags[~unknown].mean())
-            totals[cue + "_u"][0] += int(flags[unknown].sum())
+        for cue, f in flags.items():
+            fold[f"{cue}_unknown_flagged"] = float(f[unknown].mean())
+            fold[f"{cue}_known_rejected"] = float(f[~unknown].mean())
+            totals[cue + "_u"][0] += int(f[unknown].sum())
             totals[cue + "_u"][1] += int(unknown.sum())
-            totals[cue + "_k"][0] += int(flags[~unknown].sum())
+            totals[cue + "_k"][0] += int(f[~unknown].sum())
             totals[cue + "_k"][1] += int((~unknown).sum())
-        fold["unknown_flagged"], fold["known_rejected"] = fold["both_unknown_flagged"], fold["both_known_rejected"]
-        fold["cues"] = (
-            f"CNN alone {fold['cnn_unknown_flagged']:.2f} / {fold['cnn_known_rejected']:.2f}, signature alone "
-            f"{fold['sig_unknown_flagged']:.2f} / {fold['sig_known_rejected']:.2f} (flagged / rejected)"
-        )
-        fold["known_accuracy"] = float(
-            np.mean([classes[int(np.argmax(lp.mean(0)))] == r.model_id
-                     for lp, r, u in zip(image_log_probs(model, test, torch.device("cpu")), test.records, unknown)
-                     if not u])
-        )
+        fold["unknown_flagged"], fold["known_rejected"] = fold["cnn_unknown_flagged"], fold["cnn_known_rejected"]
+        fold["cues"] = "; ".join(
+            f"{cue} {fold[cue + '_unknown_flagged']:.2f} / {fold[cue + '_known_rejected']:.2f}" for cue in cues
+        ) + " (unknown flagged / known rejected)"
+        known_right = preds[~unknown] == test.labels[~unknown]
+        fold["known_accuracy"] = float(known_right.mean())
+        fold["known_accuracy_accepted"] = float(known_right[~flags["cnn_or_agree"][~unknown]].mean())
         out.append(fold)
         print(json.dumps({k: v for k, v in fold.items() if k != "cues"}), file=sys.stderr)
     overall = {cue: {"unknown_flagged": totals[cue + "_u"][0] / max(totals[cue + "_u"][1], 1),
                      "known_rejected": totals[cue + "_k"][0] / max(totals[cue + "_k"][1], 1)}
-               for cue in ("cnn", "sig", "both")}
+               for cue in cues}
     return {"folds": out, "overall": overall}
+
+
+# Camera models whose photos come from one source of one scene type (MANIFEST.csv 'source'): a model that learned the
+# scene instead of the camera would confuse them with each other more than with the rest.
+SCENE_GROUPS = {
+    "aerial survey (OpenDroneMap data sets)": ["Canon EOS DIGITAL REBEL XSi", "Canon IXUS 125 HS", "Canon PowerShot S100"],
+    "flat fields, ernestbies/Camera-Fingerprint-PRNU": ["LG LG-D605", "Samsung GT-I9300", "Samsung SM-J330F"],
+    "flat fields, sim-pez/prnu": ["Apple iPhone 4", "Samsung GT-P5210", "Wiko RIDGE 4G"],
+}
+
+
+def scene_confusions(confusion: dict) -> dict:
+    """Errors between models of one scene group, against what errors spread evenly over the other models give."""
+    classes, mat = confusion["classes"], np.asarray(confusion["matrix"])
+    index = {c: i for i, c in enumerate(classes)}
+    out = {}
+    for group, models in SCENE_GROUPS.items():
+        rows = [index[m] for m in models if m in index]
+        errors = int(sum(mat[i].sum() - mat[i, i] for i in rows))
+        within = int(sum(mat[i, j] for i in rows for j in rows if i != j))
+        even = (len(rows) - 1) / (len(classes) - 1)
+        out[group] = {"models": models, "errors": errors, "errors_within_group": within,
+                      "share_within": within / errors if errors else None, "share_if_even": even}
+    return out
 
 
 def main() -> int:
@@ -153,6 +183,12 @@ def main() -> int:
         result["real_full"] = size_independence(args.data, args.panel, args.models_dir)
     if args.folds:
         result["open_set_folds"] = {"protocol": args.fold_protocol, **open_set_folds(args.folds)}
+    from camforensics.inference.panel import panel_entry
+    from camforensics.inference.registry import ModelRegistry
+
+    test = panel_entry(ModelRegistry(args.models_dir), args.panel).meta.get("metrics", {}).get("test", {})
+    if test.get("confusion"):
+        result["scene_groups"] = scene_confusions(test["confusion"])
     text = json.dumps(result, indent=2)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -170,6 +206,8 @@ def main() -> int:
             entry["metrics"]["real_full"] = {k: v for k, v in result["real_full"].items() if k != "frames"}
         if "open_set_folds" in result:
             entry["metrics"]["open_set_folds"] = result["open_set_folds"]
+        if "scene_groups" in result:
+            entry["metrics"]["test"]["scene_groups"] = result["scene_groups"]
         register_panel(reg, args.panel, entry)
         print(f"recorded in {reg.manifest_path}", file=sys.stderr)
     return 0

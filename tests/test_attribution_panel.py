@@ -194,5 +194,11 @@ def test_identify_matches_the_jpeg_signature_beside_the_attribution(panel_regist
     by = {Path(r["input"]["path"]).name: r["jpeg_signature"] for r in doc["results"]}
     assert by["same.jpg"]["cameras"] == ["Alpha One"] and by["same.jpg"]["resaved"]["flag"] is False
     assert by["edited.jpg"]["resaved"]["flag"] is True and "GIMP" in by["edited.jpg"]["note"]
+    verdict = {Path(r["input"]["path"]).name: (r["model_attribution"], r["camera_model"]) for r in doc["results"]}
+    att, comb = verdict["edited.jpg"]  # Alpha One's photos never had quality-60 tables: the signature vetoes a name
+    if att["decision"]["model"] == "Alpha One":
+        assert comb["unknown"] is True and comb["by"] == "jpeg_signature"
+    att, comb = verdict["same.jpg"]
+    assert comb["model"] == att["decision"]["model"] or att["decision"]["model"] not in (None, "Alpha One")
     assert doc["summary"]["n_resaved_flagged"] == 1
     assert "looks re-saved or edited" in res.output

@@ -284,6 +284,9 @@ def _table(rep) -> None:  # noqa: ANN001 - a Report
             a = r["model_attribution"]
             top = a["top_k"][0]
             name = "[yellow]unknown[/] (" + top["model"] + "?)" if a["decision"]["unknown"] else top["model"]
+            combined = r.get("camera_model")
+            if combined is not None and combined["unknown"] and not a["decision"]["unknown"]:
+                name = "[yellow]unknown[/] (" + top["model"] + "? JPEG tables disagree)"
             consistent = a["exif"]["consistent"]
             exif = "-" if consistent is None else ("agrees" if consistent else "[red]disagrees[/]")
             row += [name, f"{top['probability']:.2f}", exif]

@@ -174,6 +174,15 @@ def _extra_metrics(metrics: dict) -> None:
             f"{rf.get('crop_accuracy')}, agreement frame/crop {rf.get('agreement_frame_crop')}, frame/512 sub-crops "
             f"{rf.get('agreement_frame_subcrops')}"
         )
+    groups = (metrics.get("test") or {}).get("scene_groups")
+    if groups:
+        out.print(
+            "test errors within a scene group (same source and scene type; learning the scene would raise them): "
+            + "; ".join(
+                f"{g}: {v['errors_within_group']} of {v['errors']} errors (even spread {v['share_if_even']:.2f})"
+                for g, v in groups.items()
+            )
+        )
     folds = metrics.get("open_set_folds")
     if folds:
         out.print(f"open set, leave-3-models-out folds ({folds.get('protocol')}):")

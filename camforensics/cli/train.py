@@ -450,6 +450,11 @@ def _show_summary(summary: dict[str, Any]) -> None:
             out.print(
                 f"{split}: image accuracy {acc if acc is None else f'{acc:.3f}'} on {s['n_images']} images; patch accuracy {s['patch_accuracy']:.3f}"
             )
+            if s.get("unknown_model_rejection_rate") is not None:
+                out.print(
+                    f"{split}: left-out models' photos flagged unknown {s['unknown_model_rejection_rate']:.3f}, known "
+                    f"models' photos rejected {s.get('open_set_false_reject_rate', 0.0):.3f}"
+                )
     out.print(
         f"open-set threshold {summary['open_set']['threshold']:.4f} (mean log-probability); checkpoint {summary['checkpoint']}"
     )

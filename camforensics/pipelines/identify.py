@@ -157,6 +157,8 @@ def identify_one(path: Path, state: IdentifyState, record: dict[str, Any]) -> No
         )
     if state.signatures is not None:
         record["jpeg_signature"] = signature_of(path, state, record.get("model_attribution"))
+        if "model_attribution" in record:
+            record["camera_model"] = combined_decision(record["model_attribution"], record["jpeg_signature"])
     if index is None:
         return
     try:
@@ -182,6 +184,23 @@ def signature_of(path: Path, state: IdentifyState, attribution: dict[str, Any] |
     decided = attribution["decision"]["model"] if attribution is not None else None
     classes = attribution["classes"] if attribution is not None else ()
     return match_signature(sig, state.signatures, cnn_model=decided, cnn_classes=classes)  # type: ignore[arg-type]
+
+
+def combined_decision(attribution: dict[str, Any], signature: dict[str, Any]) -> dict[str, Any]:
+    """The camera-model verdict of both cues: the CNN's decision, turned into "unknown" when the model it names never
+    wrote the file's quantization tables in the signature table (an unknown camera the CNN mistook for a known one,
+    or a re-saved file). Each cue stays in the report on its own (``model_attribution``, ``jpeg_signature``)."""
+    decided = attribution["decision"]["model"]
+    if decided is None:
+        return {"model": None, "unknown": True, "by": "cnn", "note": "the attribution says unknown"}
+    if signature.get("cnn", {}).get("agrees") is False:
+        return {
+            "model": None,
+            "unknown": True,
+            "by": "jpeg_signature",
+            "note": f"the CNN names {decided}, but that camera never wrote these JPEG tables in the reference photos",
+        }
+    return {"model": decided, "unknown": False, "by": "cnn", "note": f"{decided} (no cue against it)"}
 
 
 def prnu_one(img: LoadedImage, setup: IdentifySetup, index: FingerprintIndex, record: dict[str, Any]) -> None:
@@ -301,6 +320,9 @@ def identify_images(
         attribution = result.get("model_attribution")
         if attribution is not None:
             counts["n_model_unknown" if attribution["decision"]["unknown"] else "n_model_attributed"] += 1
+            combined = result.get("camera_model")
+            if combined is not None and combined["unknown"] and not attribution["decision"]["unknown"]:
+                counts["n_model_unknown_by_signature"] = counts.get("n_model_unknown_by_signature", 0) + 1
             if attribution["exif"]["consistent"] is False:
                 counts["n_exif_inconsistent"] += 1
         sig = result.get("jpeg_signature")
