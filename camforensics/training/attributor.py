@@ -295,7 +295,10 @@ def make_split(
     common = Path(os.path.commonpath([str(r.absolute()) for r in roots])) if len(roots) > 1 else roots[0]
     joined = "+".join(sorted(set(layouts)))
     forced = test_only_paths(records, test_only, layout) if test_only else []
-    if config.split_by == "image":
+    # Other training loops (anonymizer) share this function with configs that have no split_by / unknown_models.
+    split_by = getattr(config, "split_by", "device")
+    unknown_models = tuple(getattr(config, "unknown_models", ()))
+    if split_by == "image":
         split = split_by_image(
             records, fractions=config.split_fractions, seed=config.seed, test_only=forced, root=common, layout=joined
         )
@@ -310,13 +313,13 @@ def make_split(
             root=common,
             layout=joined,
         )
-    if not config.unknown_models:
+    if not unknown_models:
         return split
     present = {r.model_id for r in records}
-    missing = sorted(set(config.unknown_models) - present)
+    missing = sorted(set(unknown_models) - present)
     if missing:
         raise ParameterError(f"unknown_models {missing} are not models of the data (it has: {', '.join(sorted(present))})")
-    left = set(config.unknown_models)
+    left = set(unknown_models)
     moved = [r for name in ("train", "validation") for r in split.records[name] if r.model_id in left]
     recs = {
         "train": tuple(r for r in split.train if r.model_id not in left),
