@@ -223,7 +223,8 @@ def calibrate_open_set(scores: np.ndarray, accept: float) -> float:
     return float(np.quantile(np.asarray(scores, np.float64), 1.0 - accept, method="lower"))
 
 
-def _data_summary(split: Split, classes: Sequence[str], roots: Sequence[Path]) -> dict[str, Any]:
+def _data_summary(split: Split, classes: Sequence[str], roots: Path | Sequence[Path]) -> dict[str, Any]:
+    roots = [roots] if isinstance(roots, Path) else list(roots)  # one root: the other training loops' call
     out: dict[str, Any] = {
         "dataset": "+".join(r.name for r in roots),
         "layout": split.layout,
