@@ -126,7 +126,7 @@ def identify(
         typer.Option(
             "--signatures",
             help="JPEG coding-signature table ('camforensics signatures build'); default: the shipped "
-            "jpeg-signatures.json of the models folder, when there is one.",
+            "jpeg-signatures.json of the models folder, when there is one (not with --no-model).",
         ),
     ] = None,
     no_signatures: Annotated[
@@ -180,9 +180,9 @@ def identify(
         from camforensics.pipelines.signatures import default_table_path
 
         table = None
-        if not no_signatures:
+        if not no_signatures:  # --no-model (PRNU only) drops the shipped table too, unless --signatures names one
             table = signatures if signatures is not None else default_table_path(models_dir)
-            if signatures is None and not table.is_file():
+            if signatures is None and (no_model or not table.is_file()):
                 table = None
 
         chosen = (
