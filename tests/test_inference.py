@@ -58,11 +58,14 @@ def test_a_score_below_the_calibrated_threshold_is_unknown():
 
 def test_exif_consistency_cases():
     assert exif_consistency("Canon", "Canon IXUS70", CLASSES, "Canon Ixus70")["consistent"] is True  # case, make prefix
-    assert exif_consistency("NIKON CORPORATION", "NIKON D70", CLASSES, "Canon Ixus70")["consistent"] in (False, None)
     assert exif_consistency("Canon", "Ixus70", CLASSES, "Sony DSC-H50")["consistent"] is False
     assert exif_consistency("Canon", "Ixus70", CLASSES, None)["consistent"] is False  # known camera, called unknown
-    assert exif_consistency("Apple", "iPhone 4", CLASSES, "Canon Ixus70")["consistent"] is None  # not a class
-    assert exif_consistency(None, None, CLASSES, "Canon Ixus70")["consistent"] is None
+    # An EXIF camera outside the classes: a named class contradicts it, "unknown" agrees with it.
+    outside = exif_consistency("Apple", "iPhone 4", CLASSES, "Canon Ixus70")
+    assert outside["consistent"] is False and "contradict" in outside["note"] and outside["in_classes"] is False
+    assert exif_consistency("Apple", "iPhone 4", CLASSES, None)["consistent"] is True
+    assert exif_consistency(None, None, CLASSES, "Canon Ixus70")["consistent"] is None  # EXIF names no camera
+    assert exif_consistency("Canon", "", CLASSES, None)["consistent"] is None
 
 
 def test_aggregation_is_the_mean_log_probability():

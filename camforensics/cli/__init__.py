@@ -12,6 +12,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "datasets",
     "simulate",
     "models",
+    "signatures",
     "train",
     "export",
     "demo",

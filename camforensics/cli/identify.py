@@ -18,8 +18,8 @@ MAX_TABLE_ROWS = 50  # a terminal table is a preview; the report has every row
 
 
 MODEL_HELP = (
-    "Camera-model attributor to run beside PRNU (see 'camforensics models list'); default: the "
-    "registry's default attributor."
+    "Camera-model attributor or panel to run beside PRNU (see 'camforensics models list'); default: the "
+    "registry's default panel, else its default attributor."
 )
 
 
@@ -34,6 +34,17 @@ def identify(
     ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help=MODEL_HELP)] = None,
     no_model: Annotated[bool, typer.Option("--no-model", help="PRNU only: no camera-model attribution.")] = False,
+    signatures: Annotated[
+        Path | None,
+        typer.Option(
+            "--signatures",
+            help="JPEG coding-signature table ('camforensics signatures build'); default: the shipped "
+            "jpeg-signatures.json of the models folder, when there is one (not with --no-model).",
+        ),
+    ] = None,
+    no_signatures: Annotated[
+        bool, typer.Option("--no-signatures", help="Do not match JPEG coding signatures.")
+    ] = False,
     models_dir: ModelsDirOpt = None,
     patches: Annotated[
         int | None, typer.Option(help="Patches per image for model attribution (default: the model's own).")
@@ -77,6 +88,13 @@ def identify(
         from camforensics.core.params import ResidualParams
         from camforensics.pipelines.identify import identify_images, model_choice
         from camforensics.pipelines.search import SearchParams
+        from camforensics.pipelines.signatures import default_table_path
+
+        table = None
+        if not no_signatures:  # --no-model (PRNU only) drops the shipped table too, unless --signatures names one
+            table = signatures if signatures is not None else default_table_path(models_dir)
+            if signatures is None and (no_model or not table.is_file()):
+                table = None
 
         chosen = (
             None
@@ -102,6 +120,7 @@ def identify(
                 paths,
                 library=library,
                 model=chosen,
+                signatures=table,
                 residual_params=residual,
                 match=match,
                 search=SearchParams(prefilter="off" if exhaustive else "auto"),
@@ -173,6 +192,9 @@ def _table(rep) -> None:  # noqa: ANN001 - a Report
             a = r["model_attribution"]
             top = a["top_k"][0]
             name = "[yellow]unknown[/] (" + top["model"] + "?)" if a["decision"]["unknown"] else top["model"]
+            combined = r.get("camera_model")
+            if combined is not None and combined["unknown"] and not a["decision"]["unknown"]:
+                name = "[yellow]unknown[/] (" + top["model"] + "? JPEG tables disagree)"
             consistent = a["exif"]["consistent"]
             exif = "-" if consistent is None else ("agrees" if consistent else "[red]disagrees[/]")
             row += [name, f"{top['probability']:.2f}", exif]
@@ -180,3 +202,19 @@ def _table(rep) -> None:  # noqa: ANN001 - a Report
     if n_ok > MAX_TABLE_ROWS:
         table.caption = f"{n_ok - MAX_TABLE_ROWS} more rows in the report"
     out.print(table)
+    _sentences(rep)
+
+
+def _sentences(rep) -> None:  # noqa: ANN001 - a Report
+    """What the EXIF check and the JPEG coding signature say, one sentence each per image, in plain words."""
+    ok = (r for r in rep.iter_results() if r["status"] == "ok")
+    for _, r in zip(range(MAX_TABLE_ROWS), ok):
+        name = Path(r["input"]["path"]).name
+        a = r.get("model_attribution")
+        if a is not None and a["exif"]["consistent"] is not None:
+            colour = "green" if a["exif"]["consistent"] else "red"
+            out.print(f"{name}: [{colour}]{a['exif']['note']}[/].")
+        sig = r.get("jpeg_signature")
+        if sig is not None:
+            colour = "red" if sig.get("resaved", {}).get("flag") else ("yellow" if sig.get("known") is False else "dim")
+            out.print(f"{name}: [{colour}]JPEG {sig['note']}[/].")

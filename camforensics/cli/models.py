@@ -76,6 +76,123 @@ def list_models(
                 r["sha256"][:16],
             )
         out.print(table)
+        _list_panels(reg)
+
+
+def _list_panels(reg) -> None:  # noqa: ANN001 - a ModelRegistry
+    from camforensics.inference.panel import default_panel, panel_entry, panel_names
+
+    for name in panel_names(reg):
+        p = panel_entry(reg, name)
+        test = p.meta.get("metrics", {}).get("test", {})
+        acc = test.get("image_accuracy")
+        out.print(
+            f"panel {name}{' [bold](default)[/]' if default_panel(reg) == name else ''}: "
+            f"{' + '.join(p.members)}, {len(p.classes)} classes, test accuracy "
+            f"{'-' if acc is None else f'{acc:.3f}'} ({test.get('n_images')})"
+        )
+
+
+def _show_recall_and_confusion(s: dict) -> None:
+    """Per-model recall and the largest off-diagonal confusions of one split's metrics."""
+    recall = s.get("per_class_recall") or {}
+    if recall:
+        out.print(
+            "  recall: " + ", ".join(f"{c} {'-' if r is None else f'{r:.2f}'}" for c, r in recall.items())
+        )
+    conf = s.get("confusion") or {}
+    mat, classes = conf.get("matrix"), conf.get("classes")
+    if mat and classes:
+        pairs = sorted(
+            ((mat[i][j], classes[i], classes[j]) for i in range(len(classes)) for j in range(len(classes)) if i != j and mat[i][j]),
+            reverse=True,
+        )
+        out.print(
+            "  confusions (truth -> predicted): "
+            + ("; ".join(f"{t} -> {p} {n}" for n, t, p in pairs[:8]) if pairs else "none")
+        )
+
+
+def _panel_info(reg, name: str, as_json: bool) -> None:  # noqa: ANN001 - a ModelRegistry
+    from camforensics.inference.panel import default_panel, panel_entry
+
+    p = panel_entry(reg, name)
+    m = p.meta
+    if as_json:
+        typer.echo(json.dumps({"name": name, **m}, indent=2, ensure_ascii=False))
+        return
+    out.print(f"[bold]{name}[/] (panel, {m['task']}{', default' if default_panel(reg) == name else ''})")
+    out.print(m.get("description", ""))
+    out.print("members: " + ", ".join(f"{k} (sha256 {v[:16]}...)" for k, v in p.members.items()))
+    out.print(f"classes ({len(p.classes)}): {', '.join(p.classes)}")
+    dec = m.get("decision", {})
+    os_ = dec.get("open_set", {})
+    out.print(
+        f"decision: {dec.get('patches_per_image')} patches of the centred {dec.get('window')}-pixel window, "
+        f"{dec.get('aggregation')}; 'unknown' below {os_.get('threshold')} (calibrated on {os_.get('calibrated_on')})"
+    )
+    _data_summary(m.get("training", {}).get("data", {}))
+    metrics = m.get("metrics", {})
+    for split in ("validation", "test"):
+        s = metrics.get(split)
+        if s:
+            out.print(
+                f"{split}: image accuracy {s.get('image_accuracy')} on {s.get('n_images')} images; known rejected "
+                f"{s.get('open_set_false_reject_rate')}"
+            )
+            _show_recall_and_confusion(s)
+    if metrics.get("members_test"):
+        out.print("members on test: " + ", ".join(f"{k} {v}" for k, v in metrics["members_test"].items()))
+    _extra_metrics(metrics)
+    out.print(f"command: {m.get('training', {}).get('command')}")
+
+
+def _data_summary(data: dict) -> None:
+    if not data:
+        return
+    out.print(
+        f"trained on: data set {data.get('dataset')!r} ({data.get('layout')}); "
+        + "; ".join(
+            f"{s} {data[s]['n_images']} images / {data[s]['n_devices']} devices"
+            for s in ("train", "validation", "test")
+            if s in data
+        )
+    )
+    per = (data.get("train") or {}).get("images_per_model") or {}
+    if per:
+        out.print("  training images per model: " + ", ".join(f"{k} {v}" for k, v in per.items()))
+    for w in data.get("warnings", []):
+        out.print(f"  [yellow]note:[/] {w}")
+
+
+def _extra_metrics(metrics: dict) -> None:
+    """Figures recorded by models/build.sh beside the split's: full frames vs crops, open-set folds."""
+    rf = metrics.get("real_full")
+    if rf:
+        out.print(
+            f"full frames ({rf.get('n_frames')}): accuracy {rf.get('frame_accuracy')}, their 1024 crops "
+            f"{rf.get('crop_accuracy')}, agreement frame/crop {rf.get('agreement_frame_crop')}, frame/512 sub-crops "
+            f"{rf.get('agreement_frame_subcrops')}"
+        )
+    groups = (metrics.get("test") or {}).get("scene_groups")
+    if groups:
+        out.print(
+            "test errors within a scene group (same source and scene type; learning the scene would raise them): "
+            + "; ".join(
+                f"{g}: {v['errors_within_group']} of {v['errors']} errors (even spread {v['share_if_even']:.2f})"
+                for g, v in groups.items()
+            )
+        )
+    folds = metrics.get("open_set_folds")
+    if folds:
+        out.print(f"open set, leave-3-models-out folds ({folds.get('protocol')}):")
+        for f in folds.get("folds", []):
+            out.print(
+                f"  left out {', '.join(f['left_out'])}: unknown flagged {f.get('unknown_flagged')}, known rejected "
+                f"{f.get('known_rejected')}" + (f"; {f['cues']}" if f.get("cues") else "")
+            )
+        if folds.get("overall"):
+            out.print(f"  overall: {folds['overall']}")
 
 
 @models_app.command("info")
@@ -89,6 +206,11 @@ def info(
         from camforensics.inference.registry import ModelRegistry
 
         reg = ModelRegistry(models_dir)
+        from camforensics.inference.panel import panel_names
+
+        if name in panel_names(reg):
+            _panel_info(reg, name, as_json)
+            return
         e = reg.entry(name)
         m = e.meta
         if as_json:
@@ -131,6 +253,10 @@ def info(
                 out.print(
                     f"{split}: image accuracy {s.get('image_accuracy')} on {s.get('n_images')} images (devices {', '.join(s.get('devices', []))}); patch accuracy {s.get('patch_accuracy')}"
                 )
+                if e.task == "camera-model-attribution":
+                    _show_recall_and_confusion(s)
+        if e.task == "camera-model-attribution":
+            _extra_metrics(m.get("metrics", {}))
         out.print(
             f"training command: {t.get('command')}; commit {t.get('commit')}{' (dirty tree)' if t.get('dirty') else ''}; torch {t.get('torch')}"
         )
@@ -180,3 +306,47 @@ def check(models_dir: ModelsDirOpt = None) -> None:
                 bad += 1
                 out.print(f"[red]refused[/]  {n}: {exc}")
     raise typer.Exit(1 if bad else 0)
+
+
+@models_app.command("panel")
+def panel(
+    name: Annotated[str, typer.Argument(help="Registry name of the panel (e.g. attributor-panel).")],
+    member: Annotated[list[str], typer.Option("--member", help="A registered attributor; repeat for each member.")],
+    split: Annotated[Path, typer.Option(help="The members' split.json (runs/<member>/split.json).")],
+    data_root: Annotated[
+        Path | None, typer.Option(help="Where the split's data set root is now, when it moved.")
+    ] = None,
+    accept: Annotated[
+        float, typer.Option(help="Share of known-model validation images the panel's 'unknown' threshold accepts.")
+    ] = 0.95,
+    default: Annotated[bool, typer.Option("--default", help="Make the panel identify's default decision.")] = False,
+    threads: Annotated[int, typer.Option(help="onnxruntime threads (0 = all cores).")] = 0,
+    models_dir: ModelsDirOpt = None,
+) -> None:
+    """Register a panel of attributors (mean of their log-probabilities): its open-set threshold is calibrated on the
+    split's validation images, its accuracy, per-model recall and confusion measured on the test images."""
+    import shlex
+    import sys
+
+    with cli_errors():
+        from camforensics.inference.registry import ModelRegistry
+        from camforensics.pipelines.attribution_panel import build_panel
+
+        entry = build_panel(
+            ModelRegistry(models_dir),
+            name,
+            member,
+            split,
+            accept=accept,
+            default=default,
+            command=shlex.join(["camforensics", *sys.argv[1:]]),
+            data_root=data_root,
+            threads=threads,
+        )
+        m = entry["metrics"]
+        out.print(
+            f"panel {name}: validation {m['validation']['image_accuracy']:.3f} ({m['validation']['n_images']}), test "
+            f"{m['test']['image_accuracy']:.3f} ({m['test']['n_images']}); members on test: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in m["members_test"].items())
+            + f"; 'unknown' below {entry['decision']['open_set']['threshold']:.4f}"
+        )

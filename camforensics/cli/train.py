@@ -56,11 +56,16 @@ TRAINERS = {
 
 
 def _train(
-    kind: str, flags: dict[str, Any], show: Callable[[dict[str, Any]], None], **computed: Callable[[], Any]
+    kind: str,
+    flags: dict[str, Any],
+    show: Callable[[dict[str, Any]], None],
+    *,
+    run_options: dict[str, Any] | None = None,
+    **computed: Callable[[], Any],
 ) -> None:
     """Build the trainer's configuration from the command's flags (by field name; ``computed`` gives the fields
     whose flag needs converting), run the training loop with the command line recorded and the progress bar
-    shown, and show the summary."""
+    shown (``run_options``: further keywords of the trainer), and show the summary."""
     _need_torch()
     with cli_errors():
         where, config_name, train_name = TRAINERS[kind]
@@ -79,6 +84,7 @@ def _train(
                 resume=flags["resume"],
                 command=command,
                 on_progress=hook,
+                **(run_options or {}),
             )
         if not quiet:
             show(summary)
@@ -93,7 +99,10 @@ def _need_torch() -> None:
 
 @train_app.command("attributor")
 def attributor(
-    data: Annotated[Path, typer.Argument(help="Data set folder (Dresden, VISION, Kaggle or generic layout).")],
+    data: Annotated[
+        list[Path],
+        typer.Argument(help="Data set folder(s) (Dresden, VISION, Kaggle or generic layout); several train one model."),
+    ],
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Run folder: checkpoints, training log, split, summary.")
     ],
@@ -103,6 +112,29 @@ def attributor(
             help="Input preprocessor: RGB, HP (5x5 KV high-pass), FD (3rd-order differences), CC (constrained conv), WW (wavelet Wiener residual)."
         ),
     ] = "HP",
+    split_by: Annotated[
+        str, typer.Option(help="device (device-disjoint split) or image (each body's images split train/val/test).")
+    ] = "device",
+    test_only: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--test-only",
+            metavar="DIR",
+            help="Photos of DIR (same device and file name, e.g. full frames of crops in DATA) stay out of training; repeatable.",
+        ),
+    ] = None,
+    leave_out: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--leave-out",
+            metavar="MODEL",
+            help="Camera model ('Make Model') kept out of training, tested as unknown (open-set folds); repeatable.",
+        ),
+    ] = None,
+    eval_window: Annotated[
+        int, typer.Option(help="Decisions use patches of the centred window of this side (0: whole image).")
+    ] = 1024,
+    dih4: Annotated[bool, typer.Option("--dih4/--no-dih4", help="Random flips and quarter turns of training patches.")] = True,
     architecture: Annotated[str, typer.Option(help="Network: bondi (small CNN) or resnet (small ResNet).")] = "bondi",
     width: Annotated[int, typer.Option(help="Channels of the first layer (the others scale with it).")] = 16,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 15,
@@ -131,7 +163,15 @@ def attributor(
     quiet: QuietOpt = False,
 ) -> None:
     """Train a camera-model attributor; validation accuracy per epoch, best checkpoint kept, open-set threshold calibrated."""
-    _train("attributor", locals(), _show_summary)
+    flags = dict(locals())
+    flags["data"] = data[0] if len(data) == 1 else data  # several folders: one model trained on all of them
+    _train(
+        "attributor",
+        flags,
+        _show_summary,
+        run_options={"test_only": test_only or ()},
+        unknown_models=lambda: tuple(leave_out or ()),
+    )
 
 
 def _fractions(text: str) -> tuple[float, float, float]:
@@ -346,6 +386,11 @@ def _show_summary(summary: dict[str, Any]) -> None:
             out.print(
                 f"{split}: image accuracy {acc if acc is None else f'{acc:.3f}'} on {s['n_images']} images; patch accuracy {s['patch_accuracy']:.3f}"
             )
+            if s.get("unknown_model_rejection_rate") is not None:
+                out.print(
+                    f"{split}: left-out models' photos flagged unknown {s['unknown_model_rejection_rate']:.3f}, known "
+                    f"models' photos rejected {s.get('open_set_false_reject_rate', 0.0):.3f}"
+                )
     out.print(
         f"open-set threshold {summary['open_set']['threshold']:.4f} (mean log-probability); checkpoint {summary['checkpoint']}"
     )

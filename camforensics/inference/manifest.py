@@ -22,6 +22,7 @@ class Decision:
     leaves the others None or empty."""
 
     patches_per_image: int | None = None  # attribution: grid patches per image
+    window: int | None = None  # attribution: side of the centred window the decision patches come from (0: whole image)
     open_set_threshold: float | None = None  # attribution: "unknown" below this open-set score
     positions: int | None = None  # verification: positions of extended inference
     fusion: dict[str, Any] = field(default_factory=dict)  # verification: PRNU + Siamese fusion (Fusion.from_dict)
@@ -34,9 +35,10 @@ class Decision:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> Decision:
         d = d or {}
-        patches, positions = d.get("patches_per_image"), d.get("positions")
+        patches, positions, window = d.get("patches_per_image"), d.get("positions"), d.get("window")
         return cls(
             patches_per_image=None if patches is None else int(patches),
+            window=None if window is None else int(window),
             open_set_threshold=_member(d, "open_set").get("threshold"),
             positions=None if positions is None else int(positions),
             fusion=_member(d, "fusion"),

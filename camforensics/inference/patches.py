@@ -20,8 +20,14 @@ def decision_patches(
     size: int = 64,
     n: int = 64,
     quality: QualityFilter | None = None,
+    window: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``n`` best patches of an image's non-overlapping grid, as a model batch.
+
+    With ``window`` > 0 the grid covers only the centred ``window`` x ``window`` region (:func:`centre_window`),
+    so a full frame and a centred crop of it (a camera's 1024x1024 crop, as in the data sets) are judged on the
+    same pixels: without it a 12 MP frame's best patches come from anywhere in the frame (sky, corners with lens
+    shading) and its decision need not agree with its crop's.
 
     The image is encoded for ``preprocessor`` (:func:`camforensics.core.modelinput.encode_input`), cut into a
     grid of ``size`` x ``size`` patches aligned to the 2x2 CFA phase (grid origin (0, 0)), patches that fail the
@@ -45,6 +51,9 @@ def decision_patches(
     # until the kept patches are converted) and are identical to encode_input's output.
     if min(x.shape[:2]) < size:
         raise ParameterError(f"image of {x.shape[1]}x{x.shape[0]} pixels is smaller than one {size}x{size} patch")
+    y0, x0 = centre_window(x.shape, window) if window else (0, 0)
+    if window:
+        x = x[y0 : y0 + window, x0 : x0 + window]
     positions = grid_positions(x.shape, size=size)
     scores = grid_scores(x, size=size, quality=quality or QualityFilter())
     order = np.argsort(-scores, kind="stable")
@@ -54,7 +63,20 @@ def decision_patches(
     kept_pos = positions[order]
     kept = extract_patches(x, kept_pos, size=size)
     batch = np.ascontiguousarray(np.transpose(kept, (0, 3, 1, 2)), dtype=np.float32)
-    return batch, np.asarray(kept_pos, dtype=np.int64)
+    return batch, np.asarray(kept_pos, dtype=np.int64) + np.array([y0, x0], np.int64)
+
+
+WINDOW_ALIGN = 16  # a JPEG MCU (4:2:0): keeps the 8x8 DCT grid, the chroma grid and the 2x2 CFA phase
+
+
+def centre_window(shape: tuple[int, ...], window: int) -> tuple[int, int]:
+    """Top-left ``(y, x)`` of the centred ``window`` x ``window`` region: ``((dim - window) // 2)`` rounded down to
+    a multiple of 16, the rule of a lossless MCU-aligned centre crop (``jpegtran -crop``), so the window of a full
+    frame is, pixel for pixel, the 1024x1024 crop of the data sets. A side shorter than ``window`` is used whole."""
+    h, w = shape[:2]
+    y0 = max(0, (h - window) // 2) // WINDOW_ALIGN * WINDOW_ALIGN
+    x0 = max(0, (w - window) // 2) // WINDOW_ALIGN * WINDOW_ALIGN
+    return int(y0), int(x0)
 
 
 def grid_scores(image: np.ndarray, *, size: int, quality: QualityFilter) -> np.ndarray:

@@ -93,6 +93,23 @@ def _open_regular(path: Path) -> tuple[BinaryIO, int]:
         raise
 
 
+def read_regular_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``max_bytes`` (a FIFO, device or socket is refused
+    at once, never read: see :func:`_open_regular`).
+
+    Raises
+    ------
+    InputError
+        Missing, not a regular file, empty, larger than ``max_bytes`` or unreadable.
+    """
+    p = Path(path)
+    f, size = _open_regular(p)
+    with f:
+        if size > max_bytes:
+            raise InputError(f"{p}: file of {size} bytes is larger than the {max_bytes}-byte limit of this reader")
+        return _read_all(f, p)
+
+
 def _read_all(f: BinaryIO, path: Path) -> bytes:
     try:
         f.seek(0)

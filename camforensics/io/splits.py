@@ -428,3 +428,74 @@ def split_named_devices(
         warnings=(f"devices chosen by hand: validation {named['validation']}, test {named['test']}, the rest train",),
     )
 
+
+
+SPLIT_BY: tuple[str, ...] = ("device", "image")
+
+
+def split_by_image(
+    records: Iterable[ImageRecord],
+    *,
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    test_only: Iterable[Path] = (),
+    root: str | os.PathLike[str] | None = None,
+    layout: str | None = None,
+) -> Split:
+    """Split every device's IMAGES over train / validation / test (no device is disjoint: each body is in every
+    split, so the figures measure images of bodies seen in training; the split says so).
+
+    Each device's images are shuffled with a generator seeded by ``(seed, device)`` and handed out by the rounding
+    rule of :func:`allocate_devices` (at least one image per non-empty split when the device has enough). Images in
+    ``test_only`` (absolute paths; e.g. the crops of photos whose full frames are measured separately) never enter
+    train or validation: they go to test, and the device's other images are split as usual.
+
+    Raises
+    ------
+    ParameterError
+        If ``fractions`` are invalid or ``records`` is empty.
+    """
+    fr = _check_fractions(fractions)
+    recs = sorted(records)
+    if not recs:
+        raise ParameterError("no records to split; check the data set folders and their layout")
+    forced = {Path(p).absolute() for p in test_only}
+    by_device: dict[str, list[ImageRecord]] = defaultdict(list)
+    for r in recs:
+        by_device[r.device].append(r)
+    out: dict[str, list[ImageRecord]] = {name: [] for name in SPLIT_NAMES}
+    warnings: list[str] = []
+    n_forced = 0
+    for device in sorted(by_device):
+        images = [r for r in by_device[device] if r.path.absolute() not in forced]
+        held = [r for r in by_device[device] if r.path.absolute() in forced]
+        n_forced += len(held)
+        rng = random.Random(f"camforensics-image-split:{seed}:{device}")
+        rng.shuffle(images)
+        counts = allocate_devices(len(images), fr)
+        start = 0
+        for name, count in zip(SPLIT_NAMES, counts, strict=True):
+            out[name].extend(images[start : start + count])
+            start += count
+        out["test"].extend(held)
+        if counts[0] == 0:
+            warnings.append(f"device {device!r} has no training image ({len(images)} image(s) to split)")
+    devices = sorted(by_device)
+    warnings.insert(
+        0,
+        "split by image within each device: every body is in training and test, so the figures are for new "
+        "photos of bodies seen in training (not of unseen bodies of the same models)",
+    )
+    if n_forced:
+        warnings.append(f"{n_forced} image(s) named test-only (kept out of training and validation)")
+    return Split(
+        records={name: tuple(sorted(v)) for name, v in out.items()},
+        seed=seed,
+        fractions=fr,
+        root=Path(root).absolute() if root is not None else _common_root(recs),
+        layout=layout or "+".join(sorted({r.dataset for r in recs})),
+        single_device="split_images",
+        stratified=True,
+        image_split_devices=tuple(devices),
+        warnings=tuple(warnings),
+    )

@@ -11,16 +11,19 @@ from typing import Any
 from camforensics.core.params import MatchParams, ResidualParams
 from camforensics.core.pce import log10_false_alarm
 from camforensics.core.residual import to_grey
-from camforensics.errors import ParameterError, SizeMismatchError
+from camforensics.errors import InputError, ParameterError, SizeMismatchError
 from camforensics.inference.attribution import TASK as TASK_ATTRIBUTION
 from camforensics.inference.attribution import AttributionParams, attribute_pixels
+from camforensics.inference.panel import LoadedPanel, default_panel, load_panel, panel_entry, panel_names
 from camforensics.inference.registry import LoadedModel, ModelRegistry, onnxruntime_device
 from camforensics.io.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
+from camforensics.io.jpeg_signature import read_jpeg_signature
 from camforensics.io.library import FingerprintLibrary
 from camforensics.pipelines.batch import gather_inputs, run_tasks
 from camforensics.pipelines.device import residual_extractor
 from camforensics.pipelines.executor import IN_PROCESS, Execution
 from camforensics.pipelines.search import FingerprintIndex, LibraryListing, SearchParams
+from camforensics.pipelines.signatures import SignatureTable, match_signature
 from camforensics.reports.journal import Journal
 from camforensics.reports.report import Report
 
@@ -61,9 +64,13 @@ class ModelChoice:
     params: AttributionParams = AttributionParams()
     device: str = "auto"  # onnxruntime device: auto, cpu, cuda
     threads: int = 0  # onnxruntime intra-op threads (0 = all cores; 1 in each process-pool worker)
+    panel: bool = False  # ``name`` is a panel of attributors (camforensics.inference.panel)
 
-    def load(self) -> LoadedModel:
-        return ModelRegistry(self.models_dir).load(self.name, device=self.device, threads=self.threads)
+    def load(self) -> LoadedModel | LoadedPanel:
+        registry = ModelRegistry(self.models_dir)
+        if self.panel:
+            return load_panel(registry, self.name, device=self.device, threads=self.threads)
+        return registry.load(self.name, device=self.device, threads=self.threads)
 
 
 def model_choice(
@@ -76,8 +83,8 @@ def model_choice(
     device: str = "auto",
     required: bool = False,
 ) -> ModelChoice | None:
-    """The attributor identify should run: ``name``, else the registry's default (None when it has none and
-    ``required`` is false).
+    """The attributor identify should run: ``name`` (a model or a panel), else the registry's default panel, else
+    its default model (None when it has neither and ``required`` is false).
 
     Raises
     ------
@@ -87,6 +94,11 @@ def model_choice(
         ``name`` is a model of another task, or ``required`` and no model is named or registered as default.
     """
     registry = ModelRegistry(models_dir)
+    params = AttributionParams(n_patches=patches, top_k=top_k)
+    panel = name if name in panel_names(registry) else (default_panel(registry) if name is None else None)
+    if panel is not None:
+        panel_entry(registry, panel)  # a malformed panel or missing member is refused here, before any image
+        return ModelChoice(panel, str(registry.root), params, onnxruntime_device(device), threads, panel=True)
     entry = registry.resolve(name, TASK_ATTRIBUTION)
     if entry is None:
         if required:
@@ -95,7 +107,6 @@ def model_choice(
                 f"name one with --model (available: {', '.join(registry.names) or 'none'})"
             )
         return None
-    params = AttributionParams(n_patches=patches, top_k=top_k)
     return ModelChoice(entry.name, str(registry.root), params, onnxruntime_device(device), threads)
 
 
@@ -110,12 +121,14 @@ class IdentifySetup:
     max_pixels: int  # decompression-bomb guard
     device: str = "cpu"  # compute device of the residual (see camforensics.pipelines.device)
     model: ModelChoice | None = None  # camera-model attribution beside PRNU
+    signatures: str | None = None  # JPEG signature table (camforensics.pipelines.signatures); None: not matched
 
     def __call__(self) -> IdentifyState:
         index = None
         if self.library is not None:
             index = FingerprintIndex(self.library, match=self.match, search=self.search)
-        return IdentifyState(self, index, self.model.load() if self.model is not None else None)
+        table = SignatureTable.load(self.signatures) if self.signatures is not None else None
+        return IdentifyState(self, index, self.model.load() if self.model is not None else None, table)
 
 
 @dataclass
@@ -125,7 +138,8 @@ class IdentifyState:
 
     setup: IdentifySetup
     index: FingerprintIndex | None
-    attributor: LoadedModel | None = None
+    attributor: LoadedModel | LoadedPanel | None = None
+    signatures: SignatureTable | None = None
 
 
 def identify_one(path: Path, state: IdentifyState, record: dict[str, Any]) -> None:
@@ -141,6 +155,10 @@ def identify_one(path: Path, state: IdentifyState, record: dict[str, Any]) -> No
             exif_make=img.info.exif_make,
             exif_model=img.info.exif_model,
         )
+    if state.signatures is not None:
+        record["jpeg_signature"] = signature_of(path, state, record.get("model_attribution"))
+        if "model_attribution" in record:
+            record["camera_model"] = combined_decision(record["model_attribution"], record["jpeg_signature"])
     if index is None:
         return
     try:
@@ -154,6 +172,35 @@ def identify_one(path: Path, state: IdentifyState, record: dict[str, Any]) -> No
         record["matches"], record["candidates"], record["n_fingerprints_compared"] = [], [], 0
         return
     prnu_one(img, setup, index, record)
+
+
+def signature_of(path: Path, state: IdentifyState, attribution: dict[str, Any] | None) -> dict[str, Any]:
+    """The JPEG coding signature matched against the table (a file that is not a JPEG gets a note, not an error:
+    its other results stand)."""
+    try:
+        sig = read_jpeg_signature(path)
+    except InputError as exc:
+        return {"known": None, "note": f"no JPEG coding signature: {exc}"}
+    decided = attribution["decision"]["model"] if attribution is not None else None
+    classes = attribution["classes"] if attribution is not None else ()
+    return match_signature(sig, state.signatures, cnn_model=decided, cnn_classes=classes)  # type: ignore[arg-type]
+
+
+def combined_decision(attribution: dict[str, Any], signature: dict[str, Any]) -> dict[str, Any]:
+    """The camera-model verdict of both cues: the CNN's decision, turned into "unknown" when the model it names never
+    wrote the file's quantization tables in the signature table (an unknown camera the CNN mistook for a known one,
+    or a re-saved file). Each cue stays in the report on its own (``model_attribution``, ``jpeg_signature``)."""
+    decided = attribution["decision"]["model"]
+    if decided is None:
+        return {"model": None, "unknown": True, "by": "cnn", "note": "the attribution says unknown"}
+    if signature.get("cnn", {}).get("agrees") is False:
+        return {
+            "model": None,
+            "unknown": True,
+            "by": "jpeg_signature",
+            "note": f"the CNN names {decided}, but that camera never wrote these JPEG tables in the reference photos",
+        }
+    return {"model": decided, "unknown": False, "by": "cnn", "note": f"{decided} (no cue against it)"}
 
 
 def prnu_one(img: LoadedImage, setup: IdentifySetup, index: FingerprintIndex, record: dict[str, Any]) -> None:
@@ -197,6 +244,7 @@ def identify_images(
     *,
     library: str | Path | None = None,
     model: ModelChoice | None = None,
+    signatures: str | Path | None = None,
     residual_params: ResidualParams = ResidualParams(),
     match: MatchParams = MatchParams(),
     search: SearchParams = SearchParams(),
@@ -209,8 +257,10 @@ def identify_images(
 ) -> Report:
     """Rank the library's devices for every image under ``paths`` by PCE and decide at ``match.threshold``.
 
-    With ``model``, each image is also attributed to a camera model by a registered attributor (open-set, with
-    the EXIF make/model checked against the attribution); with a model and no ``library``, only that is done.
+    With ``model``, each image is also attributed to a camera model by a registered attributor or panel (open-set,
+    with the EXIF make/model checked against the attribution); with a model and no ``library``, only that is done.
+    With ``signatures`` (a table from ``camforensics signatures build``), each JPEG's coding signature is matched:
+    which known cameras share it, whether it agrees with EXIF and with the attribution, re-saved/edited flags.
 
     Each image's residual W (sigma0 of ``residual_params``) is correlated with ``grey(image) * K`` of every
     fingerprint whose shape fits the image in an allowed rotation. Candidates are ranked by PCE; the decision
@@ -243,10 +293,13 @@ def identify_images(
     # Check the library and the model (sha256) before any worker starts.
     index = FingerprintIndex(lib, match=match, search=search) if lib is not None else None
     loaded = model.load() if model is not None else None
+    table = SignatureTable.load(signatures) if signatures is not None else None  # refused before any worker starts
     files = gather_inputs(paths, on_start=on_start)
     parameters: dict[str, Any] = {"max_pixels": max_pixels}
     if lib is not None:
         parameters |= {"residual": residual_params.to_dict(), "match": match.to_dict(), "search": search.to_dict()}
+    if table is not None:
+        parameters["jpeg_signatures"] = {"table": str(signatures), "cameras": len(table.cameras)}
     if loaded is not None:
         parameters["attribution"] = {
             "model": loaded.entry.name,
@@ -273,15 +326,24 @@ def identify_images(
         attribution = result.get("model_attribution")
         if attribution is not None:
             counts["n_model_unknown" if attribution["decision"]["unknown"] else "n_model_attributed"] += 1
+            combined = result.get("camera_model")
+            if combined is not None and combined["unknown"] and not attribution["decision"]["unknown"]:
+                counts["n_model_unknown_by_signature"] = counts.get("n_model_unknown_by_signature", 0) + 1
             if attribution["exif"]["consistent"] is False:
                 counts["n_exif_inconsistent"] += 1
+        sig = result.get("jpeg_signature")
+        if sig is not None and sig.get("resaved", {}).get("flag"):
+            counts["n_resaved_flagged"] = counts.get("n_resaved_flagged", 0) + 1
 
     if loaded is not None:
         counts |= {"n_model_attributed": 0, "n_model_unknown": 0, "n_exif_inconsistent": 0}
     parallel = execution.scheduler is not None or (execution.workers or os.cpu_count() or 1) > 1
     if model is not None and parallel and model.threads == 0:
         model = replace(model, threads=1)  # one process per core: no intra-op threads on top
-    setup = IdentifySetup(lib, residual_params, match, search, max_pixels, execution.device, model)
+    setup = IdentifySetup(
+        lib, residual_params, match, search, max_pixels, execution.device, model,
+        str(signatures) if signatures is not None else None,
+    )
     run_tasks(files, identify_one, setup, report, execution=execution, on_result=on_result, tick=tick)
     if lib is not None and index is not None:
         report.context["library"] = {
@@ -297,6 +359,7 @@ def identify_images(
         report.context["models"] = [
             {
                 **e.summary(),
+                **({"members": [m.entry.summary() for m in loaded.members]} if isinstance(loaded, LoadedPanel) else {}),
                 "providers": list(loaded.providers),
                 "open_set_threshold": e.decision.open_set_threshold,
                 "patches_per_image": e.decision.patches_per_image,

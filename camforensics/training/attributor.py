@@ -32,7 +32,7 @@ from camforensics.io.datasets import scan_dataset
 from camforensics.io.images import load_image
 from camforensics.io.patch_stream import PatchSampling, PatchStream
 from camforensics.io.records import ImageRecord
-from camforensics.io.splits import Split, split_by_device
+from camforensics.io.splits import SPLIT_BY, Split, split_by_device, split_by_image
 from camforensics.reports.atomic import atomic_write_text
 from camforensics.training.checkpoint import load_checkpoint, restore_training, save_checkpoint
 from camforensics.training.loop import TrainingRun, labelled_data_summary
@@ -64,6 +64,10 @@ class AttributorConfig:
         0.15,
     )  # devices per model: train/validation/test
     single_device: str = "split_images"  # models with one device: "split_images", "train" or "exclude"
+    split_by: str = "device"  # "device" (device-disjoint, single_device for one-body models) or "image" (per body)
+    eval_window: int = 1024  # decision patches come from the centred window of this side (0: the whole image)
+    dih4: bool = True  # random flips/quarter turns of training patches
+    unknown_models: tuple[str, ...] = ()  # models kept out of training and validation (open-set folds): test only
     device: str = "auto"  # torch device: auto (CUDA when present), cpu, cuda
     threads: int = 0  # torch CPU threads; 0 = all cores
 
@@ -84,6 +88,11 @@ class AttributorConfig:
                 raise ParameterError(f"{name} must be >= 1, not {getattr(self, name)!r}")
         if self.patch_size < 32:
             raise ParameterError(f"patch_size must be >= 32 for these networks, not {self.patch_size}")
+        if self.split_by not in SPLIT_BY:
+            raise ParameterError(f"unknown split_by {self.split_by!r}; choose one of {SPLIT_BY}")
+        if self.eval_window < 0 or 0 < self.eval_window < self.patch_size:
+            raise ParameterError(f"eval_window must be 0 (whole image) or >= patch_size, not {self.eval_window}")
+        object.__setattr__(self, "unknown_models", tuple(str(m) for m in self.unknown_models))
         if not 0.5 <= self.open_set_accept < 1.0:
             raise ParameterError(f"open_set_accept must lie in [0.5, 1), not {self.open_set_accept}")
         object.__setattr__(self, "split_fractions", tuple(float(f) for f in self.split_fractions))
@@ -91,12 +100,14 @@ class AttributorConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["split_fractions"] = list(self.split_fractions)
+        d["unknown_models"] = list(self.unknown_models)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AttributorConfig:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: (tuple(v) if k == "split_fractions" else v) for k, v in d.items() if k in known})
+        tuples = ("split_fractions", "unknown_models")
+        return cls(**{k: (tuple(v) if k in tuples else v) for k, v in d.items() if k in known})
 
 
 @dataclass
@@ -142,6 +153,7 @@ def held_out(records: Sequence[ImageRecord], classes: Sequence[str], config: Att
                 preprocessor=config.preprocessor,
                 size=config.patch_size,
                 n=config.eval_patches,
+                window=config.eval_window,
             )
         except (InputError, ValueError, OSError) as exc:
             out.failures[str(r.path)] = str(exc)
@@ -205,52 +217,128 @@ def calibrate_open_set(scores: np.ndarray, accept: float) -> float:
     return float(np.quantile(np.asarray(scores, np.float64), 1.0 - accept, method="lower"))
 
 
-def make_split(root: Path, layout: str, config: AttributorConfig, split_file: Path | None) -> Split:
+def data_roots(data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """One or several data set folders as a list of paths (several folders train one model on all of them)."""
+    roots = [Path(data)] if isinstance(data, (str, os.PathLike)) else [Path(d) for d in data]
+    if not roots:
+        raise ParameterError("no data set folder given")
+    names = [r.absolute() for r in roots]
+    if len(set(names)) != len(names):
+        raise ParameterError("a data set folder is named twice")
+    return roots
+
+
+def test_only_paths(records: Sequence[ImageRecord], folders: Sequence[str | os.PathLike[str]], layout: str) -> list[Path]:
+    """Records that are the same photos as images of ``folders`` (same device and file name, e.g. the crops of the
+    full frames in ``real-full``): they must stay out of training when those folders are measured."""
+    keys = set()
+    for folder in folders:
+        for r in scan_dataset(folder, layout=layout).records:
+            keys.add((r.device, r.path.name))
+    return [r.path for r in records if (r.device, r.path.name) in keys]
+
+
+def make_split(
+    root: Path | Sequence[Path],
+    layout: str,
+    config: AttributorConfig,
+    split_file: Path | None,
+    test_only: Sequence[str | os.PathLike[str]] = (),
+) -> Split:
+    """The run's split: from ``split_file``, else by device or by image (``config.split_by``) over all the data
+    folders; ``config.unknown_models`` are moved to test (open-set folds), ``test_only`` folders' photos too."""
+    import dataclasses
+
     if split_file is not None:
         return Split.load(split_file)
-    scan = scan_dataset(root, layout=layout)
-    return split_by_device(
-        scan.records,
-        fractions=config.split_fractions,
-        seed=config.seed,
-        single_device=config.single_device,
-        root=root,
-        layout=scan.layout,
-    )
+    roots = data_roots(root)
+    records: list[ImageRecord] = []
+    layouts = []
+    devices: dict[str, Path] = {}
+    for r in roots:
+        scan = scan_dataset(r, layout=layout)
+        records.extend(scan.records)
+        layouts.append(scan.layout)
+        for rec in scan.records:
+            if devices.setdefault(rec.device, r) != r:
+                raise ParameterError(
+                    f"device {rec.device!r} is in two data folders ({devices[rec.device]} and {r}); rename one"
+                )
+    common = Path(os.path.commonpath([str(r.absolute()) for r in roots])) if len(roots) > 1 else roots[0]
+    joined = "+".join(sorted(set(layouts)))
+    forced = test_only_paths(records, test_only, layout) if test_only else []
+    # Other training loops (anonymizer) share this function with configs that have no split_by / unknown_models.
+    split_by = getattr(config, "split_by", "device")
+    unknown_models = tuple(getattr(config, "unknown_models", ()))
+    if split_by == "image":
+        split = split_by_image(
+            records, fractions=config.split_fractions, seed=config.seed, test_only=forced, root=common, layout=joined
+        )
+    else:
+        if forced:
+            raise ParameterError("--test-only needs --split-by image (a device-disjoint split has no shared photos)")
+        split = split_by_device(
+            records,
+            fractions=config.split_fractions,
+            seed=config.seed,
+            single_device=config.single_device,
+            root=common,
+            layout=joined,
+        )
+    if not unknown_models:
+        return split
+    present = {r.model_id for r in records}
+    missing = sorted(set(unknown_models) - present)
+    if missing:
+        raise ParameterError(f"unknown_models {missing} are not models of the data (it has: {', '.join(sorted(present))})")
+    left = set(unknown_models)
+    moved = [r for name in ("train", "validation") for r in split.records[name] if r.model_id in left]
+    recs = {
+        "train": tuple(r for r in split.train if r.model_id not in left),
+        "validation": tuple(r for r in split.validation if r.model_id not in left),
+        "test": tuple(sorted((*split.test, *moved))),
+    }
+    note = f"models left out of training and validation (open-set fold, test only): {sorted(left)}"
+    return dataclasses.replace(split, records=recs, warnings=(*split.warnings, note))
 
 
 def train_attributor(
-    data: str | os.PathLike[str],
+    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
     *,
     config: AttributorConfig = AttributorConfig(),
+    test_only: Sequence[str | os.PathLike[str]] = (),
     **options: Any,
 ) -> dict[str, Any]:
     """Train a camera-model attributor on a data set folder; returns the run summary (also in summary.json).
 
     Parameters
     ----------
-    data : path-like
-        Data set root in any layout of :mod:`camforensics.io.datasets`.
+    data : path-like or sequence of path-like
+        Data set root(s) in any layout of :mod:`camforensics.io.datasets`; several folders are split and trained
+        on together (device names must differ between them).
     output : path-like
         Run folder (checkpoints, log, split, summary). An existing run is continued only with ``resume``.
     config : AttributorConfig
         Hyper-parameters.
+    test_only : sequence of path-like
+        Folders whose photos (same device and file name) are kept out of training and validation (``split_by``
+        image only): e.g. ``real-full``, whose full frames are the photos of some crops in ``real-models``.
     **options
         ``layout``, ``split_file``, ``resume``, ``command`` and ``on_progress`` of the run
         (:class:`~camforensics.training.loop.TrainingRun`); without ``split_file``, a device-disjoint split made
-        from ``config``. Progress events: ``"setup"``, ``"step"``, ``"epoch"``, ``"done"``.
+        from ``config`` (``split_by``). Progress events: ``"setup"``, ``"step"``, ``"epoch"``, ``"done"``.
 
     Raises
     ------
     ParameterError
         If ``output`` holds a run and ``resume`` is not given, or the configuration differs from the run's.
     """
-    root = Path(data)
+    roots = data_roots(data)
     run = TrainingRun(output, kind="attributor", config=config, **options)
     hook = run.hook
     device = run.device
-    split = run.split(lambda: make_split(root, run.layout, config, run.split_file))
+    split = run.split(lambda: make_split(roots, run.layout, config, run.split_file, test_only))
     train_recs, val_recs = split.train, split.validation
     if not train_recs:
         raise ParameterError("the split has no training images")
@@ -268,7 +356,7 @@ def train_attributor(
         restore_training(run.state, model, opt, sched, config.epochs)
         classes = tuple(run.state["classes"])
 
-    sampling = PatchSampling(size=config.patch_size, per_image=config.patches_per_image)
+    sampling = PatchSampling(size=config.patch_size, per_image=config.patches_per_image, dih4=config.dih4)
     stream = PatchStream(
         train_recs,
         sampling=sampling,
@@ -332,7 +420,7 @@ def train_attributor(
         },
         score=lambda rec: rec["val_image_accuracy"] or 0.0,
         best_member="best_val_image_accuracy",
-        data=labelled_data_summary(split, classes, root),
+        data=labelled_data_summary(split, classes, roots),
     )
     return run.finish(lambda best: finalize(best, split, config, device=device, history=run.history))
 

@@ -90,7 +90,11 @@ def export_attributor(
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
         "decision": {
             "patches_per_image": cfg.eval_patches,
-            "patch_selection": "non-overlapping grid from (0, 0), quality-filtered, best Bondi scores",
+            "window": cfg.eval_window,
+            "patch_selection": (
+                "non-overlapping grid of the centred window (origin a multiple of 16; 0 = whole image), "
+                "quality-filtered, best Bondi scores"
+            ),
             "aggregation": "mean of patch log-probabilities; probabilities = softmax of the mean",
             "open_set": state["open_set"],
         },

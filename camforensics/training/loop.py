@@ -189,10 +189,12 @@ class TrainingRun:
         return summary
 
 
-def labelled_data_summary(split: Split, classes: Sequence[str], root: Path) -> dict[str, Any]:
-    """The data a camera-model run trained on: the split's images, devices and images per model, per part."""
+def labelled_data_summary(split: Split, classes: Sequence[str], root: Path | Sequence[Path]) -> dict[str, Any]:
+    """The data a camera-model run trained on (one data folder or several): the split's images, devices and images
+    per model, per part."""
+    roots = [root] if isinstance(root, Path) else list(root)
     out: dict[str, Any] = {
-        "dataset": root.name,
+        "dataset": "+".join(r.name for r in roots),
         "layout": split.layout,
         "classes": list(classes),
     }
