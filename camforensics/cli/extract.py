@@ -60,6 +60,8 @@ def extract(
             )
         if human_output(report, quiet):
             show_errors(rep)
-            out.print(f"{rep.summary['n_ok']} residuals written to {literal(output)}")
+            from camforensics.cli.render import summary_line
+
+            out.print(f"{summary_line(rep.n_inputs, [(rep.summary['n_ok'], 'extracted')], rep.n_failed)}; written to {literal(output)}")
         code = emit_report(rep, target, fmt, quiet=quiet)
     raise typer.Exit(code)

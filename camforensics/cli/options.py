@@ -27,6 +27,9 @@ ReportOpt = Annotated[
     ),
 ]
 FormatOpt = Annotated[str, typer.Option("--format", help="Report format: json, jsonl or csv.")]
+WideOpt = Annotated[
+    bool, typer.Option("--wide", help="All columns in the terminal table (default: the few that fit 80 columns).")
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")]
 MaxPixelsOpt = Annotated[
     int, typer.Option("--max-pixels", help="Refuse images with more pixels (decompression-bomb guard).")
