@@ -22,7 +22,8 @@ ReportOpt = Annotated[
     typer.Option(
         "--report",
         "-r",
-        help="Where to write the report ('-' for stdout). Default: camforensics_<command>_<UTC time>.<format>.",
+        help="Where to write the report ('-' for stdout). Default: camforensics_<command>_<UTC time>.<format> in "
+        "$CAMFORENSICS_REPORTS, else ~/.local/state/camforensics/reports (never the working folder).",
         show_default=False,
     ),
 ]
