@@ -92,3 +92,18 @@ def test_html_renders_in_headless_chromium(identify_report, tmp_path):
     assert "case report" in dom and "1 of 2 matched" in dom
     assert "&lt;b onmouseover=alert(1)&gt;Ü&amp;x.jpg" in dom  # the name shown as text, not parsed as a tag
     assert "<b onmouseover" not in dom
+
+
+def test_anonymize_report_shows_the_change_and_its_spectrum(device_tree, tmp_path):
+    src = device_tree / "cam_a" / "nat" / "nat 0.jpg"
+    report = tmp_path / "an.json"
+    res = invoke("anonymize", src, "-o", tmp_path / "out", "--method", "median", "-r", report, "--judges", "none")
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "case.html"
+    assert invoke("report", report, "-o", out).exit_code == 0
+    page = out.read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 1  # the delta figure, drawn from the input and the output
+    assert "PSNR" in page and json.loads(report.read_text())["results"][0]["output"]["sha256"] in page
+    Path(json.loads(report.read_text())["results"][0]["output"]["path"]).write_bytes(src.read_bytes())
+    assert invoke("report", report, "-o", out).exit_code == 0
+    assert out.read_text(encoding="utf-8").count("data:image/png;base64,") == 0  # not the file the report names

@@ -124,6 +124,16 @@ def _evidence(r: dict[str, Any]) -> list[tuple[str, Any]]:
     for key, value in r.items():  # JPEG-signature and other checks added by later versions, shown as they are
         if "jpeg" in key.lower() or "signature" in key.lower():
             rows.append((key.replace("_", " "), _flat(value)))
+    q = r.get("quality")
+    if isinstance(q, dict) and "psnr" in q:
+        psnr = q["psnr"] if isinstance(q["psnr"], str) else f"{q['psnr']:.1f} dB"
+        rows.append(("picture quality kept", f"PSNR {psnr}, SSIM {q.get('ssim', float('nan')):.4f}"))
+    for key, words in (("removed_device", "PCE against the removed device"), ("target_device", "PCE against the planted device")):
+        c = r.get(key)
+        if isinstance(c, dict) and "pce_before" in c:
+            rows.append((words, f"{c['pce_before']:.1f} before, {c['pce_after']:.1f} after"))
+    if isinstance(r.get("output"), dict):
+        rows.append(("output", f"{r['output'].get('path')} (sha256 {r['output'].get('sha256')})"))
     if isinstance(r.get("residual"), dict):
         rows.append(("residual RMS", f"{r['residual'].get('rms', 0):.3f}"))
     return rows
@@ -177,6 +187,28 @@ def _photo_chart(r: dict[str, Any]) -> bytes | None:
     return None
 
 
+def _delta_chart(r: dict[str, Any]) -> bytes | None:
+    """An anonymization's change (amplified) and its spectrum, from the input and output files when both are
+    still there and unchanged (their sha256 checked against the report); None otherwise."""
+    from camforensics.core.figures import delta_figure
+    from camforensics.errors import CamforensicsError
+    from camforensics.io.images import load_image
+
+    inp, outp = r.get("input") or {}, r.get("output") or {}
+    if not inp.get("path") or not outp.get("path"):
+        return None
+    try:
+        before = load_image(inp["path"])
+        after = load_image(outp["path"])
+    except (CamforensicsError, OSError):
+        return None
+    if before.info.sha256 != inp.get("sha256") or (outp.get("sha256") and after.info.sha256 != outp["sha256"]):
+        return None  # not the files the report speaks of
+    if before.pixels.shape != after.pixels.shape:
+        return None
+    return delta_figure(before.pixels, after.pixels, name=Path(str(outp["path"])).name, sha256=after.info.sha256)
+
+
 def render_html(doc: dict[str, Any], *, source: Path, source_sha256: str, pictures: bool = True,
                 embed: Callable[[str], bytes | None] | None = None) -> str:  # fmt: skip
     """The case report of ``doc`` (as :func:`camforensics.reports.reader.read_report` returns it).
@@ -226,7 +258,7 @@ def render_html(doc: dict[str, Any], *, source: Path, source_sha256: str, pictur
             )
         )
         if pictures and r.get("status") == "ok" and i < MAX_PICTURES:
-            chart = _photo_chart(r)
+            chart = _photo_chart(r) if run.get("command") != "anonymize" else _delta_chart(r)
             if chart is not None:
                 parts.append(f"<img alt='scores of {_e(name)}' src='{_png_uri(chart)}'>")
             for key, path in sorted((r.get("outputs") or {}).items()):
