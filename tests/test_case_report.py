@@ -83,9 +83,9 @@ def test_html_renders_in_headless_chromium(identify_report, tmp_path):
     shot = tmp_path / "shot.png"
     flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}"]
     subprocess.run([*flags, "--window-size=1000,1400", f"--screenshot={shot}", out.as_uri()], capture_output=True, timeout=120, check=False)
-    img = Image.open(shot)
-    assert img.size == (1000, 1400)
-    a = np.asarray(img.convert("L"), dtype=np.float32)
+    with Image.open(shot) as img:
+        assert img.size == (1000, 1400)
+        a = np.asarray(img.convert("L"), dtype=np.float32)
     assert a.std() > 10  # text and a chart, not a blank page
     assert (a < 100).mean() > 0.005  # dark pixels: text was drawn
     dom = subprocess.run([*flags, "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=120, check=False).stdout

@@ -136,6 +136,20 @@ def test_extract_pictures_are_titled_and_readable(device_tree, tmp_path):
     assert res.exit_code == 0, res.output
     outputs = json.loads((tmp_path / "r.json").read_text())["results"][0]["outputs"]
     for key in ("residual_png", "spectrum_png"):
-        img = Image.open(Path(outputs[key]))
-        assert img.size[0] > 500 and img.size[1] > 400  # a figure with axes, not the bare array
-        assert len(np.unique(np.asarray(img.convert("L")))) > 50
+        with Image.open(Path(outputs[key])) as img:
+            assert img.size[0] > 500 and img.size[1] > 400  # a figure with axes, not the bare array
+            assert len(np.unique(np.asarray(img.convert("L")))) > 50
+
+
+def test_extract_model_spectra_side_by_side(device_tree, tmp_path):
+    from PIL import Image
+
+    png = tmp_path / "models.png"
+    res = invoke("extract", device_tree / "cam_a" / "nat", device_tree / "cam_b" / "nat", "-o", tmp_path / "out", "--no-png",
+                 "--model-spectra", png, "-r", tmp_path / "r.json")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    with Image.open(png) as img:
+        width, height = img.size
+    assert width > 1.5 * height  # two panels side by side (EXIF models cam_a and cam_b)
+    res = invoke("extract", device_tree / "cam_a" / "nat", "-o", tmp_path / "o2", "--no-npy", "--model-spectra", tmp_path / "m2.png")
+    assert res.exit_code == 2 and "--no-npy" in res.output and not (tmp_path / "o2").exists()

@@ -104,10 +104,10 @@ def spectrum_db(w: np.ndarray, *, side: int = 512) -> np.ndarray:
     return 10.0 * np.log10(p + 1e-12)
 
 
-def _spectrum_axes(ax: Any, db: np.ndarray, *, marks: bool, title: str) -> Any:
+def _spectrum_axes(ax: Any, db: np.ndarray, *, marks: bool, title: str, floor: float | None = None) -> Any:
     side = db.shape[0]
-    floor = float(np.median(db))
-    im = ax.imshow(db, cmap="magma", vmin=floor - 10, vmax=floor + 30, extent=(-0.5, 0.5, 0.5, -0.5))
+    floor = float(np.median(db)) if floor is None else floor
+    im = ax.imshow(db, cmap="magma", vmin=floor - 8, vmax=floor + 22, extent=(-0.5, 0.5, 0.5, -0.5))
     ax.set_xlabel("horizontal frequency (cycles/pixel)")
     ax.set_ylabel("vertical frequency (cycles/pixel)")
     ax.set_title(title)
@@ -144,10 +144,18 @@ def mean_spectra_figure(spectra: Mapping[str, np.ndarray], *, title: str) -> byt
     n = len(spectra)
     cols = min(n, 4)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 4.6 * rows), squeeze=False, layout="constrained")
     im = None
-    for ax, (model, db) in zip(axes.ravel(), spectra.items()):
-        im = _spectrum_axes(ax, db, marks=False, title=model)
+    floor = float(np.median([np.median(db) for db in spectra.values()]))  # one colour scale: comparable panels
+    for i, (ax, (model, db)) in enumerate(zip(axes.ravel(), spectra.items())):
+        import textwrap
+
+        im = _spectrum_axes(ax, db, marks=False, title="\n".join(textwrap.wrap(model, 28)), floor=floor)
+        ax.title.set_fontsize(9)
+        if i % cols:
+            ax.set_ylabel("")
+        if i < n - cols:
+            ax.set_xlabel("")
     for ax in axes.ravel()[n:]:
         ax.axis("off")
     if im is not None:

@@ -110,3 +110,32 @@ def extract_residuals(
         run_tasks(files, extract_one, setup, report, execution=execution, tick=tick)
     report.finish()
     return report
+
+
+def model_spectra_figure(report: Report) -> bytes:
+    """Per camera model (EXIF make and model; "EXIF names no model" otherwise) the mean power spectrum of the
+    residuals that ``report``'s run wrote as .npy, side by side (the style analysis of cameraGAN, Li et al.).
+
+    Raises
+    ------
+    CamforensicsError
+        When no result has a residual .npy to read (run with --npy).
+    """
+    from camforensics.core.figures import mean_spectra_figure, spectrum_db
+
+    sums: dict[str, list[Any]] = {}
+    for r in report.iter_results():
+        npy = (r.get("outputs") or {}).get("residual_npy") if r["status"] == "ok" else None
+        if not npy:
+            continue
+        inp = r["input"]
+        model = " ".join(x for x in (inp.get("exif_make"), inp.get("exif_model")) if x) or "EXIF names no model"
+        power = 10.0 ** (spectrum_db(np.load(npy, mmap_mode="r", allow_pickle=False)) / 10.0)
+        acc = sums.setdefault(model, [np.zeros_like(power), 0])
+        if acc[0].shape == power.shape:
+            acc[0] += power
+            acc[1] += 1
+    if not sums:
+        raise CamforensicsError("no residual .npy was written to average (run extract with --npy)")
+    spectra = {f"{m} ({n} images)": 10.0 * np.log10(s / n + 1e-12) for m, (s, n) in sorted(sums.items())}
+    return mean_spectra_figure(spectra, title="mean residual spectrum per camera model (EXIF), dB")
