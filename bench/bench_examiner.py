@@ -98,10 +98,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "real-full")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--reference-repeat", type=int, default=None, help="runs of the prnu-python scripts (default: --repeat)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--skip", default="", help="comma-separated figures to skip: help,identify,extract,anonymize,pool")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    ref_repeat = args.reference_repeat or args.repeat
     photos = sorted((args.data / "Apple_iPhone6s_0" / "nat").glob("*.JPG"))
     more = sorted((args.data / "Apple_iPhone8_0" / "nat").glob("*.JPG"))
     if len(photos) < 2:
@@ -131,12 +133,12 @@ def main() -> None:
             record("identify -j 2 (pool)", wall([*base, "-j", "2"], repeat=args.repeat, env=env))
             record("identify --no-model", wall([*base, "--no-model"], repeat=args.repeat, env=env))
             record("prnu-python identify (10 fingerprints)",
-                   wall([sys.executable, "-c", PRNU_PYTHON_IDENTIFY, str(query), str(tmp / "lib")], repeat=args.repeat, env=env))  # fmt: skip
+                   wall([sys.executable, "-c", PRNU_PYTHON_IDENTIFY, str(query), str(tmp / "lib")], repeat=ref_repeat, env=env))  # fmt: skip
         if "extract" not in skip:
             out = tmp / "ex"
             record("extract", wall([*cf, "extract", str(query), "-o", str(out), "-r", str(tmp / "ex.json")], repeat=args.repeat, env=env))  # fmt: skip
             record("extract --no-png", wall([*cf, "extract", str(query), "-o", str(out), "--no-png", "-r", str(tmp / "ex.json")], repeat=args.repeat, env=env))  # fmt: skip
-            record("prnu-python extract", wall([sys.executable, "-c", PRNU_PYTHON_EXTRACT, str(query), str(tmp / "w.npy")], repeat=args.repeat, env=env))  # fmt: skip
+            record("prnu-python extract", wall([sys.executable, "-c", PRNU_PYTHON_EXTRACT, str(query), str(tmp / "w.npy")], repeat=ref_repeat, env=env))  # fmt: skip
         if "anonymize" not in skip:
             record("anonymize (default options)", wall([*cf, "anonymize", str(query), "-o", str(tmp / "an"), "-r", str(tmp / "an.json")], repeat=args.repeat, env=env))  # fmt: skip
         if "pool" not in skip and len(more) >= 2:

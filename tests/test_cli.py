@@ -162,7 +162,7 @@ def test_extract_writes_arrays_and_pictures(device_tree, tmp_path):
 
     for key in ("residual_png", "spectrum_png"):
         pic = cv2.imread(rec["outputs"][key], cv2.IMREAD_UNCHANGED)
-        assert pic.shape == (256, 256) and pic.dtype == np.uint8 and pic.std() > 5
+        assert pic.ndim == 3 and pic.shape[0] > 256 and pic.dtype == np.uint8 and pic.std() > 5  # a figure: axes, colour bar
 
 
 def test_library_check_flags_corruption(device_tree, tmp_path):
