@@ -12,7 +12,8 @@ Figures (whole process: interpreter start, imports, reading, work, writing):
    each of the 10 fingerprints, float64 numpy FFTs), as its own process.
 3. ``camforensics extract PHOTO -o OUT`` (residual .npy and the two matplotlib pictures) and ``--no-png``; beside
    it: prnu-python's ``extract_single`` + ``np.save``.
-4. ``camforensics anonymize PHOTO -o OUT`` with default options.
+4. ``camforensics anonymize PHOTO -o OUT --method remove-fingerprint --remove-fingerprint LIB:DEVICE``, the other
+   options default (anonymize has no default method).
 5. Pool break-even: ``extract`` of 1, 2 and 4 photos of 12 MP with ``-j 1`` against ``-j 2``.
 
 The machine is shared: the load average before and after each figure is recorded; compare figures of one run.
@@ -126,8 +127,9 @@ def main() -> None:
         if "help" not in skip:
             record("help", wall([*cf, "--help"], repeat=args.repeat, env=env))
             record("help identify", wall([*cf, "identify", "--help"], repeat=args.repeat, env=env))
-        if "identify" not in skip:
+        if {"identify", "anonymize"} - skip:
             make_library(enrolled, tmp / "lib")
+        if "identify" not in skip:
             base = [*cf, "identify", str(query), "--library", str(tmp / "lib"), "-r", str(tmp / "id.json")]
             record("identify (auto: in-process)", wall(base, repeat=args.repeat, env=env))
             record("identify -j 2 (pool)", wall([*base, "-j", "2"], repeat=args.repeat, env=env))
@@ -140,7 +142,9 @@ def main() -> None:
             record("extract --no-png", wall([*cf, "extract", str(query), "-o", str(out), "--no-png", "-r", str(tmp / "ex.json")], repeat=args.repeat, env=env))  # fmt: skip
             record("prnu-python extract", wall([sys.executable, "-c", PRNU_PYTHON_EXTRACT, str(query), str(tmp / "w.npy")], repeat=ref_repeat, env=env))  # fmt: skip
         if "anonymize" not in skip:
-            record("anonymize (default options)", wall([*cf, "anonymize", str(query), "-o", str(tmp / "an"), "-r", str(tmp / "an.json")], repeat=args.repeat, env=env))  # fmt: skip
+            cmd = [*cf, "anonymize", str(query), "-o", str(tmp / "an"), "-r", str(tmp / "an.json"), "--method", "remove-fingerprint",
+                   "--remove-fingerprint", f"{tmp / 'lib'}:same_camera"]  # fmt: skip
+            record("anonymize --method remove-fingerprint (other options default)", wall(cmd, repeat=args.repeat, env=env))
         if "pool" not in skip and len(more) >= 2:
             sets = {1: [query], 2: [query, enrolled], 4: [query, enrolled, *more[:2]]}
             for n, files in sets.items():
