@@ -15,10 +15,11 @@ from camforensics.reports.report import Report
 
 Work = Callable[[Path, dict[str, Any]], None]
 
-# A worker pool costs about a second and a half to start (forkserver, imports, each worker's setup) on the
-# 2-core reference machine, while a 12 MP photo takes 2-3 s of work: two such photos already finish sooner in
-# a pool (bench/bench_examiner.py, "pool break-even"). Below this much work in all, a batch runs in this process.
-POOL_MIN_MEGAPIXELS = 20.0
+# Where a worker pool starts to pay (bench/bench_examiner.py, "pool: extract N x 12 MP -j 1 / -j 2", 2 shared
+# cores under load): 1 photo 3.8 s in-process vs 5.1 s in a pool, 2 photos 6.7 vs 8.0 s, 4 photos 7.1 vs 9.0 s.
+# Starting the pool (forkserver, imports, each worker's setup) cost more than it saved up to 4 x 12 MP, so a
+# batch of fewer than 50 megapixels in all runs in this process; --workers N still forces a pool.
+POOL_MIN_MEGAPIXELS = 50.0
 POOL_PROBE_MAX_FILES = 16  # above this many files the pool is used without reading headers
 OnResult = Callable[[dict[str, Any], dict[str, Any]], None]
 
