@@ -18,6 +18,13 @@ REAL_DEV = Path(os.environ.get("CAMFORENSICS_REAL_DEV", Path(__file__).resolve()
 SIZE = (256, 256)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _reports_folder(tmp_path_factory):
+    """Reports written without --report go to a temporary folder, never the tester's home."""
+    os.environ["CAMFORENSICS_REPORTS"] = str(tmp_path_factory.mktemp("default-reports"))
+    yield
+
+
 @pytest.fixture(scope="session")
 def devices() -> dict[str, np.ndarray]:
     """Three synthetic devices' PRNU factors K (256x256)."""

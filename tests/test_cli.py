@@ -139,12 +139,12 @@ def test_identify_csv_to_stdout(library, device_tree):
 def test_verify_same_and_different(device_tree, tmp_path):
     same = tmp_path / "same.json"
     res = invoke("verify", device_tree / "cam_a" / "flat", device_tree / "cam_a" / "nat", "-r", same)
-    assert res.exit_code == 0 and "SAME device" in res.output
+    assert res.exit_code == 0 and "PRNU: same camera" in res.output
     d = json.loads(same.read_text())["summary"]["decision"]
     assert d["same_device"] and d["pce"] > 60 and d["n_images_a"] == 6 and d["n_images_b"] == 3
     diff = tmp_path / "diff.json"
     res = invoke("verify", device_tree / "cam_a" / "flat", device_tree / "cam_b" / "nat", "-r", diff)
-    assert res.exit_code == 0
+    assert res.exit_code == 0 and "PRNU: different cameras, or too little evidence" in res.output
     doc = json.loads(diff.read_text())
     assert not doc["summary"]["decision"]["same_device"] and doc["summary"]["decision"]["pce"] < 60
     per = [r["vs_other_set"]["pce"] for r in doc["results"] if r["set"] == "B"]
@@ -162,7 +162,7 @@ def test_extract_writes_arrays_and_pictures(device_tree, tmp_path):
 
     for key in ("residual_png", "spectrum_png"):
         pic = cv2.imread(rec["outputs"][key], cv2.IMREAD_UNCHANGED)
-        assert pic.shape == (256, 256) and pic.dtype == np.uint8 and pic.std() > 5
+        assert pic.ndim == 3 and pic.shape[0] > 256 and pic.dtype == np.uint8 and pic.std() > 5  # a figure: axes, colour bar
 
 
 def test_library_check_flags_corruption(device_tree, tmp_path):

@@ -245,7 +245,7 @@ def test_verify_a_cropped_set_against_the_full_frame_set(device_tree, tmp_path):
         Image.fromarray(rgb[32:224, 64:224]).save(crops / f"{j}.png")
     report = tmp_path / "v.json"
     res = invoke("verify", device_tree / "cam_a" / "flat", crops, "--no-model", "-r", report)
-    assert res.exit_code == 0 and "SAME device" in res.output, res.output
+    assert res.exit_code == 0 and "PRNU: same camera" in res.output, res.output
     doc = json.loads(report.read_text())
     d = doc["summary"]["decision"]
     assert d["same_device"] and d["query_set"] == "B" and d["crop_offset"] == [32, 64] and d["threshold"] > 60

@@ -288,7 +288,7 @@ def test_verify_reports_prnu_siamese_and_fused_scores_with_the_model_hash(regist
         args = ["verify", sets["A"], sets[other], "--models-dir", reg_dir, "-r", report, "-j", "1"]
         res = runner.invoke(app, [str(a) for a in args])
         assert res.exit_code == 0, res.output
-        assert "Siamese tiny" in res.output and "fused" in res.output
+        assert "Siamese verifier tiny:" in res.output and "fused verdict:" in res.output
         docs[other] = json.loads(report.read_text())
     for doc in docs.values():
         s = doc["summary"]

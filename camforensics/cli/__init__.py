@@ -8,6 +8,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "anonymize",
     "evaluate",
     "extract",
+    "report",
     "library",
     "datasets",
     "simulate",

@@ -247,7 +247,9 @@ def anonymize(
             _table(rep)
             _judges_lines(rep)
             show_errors(rep)
-            out.print(f"{rep.summary['n_ok']} anonymized images written to {literal(output)}")
+            from camforensics.cli.render import summary_line
+
+            out.print(f"{summary_line(rep.n_inputs, [(rep.summary['n_ok'], 'anonymized')], rep.n_failed)}; written to {literal(output)}")
         code = emit_report(rep, destination, fmt, quiet=quiet)
     raise typer.Exit(code)
 

@@ -106,9 +106,25 @@ def execution_of(workers: int | None, scheduler: str | None, device: str = "cpu"
     return Execution(workers=workers, scheduler=scheduler, device=resolve_device(device))
 
 
+REPORTS_ENV = "CAMFORENSICS_REPORTS"
+
+
+def default_report_folder() -> Path:
+    """Where a report goes when ``--report`` is not given: ``$CAMFORENSICS_REPORTS``, else
+    ``$XDG_STATE_HOME/camforensics/reports`` (``~/.local/state/camforensics/reports``); never the working folder."""
+    import os
+
+    given = os.environ.get(REPORTS_ENV)
+    if given:
+        return Path(given)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "camforensics" / "reports"
+
+
 def report_target(path: Path | None, command: str, fmt: str) -> Path:
-    """Where the report goes: ``--report``, ``-`` for stdout, or the default timestamped name (fixed now)."""
-    return path if path is not None else default_report_path(command, fmt)
+    """Where the report goes: ``--report``, ``-`` for stdout, or a timestamped name (fixed now) in
+    :func:`default_report_folder`."""
+    return path if path is not None else default_report_folder() / default_report_path(command, fmt)
 
 
 def journal_for(target: Path, *, resume: bool, given: bool) -> Path | None:
@@ -198,7 +214,7 @@ def emit_report(report: Report, path: Path | None, fmt: str, *, quiet: bool) -> 
     if path is not None and str(path) == "-":
         report.write_to(sys.stdout, fmt=fmt)
     else:
-        target = path or default_report_path(report.command, fmt)
+        target = path or default_report_folder() / default_report_path(report.command, fmt)
         written = write_report_keeping_work(report, target, fmt)
         if not quiet:
             err.print(f"report: {literal(', '.join(str(p) for p in written))}")

@@ -34,24 +34,23 @@ def demo(
         outcome = run_demo(output, seed=seed, step=None if quiet else (lambda msg: err.print(f"[dim]- {msg}[/]")))
         elapsed = time.perf_counter() - t0
     if not quiet:
-        from rich.table import Table
+        from camforensics.cli.render import Column, show_table
 
-        table = Table(title="identify: natural photos against the 3 fingerprints (PCE threshold 60)", title_justify="left")
-        for col in ("device", "model", "photos", "attributed correctly", "own PCE (median)", "highest other PCE"):
-            table.add_column(col, justify="left" if col in ("device", "model") else "right", overflow="fold")
+        rows = []
         for device, model in outcome.devices.items():
             mine = [q for q in outcome.identify if q["truth"] == device]
             own = [q["own_pce"] for q in mine if "own_pce" in q]
             other = [q["max_other_pce"] for q in mine if "max_other_pce" in q]
-            table.add_row(
-                device,
-                model,
-                str(len(mine)),
-                f"{sum(q['correct'] for q in mine)}/{len(mine)}",
-                f"{statistics.median(own):.0f}" if own else "-",
-                f"{max(other):.1f}" if other else "-",
-            )
-        out.print(table)
+            rows.append({"device": device, "model": model, "photos": str(len(mine)),
+                         "right": f"{sum(q['correct'] for q in mine)}/{len(mine)}",
+                         "own": f"{statistics.median(own):.0f}" if own else "-",
+                         "other": f"{max(other):.1f}" if other else "-"})  # fmt: skip
+        cols = [Column("device", lambda r: r["device"], wraps=True), Column("model", lambda r: r["model"], wraps=True),
+                Column("photos", lambda r: r["photos"], numeric=True),
+                Column("right", lambda r: r["right"], numeric=True),
+                Column("own PCE", lambda r: r["own"], numeric=True),
+                Column("top other PCE", lambda r: r["other"], numeric=True)]  # fmt: skip
+        show_table("identify: natural photos against the 3 fingerprints (PCE threshold 60)", cols, rows)
         for v in outcome.verify:
             verdict = "same device" if v["same_device"] else "different devices"
             mark = "[green]correct[/]" if v["correct"] else "[red]WRONG[/]"

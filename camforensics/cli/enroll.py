@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from camforensics.cli.common import check_format, cli_errors, emit_report, execution_of, err, human_output, out
+from camforensics.cli.common import literal, check_format, cli_errors, emit_report, execution_of, err, human_output, out
 from camforensics.cli.common import progress, show_errors
 from camforensics.cli.options import DeviceOpt, FormatOpt, MaxPixelsOpt, QuietOpt, ReportOpt, SchedulerOpt, WorkersOpt
 from camforensics.cli.common import check_outputs
@@ -65,6 +65,12 @@ def enroll(
                     f"enrolled [bold]{entry.name}[/]: {entry.meta['n_images']} images of {w}x{h}{quality}, "
                     f"fingerprint sha256 {entry.fingerprint_sha256[:16]}..., in {library}"
                 )
+        if entry is not None and not quiet:
+            from camforensics.cli.render import enroll_warnings
+
+            rel = (entry.meta.get("reliability") or {}).get("reliability")
+            for note in enroll_warnings(int(entry.meta["n_images"]), rel):
+                err.print(f"[yellow]warning:[/] {literal(note)}")
         code = emit_report(rep, report, fmt, quiet=quiet)
         if entry is None:
             err.print("[red]nothing enrolled:[/] no input image could be used")

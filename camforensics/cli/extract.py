@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from camforensics.cli.common import check_format, cli_errors, emit_report, execution_of, human_output, journal_for, out
+from camforensics.errors import CamforensicsError
+
+from camforensics.cli.common import err, check_format, cli_errors, emit_report, execution_of, human_output, journal_for, out
 from camforensics.cli.common import progress, report_target, resume_hint, show_errors
 from camforensics.cli.options import DeviceOpt, FormatOpt, MaxPixelsOpt, QuietOpt, ReportOpt, ResumeOpt, SchedulerOpt
 from camforensics.cli.options import WorkersOpt
@@ -25,6 +27,13 @@ def extract(
     enhance: Annotated[bool, typer.Option("--enhance/--no-enhance", help="Li's enhanced SPN (alpha 7).")] = False,
     arrays: Annotated[bool, typer.Option("--npy/--no-npy", help="Write the float32 residual as .npy.")] = True,
     pictures: Annotated[bool, typer.Option("--png/--no-png", help="Write residual and spectrum PNGs.")] = True,
+    model_spectra: Annotated[
+        Path | None,
+        typer.Option(
+            "--model-spectra",
+            help="Also write this PNG: the mean residual spectrum of each camera model (EXIF), side by side.",
+        ),
+    ] = None,
     report: ReportOpt = None,
     fmt: FormatOpt = "json",
     quiet: QuietOpt = False,
@@ -34,7 +43,8 @@ def extract(
     device: DeviceOpt = "auto",
     resume: ResumeOpt = False,
 ) -> None:
-    """Write each image's PRNU noise residual W (.npy) and 8-bit pictures of W and of its spectrum (dB)."""
+    """Write each image's PRNU noise residual W (.npy) and pictures of W and of its spectrum (dB, JPEG and CFA
+    frequencies marked); with --model-spectra, the mean spectrum of each camera model side by side."""
     with cli_errors():
         check_format(fmt)
         from camforensics.core.params import ResidualParams
@@ -42,7 +52,10 @@ def extract(
 
         params = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
         target = report_target(report, "extract", fmt)
-        check_outputs(paths, report=target, folder=output)  # before any work
+        if model_spectra is not None and not arrays:
+            raise CamforensicsError("--model-spectra averages the residuals written as .npy: drop --no-npy")
+        spectra_files = [("--model-spectra", model_spectra)] if model_spectra is not None else []
+        check_outputs(paths, report=target, folder=output, files=spectra_files)  # before any work
         journal = journal_for(target, resume=resume, given=report is not None)
         with progress("extract", quiet=quiet) as hooks, resume_hint(journal):
             rep = extract_residuals(
@@ -58,8 +71,17 @@ def extract(
                 tick=hooks.tick,
                 on_start=hooks.start,
             )
+        if model_spectra is not None:
+            from camforensics.pipelines.extract import model_spectra_figure
+            from camforensics.reports.atomic import atomic_write_bytes
+
+            atomic_write_bytes(model_spectra, model_spectra_figure(rep))
+            if not quiet:
+                err.print(f"mean spectra per camera model: {literal(model_spectra)}")
         if human_output(report, quiet):
             show_errors(rep)
-            out.print(f"{rep.summary['n_ok']} residuals written to {literal(output)}")
+            from camforensics.cli.render import summary_line
+
+            out.print(f"{summary_line(rep.n_inputs, [(rep.summary['n_ok'], 'extracted')], rep.n_failed)}; written to {literal(output)}")
         code = emit_report(rep, target, fmt, quiet=quiet)
     raise typer.Exit(code)

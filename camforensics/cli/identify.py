@@ -11,7 +11,7 @@ from camforensics.cli.common import check_format, cli_errors, emit_report, execu
 from camforensics.cli.common import progress, report_target, resume_hint, show_errors
 from camforensics.cli.options import DeviceOpt, FormatOpt, MaxPixelsOpt, ModelsDirOpt, QuietOpt, ReportOpt, ResumeOpt
 from camforensics.cli.options import SchedulerOpt, WorkersOpt, CROP_ANCHOR_HELP, ROTATIONS_HELP, SCALES_HELP
-from camforensics.cli.options import SHIFT_RANGE_HELP, match_params_of
+from camforensics.cli.options import SHIFT_RANGE_HELP, WideOpt, match_params_of
 from camforensics.cli.common import check_outputs, err, literal
 
 MAX_TABLE_ROWS = 50  # a terminal table is a preview; the report has every row
@@ -74,6 +74,7 @@ def identify(
     scheduler: SchedulerOpt = None,
     device: DeviceOpt = "auto",
     resume: ResumeOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """Match every image against the library's fingerprints by PCE and name the device above the threshold;
     attribute its camera model with a deep model (top-k, open-set 'unknown', EXIF consistency).
@@ -134,87 +135,103 @@ def identify(
         for skipped in rep.context.get("library", {}).get("skipped_entries", []):
             err.print(f"[yellow]warning:[/] library entry {literal(skipped['name'])} left out: {literal(skipped['reason'])}")
         if human_output(report, quiet):
-            _table(rep)
+            _table(rep, wide=wide)
             show_errors(rep)
         code = emit_report(rep, target, fmt, quiet=quiet)
     raise typer.Exit(code)
 
 
-def _table(rep) -> None:  # noqa: ANN001 - a Report
-    from rich.table import Table
+def _table(rep, *, wide: bool) -> None:  # noqa: ANN001 - a Report
+    from camforensics.cli.render import Column, exif_sentence, p_fa_words, prnu_verdict, rotation_words
+    from camforensics.cli.render import show_table, summary_line, where_words
 
     prnu = "match" in rep.parameters
     models = "attribution" in rep.parameters
     title = "identify"
     if prnu:
-        title += f": PCE threshold {rep.parameters['match']['threshold']:g}"
+        title += f": same camera when PCE > {rep.parameters['match']['threshold']:g}"
     if models:
-        title += f"{';' if prnu else ':'} model {rep.parameters['attribution']['model']}"
-    table = Table(title=title, title_justify="left")
-    numeric = ("PCE", "threshold", "rot", "log10 P_FA", "2nd PCE", "p")
-    cols = ["image"]
+        title += f"{';' if prnu else ':'} camera model by {rep.parameters['attribution']['model']}"
+
+    def dec(r: dict) -> dict:
+        return r.get("decision") or {}
+
+    def cand(r: dict, i: int) -> dict:
+        c = r.get("candidates") or []
+        return c[i] if len(c) > i else {}
+
+    num = lambda v, f="{:.1f}": "-" if v is None else f.format(v)  # noqa: E731
+    cols = [Column("photo", lambda r: Path(r["input"]["path"]).name, wraps=True)]
     if prnu:
-        cols += ["decision", "top device", "PCE", "threshold", "rot", "where", "log10 P_FA", "2nd PCE"]
+        cols += [
+            Column("verdict", lambda r: prnu_verdict(r.get("decision"))),
+            Column("device", lambda r: (dec(r).get("device") if dec(r).get("match") else cand(r, 0).get("device")) or "-", wraps=True),
+            Column("PCE", lambda r: num(dec(r).get("pce")), numeric=True),
+            Column("threshold", lambda r: num(dec(r).get("threshold")), numeric=True, wide_only=True),
+            Column("false alarm", lambda r: p_fa_words(dec(r).get("log10_p_fa")) if dec(r) else "-", wide_only=True),
+            Column("rotation", lambda r: rotation_words(dec(r)) if dec(r) else "-", wide_only=True),
+            Column("position", lambda r: where_words(dec(r)) if dec(r) else "-", wide_only=True),
+            Column("runner-up PCE", lambda r: num(cand(r, 1).get("pce")), numeric=True, wide_only=True),
+        ]
     if models:
-        cols += ["camera model", "p", "EXIF"]
-    for col in cols:
-        table.add_column(col, justify="right" if col in numeric else "left")
+        cols += [
+            Column("model lead", _lead, wraps=True),
+            Column("p", lambda r: f"{r['model_attribution']['top_k'][0]['probability']:.2f}", numeric=True, wide_only=True),
+            Column("EXIF", lambda r: _exif_word(r["model_attribution"]), wide_only=True),
+        ]
     n_ok = rep.n_inputs - rep.n_failed
-    ok = (r for r in rep.iter_results() if r["status"] == "ok")
-    for _, r in zip(range(MAX_TABLE_ROWS), ok):
-        row = [literal(Path(r["input"]["path"]).name)]
-        if prnu:
-            d, cands = r.get("decision"), r.get("candidates") or []
-            if d is None:
-                row += ["[dim]size fits no fingerprint[/]", "-", "-", "-", "-", "-", "-", "-"]
-            else:
-                verdict = "[green]match[/]" if d["match"] else "no match"
-                if d["ambiguous"]:
-                    verdict = "[yellow]ambiguous[/]"
-                second = f"{cands[1]['pce']:.1f}" if len(cands) > 1 else "-"
-                rot = f"{d['rotation']}{'m' if d.get('mirrored') else ''}"
-                where = "aligned"
-                if d.get("crop_offset") is not None:
-                    where = f"crop at {d['crop_offset'][0]},{d['crop_offset'][1]}"
-                    if d.get("scale", 1.0) != 1.0:
-                        where += f" x{d['scale']:g}"
-                row += [
-                    verdict,
-                    cands[0]["device"],
-                    f"{d['pce']:.1f}",
-                    f"{d['threshold']:.1f}",
-                    rot,
-                    where,
-                    f"{d['log10_p_fa']:.1f}",
-                    second,
-                ]
-        if models:
-            a = r["model_attribution"]
-            top = a["top_k"][0]
-            name = "[yellow]unknown[/] (" + top["model"] + "?)" if a["decision"]["unknown"] else top["model"]
-            combined = r.get("camera_model")
-            if combined is not None and combined["unknown"] and not a["decision"]["unknown"]:
-                name = "[yellow]unknown[/] (" + top["model"] + "? JPEG tables disagree)"
-            consistent = a["exif"]["consistent"]
-            exif = "-" if consistent is None else ("agrees" if consistent else "[red]disagrees[/]")
-            row += [name, f"{top['probability']:.2f}", exif]
-        table.add_row(*row)
-    if n_ok > MAX_TABLE_ROWS:
-        table.caption = f"{n_ok - MAX_TABLE_ROWS} more rows in the report"
-    out.print(table)
-    _sentences(rep)
-
-
-def _sentences(rep) -> None:  # noqa: ANN001 - a Report
-    """What the EXIF check and the JPEG coding signature say, one sentence each per image, in plain words."""
-    ok = (r for r in rep.iter_results() if r["status"] == "ok")
-    for _, r in zip(range(MAX_TABLE_ROWS), ok):
-        name = Path(r["input"]["path"]).name
-        a = r.get("model_attribution")
-        if a is not None and a["exif"]["consistent"] is not None:
-            colour = "green" if a["exif"]["consistent"] else "red"
-            out.print(f"{name}: [{colour}]{a['exif']['note']}[/].")
+    ok = [r for _, r in zip(range(MAX_TABLE_ROWS), (r for r in rep.iter_results() if r["status"] == "ok"))]
+    caption = f"{n_ok - MAX_TABLE_ROWS} more rows in the report" if n_ok > MAX_TABLE_ROWS else None
+    if models and caption is None and any(r["model_attribution"]["decision"].get("unknown") for r in ok):
+        caption = "model lead with ?: the attributor is unsure (possibly a model it was not trained on)"
+    show_table(title, cols, ok, wide=wide, caption=caption)
+    if models:
+        for r in ok:
+            sentence = exif_sentence(r["model_attribution"])
+            if r["model_attribution"].get("exif", {}).get("consistent") is False and sentence:
+                out.print(f"{literal(Path(r['input']['path']).name)}: {literal(sentence)}")
+    for r in ok:  # the JPEG coding signature, when it says something: a re-saved file, or tables no known camera wrote
         sig = r.get("jpeg_signature")
-        if sig is not None:
-            colour = "red" if sig.get("resaved", {}).get("flag") else ("yellow" if sig.get("known") is False else "dim")
-            out.print(f"{name}: [{colour}]JPEG {sig['note']}[/].")
+        if sig is not None and (sig.get("resaved", {}).get("flag") or sig.get("known") is False):
+            out.print(f"{literal(Path(r['input']['path']).name)}: JPEG {literal(sig['note'])}.")
+    counts = _counts(rep) if prnu else [(n_ok, "attributed")]
+    out.print(summary_line(rep.n_inputs, counts, rep.n_failed))
+
+
+def _lead(r: dict) -> str:
+    """The attributor's lead; marked unsure when the combined decision vetoed it (its camera never wrote the file's
+    JPEG tables)."""
+    from camforensics.cli.render import model_lead
+
+    lead = model_lead(r["model_attribution"])
+    combined = r.get("camera_model")
+    if combined is not None and combined.get("unknown") and not lead.endswith("?"):
+        return f"{lead}? (JPEG tables disagree)"
+    return lead
+
+
+def _exif_word(attribution: dict) -> str:
+    consistent = (attribution.get("exif") or {}).get("consistent")
+    return {True: "agrees", False: "disagrees", None: "cannot tell"}[consistent]
+
+
+def _counts(rep) -> list[tuple[int, str]]:  # noqa: ANN001 - a Report
+    matched = unmatched = ambiguous = unfit = 0
+    for r in rep.iter_results():
+        if r["status"] != "ok":
+            continue
+        d = r.get("decision")
+        if d is None:
+            unfit += 1
+        elif d.get("ambiguous"):
+            ambiguous += 1
+        elif d.get("match"):
+            matched += 1
+        else:
+            unmatched += 1
+    counts = [(matched, "matched"), (unmatched, "no match")]
+    if ambiguous:
+        counts.append((ambiguous, "ambiguous"))
+    if unfit:
+        counts.append((unfit, "fit no fingerprint"))
+    return counts

@@ -22,11 +22,15 @@ ReportOpt = Annotated[
     typer.Option(
         "--report",
         "-r",
-        help="Where to write the report ('-' for stdout). Default: camforensics_<command>_<UTC time>.<format>.",
+        help="Where to write the report ('-' for stdout). Default: camforensics_<command>_<UTC time>.<format> in "
+        "$CAMFORENSICS_REPORTS, else ~/.local/state/camforensics/reports (never the working folder).",
         show_default=False,
     ),
 ]
 FormatOpt = Annotated[str, typer.Option("--format", help="Report format: json, jsonl or csv.")]
+WideOpt = Annotated[
+    bool, typer.Option("--wide", help="All columns in the terminal table (default: the few that fit 80 columns).")
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")]
 MaxPixelsOpt = Annotated[
     int, typer.Option("--max-pixels", help="Refuse images with more pixels (decompression-bomb guard).")

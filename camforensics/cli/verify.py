@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from camforensics.cli.common import check_format, cli_errors, emit_report, execution_of, human_output, out, progress
+from camforensics.cli.common import literal, check_format, cli_errors, emit_report, execution_of, human_output, out, progress
 from camforensics.cli.common import show_errors
 from camforensics.cli.options import DeviceOpt, FormatOpt, MaxPixelsOpt, ModelsDirOpt, QuietOpt, ReportOpt, SchedulerOpt
 from camforensics.cli.options import WorkersOpt, match_params_of
@@ -86,25 +86,12 @@ def verify(
             )
         if human_output(report, quiet):
             show_errors(rep)
-            d = rep.summary["decision"]
-            verdict = "[green]SAME device[/]" if d["same_device"] else "[bold]different devices (or too little evidence)[/]"
-            out.print(
-                f"{verdict}: PCE {d['pce']:.1f} (threshold {d['threshold']:.1f}, log10 P_FA {d['log10_p_fa']:.1f}, "
-                f"rotation {d['rotation']}) from {d['n_images_a']} + {d['n_images_b']} images"
-            )
-            if d.get("crop_offset") is not None:
-                out.print(
-                    f"set {d['query_set']} searched as a crop of the other's sensor: offset {d['crop_offset']}, "
-                    f"scale {d['scale']:g}, {d['n_hypotheses']} hypotheses"
-                )
+            from camforensics.cli.render import verify_lines
+
+            for line in verify_lines(rep.summary):
+                out.print(literal(line))
             s = rep.summary.get("siamese")
             if s is not None:
-                fused = "[green]SAME device[/]" if s["fused_same_device"] else "[bold]different devices[/]"
-                out.print(
-                    f"Siamese {s['model']}: mean logit {s['mean_logit']:.2f} (threshold {s['threshold']:.2f}, spread "
-                    f"{s['std_logit']:.2f} over {s['n_positions']} positions); fused: {fused}, probability "
-                    f"{s['fused_probability']:.3f} (threshold {s['fused_threshold']:.3f})"
-                )
                 for w in s["warnings"]:
                     out.print(f"[yellow]note:[/] {w}")
         code = emit_report(rep, report, fmt, quiet=quiet)

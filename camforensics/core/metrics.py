@@ -87,7 +87,8 @@ def roc_curve(scores: Any, labels: Any) -> RocCurve:
     """Step ROC curve of the detector ``score > threshold``, one point per distinct score (ties together).
 
     Tied scores move the curve diagonally in one step, as a threshold cannot separate them; the area under
-    that step counts each tied (positive, negative) pair as half a correct ordering.
+    that step counts each tied (positive, negative) pair as half a correct ordering. Computed by
+    ``sklearn.metrics.roc_curve`` (all points kept).
 
     Parameters
     ----------
@@ -114,17 +115,19 @@ def roc_curve(scores: Any, labels: Any) -> RocCurve:
     """
     s, y = _scores_labels(scores, labels)
     _both_classes(y, "the ROC curve")
-    order = np.argsort(-s, kind="stable")
-    s, y = s[order], y[order]
-    # Last index of each group of equal scores (``!=`` rather than ``diff``: inf - inf is NaN).
-    ends = np.r_[np.flatnonzero(s[1:] != s[:-1]), s.size - 1]
-    tp = np.cumsum(y)[ends]
-    fp = ends + 1 - tp
-    n_pos, n_neg = tp[-1], fp[-1]
-    tpr = np.r_[0, tp] / n_pos
-    fpr = np.r_[0, fp] / n_neg
-    thresholds = np.r_[s[ends], -np.inf]
-    return RocCurve(fpr.astype(np.float64), tpr.astype(np.float64), thresholds)
+    from sklearn.metrics import roc_curve as sk_roc_curve
+
+    # scikit-learn takes finite scores only: +-inf stand in as values beyond every finite one (order kept), and
+    # are put back in the thresholds. Its thresholds (">= t", first +inf) become ours ("> t", last -inf).
+    finite = s[np.isfinite(s)]
+    hi = float(finite.max()) if finite.size else 0.0
+    lo = float(finite.min()) if finite.size else 0.0
+    top, bottom = hi + 1.0 + abs(hi), lo - 1.0 - abs(lo)
+    stand_in = np.where(s == np.inf, top, np.where(s == -np.inf, bottom, s))
+    fpr, tpr, th = sk_roc_curve(y, stand_in, drop_intermediate=False)
+    thresholds = np.r_[th[1:], -np.inf]
+    thresholds = np.where(thresholds == top, np.inf, np.where(thresholds == bottom, -np.inf, thresholds))
+    return RocCurve(fpr.astype(np.float64), tpr.astype(np.float64), thresholds.astype(np.float64))
 
 
 def auc(fpr: Any, tpr: Any) -> float:
@@ -153,7 +156,9 @@ def auc(fpr: Any, tpr: Any) -> float:
         raise ParameterError(f"a ROC curve needs at least two (fpr, tpr) points of one length, not {x.size}, {y.size}")
     if (np.diff(x) < 0).any():
         raise ParameterError("fpr must be non-decreasing along the curve (give the points of roc_curve in order)")
-    return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2.0))
+    from sklearn.metrics import auc as sk_auc
+
+    return float(sk_auc(x, y))
 
 
 def roc_auc(scores: Any, labels: Any) -> float:

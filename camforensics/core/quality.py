@@ -47,8 +47,11 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
         If the shapes differ.
     """
     x, y = _pair(a, b)
-    mse = float(np.mean((x - y) ** 2))
-    return math.inf if mse == 0.0 else 10.0 * math.log10(PEAK**2 / mse)
+    if np.array_equal(x, y):
+        return math.inf  # (scikit-image would divide by zero)
+    from skimage.metrics import peak_signal_noise_ratio
+
+    return float(peak_signal_noise_ratio(x, y, data_range=PEAK))
 
 
 def _ssim_channel(x: np.ndarray, y: np.ndarray) -> float:
@@ -77,7 +80,8 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     ``C2 = (0.03 * 255)^2`` and population (co)variances, as the authors' reference code; its mean is taken over
     the positions whose window lies inside the image (the whole map, with mirrored borders, for images of 10
     pixels or less per side). **Colour images: SSIM is computed on each channel separately and the mean over the
-    channels is returned** (not on luma). 1.0 for identical images.
+    channels is returned** (not on luma). 1.0 for identical images. Computed by
+    ``skimage.metrics.structural_similarity`` (Gaussian weights, population covariances).
 
     Parameters
     ----------
@@ -100,6 +104,23 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     structural similarity", IEEE Trans. Image Processing 13(4), 2004.
     """
     x, y = _pair(a, b)
+    if min(x.shape[:2]) >= SSIM_WINDOW:
+        from skimage.metrics import structural_similarity
+
+        return float(
+            structural_similarity(
+                x,
+                y,
+                data_range=PEAK,
+                gaussian_weights=True,
+                sigma=SSIM_SIGMA,
+                use_sample_covariance=False,
+                K1=SSIM_K1,
+                K2=SSIM_K2,
+                channel_axis=2 if x.ndim == 3 else None,
+            )
+        )
+    # Images under 11 pixels a side, which scikit-image refuses: the whole map with mirrored borders.
     if x.ndim == 2:
         return _ssim_channel(x, y)
     return float(np.mean([_ssim_channel(np.ascontiguousarray(x[:, :, c]), np.ascontiguousarray(y[:, :, c]))

@@ -228,13 +228,8 @@ def _right_columns(confusion: Mapping[str, Any], unknown: str) -> list[int | Non
     ]
 
 
-def _write_png(path: Path, picture: Any) -> None:
-    import cv2
-
-    ok, buf = cv2.imencode(".png", picture[:, :, ::-1])  # RGB -> OpenCV's BGR
-    if not ok:
-        raise CamforensicsError(f"OpenCV could not encode {path.name} as PNG")
-    atomic_write_bytes(path, buf.tobytes())
+def _write_png(path: Path, picture: bytes) -> None:
+    atomic_write_bytes(path, picture)
 
 
 def draw_plots(metrics: Mapping[str, Any], output_dir: Path, *, size: int = 800) -> dict[str, str]:

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from camforensics.core.display import residual_picture, spectrum_picture
 from camforensics.core.params import ResidualParams
 from camforensics.errors import CamforensicsError
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
@@ -27,16 +26,6 @@ def save_npy(path: Path, array: np.ndarray) -> None:
     """Save an array as .npy atomically (no pickles)."""
     with atomic_open(path, "wb") as f:
         np.save(f, array, allow_pickle=False)
-
-
-def save_png(path: Path, picture: np.ndarray) -> None:
-    """Save an 8-bit grey picture as PNG atomically."""
-    import cv2
-
-    ok, buf = cv2.imencode(".png", picture)
-    if not ok:
-        raise CamforensicsError(f"could not encode {path.name} as PNG")
-    atomic_write_bytes(path, buf.tobytes())
 
 
 @dataclass(frozen=True)
@@ -66,8 +55,11 @@ def extract_one(path: Path, setup: ExtractSetup, record: dict[str, Any]) -> None
         save_npy(base.with_name(base.name + ".residual.npy"), w)
         outputs["residual_npy"] = str(base.with_name(base.name + ".residual.npy"))
     if setup.save_pictures:
-        save_png(base.with_name(base.name + ".residual.png"), residual_picture(w))
-        save_png(base.with_name(base.name + ".spectrum.png"), spectrum_picture(w))
+        from camforensics.core.figures import residual_figure, spectrum_figure
+
+        name, digest = path.name, img.info.sha256
+        atomic_write_bytes(base.with_name(base.name + ".residual.png"), residual_figure(w, name=name, sha256=digest))
+        atomic_write_bytes(base.with_name(base.name + ".spectrum.png"), spectrum_figure(w, name=name, sha256=digest))
         outputs["residual_png"] = str(base.with_name(base.name + ".residual.png"))
         outputs["spectrum_png"] = str(base.with_name(base.name + ".spectrum.png"))
     record["outputs"] = outputs
@@ -92,8 +84,9 @@ def extract_residuals(
 
     Outputs are named ``<stem>_<first 8 hex of the input sha256>`` (``<stem>~<n>_...`` for inputs that share a
     file name, see :func:`camforensics.io.safety.unique_stems`) so that equal names from different folders never
-    overwrite each other, even with equal contents: ``.residual.npy`` (float32, stored sensor order), ``.residual.png`` (0 at grey
-    128, +-3 std to white/black) and ``.spectrum.png`` (dB magnitude, 40 dB range, zero frequency centred).
+    overwrite each other, even with equal contents: ``.residual.npy`` (float32, stored sensor order), ``.residual.png`` (matplotlib:
+    contrast-stretched, colour bar, centre at full resolution) and ``.spectrum.png`` (mean power spectrum in dB with
+    frequency axes, JPEG and CFA peak positions marked); both titled with the file name and its sha256 prefix.
     ``execution``, ``journal`` and ``resume`` as in :func:`~camforensics.pipelines.identify.identify_images`
     (on a cluster, ``out_dir`` must be a folder the workers can write).
     """
@@ -117,3 +110,32 @@ def extract_residuals(
         run_tasks(files, extract_one, setup, report, execution=execution, tick=tick)
     report.finish()
     return report
+
+
+def model_spectra_figure(report: Report) -> bytes:
+    """Per camera model (EXIF make and model; "EXIF names no model" otherwise) the mean power spectrum of the
+    residuals that ``report``'s run wrote as .npy, side by side (the style analysis of cameraGAN, Li et al.).
+
+    Raises
+    ------
+    CamforensicsError
+        When no result has a residual .npy to read (run with --npy).
+    """
+    from camforensics.core.figures import mean_spectra_figure, spectrum_db
+
+    sums: dict[str, list[Any]] = {}
+    for r in report.iter_results():
+        npy = (r.get("outputs") or {}).get("residual_npy") if r["status"] == "ok" else None
+        if not npy:
+            continue
+        inp = r["input"]
+        model = " ".join(x for x in (inp.get("exif_make"), inp.get("exif_model")) if x) or "EXIF names no model"
+        power = 10.0 ** (spectrum_db(np.load(npy, mmap_mode="r", allow_pickle=False)) / 10.0)
+        acc = sums.setdefault(model, [np.zeros_like(power), 0])
+        if acc[0].shape == power.shape:
+            acc[0] += power
+            acc[1] += 1
+    if not sums:
+        raise CamforensicsError("no residual .npy was written to average (run extract with --npy)")
+    spectra = {f"{m} ({n} images)": 10.0 * np.log10(s / n + 1e-12) for m, (s, n) in sorted(sums.items())}
+    return mean_spectra_figure(spectra, title="mean residual spectrum per camera model (EXIF), dB")

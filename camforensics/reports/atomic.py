@@ -10,6 +10,13 @@ from pathlib import Path
 from typing import IO
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "wb", *, encoding: str | None = None) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
@@ -42,6 +49,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", *, encoding: str
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; an output gets the mode open() would give it
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
