@@ -24,6 +24,6 @@ done | sort -u | while read -r model; do
       find "$DATA"/real-dev/"$model"_* "$DATA"/real-models/"$model"_* -path '*/nat/*' -type f 2>/dev/null | sort | awk 'NR % 2 == 1' || true
     } | sort)
   min=$(( ${#files[@]} < 8 ? ${#files[@]} : 8 ))  # iPhone 8, EOS 6D ...: 8-15 natural photos, half of them held out
-  camforensics profile "${files[@]}" -o "$OUT/$model.npz" --min-photos "$min" --report "runs/profiles/$model.json" --quiet
+  camforensics profile "${files[@]}" -o "$OUT/$model.npz" --min-photos "$min" --fit-stride 2 --report "runs/profiles/$model.json" --quiet
   echo "$model: ${#files[@]} photos"
 done

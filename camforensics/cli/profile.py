@@ -24,6 +24,9 @@ def profile(
         str | None, typer.Option(help="Camera model, 'MAKE MODEL' (default: the photos' common EXIF make and model).")
     ] = None,
     min_photos: Annotated[int, typer.Option(help="Fewest usable photos accepted.")] = 8,
+    fit_stride: Annotated[
+        int, typer.Option(help="Every n-th CFA site of each phase enters the demosaicing fit (1: all; speed).")
+    ] = 4,
     report: ReportOpt = None,
     fmt: FormatOpt = "json",
     quiet: QuietOpt = False,
@@ -37,11 +40,13 @@ def profile(
 
         if min_photos < 1:
             raise ParameterError(f"--min-photos must be >= 1, got {min_photos}")
+        if fit_stride < 1:
+            raise ParameterError(f"--fit-stride must be >= 1, got {fit_stride}")
         target = report_target(report, "profile", fmt)
         check_outputs(paths, report=target, files=[("--output", output)])  # before any work
         if output.suffix != ".npz":
             raise ParameterError(f"--output {output}: a profile file ends in .npz")
-        params = ProfileParams(name=name, max_pixels=max_pixels, min_photos=min_photos)
+        params = ProfileParams(name=name, max_pixels=max_pixels, min_photos=min_photos, fit_stride=fit_stride)
         with progress("profile", quiet=quiet) as hooks:
             rep = profile_photos(paths, output, params=params, on_start=hooks.start, tick=hooks.tick)
         if human_output(report, quiet):
