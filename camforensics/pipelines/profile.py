@@ -43,7 +43,7 @@ from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.jpeg_tables import JpegTables, read_jpeg_tables
 from camforensics.io.safety import check_outputs
 from camforensics.reports.atomic import atomic_write_bytes
-from camforensics.reports.report import Report
+from camforensics.reports.report import Report, error_record
 
 FORMAT = "camforensics.camera-profile"
 VERSION = 1
@@ -162,7 +162,7 @@ def build_profile(
                 raise InputError(f"{f}: smaller than {2 * BLOCK} pixels; too small to profile")
             t = read_jpeg_tables(Path(f).read_bytes(), name=str(f))
         except CamforensicsError as exc:
-            records.append({"file": str(f), "status": "error", "error": str(exc)})
+            records.append({"file": str(f), "status": "error", "error": error_record(exc)})
             continue
         acc.add(x, stride=params.fit_stride)
         h = highpass(x)
