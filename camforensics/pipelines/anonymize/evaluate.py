@@ -239,16 +239,15 @@ def evaluate_anonymization(
         methods.remove(REMOVE)
     if not methods:
         raise CamforensicsError(f"no method can run: {'; '.join(f'{m}: {r}' for m, r in skipped.items())}")
-    images = select_images(scan.records, params, prints.used_paths)
+    loaded_judges = judges.load() if judges is not None else []
+    transfer = TransferRun(learned, methods, loaded_judges) if any(m in TRANSFER_METHODS for m in methods) else None
+    taught = transfer.profile_photos(scan.records) if transfer is not None else frozenset()
+    images = select_images(scan.records, params, prints.used_paths | taught)  # never a photo a profile learned from
     if not images:
         raise CamforensicsError(
             f"no {params.content} image of {scan.root} is left to evaluate (flat-field images that made a "
             "fingerprint are never evaluated)"
         )
-    loaded_judges = judges.load() if judges is not None else []
-    transfer = TransferRun(learned, methods, loaded_judges) if any(m in TRANSFER_METHODS for m in methods) else None
-    if transfer is not None:
-        images = [r for r in images if r.path not in transfer.profile_photos(images)]
     models = {m: c.load() for m, c in choices.items() if m in methods}
     classes, rule = _target_classes(methods, choices, loaded_judges)
     if transfer is not None and "targeted" not in methods:
