@@ -154,21 +154,24 @@ def test_cli_learned_refusals_name_the_way_out(registry, inputs, tmp_path):
     res = invoke("anonymize", inputs, "-o", out, "-m", "targeted", "--model", "cama-tiny", "--models-dir", registry)
     assert res.exit_code == 2 and "--target" in res.output and ", ".join(CLASSES) in res.output
     # No default targeted anonymizer, but one registered: name it.
-    res = invoke("anonymize", inputs, "-o", out, "--target", "Beta Two", "--models-dir", registry)
+    res = invoke("anonymize", inputs, "-o", out, "-m", "targeted", "--target", "Beta Two", "--models-dir", registry)
     assert res.exit_code == 2 and "--model" in res.output and "cama-tiny" in res.output
     # None registered at all (as in the shipped models/): how to train and register one.
-    for method in (["--target", "Beta Two"], ["-m", "erase"]):
+    for method in (["-m", "targeted", "--target", "Beta Two"], ["-m", "erase"]):
         res = invoke("anonymize", inputs, "-o", out, *method, "--models-dir", tmp_path / "empty")
         assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
         assert "camforensics train anonymizer" in res.output and "camforensics export" in res.output
         assert "--default" in res.output
-    res = invoke("anonymize", inputs, "-o", out, "--target", "Apple iPhone 4", "--models-dir", SHIPPED)
+    res = invoke("anonymize", inputs, "-o", out, "-m", "targeted", "--target", "Apple iPhone 4", "--models-dir", SHIPPED)
     assert res.exit_code == 2 and "none is shipped" in res.output  # no targeted anonymizer is shipped
+    # --target alone runs the transplant toward a shipped camera profile: an unknown camera lists the known ones.
+    res = invoke("anonymize", inputs, "-o", out, "--target", "Beta Two", "--models-dir", registry)
+    assert res.exit_code == 2 and "known targets" in res.output and "Canon IXUS 125 HS" in res.output
     # Options that do not go together, and an unknown judge.
     res = invoke("anonymize", inputs, "-o", out, "--target", "Beta Two", "-m", "median")
-    assert res.exit_code == 2 and "--method targeted" in res.output
+    assert res.exit_code == 2 and "--target needs --method" in res.output
     res = invoke("anonymize", inputs, "-o", out, "-m", "erase", "--target", "Beta Two", "--models-dir", registry)
-    assert res.exit_code == 2 and "--method targeted" in res.output
+    assert res.exit_code == 2 and "--target needs --method" in res.output
     res = invoke("anonymize", inputs, "-o", out, "-m", "jpeg", "--judges", "nope", "--models-dir", registry)
     assert res.exit_code == 2 and "attributor-cc" in res.output
     res = invoke("anonymize", inputs, "-o", out, "-m", "jpeg", "--judges", "erase-tiny", "--models-dir", registry)

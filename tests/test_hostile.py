@@ -152,6 +152,27 @@ def test_anonymize_batch(corpus):
     assert len(set(twins)) == 2
 
 
+def test_profile_batch(corpus):
+    """profile reads the whole hostile batch: every bad file is its own error, the good ones make the profile."""
+    out = corpus.root / "out" / "profile.npz"
+    res = run_cli("profile", *batch_inputs(corpus), "-o", out, "--name", "Synth Cam", "--min-photos", "2", "-q",
+                  "-r", out.with_suffix(".json"), cwd=corpus.evidence)  # fmt: skip
+    check_run(corpus, res, {0, 1})
+    results = results_by_file(out.with_suffix(".json"))
+    assert_outcomes(corpus, results, strict_ok=False)  # grey or small readable files are left out with a reason
+    assert out.is_file() and all(results[os.path.abspath(g)]["status"] == "ok" for g in corpus.good)
+
+
+def test_transplant_batch(corpus):
+    out = corpus.root / "out" / "transplant"
+    res = run_cli("anonymize", *batch_inputs(corpus), "-o", out, "--target", "Canon IXUS 125 HS", "--judges", "none",
+                  "-j", "1", "-q", "-r", out.with_suffix(".json"), cwd=corpus.evidence)  # fmt: skip
+    check_run(corpus, res, {1})
+    results = results_by_file(out.with_suffix(".json"))
+    assert_outcomes(corpus, results, strict_ok=False)  # grey images have no colour traces: their own error
+    assert all(results[os.path.abspath(g)]["status"] == "ok" for g in corpus.good)
+
+
 def test_enroll_batch(corpus):
     lib = corpus.root / "out" / "enrolled"
     res = run_cli("enroll", corpus.flat, *batch_inputs(corpus), "-n", "X", "-l", lib, "-j", "1", "-q",

@@ -6,6 +6,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "identify",
     "verify",
     "anonymize",
+    "profile",
     "evaluate",
     "extract",
     "report",

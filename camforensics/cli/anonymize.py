@@ -18,16 +18,19 @@ if TYPE_CHECKING:
     from camforensics.reports.report import Report
 
 METHOD_HELP = (
+    "transplant (impose the traces of the camera profile --target: CFA and demosaicing, residual spectrum and "
+    "pattern, JPEG tables), retable (re-save with the target's JPEG tables only), "
     "remove-fingerprint (subtract the enrolled fingerprint of --remove-fingerprint), spoof (plant the fingerprint "
     "of --spoof-device), targeted (a registered Cama-style model makes the image look taken by --target), erase (a "
     "registered trace eraser), fgsm or pgd (adversarial attacks on the attributor checkpoint --attack-model), or a "
     "baseline: median, gaussian (--kernel), jpeg (--recompress-quality), denoise (wavelet Wiener, --denoise-sigma0). "
-    "--target alone implies targeted."
+    "--target alone implies transplant (targeted with --model)."
 )
 TARGET_HELP = (
-    "Targeted: the camera model the output should look taken by, one of the model's classes as its manifest lists "
-    "them ('camforensics models info NAME'); case and spaces do not matter. Implies --method targeted; with "
-    "--method fgsm or pgd it makes the attack targeted (a class of --attack-model)."
+    "The camera model the output should look taken by; case and spaces do not matter. transplant / retable (the "
+    "default with --target): a shipped camera profile (models/profiles; a wrong name lists them), one of --profiles "
+    "DIR, or a profile file from 'camforensics profile'. targeted (with --model): one of the model's classes; fgsm / "
+    "pgd: a class of --attack-model."
 )
 ATTACK_MODEL_HELP = (
     "fgsm / pgd: the attacked camera-model attributor, a training checkpoint (RUN/best.pt of 'camforensics train "
@@ -39,9 +42,9 @@ JUDGES_HELP = (
 )
 
 
-def method_of(method: str | None, target: str | None) -> str:
-    """The method a command line asks for: ``--target`` alone means ``targeted``; with ``fgsm`` or ``pgd`` it makes
-    the attack targeted.
+def method_of(method: str | None, target: str | None, model: str | None = None) -> str:
+    """The method a command line asks for: ``--target`` alone means ``transplant`` (``targeted`` when a learned
+    ``--model`` is named); with ``fgsm`` or ``pgd`` it makes the attack targeted.
 
     Raises
     ------
@@ -51,13 +54,14 @@ def method_of(method: str | None, target: str | None) -> str:
     from camforensics.errors import ParameterError
 
     if target is not None:
-        if method in ("fgsm", "pgd"):
+        if method in ("fgsm", "pgd", "targeted", "transplant", "retable"):
             return method
-        if method not in (None, "targeted"):
+        if method is not None:
             raise ParameterError(
-                f"--target needs --method targeted, fgsm or pgd, not {method}; drop --method or --target"
+                f"--target needs --method transplant, retable, targeted, fgsm or pgd, not {method}; drop --method or "
+                "--target"
             )
-        return "targeted"
+        return "targeted" if model is not None else "transplant"
     if method is None:
         raise ParameterError("give --method (see --help) or --target 'MAKE MODEL' (targeted anonymization)")
     return method
@@ -85,6 +89,7 @@ def _method_options(method: str, flags: dict[str, Any]) -> Any:
     from camforensics.pipelines.anonymize.batch import METHODS
     from camforensics.pipelines.anonymize.fingerprint import FINGERPRINT_METHODS, DeviceRef, FingerprintOptions
     from camforensics.pipelines.anonymize.learned import LEARNED_METHODS, anonymizer_choice
+    from camforensics.pipelines.anonymize.transplant import TRANSPLANT_METHODS, transplant_options
 
     f = flags
     if method not in METHODS:
@@ -96,6 +101,17 @@ def _method_options(method: str, flags: dict[str, Any]) -> Any:
     remove, spoof = f["remove_fingerprint"], f["spoof_device"]
     if method not in FINGERPRINT_METHODS and (remove is not None or spoof is not None):
         raise ParameterError(NO_FINGERPRINT.format(method=method))
+    if f["profiles"] is not None and method not in TRANSPLANT_METHODS:
+        raise ParameterError(f"--profiles is for --method transplant or retable, not {method}")
+    if method in TRANSPLANT_METHODS:
+        refine = None
+        if f["refine"]:
+            from camforensics.pipelines.anonymize.refine import refine_options
+
+            refine = refine_options(f["refine"], f["models_dir"], epsilon=f["epsilon"], iterations=f["pgd_iterations"],
+                                    threads=f["model_threads"])  # fmt: skip
+        return transplant_options(method, f["target"], profiles=f["profiles"], shape_spectrum=f["shape_spectrum"],
+                                  pattern_strength=f["pattern_strength"], exif=f["exif"], refine=refine)  # fmt: skip
     if method in LEARNED_METHODS:
         return anonymizer_choice(method, f["model"], f["models_dir"], target=f["target"], tile=f["tile"],
                                  overlap=f["overlap"], threads=f["model_threads"])  # fmt: skip
@@ -140,6 +156,25 @@ def anonymize(
     tile: Annotated[int, typer.Option(help="targeted / erase: tile side in pixels (0: the whole image at once).")] = 512,
     overlap: Annotated[int, typer.Option(help="targeted / erase: overlap and context of the tiles, pixels.")] = 32,
     judges: Annotated[str, typer.Option(help=JUDGES_HELP)] = "all",
+    profiles: Annotated[
+        str | None,
+        typer.Option(help="transplant / retable: folder of camera profiles (default: the shipped models/profiles).",
+                     show_default=False),
+    ] = None,
+    exif: Annotated[str, typer.Option(help="transplant / retable: strip (no metadata) or target (EXIF Make/Model of "
+                                           "the target).")] = "strip",
+    shape_spectrum: Annotated[
+        bool, typer.Option("--shape-spectrum/--no-shape-spectrum", help="transplant: shape the residual spectrum.")
+    ] = True,
+    pattern_strength: Annotated[
+        float, typer.Option(help="transplant: share of the 8x8 mean-pattern difference added (0: none).")
+    ] = 1.0,
+    refine: Annotated[
+        str | None,
+        typer.Option(help="transplant: refine against these surrogate attributors (registry names, comma-separated, "
+                          "or 'surrogates': every registered surrogate) within --epsilon (MI-FGSM, input diversity; "
+                          "--pgd-iterations steps).", show_default=False),
+    ] = None,
     attack_model: Annotated[
         Path | None, typer.Option("--attack-model", help=ATTACK_MODEL_HELP, show_default=False)
     ] = None,
@@ -200,7 +235,11 @@ def anonymize(
     ] = None,
     threshold: Annotated[float, typer.Option(help="PCE decision threshold of the checks.")] = 60.0,
     sigma0: Annotated[float, typer.Option(help="Denoiser noise std of the detector residual (0..255).")] = 2.0,
-    image_format: Annotated[str, typer.Option("--image-format", help="Output files: png (lossless) or jpeg.")] = "png",
+    image_format: Annotated[
+        str | None,
+        typer.Option("--image-format", help="Output files: png (lossless) or jpeg (default: png; jpeg for transplant "
+                     "and retable, which write the target's tables).", show_default=False),
+    ] = None,
     quality: Annotated[int, typer.Option(help="JPEG quality of the written images (--image-format jpeg).")] = 95,
     report: ReportOpt = None,
     fmt: FormatOpt = "json",
@@ -220,10 +259,11 @@ def anonymize(
         from camforensics.pipelines.anonymize.batch import AnonymizeParams, anonymize_images
         from camforensics.pipelines.anonymize.judges import judge_panel
 
-        options = _method_options(method_of(method, target), locals())
+        chosen = method_of(method, target, model)
+        options = _method_options(chosen, locals())
         params = AnonymizeParams(
             options=options,
-            image_format=image_format,
+            image_format=image_format or ("jpeg" if chosen in ("transplant", "retable") else "png"),
             quality=quality,
             check=library_check,
             verify_library=str(verify_library) if verify_library is not None else None,

@@ -23,7 +23,9 @@ def evaluate_anonymization(
         str | None,
         typer.Option(
             "--methods",
-            help="Comma-separated methods: median, gaussian, jpeg, denoise, remove-fingerprint, targeted, erase. "
+            help="Comma-separated methods: median, gaussian, jpeg, denoise, remove-fingerprint, targeted, erase, "
+            "retable, transplant, transplant-refine, fgsm, pgd (the last five toward a seeded target with a camera "
+            "profile; fgsm / pgd / transplant-refine attack the shipped surrogates, never the judges). "
             "Default: the first five, plus targeted / erase when a model of that task is registered or named.",
             show_default=False,
         ),
@@ -75,6 +77,18 @@ def evaluate_anonymization(
     model_threads: Annotated[int, typer.Option("--model-threads", help="onnxruntime threads (0 = all cores).")] = 0,
     tile: Annotated[int, typer.Option("--tile", help="targeted / erase: tile side in pixels (0: whole image).")] = 512,
     overlap: Annotated[int, typer.Option("--overlap", help="targeted / erase: tile overlap, pixels.")] = 32,
+    profiles: Annotated[
+        str | None,
+        typer.Option("--profiles", help="Camera profiles of the transplant methods (default: models/profiles).",
+                     show_default=False),
+    ] = None,
+    epsilon: Annotated[
+        float, typer.Option("--epsilon", help="L_inf budget of transplant-refine, fgsm, pgd (grey levels).")
+    ] = 4.0,
+    iterations: Annotated[int, typer.Option("--iterations", help="Steps of transplant-refine and pgd.")] = 10,
+    refine_window: Annotated[
+        int, typer.Option("--refine-window", help="transplant-refine: centred window attacked (0: whole image).")
+    ] = 1024,
     keep_images: Annotated[
         bool, typer.Option("--keep-images", help="Keep the outputs under OUT/images (else a temporary folder).")
     ] = False,
@@ -126,7 +140,7 @@ def evaluate_anonymization(
         if judges.strip().lower() == "none":
             raise typer.BadParameter("--judges none leaves no column to the table; give all or NAME,NAME")
         learned = LearnedOptions(str(models_dir) if models_dir else None, targeted_model, erase_model, tile, overlap,
-                                 model_threads)  # fmt: skip
+                                 model_threads, profiles, epsilon, iterations, refine_window)  # fmt: skip
         output_dir = output_dir_of(output_dir, [data], report)
         with _bars(quiet) as (on_flat, on_item):
             rep = run(

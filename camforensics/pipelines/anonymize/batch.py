@@ -43,17 +43,18 @@ from camforensics.pipelines.anonymize.fingerprint import (
 )
 from camforensics.pipelines.anonymize.judges import JudgePanel, JudgeTally, judge_before_after, judge_context, model_context, top1
 from camforensics.pipelines.anonymize.learned import LEARNED_METHODS, AnonymizerChoice
+from camforensics.pipelines.anonymize.transplant import TRANSPLANT_METHODS, TransplantOptions
 from camforensics.pipelines.batch import gather_inputs, run_tasks
 from camforensics.pipelines.executor import IN_PROCESS, Execution
 from camforensics.pipelines.search import LibraryListing
 from camforensics.reports.atomic import atomic_write_bytes
 from camforensics.reports.report import Report
 
-METHODS = (*FINGERPRINT_METHODS, *LEARNED_METHODS, *ATTACK_METHODS, *BASELINE_METHODS)  # + targeted, erase, fgsm, pgd, ...
+METHODS = (*FINGERPRINT_METHODS, *LEARNED_METHODS, *ATTACK_METHODS, *TRANSPLANT_METHODS, *BASELINE_METHODS)
 SSIM_ON = "mean of the per-channel SSIM (R, G, B); grey images: the one channel"
 
 # The options of one method family, each checking itself: which family a method belongs to is its class.
-MethodOptions = FingerprintOptions | BaselineOptions | AnonymizerChoice | AttackChoice
+MethodOptions = FingerprintOptions | BaselineOptions | AnonymizerChoice | AttackChoice | TransplantOptions
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class AnonymizeParams:
             raise ParameterError(f"unknown image format {self.image_format!r}; choose one of {', '.join(IMAGE_FORMATS)}")
         if not 1 <= self.quality <= 100:
             raise ParameterError(f"--quality must be between 1 and 100, got {self.quality!r}")
+        if isinstance(self.options, TransplantOptions) and self.image_format != "jpeg":
+            raise ParameterError(f"--method {self.method} writes a JPEG with the target's tables; use --format jpeg")
 
     @property
     def method(self) -> str:
@@ -97,7 +100,7 @@ class AnonymizeParams:
     @property
     def target(self) -> str | None:
         """The camera model the output should look taken by (targeted, or a targeted attack); else None."""
-        return self.options.target if isinstance(self.options, (AnonymizerChoice, AttackChoice)) else None
+        return self.options.target if isinstance(self.options, (AnonymizerChoice, AttackChoice, TransplantOptions)) else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -122,7 +125,7 @@ def output_name(path: Path, sha256: str, params: AnonymizeParams) -> str:
     fp = params.fingerprints
     if params.method == "spoof" and fp is not None and fp.spoof is not None:
         tag = f"spoof-{safe_file_part(fp.spoof.device)}"
-    if params.method in ("targeted", *ATTACK_METHODS) and params.target:
+    if params.method in ("targeted", *ATTACK_METHODS, *TRANSPLANT_METHODS) and params.target:
         tag = f"{params.method}-{safe_file_part(params.target)}"
     return f"{path.stem}_{sha256[:8]}.{tag}{IMAGE_FORMATS[params.image_format]}"
 
@@ -164,7 +167,7 @@ class AnonymizeSetup:
             library = [Reference.load("library", DeviceRef(p.verify_library, e.name), e) for e in listing.entries()]
         model = p.options.load() if isinstance(p.options, AnonymizerChoice) else None
         judges = p.judges.load() if p.judges is not None else []
-        surrogate = p.options.load() if isinstance(p.options, AttackChoice) else None
+        surrogate = p.options.load() if isinstance(p.options, (AttackChoice, TransplantOptions)) else None
         return AnonymizeState(self, removed, target, library, model, judges, surrogate)
 
 
@@ -176,7 +179,7 @@ class AnonymizeState:
     library: list[Reference]
     model: LoadedModel | None = None  # the learned anonymizer (targeted, erase)
     judges: list[LoadedModel] = field(default_factory=list)  # the attributors judging before and after
-    surrogate: Any = None  # the attacked attributor of fgsm / pgd (camforensics.training.adversarial.Surrogate)
+    surrogate: Any = None  # fgsm / pgd: the attacked attributor; transplant: (profile, surrogates of the refinement)
     memo: InputMemo | None = None  # the last input's own measurements, shared by calls on that input
 
 
@@ -206,7 +209,15 @@ def _alter(pixels: np.ndarray, state: AnonymizeState) -> tuple[np.ndarray, dict[
         return o.alter(pixels, state.model)  # type: ignore[arg-type]
     if isinstance(o, AttackChoice):
         return o.attack(pixels, state.surrogate)
+    if isinstance(o, TransplantOptions):
+        return o.alter(pixels, state.surrogate)
     return o.alter(pixels, state.removed, state.target)
+
+
+def _metadata_note(o: Any) -> str:
+    if isinstance(o, TransplantOptions) and o.exif == "target":
+        return f"EXIF Make and Model of the target ({o.target}) only; no XMP, ICC or text chunks"
+    return "none (EXIF, XMP, ICC and text chunks are not written)"
 
 
 def _query(pixels: np.ndarray, residual: ResidualParams) -> Query:
@@ -252,7 +263,11 @@ def anonymize_one(path: Path, state: AnonymizeState, record: dict[str, Any]) -> 
     if p.fingerprints is not None and (note := removal_note(p.fingerprints, state.removed)):
         notes.append(note)
     altered, fitted = _alter(pixels, state)
-    data = encode_image(altered, p.image_format, p.quality)
+    o = p.options
+    if isinstance(o, TransplantOptions):
+        data = o.encode(altered, state.surrogate)
+    else:
+        data = encode_image(altered, p.image_format, p.quality)
     atomic_write_bytes(out_path, data)
     written = decode_image(data)  # measured as saved (a JPEG output includes its own loss)
     record["output"] = {
@@ -260,8 +275,8 @@ def anonymize_one(path: Path, state: AnonymizeState, record: dict[str, Any]) -> 
         "sha256": sha256_bytes(data),
         "size_bytes": len(data),
         "format": p.image_format,
-        "quality": p.quality if p.image_format == "jpeg" else None,
-        "metadata": "none (EXIF, XMP, ICC and text chunks are not written)",
+        "quality": p.quality if p.image_format == "jpeg" and not isinstance(o, TransplantOptions) else None,
+        "metadata": _metadata_note(o),
         "notes": notes,
     }
     record["method"] = {"name": p.method, "parameters": p.method_parameters(), "fitted": fitted}
@@ -384,14 +399,16 @@ def anonymize_images(
     o = params.options
     model = o.load() if isinstance(o, AnonymizerChoice) else None
     judges = params.judges.load() if params.judges is not None else []
-    if isinstance(o, AttackChoice):
-        o.load()  # the surrogate checkpoint: readable, an attributor, the sha256 the choice recorded
+    if isinstance(o, (AttackChoice, TransplantOptions)):
+        o.load()  # the surrogate checkpoint / the profile: readable, the sha256 the choice recorded
     files = gather_inputs(paths, on_start=on_start)
     out.mkdir(parents=True, exist_ok=True)
     report = Report(command="anonymize", parameters=params.to_dict())
     models = [model_context(model, "anonymizer", o.to_dict())] if model is not None else []
     if isinstance(o, AttackChoice):
         models.append(attack_context(o))
+    if isinstance(o, TransplantOptions):
+        report.context["profile"] = o.load()[0].summary()  # the target's camera profile and its sha256
     models += [judge_context(j) for j in judges]
     if models:
         report.context["models"] = models

@@ -52,7 +52,9 @@ from camforensics.reports.report import Report
 
 REMOVE = "remove-fingerprint"
 DEFAULT_METHODS = (*BASELINES, REMOVE)  # median, gaussian, jpeg, denoise, remove-fingerprint (+ learned, if any)
-EVAL_METHODS = (*DEFAULT_METHODS, *TASK_OF_METHOD)  # spoof is not a row: it needs a target device
+# The targeted methods without a learned model (camera profiles, surrogates), run when asked for by --methods.
+TRANSFER_METHODS = ("retable", "transplant", "transplant-refine", "fgsm", "pgd")
+EVAL_METHODS = (*DEFAULT_METHODS, *TASK_OF_METHOD, *TRANSFER_METHODS)  # spoof is not a row: it needs a target device
 _IMAGE_STREAM = 0xA70E  # seed-sequence tags: image selection, target draws
 _TARGET_STREAM = 0x7A26
 
@@ -94,6 +96,10 @@ class LearnedOptions:
     tile: int = 512  # tile side in pixels (0: whole image)
     overlap: int = 32  # tile overlap and context, pixels
     threads: int = 0  # onnxruntime intra-op threads
+    profiles: str | None = None  # camera profiles of transplant / retable (None: the shipped models/profiles)
+    epsilon: float = 4.0  # L_inf budget of transplant-refine, fgsm and pgd (grey levels)
+    iterations: int = 10  # iterations of transplant-refine and pgd
+    refine_window: int = 1024  # centred window of the refinement (0: whole image)
 
 
 def plan_methods(
@@ -118,6 +124,15 @@ def plan_methods(
                                             overlap=learned.overlap, threads=learned.threads)  # fmt: skip
     wanted = list(params.methods) if params.methods else [*DEFAULT_METHODS, *choices]
     wanted = list(dict.fromkeys(wanted))
+    from camforensics.pipelines.anonymize.refine import read_surrogates
+    from camforensics.pipelines.profile import known_profiles
+
+    if any(m in ("retable", "transplant", "transplant-refine") for m in wanted) and not known_profiles(learned.profiles):
+        for m in ("retable", "transplant", "transplant-refine"):
+            missing[m] = f"no camera profile in {learned.profiles or 'models/profiles'} (build them with models/build_profiles.sh)"
+    if any(m in ("transplant-refine", "fgsm", "pgd") for m in wanted) and not read_surrogates():
+        for m in ("transplant-refine", "fgsm", "pgd"):
+            missing.setdefault(m, "no surrogate attributor in models/surrogates (build them with models/build_surrogates.sh)")
     run = [m for m in wanted if m not in missing]
     return run, {m: missing[m] for m in wanted if m in missing}, choices
 
@@ -224,15 +239,19 @@ def evaluate_anonymization(
         methods.remove(REMOVE)
     if not methods:
         raise CamforensicsError(f"no method can run: {'; '.join(f'{m}: {r}' for m, r in skipped.items())}")
-    images = select_images(scan.records, params, prints.used_paths)
+    loaded_judges = judges.load() if judges is not None else []
+    transfer = TransferRun(learned, methods, loaded_judges) if any(m in TRANSFER_METHODS for m in methods) else None
+    taught = transfer.profile_photos(scan.records) if transfer is not None else frozenset()
+    images = select_images(scan.records, params, prints.used_paths | taught)  # never a photo a profile learned from
     if not images:
         raise CamforensicsError(
             f"no {params.content} image of {scan.root} is left to evaluate (flat-field images that made a "
             "fingerprint are never evaluated)"
         )
-    loaded_judges = judges.load() if judges is not None else []
     models = {m: c.load() for m, c in choices.items() if m in methods}
     classes, rule = _target_classes(methods, choices, loaded_judges)
+    if transfer is not None and "targeted" not in methods:
+        classes, rule = transfer.classes(classes), rule + " that have a camera profile"
     targets = {r.path: draw_targets(r.model_id, classes, params.targets_per_image, seed=params.seed, index=i)
                for i, r in enumerate(images)}  # fmt: skip
     notes = _notes(scan, images, loaded_judges, prints, methods)
@@ -255,7 +274,8 @@ def evaluate_anonymization(
         },
     )
     items = [
-        (r, m, t) for r in images for m in methods for t in ((targets[r.path] or [None]) if m == "targeted" else [None])
+        (r, m, t) for r in images for m in methods
+        for t in ((targets[r.path] or [None]) if m in ("targeted", *TRANSFER_METHODS) else [None])
     ]
     tallies = {m: MethodTally() for m in methods}
     inputs_tally = InputsTally()
@@ -271,7 +291,8 @@ def evaluate_anonymization(
             else:
                 result = _run_item(rec, method, target, targets[rec.path], params=params, prints=prints,
                                    judges=(judges, loaded_judges), model=(choices.get(method), models.get(method)),
-                                   out_dir=img_root / method, inputs=inputs, keep=params.keep_images, memo=memo)  # fmt: skip
+                                   out_dir=img_root / method, inputs=inputs, keep=params.keep_images, memo=memo,
+                                   transfer=transfer)  # fmt: skip
                 report.add(result)
                 tallies[method].add(result, threshold=params.threshold)
                 inputs_tally.add(result)
@@ -329,6 +350,7 @@ def _run_item(
     inputs: frozenset[str],
     keep: bool,
     memo: InputMemo,
+    transfer: TransferRun | None = None,
 ) -> dict[str, Any]:
     """One (image, method[, target]) through :func:`anonymize_one`, with the data set's truth added."""
     panel, loaded = judges
@@ -341,10 +363,16 @@ def _run_item(
         options = FingerprintOptions(method, remove=DeviceRef(prints.attack[rec.device].ref.library, rec.device))
     elif method in TASK_OF_METHOD:
         options = choice  # type: ignore[assignment]
+    elif method in TRANSFER_METHODS and transfer is not None:
+        if target is None:
+            return {"input": {"path": str(rec.path)}, "status": "error", "error": "no target drawn for this image",
+                    "item": {"method": method, "target": None, "device": rec.device, "model": rec.model_id}}  # fmt: skip
+        options, session = transfer.options(method, target)
     else:
         options = BaselineOptions(method)
     aparams = AnonymizeParams(
         options=options,
+        image_format="jpeg" if method in ("retable", "transplant", "transplant-refine") else "png",
         check=removing,  # the removed (attack) fingerprint's PCE: kept in the result, never in the table
         threshold=params.threshold,
         judges=panel,
@@ -355,8 +383,9 @@ def _run_item(
         removed=prints.attack[rec.device] if removing else None,
         target=None,
         library=[check] if check is not None else [],
-        model=session,
+        model=session if method in TASK_OF_METHOD else None,
         judges=loaded,
+        surrogate=session if method in TRANSFER_METHODS else None,
         memo=memo,
     )
     result, _ = run_one(anonymize_one, state, rec.path)
@@ -403,3 +432,64 @@ def _notes(
             "streams); check the models' training records in run.models"
         )
     return notes
+
+
+class TransferRun:
+    """The profiles and surrogates of the transfer methods (retable, transplant, transplant-refine, fgsm, pgd),
+    loaded once; refuses a judge trained with a surrogate's recipe."""
+
+    def __init__(self, learned: LearnedOptions, methods: list[str], judges: list[Any]) -> None:
+        from camforensics.pipelines.anonymize.refine import judge_recipe, read_surrogates, refine_options
+        from camforensics.pipelines.profile import known_profiles
+
+        self.learned = learned
+        self.profiles = known_profiles(learned.profiles)
+        self.surrogates = read_surrogates()
+        recipes = {s.recipe: s.name for s in self.surrogates}
+        for j in judges:
+            r = judge_recipe(j.entry)
+            if r is not None and r in recipes:
+                raise ParameterError(f"judge {j.entry.name} was trained with the recipe of surrogate {recipes[r]} "
+                                     f"({', '.join(map(str, r))}): a judge must be independent of the surrogates")  # fmt: skip
+        self.refine = None
+        self._loaded: dict[str, Any] = {}
+        if self.surrogates and any(m in ("transplant-refine", "fgsm", "pgd") for m in methods):
+            self.refine = refine_options("surrogates", None, epsilon=learned.epsilon, iterations=learned.iterations,
+                                         window=learned.refine_window, threads=learned.threads)  # fmt: skip
+            self._loaded["surrogates"] = self.refine.load()
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def profile_photos(self, images: Sequence[ImageRecord]) -> frozenset[Path]:
+        """The images whose sha256 a profile records (never evaluated: they taught the target's traces)."""
+        from camforensics.io.hashing import sha256_file
+        from camforensics.pipelines.profile import read_profile
+
+        used = {ph["sha256"] for f in self.profiles.values() for ph in read_profile(f).meta.get("photos", [])}
+        return frozenset(r.path for r in images if sha256_file(r.path) in used)
+
+    def classes(self, classes: Sequence[str]) -> list[str]:
+        keys = {class_key(n) for n in self.profiles}
+        return [c for c in classes if class_key(c) in keys]
+
+    def options(self, method: str, target: str) -> tuple[Any, Any]:
+        """The options of ``method`` toward ``target`` and what its worker state holds (cached per pair)."""
+        key = (method, target)
+        if key not in self._cache:
+            if method in ("fgsm", "pgd"):
+                from camforensics.pipelines.anonymize.attacks import AttackChoice
+
+                first = self.surrogates[0]
+                loaded = self._loaded["surrogates"][0]
+                name = loaded.classes[[class_key(c) for c in loaded.classes].index(class_key(target))]
+                opt: Any = AttackChoice(method, first.path, first.sha256, loaded.classes, self.learned.epsilon,
+                                        self.learned.epsilon / 4, self.learned.iterations, name)  # fmt: skip
+                self._cache[key] = (opt, loaded)
+            else:
+                from camforensics.pipelines.anonymize.transplant import transplant_options
+
+                base = "retable" if method == "retable" else "transplant"
+                refine = self.refine if method == "transplant-refine" else None
+                opt = transplant_options(base, target, profiles=self.learned.profiles, refine=refine)
+                prof, _ = replace(opt, refine=None).load()
+                self._cache[key] = (opt, (prof, self._loaded.get("surrogates") if refine else None))
+        return self._cache[key]

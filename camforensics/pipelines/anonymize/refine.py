@@ -1,0 +1,162 @@
+"""The bounded refinement of a transplant (``anonymize --method transplant --refine NAMES``): a transfer-friendly
+targeted attack (:mod:`camforensics.training.transfer`) against an ensemble of surrogate attributors.
+
+The surrogates are torch checkpoints listed in ``models/surrogates/manifest.json`` (format
+``camforensics.surrogates``): name, file, sha256, classes, preprocessor, architecture, seed and the training
+command of each, every entry marked ``"role": "surrogate"``. They are never judges: ``evaluate anonymization``
+refuses a judge trained with the same recipe (preprocessor, architecture, width and seed) as a surrogate.
+torch is imported only when a refinement is loaded or run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from camforensics.errors import CamforensicsError, InputError, ParameterError
+
+SURROGATES_DIR = Path(__file__).resolve().parents[3] / "models" / "surrogates"
+FORMAT = "camforensics.surrogates"
+TORCH_MISSING = 'the --refine step needs torch: pip install "camforensics[train]"'
+
+
+@dataclass(frozen=True)
+class SurrogateRef:
+    name: str
+    path: str  # absolute
+    sha256: str
+    classes: tuple[str, ...]
+    recipe: tuple[str, str, int, int]  # preprocessor, architecture, width, seed
+
+
+def read_surrogates(folder: str | os.PathLike[str] | None = None) -> list[SurrogateRef]:
+    """The surrogate entries of ``folder/manifest.json`` (default: the shipped ``models/surrogates``); [] when none.
+
+    Raises
+    ------
+    InputError
+        A manifest that is not a surrogate manifest.
+    """
+    root = Path(folder) if folder is not None else SURROGATES_DIR
+    man = root / "manifest.json"
+    if not man.is_file():
+        return []
+    try:
+        doc = json.loads(man.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{man}: unreadable surrogate manifest ({exc})") from None
+    if doc.get("format") != FORMAT:
+        raise InputError(f"{man}: not a surrogate manifest (format {doc.get('format')!r})")
+    out = []
+    for name, e in sorted(doc.get("surrogates", {}).items()):
+        if e.get("role") != "surrogate":
+            raise InputError(f"{man}: entry {name!r} is not marked \"role\": \"surrogate\"")
+        t = e.get("training", {})
+        recipe = (str(t.get("preprocessor")), str(t.get("architecture")), int(t.get("width", 0)), int(t.get("seed", -1)))
+        out.append(SurrogateRef(name, str((root / e["file"]).resolve()), e["sha256"], tuple(e["classes"]), recipe))
+    return out
+
+
+def judge_recipe(entry: Any) -> tuple[str, str, int, int] | None:
+    """(preprocessor, architecture, width, seed) of a judge's manifest entry, from its training record."""
+    t = (getattr(entry, "meta", None) or {}).get("training") or {}
+    cfg = t.get("config") or {} if isinstance(t, dict) else {}
+    if not cfg:
+        return None
+    return (str(cfg.get("preprocessor")), str(cfg.get("architecture")), int(cfg.get("width", 0)), int(cfg.get("seed", t.get("seed", -1))))
+
+
+@dataclass(frozen=True)
+class RefineOptions:
+    """The refinement's surrogates and budget (written into the report); checks itself."""
+
+    surrogates: tuple[SurrogateRef, ...]
+    epsilon: float = 4.0  # L_inf budget, grey levels
+    iterations: int = 10
+    momentum: float = 1.0
+    window: int = 1024  # centred window attacked (0: the whole image)
+    seed: int = 0
+    threads: int = 0  # torch CPU threads (0: torch's default)
+
+    def __post_init__(self) -> None:
+        if not self.surrogates:
+            raise ParameterError("--refine needs at least one surrogate")
+        if not 0 < self.epsilon <= 16:
+            raise ParameterError(f"--epsilon of the refinement must lie in (0, 16] grey levels, got {self.epsilon!r}")
+        if not 1 <= self.iterations <= 100:
+            raise ParameterError(f"--pgd-iterations of the refinement must lie in 1..100, got {self.iterations!r}")
+        if self.window < 0:
+            raise ParameterError(f"the refinement window must be >= 0, got {self.window}")
+
+    def load(self) -> list[Any]:
+        try:
+            import torch
+
+            from camforensics.training.adversarial import load_surrogate
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] == "torch":
+                raise CamforensicsError(TORCH_MISSING) from None
+            raise
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        loaded = []
+        for ref in self.surrogates:
+            s = load_surrogate(ref.path)
+            if s.sha256 != ref.sha256:
+                raise InputError(f"{ref.path}: surrogate {ref.name} has sha256 {s.sha256}, its manifest says {ref.sha256}")
+            loaded.append(s)
+        return loaded
+
+    def attack(self, pixels: np.ndarray, surrogates: list[Any], target: str) -> tuple[np.ndarray, dict[str, Any]]:
+        from camforensics.training.transfer import transfer_attack
+
+        out, record = transfer_attack(pixels, surrogates, target=target, epsilon=self.epsilon, iterations=self.iterations,
+                                      momentum=self.momentum, window=self.window, seed=self.seed)  # fmt: skip
+        names = {r.sha256: r.name for r in self.surrogates}
+        for s in record["surrogates"]:
+            s["name"] = names.get(s["sha256"])
+        return out, record
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "surrogates": [{"name": r.name, "sha256": r.sha256, "preprocessor": r.recipe[0], "architecture": r.recipe[1],
+                            "seed": r.recipe[3]} for r in self.surrogates],  # fmt: skip
+            "epsilon": self.epsilon,
+            "iterations": self.iterations,
+            "momentum": self.momentum,
+            "window": self.window,
+            "seed": self.seed,
+            "norm": "L_inf, grey levels, before the JPEG save",
+        }
+
+
+def refine_options(
+    spec: str, folder: str | os.PathLike[str] | None = None, *, epsilon: float = 4.0, iterations: int = 10,
+    window: int = 1024, threads: int = 0,
+) -> RefineOptions:
+    """The refinement of ``--refine NAME[,NAME]`` or ``--refine surrogates`` (every shipped surrogate).
+
+    Raises
+    ------
+    ParameterError
+        No surrogate registered, or an unknown name (the known ones are listed).
+    """
+    known = read_surrogates(None if folder is None or not (Path(folder) / "surrogates").is_dir() else Path(folder) / "surrogates")
+    by_name = {r.name: r for r in known}
+    if spec.strip().lower() == "surrogates":
+        chosen = known
+    else:
+        names = [n.strip() for n in spec.split(",") if n.strip()]
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise ParameterError(f"unknown surrogate {unknown[0]!r}; known: {', '.join(by_name) or 'none'}")
+        chosen = [by_name[n] for n in names]
+    if not chosen:
+        raise ParameterError("no surrogate attributor is registered (models/surrogates/manifest.json); build them with "
+                             "models/build_surrogates.sh")  # fmt: skip
+    return RefineOptions(tuple(chosen), float(epsilon), int(iterations), window=window, threads=threads)

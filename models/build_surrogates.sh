@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Train and ship the surrogate attributors of the transfer refinement (anonymize --method transplant --refine):
+#   bash models/build_surrogates.sh [SHARED_DATA]
+# (run from the repository root; SHARED_DATA defaults to ../shared/data). The 17 camera models of real-dev and
+# real-models are linked file by file into runs/surrogate-data (with both MANIFEST.csv merged, so the classes are
+# spelled as the judges spell them; nothing is copied), each surrogate is trained there (8 epochs, one torch
+# thread; 5-10 min each on this shared 2-core machine) and its weights (no optimiser state) are written to models/surrogates/NAME.pt with a
+# manifest entry marked "role": "surrogate".
+#
+# Independent of the judges (models/attributor-*.onnx: Bondi network, HP / CC / RGB, seed 0): other preprocessor
+# (FD) and seed (101); other seed (202), fewer epochs and draws for the HP one.
+set -euo pipefail
+DATA="${1:-../shared/data}"
+LINKS=runs/surrogate-data
+rm -rf "$LINKS" && mkdir -p "$LINKS"
+for set in real-dev real-models; do
+  root=$(cd "$DATA/$set" && pwd)
+  while IFS= read -r -d '' f; do
+    rel="${f#"$root"/}"
+    mkdir -p "$LINKS/$(dirname "$rel")"
+    ln -s "$f" "$LINKS/$rel"
+  done < <(find "$root" -mindepth 3 -type f -print0)
+done
+{ cat "$DATA/real-dev/MANIFEST.csv"; tail -n +2 "$DATA/real-models/MANIFEST.csv"; } > "$LINKS/MANIFEST.csv"
+
+ship() {
+  local name="$1" pre="$2" arch="$3" seed="$4" epochs="$5" draws="$6"
+  local cmd="camforensics train attributor $LINKS -o runs/$name --preprocessor $pre --architecture $arch --width 16 --epochs $epochs --images-per-epoch $draws --seed $seed --threads 1 --single-device split_images --quiet"
+  $cmd
+  python -c "import sys; from camforensics.training.transfer import ship_surrogate; ship_surrogate(sys.argv[1], 'models/surrogates', sys.argv[2], command=sys.argv[3])" \
+    "runs/$name/best.pt" "$name" "$cmd"
+}
+ship surrogate-fd FD bondi 101 8 256
+ship surrogate-hp HP bondi 202 4 128
