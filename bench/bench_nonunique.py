@@ -44,6 +44,8 @@ def _unit(k: np.ndarray) -> np.ndarray:
     return k / np.float32(np.linalg.norm(k) or 1.0)
 
 
+PAIRWISE = {"project", "project+sea", "project+jpeg8"}  # steps that depend on the library mean of the pair
+
 STEPS: dict[str, Step] = {
     "baseline": lambda k, m: k,
     "project": lambda k, m: project_out(k, m),
@@ -69,10 +71,16 @@ def measure(halves: tuple[dict, dict], model_of: dict[str, str], steps: dict[str
     out = {}
     for name, step in steps.items():
         own, same, other = {}, {}, {}
+        if name not in PAIRWISE:  # one filtered copy of each fingerprint serves every pair
+            g0 = {d: step(f0[d], None) for d in devices}
+            g1 = {d: step(f1[d], None) for d in devices}
         for a, b in itertools.product(devices, devices):
-            rest = [units[d] for d in devices if d not in (a, b)]
-            m = np.mean(rest, axis=0) if rest else np.zeros_like(f0[a])
-            v = pce(step(f0[a], m), step(f1[b], m))
+            if name in PAIRWISE:
+                rest = [units[d] for d in devices if d not in (a, b)]
+                m = np.mean(rest, axis=0) if rest else np.zeros_like(f0[a])
+                v = pce(step(f0[a], m), step(f1[b], m))
+            else:
+                v = pce(g0[a], g1[b])
             if a == b:
                 own[a] = v
             elif model_of[a] == model_of[b]:
