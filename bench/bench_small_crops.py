@@ -28,14 +28,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_natural_enroll import enroll, files_of  # noqa: E402
+from bench_natural_enroll import enroll, files_of
 
-from camforensics.core.matching import Query, match_query  # noqa: E402
-from camforensics.core.metrics import roc_auc  # noqa: E402
-from camforensics.core.params import PCE_THRESHOLD, MatchParams  # noqa: E402
-from camforensics.core.pce import spectrum_of  # noqa: E402
-from camforensics.core.residual import extract_residual, to_grey  # noqa: E402
-from camforensics.io.images import load_image  # noqa: E402
+from camforensics.core.matching import Query, match_query
+from camforensics.core.metrics import roc_auc
+from camforensics.core.params import PCE_THRESHOLD, MatchParams
+from camforensics.core.pce import spectrum_of
+from camforensics.core.residual import extract_residual, to_grey
+from camforensics.io.images import load_image
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
            "rows": rows, "seconds": round(time.time() - t0, 1)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "small_crops.json").write_text(json.dumps(out, indent=1))
-    lines = ["| crop | queries | aligned AUC | aligned top-1 | aligned own PCE > 60 | unknown top-1 | unknown identified "
-             "(P_FA threshold) | queries with a false alarm | raised threshold (median) |", "|---" * 9 + "|"]
+    header = ("| crop | queries | aligned AUC | aligned top-1 | aligned own PCE > 60 | unknown top-1 | unknown identified "
+              "(P_FA threshold) | queries with a false alarm | raised threshold (median) |")
+    lines = [header, "|---" * 9 + "|"]
     for size, r in rows.items():
         lines.append(f"| {size} | {r['n_queries']} | {r['aligned_auc']:.3f} | {r['aligned_top1']:.2f} | "
                      f"{r['aligned_above_60']:.2f} | {r['unknown_top1']:.2f} | {r['unknown_identified']:.2f} | "
