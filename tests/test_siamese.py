@@ -360,6 +360,40 @@ def test_evaluate_verification_scores_held_out_pairs_as_verify_does(registry, tr
     assert res.exit_code == 2 and "Nope_9" in res.output and held_out[0] in res.output
 
 
+def test_verify_fused_keeps_a_pair_prnu_accepts_when_the_calibration_would_reject_it(registry, trained, tmp_path):
+    """A fusion whose logistic part rejects everything (as the 1 MP fusion rejected 6 MP pairs): the pair PRNU
+    accepts is still accepted, with the floor named in the report; the pair PRNU rejects stays rejected."""
+    reg_dir, _ = registry
+    _, data, summary = trained
+    one, two = summary["data"]["test"]["devices"]
+    strict = tmp_path / "models"
+    shutil.copytree(reg_dir, strict)
+    manifest = json.loads((strict / "manifest.json").read_text())
+    fusion = manifest["models"]["tiny"]["decision"]["fusion"]
+    fusion.update(intercept=-1000.0, w_siamese=0.0)
+    (strict / "manifest.json").write_text(json.dumps(manifest))
+    sets = {}
+    for name, files in (("A", device_images(data, one)[:2]), ("B", device_images(data, one)[2:]),
+                        ("C", device_images(data, two)[2:])):  # fmt: skip
+        sets[name] = tmp_path / name
+        sets[name].mkdir()
+        for f in files:
+            shutil.copy(f, sets[name] / f.name)
+    out = {}
+    for other in ("B", "C"):
+        report = tmp_path / f"v{other}.json"
+        res = runner.invoke(app, [str(a) for a in ["verify", sets["A"], sets[other], "--models-dir", strict, "-r", report, "-j", "1"]])
+        assert res.exit_code == 0, res.output
+        out[other] = json.loads(report.read_text())["summary"]
+    same, diff = out["B"], out["C"]
+    assert same["decision"]["same_device"] and same["decision"]["fused_same_device"]
+    assert same["siamese"]["fused_prnu_floor"] and same["siamese"]["fused_logistic_probability"] < 1e-100
+    assert same["scores"]["fused"] == pytest.approx((1 + fusion["threshold"]) / 2)
+    assert same["siamese"]["fused_prnu_threshold"] == 60.0 and same["siamese"]["fused_prnu_pixels"] == SIZE * SIZE
+    assert not diff["decision"]["same_device"] and not diff["decision"]["fused_same_device"]
+    assert not diff["siamese"]["fused_prnu_floor"]
+
+
 def test_verify_refuses_a_model_of_another_task(registry, tmp_path):
     from camforensics.pipelines.verify import verifier_choice
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from camforensics.core.metrics import roc_auc
 from camforensics.core.modelinput import check_preprocessor, encode_input
+from camforensics.core.params import PCE_THRESHOLD
 from camforensics.errors import ParameterError, SizeMismatchError
 from camforensics.inference.registry import LoadedModel
 
@@ -339,12 +340,39 @@ def prnu_feature(pce: Any) -> np.ndarray:
     return np.sign(p) * np.log1p(np.abs(p))
 
 
+PRNU_FLOOR = "max(fused, (1 + threshold) / 2) where the PCE is above the PRNU threshold"
+
+
+def normalised_pce(pce: Any, pixels: Any = None, reference_pixels: int | None = None) -> np.ndarray:
+    """The PCE brought to the pixel count a fusion was calibrated on: ``pce * min(1, reference / pixels)``.
+
+    A true match's PCE grows about linearly with the pixels compared (PCE ~ N rho^2), so a fusion fitted on 1 MP
+    pairs reads a 6 MP pair's PCE as six times the evidence it is; scaled down to the reference area it is read
+    on the calibration scale. Smaller areas are never scaled up: the PCE of different devices does not shrink
+    with the area (its false-alarm rate is the same at every size), so inflating it would create false
+    accepts. ``reference_pixels`` None or ``pixels`` None: the PCE unchanged (fusions calibrated before).
+    """
+    p = np.asarray(pce, np.float64)
+    if reference_pixels is None or pixels is None:
+        return p
+    n = np.asarray(pixels, np.float64)
+    if (n <= 0).any():
+        raise ParameterError("pixel counts must be positive")
+    return p * np.minimum(1.0, float(reference_pixels) / n)
+
+
 @dataclass(frozen=True)
 class Fusion:
-    """Calibrated same-device probability ``sigmoid(intercept + w_prnu * x_prnu + w_siamese * x_siamese)``.
+    """Calibrated same-device probability ``sigmoid(intercept + w_prnu * x_prnu + w_siamese * x_siamese)``,
+    floored where PRNU alone accepts.
 
-    ``x_prnu = sign(pce) * log1p(|pce|)`` of the PCE between the two sets' fingerprints, ``x_siamese`` the Siamese
-    mean logit over positions. Both weights are >= 0 (the probability never falls when either evidence grows).
+    ``x_prnu = sign(p) * log1p(|p|)`` of the PCE ``p`` between the two sets' fingerprints, normalised for the
+    pixel count (:func:`normalised_pce`) when the fusion was calibrated with a ``reference_pixels``;
+    ``x_siamese`` the Siamese mean logit over positions. Both weights are >= 0 (the probability never falls when
+    either evidence grows). Where the PCE is above the PRNU decision threshold the probability is at least
+    ``(1 + threshold) / 2``, above the fused threshold: the fused decision never rejects a pair that PRNU alone
+    accepts, whatever the image size or the Siamese score, and it stays monotone in the PCE (the maximum of two
+    non-decreasing functions of it).
     """
 
     intercept: float
@@ -353,23 +381,55 @@ class Fusion:
     threshold: float  # on the fused probability: same device when probability > threshold
     operating_point: str  # where the threshold was set on the calibration pairs ("eer" or "fpr:R")
     fit: dict[str, Any] = field(default_factory=dict)  # how and on what it was fitted, rates at the threshold
+    reference_pixels: int | None = None  # PCE normalised to this pixel count (None: raw PCE, older fusions)
+    prnu_threshold: float | None = None  # PCE above which PRNU alone accepts (None: the default PCE threshold)
 
-    def probability(self, pce: Any, siamese_logit: Any) -> Any:
-        """Fused probability(ies) of scalar or array inputs."""
-        z = self.intercept + self.w_prnu * prnu_feature(pce) + self.w_siamese * np.asarray(siamese_logit, np.float64)
+    @property
+    def floor(self) -> float:
+        """The fused probability's least value where PRNU alone accepts: halfway from the threshold to 1."""
+        return (1.0 + self.threshold) / 2.0
+
+    def logistic(self, pce: Any, siamese_logit: Any, *, pixels: Any = None) -> Any:
+        """The calibrated logistic part alone (no PRNU floor)."""
+        x = prnu_feature(normalised_pce(pce, pixels, self.reference_pixels))
+        z = self.intercept + self.w_prnu * x + self.w_siamese * np.asarray(siamese_logit, np.float64)
         p = 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
         return float(p) if np.ndim(p) == 0 else p
 
+    def probability(self, pce: Any, siamese_logit: Any, *, pixels: Any = None, prnu_threshold: float | None = None) -> Any:
+        """Fused probability(ies) of scalar or array inputs.
+
+        ``pixels``: the pixel count the PCE was computed on (the query fingerprint's), for fusions calibrated with
+        a ``reference_pixels``. ``prnu_threshold``: the PCE threshold of this run's PRNU decision (raised for crop
+        searches); default the fusion's own, else the default PCE threshold.
+        """
+        t = prnu_threshold if prnu_threshold is not None else self.prnu_threshold
+        t = PCE_THRESHOLD if t is None else float(t)
+        p = np.asarray(self.logistic(pce, siamese_logit, pixels=pixels), np.float64)
+        accepted = np.asarray(pce, np.float64) > t
+        p = np.where(accepted, np.maximum(p, self.floor), p)
+        return float(p) if np.ndim(p) == 0 else p
+
+    def floored(self, pce: float, siamese_logit: float, *, pixels: Any = None, prnu_threshold: float | None = None) -> bool:
+        """Whether the PRNU floor raised this pair's fused probability (the logistic part alone was lower)."""
+        return self.probability(pce, siamese_logit, pixels=pixels, prnu_threshold=prnu_threshold) > self.logistic(
+            pce, siamese_logit, pixels=pixels
+        )
+
     def to_dict(self) -> dict[str, Any]:
+        prnu = PRNU_FEATURE if self.reference_pixels is None else f"{PRNU_FEATURE} of pce * min(1, {self.reference_pixels} / pixels)"
         return {
-            "features": {"prnu": PRNU_FEATURE, "siamese": SIAMESE_FEATURE},
+            "features": {"prnu": prnu, "siamese": SIAMESE_FEATURE},
             "formula": "sigmoid(intercept + w_prnu * prnu + w_siamese * siamese)",
+            "floor": PRNU_FLOOR,
             **asdict(self),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Fusion:
         try:
+            ref = d.get("reference_pixels")
+            t = d.get("prnu_threshold")
             return cls(
                 float(d["intercept"]),
                 float(d["w_prnu"]),
@@ -377,6 +437,8 @@ class Fusion:
                 float(d["threshold"]),
                 str(d["operating_point"]),
                 dict(d.get("fit", {})),
+                None if ref is None else int(ref),
+                None if t is None else float(t),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ParameterError(f"malformed fusion parameters ({type(exc).__name__}: {exc})") from None
@@ -406,14 +468,18 @@ def fit_fusion(
     *,
     operating_point: str = "eer",
     ridge: float = 1e-3,
+    pixels: Any = None,
+    reference_pixels: int | None = None,
+    prnu_threshold: float = PCE_THRESHOLD,
 ) -> Fusion:
     """Fit the fused same-device probability on labelled pairs (Platt scaling of the two features).
 
     Logistic regression on standardised features with Platt's targets ``(N+ + 1) / (N+ + 2)`` for positives and
     ``1 / (N- + 2)`` for negatives, which keep the fit finite on separable pairs and temper it on few pairs; a
     feature whose weight comes out negative is dropped and the fit repeated (a probability that falls when the
-    PCE or the Siamese score rises would be fitted noise). The threshold is set on the fitted probabilities at
-    ``operating_point`` (:func:`operating_threshold`).
+    PCE or the Siamese score rises would be fitted noise). The threshold is set on the fitted (logistic)
+    probabilities at ``operating_point`` (:func:`operating_threshold`); the fusion then floors the probability
+    where the PCE is above ``prnu_threshold`` (:class:`Fusion`), so it never rejects what PRNU alone accepts.
 
     Parameters
     ----------
@@ -427,6 +493,14 @@ def fit_fusion(
         ``"eer"`` or ``"fpr:R"``.
     ridge : float
         L2 penalty on the standardised weights.
+    pixels : array-like, optional
+        Pixels each pair's PCE was computed on. With it, the PCE is normalised to ``reference_pixels``
+        (default: the median of ``pixels``) before the fit (:func:`normalised_pce`), and verify normalises the
+        same way, so a fusion fitted on 1 MP pairs reads 6 and 12 MP pairs on its own scale.
+    reference_pixels : int, optional
+        The pixel count the PCE is normalised to (needs ``pixels``).
+    prnu_threshold : float
+        The PRNU decision threshold the floor applies at.
 
     Returns
     -------
@@ -442,7 +516,15 @@ def fit_fusion(
     J. Platt, "Probabilistic outputs for support vector machines and comparisons to regularized likelihood
     methods", in Advances in Large Margin Classifiers, MIT Press, 1999.
     """
-    xp = prnu_feature(scores_prnu).reshape(-1)
+    pce = np.asarray(scores_prnu, np.float64).reshape(-1)
+    if pixels is not None:
+        n = np.asarray(pixels, np.float64).reshape(-1)
+        if len(n) != len(pce):
+            raise ParameterError(f"{len(pce)} PRNU scores but {len(n)} pixel counts")
+        reference_pixels = int(reference_pixels or np.median(n))
+    elif reference_pixels is not None:
+        raise ParameterError("reference_pixels needs the pixel count of every pair (pixels)")
+    xp = prnu_feature(normalised_pce(pce, pixels, reference_pixels)).reshape(-1)
     xs = np.asarray(scores_siamese, np.float64).reshape(-1)
     if len(xp) != len(xs):
         raise ParameterError(f"{len(xp)} PRNU scores but {len(xs)} Siamese scores")
@@ -466,18 +548,20 @@ def fit_fusion(
     w_std = np.array([weights.get(0, 0.0), weights.get(1, 0.0)])
     w = w_std / sd
     intercept = float(beta[0] - (w * mu).sum())
-    probe = Fusion(intercept, float(w[0]), float(w[1]), 0.5, operating_point)
-    probs = probe.probability(np.asarray(scores_prnu, np.float64).reshape(-1), xs)
-    op = operating_threshold(probs, y, operating_point)
+    probe = Fusion(intercept, float(w[0]), float(w[1]), 0.5, operating_point, {}, reference_pixels, prnu_threshold)
+    op = operating_threshold(probe.logistic(pce, xs, pixels=pixels), y, operating_point)
+    fused = replace(probe, threshold=op["threshold"])
+    probs = fused.probability(pce, xs, pixels=pixels)
+    decided = probs > fused.threshold
     fit = {
-        "method": "logistic regression (Platt targets), standardised features, non-negative weights",
+        "method": "logistic regression (Platt targets), standardised features, non-negative weights, PRNU floor",
         "ridge": ridge,
         "features_used": [("prnu", "siamese")[j] for j in used],
         "n_pairs": len(y),
         "n_positive": n_pos,
         "n_negative": n_neg,
         "auc": roc_auc(probs, y),
-        "fpr_at_threshold": op["fpr"],
-        "tpr_at_threshold": op["tpr"],
+        "fpr_at_threshold": float(decided[~y].mean()),
+        "tpr_at_threshold": float(decided[y].mean()),
     }
-    return Fusion(intercept, float(w[0]), float(w[1]), op["threshold"], operating_point, fit)
+    return replace(fused, fit=fit)

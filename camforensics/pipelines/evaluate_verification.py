@@ -292,7 +292,7 @@ def evaluate_verifier(
             skipped.append({"report": f"pair {i}", "reason": str(exc)})
             report.add({"input": {"pair": i}, "status": "error", **base, "error": error_record(exc)})
         else:
-            fused = float(fusion.probability(pce, logit))
+            fused = float(fusion.probability(pce, logit, pixels=pixels, prnu_threshold=match.threshold))
             scores = {"prnu_pce": pce, "siamese": logit, "fused": fused}
             decisions = {name: scores[name] > thresholds[name] for name in SCORES}
             scored.append(

@@ -144,6 +144,8 @@ def _calibration_warnings(
     match: MatchParams,
     n_images: tuple[int, int],
     area: tuple[int, int],
+    *,
+    normalised: bool = False,
 ) -> list[str]:
     """Where this run differs from the conditions the model's fusion was calibrated in."""
     from camforensics.reports.report import clean
@@ -168,7 +170,9 @@ def _calibration_warnings(
         out.append(f"a set has {max(n_images)} images; the model was trained and calibrated with {trained[0]}..{trained[1]}")
     cal_area = decision.calibration_area_pixels or []
     pixels = area[0] * area[1]
-    if len(cal_area) == 3 and not cal_area[0] / 4 <= pixels <= cal_area[2] * 4:
+    # A fusion whose PCE is normalised for the pixel count reads larger images on its own scale; smaller ones are
+    # never scaled up (their PCE is weaker evidence, which the fusion sees as such).
+    if len(cal_area) == 3 and not cal_area[0] / 4 <= pixels <= cal_area[2] * 4 and not (normalised and pixels > cal_area[2]):
         out.append(
             f"the images ({pixels / 1e6:.2f} MP in common) are far from the sizes the fusion was calibrated on "
             f"({cal_area[0] / 1e6:.2f}..{cal_area[2] / 1e6:.2f} MP): the PCE grows with the area, so the fused "
@@ -185,6 +189,8 @@ def siamese_step(
     pce: float,
     prnu_rotation: int,
     max_pixels: int,
+    prnu_threshold: float | None = None,
+    prnu_pixels: int | None = None,
     fingerprint: FingerprintParams,
     match: MatchParams,
 ) -> dict[str, Any]:
@@ -237,8 +243,13 @@ def siamese_step(
         sides.append(avg.mean())
         counts.append(avg.n_images)
     score = score_set_inputs(sides[0], sides[1], graph, n_images=(counts[0], counts[1]), area=area)
-    fused = float(fusion.probability(pce, score.mean_logit))
-    warnings += _calibration_warnings(decision, fingerprint, match, (score.n_images_a, score.n_images_b), area)
+    prnu_threshold = match.threshold if prnu_threshold is None else prnu_threshold
+    pixels = prnu_pixels if prnu_pixels is not None else area[0] * area[1]
+    fused = float(fusion.probability(pce, score.mean_logit, pixels=pixels, prnu_threshold=prnu_threshold))
+    logistic = float(fusion.logistic(pce, score.mean_logit, pixels=pixels))
+    warnings += _calibration_warnings(
+        decision, fingerprint, match, (score.n_images_a, score.n_images_b), area, normalised=fusion.reference_pixels is not None
+    )
     return {
         "model": model.entry.name,
         "model_sha256": model.entry.sha256,
@@ -249,6 +260,12 @@ def siamese_step(
         "fused_probability": fused,
         "fused_threshold": fusion.threshold,
         "fused_same_device": fused > fusion.threshold,
+        # The calibrated logistic part alone, and whether the PRNU floor lifted the fused probability above it
+        # (PCE above the PRNU threshold: the fused decision never rejects what PRNU alone accepts).
+        "fused_logistic_probability": logistic,
+        "fused_prnu_floor": fused > logistic,
+        "fused_prnu_threshold": prnu_threshold,
+        "fused_prnu_pixels": int(pixels),
         "fusion": fusion.to_dict(),
         "size_policy": decision.size_policy,
         "warnings": warnings,
@@ -402,6 +419,8 @@ def verify_sets(
             pce=res.pce,
             prnu_rotation=res.rotation,
             max_pixels=max_pixels,
+            prnu_threshold=res.threshold,
+            prnu_pixels=int(np.prod((fb if searched == "B" else fa).shape[:2])),
             fingerprint=fingerprint_params,
             match=match,
         )

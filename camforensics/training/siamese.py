@@ -370,7 +370,11 @@ def finalize(
     val = score_pairs(specs, list(val_records), graph, on_pair=tick)
     if not (val["labels"].any() and (~val["labels"]).any()):
         raise ParameterError(f"calibration pairs of only one class could be scored ({len(val['skipped'])} skipped)")
-    fusion = fit_fusion(val["pce"], val["siamese"], val["labels"], operating_point=config.operating_point)
+    # The PCE normalised for the pixel count (to the median calibration area): verify reads larger images on the
+    # calibration scale; the PRNU floor keeps every pair PRNU alone accepts.
+    fusion = fit_fusion(
+        val["pce"], val["siamese"], val["labels"], operating_point=config.operating_point, pixels=val["pixels"]
+    )
     siamese_op = operating_threshold(val["siamese"], val["labels"], config.operating_point)
     metrics: dict[str, Any] = {"validation": pair_metrics(val, siamese_threshold=siamese_op["threshold"], fusion=fusion)}
     metrics["validation"]["note"] = (

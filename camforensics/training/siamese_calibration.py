@@ -186,7 +186,9 @@ def pair_metrics(scored: dict[str, Any], *, siamese_threshold: float, fusion: Fu
         "skipped": scored["skipped"][:20],
         "set_sizes": sorted({f"{a}+{b}" for a, b in scored["set_sizes"]}),
     }
-    fused = np.asarray(fusion.probability(scored["pce"], scored["siamese"]), np.float64).reshape(-1)
+    fused = np.asarray(
+        fusion.probability(scored["pce"], scored["siamese"], pixels=scored["pixels"] or None), np.float64
+    ).reshape(-1)
     for name, s, t in (
         ("prnu_pce", scored["pce"], MatchParams().threshold),
         ("siamese", scored["siamese"], siamese_threshold),

@@ -1,0 +1,105 @@
+"""Fingerprints from natural photos (issue 20): every real-models device enrolled from 2/3 of its photos, the rest
+identified against all of them plus real-dev's fingerprints, with what the enroll-time reliability predicted.
+
+    nice -n 10 python bench/bench_natural_enroll.py --data ../shared/data -o runs/natural-enroll
+
+real-models devices: photos sorted by name, every third one (index % 3 == 2) is a query, the others enroll.
+real-dev devices join the library from their flat fields (the two vivo bodies, which have none, from the same
+2/3 of their natural photos; their other third are queries too). Queries are matched with Goljan's detector
+(residual W against I*K), rotation 0 only (photos in stored sensor order), at 1024x1024. The reliability is the
+split-half estimate enroll stores (:func:`camforensics.core.fingerprint.split_half_reliability`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from camforensics.core.fingerprint import FingerprintAccumulator, split_half_reliability
+from camforensics.core.matching import Query, match_query
+from camforensics.core.params import PCE_THRESHOLD, MatchParams
+from camforensics.core.pce import spectrum_of
+from camforensics.core.residual import extract_residual, to_grey
+from camforensics.io.images import load_image
+
+SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
+
+def files_of(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.glob("*") if f.suffix.lower() in SUFFIXES) if folder.is_dir() else []
+
+
+def enroll(paths: list[Path]) -> tuple[np.ndarray, dict]:
+    full, halves = FingerprintAccumulator(), (FingerprintAccumulator(), FingerprintAccumulator())
+    for i, p in enumerate(paths):
+        terms = full.terms_of(load_image(p).pixels)
+        full.add_terms(terms)
+        halves[i % 2].add_terms(terms)
+    rel = split_half_reliability(halves[0].finish().k, halves[0].n_images, halves[1].finish().k, halves[1].n_images)
+    return full.finish().k, {"n_enroll": len(paths), "reliability": round(rel.reliability, 4),
+                             "split_half_correlation": round(rel.correlation, 5)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--equalize", type=float, default=None,
+                    help="spectrum-equalize every library fingerprint with this ratio (core.nonunique)")
+    ap.add_argument("-o", "--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    library, info, queries = {}, {}, {}
+    for root in (args.data / "real-models", args.data / "real-dev"):
+        for dev in sorted(p for p in root.iterdir() if p.is_dir()):
+            nat, flat = files_of(dev / "nat"), files_of(dev / "flat")
+            if flat and root.name == "real-dev":
+                library[dev.name], info[dev.name] = enroll(flat)
+                info[dev.name]["source"] = "real-dev flat"
+                continue
+            library[dev.name], info[dev.name] = enroll([f for i, f in enumerate(nat) if i % 3 != 2])
+            info[dev.name]["source"] = f"{root.name} natural"
+            queries[dev.name] = [f for i, f in enumerate(nat) if i % 3 == 2]
+            print(f"{dev.name}: {time.time() - t0:.0f} s", file=sys.stderr)
+    if args.equalize is not None:
+        from camforensics.core.nonunique import spectral_equalize
+
+        library = {d: spectral_equalize(k, ratio=args.equalize) for d, k in library.items()}
+    spectra = {d: spectrum_of(k, conjugate=True) for d, k in library.items()}
+    match = MatchParams(rotations="none")
+    rows, per_query = [], []
+    for dev, paths in queries.items():
+        own, top1, ident, other_max = [], 0, 0, -np.inf
+        for p in paths:
+            px = load_image(p).pixels
+            q = Query(extract_residual(px), to_grey(px))
+            scores = {d: match_query(q, s, match=match).pce for d, s in spectra.items()}
+            best = max(scores, key=scores.get)
+            own.append(scores[dev])
+            top1 += best == dev
+            ident += best == dev and scores[dev] > PCE_THRESHOLD
+            other_max = max(other_max, max(v for d, v in scores.items() if d != dev))
+            per_query.append({"device": dev, "file": p.name, "best": best, "scores": scores})
+        rows.append({"device": dev, **info[dev], "n_query": len(paths), "own_pce_median": float(np.median(own)),
+                     "own_pce_min": float(np.min(own)), "top1": top1 / len(paths), "identified": ident / len(paths),
+                     "other_max": float(other_max)})
+    out = {"command": "python bench/bench_natural_enroll.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "library": info, "rows": rows, "queries": per_query, "seconds": round(time.time() - t0, 1)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "natural_enroll.json").write_text(json.dumps(out, indent=1))
+    lines = ["| device | enrolled (natural) | reliability | queries | own PCE median / min | top-1 | identified (PCE > 60) | max PCE vs others |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['device']} | {r['n_enroll']} | {r['reliability']:.3f} | {r['n_query']} | "
+                     f"{r['own_pce_median']:.0f} / {r['own_pce_min']:.0f} | {r['top1']:.2f} | {r['identified']:.2f} | {r['other_max']:.1f} |")
+    (args.out / "natural_enroll.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,202 @@
+"""Non-unique artefact suppression, measured (issue 20): what each step does to the PCE between different bodies
+of one camera model and to the own-device PCE.
+
+    nice -n 10 python bench/bench_nonunique.py --data ../shared/data -o runs/nonunique
+
+Every device gets two independent fingerprints (its images split alternately into two halves, or its two frames
+for real-full); a PCE is between one half of a device and the other half of the same (own) or of another device
+(rotation 0, exclusion 11, fingerprint against fingerprint). Each step is applied to both fingerprints:
+
+- baseline: the engine's fingerprint (CFA sub-lattice zero-mean and DFT Wiener filter already applied);
+- project: the mean of the other devices' fingerprints (the library, leaving out the two compared) projected out;
+- sea: Lin & Li's spectrum equalization (window 7, ratio 2);
+- jpeg8 / cfa2: the same equalization only at the frequencies of the 8x8 JPEG grid / the 2x2 CFA period;
+- combinations.
+
+Sets: ``real-dev`` (8 devices at 1024x1024; flat fields, natural images for the two vivo iQOO U1x bodies, the one
+same-model pair), the simulator (2 models x 3 bodies, 8 flat fields each, 1024x1024), and ``real-full`` frames
+centre-cropped to 3000x2000 (10 devices, one natural frame per half: no same-model bodies there; the Nikon
+D3000/D70/D90 and the Canon bodies are the camera families).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from camforensics.core.fingerprint import estimate_fingerprint
+from camforensics.core.nonunique import lattice_notch, project_out, spectral_equalize
+from camforensics.core.pce import pce_from_spectra, spectrum_of
+from camforensics.io.images import load_image
+
+Step = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _unit(k: np.ndarray) -> np.ndarray:
+    return k / np.float32(np.linalg.norm(k) or 1.0)
+
+
+PAIRWISE = {"project", "project+sea", "project+jpeg8"}  # steps that depend on the library mean of the pair
+
+STEPS: dict[str, Step] = {
+    "baseline": lambda k, m: k,
+    "project": lambda k, m: project_out(k, m),
+    "sea": lambda k, m: spectral_equalize(k),
+    "sea-r3": lambda k, m: spectral_equalize(k, ratio=3.0),
+    "jpeg8": lambda k, m: lattice_notch(k, 8),
+    "cfa2": lambda k, m: lattice_notch(k, 2),
+    "jpeg8+cfa2": lambda k, m: lattice_notch(lattice_notch(k, 8), 2),
+    "project+sea": lambda k, m: spectral_equalize(project_out(k, m)),
+    "project+jpeg8": lambda k, m: lattice_notch(project_out(k, m), 8),
+}
+
+
+def pce(a: np.ndarray, b: np.ndarray) -> float:
+    return pce_from_spectra(spectrum_of(b), spectrum_of(a, conjugate=True), exclusion=11).pce
+
+
+def measure(halves: tuple[dict, dict], model_of: dict[str, str], steps: dict[str, Step]) -> dict:
+    """Own, same-model and other-device PCE of every step."""
+    f0, f1 = halves
+    devices = sorted(f0)
+    units = {d: _unit(f0[d]) for d in devices}
+    out = {}
+    for name, step in steps.items():
+        own, same, other = {}, {}, {}
+        if name not in PAIRWISE:  # one filtered copy of each fingerprint serves every pair
+            g0 = {d: step(f0[d], None) for d in devices}
+            g1 = {d: step(f1[d], None) for d in devices}
+        for a, b in itertools.product(devices, devices):
+            if name in PAIRWISE:
+                rest = [units[d] for d in devices if d not in (a, b)]
+                m = np.mean(rest, axis=0) if rest else np.zeros_like(f0[a])
+                v = pce(step(f0[a], m), step(f1[b], m))
+            else:
+                v = pce(g0[a], g1[b])
+            if a == b:
+                own[a] = v
+            elif model_of[a] == model_of[b]:
+                same[f"{a} / {b}"] = v
+            else:
+                other[f"{a} / {b}"] = v
+        out[name] = {"own": own, "same_model": same, "other": other}
+    return out
+
+
+def summary(res: dict) -> list[dict]:
+    base = res["baseline"]["own"]
+    rows = []
+    for name, r in res.items():
+        own = np.array(list(r["own"].values()))
+        ratio = min(r["own"][d] / base[d] for d in base if base[d] > 0)
+        rows.append({
+            "step": name,
+            "own_min": float(own.min()),
+            "own_median": float(np.median(own)),
+            "own_worst_ratio_to_baseline": float(ratio),
+            "same_model_max": max(r["same_model"].values()) if r["same_model"] else None,
+            "other_max": max(r["other"].values()),
+            "other_median": float(np.median(list(r["other"].values()))),
+        })
+    return rows
+
+
+def halves_of(files: dict[str, list[Path]], crop: tuple[int, int] | None = None) -> tuple[dict, dict]:
+    f0, f1 = {}, {}
+    for dev, paths in files.items():
+        pix = []
+        for p in paths:
+            x = load_image(p).pixels
+            if crop is not None:
+                h, w = x.shape[:2]
+                y0, x0 = (h - crop[0]) // 4 * 2, (w - crop[1]) // 4 * 2
+                x = x[y0 : y0 + crop[0], x0 : x0 + crop[1]]
+            pix.append(x)
+        f0[dev] = estimate_fingerprint(pix[0::2]).k
+        f1[dev] = estimate_fingerprint(pix[1::2]).k
+    return f0, f1
+
+
+def real_dev(root: Path, per_device: int) -> tuple[dict, dict, dict]:
+    files = {}
+    for dev in sorted(p for p in root.iterdir() if p.is_dir()):
+        flat = sorted((dev / "flat").glob("*"))
+        files[dev.name] = (flat or sorted((dev / "nat").glob("*")))[:per_device]
+    return *halves_of(files), {d: d.rsplit("_", 1)[0] for d in files}
+
+
+def simulated(size: int, flats: int) -> tuple[dict, dict, dict]:
+    from camforensics.sim import SimulationSpec, simulate_corpus
+
+    spec = SimulationSpec(n_models=2, n_devices=6, n_flat=flats, n_nat=0, width=size, height=size, seed=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = simulate_corpus(tmp, spec)
+        files: dict[str, list[Path]] = {}
+        for r in rows:
+            files.setdefault(r["device"], []).append(Path(tmp) / r["file"])
+        model_of = {r["device"]: r["model"] for r in rows}
+        return *halves_of(files), model_of
+
+
+def real_full(root: Path, crop: tuple[int, int]) -> tuple[dict, dict, dict]:
+    files = {
+        d.name: sorted(f for f in d.rglob("*") if f.suffix.lower() in (".jpg", ".jpeg"))[:2]
+        for d in sorted(root.iterdir())
+        if d.is_dir()
+    }
+    return *halves_of(files, crop), {d: d for d in files}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--sets", default="real-dev,sim,real-full")
+    ap.add_argument("--per-device", type=int, default=16, help="real-dev images per device (both halves)")
+    ap.add_argument("--sim-size", type=int, default=1024)
+    ap.add_argument("--sim-flats", type=int, default=8)
+    ap.add_argument("--steps", default=",".join(STEPS), help="comma-separated steps (baseline always)")
+    ap.add_argument("-o", "--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    results = {}
+    for name in args.sets.split(","):
+        if name == "real-dev":
+            f0, f1, model_of = real_dev(args.data / "real-dev", args.per_device)
+        elif name == "sim":
+            f0, f1, model_of = simulated(args.sim_size, args.sim_flats)
+        elif name == "real-full":
+            f0, f1, model_of = real_full(args.data / "real-full", (2000, 3000))
+        else:
+            raise SystemExit(f"unknown set {name!r}")
+        steps = {k: v for k, v in STEPS.items() if k == "baseline" or k in args.steps.split(",")}
+        res = measure((f0, f1), model_of, steps)
+        results[name] = {"summary": summary(res), "pairs": res}
+        print(f"{name}: {time.time() - t0:.0f} s", file=sys.stderr)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "nonunique.json").write_text(json.dumps(
+        {"command": "python bench/bench_nonunique.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+         "results": results, "seconds": round(time.time() - t0, 1)}, indent=1))
+    lines = ["| set | step | own min | own median | own worst vs baseline | same-model max | other max | other median |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        for s in r["summary"]:
+            sm = "-" if s["same_model_max"] is None else f"{s['same_model_max']:.1f}"
+            lines.append(
+                f"| {name} | {s['step']} | {s['own_min']:.0f} | {s['own_median']:.0f} | "
+                f"{100 * (s['own_worst_ratio_to_baseline'] - 1):+.1f} % | {sm} | {s['other_max']:.1f} | {s['other_median']:.1f} |"
+            )
+    (args.out / "nonunique.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

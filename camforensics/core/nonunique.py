@@ -1,0 +1,118 @@
+"""Suppression of non-unique artefacts in PRNU fingerprints: traces that every body of a camera model (or family)
+shares, which raise the PCE between different bodies of one model.
+
+The fingerprint estimate already has its CFA sub-lattice row and column means removed and a Wiener filter of its
+Fourier magnitude (:func:`camforensics.core.residual.finish_residual`). These are further steps, each a function of
+one fingerprint (or of a fingerprint and the mean of a library), measured by ``bench/bench_nonunique.py``:
+
+- :func:`project_out`: remove the component along a common fingerprint (the mean of a library's or of a camera
+  model's fingerprints): ``k - <k, m> / <m, m> * m``.
+- :func:`spectral_equalize`: Lin & Li's spectrum equalization: Fourier magnitudes that stand out of their
+  neighbourhood (periodic peaks of demosaicing, JPEG blocks, readout) are brought down to the local median, the
+  phase is kept.
+- :func:`lattice_notch`: the same equalization only at the frequencies of a period-``p`` lattice (``p = 8``: the
+  JPEG block grid; ``p = 2``: the CFA period).
+
+References
+----------
+X. Lin, C.-T. Li, "Preprocessing reference sensor pattern noise via spectrum equalization", IEEE TIFS 11(1), 2016.
+M. Chen, J. Fridrich, M. Goljan, J. Lukas, "Determining image origin and integrity using sensor noise", IEEE TIFS
+3(1), 2008.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+from scipy import ndimage
+
+from camforensics.errors import ParameterError
+
+
+def _grey(k: np.ndarray) -> np.ndarray:
+    a = np.asarray(k, dtype=np.float32)
+    if a.ndim != 2:
+        raise ParameterError(f"expected a 2-D fingerprint, got shape {a.shape}")
+    return a
+
+
+def project_out(k: np.ndarray, common: np.ndarray) -> np.ndarray:
+    """``k`` without its component along ``common`` (same shape): ``k - <k, m> / <m, m> * m``. Not modified.
+
+    Raises
+    ------
+    ParameterError
+        Shapes differ.
+    """
+    a, m = _grey(k), _grey(common)
+    if a.shape != m.shape:
+        raise ParameterError(f"cannot project a {a.shape} fingerprint on a {m.shape} one")
+    mm = float(np.vdot(m.astype(np.float64).ravel(), m.astype(np.float64).ravel()))
+    if mm == 0.0:
+        return a.copy()
+    c = float(np.vdot(a.astype(np.float64).ravel(), m.astype(np.float64).ravel())) / mm
+    return (a - np.float32(c) * m).astype(np.float32)
+
+
+def _equalize(f: np.ndarray, mask: np.ndarray | None, *, window: int, ratio: float) -> np.ndarray:
+    mag = np.abs(f)
+    med = ndimage.median_filter(mag, size=window, mode="nearest")
+    peaks = mag > ratio * med
+    if mask is not None:
+        peaks &= mask
+    peaks[0, 0] = False  # the mean is not a peak to equalize
+    gain = np.ones(mag.shape, np.float32)
+    gain[peaks] = (med[peaks] / mag[peaks]).astype(np.float32)
+    return f * gain
+
+
+def spectral_equalize(k: np.ndarray, *, window: int = 7, ratio: float = 2.0) -> np.ndarray:
+    """Lin & Li's spectrum equalization: every Fourier magnitude above ``ratio`` times the median of its
+    ``window`` x ``window`` neighbourhood is set to that median; phases are kept. Not modified.
+
+    Raises
+    ------
+    ParameterError
+        A window that is not an odd size >= 3, or a ratio <= 1.
+    """
+    if window < 3 or window % 2 == 0 or not ratio > 1.0:
+        raise ParameterError(f"window must be odd >= 3 and ratio > 1, not {window} and {ratio}")
+    a = _grey(k)
+    f = scipy.fft.rfft2(a, workers=-1)
+    return scipy.fft.irfft2(_equalize(f, None, window=window, ratio=ratio), s=a.shape, workers=-1).astype(np.float32)
+
+
+def lattice_mask(shape: tuple[int, int], period: int, *, width: int = 1) -> np.ndarray:
+    """Half-plane (``rfft2``) mask of the frequencies of a period-``period`` lattice (multiples of ``H/p`` and
+    ``W/p``, +-``width`` bins), the DC bin left out."""
+    h, w = shape
+    mask = np.zeros((h, w // 2 + 1), bool)
+    rows = {round(j * h / period) % h for j in range(period)}
+    cols = {round(j * w / period) for j in range(period // 2 + 1)}
+    for r in rows:
+        for c in cols:
+            if c > w // 2:
+                continue
+            ys = [(r + d) % h for d in range(-width, width + 1)]
+            xs = [x for x in range(c - width, c + width + 1) if 0 <= x <= w // 2]
+            mask[np.ix_(ys, xs)] = True
+    mask[0, 0] = False
+    return mask
+
+
+def lattice_notch(k: np.ndarray, period: int, *, window: int = 7, ratio: float = 1.0) -> np.ndarray:
+    """Equalize the Fourier magnitudes at the frequencies of a period-``period`` lattice (8: JPEG block grid; 2:
+    CFA) to their local median (``ratio`` 1: every lattice bin above its neighbourhood). Not modified.
+
+    Raises
+    ------
+    ParameterError
+        A period < 2.
+    """
+    if period < 2:
+        raise ParameterError(f"period must be >= 2, not {period}")
+    a = _grey(k)
+    f = scipy.fft.rfft2(a, workers=-1)
+    mask = lattice_mask(a.shape, period)
+    out = _equalize(f, mask, window=window, ratio=max(ratio, 1.0 + 1e-6))
+    return scipy.fft.irfft2(out, s=a.shape, workers=-1).astype(np.float32)

@@ -1,0 +1,55 @@
+"""Non-unique artefact suppression steps (camforensics.core.nonunique): each removes what it names and keeps a
+device's own pattern."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from camforensics.core.nonunique import lattice_mask, lattice_notch, project_out, spectral_equalize
+from camforensics.errors import ParameterError
+
+
+def ncc(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+
+
+@pytest.fixture
+def planted():
+    rng = np.random.default_rng(0)
+    own = rng.normal(0, 1, (256, 384)).astype(np.float32)
+    y, x = np.mgrid[0:256, 0:384]
+    grid = (np.cos(2 * np.pi * x / 8) + np.cos(2 * np.pi * y / 8)).astype(np.float32)  # an 8x8 block trace
+    return own, grid
+
+
+def test_projecting_out_a_common_fingerprint_removes_it_and_keeps_the_rest(planted):
+    own, _ = planted
+    common = np.random.default_rng(1).normal(0, 1, own.shape).astype(np.float32)
+    k = own + 2 * common
+    out = project_out(k, common)
+    assert abs(ncc(out, common)) < 1e-3 and ncc(out, own) > 0.99
+    assert np.array_equal(project_out(k, np.zeros_like(k)), k)
+    with pytest.raises(ParameterError, match="cannot project"):
+        project_out(k, common[:10])
+
+
+@pytest.mark.parametrize("step", [lambda k: spectral_equalize(k, ratio=3.0), lambda k: lattice_notch(k, 8)])
+def test_equalization_takes_out_a_periodic_trace_and_keeps_the_noise_pattern(planted, step):
+    own, grid = planted
+    k = own + 0.5 * grid
+    out = step(k)
+    assert abs(ncc(out, grid)) < 0.2 * abs(ncc(k, grid))
+    assert ncc(out, own) > 0.98 and out.shape == k.shape and out.dtype == np.float32
+    assert ncc(step(own), own) > 0.98  # nothing periodic: (almost) unchanged
+
+
+def test_lattice_mask_marks_the_period_frequencies_only():
+    m = lattice_mask((64, 64), 8, width=0)
+    assert m[8, 8] and m[0, 8] and m[8, 0] and not m[0, 0] and not m[4, 4]
+    assert m.sum() == 8 * 5 - 1  # rows 0, 8, ..., 56; half-plane columns 0, 8, ..., 32; DC left out
+    with pytest.raises(ParameterError, match="period"):
+        lattice_notch(np.zeros((8, 8)), 1)
+    with pytest.raises(ParameterError, match="window"):
+        spectral_equalize(np.zeros((8, 8)), window=4)
