@@ -127,10 +127,10 @@ def threshold_for(p_fa: float, n_photos: int, n_variants: int = 1) -> float:
     float
         ``t`` with ``n (n - 1) n_variants Q(t) = p_fa`` (at least the one-test threshold).
     """
-    from scipy.stats import norm
+    from scipy.special import ndtri
 
     tests = max(1, n_photos * (n_photos - 1)) * max(1, n_variants)
-    return float(norm.isf(p_fa / tests))
+    return float(-ndtri(p_fa / tests))
 
 
 def gram_blocks(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,6 +227,7 @@ def cluster_photos(
     for _, path in redo:
         record: dict[str, Any] = {"input": {"path": str(path)}}
         residual_one(path, setup, record)
+    t_cluster = time.perf_counter()
     groups: dict[str, Any] = {}
     labels_of: dict[str, np.ndarray] = {}
     for name, photos in sorted(photos_by_group.items(), key=lambda kv: -len(kv[1])):
@@ -233,6 +235,7 @@ def cluster_photos(
         labels_of[name] = entry.pop("_labels")
         groups[name] = entry
     report.context["clusters"] = groups
+    report.context["timing"] = {"cluster_s": time.perf_counter() - t_cluster}
     report.context["threshold_rule"] = (
         "merge two clusters while the z of their fingerprints' normalised correlation, sqrt(pixels) * NCC, exceeds "
         "the Gaussian-null threshold t with n(n-1) * variants * Q(t) = p_fa (Bonferroni over every test)"
