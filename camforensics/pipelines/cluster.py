@@ -93,7 +93,9 @@ def residual_one(path: Path, setup: ClusterSetup, record: dict[str, Any]) -> Non
 @dataclass
 class _Photo:
     index: int  # position among the report's results
-    path: str
+    path: str  # as the report writes it (undecodable bytes as \\xHH)
+    path_hex: str | None  # the exact bytes of a name that is not UTF-8 (as in the report's input)
+    file: Path  # the file itself
     sha256: str | None
     vector: Path
     portrait: bool
@@ -135,6 +137,7 @@ def cluster_group(photos: list[_Photo], params: ClusterParams, tick: Callable[[i
                 "photos": [
                     {
                         "path": photos[i].path,
+                        **({"path_hex": photos[i].path_hex} if photos[i].path_hex else {}),
                         "sha256": photos[i].sha256,
                         "z_to_cluster": None if math.isnan(result.scores[i]) else round(float(result.scores[i]), 3),
                     }
@@ -218,9 +221,10 @@ def cluster_photos(
             return
         vector = store / extras["vector"]
         info = result["input"]
-        photo = _Photo(i, info["path"], info.get("sha256"), vector, result["orientation"] == "portrait", tuple(result["crop"]))
+        photo = _Photo(i, info["path"], info.get("path_hex"), files[i], info.get("sha256"), vector,
+                       result["orientation"] == "portrait", tuple(result["crop"]))
         if not vector.is_file():  # a resumed result whose row was removed: computed again below
-            redo.append((i, Path(info["path"])))
+            redo.append((i, files[i]))
         photos_by_group.setdefault(result["group"], []).append(photo)
 
     run_tasks(files, residual_one, setup, report, execution=execution, on_result=on_result, tick=tick)
@@ -241,7 +245,11 @@ def cluster_photos(
         "the Gaussian-null threshold t with n(n-1) * variants * Q(t) = p_fa (Bonferroni over every test)"
     )
     if enroll is not None:
-        report.context["enrolled"] = _enroll_clusters(groups, enroll, residual_params, max_pixels, execution)
+        members = {
+            (name, int(k)): [ph.file for ph, label in zip(photos_by_group[name], labels) if label == k]
+            for name, labels in labels_of.items() for k in np.unique(labels)
+        }
+        report.context["enrolled"] = _enroll_clusters(members, enroll, residual_params, max_pixels, execution)
     n_clusters = sum(g["n_clusters"] for g in groups.values())
     n_single = sum(g["n_singletons"] for g in groups.values())
     report.finish(n_groups=len(groups), n_clusters=n_clusters, n_multi_photo_clusters=n_clusters - n_single, n_singletons=n_single)
@@ -249,27 +257,26 @@ def cluster_photos(
 
 
 def _enroll_clusters(
-    groups: dict[str, Any], library: str | Path, residual: ResidualParams, max_pixels: int, execution: Execution
+    members: dict[tuple[str, int], list[Path]], library: str | Path, residual: ResidualParams, max_pixels: int, execution: Execution
 ) -> list[dict[str, Any]]:
     """Enroll every cluster of two or more photos into ``library``; one summary per cluster."""
     from camforensics.pipelines.enroll import enroll_device
 
     out = []
     fp_params = FingerprintParams(residual=ResidualParams(**{**residual.to_dict(), "sigma0": 3.0}))
-    for name, group in groups.items():
-        for c in group["clusters"]:
-            if c["n_photos"] < 2:
-                continue
-            device = f"cluster-{name}-{c['cluster']}"
-            try:
-                rep, entry = enroll_device(
-                    [p["path"] for p in c["photos"]], name=device, library=library, params=fp_params,
-                    max_pixels=max_pixels, execution=execution,
-                )
-            except CamforensicsError as exc:
-                out.append({"device": device, "enrolled": False, "reason": str(exc)})
-                continue
-            out.append({"device": device, "enrolled": entry is not None, "n_images": rep.summary.get("n_images_used")})
+    for (name, k), files in members.items():
+        if len(files) < 2:
+            continue
+        device = f"cluster-{name}-{k}"
+        try:
+            rep, entry = enroll_device(
+                list(files), name=device, library=library, params=fp_params, max_pixels=max_pixels, execution=execution
+            )
+        except CamforensicsError as exc:
+            out.append({"device": device, "cluster": k, "group": name, "enrolled": False, "reason": str(exc)})
+            continue
+        out.append({"device": device, "cluster": k, "group": name, "enrolled": entry is not None,
+                    "n_images": rep.summary.get("n_images_used")})
     return out
 
 
