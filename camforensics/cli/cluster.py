@@ -40,13 +40,13 @@ def cluster(
         typer.Option("--enroll", help="Enroll each cluster of 2+ photos into this fingerprint library.", show_default=False),
     ] = None,
     report: ReportOpt = None,
+    resume: ResumeOpt = False,
     fmt: FormatOpt = "json",
     quiet: QuietOpt = False,
-    max_pixels: MaxPixelsOpt = 250_000_000,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
+    max_pixels: MaxPixelsOpt = 250_000_000,
     device: DeviceOpt = "cpu",
-    resume: ResumeOpt = False,
 ) -> None:
     """Group photos by source sensor with no reference images and no number of devices (blind PRNU clustering).
 

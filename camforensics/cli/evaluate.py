@@ -1,6 +1,6 @@
 """camforensics evaluate: accuracy, confusion matrices and ROC / AUC / EER of identify and verify reports
-(``evaluate reports``, also reached as plain ``evaluate REPORTS...``), and of same-device verification on
-held-out devices (``evaluate verification``)."""
+(``evaluate reports``, also reached as plain ``evaluate REPORTS...``), of same-device verification on
+held-out devices (``evaluate verification``) and of blind clustering (``evaluate clustering``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import typer
 from typer.core import TyperGroup
 
 from camforensics.cli.common import check_format, cli_errors, err, finish_evaluation, out, output_dir_of, progress
-from camforensics.cli.common import check_outputs, emit_report, human_output, report_target, show_errors
 from camforensics.cli.options import FormatOpt, ModelsDirOpt, QuietOpt, ReportOpt
 
 
@@ -191,40 +190,6 @@ def evaluate_verification(
     raise typer.Exit(code)
 
 
-@evaluate_app.command("clustering")
-def evaluate_clustering_cmd(
-    cluster_report: Annotated[Path, typer.Argument(help="Report (json or jsonl) of camforensics cluster.")],
-    truth: Annotated[
-        list[Path], typer.Option("--truth", "-t", help="Data set folder(s) holding the clustered photos (repeatable).")
-    ],
-    layout: Annotated[str, typer.Option("--layout", help="Layout of the truth folders: auto, dresden, vision, kaggle, generic.")] = "auto",
-    report: ReportOpt = None,
-    fmt: FormatOpt = "json",
-    quiet: QuietOpt = False,
-) -> None:
-    """Measure a cluster report against the true devices: adjusted Rand index, purity, devices found vs true,
-    bodies merged and same-model bodies kept apart."""
-    with cli_errors():
-        check_format(fmt)
-        from camforensics.pipelines.evaluate_clustering import evaluate_clustering
-
-        target = report_target(report, "evaluate", fmt)
-        check_outputs([cluster_report, *truth], report=target)
-        rep = evaluate_clustering(cluster_report, truth, layout=layout)
-        if human_output(report, quiet):
-            s = rep.summary
-            if s.get("n_photos"):
-                out.print(
-                    f"clustering of {s['n_photos']} photos of {s['n_true_devices']} devices: ARI "
-                    f"{s['adjusted_rand_index']:.4f}, purity {s['purity']:.4f}, inverse purity {s['inverse_purity']:.4f}, "
-                    f"{s['n_clusters_2plus']} clusters of 2+ photos and {s['n_singletons']} alone; "
-                    f"{len(s['merged_bodies'])} clusters mix devices"
-                )
-            show_errors(rep)
-        code = emit_report(rep, target, fmt, quiet=quiet)
-    raise typer.Exit(code)
-
-
 def _hard_negatives(summary: dict[str, Any]) -> None:
     for size, block in (summary.get("same_model_negatives") or {}).items():
         rates = ", ".join(
@@ -311,3 +276,12 @@ def _register_anonymization() -> None:
 
 
 _register_anonymization()
+
+
+def _register_clustering() -> None:
+    from camforensics.cli.evaluate_clustering import evaluate_clustering_cmd
+
+    evaluate_app.command("clustering")(evaluate_clustering_cmd)
+
+
+_register_clustering()
