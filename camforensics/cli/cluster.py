@@ -9,7 +9,7 @@ import typer
 
 from camforensics.cli.common import check_format, check_outputs, cli_errors, emit_report, execution_of, human_output
 from camforensics.cli.common import journal_for, literal, out, progress, report_target, resume_hint, show_errors
-from camforensics.cli.options import DeviceOpt, FormatOpt, MaxPixelsOpt, QuietOpt, ReportOpt, ResumeOpt, SchedulerOpt
+from camforensics.cli.options import FormatOpt, MaxPixelsOpt, QuietOpt, ReportOpt, ResumeOpt, SchedulerOpt
 from camforensics.cli.options import WorkersOpt
 
 MAX_TABLE_ROWS = 30  # a terminal table is a preview; the report has every cluster
@@ -46,7 +46,6 @@ def cluster(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     max_pixels: MaxPixelsOpt = 250_000_000,
-    device: DeviceOpt = "cpu",
 ) -> None:
     """Group photos by source sensor with no reference images and no number of devices (blind PRNU clustering).
 
@@ -77,7 +76,7 @@ def cluster(
                 params=params,
                 residual_params=residual,
                 max_pixels=max_pixels,
-                execution=execution_of(workers, scheduler, device),
+                execution=execution_of(workers, scheduler, "cpu"),  # residuals on the numpy engine
                 journal=journal,
                 resume=resume,
                 enroll=enroll,

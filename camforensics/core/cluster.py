@@ -252,7 +252,8 @@ def agglomerate(g: np.ndarray, d: int, threshold: float) -> tuple[np.ndarray, li
         Cluster index of each photo (the index of its cluster's first row) and the merges made.
     """
     n = g.shape[0]
-    c = np.array(g, dtype=np.float64)  # C_AB: sums of G over A x B, rows of merged clusters updated in place
+    # C_AB: sums of G over A x B, rows of merged clusters updated in place (float32 past 4096 photos: 64 MB .. 400 MB)
+    c = np.array(g, dtype=np.float64 if n <= 4096 else np.float32)
     alive = np.ones(n, bool)
     members: list[list[int]] = [[i] for i in range(n)]
     sqrt_d = math.sqrt(d)
@@ -315,11 +316,11 @@ def scores_to_clusters(g: np.ndarray, labels: np.ndarray, d: int) -> tuple[np.nd
         (a singleton's own cluster).
     """
     ids = np.unique(labels)
-    onehot = (labels[:, None] == ids[None, :]).astype(np.float64)
-    gc = np.asarray(g, np.float64) @ onehot  # sum over each cluster of G_ij
-    cc = onehot.T @ gc  # C_AA etc.
+    onehot = labels[:, None] == ids[None, :]
+    gc = (g @ onehot.astype(g.dtype)).astype(np.float64)  # sum over each cluster of G_ij
+    cc = onehot.T.astype(np.float64) @ gc  # C_AA etc.
     self_g = np.diagonal(g).astype(np.float64)
-    own = onehot.astype(bool)
+    own = onehot
     num = gc - own * self_g[:, None]  # leave each photo out of its own cluster
     norm2 = np.diagonal(cc)[None, :] - own * (2 * gc - self_g[:, None])
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -405,8 +406,8 @@ def between_clusters(g: np.ndarray, labels: np.ndarray, d: int) -> tuple[np.ndar
         ``z`` float64 (k, k), diagonal nan.
     """
     ids = np.unique(labels)
-    onehot = (labels[:, None] == ids[None, :]).astype(np.float64)
-    cc = onehot.T @ (np.asarray(g, np.float64) @ onehot)
+    onehot = labels[:, None] == ids[None, :]
+    cc = onehot.T.astype(np.float64) @ (g @ onehot.astype(g.dtype)).astype(np.float64)
     diag = np.clip(np.diagonal(cc), 1e-30, None)
     z = math.sqrt(d) * cc / np.sqrt(np.outer(diag, diag))
     np.fill_diagonal(z, np.nan)
