@@ -305,9 +305,35 @@ def agglomerate(g: np.ndarray, d: int, threshold: float) -> tuple[np.ndarray, li
     return labels, merges
 
 
-def scores_to_clusters(g: np.ndarray, labels: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
-    """z of every photo against every cluster's fingerprint (the sum of the members' residuals, leaving the
-    photo itself out of its own cluster).
+def multi_photo_clusters(labels: np.ndarray) -> np.ndarray:
+    """Labels of the clusters holding two or more photos, sorted."""
+    ids, counts = np.unique(labels, return_counts=True)
+    return ids[counts > 1]
+
+
+def _member_sums(g: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``sum_{j in cluster k} G_ij`` for every photo i and cluster ``ids[k]``: float64 (n, len(ids)), one sparse
+    product (work n x the number of members, whatever the number of clusters)."""
+    from scipy import sparse
+
+    n = labels.size
+    col = np.searchsorted(ids, labels)
+    inside = (col < ids.size) & (ids[np.minimum(col, max(ids.size - 1, 0))] == labels) if ids.size else np.zeros(n, bool)
+    rows = np.flatnonzero(inside)
+    member = sparse.csr_matrix((np.ones(rows.size, np.float32), (col[rows], rows)), shape=(ids.size, n))
+    return np.asarray(member @ g, dtype=np.float64).T  # (member @ g)[k, i] = sum over k's members j of G_ji
+
+
+def scores_to_clusters(
+    g: np.ndarray, labels: np.ndarray, d: int, ids: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """z of every photo against clusters' fingerprints (the sum of the members' residuals, leaving the photo
+    itself out of its own cluster).
+
+    Parameters
+    ----------
+    ids : ndarray, optional
+        The clusters to score against (sorted labels); default every cluster.
 
     Returns
     -------
@@ -315,24 +341,25 @@ def scores_to_clusters(g: np.ndarray, labels: np.ndarray, d: int) -> tuple[np.nd
         ``ids``: the cluster labels, in column order; ``z``: float64 (n, k), nan where the fingerprint is empty
         (a singleton's own cluster).
     """
-    ids = np.unique(labels)
-    onehot = labels[:, None] == ids[None, :]
-    gc = (g @ onehot.astype(g.dtype)).astype(np.float64)  # sum over each cluster of G_ij
-    cc = onehot.T.astype(np.float64) @ gc  # C_AA etc.
+    ids = np.unique(labels) if ids is None else np.asarray(ids)
+    own = labels[:, None] == ids[None, :]
+    gc = _member_sums(g, labels, ids)
+    cc = np.array([gc[labels == k, c].sum() for c, k in enumerate(ids)], np.float64)  # C_AA
     self_g = np.diagonal(g).astype(np.float64)
-    own = onehot
     num = gc - own * self_g[:, None]  # leave each photo out of its own cluster
-    norm2 = np.diagonal(cc)[None, :] - own * (2 * gc - self_g[:, None])
+    norm2 = cc[None, :] - own * (2 * gc - self_g[:, None])
     with np.errstate(invalid="ignore", divide="ignore"):
         z = math.sqrt(d) * num / (np.sqrt(np.where(norm2 > 1e-12, norm2, np.nan)) * np.sqrt(np.clip(self_g, 1e-30, None))[:, None])
     return ids, z
 
 
 def reassign(g: np.ndarray, labels: np.ndarray, d: int, threshold: float, *, rounds: int = 3) -> tuple[np.ndarray, int]:
-    """Move each photo to the cluster whose fingerprint (without the photo) correlates best with it.
+    """Move each photo to the cluster of two or more photos whose fingerprint (without the photo) correlates best
+    with it.
 
     A photo goes to the cluster of highest z when that z exceeds ``threshold``; a photo with no cluster above
-    it becomes a singleton. Repeated until nothing moves (at most ``rounds`` times).
+    it becomes (or stays) a singleton. (Two singletons above the threshold were already merged by
+    :func:`agglomerate`.) Repeated until nothing moves (at most ``rounds`` times).
 
     Returns
     -------
@@ -341,15 +368,19 @@ def reassign(g: np.ndarray, labels: np.ndarray, d: int, threshold: float, *, rou
     labels = labels.copy()
     moved_total = 0
     for _ in range(rounds):
-        ids, z = scores_to_clusters(g, labels, d)
+        targets = multi_photo_clusters(labels)
+        if targets.size == 0:
+            break
+        ids, z = scores_to_clusters(g, labels, d, targets)
         zz = np.where(np.isnan(z), -np.inf, z)
         best = np.argmax(zz, axis=1)
         best_z = zz[np.arange(labels.size), best]
         new = np.where(best_z > threshold, ids[best], -1)
         fresh = np.flatnonzero(new < 0)
-        # photos that pass nowhere become singletons (their own new label)
-        top = int(labels.max()) + 1 if labels.size else 0
-        new[fresh] = np.where(np.bincount(labels)[labels[fresh]] == 1, labels[fresh], top + np.arange(fresh.size))
+        # photos that pass nowhere become singletons (a singleton keeps its label, others get new ones)
+        top = int(labels.max()) + 1
+        counts = np.bincount(labels)
+        new[fresh] = np.where(counts[labels[fresh]] == 1, labels[fresh], top + np.arange(fresh.size))
         moved = int(np.count_nonzero(new != labels))
         labels = new
         moved_total += moved
@@ -391,23 +422,31 @@ def cluster_gram(g: np.ndarray, d: int, *, p_fa: float = DEFAULT_P_FA, n_variant
     labels, merges = agglomerate(g, d, t)
     labels, moved = reassign(g, labels, d, t)
     labels = relabel_by_size(labels)
-    ids, z = scores_to_clusters(g, labels, d)
+    ids, z = scores_to_clusters(g, labels, d, multi_photo_clusters(labels))
+    scores = np.full(n, np.nan)
     col = np.searchsorted(ids, labels)
-    scores = z[np.arange(n), col]
+    inside = col < ids.size
+    inside[inside] = ids[col[inside]] == labels[inside]
+    scores[inside] = z[np.flatnonzero(inside), col[inside]]
     return Clustering(labels, t, merges, scores, robust_null_spread(pair_z(g, d)), moved)
 
 
-def between_clusters(g: np.ndarray, labels: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+def between_clusters(g: np.ndarray, labels: np.ndarray, d: int, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """z between every two clusters' fingerprints (sums of members' residuals): the evidence that they differ.
+
+    Parameters
+    ----------
+    ids : ndarray, optional
+        The clusters compared (sorted labels); default every cluster.
 
     Returns
     -------
     (ids, z)
         ``z`` float64 (k, k), diagonal nan.
     """
-    ids = np.unique(labels)
-    onehot = labels[:, None] == ids[None, :]
-    cc = onehot.T.astype(np.float64) @ (g @ onehot.astype(g.dtype)).astype(np.float64)
+    ids = np.unique(labels) if ids is None else np.asarray(ids)
+    gc = _member_sums(g, labels, ids)
+    cc = np.stack([gc[labels == k].sum(axis=0) for k in ids]) if ids.size else np.zeros((0, 0))
     diag = np.clip(np.diagonal(cc), 1e-30, None)
     z = math.sqrt(d) * cc / np.sqrt(np.outer(diag, diag))
     np.fill_diagonal(z, np.nan)

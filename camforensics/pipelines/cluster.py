@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from camforensics.core.cluster import ClusterParams, between_clusters, central_crop, cluster_gram, fold_variants
-from camforensics.core.cluster import gram_blocks, normalise_vector, whiten_spectrum
+from camforensics.core.cluster import gram_blocks, multi_photo_clusters, normalise_vector, scores_to_clusters
+from camforensics.core.cluster import whiten_spectrum
 from camforensics.core.params import FingerprintParams, ResidualParams
 from camforensics.core.residual import extract_residual
 from camforensics.errors import CamforensicsError
@@ -125,11 +126,16 @@ def cluster_group(photos: list[_Photo], params: ClusterParams, tick: Callable[[i
     g = gram_blocks(_rows_reader(photos, variants, d), len(variants), block=params.block, tick=tick)
     g = fold_variants(g, [p for p, _ in variants], len(photos))
     result = cluster_gram(g, d, p_fa=params.p_fa, n_variants=n_variants)
-    ids, zbetween = between_clusters(g, result.labels, d)
+    multi = multi_photo_clusters(result.labels)
+    _, zbetween = between_clusters(g, result.labels, d, multi)  # among clusters of 2+ photos
+    _, zphoto = scores_to_clusters(g, result.labels, d, multi)  # a singleton's z to each of them
+    ids = np.unique(result.labels)
     clusters = []
     for k in ids:
         members = np.flatnonzero(result.labels == k)
-        others = [int(j) for j in np.argsort(-np.nan_to_num(zbetween[k], nan=-np.inf)) if j != k][:MAX_BETWEEN]
+        row = zbetween[np.searchsorted(multi, k)] if members.size > 1 else zphoto[members[0]]
+        row = np.where(multi == k, np.nan, row)
+        order = [int(j) for j in np.argsort(-np.nan_to_num(row, nan=-np.inf)) if multi[j] != k][:MAX_BETWEEN]
         clusters.append(
             {
                 "cluster": int(k),
@@ -143,7 +149,7 @@ def cluster_group(photos: list[_Photo], params: ClusterParams, tick: Callable[[i
                     }
                     for i in members
                 ],
-                "closest_clusters": [{"cluster": int(ids[j]), "z": round(float(zbetween[k, j]), 3)} for j in others],
+                "closest_clusters": [{"cluster": int(multi[j]), "z": round(float(row[j]), 3)} for j in order],
             }
         )
     return {
