@@ -90,6 +90,8 @@ CASES: tuple[Case, ...] = (
     Case("out-anonymize-inside-input", "output paths", "refused", "anonymize DIR -o DIR/anon"),
     Case("out-library-inside-input", "output paths", "refused", "enroll DIR --library DIR/lib"),
     Case("out-evaluate-inside-input", "output paths", "refused", "evaluate REPORT --truth T -o T/eval"),
+    Case("out-cluster-store-inside-input", "output paths", "refused", "cluster DIR --store DIR/res"),
+    Case("out-cluster-enroll-inside-input", "output paths", "refused", "cluster DIR --enroll DIR/lib"),
     # library tampering
     Case("lib-corrupt-fingerprint", "library", "either", "fingerprint.npy altered"),
     Case("lib-corrupt-digest", "library", "either", "digest.npy altered"),

@@ -183,6 +183,18 @@ def test_enroll_batch(corpus):
     assert (lib / "devices" / "X" / "entry.json").is_file()
 
 
+def test_cluster_batch(corpus):
+    rep = corpus.root / "out" / "cluster.json"
+    res = run_cli("cluster", *batch_inputs(corpus), "-j", "1", "-q", "-r", rep, cwd=corpus.evidence)  # fmt: skip
+    check_run(corpus, res, {1})
+    results = results_by_file(rep)
+    assert_outcomes(corpus, results)
+    doc = json.loads(rep.read_text(encoding="utf-8"))
+    clustered = {os.path.abspath(recorded_path(p)) for g in doc["run"]["clusters"].values() for c in g["clusters"] for p in c["photos"]}
+    assert clustered == {f for f, r in results.items() if r["status"] == "ok"}  # every readable photo, once
+    assert not rep.with_name(rep.name + ".residuals").exists()  # the residual store is emptied after the report
+
+
 def test_verify_batch(corpus):
     res = run_cli("verify", corpus.evidence, corpus.flat, "--no-model", "-j", "1", "-q",
                   "-r", corpus.root / "out" / "verify.json", cwd=corpus.root)  # fmt: skip
@@ -251,6 +263,10 @@ def _output_path_cases(c):
                                        "inside the input folder"),
         "out-library-inside-input": (["enroll", c.flat, "-n", "Y", "-l", c.flat / "lib", "-q", "-r", out / "x.json"],
                                      "inside the input folder"),
+        "out-cluster-store-inside-input": (["cluster", ev, "--store", ev / "res", "-q", "-r", out / "x.json"],
+                                           "--store"),
+        "out-cluster-enroll-inside-input": (["cluster", ev, "--enroll", ev / "lib", "-q", "-r", out / "x.json"],
+                                            "--enroll"),
         "out-evaluate-inside-input": (["evaluate", out / "identify.json", "--truth", c.root / "evidence", "-o",
                                        c.root / "evidence" / "eval", "-q"], "inside the input folder"),
     }  # fmt: skip

@@ -5,6 +5,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "enroll",
     "identify",
     "verify",
+    "cluster",
     "anonymize",
     "profile",
     "evaluate",

@@ -1,6 +1,6 @@
 """camforensics evaluate: accuracy, confusion matrices and ROC / AUC / EER of identify and verify reports
-(``evaluate reports``, also reached as plain ``evaluate REPORTS...``), and of same-device verification on
-held-out devices (``evaluate verification``)."""
+(``evaluate reports``, also reached as plain ``evaluate REPORTS...``), of same-device verification on
+held-out devices (``evaluate verification``) and of blind clustering (``evaluate clustering``)."""
 
 from __future__ import annotations
 
@@ -276,3 +276,12 @@ def _register_anonymization() -> None:
 
 
 _register_anonymization()
+
+
+def _register_clustering() -> None:
+    from camforensics.cli.evaluate_clustering import evaluate_clustering_cmd
+
+    evaluate_app.command("clustering")(evaluate_clustering_cmd)
+
+
+_register_clustering()
