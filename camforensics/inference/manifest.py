@@ -76,3 +76,19 @@ class Metrics:
     def split(self, name: str) -> SplitMetrics:
         """The figures of split ``name`` (empty when the entry has none)."""
         return self.splits.get(name, SplitMetrics())
+
+
+class EntryViews:
+    """The typed views of an entry's ``meta`` (``decision`` and ``metrics``), for the model and panel entries."""
+
+    meta: dict[str, Any]
+
+    @property
+    def decision(self) -> Decision:
+        """The entry's ``decision`` member, typed."""
+        return Decision.from_dict(self.meta.get("decision"))
+
+    @property
+    def metrics(self) -> Metrics:
+        """The entry's ``metrics`` member (figures per split), typed."""
+        return Metrics.from_dict(self.meta.get("metrics"))

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from camforensics.errors import ModelError
-from camforensics.inference.manifest import Decision, Metrics
+from camforensics.inference.manifest import EntryViews
 from camforensics.inference.registry import LoadedModel, ModelRegistry
 
 TASK = "camera-model-attribution"
@@ -32,7 +32,7 @@ DEFAULT_PANEL_KEY = "camera-model-attribution-panel"  # manifest "defaults": the
 
 
 @dataclass(frozen=True)
-class PanelEntry:
+class PanelEntry(EntryViews):
     """A panel's manifest entry."""
 
     name: str
@@ -43,16 +43,6 @@ class PanelEntry:
     @property
     def task(self) -> str:
         return TASK
-
-    @property
-    def decision(self) -> Decision:
-        """The panel's decision settings (patches, window, open-set threshold), typed."""
-        return Decision.from_dict(self.meta.get("decision"))
-
-    @property
-    def metrics(self) -> Metrics:
-        """The panel's recorded figures per split, typed."""
-        return Metrics.from_dict(self.meta.get("metrics"))
 
     @property
     def sha256(self) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from camforensics.errors import ModelError, ParameterError
-from camforensics.inference.manifest import Decision, Metrics
+from camforensics.inference.manifest import EntryViews
 from camforensics.reports.atomic import atomic_write_text
 
 MANIFEST_NAME = "manifest.json"
@@ -54,7 +54,7 @@ def default_models_dir() -> Path:
 
 
 @dataclass(frozen=True)
-class ModelEntry:
+class ModelEntry(EntryViews):
     """One manifest entry (the whole entry is kept in :attr:`meta`)."""
 
     name: str
@@ -86,16 +86,6 @@ class ModelEntry:
             raise ModelError(
                 f"manifest entry {name!r} is incomplete or malformed ({type(exc).__name__}: {exc})"
             ) from None
-
-    @property
-    def decision(self) -> Decision:
-        """The entry's ``decision`` member, typed."""
-        return Decision.from_dict(self.meta.get("decision"))
-
-    @property
-    def metrics(self) -> Metrics:
-        """The entry's ``metrics`` member (figures per split at training time), typed."""
-        return Metrics.from_dict(self.meta.get("metrics"))
 
     @property
     def training_data(self) -> dict[str, Any]:
