@@ -234,17 +234,7 @@ def info(
             out.print(
                 f"decision: {dec.get('patches_per_image')} patches per image, {dec.get('aggregation')}; 'unknown' below {os_.get('score')} {os_.get('threshold')} (calibrated on {os_.get('calibrated_on')})"
             )
-        if data:
-            out.print(
-                f"trained on: data set {data.get('dataset')!r} ({data.get('layout')}); "
-                + "; ".join(
-                    f"{s} {data[s]['n_images']} images / {data[s]['n_devices']} devices"
-                    for s in ("train", "validation", "test")
-                    if s in data
-                )
-            )
-            for w in data.get("warnings", []):
-                out.print(f"  [yellow]note:[/] {w}")
+        _data_summary(data)
         for split in ("validation", "test"):
             s = m.get("metrics", {}).get(split)
             if s and e.task in ("targeted-anonymization", "trace-erasing"):
