@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from camforensics.core.metrics import RocCurve
-from camforensics.errors import ParameterError
 
 
 def roc_curve(scores: Any, labels: Any) -> RocCurve:
@@ -51,35 +50,3 @@ def roc_curve(scores: Any, labels: Any) -> RocCurve:
     fpr = np.r_[0, fp] / n_neg
     thresholds = np.r_[s[ends], -np.inf]
     return (fpr.astype(np.float64), tpr.astype(np.float64), thresholds)
-
-
-def auc(fpr: Any, tpr: Any) -> float:
-    """Area under a ROC curve by the trapezoid rule.
-
-    On the curve of :func:`roc_curve` this equals the Mann-Whitney statistic ``U / (n_pos * n_neg)``: the
-    probability that a random matching pair scores above a random non-matching one, ties counted 1/2.
-
-    Parameters
-    ----------
-    fpr, tpr : array_like of float
-        Points of the curve in order of increasing ``fpr``.
-
-    Raises
-    ------
-    ParameterError
-        Fewer than two points, lengths that differ, or ``fpr`` decreasing.
-
-    References
-    ----------
-    J. A. Hanley, B. J. McNeil, "The meaning and use of the area under a ROC curve", Radiology 143 (1982).
-    """
-    x = np.asarray(fpr, dtype=np.float64).ravel()
-    y = np.asarray(tpr, dtype=np.float64).ravel()
-    if x.shape != y.shape or x.size < 2:
-        raise ParameterError(f"a ROC curve needs at least two (fpr, tpr) points of one length, not {x.size}, {y.size}")
-    if (np.diff(x) < 0).any():
-        raise ParameterError("fpr must be non-decreasing along the curve (give the points of roc_curve in order)")
-    return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2.0))
-
-
-
