@@ -10,34 +10,7 @@ from camforensics.core.metrics import RocCurve
 
 
 def roc_curve(scores: Any, labels: Any) -> RocCurve:
-    """Step ROC curve of the detector ``score > threshold``, one point per distinct score (ties together).
-
-    Tied scores move the curve diagonally in one step, as a threshold cannot separate them; the area under
-    that step counts each tied (positive, negative) pair as half a correct ordering.
-
-    Parameters
-    ----------
-    scores : array_like of float
-        Detector scores (higher means "more likely a match"); +-inf allowed, NaN refused.
-    labels : array_like of bool or {0, 1}
-        True where the pair really matches.
-
-    Returns
-    -------
-    RocCurve
-        ``fpr``, ``tpr`` and ``thresholds`` of ``k + 1`` points for ``k`` distinct scores: point 0 is
-        ``(0, 0)`` at the largest score (nothing is above it), the last is ``(1, 1)`` at ``-inf``.
-
-    Raises
-    ------
-    ParameterError
-        Empty input, lengths that differ, NaN scores, labels not boolean, or labels of one class only (a
-        rate with no pair to count is undefined).
-
-    References
-    ----------
-    T. Fawcett, "An introduction to ROC analysis", Pattern Recognition Letters 27 (2006) 861-874.
-    """
+    """The hand-written step ROC (its contract: :func:`camforensics.core.metrics.roc_curve`, Fawcett 2006)."""
     s, y = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
     order = np.argsort(-s, kind="stable")
     s, y = s[order], y[order]
