@@ -75,13 +75,14 @@ def zero_shares(grey: np.ndarray, *, tolerance: float = ZERO_TOLERANCE) -> np.nd
     for px in range(BLOCK):
         cols = g[:, px:]
         nw = cols.shape[1] // BLOCK
-        along_x = cols[:, : nw * BLOCK].reshape(cols.shape[0], nw, BLOCK) @ _DCT.T  # rows, blocks, u
+        along_x = (cols[:, : nw * BLOCK].reshape(cols.shape[0], nw, BLOCK) @ _DCT.T).reshape(cols.shape[0], nw * BLOCK)
         for py in range(BLOCK):
-            rows = along_x[py:]
-            nh = rows.shape[0] // BLOCK
-            blocks = rows[: nh * BLOCK].reshape(nh, BLOCK, nw, BLOCK)  # block row, y, block column, u
-            coeffs = np.abs(np.einsum("vy,aybu->abvu", _DCT, blocks, optimize=True)).reshape(-1, BLOCK * BLOCK)
-            shares[py, px] = float(np.mean(coeffs[:, 1:] < tolerance))
+            nh = (along_x.shape[0] - py) // BLOCK
+            blocks = along_x[py : py + nh * BLOCK].reshape(nh, BLOCK, nw * BLOCK)  # block row, y, (block column, u)
+            coeffs = np.matmul(_DCT, blocks)  # block row, v, (block column, u): one batched product
+            zero = np.count_nonzero(np.abs(coeffs) < tolerance)
+            zero -= np.count_nonzero(np.abs(coeffs[:, 0, ::BLOCK]) < tolerance)  # the DC coefficients do not count
+            shares[py, px] = zero / (nh * nw * (BLOCK * BLOCK - 1))
     return shares
 
 
