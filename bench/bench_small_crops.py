@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                     u["ident"] += best == dev and unknown[dev].is_match
                     u["false"] += any(r.is_match for d, r in unknown.items() if d != dev)
                     u["thr"].append(unknown[dev].threshold)
-                    u["grid_found"] += bool(unknown[dev].jpeg_grid)
+                    u["grid_found"] += bool(unknown[dev].jpeg_grid and unknown[dev].jpeg_grid["found"])
         y_true = np.r_[np.ones(len(own_al)), np.zeros(len(other_al))].astype(bool)
         row = {
             "n_queries": n,

@@ -43,7 +43,7 @@ class MatchResult:
     scale: float = 1.0  # query pixel size / sensor pixel size at the best match
     crop_offset: tuple[int, int] | None = None  # (row, column) of the query's top-left corner on the sensor; None: same size
     search: str = "aligned"  # "aligned": same size as the fingerprint; "crop": searched as a crop
-    jpeg_grid: dict[str, Any] | None = None  # crop searches: the query's block grid and whether the peak is its test's
+    jpeg_grid: dict[str, Any] | None = None  # crop searches: the query's block grid (found or not), whether the peak is its test's
 
     @property
     def is_match(self) -> bool:
@@ -286,12 +286,11 @@ def match_crop(
 
     JPEG grid (``match.jpeg_grid``, a search over every offset, ``crop_anchor="any"``, of a query with intensities
     whose block grid is found, see :mod:`camforensics.core.jpeggrid`): the stored order at scale 1 also yields the
-    peak over the offsets that put
-    the query's grid on the sensor's (1 in 64), from the same correlation plane. Two tests then share the
-    false-alarm probability, each at half of it: the peak on the grid against the threshold for twice its
-    offsets, the peak over all offsets against the threshold for twice all of them. The result is the test that
-    matches (the smaller false-alarm probability when both do), else the grid's, so that fingerprints that do
-    not match rank by the same statistic.
+    peak over the offsets that put the query's grid on the sensor's (1 in 64), from the same correlation plane.
+    Two tests then share the false-alarm probability, each at half of it: the peak on the grid against the
+    threshold for twice its offsets, the peak over all offsets against the threshold for twice all of them. The
+    result is the test that matches (the smaller false-alarm probability when both do), else the grid's, so that
+    fingerprints that do not match rank by the same statistic.
 
     Returns
     -------
@@ -301,9 +300,8 @@ def match_crop(
     first, fallback = crop_plan(query.shape, reference.shape, match=match)
     if first and not orientation_fallback:
         fallback = []
-    grid = query.grid() if match.jpeg_grid and match.crop_anchor == "any" else None
-    if grid is not None and not grid.found:
-        grid = None
+    detected = query.grid() if match.jpeg_grid and match.crop_anchor == "any" else None
+    grid = detected if detected is not None and detected.found else None
     best: tuple[CropHypotheses, PceResult] | None = None
     on_grid: tuple[CropHypotheses, PceResult] | None = None
     by_rotation: dict[int | str, float] = {}
@@ -347,7 +345,7 @@ def match_crop(
         scale=hyp.scale,
         crop_offset=res.peak_shift,
         search="crop",
-        jpeg_grid=None if grid is None else {**grid.to_dict(), "peak_on_grid_test": grid_test},
+        jpeg_grid=None if detected is None else {**detected.to_dict(), "peak_on_grid_test": grid_test},
     )
 
 
