@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from camforensics.core.enrollweights import leave_one_out_pces, texture_weighted
 from camforensics.core.fingerprint import FingerprintAccumulator, split_half_reliability
 from camforensics.core.matching import Query, match_query
 from camforensics.core.params import PCE_THRESHOLD, MatchParams
@@ -34,15 +35,27 @@ def files_of(folder: Path) -> list[Path]:
     return sorted(f for f in folder.glob("*") if f.suffix.lower() in SUFFIXES) if folder.is_dir() else []
 
 
-def enroll(paths: list[Path]) -> tuple[np.ndarray, dict]:
+def enroll(paths: list[Path], *, texture: int | None = None, reject_below: float | None = None) -> tuple[np.ndarray, dict]:
+    """Fingerprint of ``paths`` and its split-half reliability; ``texture``: content-adaptive pixel weights
+    (core.enrollweights.texture_weighted, this window); ``reject_below``: images whose leave-one-out PCE against the
+    others is below this are left out (all kept when fewer than 2 would remain)."""
     full, halves = FingerprintAccumulator(), (FingerprintAccumulator(), FingerprintAccumulator())
-    for i, p in enumerate(paths):
+    all_terms = []
+    for p in paths:
         terms = full.terms_of(load_image(p).pixels)
+        all_terms.append(texture_weighted(terms, window=texture) if texture else terms)
+    info: dict = {}
+    if reject_below is not None and len(all_terms) > 2:
+        loo = leave_one_out_pces(all_terms)
+        keep = [t for t, v in zip(all_terms, loo) if v >= reject_below]
+        info = {"loo_pce": [round(v, 1) for v in loo], "n_rejected": len(all_terms) - len(keep) if len(keep) >= 2 else 0}
+        all_terms = keep if len(keep) >= 2 else all_terms
+    for i, terms in enumerate(all_terms):
         full.add_terms(terms)
         halves[i % 2].add_terms(terms)
     rel = split_half_reliability(halves[0].finish().k, halves[0].n_images, halves[1].finish().k, halves[1].n_images)
-    return full.finish().k, {"n_enroll": len(paths), "reliability": round(rel.reliability, 4),
-                             "split_half_correlation": round(rel.correlation, 5)}
+    return full.finish().k, {"n_enroll": len(all_terms), "reliability": round(rel.reliability, 4),
+                             "split_half_correlation": round(rel.correlation, 5), **info}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--equalize", type=float, default=None,
                     help="spectrum-equalize every library fingerprint with this ratio (core.nonunique)")
+    ap.add_argument("--equalize-shared", type=float, default=None,
+                    help="spectrum-equalize with this ratio only at the peaks another library fingerprint has too")
+    ap.add_argument("--texture", type=int, default=None, help="content-adaptive weights over this window (odd)")
+    ap.add_argument("--reject-below", type=float, default=None,
+                    help="leave out enroll images whose leave-one-out PCE is below this")
     ap.add_argument("-o", "--out", type=Path, required=True)
     args = ap.parse_args(argv)
     t0 = time.time()
@@ -58,10 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         for dev in sorted(p for p in root.iterdir() if p.is_dir()):
             nat, flat = files_of(dev / "nat"), files_of(dev / "flat")
             if flat and root.name == "real-dev":
-                library[dev.name], info[dev.name] = enroll(flat)
+                library[dev.name], info[dev.name] = enroll(flat, texture=args.texture, reject_below=args.reject_below)
                 info[dev.name]["source"] = "real-dev flat"
                 continue
-            library[dev.name], info[dev.name] = enroll([f for i, f in enumerate(nat) if i % 3 != 2])
+            library[dev.name], info[dev.name] = enroll([f for i, f in enumerate(nat) if i % 3 != 2], texture=args.texture,
+                                                       reject_below=args.reject_below)
             info[dev.name]["source"] = f"{root.name} natural"
             queries[dev.name] = [f for i, f in enumerate(nat) if i % 3 == 2]
             print(f"{dev.name}: {time.time() - t0:.0f} s", file=sys.stderr)
@@ -69,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         from camforensics.core.nonunique import spectral_equalize
 
         library = {d: spectral_equalize(k, ratio=args.equalize) for d, k in library.items()}
+    if args.equalize_shared is not None:
+        from camforensics.core.nonunique import peak_mask, shared_peaks, spectral_equalize
+
+        masks = {d: peak_mask(k, ratio=args.equalize_shared) for d, k in library.items()}
+        library = {d: spectral_equalize(k, ratio=args.equalize_shared, only=shared_peaks([m for e, m in masks.items() if e != d]))
+                   for d, k in library.items()}
     spectra = {d: spectrum_of(k, conjugate=True) for d, k in library.items()}
     match = MatchParams(rotations="none")
     rows, per_query = [], []
@@ -94,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["| device | enrolled (natural) | reliability | queries | own PCE median / min | top-1 | identified (PCE > 60) | max PCE vs others |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['device']} | {r['n_enroll']} | {r['reliability']:.3f} | {r['n_query']} | "
+        left_out = f" ({r['n_rejected']} left out)" if r.get("n_rejected") else ""
+        lines.append(f"| {r['device']} | {r['n_enroll']}{left_out} | {r['reliability']:.3f} | {r['n_query']} | "
                      f"{r['own_pce_median']:.0f} / {r['own_pce_min']:.0f} | {r['top1']:.2f} | {r['identified']:.2f} | {r['other_max']:.1f} |")
     (args.out / "natural_enroll.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

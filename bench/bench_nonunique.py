@@ -9,7 +9,8 @@ for real-full); a PCE is between one half of a device and the other half of the 
 
 - baseline: the engine's fingerprint (CFA sub-lattice zero-mean and DFT Wiener filter already applied);
 - project: the mean of the other devices' fingerprints (the library, leaving out the two compared) projected out;
-- sea: Lin & Li's spectrum equalization (window 7, ratio 2);
+- sea: Lin & Li's spectrum equalization (window 7, ratio 2); sea-shared: ratio 3, only at the peaks that another
+  device of the set (not one of the pair compared) has too;
 - jpeg8 / cfa2: the same equalization only at the frequencies of the 8x8 JPEG grid / the 2x2 CFA period;
 - combinations.
 
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from camforensics.core.fingerprint import estimate_fingerprint
-from camforensics.core.nonunique import lattice_notch, project_out, spectral_equalize
+from camforensics.core.nonunique import lattice_notch, peak_mask, project_out, shared_peaks, spectral_equalize
 from camforensics.core.pce import pce_from_spectra, spectrum_of
 from camforensics.io.images import load_image
 
@@ -56,7 +57,11 @@ STEPS: dict[str, Step] = {
     "jpeg8+cfa2": lambda k, m: lattice_notch(lattice_notch(k, 8), 2),
     "project+sea": lambda k, m: spectral_equalize(project_out(k, m)),
     "project+jpeg8": lambda k, m: lattice_notch(project_out(k, m), 8),
+    # ratio 3, only at the peaks that another device of the set (not one of the pair) has too: measure() builds
+    # the mask of shared peaks for each pair and hands it in as the second argument.
+    "sea-shared": lambda k, mask: spectral_equalize(k, ratio=3.0, only=mask),
 }
+SHARED = {"sea-shared"}  # steps whose second argument is the mask of the peaks other devices share
 
 
 def pce(a: np.ndarray, b: np.ndarray) -> float:
@@ -68,14 +73,20 @@ def measure(halves: tuple[dict, dict], model_of: dict[str, str], steps: dict[str
     f0, f1 = halves
     devices = sorted(f0)
     units = {d: _unit(f0[d]) for d in devices}
+    masks: list[tuple[str, np.ndarray]] = []
+    if SHARED & set(steps):
+        masks = [(d, peak_mask(f[d], ratio=3.0)) for f in (f0, f1) for d in devices]
     out = {}
     for name, step in steps.items():
         own, same, other = {}, {}, {}
-        if name not in PAIRWISE:  # one filtered copy of each fingerprint serves every pair
+        if name not in PAIRWISE | SHARED:  # one filtered copy of each fingerprint serves every pair
             g0 = {d: step(f0[d], None) for d in devices}
             g1 = {d: step(f1[d], None) for d in devices}
         for a, b in itertools.product(devices, devices):
-            if name in PAIRWISE:
+            if name in SHARED:
+                mask = shared_peaks([m for d, m in masks if d not in (a, b)])
+                v = pce(step(f0[a], mask), step(f1[b], mask))
+            elif name in PAIRWISE:
                 rest = [units[d] for d in devices if d not in (a, b)]
                 m = np.mean(rest, axis=0) if rest else np.zeros_like(f0[a])
                 v = pce(step(f0[a], m), step(f1[b], m))

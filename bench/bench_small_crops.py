@@ -13,7 +13,12 @@ the 16-pixel MCU grid, its residual extracted from the crop alone.
   top-1, and own PCE above the threshold (60).
 - unknown position: the default crop search in stored order (every offset; the threshold raised for the
   hypotheses searched, so the false-alarm rate stays at its stated P_FA), every fingerprint; top-1, identified
-  (top-1 and above the raised threshold), false alarms (another device above it).
+  (top-1 and above the raised threshold), false alarms (another device above it). Run twice in the same run: with
+  the JPEG-grid test (``MatchParams.jpeg_grid``, the default: the offsets on the query's block grid tested apart,
+  each test at half the P_FA) and without it (every offset, the previous default), with the seconds per query.
+- ``--step 1`` puts the crops at any pixel instead of the 16-pixel MCU grid (the grid test must find the
+  crop's block phase itself); ``--reference`` adds the aligned AUC and top-1 of queries whose residual is the
+  prnu-python port's (``core.reference.reference_residual``) against the same fingerprints.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from camforensics.core.matching import Query, match_query
 from camforensics.core.metrics import roc_auc
 from camforensics.core.params import PCE_THRESHOLD, MatchParams
 from camforensics.core.pce import spectrum_of
+from camforensics.core.reference import reference_residual
 from camforensics.core.residual import extract_residual, to_grey
 from camforensics.io.images import load_image
 
@@ -44,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="256,512,1024")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-queries", type=int, default=4, help="queries per device at most")
+    ap.add_argument("--step", type=int, default=16, help="crop positions on this grid of pixels (16: JPEG MCUs)")
+    ap.add_argument("--reference", action="store_true", help="also the prnu-python port's residual, aligned")
+    ap.add_argument("--texture", type=int, default=None, help="library enrolled with content-adaptive weights")
     ap.add_argument("--whiten", choices=("none", "sea", "phase"), default="none",
                     help="library fingerprints as estimated, spectrum-equalized (ratio 3) or phase-only (|F| = 1)")
     ap.add_argument("-o", "--out", type=Path, required=True)
@@ -55,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         for dev in sorted(p for p in root.iterdir() if p.is_dir()):
             nat, flat = files_of(dev / "nat"), files_of(dev / "flat")
             if flat and root.name == "real-dev":
-                library[dev.name], _ = enroll(flat)
+                library[dev.name], _ = enroll(flat, texture=args.texture)
                 queries[dev.name] = nat[: args.max_queries]
             else:
-                library[dev.name], _ = enroll([f for i, f in enumerate(nat) if i % 3 != 2])
+                library[dev.name], _ = enroll([f for i, f in enumerate(nat) if i % 3 != 2], texture=args.texture)
                 queries[dev.name] = [f for i, f in enumerate(nat) if i % 3 == 2][: args.max_queries]
     print(f"library: {time.time() - t0:.0f} s", file=sys.stderr)
     if args.whiten == "sea":
@@ -75,55 +84,91 @@ def main(argv: list[str] | None = None) -> int:
         library = {d: phase_only(k) for d, k in library.items()}
     spectra = {d: spectrum_of(k, conjugate=True) for d, k in library.items()}
     rows = {}
+    grid_modes = {"grid": MatchParams(rotations="none"), "all": MatchParams(rotations="none", jpeg_grid=False)}
     for size in (int(s) for s in args.sizes.split(",")):
-        own_al, other_al, top_al, hit_al = [], [], 0, 0
-        top_un, ident_un, false_un, n, thresholds = 0, 0, 0, 0, []
+        own_al, other_al, top_al, hit_al, n = [], [], 0, 0, 0
+        ref_own, ref_other, ref_top = [], [], 0
+        un = {m: {"top": 0, "ident": 0, "false": 0, "thr": [], "s": 0.0, "grid_found": 0} for m in grid_modes}
         for dev, paths in queries.items():
             for p in paths:
                 px = load_image(p).pixels
                 h, w = px.shape[:2]
-                y = int(rng.integers(0, (h - size) // 16 + 1)) * 16
-                x = int(rng.integers(0, (w - size) // 16 + 1)) * 16
+                y = int(rng.integers(0, (h - size) // args.step + 1)) * args.step
+                x = int(rng.integers(0, (w - size) // args.step + 1)) * args.step
                 crop = px[y : y + size, x : x + size]
-                q = Query(extract_residual(crop), to_grey(crop))
-                aligned = {d: match_query(q, s, match=MatchParams(crop_anchor=(y, x), rotations="none")).pce
-                           for d, s in spectra.items()}
-                unknown = {d: match_query(q, s, match=MatchParams(rotations="none")) for d, s in spectra.items()}
+                grey = to_grey(crop)
+                residual = extract_residual(crop)
+                q = Query(residual, grey)
+                at = MatchParams(crop_anchor=(y, x), rotations="none")
+                aligned = {d: match_query(q, s, match=at).pce for d, s in spectra.items()}
                 n += 1
                 own_al.append(aligned[dev])
                 other_al += [v for d, v in aligned.items() if d != dev]
                 top_al += max(aligned, key=aligned.get) == dev
                 hit_al += aligned[dev] > PCE_THRESHOLD
-                best = max(unknown, key=lambda d: unknown[d].pce)
-                top_un += best == dev
-                ident_un += best == dev and unknown[dev].is_match
-                false_un += any(r.is_match for d, r in unknown.items() if d != dev)
-                thresholds.append(unknown[dev].threshold)
+                if args.reference:
+                    rq = Query(reference_residual(crop), grey)
+                    ref = {d: match_query(rq, s, match=at).pce for d, s in spectra.items()}
+                    ref_own.append(ref[dev])
+                    ref_other += [v for d, v in ref.items() if d != dev]
+                    ref_top += max(ref, key=ref.get) == dev
+                if size >= min(library[dev].shape):
+                    continue  # a query of the fingerprint's size: no position to search
+                for mode, match in grid_modes.items():
+                    t1 = time.perf_counter()
+                    qm = Query(residual, grey)  # a fresh query: its grid phase and padded spectra count in the time
+                    unknown = {d: match_query(qm, s, match=match) for d, s in spectra.items()}
+                    u = un[mode]
+                    u["s"] += time.perf_counter() - t1
+                    best = max(unknown, key=lambda d: unknown[d].pce)
+                    u["top"] += best == dev
+                    u["ident"] += best == dev and unknown[dev].is_match
+                    u["false"] += any(r.is_match for d, r in unknown.items() if d != dev)
+                    u["thr"].append(unknown[dev].threshold)
+                    u["grid_found"] += bool(unknown[dev].jpeg_grid and unknown[dev].jpeg_grid["found"])
         y_true = np.r_[np.ones(len(own_al)), np.zeros(len(other_al))].astype(bool)
-        rows[size] = {
+        row = {
             "n_queries": n,
             "aligned_auc": round(roc_auc(np.r_[own_al, other_al], y_true), 4),
             "aligned_top1": round(top_al / n, 3),
             "aligned_above_60": round(hit_al / n, 3),
             "aligned_own_pce_median": round(float(np.median(own_al)), 1),
             "aligned_other_pce_max": round(float(np.max(other_al)), 1),
-            "unknown_top1": round(top_un / n, 3),
-            "unknown_identified": round(ident_un / n, 3),
-            "unknown_false_alarm_queries": false_un,
-            "unknown_threshold_median": round(float(np.median(thresholds)), 1),
         }
-        print(f"{size}: {rows[size]} ({time.time() - t0:.0f} s)", file=sys.stderr)
+        if args.reference:
+            y_ref = np.r_[np.ones(len(ref_own)), np.zeros(len(ref_other))].astype(bool)
+            row["reference_aligned_auc"] = round(roc_auc(np.r_[ref_own, ref_other], y_ref), 4)
+            row["reference_aligned_top1"] = round(ref_top / n, 3)
+        for mode, u in un.items():
+            if u["thr"]:
+                row[f"unknown_{mode}"] = {
+                    "top1": round(u["top"] / n, 3),
+                    "identified": round(u["ident"] / n, 3),
+                    "false_alarm_queries": u["false"],
+                    "threshold_median": round(float(np.median(u["thr"])), 1),
+                    "seconds_per_query": round(u["s"] / n, 3),
+                    "grid_found": u["grid_found"],
+                }
+        rows[size] = row
+        print(f"{size}: {row} ({time.time() - t0:.0f} s)", file=sys.stderr)
     out = {"command": "python bench/bench_small_crops.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "rows": rows, "seconds": round(time.time() - t0, 1)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "small_crops.json").write_text(json.dumps(out, indent=1))
     header = ("| crop | queries | aligned AUC | aligned top-1 | aligned own PCE > 60 | unknown top-1 | unknown identified "
-              "(P_FA threshold) | queries with a false alarm | raised threshold (median) |")
-    lines = [header, "|---" * 9 + "|"]
+              "(P_FA threshold) | queries with a false alarm | threshold (median) | grid found | s / query |")
+    lines = [header, "|---" * 11 + "|"]
     for size, r in rows.items():
-        lines.append(f"| {size} | {r['n_queries']} | {r['aligned_auc']:.3f} | {r['aligned_top1']:.2f} | "
-                     f"{r['aligned_above_60']:.2f} | {r['unknown_top1']:.2f} | {r['unknown_identified']:.2f} | "
-                     f"{r['unknown_false_alarm_queries']} | {r['unknown_threshold_median']} |")
+        for mode, label in (("grid", "JPEG-grid test"), ("all", "every offset only")):
+            u = r.get(f"unknown_{mode}")
+            unknown = ("- | - | - | - | - | -" if u is None else
+                       f"{u['top1']:.2f} | {u['identified']:.2f} | {u['false_alarm_queries']} | {u['threshold_median']} | "
+                       f"{u['grid_found']} | {u['seconds_per_query']:.2f}")
+            lines.append(f"| {size} ({label}) | {r['n_queries']} | {r['aligned_auc']:.3f} | {r['aligned_top1']:.2f} | "
+                         f"{r['aligned_above_60']:.2f} | {unknown} |")
+        if "reference_aligned_auc" in r:
+            lines.append(f"| {size} (prnu-python residual) | {r['n_queries']} | {r['reference_aligned_auc']:.3f} | "
+                         f"{r['reference_aligned_top1']:.2f} | - | - | - | - | - | - | - |")
     (args.out / "small_crops.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -18,8 +18,9 @@ import synth
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from camforensics.core.cropsearch import DIH4, corrected_threshold, offset_window, orient
+from camforensics.core.cropsearch import DIH4, corrected_threshold, offset_window, orient, window_size
 from camforensics.core.fingerprint import estimate_fingerprint
+from camforensics.core.jpeggrid import grid_offsets
 from camforensics.core.matching import crop_plan, fits, match_image
 from camforensics.core.params import MatchParams
 from camforensics.core.pce import log10_false_alarm
@@ -54,11 +55,43 @@ def n_offsets(h: int, w: int) -> int:
 )
 def test_crop_is_found_at_its_offset_also_at_the_borders(sensor, h, w, fy, fx):
     y, x = round(fy * (SENSOR[0] - h)), round(fx * (SENSOR[1] - w))
-    res = match_image(sensor["nat"][0][y : y + h, x : x + w], sensor["k"], match=MatchParams(rotations="none"))
+    crop = sensor["nat"][0][y : y + h, x : x + w]
+    res = match_image(crop, sensor["k"], match=MatchParams(rotations="none", jpeg_grid=False))
     assert res.search == "crop" and res.crop_offset == (y, x) and res.peak_shift == (y, x)
-    assert res.n_hypotheses == n_offsets(h, w)
+    assert res.n_hypotheses == n_offsets(h, w) and res.jpeg_grid is None
     assert res.threshold == pytest.approx(corrected_threshold(60.0, n_offsets(h, w)))
     assert res.is_match and res.pce > 10 * res.threshold, res
+    # With the JPEG-grid test (the default) the crop's block phase names 1 in 64 offsets, tested at half the P_FA.
+    on_grid = match_image(crop, sensor["k"], match=MatchParams(rotations="none"))
+    assert on_grid.jpeg_grid["phase"] == [(-y) % 8, (-x) % 8] and on_grid.jpeg_grid["peak_on_grid_test"]
+    n_grid = window_size(grid_offsets(((-y) % 8, (-x) % 8), (slice(0, SENSOR[0] - h + 1), slice(0, SENSOR[1] - w + 1))))
+    assert n_grid * 64 <= 2 * n_offsets(h, w) and on_grid.n_hypotheses == 2 * n_grid
+    assert on_grid.threshold == pytest.approx(corrected_threshold(60.0, 2 * n_grid))
+    assert on_grid.threshold < res.threshold
+    assert on_grid.crop_offset == (y, x) and on_grid.pce == pytest.approx(res.pce, rel=1e-5)
+
+
+def test_a_crop_whose_grid_misleads_is_found_by_the_test_of_every_offset(sensor):
+    """A crop re-coded as a JPEG after cropping off the grid: its new grid names the wrong offsets, and the other
+    half of the false-alarm budget (every offset) still finds it, at a threshold barely above the plain one."""
+    y, x, h, w = 101, 203, 256, 256
+    ok, buf = cv2.imencode(".jpg", sensor["nat"][0][y : y + h, x : x + w, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    crop = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
+    res = match_image(crop, sensor["k"], match=MatchParams(rotations="none"))
+    assert res.jpeg_grid["found"] and res.jpeg_grid["phase"] == [0, 0] and not res.jpeg_grid["peak_on_grid_test"]
+    assert res.crop_offset == (y, x) and res.is_match, res
+    assert res.n_hypotheses == 2 * n_offsets(h, w)
+    assert res.threshold == pytest.approx(corrected_threshold(60.0, 2 * n_offsets(h, w)))
+
+
+def test_unrelated_crops_stay_below_both_thresholds_of_the_grid_test(sensor):
+    rng = np.random.default_rng(8)
+    for img in sensor["other"]:
+        for _ in range(3):
+            y, x = int(rng.integers(0, SENSOR[0] - 256)), int(rng.integers(0, SENSOR[1] - 256))
+            res = match_image(img[y : y + 256, x : x + 256], sensor["k"], match=MatchParams(rotations="none"))
+            assert res.jpeg_grid["found"] and res.jpeg_grid["peak_on_grid_test"]  # no match: the grid's peak
+            assert not res.is_match and res.pce < corrected_threshold(60.0, 2 * n_offsets(256, 256)), res
 
 
 def test_unrelated_crops_stay_below_the_raised_threshold(sensor):
@@ -66,7 +99,7 @@ def test_unrelated_crops_stay_below_the_raised_threshold(sensor):
     for img in sensor["other"]:
         for _ in range(3):
             y, x = int(rng.integers(0, SENSOR[0] - 256)), int(rng.integers(0, SENSOR[1] - 256))
-            res = match_image(img[y : y + 256, x : x + 256], sensor["k"])
+            res = match_image(img[y : y + 256, x : x + 256], sensor["k"], match=MatchParams(jpeg_grid=False))
             assert not res.is_match, res
             # The plain search failed, so all 8 orientations were searched and counted.
             assert res.n_hypotheses == 8 * n_offsets(256, 256)
@@ -93,7 +126,7 @@ def test_turned_and_mirrored_crops_are_found_in_sensor_order(sensor, k):
     if mirrored:
         stored = stored[:, ::-1]
     assert np.array_equal(orient(stored, rotation, mirrored), crop)
-    res = match_image(stored, sensor["k"])
+    res = match_image(stored, sensor["k"], match=MatchParams(jpeg_grid=False))
     assert (res.rotation, res.mirrored, res.crop_offset) == (rotation, mirrored, (y, x)), res
     assert res.is_match
     if k == 0:  # the stored order matched: the other orientations were never searched
@@ -106,7 +139,7 @@ def test_turned_and_mirrored_crops_are_found_in_sensor_order(sensor, k):
 
 def test_dih4_searches_every_orientation_at_once(sensor):
     crop = sensor["nat"][0][0:256, 0:256]
-    res = match_image(crop, sensor["k"], match=MatchParams(rotations="dih4"))
+    res = match_image(crop, sensor["k"], match=MatchParams(rotations="dih4", jpeg_grid=False))
     assert res.is_match and (res.rotation, res.mirrored, res.crop_offset) == (0, False, (0, 0))
     assert res.n_hypotheses == 8 * n_offsets(256, 256)
 

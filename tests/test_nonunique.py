@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from camforensics.core.nonunique import lattice_mask, lattice_notch, project_out, spectral_equalize
+from camforensics.core.nonunique import (
+    lattice_mask,
+    lattice_notch,
+    peak_mask,
+    project_out,
+    shared_peaks,
+    spectral_equalize,
+)
 from camforensics.errors import ParameterError
 
 
@@ -53,3 +60,22 @@ def test_lattice_mask_marks_the_period_frequencies_only():
         lattice_notch(np.zeros((8, 8)), 1)
     with pytest.raises(ParameterError, match="window"):
         spectral_equalize(np.zeros((8, 8)), window=4)
+
+
+def test_equalizing_only_shared_peaks_keeps_a_trace_no_other_device_has(planted):
+    own, grid = planted
+    y, x = np.mgrid[0:256, 0:384]
+    private = (np.cos(2 * np.pi * x / 6)).astype(np.float32)  # a periodic trace of this body alone
+    rng = np.random.default_rng(3)
+    k = own + 0.5 * grid + 0.5 * private
+    others = [rng.normal(0, 1, own.shape).astype(np.float32) + 0.5 * grid for _ in range(2)]  # share the 8x8 trace
+    shared = shared_peaks([peak_mask(o) for o in others])
+    out = spectral_equalize(k, ratio=3.0, only=shared)
+    assert abs(ncc(out, grid)) < 0.2 * abs(ncc(k, grid))  # the shared trace is gone
+    assert ncc(out, private) > 0.9 * ncc(k, private)  # the body's own peaks are kept
+    assert abs(ncc(spectral_equalize(k, ratio=3.0), private)) < 0.2 * ncc(k, private)  # plain SEA takes them too
+    assert not shared_peaks([peak_mask(o) for o in others], min_count=3).any()
+    with pytest.raises(ParameterError, match="mask"):
+        spectral_equalize(k, only=shared[:10])
+    with pytest.raises(ParameterError):
+        shared_peaks([])

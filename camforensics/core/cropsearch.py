@@ -102,6 +102,13 @@ def offset_window(
     return slice(y0, y1 + 1), slice(x0, x1 + 1)
 
 
+def window_size(window: tuple[slice, slice]) -> int:
+    """Number of offsets in a (possibly strided) window of offsets."""
+    return len(range(window[0].start, window[0].stop, window[0].step or 1)) * len(
+        range(window[1].start, window[1].stop, window[1].step or 1)
+    )
+
+
 def crop_pce(
     query: Spectrum,
     query_shape: tuple[int, int],
@@ -128,7 +135,7 @@ def crop_pce(
     reference : Spectrum
         The fingerprint's spectrum (conjugated or not).
     window : (slice, slice)
-        Offsets searched (rows, columns), within ``0..H-h`` and ``0..W-w``.
+        Offsets searched (rows, columns), within ``0..H-h`` and ``0..W-w``; slices may be strided.
     exclusion : int, keyword-only
         Odd side of the square left out of the energy.
     scratch : ndarray, optional, keyword-only
@@ -140,29 +147,59 @@ def crop_pce(
         ``peak_shift`` is the offset (row, column) of the query's top-left corner in the reference, ``n_shifts``
         the number of offsets in ``window``.
     """
+    return crop_pces(query, query_shape, reference, [window], exclusion=exclusion, scratch=scratch)[0]
+
+
+def crop_pces(
+    query: Spectrum,
+    query_shape: tuple[int, int],
+    reference: Spectrum,
+    windows: list[tuple[slice, slice]],
+    *,
+    exclusion: int = 11,
+    scratch: np.ndarray | None = None,
+) -> list[PceResult]:
+    """:func:`crop_pce` over several windows of offsets (e.g. every offset and those on the JPEG grid) from one
+    correlation plane: one result per window (an empty window gives PCE 0 at its start).
+
+    Raises
+    ------
+    ParameterError
+        If the padded query and the reference differ in shape.
+    """
     if query.shape != reference.shape:
         raise ParameterError(f"padded query {query.shape} and reference {reference.shape} differ in shape")
     hh, ww = reference.shape
-    n_shifts = (window[0].stop - window[0].start) * (window[1].stop - window[1].start)
     if not query.norm > 0 or not reference.norm > 0:
-        return PceResult(pce=0.0, ncc=0.0, peak_shift=(window[0].start, window[1].start), n_shifts=n_shifts, p_fa=1.0, log10_p_fa=0.0)
+        return [_empty(w) for w in windows]
     prod = np.multiply(query.f, reference.conj_f(), out=scratch)  # Q conj(K): correlation at negative offsets
     np.conjugate(prod, out=prod)  # conj(Q) K: at positive offsets, r[o] = sum q(y) k(y + o)
     cc = scipy.fft.irfft2(prod, s=(hh, ww), workers=-1, overwrite_x=True)
-    searched = cc[window]
-    iy, ix = np.unravel_index(int(np.argmax(searched)), searched.shape)
-    py, px = window[0].start + int(iy), window[1].start + int(ix)
-    half = exclusion // 2
-    rows = np.unique(np.arange(py - half, py + half + 1) % hh)
-    cols = np.unique(np.arange(px - half, px + half + 1) % ww)
     flat = cc.ravel()
     total = float(np.einsum("i,i->", flat, flat, dtype=np.float64))
-    near = cc[np.ix_(rows, cols)].astype(np.float64)
-    n_out = hh * ww - near.size
-    energy = (total - float(np.sum(near * near))) / n_out if n_out > 0 else 0.0
     # Normalised at the end (the PCE does not depend on it): one multiplication instead of a pass over the plane.
     unit = query.norm * reference.norm * math.sqrt(query_shape[0] * query_shape[1] / (hh * ww))
-    return pce_result(float(cc[py, px]) / unit, energy / unit**2, (py, px), n_shifts)
+    half = exclusion // 2
+    results = []
+    for window in windows:
+        n_shifts = window_size(window)
+        if n_shifts == 0:
+            results.append(_empty(window))
+            continue
+        searched = cc[window]
+        iy, ix = np.unravel_index(int(np.argmax(searched)), searched.shape)
+        py, px = window[0].start + int(iy) * (window[0].step or 1), window[1].start + int(ix) * (window[1].step or 1)
+        rows = np.unique(np.arange(py - half, py + half + 1) % hh)
+        cols = np.unique(np.arange(px - half, px + half + 1) % ww)
+        near = cc[np.ix_(rows, cols)].astype(np.float64)
+        n_out = hh * ww - near.size
+        energy = (total - float(np.sum(near * near))) / n_out if n_out > 0 else 0.0
+        results.append(pce_result(float(cc[py, px]) / unit, energy / unit**2, (py, px), n_shifts))
+    return results
+
+
+def _empty(window: tuple[slice, slice]) -> PceResult:
+    return PceResult(pce=0.0, ncc=0.0, peak_shift=(window[0].start, window[1].start), n_shifts=window_size(window), p_fa=1.0, log10_p_fa=0.0)
 
 
 def corrected_threshold(threshold: float, n_hypotheses: int) -> float:

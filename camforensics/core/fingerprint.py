@@ -187,6 +187,21 @@ class FingerprintAccumulator:
     def shape(self) -> tuple[int, ...] | None:
         return None if self._num is None else (*self._num[0].shape, len(self._num))
 
+    def sums(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The per-channel sums (of W w, of w**2) of the images added, as read-only views.
+
+        Raises
+        ------
+        ParameterError
+            If no image was added.
+        """
+        if self._num is None or self._den is None:
+            raise ParameterError("a fingerprint needs at least one image; none was added")
+        views = [a.view() for a in (*self._num, *self._den)]
+        for v in views:
+            v.setflags(write=False)
+        return views[: len(self._num)], views[len(self._num) :]
+
     def to_accumulator(self) -> FingerprintAccumulator:
         """This accumulator (the numpy sums that workers' shares are merged into)."""
         return self

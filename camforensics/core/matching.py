@@ -12,13 +12,14 @@ from camforensics.core.cropsearch import (
     DIH4,
     MIN_CROP_SIDE,
     corrected_threshold,
-    crop_pce,
+    crop_pces,
     offset_window,
     orient,
     padded_spectrum,
     sensor_shape,
     to_sensor_scale,
 )
+from camforensics.core.jpeggrid import GridPhase, grid_offsets, grid_phase
 from camforensics.core.params import PCE_THRESHOLD, MatchParams, ResidualParams
 from camforensics.core.pce import PceResult, Spectrum, log10_false_alarm, pce_from_spectra, spectrum_of
 from camforensics.core.residual import extract_residual, to_grey
@@ -42,6 +43,7 @@ class MatchResult:
     scale: float = 1.0  # query pixel size / sensor pixel size at the best match
     crop_offset: tuple[int, int] | None = None  # (row, column) of the query's top-left corner on the sensor; None: same size
     search: str = "aligned"  # "aligned": same size as the fingerprint; "crop": searched as a crop
+    jpeg_grid: dict[str, Any] | None = None  # crop searches: the query's block grid (found or not), whether the peak is its test's
 
     @property
     def is_match(self) -> bool:
@@ -63,6 +65,7 @@ class MatchResult:
             "scale": self.scale,
             "crop_offset": list(self.crop_offset) if self.crop_offset is not None else None,
             "search": self.search,
+            "jpeg_grid": self.jpeg_grid,
         }
 
 
@@ -162,6 +165,8 @@ class Query:
         if grey is not None and np.shape(grey) != w.shape:
             raise SizeMismatchError(f"residual {w.shape} and intensity {np.shape(grey)} differ in shape")
         self.signal = w if grey is None else w * np.asarray(grey, dtype=np.float32)
+        self._grey = grey
+        self._grid: GridPhase | None = None
         self._spectra: dict[tuple[int, bool], Spectrum] = {}
         self._padded: dict[tuple[int, bool, float, tuple[int, int]], Spectrum] = {}
         self._padded_bytes = 0
@@ -177,6 +182,13 @@ class Query:
     @property
     def shape(self) -> tuple[int, int]:
         return (int(self.signal.shape[0]), int(self.signal.shape[1]))
+
+    def grid(self) -> GridPhase | None:
+        """The JPEG block-grid phase of the query image (measured once; None without its intensities or when the
+        image is under 16 pixels on a side)."""
+        if self._grid is None and self._grey is not None and min(self.shape) >= 16:
+            self._grid = grid_phase(np.asarray(self._grey))
+        return self._grid
 
     def spectrum(self, rotation: int, mirrored: bool = False) -> Spectrum:
         """Spectrum of the signal (flipped left-right when ``mirrored``) turned ``rotation`` degrees
@@ -272,6 +284,14 @@ def match_crop(
     stored order does not fit at all. The false-alarm probability and the decision threshold
     (:func:`camforensics.core.cropsearch.corrected_threshold`) count every offset of every stage searched.
 
+    JPEG grid (``match.jpeg_grid``, a search over every offset, ``crop_anchor="any"``, of a query with intensities
+    whose block grid is found, see :mod:`camforensics.core.jpeggrid`): the stored order at scale 1 also yields the
+    peak over the offsets that put the query's grid on the sensor's (1 in 64), from the same correlation plane.
+    Two tests then share the false-alarm probability, each at half of it: the peak on the grid against the
+    threshold for twice its offsets, the peak over all offsets against the threshold for twice all of them. The
+    result is the test that matches (the smaller false-alarm probability when both do), else the grid's, so that
+    fingerprints that do not match rank by the same statistic.
+
     Returns
     -------
     MatchResult or None
@@ -280,39 +300,72 @@ def match_crop(
     first, fallback = crop_plan(query.shape, reference.shape, match=match)
     if first and not orientation_fallback:
         fallback = []
+    detected = query.grid() if match.jpeg_grid and match.crop_anchor == "any" else None
+    grid = detected if detected is not None and detected.found else None
     best: tuple[CropHypotheses, PceResult] | None = None
+    on_grid: tuple[CropHypotheses, PceResult] | None = None
     by_rotation: dict[int | str, float] = {}
     n_hyp = 0
     for stage in (first, fallback):
-        if not stage or (best is not None and best[1].pce > corrected_threshold(match.threshold, n_hyp)):
+        if not stage:
             continue
+        if best is not None:
+            _, peak, threshold, _, _ = _crop_decision(best, on_grid, n_hyp, match)
+            if peak.pce > threshold:
+                continue  # a match already: the fallback orientations are not searched
         for hyp in stage:
             spectrum = query.padded(hyp, reference.shape)
-            res = crop_pce(spectrum, hyp.shape, reference, hyp.window, exclusion=match.exclusion, scratch=query.scratch(spectrum))
+            windows = [hyp.window]
+            if grid is not None and hyp.scale == 1.0 and (hyp.rotation, hyp.mirrored) == (0, False):
+                windows.append(grid_offsets(grid.phase, hyp.window))
+            results = crop_pces(spectrum, hyp.shape, reference, windows, exclusion=match.exclusion, scratch=query.scratch(spectrum))
+            res = results[0]
             n_hyp += res.n_shifts
             key = variant_key(hyp.rotation, hyp.mirrored)
             by_rotation[key] = max(by_rotation.get(key, -np.inf), res.pce)
             if best is None or res.pce > best[1].pce:
                 best = (hyp, res)
+            if len(results) > 1 and results[1].n_shifts and (on_grid is None or results[1].pce > on_grid[1].pce):
+                on_grid = (hyp, results[1])
     if best is None:
         return None
-    hyp, res = best
-    log10_pfa = log10_false_alarm(res.pce, n_hyp)
+    hyp, res, threshold, n_tested, grid_test = _crop_decision(best, on_grid, n_hyp, match)
+    log10_pfa = log10_false_alarm(res.pce, n_tested)
     return MatchResult(
         pce=res.pce,
         ncc=res.ncc,
         rotation=hyp.rotation,
         peak_shift=res.peak_shift,
-        n_hypotheses=n_hyp,
+        n_hypotheses=n_tested,
         p_fa=float(10.0**log10_pfa),
         log10_p_fa=log10_pfa,
         pce_by_rotation=by_rotation,
-        threshold=corrected_threshold(match.threshold, n_hyp),
+        threshold=threshold,
         mirrored=hyp.mirrored,
         scale=hyp.scale,
         crop_offset=res.peak_shift,
         search="crop",
+        jpeg_grid=None if detected is None else {**detected.to_dict(), "peak_on_grid_test": grid_test},
     )
+
+
+def _crop_decision(
+    best: tuple[CropHypotheses, PceResult],
+    on_grid: tuple[CropHypotheses, PceResult] | None,
+    n_hyp: int,
+    match: MatchParams,
+) -> tuple[CropHypotheses, PceResult, float, int, bool]:
+    """(hypothesis, peak, threshold, hypotheses counted, whether it is the grid test's) of a crop search: every
+    offset against the threshold for ``n_hyp``, or with a grid test the two tests at half the false-alarm
+    probability each (see :func:`match_crop`)."""
+    if on_grid is None:
+        return best[0], best[1], corrected_threshold(match.threshold, n_hyp), n_hyp, False
+    n_all, n_grid = 2 * n_hyp, 2 * on_grid[1].n_shifts
+    t_all, t_grid = corrected_threshold(match.threshold, n_all), corrected_threshold(match.threshold, n_grid)
+    all_hit, grid_hit = best[1].pce > t_all, on_grid[1].pce > t_grid
+    if all_hit and not (grid_hit and log10_false_alarm(on_grid[1].pce, n_grid) <= log10_false_alarm(best[1].pce, n_all)):
+        return best[0], best[1], t_all, n_all, False
+    return on_grid[0], on_grid[1], t_grid, n_grid, True
 
 
 def match_residual(

@@ -12,6 +12,9 @@ one fingerprint (or of a fingerprint and the mean of a library), measured by ``b
   phase is kept.
 - :func:`lattice_notch`: the same equalization only at the frequencies of a period-``p`` lattice (``p = 8``: the
   JPEG block grid; ``p = 2``: the CFA period).
+- :func:`spectral_equalize` ``only`` at :func:`shared_peaks`: the equalization restricted to the peaks that the
+  fingerprint shares with other devices' fingerprints (:func:`peak_mask` of each), so that a body keeps the
+  peaks no other device has.
 
 References
 ----------
@@ -66,20 +69,64 @@ def _equalize(f: np.ndarray, mask: np.ndarray | None, *, window: int, ratio: flo
     return f * gain
 
 
-def spectral_equalize(k: np.ndarray, *, window: int = 7, ratio: float = 2.0) -> np.ndarray:
+def spectral_equalize(
+    k: np.ndarray, *, window: int = 7, ratio: float = 2.0, only: np.ndarray | None = None
+) -> np.ndarray:
     """Lin & Li's spectrum equalization: every Fourier magnitude above ``ratio`` times the median of its
     ``window`` x ``window`` neighbourhood is set to that median; phases are kept. Not modified.
+
+    ``only``: a half-plane (``rfft2``) mask of the bins that may be equalized, e.g. :func:`shared_peaks` (the
+    peaks this fingerprint shares with others); the rest of the spectrum is kept.
+
+    Raises
+    ------
+    ParameterError
+        A window that is not an odd size >= 3, a ratio <= 1, or a mask of another shape.
+    """
+    _check_window(window, ratio)
+    a = _grey(k)
+    f = scipy.fft.rfft2(a, workers=-1)
+    if only is not None and np.shape(only) != f.shape:
+        raise ParameterError(f"the mask of bins has shape {np.shape(only)}, the half-plane spectrum {f.shape}")
+    return scipy.fft.irfft2(_equalize(f, only, window=window, ratio=ratio), s=a.shape, workers=-1).astype(np.float32)
+
+
+def _check_window(window: int, ratio: float) -> None:
+    if window < 3 or window % 2 == 0 or not ratio > 1.0:
+        raise ParameterError(f"window must be odd >= 3 and ratio > 1, not {window} and {ratio}")
+
+
+def peak_mask(k: np.ndarray, *, window: int = 7, ratio: float = 3.0) -> np.ndarray:
+    """Half-plane (``rfft2``) mask of the Fourier bins of ``k`` whose magnitude is above ``ratio`` times the median
+    of its ``window`` x ``window`` neighbourhood (the peaks :func:`spectral_equalize` would bring down; DC left out).
 
     Raises
     ------
     ParameterError
         A window that is not an odd size >= 3, or a ratio <= 1.
     """
-    if window < 3 or window % 2 == 0 or not ratio > 1.0:
-        raise ParameterError(f"window must be odd >= 3 and ratio > 1, not {window} and {ratio}")
-    a = _grey(k)
-    f = scipy.fft.rfft2(a, workers=-1)
-    return scipy.fft.irfft2(_equalize(f, None, window=window, ratio=ratio), s=a.shape, workers=-1).astype(np.float32)
+    _check_window(window, ratio)
+    mag = np.abs(scipy.fft.rfft2(_grey(k), workers=-1))
+    peaks = mag > ratio * ndimage.median_filter(mag, size=window, mode="nearest")
+    peaks[0, 0] = False
+    return peaks
+
+
+def shared_peaks(masks: list[np.ndarray], *, min_count: int = 1) -> np.ndarray:
+    """The bins that are peaks (:func:`peak_mask`) of at least ``min_count`` of ``masks`` (the fingerprints of
+    other devices): a fingerprint equalized ``only`` there keeps its own peaks that no other device has.
+
+    Raises
+    ------
+    ParameterError
+        No mask, masks of different shapes, or ``min_count`` < 1.
+    """
+    if not masks or min_count < 1 or len({np.shape(m) for m in masks}) != 1:
+        raise ParameterError("shared_peaks needs one or more masks of one shape and min_count >= 1")
+    count = np.zeros(np.shape(masks[0]), np.int32)
+    for m in masks:
+        count += np.asarray(m, dtype=bool)
+    return count >= min_count
 
 
 def lattice_mask(shape: tuple[int, int], period: int, *, width: int = 1) -> np.ndarray:

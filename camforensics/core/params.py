@@ -74,6 +74,7 @@ class MatchParams:
     exclusion: int = 11  # side of the square around the peak left out of the correlation energy
     crop_anchor: str | tuple[int, int] = "any"  # smaller queries: "any" offset, "centre", "corner", (y, x), or "none"
     scales: tuple[float, ...] = (1.0,)  # query pixel size / sensor pixel size searched (1.0: not resampled)
+    jpeg_grid: bool = True  # crops: also test the offsets on the query's JPEG block grid alone (core.jpeggrid)
 
     def __post_init__(self) -> None:
         if self.rotations not in ROTATION_MODES:
