@@ -65,6 +65,24 @@ def spectrum_of(a: np.ndarray, *, conjugate: bool = False) -> Spectrum:
     return Spectrum(f=f, norm=norm, shape=(int(a.shape[0]), int(a.shape[1])), conjugated=conjugate)
 
 
+def half_turn(s: Spectrum) -> Spectrum:
+    """The spectrum of the array turned 180 degrees, from the array's own spectrum, without an FFT.
+
+    With ``a'[y, x] = a[H-1-y, W-1-x]`` (a real array), ``F'(u, v) = exp(2 pi i (u/H + v/W)) conj(F(u, v))`` on the
+    half plane; the mean and the norm do not change. Equal to :func:`spectrum_of` of the turned array within
+    float32 rounding (``test_half_turn_spectrum_equals_the_fft_of_the_turned_array``).
+    """
+    if s.conjugated:
+        raise ParameterError("half_turn takes an unconjugated (query) spectrum")
+    h, w = s.shape
+    col = np.exp(2j * np.pi * np.arange(h) / h).astype(np.complex64)[:, None]
+    row = np.exp(2j * np.pi * np.arange(s.f.shape[1]) / w).astype(np.complex64)[None, :]
+    f = np.conjugate(s.f)
+    f *= col
+    f *= row
+    return Spectrum(f=f, norm=s.norm, shape=s.shape, conjugated=False)
+
+
 def correlate_spectra(a: Spectrum, b: Spectrum) -> np.ndarray:
     """Normalised circular cross-correlation of two arrays given by their spectra (see :func:`cross_correlate`)."""
     if a.shape != b.shape:
@@ -241,6 +259,9 @@ def pce_from_spectra(
 ) -> PceResult:
     """PCE from two precomputed spectra; same result as :func:`compute_pce` on their cross-correlation.
 
+    (:func:`pce_and_power_from_spectra` also returns the correlation energy, to be passed back for a query turned
+    180 degrees, whose cross-power has the same magnitude.)
+
     For small shift ranges no inverse FFT is needed: the total correlation energy follows from Parseval's
     theorem (``sum cc**2 = sum |P|**2 / N`` with ``P = Q conj(K)``) and the correlations at the few shifts around
     zero (the search range plus the exclusion square) from a partial inverse DFT done as two small matrix
@@ -259,6 +280,25 @@ def pce_from_spectra(
     -------
     PceResult
     """
+    return pce_and_power_from_spectra(query, reference, shift_range=shift_range, exclusion=exclusion, scratch=scratch)[0]
+
+
+def pce_and_power_from_spectra(
+    query: Spectrum,
+    reference: Spectrum,
+    *,
+    shift_range: tuple[int, int] = (0, 0),
+    exclusion: int = 11,
+    scratch: np.ndarray | None = None,
+    power: float | None = None,
+) -> tuple[PceResult, float | None]:
+    """:func:`pce_from_spectra`, and the cross-power's total ``sum |Q conj(K)|**2`` (None where the full inverse
+    FFT ran).
+
+    ``power`` given (the value returned for this query's spectrum turned 180 degrees against the same reference:
+    ``|Q'| = |Q|``, see :func:`half_turn`) is used instead of summing the cross-power again: equal within float32
+    rounding of the spectra, one pass over the spectra less.
+    """
     if query.shape != reference.shape:
         raise SizeMismatchError(f"cannot correlate arrays of shapes {query.shape} and {reference.shape}")
     h, w = query.shape
@@ -267,10 +307,10 @@ def pce_from_spectra(
     big_y, big_x = ry + half, rx + half
     if 2 * big_y + 1 > h or 2 * big_x + 1 > w or (2 * big_y + 1) * (2 * big_x + 1) > _DIRECT_MAX_SHIFTS:
         cc = correlate_spectra(query, reference)
-        return compute_pce(None, None, cc=cc, shift_range=shift_range, exclusion=exclusion)
+        return compute_pce(None, None, cc=cc, shift_range=shift_range, exclusion=exclusion), None
     denom = query.norm * reference.norm
     if not denom > 0:
-        return PceResult(pce=0.0, ncc=0.0, peak_shift=(0, 0), n_shifts=1, p_fa=1.0, log10_p_fa=0.0)
+        return PceResult(pce=0.0, ncc=0.0, peak_shift=(0, 0), n_shifts=1, p_fa=1.0, log10_p_fa=0.0), None
     if query.conjugated:
         raise ParameterError("the query spectrum must be stored unconjugated")
     prod = np.multiply(query.f, reference.conj_f(), out=scratch)  # half plane of P = Q conj(K)
@@ -281,9 +321,11 @@ def pce_from_spectra(
     weight[0] = 1.0
     if w % 2 == 0:
         weight[-1] = 1.0
-    flat = prod.view(np.float32)  # (re, im) pairs side by side: H x 2*wh, no copy
-    power = np.einsum("ij,ij->j", flat, flat, dtype=np.float64).reshape(wh, 2).sum(axis=1)  # |P|^2 per column
-    total = float(power @ weight) / n / denom**2
+    if power is None:
+        flat = prod.view(np.float32)  # (re, im) pairs side by side: H x 2*wh, no copy
+        per_column = np.einsum("ij,ij->j", flat, flat, dtype=np.float64).reshape(wh, 2).sum(axis=1)  # |P|^2
+        power = float(per_column @ weight)
+    total = power / n / denom**2
     sx = np.arange(-big_x, big_x + 1)
     sy = np.arange(-big_y, big_y + 1)
     ex = (weight[:, None] * np.exp(2j * np.pi * np.outer(np.arange(wh), sx) / w)).astype(np.complex64)  # wh x Sx
@@ -291,4 +333,4 @@ def pce_from_spectra(
     partial = prod @ ex  # H x Sx: the inverse DFT along x at the wanted shifts (complex64 BLAS)
     cc = (ey @ partial.astype(np.complex128)).real / (n * denom)  # Sy x Sx
     dy, dx, peak, energy, n_shifts = _peak_and_energy(cc, total, n, ry, rx, exclusion)
-    return pce_result(peak, energy, (dy, dx), n_shifts)
+    return pce_result(peak, energy, (dy, dx), n_shifts), power

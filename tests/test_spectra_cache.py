@@ -1,0 +1,142 @@
+"""The library's on-disk cache of fingerprint spectra (camforensics.io.spectra): used only when verified, never
+trusted when stale or damaged, never needed (read-only libraries, libraries made before it existed)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from camforensics.core.matching import Query, match_query
+from camforensics.core.pce import half_turn, pce_and_power_from_spectra, pce_from_spectra, spectrum_of
+from camforensics.errors import LibraryError
+from camforensics.io import spectra
+from camforensics.io.library import FingerprintLibrary
+from camforensics.pipelines.search import FingerprintIndex
+
+
+def _library(tmp_path, n=2, shape=(64, 96), cache=True):
+    lib = FingerprintLibrary(tmp_path / "lib", create=True)
+    rng = np.random.default_rng(5)
+    ks = {}
+    for i in range(n):
+        ks[f"dev{i}"] = rng.normal(0, 1, shape).astype(np.float32)
+        lib.add(f"dev{i}", ks[f"dev{i}"], meta={"n_images": 20}, cache_spectrum=cache)
+    return lib, ks
+
+
+def _same(a, b):
+    return a.shape == b.shape and a.norm == b.norm and a.conjugated == b.conjugated and np.array_equal(a.f, b.f)
+
+
+def test_enroll_writes_a_cache_equal_to_the_spectrum_of_the_fingerprint_and_leaves_the_entry_alone(tmp_path):
+    lib, ks = _library(tmp_path)
+    arr, meta = spectra.cache_paths(lib.root, "dev0")
+    assert arr.is_file() and meta.is_file()
+    assert sorted(p.name for p in (lib.devices_dir / "dev0").iterdir()) == ["digest.npy", "entry.json", "fingerprint.npy"]
+    hit = spectra.load_cached_spectrum(lib.root, "dev0", lib.entry("dev0").fingerprint_sha256, (64, 96), lib.devices_dir / "dev0" / "fingerprint.npy")
+    assert hit is not None and _same(hit, spectrum_of(ks["dev0"], conjugate=True))
+    assert oct(arr.stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # the umask honoured, as for other outputs
+
+
+def _umask():
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+def test_a_damaged_cache_is_not_trusted_and_is_rewritten(tmp_path):
+    lib, ks = _library(tmp_path, n=1)
+    arr, _ = spectra.cache_paths(lib.root, "dev0")
+    data = bytearray(arr.read_bytes())
+    data[-3] ^= 0x40  # one bit of the last value
+    arr.write_bytes(bytes(data))
+    entry = lib.entry("dev0")
+    assert spectra.load_cached_spectrum(lib.root, "dev0", entry.fingerprint_sha256, entry.shape, entry.folder / "fingerprint.npy") is None
+    assert _same(entry.spectrum(), spectrum_of(ks["dev0"], conjugate=True))
+    assert spectra.load_cached_spectrum(lib.root, "dev0", entry.fingerprint_sha256, entry.shape, entry.folder / "fingerprint.npy") is not None
+
+
+def test_a_stale_cache_is_recomputed(tmp_path):
+    lib, ks = _library(tmp_path, n=1)
+    entry = lib.entry("dev0")
+    _, meta_path = spectra.cache_paths(lib.root, "dev0")
+    meta = json.loads(meta_path.read_text())
+    for key, value in (("fingerprint_sha256", "0" * 64), ("scipy", "0.0"), ("version", 0)):
+        meta_path.write_text(json.dumps({**meta, key: value}))
+        assert spectra.load_cached_spectrum(lib.root, "dev0", entry.fingerprint_sha256, entry.shape, entry.folder / "fingerprint.npy") is None
+    # a fingerprint re-enrolled under the same name: its old cache is removed and the new one computed
+    k2 = np.random.default_rng(9).normal(0, 1, (64, 96)).astype(np.float32)
+    lib.add("dev0", k2, meta={}, overwrite=True, cache_spectrum=False)
+    assert not meta_path.exists()
+    assert _same(lib.entry("dev0").spectrum(), spectrum_of(k2, conjugate=True))
+    assert meta_path.is_file()
+
+
+def test_a_fingerprint_altered_after_caching_is_still_refused(tmp_path):
+    lib, _ = _library(tmp_path, n=2)
+    fp = lib.devices_dir / "dev1" / "fingerprint.npy"
+    data = bytearray(fp.read_bytes())
+    data[-8:] = b"\x7f" * 8
+    fp.write_bytes(bytes(data))
+    with pytest.raises(LibraryError, match="corrupted"):
+        lib.entry("dev1").spectrum()
+    index = FingerprintIndex(lib)
+    rng = np.random.default_rng(1)
+    out = index.rank(rng.normal(0, 1, (64, 96)).astype(np.float32), np.full((64, 96), 128, np.float32))
+    assert out.used == ["dev0"] and "corrupted" in out.skipped["dev1"]
+
+
+def test_a_library_without_cache_works_and_gets_one_on_first_use(tmp_path):
+    lib, ks = _library(tmp_path, n=2, cache=False)
+    assert not (lib.root / "cache").exists()  # as a library made before the cache existed
+    index = FingerprintIndex(lib)
+    w = ks["dev1"] + np.random.default_rng(2).normal(0, 3, (64, 96)).astype(np.float32)
+    out = index.rank(w, np.ones((64, 96), np.float32))
+    assert out.candidates[0]["device"] == "dev1"
+    assert all(spectra.cache_paths(lib.root, n)[0].is_file() for n in ("dev0", "dev1"))
+    again = FingerprintIndex(lib).rank(w, np.ones((64, 96), np.float32))  # now from the cache: the same result
+    assert again.candidates == out.candidates
+
+
+def test_a_library_that_cannot_be_written_is_searched_without_the_cache(tmp_path, monkeypatch):
+    lib, ks = _library(tmp_path, n=2, cache=False)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Read-only file system")
+
+    import camforensics.reports.atomic as atomic
+
+    monkeypatch.setattr(atomic, "atomic_open", refuse)
+    w = ks["dev0"] * 2
+    out = FingerprintIndex(lib).rank(w, np.ones((64, 96), np.float32))
+    assert out.candidates[0]["device"] == "dev0" and not (lib.root / "cache" / "spectra" / "dev0.json").exists()
+    off = FingerprintIndex(lib, disk_cache=False).rank(w, np.ones((64, 96), np.float32))
+    assert off.candidates == out.candidates
+
+
+@pytest.mark.parametrize("shape", [(6, 8), (7, 9), (64, 95)])
+def test_half_turn_spectrum_equals_the_fft_of_the_turned_array(shape):
+    a = np.random.default_rng(3).normal(0, 1, shape).astype(np.float32)
+    fft, derived = spectrum_of(a[::-1, ::-1]), half_turn(spectrum_of(a))
+    assert np.abs(fft.f - derived.f).max() <= 1e-5 * np.abs(fft.f).max()
+    assert derived.norm == pytest.approx(fft.norm, rel=1e-12)
+    with pytest.raises(Exception, match="unconjugated"):
+        half_turn(spectrum_of(a, conjugate=True))
+
+
+def test_reused_power_gives_the_pce_of_the_full_computation():
+    rng = np.random.default_rng(4)
+    k = rng.normal(0, 1, (60, 80)).astype(np.float32)
+    q = (k[::-1, ::-1] * 0.5 + rng.normal(0, 1, k.shape)).astype(np.float32)
+    ref = spectrum_of(k, conjugate=True)
+    s0 = spectrum_of(q)
+    _, power = pce_and_power_from_spectra(s0, ref)
+    turned = spectrum_of(q[::-1, ::-1])
+    full = pce_from_spectra(turned, ref)
+    reused, _ = pce_and_power_from_spectra(half_turn(s0), ref, power=power)
+    assert reused.pce == pytest.approx(full.pce, rel=1e-5) and full.pce > 60
+    m = match_query(Query(q), ref)
+    assert m.rotation == 180 and m.pce == pytest.approx(full.pce, rel=1e-5)
