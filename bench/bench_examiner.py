@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the library is made by this tree's code, as its commands are run from it
 
 PRNU_PYTHON_IDENTIFY = r"""
 import sys, numpy as np
@@ -73,7 +74,8 @@ def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall and CPU (user + system, the process and its children) seconds of one whole-process run."""
     t0 = time.perf_counter()
     r0 = os.times()
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    # run in the tree's own folder: "python -m camforensics" imports from the working folder before PYTHONPATH
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=env["PYTHONPATH"])
     r1 = os.times()
     if res.returncode not in (0, 1):
         raise SystemExit(f"failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr[-2000:]}")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from camforensics.core.matching import Query, match_query
-from camforensics.core.pce import half_turn, pce_and_power_from_spectra, pce_from_spectra, spectrum_of
+from camforensics.core.pce import half_turn, pce_from_spectra, pce_many_from_spectra, spectrum_of
 from camforensics.errors import LibraryError
 from camforensics.io import spectra
 from camforensics.io.library import FingerprintLibrary
@@ -127,16 +127,47 @@ def test_half_turn_spectrum_equals_the_fft_of_the_turned_array(shape):
         half_turn(spectrum_of(a, conjugate=True))
 
 
-def test_reused_power_gives_the_pce_of_the_full_computation():
+@pytest.mark.parametrize("shape,shift", [((60, 80), (0, 0)), ((300, 257), (0, 0)), ((300, 256), (2, 3))])
+def test_many_queries_in_one_pass_equal_one_by_one(shape, shift, monkeypatch):
+    """Blocks of rows over two threads, the power shared by a query and its half turn: the PCEs of
+    pce_from_spectra on each query alone (and of the full FFT of the turned array)."""
+    import camforensics.core.pce as pce
+
+    monkeypatch.setattr(pce, "_BLOCK_ROWS", 16)  # several blocks and strips even on small planes
     rng = np.random.default_rng(4)
-    k = rng.normal(0, 1, (60, 80)).astype(np.float32)
+    k = rng.normal(0, 1, shape).astype(np.float32)
     q = (k[::-1, ::-1] * 0.5 + rng.normal(0, 1, k.shape)).astype(np.float32)
     ref = spectrum_of(k, conjugate=True)
-    s0 = spectrum_of(q)
-    _, power = pce_and_power_from_spectra(s0, ref)
-    turned = spectrum_of(q[::-1, ::-1])
-    full = pce_from_spectra(turned, ref)
-    reused, _ = pce_and_power_from_spectra(half_turn(s0), ref, power=power)
-    assert reused.pce == pytest.approx(full.pce, rel=1e-5) and full.pce > 60
+    s0, other = spectrum_of(q), spectrum_of(rng.normal(0, 1, shape).astype(np.float32))
+    turned = half_turn(s0)
+    many = pce_many_from_spectra([s0, turned, other], ref, shift_range=shift, power_groups=[0, 0, 2])
+    alone = [pce_from_spectra(s, ref, shift_range=shift) for s in (s0, spectrum_of(q[::-1, ::-1]), other)]
+    for m, a in zip(many, alone):
+        assert m.pce == pytest.approx(a.pce, rel=1e-4, abs=1e-6) and m.peak_shift == a.peak_shift
+        assert m.n_shifts == a.n_shifts
+    assert many[1].pce > 60 and many[0].pce < 60
     m = match_query(Query(q), ref)
-    assert m.rotation == 180 and m.pce == pytest.approx(full.pce, rel=1e-5)
+    assert m.rotation == 180 and m.pce == pytest.approx(alone[1].pce, rel=1e-4)
+
+
+def test_an_unchanged_cache_is_memory_mapped_without_hashing_and_a_rewrite_with_old_times_is_still_caught(tmp_path, monkeypatch):
+    lib, ks = _library(tmp_path, n=1)
+    entry = lib.entry("dev0")
+    args = (lib.root, "dev0", entry.fingerprint_sha256, entry.shape, entry.folder / "fingerprint.npy")
+    hashed = []
+    real = spectra.read_npy_hashed
+    monkeypatch.setattr(spectra, "read_npy_hashed", lambda p: hashed.append(p) or real(p))
+    fresh = spectra.load_cached_spectrum(*args)  # written just now: racily clean, so hashed
+    assert fresh is not None and len(hashed) == 1 and not isinstance(fresh.f, np.memmap)
+    monkeypatch.setattr(spectra, "RACY_NS", -(10**12))  # as if the sidecar had been written long after the array
+    mapped = spectra.load_cached_spectrum(*args)
+    assert isinstance(mapped.f, np.memmap) and len(hashed) == 1 and _same(mapped, spectrum_of(ks["dev0"], conjugate=True))
+    arr, _ = spectra.cache_paths(lib.root, "dev0")
+    st = arr.stat()
+    data = bytearray(arr.read_bytes())
+    data[-5] ^= 0x01
+    with open(arr, "r+b") as f:  # rewritten in place, same size, modification time put back
+        f.write(bytes(data))
+    os.utime(arr, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert spectra.load_cached_spectrum(*args) is None  # the status-change time moved: hashed, and refused
+    assert len(hashed) == 2

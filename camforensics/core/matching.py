@@ -25,7 +25,7 @@ from camforensics.core.pce import (
     Spectrum,
     half_turn,
     log10_false_alarm,
-    pce_and_power_from_spectra,
+    pce_many_from_spectra,
     spectrum_of,
 )
 from camforensics.core.residual import extract_residual, to_grey
@@ -245,17 +245,12 @@ def _match_aligned(query: Query, reference: Spectrum, rotations: list[int], matc
         variants += [(r, True) for r in rotations]
     best: tuple[int, bool, PceResult] | None = None
     by_rotation: dict[int | str, float] = {}
-    powers: dict[tuple[int, bool], float | None] = {}  # a half turn keeps the cross-power's magnitude
-    for r, mirrored in variants:
-        spectrum = query.spectrum(r, mirrored)
-        res, powers[(r % 180, mirrored)] = pce_and_power_from_spectra(
-            spectrum,
-            reference,
-            shift_range=match.shift_range,
-            exclusion=match.exclusion,
-            scratch=query.scratch(spectrum),
-            power=powers.get((r % 180, mirrored)),
-        )
+    spectra = [query.spectrum(r, mirrored) for r, mirrored in variants]
+    keys = [(r % 180, mirrored) for r, mirrored in variants]  # a half turn keeps the cross-power's magnitude
+    found = pce_many_from_spectra(
+        spectra, reference, shift_range=match.shift_range, exclusion=match.exclusion, power_groups=[keys.index(k) for k in keys]
+    )
+    for (r, mirrored), res in zip(variants, found):
         by_rotation[variant_key(r, mirrored)] = res.pce
         if best is None or res.pce > best[2].pce:
             best = (r, mirrored, res)

@@ -16,7 +16,10 @@ computed again from the hash-checked fingerprint (and the cache rewritten where 
    the scipy version of this process (same FFT, same float32 rounding);
 2. fingerprint.npy has the size, modification time and inode it had when the spectrum was computed from it (a
    fingerprint altered or replaced since is read and hash-checked again, so a corrupted one is still refused);
-3. the array's sha256 equals the one in the sidecar (a damaged cache file is never trusted).
+3. the array is the one whose sha256 the sidecar records: either its file has the size, inode, modification and
+   status-change times it had when it was hashed (no write, rename or time-setting since: the file system changes
+   them; trusted by stat as git trusts its index, and memory-mapped), or its sha256 is computed again and matches
+   (a damaged cache file is never used).
 
 The cache is written atomically (temporary file, then rename; the umask honoured) and never touches an entry's
 files. A library on a read-only medium is searched without it: the spectra are computed in memory, as before the
@@ -29,6 +32,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,36 +58,73 @@ def cache_paths(library_root: Path, name: str) -> tuple[Path, Path]:
     return folder / f"{name}.npy", folder / f"{name}.json"
 
 
+# A file changed less than this before its sidecar was written may have changed again within the same timestamp
+# tick after it was recorded ("racily clean", as git calls it): its content is hashed instead of trusted by stat.
+RACY_NS = 2_000_000_000
+
+
 def _file_identity(path: Path) -> dict[str, int]:
+    """What the file system changes whenever a file is written, replaced or has its times set: size, inode,
+    device, modification and status-change times (the status-change time cannot be set back by a user)."""
     st = os.stat(path)
-    return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns), "inode": int(st.st_ino)}
+    return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns), "ctime_ns": int(st.st_ctime_ns),
+            "inode": int(st.st_ino), "device": int(st.st_dev)}  # fmt: skip
+
+
+def _sidecar_ok(meta: Any, fingerprint_sha256: str, shape: tuple[int, int], fingerprint: Path) -> bool:
+    h, w = shape
+    return bool(
+        isinstance(meta, dict)
+        and meta.get("format") == CACHE_FORMAT
+        and meta.get("version") == CACHE_VERSION
+        and meta.get("fingerprint_sha256") == fingerprint_sha256
+        and meta.get("shape") == [h, w]
+        and meta.get("scipy") == _scipy_version()
+        and meta.get("fingerprint_file") == _file_identity(fingerprint)
+        and isinstance(meta.get("norm"), float)
+        and isinstance(meta.get("spectrum_sha256"), str)
+    )
 
 
 def load_cached_spectrum(library_root: Path, name: str, fingerprint_sha256: str, shape: tuple[int, int], fingerprint: Path) -> Spectrum | None:
-    """The cached spectrum of a device when every check of the module docstring passes, else None."""
+    """The cached spectrum of a device when every check of the module docstring passes, else None.
+
+    The array is memory-mapped (read-only) when its file is provably the one whose sha256 the sidecar records:
+    the same size, inode, device, modification and status-change times as when it was hashed, and not changed
+    within ``RACY_NS`` before that record was written. Otherwise it is read and hashed; a match is then recorded
+    (where the library is writable), so the next run maps it without hashing.
+    """
     arr_path, meta_path = cache_paths(library_root, name)
+    h, w = shape
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        h, w = shape
-        if not (
-            isinstance(meta, dict)
-            and meta.get("format") == CACHE_FORMAT
-            and meta.get("version") == CACHE_VERSION
-            and meta.get("fingerprint_sha256") == fingerprint_sha256
-            and meta.get("shape") == [h, w]
-            and meta.get("scipy") == _scipy_version()
-            and meta.get("fingerprint_file") == _file_identity(fingerprint)
-            and isinstance(meta.get("norm"), float)
-        ):
+        if not _sidecar_ok(meta, fingerprint_sha256, shape, fingerprint):
             return None
-        f, digest = read_npy_hashed(arr_path)
+        ident = _file_identity(arr_path)
+        trusted = meta.get("spectrum_file") == ident and ident["ctime_ns"] + RACY_NS < os.stat(meta_path).st_mtime_ns
+        if trusted:
+            f = np.load(arr_path, mmap_mode="r", allow_pickle=False)
+            if _file_identity(arr_path) != ident:  # replaced while it was opened
+                return None
+        else:
+            f, digest = read_npy_hashed(arr_path)
+            if digest != meta["spectrum_sha256"]:
+                return None
+            if ident["ctime_ns"] + RACY_NS < time.time_ns():  # no longer racy: the next run maps it unhashed
+                _record(meta_path, {**meta, "spectrum_file": ident})
     except (OSError, ValueError, TypeError):
-        return None
-    if digest != meta.get("spectrum_sha256"):
         return None
     if f.dtype != np.complex64 or f.shape != (h, w // 2 + 1) or not f.flags.c_contiguous:
         return None
     return Spectrum(f=f, norm=float(meta["norm"]), shape=(h, w), conjugated=True)
+
+
+def _record(meta_path: Path, meta: dict[str, Any]) -> None:
+    """Rewrite a sidecar (atomically); silent where the library cannot be written."""
+    from camforensics.reports.atomic import atomic_write_text
+
+    with contextlib.suppress(OSError):
+        atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
 
 
 def write_cached_spectrum(
@@ -115,6 +156,7 @@ def write_cached_spectrum(
             "shape": list(spectrum.shape),
             "norm": float(spectrum.norm),
             "spectrum_sha256": h.hexdigest(),
+            "spectrum_file": _file_identity(arr_path),
             "what": "conj(rfft2(K - mean(K))) in float32/complex64 (camforensics.core.pce.spectrum_of, conjugate=True)",
             "scipy": _scipy_version(),
             "tool_version": __version__,
