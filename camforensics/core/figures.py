@@ -129,7 +129,9 @@ def spectrum_db(w: np.ndarray, *, side: int = 512) -> np.ndarray:
     tiles = a[: rows * side, : nx * side].reshape(rows, side, nx, side).swapaxes(1, 2).reshape(-1, side, side)[:48]
     tiles = tiles - tiles.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(np.float32)
     half = scipy.fft.rfft2(tiles, workers=-1)
-    power = (half.real.astype(np.float64) ** 2 + half.imag.astype(np.float64) ** 2).sum(axis=0) / len(tiles)
+    p = np.square(half.real)
+    p += np.square(half.imag)  # |F|^2 of each tile in float32, summed over the tiles in float64
+    power = p.sum(axis=0, dtype=np.float64) / len(tiles)
     full = np.empty((side, side), np.float64)
     nh = power.shape[1]
     full[:, :nh] = power
