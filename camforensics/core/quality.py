@@ -173,12 +173,25 @@ def _ssim_valid_mean(x: np.ndarray, y: np.ndarray) -> float:
 
         ux, uy = blur(xs), blur(ys)
         uxx, uyy, uxy = blur(xs * xs), blur(ys * ys), blur(xs * ys)
-        vx = uxx - ux * ux
-        vy = uyy - uy * uy
-        vxy = uxy - ux * uy
-        a1, a2 = 2 * ux * uy + c1, 2 * vxy + c2
-        b1, b2 = ux**2 + uy**2 + c1, vx + vy + c2
-        return float(np.sum((a1 * a2) / (b1 * b2), dtype=np.float64))
+        # scikit-image's steps, each element computed by the same operations in the same order, in place:
+        # vx = uxx - ux*ux, vy = uyy - uy*uy, vxy = uxy - ux*uy; A1 = 2 ux uy + C1, A2 = 2 vxy + C2,
+        # B1 = ux**2 + uy**2 + C1, B2 = vx + vy + C2; S = (A1 A2) / (B1 B2)
+        ux2, uy2, a1 = ux * ux, uy * uy, ux * uy
+        uxx -= ux2
+        uyy -= uy2
+        uxy -= a1
+        a1 *= 2
+        a1 += c1
+        uxy *= 2
+        uxy += c2  # A2
+        ux2 += uy2
+        ux2 += c1  # B1
+        uxx += uyy
+        uxx += c2  # B2
+        a1 *= uxy
+        ux2 *= uxx
+        a1 /= ux2
+        return float(np.sum(a1, dtype=np.float64))
 
     rows = list(range(pad, h - pad, SSIM_STRIP_ROWS))
     bounds = [(r, min(r + SSIM_STRIP_ROWS, h - pad)) for r in rows]
