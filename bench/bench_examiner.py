@@ -2,6 +2,7 @@
 beside a prnu-python-style script doing the same job in the same run, and where a worker pool starts to pay.
 
     python bench/bench_examiner.py [--data ../shared/data/real-full] [--repeat 5] [--out bench_examiner.json]
+                                   [--baseline DIR] [--skip help,identify,extract,anonymize,pool]
 
 Figures (whole process: interpreter start, imports, reading, work, writing):
 1. ``camforensics --help``.
@@ -17,6 +18,11 @@ Figures (whole process: interpreter start, imports, reading, work, writing):
 5. Pool break-even: ``extract`` of 1, 2 and 4 photos of 12 MP with ``-j 1`` against ``-j 2``.
 
 The machine is shared: the load average before and after each figure is recorded; compare figures of one run.
+Each row also has the median CPU seconds (user + system of the command and its children), less sensitive to the
+load than wall time. ``--baseline DIR`` (another source tree of camforensics, native kernels built there, e.g. a
+``git worktree`` of an earlier commit) runs every camforensics command from it too, alternating with this tree's
+runs, and records its figures under "baseline": a before/after in one run. The library's fingerprint spectra are
+cached at enrolment (``LIB/cache/spectra``), as ``enroll`` does.
 """
 
 from __future__ import annotations
