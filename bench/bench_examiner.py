@@ -2,6 +2,7 @@
 beside a prnu-python-style script doing the same job in the same run, and where a worker pool starts to pay.
 
     python bench/bench_examiner.py [--data ../shared/data/real-full] [--repeat 5] [--out bench_examiner.json]
+                                   [--baseline DIR] [--skip help,identify,extract,anonymize,pool]
 
 Figures (whole process: interpreter start, imports, reading, work, writing):
 1. ``camforensics --help``.
@@ -17,6 +18,11 @@ Figures (whole process: interpreter start, imports, reading, work, writing):
 5. Pool break-even: ``extract`` of 1, 2 and 4 photos of 12 MP with ``-j 1`` against ``-j 2``.
 
 The machine is shared: the load average before and after each figure is recorded; compare figures of one run.
+Each row also has the median CPU seconds (user + system of the command and its children), less sensitive to the
+load than wall time. ``--baseline DIR`` (another source tree of camforensics, native kernels built there, e.g. a
+``git worktree`` of an earlier commit) runs every camforensics command from it too, alternating with this tree's
+runs, and records its figures under "baseline": a before/after in one run. The library's fingerprint spectra are
+cached at enrolment (``LIB/cache/spectra``), as ``enroll`` does.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the library is made by this tree's code, as its commands are run from it
 
 PRNU_PYTHON_IDENTIFY = r"""
 import sys, numpy as np
@@ -69,18 +76,40 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
-def wall(cmd: list[str], *, repeat: int, env: dict[str, str]) -> dict:
-    """Median (and all) wall seconds of ``cmd`` as a whole process."""
-    times = []
+def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU (user + system, the process and its children) seconds of one whole-process run."""
+    t0 = time.perf_counter()
+    r0 = os.times()
+    # run in the tree's own folder: "python -m camforensics" imports from the working folder before PYTHONPATH
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=env["PYTHONPATH"])
+    r1 = os.times()
+    if res.returncode not in (0, 1):
+        raise SystemExit(f"failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr[-2000:]}")
+    return time.perf_counter() - t0, (r1.children_user - r0.children_user) + (r1.children_system - r0.children_system)
+
+
+def wall(cmd: list[str], *, repeat: int, env: dict[str, str], baseline: dict[str, str] | None = None) -> dict:
+    """Median (and all) wall seconds of ``cmd`` as a whole process, and its median CPU seconds.
+
+    ``baseline``: the environment of another source tree (``--baseline``); its runs of the same command alternate
+    with this tree's, so both see the same load, and are reported under "baseline"."""
+    times, cpus, base_times, base_cpus = [], [], [], []
     before = load()
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        res = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        times.append(time.perf_counter() - t0)
-        if res.returncode not in (0, 1):
-            raise SystemExit(f"failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr[-2000:]}")
-    return {"median_s": round(statistics.median(times), 3), "all_s": [round(t, 3) for t in times],
-            "load_before": round(before, 2), "load_after": round(load(), 2)}  # fmt: skip
+        if baseline is not None:
+            t, c = _run(cmd, baseline)
+            base_times.append(t)
+            base_cpus.append(c)
+        t, c = _run(cmd, env)
+        times.append(t)
+        cpus.append(c)
+    row = {"median_s": round(statistics.median(times), 3), "all_s": [round(t, 3) for t in times],
+           "median_cpu_s": round(statistics.median(cpus), 3),
+           "load_before": round(before, 2), "load_after": round(load(), 2)}  # fmt: skip
+    if baseline is not None:
+        row["baseline"] = {"median_s": round(statistics.median(base_times), 3), "all_s": [round(t, 3) for t in base_times],
+                           "median_cpu_s": round(statistics.median(base_cpus), 3)}  # fmt: skip
+    return row
 
 
 def make_library(photo_for_fingerprint: Path, lib: Path) -> None:
@@ -102,6 +131,9 @@ def main() -> None:
     ap.add_argument("--reference-repeat", type=int, default=None, help="runs of the prnu-python scripts (default: --repeat)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--skip", default="", help="comma-separated figures to skip: help,identify,extract,anonymize,pool")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another source tree of camforensics (e.g. 'git worktree add /tmp/base HEAD~5', native kernels "
+                         "built there): each camforensics command is also run from it, alternating with this tree's runs")  # fmt: skip
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     ref_repeat = args.reference_repeat or args.repeat
@@ -111,6 +143,7 @@ def main() -> None:
         raise SystemExit(f"needs two photos of {args.data}/Apple_iPhone6s_0/nat (12 MP)")
     query, enrolled = photos[0], photos[1]
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80"}
+    base_env = {**env, "PYTHONPATH": str(args.baseline.resolve())} if args.baseline else None
     cf = [sys.executable, "-m", "camforensics"]
     rows: dict[str, dict] = {
         "conditions": {"cpus": os.cpu_count(), "load_at_start": round(load(), 2), "repeat": args.repeat,
@@ -124,33 +157,36 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         env["CAMFORENSICS_REPORTS"] = str(tmp / "reports")
+        if base_env is not None:
+            base_env["CAMFORENSICS_REPORTS"] = str(tmp / "reports")
+        cmp = {"baseline": base_env}
         if "help" not in skip:
-            record("help", wall([*cf, "--help"], repeat=args.repeat, env=env))
-            record("help identify", wall([*cf, "identify", "--help"], repeat=args.repeat, env=env))
+            record("help", wall([*cf, "--help"], repeat=args.repeat, env=env, **cmp))
+            record("help identify", wall([*cf, "identify", "--help"], repeat=args.repeat, env=env, **cmp))
         if {"identify", "anonymize"} - skip:
             make_library(enrolled, tmp / "lib")
         if "identify" not in skip:
             base = [*cf, "identify", str(query), "--library", str(tmp / "lib"), "-r", str(tmp / "id.json")]
-            record("identify (auto: in-process)", wall(base, repeat=args.repeat, env=env))
-            record("identify -j 2 (pool)", wall([*base, "-j", "2"], repeat=args.repeat, env=env))
-            record("identify --no-model", wall([*base, "--no-model"], repeat=args.repeat, env=env))
+            record("identify (auto: in-process)", wall(base, repeat=args.repeat, env=env, **cmp))
+            record("identify -j 2 (pool)", wall([*base, "-j", "2"], repeat=args.repeat, env=env, **cmp))
+            record("identify --no-model", wall([*base, "--no-model"], repeat=args.repeat, env=env, **cmp))
             record("prnu-python identify (10 fingerprints)",
                    wall([sys.executable, "-c", PRNU_PYTHON_IDENTIFY, str(query), str(tmp / "lib")], repeat=ref_repeat, env=env))  # fmt: skip
         if "extract" not in skip:
             out = tmp / "ex"
-            record("extract", wall([*cf, "extract", str(query), "-o", str(out), "-r", str(tmp / "ex.json")], repeat=args.repeat, env=env))  # fmt: skip
-            record("extract --no-png", wall([*cf, "extract", str(query), "-o", str(out), "--no-png", "-r", str(tmp / "ex.json")], repeat=args.repeat, env=env))  # fmt: skip
+            record("extract", wall([*cf, "extract", str(query), "-o", str(out), "-r", str(tmp / "ex.json")], repeat=args.repeat, env=env, **cmp))  # fmt: skip
+            record("extract --no-png", wall([*cf, "extract", str(query), "-o", str(out), "--no-png", "-r", str(tmp / "ex.json")], repeat=args.repeat, env=env, **cmp))  # fmt: skip
             record("prnu-python extract", wall([sys.executable, "-c", PRNU_PYTHON_EXTRACT, str(query), str(tmp / "w.npy")], repeat=ref_repeat, env=env))  # fmt: skip
         if "anonymize" not in skip:
             cmd = [*cf, "anonymize", str(query), "-o", str(tmp / "an"), "-r", str(tmp / "an.json"), "--method", "remove-fingerprint",
                    "--remove-fingerprint", f"{tmp / 'lib'}:same_camera"]  # fmt: skip
-            record("anonymize --method remove-fingerprint (other options default)", wall(cmd, repeat=args.repeat, env=env))
+            record("anonymize --method remove-fingerprint (other options default)", wall(cmd, repeat=args.repeat, env=env, **cmp))
         if "pool" not in skip and len(more) >= 2:
             sets = {1: [query], 2: [query, enrolled], 4: [query, enrolled, *more[:2]]}
             for n, files in sets.items():
                 for j in (1, 2):
                     cmd = [*cf, "extract", *map(str, files), "-o", str(tmp / f"pool{n}"), "--no-png", "-j", str(j), "-r", str(tmp / "p.json")]  # fmt: skip
-                    record(f"pool: extract {n} x 12 MP -j {j}", wall(cmd, repeat=max(3, args.repeat // 2 + 1), env=env))
+                    record(f"pool: extract {n} x 12 MP -j {j}", wall(cmd, repeat=max(3, args.repeat // 2 + 1), env=env, **cmp))
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2) + "\n")
 

@@ -49,3 +49,37 @@ def test_ssim_of_a_tiny_image_still_answers():
     b = a.copy()
     b[2, 2] = 40
     assert quality.ssim(a, b) == pytest.approx(reference_quality.ssim(a, b))
+
+
+@pytest.mark.parametrize("shape", [(11, 11), (11, 40, 3), (200, 131), (300, 257, 3), (1000, 700)])
+def test_ssim_equals_scikit_image_structural_similarity(shape):
+    """The strip-wise float64 SSIM (threads, OpenCV filters) is scikit-image's value within float64 rounding, on
+    strips that split the image (more than SSIM_STRIP_ROWS rows) and on images of one strip."""
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(sum(shape))
+    a = rng.integers(0, 256, shape).astype(np.uint8)
+    b = np.clip(a.astype(np.int16) + rng.integers(-30, 31, shape) + 9, 0, 255).astype(np.uint8)
+    expected = structural_similarity(
+        a.astype(np.float64), b.astype(np.float64), data_range=255, gaussian_weights=True, sigma=1.5,
+        use_sample_covariance=False, channel_axis=2 if len(shape) == 3 else None,
+    )  # fmt: skip
+    assert quality.ssim(a, b) == pytest.approx(expected, abs=1e-13)
+    assert quality.ssim(a.astype(np.float32) + 0.25, b) == pytest.approx(
+        structural_similarity(a + 0.25, b.astype(np.float64), data_range=255, gaussian_weights=True, sigma=1.5,
+                              use_sample_covariance=False, channel_axis=2 if len(shape) == 3 else None),
+        abs=1e-13,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", [(7, 9), (300, 401, 3)])
+def test_psnr_of_8_bit_images_is_scikit_images_value_exactly(shape):
+    """The exact integer sum of squared differences gives scikit-image's float64 PSNR to the last bit."""
+    from skimage.metrics import peak_signal_noise_ratio
+
+    rng = np.random.default_rng(sum(shape))
+    a = rng.integers(0, 256, shape).astype(np.uint8)
+    b = np.clip(a.astype(np.int16) + rng.integers(-9, 10, shape), 0, 255).astype(np.uint8)
+    assert quality.psnr(a, b) == peak_signal_noise_ratio(a.astype(np.float64), b.astype(np.float64), data_range=255)
+    assert quality.psnr(b, a) == quality.psnr(a, b) and quality.psnr(a, a.copy()) == np.inf
+    assert quality.psnr(a.astype(np.float32), b) == pytest.approx(quality.psnr(a, b), rel=1e-12)  # the float path

@@ -153,3 +153,58 @@ def test_extract_model_spectra_side_by_side(device_tree, tmp_path):
     assert width > 1.5 * height  # two panels side by side (EXIF models cam_a and cam_b)
     res = invoke("extract", device_tree / "cam_a" / "nat", "-o", tmp_path / "o2", "--no-npy", "--model-spectra", tmp_path / "m2.png")
     assert res.exit_code == 2 and "--no-npy" in res.output and not (tmp_path / "o2").exists()
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_anonymize_table_wraps_names_instead_of_cutting_them(monkeypatch):
+    import camforensics.cli.common as common
+    from camforensics.cli.anonymize import _table
+
+    long_in = "a_very_long_file_name_from_a_seized_phone_2023-01-01_12-00-00_item_42.jpg"
+    long_out = "a_very_long_file_name_from_a_seized_phone_2023-01-01_12-00-00_item_42_0123abcd.remove-fingerprint.png"
+    result = {"status": "ok", "input": {"path": f"/evidence/{long_in}"}, "output": {"path": f"/out/{long_out}"},
+              "quality": {"psnr": 51.23, "ssim": 0.99912}, "removed_device": {"pce_before": 4691.8, "pce_after": 3.2},
+              "judges": [{"judge": "attributor-cc", "before_class_kept": False}]}  # fmt: skip
+
+    class Rep:
+        parameters = {"method": "remove-fingerprint", "judges": {"models": ["attributor-cc"]}}
+
+        def iter_results(self):
+            return iter([result])
+
+    buf = _Tty()
+    monkeypatch.setattr(common, "out", Console(file=buf, width=80, force_terminal=True, color_system=None))
+    _table(Rep())
+    text = buf.getvalue()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in text  # fits, nothing cut
+    header = next(line for line in lines if "output" in line)
+    body = lines[lines.index(header) + 2 :]
+    start, end = header.index("output"), header.index("PSNR")
+    assert "".join(line[: start].strip() for line in body).startswith(long_in)  # wrapped, every character kept
+    assert "".join(line[start:end].strip() for line in body).startswith(long_out)
+    assert "51.2" in text and "0.9991" in text and "4692 ->" in text and "1/1" in text and "changed" in text
+
+
+def test_evaluate_anonymization_table_wraps_names_instead_of_cutting_them(monkeypatch):
+    import camforensics.cli.common as common
+    from camforensics.cli import evaluate_anonymization
+
+    method = "transplant-refine-with-a-very-long-method-name"
+    monkeypatch.setattr(
+        "camforensics.pipelines.anonymize.table.table_cells",
+        lambda methods, judges, inputs: (["method", "attributor-cc-judge-with-long-name", "PSNR / SSIM", "note"],
+                                         [[method, "0.50 (0.75)", "41.2 / 0.981", "a note that is long enough to wrap"]]),
+    )  # fmt: skip
+    buf = _Tty()
+    monkeypatch.setattr(evaluate_anonymization, "out", Console(file=buf, width=60, force_terminal=True, color_system=None))
+    evaluate_anonymization._table({"methods": {}, "judges": [{"name": "x"}]})
+    text = buf.getvalue()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 60
+    cells = [line.split("│") for line in text.splitlines() if line.startswith("│")]
+    first = "".join(c[1].strip() for c in cells)
+    assert first.startswith(method)  # the method name wrapped over lines, every character kept

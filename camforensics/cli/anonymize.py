@@ -328,25 +328,22 @@ def _judges_lines(rep: Report) -> None:
 
 
 def _table(rep: Report) -> None:
-    from rich.table import Table
+    """Per anonymized photo: input and output names (wrapped, never cut), picture quality, PCE before -> after and
+    the judges' verdicts; tab-separated text when stdout is not a terminal (as identify's table)."""
+    from camforensics.cli.render import Column, show_table
 
     judged = bool((rep.parameters.get("judges") or {}).get("models"))
-    table = Table(title=f"anonymize ({rep.parameters['method']})")
-    cols = ["input", "output", "PSNR dB", "SSIM", "PCE removed", "PCE target"] + (["judges"] if judged else [])
-    for col in cols:
-        table.add_column(col)
-    for r in rep.iter_results():
-        if r["status"] != "ok":
-            continue
-        q = r["quality"]
-        value = q["psnr"]
-        table.add_row(
-            literal(Path(r["input"]["path"]).name),
-            literal(Path(r["output"]["path"]).name),
-            value if isinstance(value, str) else f"{value:.1f}",
-            f"{q['ssim']:.4f}",
-            _pce(r.get("removed_device")),
-            _pce(r.get("target_device")),
-            *([_verdicts(r.get("judges"))] if judged else []),
-        )
-    out.print(table)
+
+    def psnr(r: dict) -> str:
+        value = r["quality"]["psnr"]
+        return value if isinstance(value, str) else f"{value:.1f}"
+
+    cols = [
+        Column("input", lambda r: Path(r["input"]["path"]).name, wraps=True),
+        Column("output", lambda r: Path(r["output"]["path"]).name, wraps=True),
+        Column("PSNR dB", psnr, numeric=True),
+        Column("SSIM", lambda r: f"{r['quality']['ssim']:.4f}", numeric=True),
+        Column("PCE removed", lambda r: _pce(r.get("removed_device")), numeric=True),
+        Column("PCE target", lambda r: _pce(r.get("target_device")), numeric=True),
+    ] + ([Column("judges", lambda r: _verdicts(r.get("judges")), wraps=True)] if judged else [])
+    show_table(f"anonymize ({rep.parameters['method']})", cols, [r for r in rep.iter_results() if r["status"] == "ok"])

@@ -190,7 +190,8 @@ def _table(summary: dict[str, Any]) -> None:
     header, rows = table_cells(summary["methods"], [j["name"] for j in summary["judges"]], summary.get("inputs"))
     t = Table(title="judges: targeted success (untargeted); PCE < threshold after (before)", title_justify="left")
     for i, col in enumerate(header):
-        t.add_column(col, justify="left" if i == 0 or i == len(header) - 1 else "right", no_wrap=i == 0)
+        # every cell and header wraps onto more lines when the terminal is narrow (a method or judge name is never cut)
+        t.add_column(col, justify="left" if i == 0 or i == len(header) - 1 else "right", overflow="fold")
     for r in rows:
         t.add_row(*r)
     out.print(t)

@@ -90,8 +90,12 @@ def _dithered_uint8(x: np.ndarray, seed: int | None) -> np.ndarray:
     if seed is None:
         return _to_uint8(x)
     # u < 1 - 2**-12: in float32, x + u must stay below x + 1 for an integer x up to 255 (ulp 1.5e-5 there).
-    u = np.random.default_rng(seed).random(x.shape, dtype=np.float32) * np.float32(1.0 - 2.0**-12)
-    return np.clip(np.floor(x + u), 0, 255).astype(np.uint8)
+    u = np.random.default_rng(seed).random(x.shape, dtype=np.float32)
+    u *= np.float32(1.0 - 2.0**-12)
+    u += x  # the same float32 operations as floor(x + u), in place: no 12 MP temporaries
+    np.floor(u, out=u)
+    np.clip(u, 0, 255, out=u)
+    return u.astype(np.uint8)
 
 
 def _uint8(image: np.ndarray) -> np.ndarray:
@@ -165,11 +169,27 @@ def fingerprint_correlation(
     return _ncc(w * to_grey(x), kk)
 
 
-def _ncc(signal: np.ndarray, k: np.ndarray) -> float:
-    s = signal.astype(np.float64) - signal.mean(dtype=np.float64)
-    kk = k.astype(np.float64) - k.mean(dtype=np.float64)
-    denom = math.sqrt(float(np.sum(s * s)) * float(np.sum(kk * kk)))
-    return float(np.sum(s * kk)) / denom if denom > 0 else 0.0
+def _ncc(signal: np.ndarray, k: np.ndarray | _Centred) -> float:
+    c = k if isinstance(k, _Centred) else _Centred.of(k)
+    s = signal.astype(np.float64)
+    s -= signal.mean(dtype=np.float64)
+    denom = math.sqrt(float(np.sum(s * s)) * c.sum_sq)
+    s *= c.values
+    return float(np.sum(s)) / denom if denom > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class _Centred:
+    """A fingerprint made zero-mean in float64 once, for the several correlations of one fit."""
+
+    values: np.ndarray  # float64, K - mean(K)
+    sum_sq: float  # sum of its squares
+
+    @classmethod
+    def of(cls, k: np.ndarray) -> _Centred:
+        kk = k.astype(np.float64)
+        kk -= k.mean(dtype=np.float64)
+        return cls(kk, float(np.sum(kk * kk)))
 
 
 # --------------------------------------------------------------------------------------------------- removal
@@ -304,8 +324,10 @@ def fit_removal(image: np.ndarray, k: np.ndarray, *, params: RemovalParams = Rem
     if not (rho0 > 0 and alpha_ls > 0):
         return RemovalFit(0.0, alpha_ls, 0.0, rho0, rho0, ((0.0, rho0),), True)
 
+    centred = _Centred.of(kk)  # once for the fit's three more correlations
+
     def rho_of(y: np.ndarray) -> float:
-        return _ncc(extract_residual(y, params=rp) * to_grey(y), kk)
+        return _ncc(extract_residual(y, params=rp) * to_grey(y), centred)
 
     rho_lin = rho_of(_removed(x, kk, alpha_ls))
     alpha_linear = alpha_ls * rho0 / (rho0 - rho_lin) if rho_lin < rho0 else 2 * alpha_ls

@@ -20,7 +20,6 @@ import math
 import cv2
 import numpy as np
 import scipy.fft
-import scipy.optimize
 
 from camforensics.core.pce import PceResult, Spectrum, log10_false_alarm, pce_result
 from camforensics.errors import ParameterError
@@ -217,4 +216,6 @@ def corrected_threshold(threshold: float, n_hypotheses: int) -> float:
     hi = threshold
     while log10_false_alarm(hi, n) > target:
         hi *= 2.0
+    import scipy.optimize  # lazy: 0.1 s of imports that only a crop search's threshold needs
+
     return float(scipy.optimize.brentq(lambda t: log10_false_alarm(t, n) - target, threshold, hi, xtol=1e-6))

@@ -27,13 +27,40 @@ DPI = 100
 TITLE_HASH_DIGITS = 12
 
 
-def _plt() -> Any:
-    import matplotlib
+def _figure(figsize: tuple[float, float], layout: str | None = "constrained") -> Any:
+    """A matplotlib Figure on its own Agg canvas (the object API: no pyplot, no global figure registry, nothing
+    to close), laid out by the constrained layout (titles, colour bars) unless ``layout`` is None (the caller
+    places the axes: one draw instead of the layout's passes), so saving needs no second "tight" pass."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    fig = Figure(figsize=figsize, dpi=DPI, layout=layout)
+    FigureCanvasAgg(fig)
+    return fig
 
-    return plt
+
+_prefetching: list[Any] = []
+
+
+def prefetch() -> None:
+    """Import matplotlib in a background thread, so that a command that will draw pictures has it ready when its
+    image work (native code, numpy, OpenCV: the GIL let go) is done. Safe to call more than once."""
+    import sys
+    import threading
+
+    if _prefetching or "matplotlib.figure" in sys.modules:
+        return
+
+    def load() -> None:
+        try:
+            from matplotlib import figure  # noqa: F401
+            from matplotlib.backends import backend_agg  # noqa: F401
+        except Exception:  # noqa: BLE001 (the drawing itself reports a broken matplotlib)
+            pass
+
+    thread = threading.Thread(target=load, name="camforensics-prefetch-matplotlib", daemon=True)
+    _prefetching.append(thread)
+    thread.start()
 
 
 def title_of(name: str, sha256: str | None) -> str:
@@ -45,8 +72,8 @@ def title_of(name: str, sha256: str | None) -> str:
 
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    _plt().close(fig)
+    # zlib level 1: a noise picture barely compresses, and level 6 took longer than drawing it
+    fig.savefig(buf, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
     return buf.getvalue()
 
 
@@ -56,7 +83,7 @@ def _stretch(a: np.ndarray) -> tuple[float, float]:
     return -m, m
 
 
-def _small(a: np.ndarray, side: int = 1024) -> np.ndarray:
+def _small(a: np.ndarray, side: int = 640) -> np.ndarray:
     """A view of ``a`` decimated to about ``side`` pixels (drawing every pixel of 12 MP gains nothing)."""
     step = max(1, int(np.ceil(max(a.shape[:2]) / side)))
     return a[::step, ::step]
@@ -65,12 +92,13 @@ def _small(a: np.ndarray, side: int = 1024) -> np.ndarray:
 def residual_figure(w: np.ndarray, *, name: str, sha256: str | None, what: str = "noise residual") -> bytes:
     """A residual (or fingerprint) contrast-stretched to its 1st-99th percentile, symmetric around 0, with a
     colour bar; the centre 256x256 pixels beside it at full resolution (the pattern itself is pixel-scale)."""
-    plt = _plt()
     a = np.asarray(w, dtype=np.float32)
     lo, hi = _stretch(a)
     h, wd = a.shape
     c = a[max(0, h // 2 - 128) : h // 2 + 128, max(0, wd // 2 - 128) : wd // 2 + 128]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), gridspec_kw={"width_ratios": [wd / max(h, 1), 1]})
+    fig = _figure((11, 4.8), layout=None)
+    # axes placed by hand (figure fractions): one draw, no layout passes
+    axes = [fig.add_axes((0.06, 0.11, 0.50, 0.74)), fig.add_axes((0.60, 0.11, 0.26, 0.74))]
     im = axes[0].imshow(_small(a), cmap="gray", vmin=lo, vmax=hi, extent=(0, wd, h, 0))
     axes[0].set_title(f"{what}, {wd}x{h} (1st-99th percentile)")
     axes[0].set_xlabel("x (pixels)")
@@ -79,29 +107,37 @@ def residual_figure(w: np.ndarray, *, name: str, sha256: str | None, what: str =
     axes[1].set_title("centre 256x256, every pixel")
     axes[1].set_xticks([])
     axes[1].set_yticks([])
-    fig.colorbar(im, ax=axes, shrink=0.85, label="residual value (0..255 scale)")
-    fig.suptitle(title_of(name, sha256))
+    fig.colorbar(im, cax=fig.add_axes((0.89, 0.11, 0.015, 0.74)), label="residual value (0..255 scale)")
+    fig.suptitle(title_of(name, sha256), y=0.97)
     return _png(fig)
 
 
 def spectrum_db(w: np.ndarray, *, side: int = 512) -> np.ndarray:
-    """Mean power spectrum in dB of the ``side`` x ``side`` tiles of ``w`` (Welch-style, zero frequency centred):
-    periodic artefacts (JPEG 8x8 blocks, colour filter array) stand out of the averaged noise floor."""
+    """Mean power spectrum in dB of the ``side`` x ``side`` tiles of ``w`` (Welch-style, at most 48 tiles, row by
+    row; zero frequency centred): periodic artefacts (JPEG 8x8 blocks, colour filter array) stand out of the
+    averaged noise floor.
+
+    The tiles are transformed together by one real FFT (float32, every core); the other half plane is the mirror
+    image of the half computed (``P(-u, -v) = P(u, v)`` for a real tile).
+    """
+    import scipy.fft
+
     a = np.asarray(w, dtype=np.float32)
     side = min(side, a.shape[0], a.shape[1])
-    acc = np.zeros((side, side), dtype=np.float64)
-    n = 0
-    for y in range(0, a.shape[0] - side + 1, side):
-        for x in range(0, a.shape[1] - side + 1, side):
-            t = a[y : y + side, x : x + side]
-            acc += np.abs(np.fft.fft2(t - t.mean())) ** 2
-            n += 1
-            if n >= 48:
-                break
-        if n >= 48:
-            break
-    p = np.fft.fftshift(acc / max(n, 1))
-    return 10.0 * np.log10(p + 1e-12)
+    ny, nx = a.shape[0] // side, a.shape[1] // side
+    rows = min(ny, -(-48 // nx))
+    tiles = a[: rows * side, : nx * side].reshape(rows, side, nx, side).swapaxes(1, 2).reshape(-1, side, side)[:48]
+    tiles = tiles - tiles.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(np.float32)
+    half = scipy.fft.rfft2(tiles, workers=-1)
+    p = np.square(half.real)
+    p += np.square(half.imag)  # |F|^2 of each tile in float32, summed over the tiles in float64
+    power = p.sum(axis=0, dtype=np.float64) / len(tiles)
+    full = np.empty((side, side), np.float64)
+    nh = power.shape[1]
+    full[:, :nh] = power
+    u = (-np.arange(side)) % side
+    full[:, nh:] = power[u][:, side - np.arange(nh, side)]
+    return 10.0 * np.log10(np.fft.fftshift(full) + 1e-12)
 
 
 def _spectrum_axes(ax: Any, db: np.ndarray, *, marks: bool, title: str, floor: float | None = None) -> Any:
@@ -129,22 +165,22 @@ def _spectrum_axes(ax: Any, db: np.ndarray, *, marks: bool, title: str, floor: f
 
 def spectrum_figure(w: np.ndarray, *, name: str, sha256: str | None, what: str = "noise residual") -> bytes:
     """The residual's mean power spectrum in dB (zero frequency centred), JPEG and CFA peak positions marked."""
-    plt = _plt()
     db = spectrum_db(w)
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig = _figure((7, 6), layout=None)
+    ax = fig.add_axes((0.13, 0.09, 0.68, 0.78))
     im = _spectrum_axes(ax, db, marks=True, title=f"{what}: power spectrum")
-    fig.colorbar(im, ax=ax, label="power (dB)")
-    fig.suptitle(title_of(name, sha256))
+    fig.colorbar(im, cax=fig.add_axes((0.84, 0.09, 0.03, 0.78)), label="power (dB)")
+    fig.suptitle(title_of(name, sha256), y=0.97)
     return _png(fig)
 
 
 def mean_spectra_figure(spectra: Mapping[str, np.ndarray], *, title: str) -> bytes:
     """Per camera model its mean residual spectrum in dB (see :func:`spectrum_db`), side by side."""
-    plt = _plt()
     n = len(spectra)
     cols = min(n, 4)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 4.6 * rows), squeeze=False, layout="constrained")
+    fig = _figure((4.4 * cols, 4.6 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     im = None
     floor = float(np.median([np.median(db) for db in spectra.values()]))  # one colour scale: comparable panels
     for i, (ax, (model, db)) in enumerate(zip(axes.ravel(), spectra.items())):
@@ -166,11 +202,11 @@ def mean_spectra_figure(spectra: Mapping[str, np.ndarray], *, title: str) -> byt
 
 def delta_figure(before: np.ndarray, after: np.ndarray, *, name: str, sha256: str | None, gain: float = 20.0) -> bytes:
     """What an anonymization changed: ``gain`` x (after - before) around grey, and the change's spectrum."""
-    plt = _plt()
     a = np.asarray(before, dtype=np.float32)
     b = np.asarray(after, dtype=np.float32)
     d = (b - a).mean(axis=2) if b.ndim == 3 else b - a
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    fig = _figure((12, 5))
+    axes = fig.subplots(1, 2)
     im0 = axes[0].imshow(_small(np.clip(128 + gain * d, 0, 255)), cmap="gray", vmin=0, vmax=255)
     axes[0].set_title(f"change x{gain:g} (grey = unchanged)")
     fig.colorbar(im0, ax=axes[0], shrink=0.8, label=f"128 + {gain:g} x change")
@@ -182,8 +218,8 @@ def delta_figure(before: np.ndarray, after: np.ndarray, *, name: str, sha256: st
 
 def roc_figure(curves: Mapping[str, tuple[Sequence[float], Sequence[float], float]], *, title: str) -> bytes:
     """ROC curves ``{label: (fpr, tpr, auc)}``, false-positive rate on a log axis where it matters."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    fig = _figure((6.5, 5.5))
+    ax = fig.subplots()
     for label, (fpr, tpr, area) in curves.items():
         ax.step(fpr, tpr, where="post", label=f"{label} (AUC {area:.3f})")
     ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=0.8, label="chance")
@@ -199,10 +235,10 @@ def roc_figure(curves: Mapping[str, tuple[Sequence[float], Sequence[float], floa
 
 def confusion_figure(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], *, title: str) -> bytes:
     """A confusion matrix, each row normalised to its true class, counts in the cells."""
-    plt = _plt()
     m = np.asarray(matrix, dtype=np.float64)
     frac = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(cols), 1.0 + 0.5 * len(rows)))
+    fig = _figure((1.0 + 0.6 * len(cols), 1.0 + 0.5 * len(rows)))
+    ax = fig.subplots()
     im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(cols)), labels=list(cols), rotation=60, ha="right", fontsize=7)
     ax.set_yticks(range(len(rows)), labels=list(rows), fontsize=7)
@@ -220,10 +256,10 @@ def confusion_figure(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str
 
 def bars_figure(values: Mapping[str, float], *, threshold: float | None, name: str, sha256: str | None, xlabel: str) -> bytes:
     """Horizontal bars (log scale when they span decades) of candidate scores, the threshold as a red line."""
-    plt = _plt()
     labels = list(values)[:10]
     v = [max(float(values[k]), 1e-3) for k in labels]
-    fig, ax = plt.subplots(figsize=(7, 0.6 + 0.35 * len(labels)))
+    fig = _figure((7, 0.6 + 0.35 * len(labels)))
+    ax = fig.subplots()
     ax.barh(range(len(labels)), v, color=["#2a7" if threshold is not None and x > threshold else "#888" for x in v])
     ax.set_yticks(range(len(labels)), labels=[title_of(k, None) for k in labels], fontsize=8)
     ax.invert_yaxis()

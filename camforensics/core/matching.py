@@ -21,7 +21,14 @@ from camforensics.core.cropsearch import (
 )
 from camforensics.core.jpeggrid import GridPhase, grid_offsets, grid_phase
 from camforensics.core.params import PCE_THRESHOLD, MatchParams, ResidualParams
-from camforensics.core.pce import PceResult, Spectrum, log10_false_alarm, pce_from_spectra, spectrum_of
+from camforensics.core.pce import (
+    PceResult,
+    Spectrum,
+    half_turn,
+    log10_false_alarm,
+    pce_many_from_spectra,
+    spectrum_of,
+)
 from camforensics.core.residual import extract_residual, to_grey
 from camforensics.errors import SizeMismatchError
 
@@ -195,7 +202,10 @@ class Query:
         counter-clockwise (cached)."""
         key = (rotation, mirrored)
         if key not in self._spectra:
-            self._spectra[key] = spectrum_of(orient(self.signal, rotation, mirrored))
+            turned = self._spectra.get(((rotation + 180) % 360, mirrored))
+            self._spectra[key] = (
+                half_turn(turned) if turned is not None else spectrum_of(orient(self.signal, rotation, mirrored))
+            )
         return self._spectra[key]
 
     def padded(self, hyp: CropHypotheses, shape: tuple[int, int]) -> Spectrum:
@@ -247,11 +257,12 @@ def _match_aligned(query: Query, reference: Spectrum, rotations: list[int], matc
         variants += [(r, True) for r in rotations]
     best: tuple[int, bool, PceResult] | None = None
     by_rotation: dict[int | str, float] = {}
-    for r, mirrored in variants:
-        spectrum = query.spectrum(r, mirrored)
-        res = pce_from_spectra(
-            spectrum, reference, shift_range=match.shift_range, exclusion=match.exclusion, scratch=query.scratch(spectrum)
-        )
+    spectra = [query.spectrum(r, mirrored) for r, mirrored in variants]
+    keys = [(r % 180, mirrored) for r, mirrored in variants]  # a half turn keeps the cross-power's magnitude
+    found = pce_many_from_spectra(
+        spectra, reference, shift_range=match.shift_range, exclusion=match.exclusion, power_groups=[keys.index(k) for k in keys]
+    )
+    for (r, mirrored), res in zip(variants, found):
         by_rotation[variant_key(r, mirrored)] = res.pce
         if best is None or res.pce > best[2].pce:
             best = (r, mirrored, res)

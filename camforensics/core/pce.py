@@ -65,6 +65,24 @@ def spectrum_of(a: np.ndarray, *, conjugate: bool = False) -> Spectrum:
     return Spectrum(f=f, norm=norm, shape=(int(a.shape[0]), int(a.shape[1])), conjugated=conjugate)
 
 
+def half_turn(s: Spectrum) -> Spectrum:
+    """The spectrum of the array turned 180 degrees, from the array's own spectrum, without an FFT.
+
+    With ``a'[y, x] = a[H-1-y, W-1-x]`` (a real array), ``F'(u, v) = exp(2 pi i (u/H + v/W)) conj(F(u, v))`` on the
+    half plane; the mean and the norm do not change. Equal to :func:`spectrum_of` of the turned array within
+    float32 rounding (``test_half_turn_spectrum_equals_the_fft_of_the_turned_array``).
+    """
+    if s.conjugated:
+        raise ParameterError("half_turn takes an unconjugated (query) spectrum")
+    h, w = s.shape
+    col = np.exp(2j * np.pi * np.arange(h) / h).astype(np.complex64)[:, None]
+    row = np.exp(2j * np.pi * np.arange(s.f.shape[1]) / w).astype(np.complex64)[None, :]
+    f = np.conjugate(s.f)
+    f *= col
+    f *= row
+    return Spectrum(f=f, norm=s.norm, shape=s.shape, conjugated=False)
+
+
 def correlate_spectra(a: Spectrum, b: Spectrum) -> np.ndarray:
     """Normalised circular cross-correlation of two arrays given by their spectra (see :func:`cross_correlate`)."""
     if a.shape != b.shape:
@@ -292,3 +310,88 @@ def pce_from_spectra(
     cc = (ey @ partial.astype(np.complex128)).real / (n * denom)  # Sy x Sx
     dy, dx, peak, energy, n_shifts = _peak_and_energy(cc, total, n, ry, rx, exclusion)
     return pce_result(peak, energy, (dy, dx), n_shifts)
+
+
+# Rows of the half-plane spectra handled together by :func:`pce_many_from_spectra`: the reference's rows, each
+# query's and their cross-power stay near the core (3 x 64 rows x 2017 x 8 bytes for a 12 MP plane: 3 MB).
+_BLOCK_ROWS = 64
+
+
+def pce_many_from_spectra(
+    queries: list[Spectrum],
+    reference: Spectrum,
+    *,
+    shift_range: tuple[int, int] = (0, 0),
+    exclusion: int = 11,
+    power_groups: list[int] | None = None,
+) -> list[PceResult]:
+    """:func:`pce_from_spectra` of several queries (e.g. one image in its fitting orientations) against one
+    reference, in one pass over the reference.
+
+    The cross-powers are formed and used block of rows by block of rows (never a whole plane in memory: each
+    block's product, its power and its partial inverse DFT while it is in the cache), the blocks split over the
+    engine's threads. ``power_groups[i]``: queries of one group have cross-powers of equal magnitude (an image and
+    its half turn, see :func:`half_turn`), whose total is summed once for the group. The same results as
+    :func:`pce_from_spectra` within float32 rounding (``test_many_queries_in_one_pass_equal_one_by_one``).
+    """
+    from camforensics.runtime import threads
+
+    if not queries:
+        return []
+    groups = list(range(len(queries))) if power_groups is None else list(power_groups)
+    h, w = reference.shape
+    ry, rx = min(int(shift_range[0]), (h - 1) // 2), min(int(shift_range[1]), (w - 1) // 2)
+    half = exclusion // 2
+    big_y, big_x = ry + half, rx + half
+    direct = not (2 * big_y + 1 > h or 2 * big_x + 1 > w or (2 * big_y + 1) * (2 * big_x + 1) > _DIRECT_MAX_SHIFTS)
+    for q in queries:
+        if q.shape != reference.shape:
+            raise SizeMismatchError(f"cannot correlate arrays of shapes {q.shape} and {reference.shape}")
+        if q.conjugated:
+            raise ParameterError("the query spectrum must be stored unconjugated")
+    if not direct or not all(q.norm * reference.norm > 0 for q in queries):
+        return [pce_from_spectra(q, reference, shift_range=shift_range, exclusion=exclusion) for q in queries]
+    kf = reference.conj_f()
+    wh = kf.shape[1]
+    weight = np.full(wh, 2.0)
+    weight[0] = 1.0
+    if w % 2 == 0:
+        weight[-1] = 1.0
+    sx = np.arange(-big_x, big_x + 1)
+    ex = (weight[:, None] * np.exp(2j * np.pi * np.outer(np.arange(wh), sx) / w)).astype(np.complex64)  # wh x Sx
+    first = {g: groups.index(g) for g in set(groups)}  # the query whose power stands for its group
+    partial = [np.empty((h, len(sx)), np.complex64) for _ in queries]
+    n_parts = max(1, min(threads.width(), h // (4 * _BLOCK_ROWS)))
+    bounds = threads.strip_bounds(h, n_parts)
+    powers = np.zeros((len(bounds), len(queries), wh), np.float64)
+
+    def strip(part: int) -> None:
+        r0, r1 = bounds[part]
+        prod = np.empty((_BLOCK_ROWS, wh), np.complex64)
+        for b0 in range(r0, r1, _BLOCK_ROWS):
+            b1 = min(b0 + _BLOCK_ROWS, r1)
+            k_block = kf[b0:b1]
+            p = prod[: b1 - b0]
+            for i, q in enumerate(queries):
+                np.multiply(q.f[b0:b1], k_block, out=p)
+                if first[groups[i]] == i:
+                    flat = p.view(np.float32)
+                    powers[part, i] += np.einsum("ij,ij->j", flat, flat, dtype=np.float64).reshape(wh, 2).sum(axis=1)
+                np.matmul(p, ex, out=partial[i][b0:b1])
+
+    with threads.blas_single_threaded():  # one product of 32 rows per call: BLAS's own threads only spin
+        if len(bounds) > 1:
+            list(threads.pool().map(strip, range(len(bounds))))
+        else:
+            strip(0)
+    n = h * w
+    sy = np.arange(-big_y, big_y + 1)
+    ey = np.exp(2j * np.pi * np.outer(sy, np.arange(h)) / h)  # Sy x H
+    results = []
+    for i, q in enumerate(queries):
+        denom = q.norm * reference.norm
+        power = float(powers[:, first[groups[i]]].sum(axis=0) @ weight)
+        cc = (ey @ partial[i].astype(np.complex128)).real / (n * denom)  # Sy x Sx
+        dy, dx, peak, energy, n_shifts = _peak_and_energy(cc, power / n / denom**2, n, ry, rx, exclusion)
+        results.append(pce_result(peak, energy, (dy, dx), n_shifts))
+    return results

@@ -14,7 +14,9 @@ def encode_image(pixels: np.ndarray, image_format: str, quality: int) -> bytes:
     import cv2
 
     bgr = pixels if pixels.ndim == 2 else np.ascontiguousarray(pixels[:, :, ::-1])
-    flags = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if image_format == "jpeg" else [cv2.IMWRITE_PNG_COMPRESSION, 6]
+    # PNG: zlib level 1. Lossless at any level (the same pixels); for a 12 MP photo level 6 took 1.9 s of CPU for
+    # a file 20 % smaller than level 1's 0.5 s.
+    flags = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if image_format == "jpeg" else [cv2.IMWRITE_PNG_COMPRESSION, 1]
     ok, buf = cv2.imencode(IMAGE_FORMATS[image_format], bgr, flags)
     if not ok:
         raise CamforensicsError(f"could not encode the output as {image_format}")

@@ -24,15 +24,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from camforensics import __version__
 from camforensics.errors import LibraryError, ParameterError
-from camforensics.io.hashing import sha256_file
+from camforensics.io.hashing import read_npy_hashed, sha256_file
 from camforensics.reports.atomic import atomic_write_text
 from camforensics.reports.escape import escape_tree
+
+if TYPE_CHECKING:
+    from camforensics.core.pce import Spectrum
 
 LIBRARY_FORMAT = "camforensics-library"
 LIBRARY_VERSION = 1
@@ -89,22 +92,39 @@ class LibraryEntry:
         path = self.folder / "fingerprint.npy"
         if not path.is_file():
             raise LibraryError(f"library entry {self.name!r}: {path} is missing; enroll the device again")
-        digest = sha256_file(path)
+        try:
+            k, digest = read_npy_hashed(path)  # one read: hashed and parsed from the same buffer
+        except (ValueError, OSError) as exc:
+            digest = sha256_file(path)
+            if digest == self.fingerprint_sha256:
+                raise LibraryError(f"library entry {self.name!r}: fingerprint.npy unreadable ({exc})") from None
+            k = None
         if digest != self.fingerprint_sha256:
             raise LibraryError(
                 f"library entry {self.name!r} is corrupted: fingerprint.npy has sha256 {digest[:16]}..., the entry "
                 f"records {self.fingerprint_sha256[:16]}...; restore it from a backup or enroll the device again"
             )
-        try:
-            k = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise LibraryError(f"library entry {self.name!r}: fingerprint.npy unreadable ({exc})") from None
+        assert k is not None
         if k.ndim != 2 or tuple(k.shape) != self.shape or k.dtype != np.float32:
             raise LibraryError(
                 f"library entry {self.name!r}: fingerprint has shape {k.shape} {k.dtype}, the entry records "
                 f"{self.shape} float32"
             )
         return k
+
+    def spectrum(self, *, cache: bool = True) -> Spectrum:
+        """The conjugated spectrum of the fingerprint (:func:`camforensics.core.pce.spectrum_of`), from the
+        library's verified on-disk cache when valid, else computed from the hash-checked fingerprint and cached
+        (see :mod:`camforensics.io.spectra`).
+
+        Raises
+        ------
+        LibraryError
+            As :meth:`load`.
+        """
+        from camforensics.io.spectra import fingerprint_spectrum
+
+        return fingerprint_spectrum(self, cache=cache)
 
     def load_digest(self) -> np.ndarray:
         """The packed sign digest of K (see :mod:`camforensics.core.digest`), hash-checked.
@@ -272,11 +292,14 @@ class FingerprintLibrary:
         meta: dict[str, Any],
         overwrite: bool = False,
         durable: bool = True,
+        cache_spectrum: bool = True,
     ) -> LibraryEntry:
         """Store a fingerprint under ``name`` with its provenance ``meta``; atomic.
 
         ``durable=False`` skips the fsync of the arrays (bulk imports that can be redone after a crash); the
-        entry still appears all at once.
+        entry still appears all at once. ``cache_spectrum`` also stores the fingerprint's spectrum in the
+        library's cache (:mod:`camforensics.io.spectra`), so the first search does not compute it; a replaced
+        entry's cached spectrum is removed in any case.
 
         Raises
         ------
@@ -319,4 +342,10 @@ class FingerprintLibrary:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return self.entry(name)
+        from camforensics.io.spectra import remove_cached_spectrum
+
+        remove_cached_spectrum(self.root, name)  # an old entry's spectrum is stale now
+        entry = self.entry(name)
+        if cache_spectrum:
+            entry.spectrum()
+        return entry

@@ -11,6 +11,7 @@ equal the exhaustive search's.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -23,7 +24,7 @@ from camforensics.core.cropsearch import MIN_CROP_SIDE
 from camforensics.core.digest import digest_z_scores, sign_digest
 from camforensics.core.matching import Query, candidate_rotations, crop_plan, fits, match_query
 from camforensics.core.params import MatchParams
-from camforensics.core.pce import Spectrum, spectrum_of
+from camforensics.core.pce import Spectrum
 from camforensics.errors import LibraryError, ParameterError, SizeMismatchError
 from camforensics.io.library import FingerprintLibrary, LibraryEntry
 
@@ -47,6 +48,11 @@ class SearchParams:
         return asdict(self)
 
 
+def _spectrum_bytes(entry: LibraryEntry) -> int:
+    h, w = entry.shape
+    return h * (w // 2 + 1) * 8
+
+
 @dataclass
 class _DigestGroup:
     """Digests of all fingerprints of one shape, one row each."""
@@ -57,19 +63,31 @@ class _DigestGroup:
 
 
 class SpectrumCache:
-    """Spectra of loaded fingerprints, least recently used first out, within a byte budget."""
+    """Spectra of loaded fingerprints, least recently used first out, within a byte budget.
 
-    def __init__(self, budget_bytes: int = 4 << 30) -> None:
+    A spectrum not held here comes from the library's verified on-disk cache, or is computed from the hash-checked
+    fingerprint and cached there (:meth:`camforensics.io.library.LibraryEntry.spectrum`; ``disk=False``: computed
+    in memory only).
+    """
+
+    def __init__(self, budget_bytes: int = 4 << 30, *, disk: bool = True) -> None:
         self.budget = budget_bytes
+        self.disk = disk
         self._items: OrderedDict[str, Spectrum] = OrderedDict()
         self._bytes = 0
+
+    def held(self, name: str) -> bool:
+        return name in self._items
 
     def get(self, entry: LibraryEntry) -> Spectrum:
         k = self._items.get(entry.name)
         if k is not None:
             self._items.move_to_end(entry.name)
             return k
-        k = spectrum_of(entry.load(), conjugate=True)
+        return self.put(entry, entry.spectrum(cache=self.disk))
+
+    def put(self, entry: LibraryEntry, k: Spectrum) -> Spectrum:
+        """Hold ``k`` as ``entry``'s spectrum (oldest out past the budget)."""
         self._items[entry.name] = k
         self._bytes += k.nbytes
         while self._bytes > self.budget and len(self._items) > 1:
@@ -124,6 +142,9 @@ class FingerprintIndex:
         Rotations, shift range, exclusion window.
     cache_bytes : int, keyword-only
         Memory for cached fingerprint spectra.
+    disk_cache : bool, keyword-only
+        Read the spectra from the library's on-disk cache and write those missing (:mod:`camforensics.io.spectra`;
+        a read-only library is searched without it either way).
 
     A corrupted or malformed entry (unreadable entry.json, a fingerprint or digest whose sha256 differs from the
     one recorded) is left out with a warning (``skipped``: name -> reason) and the intact entries are still used.
@@ -141,6 +162,7 @@ class FingerprintIndex:
         match: MatchParams = MatchParams(),
         search: SearchParams = SearchParams(),
         cache_bytes: int = 4 << 30,
+        disk_cache: bool = True,
     ) -> None:
         self.library = library
         self.match = match
@@ -156,7 +178,7 @@ class FingerprintIndex:
                     "'camforensics library check' and enroll the devices again"
                 )
             raise LibraryError(f"library {library.root} has no enrolled device; enroll one with 'camforensics enroll'")
-        self._cache = SpectrumCache(cache_bytes)
+        self._cache = SpectrumCache(cache_bytes, disk=disk_cache)
 
     def _skip(self, entry: LibraryEntry, exc: LibraryError) -> None:
         """Leave out an entry found corrupted (its reason kept for the report)."""
@@ -165,11 +187,31 @@ class FingerprintIndex:
         self._groups = {k: g for k, g in self._groups.items() if entry.name not in g.names}
 
     def _spectra(self, entries: list[LibraryEntry]) -> dict[str, Spectrum]:
-        """Hash-checked spectra of ``entries``; corrupted ones are left out (see :meth:`_skip`)."""
+        """Hash-checked spectra of ``entries``; corrupted ones are left out (see :meth:`_skip`).
+
+        Those not yet in memory are read (and hash-checked) in threads: reading and hashing release the GIL, so
+        one core hashes one file while the other reads the next.
+        """
+        missing = [e for e in entries if not self._cache.held(e.name)]
+        loaded: dict[str, Spectrum | LibraryError] = {}
+        if len(missing) > 1 and self._cache.budget >= sum(_spectrum_bytes(e) for e in missing):
+            from concurrent.futures import ThreadPoolExecutor
+
+            def one(e: LibraryEntry) -> Spectrum | LibraryError:
+                try:
+                    return e.spectrum(cache=self._cache.disk)
+                except LibraryError as exc:
+                    return exc
+
+            with ThreadPoolExecutor(max_workers=min(len(missing), os.cpu_count() or 1, 4)) as pool:
+                loaded = dict(zip((e.name for e in missing), pool.map(one, missing)))
         out = {}
         for e in entries:
             try:
-                out[e.name] = self._cache.get(e)
+                got = loaded.get(e.name)
+                if isinstance(got, LibraryError):
+                    raise got
+                out[e.name] = self._cache.put(e, got) if got is not None else self._cache.get(e)
             except LibraryError as exc:
                 self._skip(e, exc)
         return out

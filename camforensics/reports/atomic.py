@@ -18,8 +18,11 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "wb", *, encoding: str | None = None) -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
+def atomic_open(
+    path: str | os.PathLike[str], mode: str = "wb", *, encoding: str | None = None, durable: bool = True
+) -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success fsync it (unless ``durable`` is false: a cache that can
+    be recomputed) and rename it over ``path``.
 
     Parameters
     ----------
@@ -48,7 +51,8 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", *, encoding: str
         with f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; an output gets the mode open() would give it
         os.replace(tmp, path)
     except BaseException:

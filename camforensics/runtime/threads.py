@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +52,26 @@ def opencv_single_threaded() -> Iterator[None]:
         yield
     finally:
         cv2.setNumThreads(before)
+
+
+_BLAS: list[Any] = []  # the threadpoolctl controller, made on first use (scanning the loaded libraries: ~15 ms)
+
+
+@contextmanager
+def blas_single_threaded() -> Iterator[None]:
+    """BLAS (OpenBLAS, MKL) runs each call on the calling thread only, for the duration: for many small matrix
+    products issued from the engine's own threads, where BLAS's threads would spin beside them and burn several
+    times the work's CPU (process-wide while it lasts; restored after). Without threadpoolctl (a dependency of
+    scikit-learn), BLAS keeps its threads."""
+    try:
+        import threadpoolctl
+    except ImportError:  # pragma: no cover (installed with scikit-learn)
+        yield
+        return
+    if not _BLAS:
+        _BLAS.append(threadpoolctl.ThreadpoolController())
+    with _BLAS[0].limit(limits=1, user_api="blas"):
+        yield
 
 
 def threads_enabled() -> bool:

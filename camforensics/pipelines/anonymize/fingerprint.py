@@ -14,7 +14,7 @@ import numpy as np
 
 from camforensics.core.anonymize import PlantParams, RemovalParams, apply_plant, apply_removal, fit_plant, fit_removal
 from camforensics.core.fingerprint import Reliability
-from camforensics.core.pce import Spectrum, spectrum_of
+from camforensics.core.pce import Spectrum
 from camforensics.errors import ParameterError, SizeMismatchError
 from camforensics.io.library import FingerprintLibrary, LibraryEntry
 
@@ -68,7 +68,7 @@ class Reference:
         entry = entry or ref.entry()
         k = entry.load()
         rel = Reliability.from_dict(entry.meta.get("reliability"))
-        return cls(role, ref, k, spectrum_of(k, conjugate=True), rel.reliability if rel is not None else None)
+        return cls(role, ref, k, entry.spectrum(), rel.reliability if rel is not None else None)  # library's cache
 
 
 @dataclass(frozen=True)
