@@ -184,3 +184,18 @@ def test_clustering_metrics_counts_merges_and_splits():
     m = clustering_metrics(["a", "a", "a", "b", "b", "c"], ["x", "x", "y", "x", "z", "w"])
     assert m["purity"] == pytest.approx(5 / 6) and m["inverse_purity"] == pytest.approx(4 / 6)
     assert m["merged_bodies"] == [["a", "b"]] and m["n_clusters_2plus"] == 1 and m["n_true_devices"] == 3
+
+
+def test_cluster_on_a_dask_cluster_gives_the_in_process_clusters(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from camforensics.pipelines.cluster import cluster_photos
+    from camforensics.pipelines.executor import Execution
+
+    root, truth = _photo_tree(tmp_path)
+    local = cluster_photos([root], store=tmp_path / "local")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        on_dask = cluster_photos([root], store=tmp_path / "dask", execution=Execution(scheduler=cluster.scheduler_address))
+    assert on_dask.context["execution"]["executor"] == "dask"
+    found = _clusters_of({"run": {"clusters": on_dask.context["clusters"]}})
+    assert found == _clusters_of({"run": {"clusters": local.context["clusters"]}})
+    assert len(set(found.values())) == 4 and set(found) == set(truth)
