@@ -253,3 +253,39 @@ def test_cluster_on_a_dask_cluster_gives_the_in_process_clusters(tmp_path):
     found = _clusters_of({"run": {"clusters": on_dask.context["clusters"]}})
     assert found == _clusters_of({"run": {"clusters": local.context["clusters"]}})
     assert len(set(found.values())) == 4 and set(found) == set(truth)
+
+
+def test_digest_prefilter_gives_the_dense_clusters_with_bounded_exact_work():
+    from sklearn.metrics import adjusted_rand_score
+
+    from camforensics.core.cluster_sparse import TOP, cluster_prefiltered
+
+    d = 64 * 64
+    x, labels = _devices(40, 6, d, strength=0.45, seed=2)  # pairwise z ~ 10
+    x = np.vstack([x, _unit_rows(np.random.default_rng(8).standard_normal((20, d)))]).astype(np.float32)
+    truth = np.concatenate([labels, 100 + np.arange(20)])
+    dense = cluster_gram(x @ x.T, d)
+    sparse = cluster_prefiltered(lambda v: x[v], range(len(x)), len(x), d, p_fa=1e-3)
+    assert adjusted_rand_score(truth, dense.labels) == 1.0
+    assert adjusted_rand_score(truth, sparse.clustering.labels) == 1.0
+    st = sparse.stats
+    assert st["n_candidate_pairs"] <= len(x) * TOP and st["largest_component"] <= 12  # no giant component
+    assert st["n_components"] >= 20  # the devices are found apart, then fingerprints join any fragments
+    k = sparse.multi.size
+    assert k == 40 and sparse.between.shape == (k, k) and np.nanmax(sparse.between) < sparse.clustering.threshold
+    inside = ~np.isnan(sparse.clustering.scores)
+    assert inside.sum() == 240 and np.all(sparse.clustering.scores[inside] > sparse.clustering.threshold_attach)
+
+
+def test_cluster_pipeline_with_the_prefilter_matches_every_pair(tmp_path):
+    from camforensics.pipelines.cluster import cluster_photos
+
+    root, truth = _photo_tree(tmp_path)
+    dense = cluster_photos([root], store=tmp_path / "a", params=ClusterParams(prefilter="off"))
+    sparse = cluster_photos([root], store=tmp_path / "b", params=ClusterParams(prefilter="on"))
+    found = _clusters_of({"run": {"clusters": sparse.context["clusters"]}})
+    assert found == _clusters_of({"run": {"clusters": dense.context["clusters"]}})  # rotated copies included
+    group = sparse.context["clusters"]["256x192"]
+    assert group["prefilter"]["method"] == "sign digest" and dense.context["clusters"]["256x192"]["prefilter"] is None
+    with pytest.raises(ParameterError):
+        ClusterParams(prefilter="sometimes")

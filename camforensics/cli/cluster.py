@@ -25,6 +25,14 @@ def cluster(
         float, typer.Option("--p-fa", help="Probability of any false merge of two devices (Gaussian null, Bonferroni).")
     ] = 1e-3,
     crop: Annotated[int, typer.Option("--crop", min=64, help="Side of the common central crop compared (pixels).")] = 1024,
+    prefilter: Annotated[
+        str,
+        typer.Option(
+            "--prefilter",
+            help="auto|on|off: compare exactly only the candidate pairs of 1-bit sign digests (memory without the "
+            "n x n matrix); auto: on past 4096 photos of one size.",
+        ),
+    ] = "auto",
     sigma0: Annotated[float, typer.Option(help="Denoiser noise std (0..255 scale).")] = 2.0,
     store: Annotated[
         Path | None,
@@ -61,7 +69,7 @@ def cluster(
         from camforensics.core.params import ResidualParams
         from camforensics.pipelines.cluster import cluster_photos, store_for
 
-        params = ClusterParams(p_fa=p_fa, crop=crop)
+        params = ClusterParams(p_fa=p_fa, crop=crop, prefilter=prefilter)
         residual = ResidualParams(sigma0=sigma0)
         target = report_target(report, "cluster", fmt)
         folder = store if store is not None else (store_for(target) if str(target) != "-" else Path(".camforensics_cluster.residuals"))

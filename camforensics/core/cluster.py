@@ -54,6 +54,7 @@ PEAK_RATIO = 3.0  # spectrum equalisation: amplitudes cut to this many times the
 PEAK_WINDOW = 15  # frequencies on a side of that neighbourhood
 ENERGY_WINDOW = 16  # pixels on a side of the local RMS the weighted residual is divided by
 SATURATED = 250  # intensity (0..255) from which a pixel is taken as clipped and dropped
+PREFILTER_MIN = 4096  # photos of one group from which prefilter "auto" skips the n x n matrix (400 MB at 10,000)
 ATTACH_ROUNDS = 3  # rounds of the second pass (singletons against the re-estimated cluster fingerprints)
 
 
@@ -64,8 +65,11 @@ class ClusterParams:
     p_fa: float = DEFAULT_P_FA  # family-wise false-merge probability under the Gaussian null of NCC
     crop: int = 1024  # side of the common central crop (pixels); smaller images use their whole size
     block: int = 256  # rows per block of the Gram matrix (memory: block x d floats per operand)
+    prefilter: str = "auto"  # "on": sign-digest candidates (core.cluster_sparse); "off": every pair; "auto": on past PREFILTER_MIN photos
 
     def __post_init__(self) -> None:
+        if self.prefilter not in ("auto", "on", "off"):
+            raise ParameterError(f"prefilter must be auto, on or off, got {self.prefilter!r}")
         if not 0 < self.p_fa < 1:
             raise ParameterError(f"p_fa must be in (0, 1), got {self.p_fa!r}")
         if self.crop < 64:
@@ -277,13 +281,47 @@ def negative_side_spread(values: np.ndarray) -> tuple[float, int]:
     return (float(1.4826 * np.median(neg)) if neg.size else float("nan")), int(neg.size)
 
 
+class SpreadMeter:
+    """Per-photo and overall negative-side null spreads, fed rows of z in blocks (memory: the n results).
+
+    ``add(i0, z)`` takes the z of photos ``i0 .. i0 + len(z)`` against others (a photo's z with itself must be 0
+    or positive: only negative values count); ``finish`` shrinks each photo's estimate towards the overall one
+    with ``prior`` pseudo-values and floors it at 1 (see :func:`photo_spreads`).
+    """
+
+    BIN = 0.005  # |z| histogram bin of the overall median
+
+    def __init__(self, n: int) -> None:
+        self.med = np.full(n, np.nan)
+        self.count = np.zeros(n, np.int64)
+        self.hist = np.zeros(4096, np.int64)
+
+    def add(self, i0: int, z: np.ndarray) -> None:
+        neg = np.where(z < 0, -z, np.nan)
+        self.count[i0 : i0 + z.shape[0]] = np.count_nonzero(z < 0, axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a row without a negative value: nan, handled below
+            self.med[i0 : i0 + z.shape[0]] = np.nanmedian(neg, axis=1)
+        bins = np.minimum((neg[np.isfinite(neg)] / self.BIN).astype(np.int64), self.hist.size - 1)
+        self.hist += np.bincount(bins, minlength=self.hist.size)
+
+    def finish(self, prior: int = SPREAD_PRIOR) -> tuple[np.ndarray, float]:
+        total = int(self.hist.sum())
+        overall = float(1.4826 * self.BIN * (np.searchsorted(np.cumsum(self.hist), (total + 1) / 2) + 0.5)) if total else float("nan")
+        base = max(1.0, overall) if math.isfinite(overall) else 1.0
+        own = np.where(np.isfinite(self.med), 1.4826 * self.med, base)
+        spreads = (self.count * own + prior * base) / (self.count + prior)
+        return np.maximum(spreads, 1.0), overall
+
+
 def photo_spreads(g: np.ndarray, d: int, *, prior: int = SPREAD_PRIOR, block: int = 1024) -> tuple[np.ndarray, float]:
     """Each photo's measured null spread: the robust std of its z against the other photos.
 
     On real photos the z of two different sensors is not N(0, 1) but close to N(0, s_i s_j), with a spread s_i
-    of each photo (scene leakage that survives whitening: 0.8 to 1.7 on the development corpus). Each s_i is
-    :func:`negative_side_spread` of the photo's row of z, shrunk towards the spread of all pairs with ``prior``
-    pseudo-values (a row of a few dozen photos gives a noisy estimate), and never below 1 (the white-noise null).
+    of each photo (scene leakage that survives the equalisation: 1.0 to 1.7 on the development corpus). Each s_i
+    is :func:`negative_side_spread` of the photo's row of z, shrunk towards the spread of all pairs with
+    ``prior`` pseudo-values (a row of a few dozen photos gives a noisy estimate), and never below 1 (the
+    white-noise null).
 
     Returns
     -------
@@ -293,29 +331,16 @@ def photo_spreads(g: np.ndarray, d: int, *, prior: int = SPREAD_PRIOR, block: in
     n = g.shape[0]
     if n < 2:
         return np.ones(n), float("nan")
-    sqrt_d = math.sqrt(d)
-    med = np.full(n, np.nan)
-    count = np.zeros(n, np.int64)
-    hist = np.zeros(4096, np.int64)  # |z| of negative pairs in bins of 0.005 (the overall median without a copy)
+    meter = SpreadMeter(n)
     for i0 in range(0, n, block):
-        rows = np.asarray(g[i0 : i0 + block], np.float32) * np.float32(sqrt_d)
+        rows = np.asarray(g[i0 : i0 + block], np.float32) * np.float32(math.sqrt(d))
         rows[np.arange(rows.shape[0]), np.arange(i0, i0 + rows.shape[0])] = 0.0
-        neg = np.where(rows < 0, -rows, np.nan)
-        count[i0 : i0 + rows.shape[0]] = np.count_nonzero(rows < 0, axis=1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a row without a negative value: nan, handled below
-            med[i0 : i0 + rows.shape[0]] = np.nanmedian(neg, axis=1)
-        hist += np.bincount(np.minimum((neg[np.isfinite(neg)] / 0.005).astype(np.int64), hist.size - 1), minlength=hist.size)
-    total = int(hist.sum())
-    overall = float(1.4826 * 0.005 * (np.searchsorted(np.cumsum(hist), (total + 1) / 2) + 0.5)) if total else float("nan")
-    base = max(1.0, overall) if math.isfinite(overall) else 1.0
-    own = np.where(np.isfinite(med), 1.4826 * med, base)
-    spreads = (count * own + prior * base) / (count + prior)
-    return np.maximum(spreads, 1.0), overall
+        meter.add(i0, rows)
+    return meter.finish(prior)
 
 
 def agglomerate(
-    g: np.ndarray, d: int, threshold: float, spreads: np.ndarray | None = None
+    g: np.ndarray, d: int, threshold: float, spreads: np.ndarray | None = None, sizes: np.ndarray | None = None
 ) -> tuple[np.ndarray, list[tuple[int, int, float]]]:
     """Merge clusters, best fingerprint correlation first, while its z exceeds ``threshold``.
 
@@ -329,6 +354,9 @@ def agglomerate(
     spreads : ndarray, optional
         Each photo's null spread (:func:`photo_spreads`); a cluster's is the mean of its members', and the z of
         two clusters is divided by the square root of the product of theirs. Default 1 (the white-noise null).
+    sizes : ndarray, optional
+        Photos behind each row when the rows are already clusters (``g`` then holds the sums ``C_AB`` and
+        ``spreads`` the clusters' mean spreads); default one each.
 
     Returns
     -------
@@ -341,8 +369,8 @@ def agglomerate(
     alive = np.ones(n, bool)
     members: list[list[int]] = [[i] for i in range(n)]
     sqrt_d = math.sqrt(d)
-    s_sum = np.ones(n) if spreads is None else np.asarray(spreads, np.float64).copy()
-    size = np.ones(n)
+    size = np.ones(n) if sizes is None else np.asarray(sizes, np.float64).copy()
+    s_sum = size.copy() if spreads is None else np.asarray(spreads, np.float64) * size
 
     def z_row(a: int) -> np.ndarray:
         diag = np.clip(np.diagonal(c), 1e-30, None) * (s_sum / size)

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from camforensics.core.cluster import ClusterParams, between_clusters, central_crop, cluster_gram, fold_variants
-from camforensics.core.cluster import cluster_row, gram_blocks, multi_photo_clusters, scores_to_clusters
+from camforensics.core.cluster import PREFILTER_MIN, cluster_row, gram_blocks, multi_photo_clusters, scores_to_clusters
+from camforensics.core.cluster_sparse import cluster_prefiltered
 from camforensics.core.params import FingerprintParams, ResidualParams
 from camforensics.core.residual import extract_residual, to_grey
 from camforensics.errors import CamforensicsError
@@ -124,12 +125,21 @@ def cluster_group(photos: list[_Photo], params: ClusterParams, tick: Callable[[i
     if not square:  # a portrait photo: both quarter turns (a square crop keeps the stored order)
         variants += [(p, True) for p, ph in enumerate(photos) if ph.portrait]
     n_variants = 2 if len(variants) > len(photos) else 1
-    g = gram_blocks(_rows_reader(photos, variants, d), len(variants), block=params.block, tick=tick)
-    g = fold_variants(g, [p for p, _ in variants], len(photos))
-    result = cluster_gram(g, d, p_fa=params.p_fa, n_variants=n_variants)
-    multi = multi_photo_clusters(result.labels)
-    _, zbetween = between_clusters(g, result.labels, d, multi, result.spreads)  # among clusters of 2+ photos
-    _, zphoto = scores_to_clusters(g, result.labels, d, multi, result.spreads)  # a singleton's z to each of them
+    owner = [p for p, _ in variants]
+    prefilter = params.prefilter == "on" or (params.prefilter == "auto" and len(photos) > PREFILTER_MIN)
+    if prefilter:
+        read = _rows_reader(photos, variants, d)
+        sparse = cluster_prefiltered(lambda v: read(v, v + 1)[0], owner, len(photos), d, p_fa=params.p_fa,
+                                     n_variants=n_variants, block=params.block)
+        result, multi, zbetween, zphoto = sparse.clustering, sparse.multi, sparse.between, sparse.to_clusters
+    else:
+        g = gram_blocks(_rows_reader(photos, variants, d), len(variants), block=params.block, tick=tick)
+        g = fold_variants(g, owner, len(photos))
+        result = cluster_gram(g, d, p_fa=params.p_fa, n_variants=n_variants)
+        multi = multi_photo_clusters(result.labels)
+        _, zbetween = between_clusters(g, result.labels, d, multi, result.spreads)  # among clusters of 2+ photos
+        _, zphoto = scores_to_clusters(g, result.labels, d, multi, result.spreads)  # a singleton's z to each of them
+        del g
     ids = np.unique(result.labels)
     clusters = []
     for k in ids:
@@ -167,6 +177,7 @@ def cluster_group(photos: list[_Photo], params: ClusterParams, tick: Callable[[i
         "n_attached": result.n_attached,
         "n_clusters": len(ids),
         "n_singletons": int(sum(1 for c in clusters if c["n_photos"] == 1)),
+        "prefilter": sparse.stats if prefilter else None,
         "clusters": clusters,
         "_labels": result.labels,
     }
