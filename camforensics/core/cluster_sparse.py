@@ -142,22 +142,20 @@ def cluster_prefiltered(
     words = np.stack(digests).view(np.uint64)
     partners, _ = digest_candidates(words.view(np.uint8), d, TOP)
     del words, digests
-    # exact z of the candidate pairs (each once, the larger over variants), confirmed at the merge threshold
-    pairs = {}
+    # exact z of the candidate pairs (the larger over variants), confirmed at the merge threshold
+    exact: dict[tuple[int, int], float] = {}
     for v in range(owner.size):
-        for w in partners[v]:
-            if w >= 0 and owner[v] != owner[w]:
-                pairs.setdefault((min(int(owner[v]), int(owner[w])), max(int(owner[v]), int(owner[w]))), []).append((v, int(w)))
-    ei, ej = [], []
-    keys = list(pairs)
-    for k0 in range(0, len(keys), block):
-        chunk = keys[k0 : k0 + block]
-        for (i, j) in chunk:
-            z = max(float(np.dot(row_at(v), row_at(w))) for v, w in pairs[(i, j)]) * sqrt_d
-            if z / math.sqrt(spreads[i] * spreads[j]) > t:
-                ei.append(i)
-                ej.append(j)
-    ei, ej = np.array(ei, np.int64), np.array(ej, np.int64)
+        mates = [int(w) for w in partners[v] if w >= 0 and owner[w] != owner[v]]
+        if not mates:
+            continue
+        z = sqrt_d * (rows(mates) @ np.asarray(row_at(v), np.float32))
+        for w, zw in zip(mates, z):
+            key = (min(int(owner[v]), int(owner[w])), max(int(owner[v]), int(owner[w])))
+            exact[key] = max(exact.get(key, -np.inf), float(zw))
+    keys = list(exact)
+    confirmed = [(i, j) for i, j in keys if exact[(i, j)] / math.sqrt(spreads[i] * spreads[j]) > t]
+    ei = np.array([i for i, _ in confirmed], np.int64)
+    ej = np.array([j for _, j in confirmed], np.int64)
     n_candidates = len(keys)
 
     # 2. components of the candidate graph, each clustered exactly
