@@ -25,8 +25,8 @@ tests; the other half of ``P_FA``: :func:`attach_singletons`). No number of devi
 never passes stays a singleton.
 
 The rows themselves (:func:`cluster_row`) are the residual with the peaks of its spectrum cut
-(:func:`equalise_spectrum`), weighted by the light and with clipped pixels dropped, brought to unit local energy
-(:func:`weight_residual`), then zero-mean and unit-L2.
+(:func:`equalise_spectrum`), brought to unit local energy (:func:`even_local_energy`), then zero-mean and
+unit-L2.
 
 References
 ----------
@@ -53,7 +53,6 @@ SPREAD_PRIOR = 64  # pseudo-values of the overall null spread in each photo's ow
 PEAK_RATIO = 3.0  # spectrum equalisation: amplitudes cut to this many times their neighbourhood's mean
 PEAK_WINDOW = 15  # frequencies on a side of that neighbourhood
 ENERGY_WINDOW = 16  # pixels on a side of the local RMS the weighted residual is divided by
-SATURATED = 250  # intensity (0..255) from which a pixel is taken as clipped and dropped
 PREFILTER_MIN = 4096  # photos of one group from which prefilter "auto" skips the n x n matrix (400 MB at 10,000)
 ATTACH_ROUNDS = 3  # rounds of the second pass (singletons against the re-estimated cluster fingerprints)
 
@@ -109,7 +108,7 @@ def equalise_spectrum(residual: np.ndarray, *, peak: float = PEAK_RATIO, window:
     the spectrum, which weights the frequencies the camera's processing left to the pattern (spectrum
     equalisation, Lin & Li, IEEE TIFS 11(1), 2016). Flattening the whole amplitude instead (phase only) gives the
     frequencies the camera's denoising and JPEG emptied the same weight as the others: on the development corpus
-    it lowered the weak phones' scores (iPhone 6s median photo-to-device z 5.9 against 6.2 here).
+    it lowered the weak phones' scores (measured in docs/algorithms.md).
 
     Returns
     -------
@@ -124,21 +123,14 @@ def equalise_spectrum(residual: np.ndarray, *, peak: float = PEAK_RATIO, window:
     return np.fft.irfft2(spectrum / np.maximum(1.0, amplitude / (peak * local)), s=r.shape).astype(np.float32)
 
 
-def weight_residual(residual: np.ndarray, grey: np.ndarray, *, window: int = ENERGY_WINDOW) -> np.ndarray:
-    """Content-adaptive weighting: the residual times the intensity, saturated pixels zeroed, then brought to unit
-    local energy.
+def even_local_energy(residual: np.ndarray, *, window: int = ENERGY_WINDOW) -> np.ndarray:
+    """Content-adaptive weighting: the residual divided by its local RMS over ``window x window`` pixels.
 
-    The sensor pattern enters a photo multiplied by the light (``I K``, Chen et al. 2008), so the residual is
-    weighted by ``I / 255`` (the matched filter of a multiplicative pattern) and clipped pixels (``I >= 250``,
-    which hold no pattern) are dropped. Textured areas leak scene edges into the residual; dividing by the local
-    RMS over ``window x window`` pixels gives each area the same energy, so a few edges no longer dominate the
-    correlation (without it the intensity weighting made the null of real photos heavy-tailed).
-
-    Parameters
-    ----------
-    residual : ndarray, 2-D
-    grey : ndarray, same shape
-        Intensity on a 0..255 scale.
+    Textured areas leak the scene's edges into the residual (the denoiser cannot tell them from noise) and would
+    dominate a correlation; bringing every area to the same energy lets the flat and textured parts count
+    alike. (Weighting by the intensity as well, the matched filter of a multiplicative pattern, was measured and
+    left out: it added a component common to every simulated photo, mean pair z +0.1, enough to chain 1,000
+    simulated photos into one cluster.)
 
     Returns
     -------
@@ -146,17 +138,16 @@ def weight_residual(residual: np.ndarray, grey: np.ndarray, *, window: int = ENE
     """
     from scipy.ndimage import uniform_filter
 
-    g = np.asarray(grey, np.float32)
-    w = np.asarray(residual, np.float32) * (g / np.float32(255.0)) * (g < SATURATED)
+    w = np.asarray(residual, np.float32)
     energy = uniform_filter(w * w, window)
     floor = np.float32(1e-6 * float(energy.mean()) + 1e-30)
     return (w / np.sqrt(energy + floor)).astype(np.float32)
 
 
-def cluster_row(residual: np.ndarray, grey: np.ndarray) -> np.ndarray:
-    """The row a photo is clustered by: :func:`equalise_spectrum`, :func:`weight_residual`, then zero-mean and
+def cluster_row(residual: np.ndarray) -> np.ndarray:
+    """The row a photo is clustered by: :func:`equalise_spectrum`, :func:`even_local_energy`, then zero-mean and
     unit-L2 (:func:`normalise_vector`)."""
-    return normalise_vector(weight_residual(equalise_spectrum(residual), grey))
+    return normalise_vector(even_local_energy(equalise_spectrum(residual)))
 
 
 def central_crop(a: np.ndarray, height: int, width: int) -> np.ndarray:

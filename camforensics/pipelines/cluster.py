@@ -28,7 +28,7 @@ from camforensics.core.cluster import ClusterParams, between_clusters, central_c
 from camforensics.core.cluster import PREFILTER_MIN, cluster_row, gram_blocks, multi_photo_clusters, scores_to_clusters
 from camforensics.core.cluster_sparse import cluster_prefiltered
 from camforensics.core.params import FingerprintParams, ResidualParams
-from camforensics.core.residual import extract_residual, to_grey
+from camforensics.core.residual import extract_residual
 from camforensics.errors import CamforensicsError
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.safety import require_analysable
@@ -39,7 +39,7 @@ from camforensics.reports.report import Report
 
 STORE_SUFFIX = ".residuals"
 MAX_BETWEEN = 20  # closest other clusters listed per cluster in the report
-ROW_VERSION = 2  # in the store's file names: rows of an earlier definition are never reused by --resume
+ROW_VERSION = 3  # in the store's file names: rows of an earlier definition are never reused by --resume
 
 
 def store_for(report: str | os.PathLike[str]) -> Path:
@@ -77,7 +77,7 @@ def residual_one(path: Path, setup: ClusterSetup, record: dict[str, Any]) -> Non
     long_side, short_side = min(setup.crop, max(h, w)), min(setup.crop, min(h, w))
     window = central_crop(img.pixels, long_side, short_side) if portrait else central_crop(img.pixels, short_side, long_side)
     res = extract_residual(window, params=setup.residual)
-    row = cluster_row(res, to_grey(window)).reshape(res.shape)
+    row = cluster_row(res).reshape(res.shape)
     if portrait:
         res = row = np.rot90(row)  # landscape; the other quarter turn is compared as the reversed row
     vec = np.ascontiguousarray(row).ravel()
