@@ -40,6 +40,7 @@ from camforensics.core.digest import sign_digest
 PANEL = 128  # photos every photo is compared with exactly, for its null spread
 TOP = 16  # candidate partners per photo from the digests (confirmed by their exact z)
 TEMP_BYTES = 1 << 25  # bytes of XOR temporaries per step of the digest comparison
+ROW_BYTES = 1 << 28  # bytes of rows held at once by the digest pass
 
 
 @dataclass
@@ -121,7 +122,10 @@ def cluster_prefiltered(
     t = threshold_for(p_fa / 2, n, n_variants)
 
     def rows(idx: Sequence[int]) -> np.ndarray:
-        return np.stack([np.asarray(row_at(int(v)), np.float32) for v in idx]) if len(idx) else np.zeros((0, d), np.float32)
+        out = np.empty((len(idx), d), np.float32)
+        for k, v in enumerate(idx):
+            out[k] = row_at(int(v))
+        return out
 
     # 1. digests of every variant row and each photo's z against the panel (one read of every row)
     rng = np.random.default_rng(seed)
@@ -129,11 +133,12 @@ def cluster_prefiltered(
     panel_rows = rows(panel)
     meter = SpreadMeter(n)
     digests = []
-    for v0 in range(0, owner.size, block):
-        x = rows(range(v0, min(owner.size, v0 + block)))
+    step = max(1, min(block, ROW_BYTES // (4 * d)))
+    for v0 in range(0, owner.size, step):
+        x = rows(range(v0, min(owner.size, v0 + step)))
         digests.extend(sign_digest(r) for r in x)
         if v0 < n:
-            x = x[: max(0, min(block, n - v0))]
+            x = x[: max(0, min(step, n - v0))]
             z = sqrt_d * (x @ panel_rows.T)
             z[np.arange(v0, v0 + x.shape[0])[:, None] == panel[None, :]] = 0.0  # a photo against itself
             meter.add(v0, z)
