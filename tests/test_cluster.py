@@ -277,7 +277,7 @@ def test_digest_prefilter_gives_the_dense_clusters_with_bounded_exact_work():
 def test_cluster_pipeline_with_the_prefilter_matches_every_pair(tmp_path):
     from camforensics.pipelines.cluster import cluster_photos
 
-    root, truth = _photo_tree(tmp_path)
+    root, _ = _photo_tree(tmp_path)
     dense = cluster_photos([root], store=tmp_path / "a", params=ClusterParams(prefilter="off"))
     sparse = cluster_photos([root], store=tmp_path / "b", params=ClusterParams(prefilter="on"))
     found = _clusters_of({"run": {"clusters": sparse.context["clusters"]}})

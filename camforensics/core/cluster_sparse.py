@@ -3,23 +3,23 @@
 The dense path (:func:`camforensics.core.cluster.cluster_gram`) holds the n x n matrix of every pair (400 MB at
 10,000 photos, 40 GB at 100,000) and computes every exact correlation. Here, as in identify's library search
 (:mod:`camforensics.core.digest`), each row is first reduced to its sign digest (1 bit per pixel, 32 times
-smaller than the float32 row), and every pair is scored by sign agreement, ``z_digest ~ (2 / pi) z`` for one
-sensor and N(0, s^2) otherwise. Only pairs whose digest z exceeds the *edge* threshold become candidates; it is
-set from the digests' measured null spread so that a photo has on average ``EDGE_NULL_DEGREE`` (< 1) chance
-candidates: the graph of chance edges stays in small pieces instead of one giant component. Then:
+smaller than the float32 row), and every pair is scored by sign agreement (``z_digest ~ (2 / pi) z`` for one
+sensor). Each photo's ``TOP`` best digest partners are candidates; their exact z (the larger over quarter
+turns) is computed, and a candidate pair is *confirmed* when it passes the dense path's merge threshold. Then:
 
 1. each photo's null spread (:class:`~camforensics.core.cluster.SpreadMeter`) from its exact z against a random
    panel of ``PANEL`` photos (one product, n x PANEL);
-2. each connected component of the candidate graph is clustered exactly (its own dense Gram matrix, the
+2. each connected component of the confirmed pairs is clustered exactly (its own dense Gram matrix, the
    agglomeration and re-assignment of the dense path, at the dense path's threshold for all n photos);
 3. the clusters' fingerprints (sums of their rows, K x d floats) are compared with each other and merged by
    the same agglomeration (clusters of one sensor that no candidate pair linked);
 4. the second pass of the dense path: each remaining singleton against every cluster's fingerprint, at the
    Bonferroni threshold of ``n_singletons x n_clusters`` tests.
 
-Memory: the digests (n d / 8 bytes), the candidate edges, the largest component's Gram matrix and the K x d
-cluster fingerprints; never n x n. Exact work: n x PANEL + the components' pairs + K^2 + n_singletons x K dot
-products of d instead of n^2 / 2. A portrait photo is compared in both quarter turns by the prefilter and within
+Memory: the digests (n d / 8 bytes), the candidate pairs, the largest component's Gram matrix and the K x d
+cluster fingerprints; never n x n. Exact work: n x (TOP + PANEL) + the components' pairs + K^2 + n_singletons x K
+dot products of d instead of n^2 / 2 (the digest comparison still visits every pair, 64 pixels per word
+operation). Steps 3 and 4 repeat while anything changes. A portrait photo is compared in both quarter turns by the prefilter and within
 its component; the fingerprints of step 3 and 4 use each photo's stored (landscape) row only.
 """
 
@@ -228,7 +228,7 @@ def _cluster_spreads(labels: np.ndarray, ids: np.ndarray, spreads: np.ndarray) -
     return size, total
 
 
-def _merge_clusters(labels, rows, spreads, d, t, n):  # noqa: ANN001, ANN202 - private steps of cluster_prefiltered
+def _merge_clusters(labels, rows, spreads, d, t, n):
     ids = multi_photo_clusters(labels)
     fp = _fingerprints(labels, ids, rows, d)
     if ids.size < 2:
@@ -244,7 +244,7 @@ def _merge_clusters(labels, rows, spreads, d, t, n):  # noqa: ANN001, ANN202 - p
     return labels, len(cross), fp, ids
 
 
-def _attach(labels, rows, spreads, d, p_fa, n_variants, fp, ids, n, block):  # noqa: ANN001, ANN202
+def _attach(labels, rows, spreads, d, p_fa, n_variants, fp, ids, n, block):
     from scipy.special import ndtri
 
     attached, first = 0, float("nan")
@@ -274,7 +274,7 @@ def _attach(labels, rows, spreads, d, p_fa, n_variants, fp, ids, n, block):  # n
     return labels, attached, first, fp, ids
 
 
-def _final_scores(order, labels, rows, spreads, d, fp, ids, n, block):  # noqa: ANN001, ANN202
+def _final_scores(order, labels, rows, spreads, d, fp, ids, n, block):
     """Each photo's leave-one-out z to its cluster, every photo's z to the clusters of 2+ photos, and the z
     between those clusters, all in the numbering of ``order`` (cluster 0 the largest)."""
     size, total = _cluster_spreads(labels, ids, spreads)
