@@ -19,8 +19,9 @@ turns) is computed, and a candidate pair is *confirmed* when it passes the dense
 Memory: the digests (n d / 8 bytes), the candidate pairs, the largest component's Gram matrix and the K x d
 cluster fingerprints; never n x n. Exact work: n x (TOP + PANEL) + the components' pairs + K^2 + n_singletons x K
 dot products of d instead of n^2 / 2 (the digest comparison still visits every pair, 64 pixels per word
-operation). Steps 3 and 4 repeat while anything changes. A portrait photo is compared in both quarter turns by the prefilter and within
-its component; the fingerprints of step 3 and 4 use each photo's stored (landscape) row only.
+operation). Steps 3 and 4 repeat while anything changes. A portrait photo is compared in both quarter turns by
+the prefilter and within its component; the fingerprints of steps 3 and 4 use each photo's stored (landscape)
+row only.
 """
 
 from __future__ import annotations
