@@ -6,7 +6,7 @@ the agglomeration) and prints one JSON line: the wall time of each phase, photos
 Rand index, purity and devices found against the simulator's truth.
 
     nice -n 10 python bench/bench_cluster.py --photos 1000 --size 1024 --workers 2 --work /tmp/bc
-    nice -n 10 python bench/bench_cluster.py --photos 10000 --size 128 --workers 2 --work /tmp/bc
+    nice -n 10 python bench/bench_cluster.py --photos 10000 --size 128 --workers 2 --work /tmp/bc  # prefilter on (auto)
 
 The simulated corpus is kept in ``--work`` and reused by a later run of the same spec.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--p-fa", type=float, default=1e-3)
+    ap.add_argument("--prefilter", choices=("auto", "on", "off"), default="auto")
     ap.add_argument("--work", type=Path, required=True)
     args = ap.parse_args()
 
@@ -57,7 +59,7 @@ def main() -> None:
     phases: dict[str, float] = {}
     started = time.perf_counter()
     rep = cluster_photos(
-        [corpus], store=store, params=ClusterParams(p_fa=args.p_fa, crop=args.crop),
+        [corpus], store=store, params=ClusterParams(p_fa=args.p_fa, crop=args.crop, prefilter=args.prefilter),
         execution=Execution(workers=args.workers),
         on_start=lambda n: phases.setdefault("listed", time.perf_counter() - started),
     )
@@ -80,6 +82,10 @@ def main() -> None:
         "photos_per_s": round(args.photos / total, 2),
         "threshold_z": [g["threshold_z"] for g in groups.values()],
         "null_spread": [g["null_spread"] for g in groups.values()],
+        "threshold_attach_z": [g["threshold_attach_z"] for g in groups.values()],
+        "n_attached": [g["n_attached"] for g in groups.values()],
+        "prefilter": [g["prefilter"] for g in groups.values()],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()},
     }))
 

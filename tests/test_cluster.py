@@ -11,7 +11,8 @@ from scipy.stats import norm
 
 import synth
 from camforensics.core.cluster import ClusterParams, between_clusters, cluster_gram, fold_variants, gram_blocks
-from camforensics.core.cluster import normalise_vector, scores_to_clusters, threshold_for, whiten_spectrum
+from camforensics.core.cluster import agglomerate, attach_singletons, cluster_row, equalise_spectrum, normalise_vector
+from camforensics.core.cluster import photo_spreads, reassign, scores_to_clusters, threshold_for
 from camforensics.errors import ParameterError
 
 
@@ -94,14 +95,64 @@ def test_reversed_row_is_the_other_quarter_turn():
     assert folded[0, 1] == pytest.approx(0.9) and folded[1, 0] == pytest.approx(0.9)
 
 
-def test_whitening_flattens_a_periodic_artefact():
+def test_spectrum_equalisation_removes_a_periodic_artefact_and_keeps_the_pattern():
     rng = np.random.default_rng(0)
     grid = np.zeros((64, 64))
     grid[::8, :] = 5.0  # a strong 8-periodic pattern shared by two otherwise independent residuals
     a, b = grid + rng.standard_normal((64, 64)), grid + rng.standard_normal((64, 64))
     raw = float(normalise_vector(a) @ normalise_vector(b))
-    white = float(normalise_vector(whiten_spectrum(a)) @ normalise_vector(whiten_spectrum(b)))
-    assert raw > 0.5 and abs(white) * 64 < 6  # within the null after whitening
+    equal = float(normalise_vector(equalise_spectrum(a)) @ normalise_vector(equalise_spectrum(b)))
+    assert raw > 0.5 and abs(equal) * 64 < 6  # within the null after equalisation
+    k = rng.standard_normal((64, 64))  # a broadband shared pattern is kept
+    c, e = k + rng.standard_normal((64, 64)), k + rng.standard_normal((64, 64))
+    assert float(normalise_vector(equalise_spectrum(c)) @ normalise_vector(equalise_spectrum(e))) > 0.4
+
+
+def test_content_weighting_evens_out_textured_areas():
+    rng = np.random.default_rng(1)
+    residual = rng.standard_normal((64, 64)).astype(np.float32)
+    residual[:, :32] *= 20  # a textured half: the scene's edges leaked into the residual
+    row = cluster_row(residual).reshape(64, 64)
+    left, right = np.sqrt(np.mean(row[16:48, 4:28] ** 2)), np.sqrt(np.mean(row[16:48, 36:60] ** 2))
+    assert 0.7 < left / right < 1.4  # both halves carry the same energy (20x apart before)
+    assert float(np.sum(row * row)) == pytest.approx(1.0, abs=1e-5) and abs(float(row.mean())) < 1e-6
+
+
+def test_each_photos_null_spread_is_measured_and_keeps_a_wide_null_from_merging():
+    d = 64 * 64
+    rng = np.random.default_rng(4)
+    mask = np.full(d, 0.15)
+    mask[: d // 8] = 1.0  # 80 photos whose energy sits on the same eighth of the frame (a wide null between them)
+    x = _unit_rows(np.vstack([rng.standard_normal((80, d)) * mask, rng.standard_normal((40, d))]))
+    g = x @ x.T
+    spreads, overall = photo_spreads(g, d)
+    assert spreads[:80].mean() > 1.6 and spreads[80:].mean() < 1.3 and overall > 1.2
+    t = threshold_for(1e-3, len(x))
+    assert len(agglomerate(g, d, t)[1]) > 0  # the white-noise threshold merges photos that share no sensor
+    out = cluster_gram(g, d)
+    assert len(np.unique(out.labels)) == len(x) and not out.merges
+
+
+def test_second_pass_attaches_weak_photos_to_the_fingerprint_of_their_cluster():
+    d = 64 * 64
+    rng = np.random.default_rng(6)
+    k = rng.standard_normal((3, d))
+    strong = [0.45 * k[c] + rng.standard_normal((20, d)) for c in range(3)]  # pairwise z ~ 10
+    weak = [0.086 * k[c] + rng.standard_normal((2, d)) for c in range(3)]  # z ~ 2 with one photo, ~ 5 with all 20
+    x = _unit_rows(np.vstack(strong + weak))
+    truth = np.concatenate([np.repeat(np.arange(3), 20), np.repeat(np.arange(3), 2)])
+    g = x @ x.T
+    out = cluster_gram(g, d)
+    assert out.threshold_attach < out.threshold - 0.5
+    from sklearn.metrics import adjusted_rand_score
+
+    first_pass = reassign(g, agglomerate(g, d, out.threshold, out.spreads)[0], d, out.threshold, spreads=out.spreads)[0]
+    alone = [i for i in range(60, 66) if np.sum(first_pass == first_pass[i]) == 1]
+    assert len(alone) >= 3  # under the pairwise threshold, even against the whole cluster
+    assert out.n_attached >= len(alone) - 1 and adjusted_rand_score(truth, out.labels) > 0.95
+    assert len(np.unique(out.labels[:60])) == 3  # no two devices merged
+    lonely, n_attached, _ = attach_singletons(g, np.arange(len(x)), d, 1e-3)  # nothing to attach to: no cluster
+    assert n_attached == 0 and len(np.unique(lonely)) == len(x)
 
 
 # ------------------------------------------------------------------------------------------------ pipeline
@@ -184,3 +235,54 @@ def test_clustering_metrics_counts_merges_and_splits():
     m = clustering_metrics(["a", "a", "a", "b", "b", "c"], ["x", "x", "y", "x", "z", "w"])
     assert m["purity"] == pytest.approx(5 / 6) and m["inverse_purity"] == pytest.approx(4 / 6)
     assert m["merged_bodies"] == [["a", "b"]] and m["n_clusters_2plus"] == 1 and m["n_true_devices"] == 3
+
+
+def test_cluster_on_a_dask_cluster_gives_the_in_process_clusters(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from camforensics.pipelines.cluster import cluster_photos
+    from camforensics.pipelines.executor import Execution
+
+    root, truth = _photo_tree(tmp_path)
+    local = cluster_photos([root], store=tmp_path / "local")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        on_dask = cluster_photos([root], store=tmp_path / "dask", execution=Execution(scheduler=cluster.scheduler_address))
+    assert on_dask.context["execution"]["executor"] == "dask"
+    found = _clusters_of({"run": {"clusters": on_dask.context["clusters"]}})
+    assert found == _clusters_of({"run": {"clusters": local.context["clusters"]}})
+    assert len(set(found.values())) == 4 and set(found) == set(truth)
+
+
+def test_digest_prefilter_gives_the_dense_clusters_with_bounded_exact_work():
+    from sklearn.metrics import adjusted_rand_score
+
+    from camforensics.core.cluster_sparse import TOP, cluster_prefiltered
+
+    d = 64 * 64
+    x, labels = _devices(40, 6, d, strength=0.45, seed=2)  # pairwise z ~ 10
+    x = np.vstack([x, _unit_rows(np.random.default_rng(8).standard_normal((20, d)))]).astype(np.float32)
+    truth = np.concatenate([labels, 100 + np.arange(20)])
+    dense = cluster_gram(x @ x.T, d)
+    sparse = cluster_prefiltered(lambda v: x[v], range(len(x)), len(x), d, p_fa=1e-3)
+    assert adjusted_rand_score(truth, dense.labels) == 1.0
+    assert adjusted_rand_score(truth, sparse.clustering.labels) == 1.0
+    st = sparse.stats
+    assert st["n_candidate_pairs"] <= len(x) * TOP and st["largest_component"] <= 12  # no giant component
+    assert st["n_components"] >= 20  # the devices are found apart, then fingerprints join any fragments
+    k = sparse.multi.size
+    assert k == 40 and sparse.between.shape == (k, k) and np.nanmax(sparse.between) < sparse.clustering.threshold
+    inside = ~np.isnan(sparse.clustering.scores)
+    assert inside.sum() == 240 and np.all(sparse.clustering.scores[inside] > sparse.clustering.threshold_attach)
+
+
+def test_cluster_pipeline_with_the_prefilter_matches_every_pair(tmp_path):
+    from camforensics.pipelines.cluster import cluster_photos
+
+    root, _ = _photo_tree(tmp_path)
+    dense = cluster_photos([root], store=tmp_path / "a", params=ClusterParams(prefilter="off"))
+    sparse = cluster_photos([root], store=tmp_path / "b", params=ClusterParams(prefilter="on"))
+    found = _clusters_of({"run": {"clusters": sparse.context["clusters"]}})
+    assert found == _clusters_of({"run": {"clusters": dense.context["clusters"]}})  # rotated copies included
+    group = sparse.context["clusters"]["256x192"]
+    assert group["prefilter"]["method"] == "sign digest" and dense.context["clusters"]["256x192"]["prefilter"] is None
+    with pytest.raises(ParameterError):
+        ClusterParams(prefilter="sometimes")

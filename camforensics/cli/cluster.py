@@ -22,9 +22,17 @@ def register(app: typer.Typer) -> None:
 def cluster(
     paths: Annotated[list[Path], typer.Argument(help="Photos to group: files and/or folders (searched recursively).")],
     p_fa: Annotated[
-        float, typer.Option("--p-fa", help="Probability of any false merge of two devices (Gaussian null, Bonferroni).")
+        float, typer.Option("--p-fa", help="Probability of any false merge of two devices (each photo's measured null, Bonferroni).")
     ] = 1e-3,
     crop: Annotated[int, typer.Option("--crop", min=64, help="Side of the common central crop compared (pixels).")] = 1024,
+    prefilter: Annotated[
+        str,
+        typer.Option(
+            "--prefilter",
+            help="auto|on|off: compare exactly only the candidate pairs of 1-bit sign digests (memory without the "
+            "n x n matrix); auto: on past 4096 photos of one size.",
+        ),
+    ] = "auto",
     sigma0: Annotated[float, typer.Option(help="Denoiser noise std (0..255 scale).")] = 2.0,
     store: Annotated[
         Path | None,
@@ -50,10 +58,12 @@ def cluster(
     """Group photos by source sensor with no reference images and no number of devices (blind PRNU clustering).
 
     Photos of one sensor size (up to a quarter turn) are compared on a common central crop: the normalised
-    correlation of their whitened residuals, all pairs as one blocked matrix product. Clusters are merged while
-    their fingerprints correlate beyond a threshold set by --p-fa; each photo is then re-assigned to the cluster
-    whose fingerprint matches it best, and a photo that matches none stays alone. The report lists each
-    cluster's photos, each photo's score to its cluster and the scores between clusters.
+    correlation of their residuals (spectral peaks cut, local energy evened), every score divided by the null
+    spread measured for each photo. Clusters are merged while their fingerprints correlate beyond a threshold
+    set by --p-fa; each photo is then re-assigned to the cluster whose fingerprint matches it best, the photos
+    still alone are tested against the clusters, and a photo that matches none stays alone. Past 4096 photos
+    (--prefilter) only candidate pairs from 1-bit digests are scored exactly. The report lists each cluster's
+    photos, each photo's score to its cluster and the scores between clusters.
     """
     with cli_errors():
         check_format(fmt)
@@ -61,7 +71,7 @@ def cluster(
         from camforensics.core.params import ResidualParams
         from camforensics.pipelines.cluster import cluster_photos, store_for
 
-        params = ClusterParams(p_fa=p_fa, crop=crop)
+        params = ClusterParams(p_fa=p_fa, crop=crop, prefilter=prefilter)
         residual = ResidualParams(sigma0=sigma0)
         target = report_target(report, "cluster", fmt)
         folder = store if store is not None else (store_for(target) if str(target) != "-" else Path(".camforensics_cluster.residuals"))

@@ -8,14 +8,25 @@ The clustering is agglomerative on *cluster fingerprints* (Marra, Poggi, Sansone
 the fingerprint of a cluster A is estimated as the sum of its members' residuals ``S_A``, and two clusters are
 merged when their fingerprints correlate. Every such correlation follows from ``G`` alone,
 ``NCC(S_A, S_B) = C_AB / sqrt(C_AA C_BB)`` with ``C_AB`` the sum of ``G`` over A x B, so nothing is re-read.
-Under the null hypothesis (A and B from different sensors, residuals independent, near white after the Wiener
-filter) ``z_AB = sqrt(d) NCC`` is standard normal whatever the cluster sizes, while for one sensor it grows
-with the sizes: weak photos join once their cluster is large enough. Clusters are merged, best pair first,
-while the best ``z`` exceeds the threshold :func:`threshold_for` derived from a family-wise false-alarm
-probability ``P_FA`` over every test the agglomeration can make (Bonferroni over at most ``n (n - 1)`` tests
-and the orientation variants tried). No number of devices is needed; a photo that never passes stays a
-singleton. Then each photo is re-assigned to the cluster whose fingerprint, estimated without that photo,
-correlates best with it (:func:`reassign`); a photo whose best score is under the threshold becomes a singleton.
+Under the null hypothesis (A and B from different sensors) ``z_AB = sqrt(d) NCC`` would be standard normal for
+white residuals whatever the cluster sizes, while for one sensor it grows with the sizes: weak photos join once
+their cluster is large enough. Real residuals are not white: the z of two photos of different sensors is close
+to N(0, s_i s_j) with a spread ``s_i`` of each photo (scene leakage; 1.0 to 1.7 on real photos, about 1.3 for
+the simulator's small images). Each photo's spread is measured from its own row of z (negative side, shrunk to
+the overall spread: :func:`photo_spreads`), and every z, of photos or of clusters, is divided by
+``sqrt(s_A s_B)`` (a cluster's spread is its members' mean), which brings the measured null back to N(0, 1)
+so that ``P_FA`` means what it says. Clusters are merged, best pair first, while the best ``z`` exceeds the
+threshold :func:`threshold_for` derived from a family-wise false-alarm probability over every test the
+agglomeration can make (Bonferroni over at most ``n (n - 1)`` tests and the orientation variants tried; half of
+``P_FA``). Then each photo is re-assigned to the cluster whose fingerprint, estimated without that photo,
+correlates best with it (:func:`reassign`), and a second pass tests each remaining singleton against the
+clusters' fingerprints with the Bonferroni threshold of that smaller family (``n_singletons x n_clusters``
+tests; the other half of ``P_FA``: :func:`attach_singletons`). No number of devices is needed; a photo that
+never passes stays a singleton.
+
+The rows themselves (:func:`cluster_row`) are the residual with the peaks of its spectrum cut
+(:func:`equalise_spectrum`), brought to unit local energy (:func:`even_local_energy`), then zero-mean and
+unit-L2.
 
 References
 ----------
@@ -28,6 +39,7 @@ Forensics and Security 12(4), 2017.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -37,6 +49,12 @@ import numpy as np
 from camforensics.errors import ParameterError
 
 DEFAULT_P_FA = 1e-3  # family-wise probability that any two sensors are merged by chance (Gaussian null)
+SPREAD_PRIOR = 64  # pseudo-values of the overall null spread in each photo's own estimate (photo_spreads)
+PEAK_RATIO = 3.0  # spectrum equalisation: amplitudes cut to this many times their neighbourhood's mean
+PEAK_WINDOW = 15  # frequencies on a side of that neighbourhood
+ENERGY_WINDOW = 16  # pixels on a side of the local RMS the weighted residual is divided by
+PREFILTER_MIN = 4096  # photos of one group from which prefilter "auto" skips the n x n matrix (400 MB at 10,000)
+ATTACH_ROUNDS = 3  # rounds of the second pass (singletons against the re-estimated cluster fingerprints)
 
 
 @dataclass(frozen=True)
@@ -46,8 +64,11 @@ class ClusterParams:
     p_fa: float = DEFAULT_P_FA  # family-wise false-merge probability under the Gaussian null of NCC
     crop: int = 1024  # side of the common central crop (pixels); smaller images use their whole size
     block: int = 256  # rows per block of the Gram matrix (memory: block x d floats per operand)
+    prefilter: str = "auto"  # "on": sign-digest candidates (core.cluster_sparse); "off": every pair; "auto": on past PREFILTER_MIN photos
 
     def __post_init__(self) -> None:
+        if self.prefilter not in ("auto", "on", "off"):
+            raise ParameterError(f"prefilter must be auto, on or off, got {self.prefilter!r}")
         if not 0 < self.p_fa < 1:
             raise ParameterError(f"p_fa must be in (0, 1), got {self.p_fa!r}")
         if self.crop < 64:
@@ -78,25 +99,55 @@ def normalise_vector(residual: np.ndarray) -> np.ndarray:
     return v
 
 
-def whiten_spectrum(residual: np.ndarray) -> np.ndarray:
-    """The residual with a flat amplitude spectrum (phase only): spectrum equalisation of the residual.
+def equalise_spectrum(residual: np.ndarray, *, peak: float = PEAK_RATIO, window: int = PEAK_WINDOW) -> np.ndarray:
+    """The residual with the peaks of its amplitude spectrum cut down to ``peak`` times their neighbourhood's mean.
 
-    Scene detail and periodic artefacts that leak into residuals (JPEG blocks, demosaicing, shared by many
-    cameras) sit in few strong frequencies; the sensor pattern is spread over all of them. Flattening the
-    amplitude makes the residual close to white, so that the NCC of two unrelated photos has the null std
-    ``1 / sqrt(d)`` the threshold assumes, and shared artefacts no longer chain different cameras together
-    (Lin & Li, "Preprocessing reference sensor pattern noise via spectrum equalization", IEEE TIFS 11(1), 2016;
-    the cross-spectrum of PCE is flattened the same way in phase correlation).
+    Periodic artefacts shared by many cameras (JPEG blocks, demosaicing, sensor read-out lines) sit in few strong
+    frequencies; the sensor pattern is spread over all of them. Cutting each amplitude to at most ``peak`` times
+    the mean of the ``window x window`` frequencies around it removes those peaks while keeping the broad shape of
+    the spectrum, which weights the frequencies the camera's processing left to the pattern (spectrum
+    equalisation, Lin & Li, IEEE TIFS 11(1), 2016). Flattening the whole amplitude instead (phase only) gives the
+    frequencies the camera's denoising and JPEG emptied the same weight as the others: on the development corpus
+    it lowered the weak phones' scores (measured in docs/algorithms.md).
 
     Returns
     -------
     ndarray, float32, same shape
     """
+    from scipy.ndimage import uniform_filter
+
     r = np.asarray(residual, np.float64)
     spectrum = np.fft.rfft2(r)
     amplitude = np.abs(spectrum)
-    floor = 1e-9 * float(amplitude.mean()) + 1e-30
-    return np.fft.irfft2(spectrum / (amplitude + floor), s=r.shape).astype(np.float32)
+    local = uniform_filter(amplitude, window, mode="wrap") + 1e-30
+    return np.fft.irfft2(spectrum / np.maximum(1.0, amplitude / (peak * local)), s=r.shape).astype(np.float32)
+
+
+def even_local_energy(residual: np.ndarray, *, window: int = ENERGY_WINDOW) -> np.ndarray:
+    """Content-adaptive weighting: the residual divided by its local RMS over ``window x window`` pixels.
+
+    Textured areas leak the scene's edges into the residual (the denoiser cannot tell them from noise) and would
+    dominate a correlation; bringing every area to the same energy lets the flat and textured parts count
+    alike. (Weighting by the intensity as well, the matched filter of a multiplicative pattern, was measured and
+    left out: it added a component common to every simulated photo, mean pair z +0.1, enough to chain 1,000
+    simulated photos into one cluster.)
+
+    Returns
+    -------
+    ndarray, float32, same shape
+    """
+    from scipy.ndimage import uniform_filter
+
+    w = np.asarray(residual, np.float32)
+    energy = uniform_filter(w * w, window)
+    floor = np.float32(1e-6 * float(energy.mean()) + 1e-30)
+    return (w / np.sqrt(energy + floor)).astype(np.float32)
+
+
+def cluster_row(residual: np.ndarray) -> np.ndarray:
+    """The row a photo is clustered by: :func:`equalise_spectrum`, :func:`even_local_energy`, then zero-mean and
+    unit-L2 (:func:`normalise_vector`)."""
+    return normalise_vector(even_local_energy(equalise_spectrum(residual)))
 
 
 def central_crop(a: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -203,39 +254,85 @@ class Clustering:
     threshold: float  # the z a merge needed
     merges: list[tuple[int, int, float]]  # (cluster a, cluster b, z) of each merge in order (indices at the time)
     scores: np.ndarray  # float, (n,): each photo's z to its cluster's fingerprint without itself (nan: singleton)
-    null_spread: float  # robust std of the off-diagonal pairwise z (1 under the white-noise null)
+    null_spread: float  # robust std of the pairwise z of different sensors (negative side; 1 under the white null)
     n_reassigned: int  # photos moved by the re-assignment
+    spreads: np.ndarray  # float, (n,): each photo's null spread (photo_spreads); every z is divided by it
+    threshold_attach: float  # the z a singleton needed against a cluster in the second pass (nan: none tested)
+    n_attached: int  # singletons attached by the second pass
 
 
-def pair_z(g: np.ndarray, d: int) -> np.ndarray:
-    """``sqrt(d) G`` as float32 with the diagonal zeroed: the pairwise z-scores of unit residual vectors."""
-    z = g.astype(np.float32) * np.float32(math.sqrt(d))
-    np.fill_diagonal(z, 0.0)
-    return z
+def negative_side_spread(values: np.ndarray) -> tuple[float, int]:
+    """Robust std of a symmetric null from its negative half: ``1.4826 x median(-v)`` over ``v < 0``.
 
-
-def robust_null_spread(z: np.ndarray, *, max_pairs: int = 2_000_000, seed: int = 0) -> float:
-    """Robust std (1.4826 x median |z|) of the off-diagonal z-scores: 1 when the Gaussian null holds.
-
-    Most pairs of a mixed folder are of different sensors, so the median ignores the matching ones. Reported
-    as a check of the null; the threshold does not use it.
+    Pairs of one sensor have positive z; the negative side holds (almost) only the null, so the estimate is not
+    inflated by the matches, whatever their share. Returns (spread, number of negative values); nan when none.
     """
-    n = z.shape[0]
+    v = np.asarray(values, np.float64).ravel()
+    neg = -v[v < 0]
+    return (float(1.4826 * np.median(neg)) if neg.size else float("nan")), int(neg.size)
+
+
+class SpreadMeter:
+    """Per-photo and overall negative-side null spreads, fed rows of z in blocks (memory: the n results).
+
+    ``add(i0, z)`` takes the z of photos ``i0 .. i0 + len(z)`` against others (a photo's z with itself must be 0
+    or positive: only negative values count); ``finish`` shrinks each photo's estimate towards the overall one
+    with ``prior`` pseudo-values and floors it at 1 (see :func:`photo_spreads`).
+    """
+
+    BIN = 0.005  # |z| histogram bin of the overall median
+
+    def __init__(self, n: int) -> None:
+        self.med = np.full(n, np.nan)
+        self.count = np.zeros(n, np.int64)
+        self.hist = np.zeros(4096, np.int64)
+
+    def add(self, i0: int, z: np.ndarray) -> None:
+        neg = np.where(z < 0, -z, np.nan)
+        self.count[i0 : i0 + z.shape[0]] = np.count_nonzero(z < 0, axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a row without a negative value: nan, handled below
+            self.med[i0 : i0 + z.shape[0]] = np.nanmedian(neg, axis=1)
+        bins = np.minimum((neg[np.isfinite(neg)] / self.BIN).astype(np.int64), self.hist.size - 1)
+        self.hist += np.bincount(bins, minlength=self.hist.size)
+
+    def finish(self, prior: int = SPREAD_PRIOR) -> tuple[np.ndarray, float]:
+        total = int(self.hist.sum())
+        overall = float(1.4826 * self.BIN * (np.searchsorted(np.cumsum(self.hist), (total + 1) / 2) + 0.5)) if total else float("nan")
+        base = max(1.0, overall) if math.isfinite(overall) else 1.0
+        own = np.where(np.isfinite(self.med), 1.4826 * self.med, base)
+        spreads = (self.count * own + prior * base) / (self.count + prior)
+        return np.maximum(spreads, 1.0), overall
+
+
+def photo_spreads(g: np.ndarray, d: int, *, prior: int = SPREAD_PRIOR, block: int = 1024) -> tuple[np.ndarray, float]:
+    """Each photo's measured null spread: the robust std of its z against the other photos.
+
+    On real photos the z of two different sensors is not N(0, 1) but close to N(0, s_i s_j), with a spread s_i
+    of each photo (scene leakage that survives the equalisation: 1.0 to 1.7 on the development corpus). Each s_i
+    is :func:`negative_side_spread` of the photo's row of z, shrunk towards the spread of all pairs with
+    ``prior`` pseudo-values (a row of a few dozen photos gives a noisy estimate), and never below 1 (the
+    white-noise null).
+
+    Returns
+    -------
+    (spreads, overall)
+        float64 (n,) per photo, and the negative-side spread of all pairs (not floored; nan under 2 photos).
+    """
+    n = g.shape[0]
     if n < 2:
-        return float("nan")
-    iu = np.triu_indices(n, 1) if n * (n - 1) // 2 <= max_pairs else None
-    if iu is not None:
-        vals = z[iu]
-    else:
-        rng = np.random.default_rng(seed)
-        i = rng.integers(0, n, max_pairs)
-        j = rng.integers(0, n, max_pairs)
-        keep = i != j
-        vals = z[i[keep], j[keep]]
-    return float(1.4826 * np.median(np.abs(vals)))
+        return np.ones(n), float("nan")
+    meter = SpreadMeter(n)
+    for i0 in range(0, n, block):
+        rows = np.asarray(g[i0 : i0 + block], np.float32) * np.float32(math.sqrt(d))
+        rows[np.arange(rows.shape[0]), np.arange(i0, i0 + rows.shape[0])] = 0.0
+        meter.add(i0, rows)
+    return meter.finish(prior)
 
 
-def agglomerate(g: np.ndarray, d: int, threshold: float) -> tuple[np.ndarray, list[tuple[int, int, float]]]:
+def agglomerate(
+    g: np.ndarray, d: int, threshold: float, spreads: np.ndarray | None = None, sizes: np.ndarray | None = None
+) -> tuple[np.ndarray, list[tuple[int, int, float]]]:
     """Merge clusters, best fingerprint correlation first, while its z exceeds ``threshold``.
 
     Parameters
@@ -245,6 +342,12 @@ def agglomerate(g: np.ndarray, d: int, threshold: float) -> tuple[np.ndarray, li
     d : int
         Pixels per residual vector.
     threshold : float
+    spreads : ndarray, optional
+        Each photo's null spread (:func:`photo_spreads`); a cluster's is the mean of its members', and the z of
+        two clusters is divided by the square root of the product of theirs. Default 1 (the white-noise null).
+    sizes : ndarray, optional
+        Photos behind each row when the rows are already clusters (``g`` then holds the sums ``C_AB`` and
+        ``spreads`` the clusters' mean spreads); default one each.
 
     Returns
     -------
@@ -257,9 +360,11 @@ def agglomerate(g: np.ndarray, d: int, threshold: float) -> tuple[np.ndarray, li
     alive = np.ones(n, bool)
     members: list[list[int]] = [[i] for i in range(n)]
     sqrt_d = math.sqrt(d)
+    size = np.ones(n) if sizes is None else np.asarray(sizes, np.float64).copy()
+    s_sum = size.copy() if spreads is None else np.asarray(spreads, np.float64) * size
 
     def z_row(a: int) -> np.ndarray:
-        diag = np.clip(np.diagonal(c), 1e-30, None)
+        diag = np.clip(np.diagonal(c), 1e-30, None) * (s_sum / size)
         z = sqrt_d * c[a] / np.sqrt(diag[a] * diag)
         z[~alive] = -np.inf
         z[a] = -np.inf
@@ -282,6 +387,8 @@ def agglomerate(g: np.ndarray, d: int, threshold: float) -> tuple[np.ndarray, li
         merges.append((a, b, zab))
         c[a] += c[b]
         c[:, a] += c[:, b]  # c[a, a] now C_AA + 2 C_AB + C_BB
+        s_sum[a] += s_sum[b]
+        size[a] += size[b]
         alive[b] = False
         best[b] = -np.inf
         members[a].extend(members[b])
@@ -325,7 +432,7 @@ def _member_sums(g: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> np.ndarr
 
 
 def scores_to_clusters(
-    g: np.ndarray, labels: np.ndarray, d: int, ids: np.ndarray | None = None
+    g: np.ndarray, labels: np.ndarray, d: int, ids: np.ndarray | None = None, spreads: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """z of every photo against clusters' fingerprints (the sum of the members' residuals, leaving the photo
     itself out of its own cluster).
@@ -334,6 +441,9 @@ def scores_to_clusters(
     ----------
     ids : ndarray, optional
         The clusters to score against (sorted labels); default every cluster.
+    spreads : ndarray, optional
+        Each photo's null spread (:func:`photo_spreads`): z is divided by ``sqrt(s_i * s_cluster)``, the
+        cluster's spread being the mean of its members' (without the photo itself). Default 1.
 
     Returns
     -------
@@ -350,10 +460,18 @@ def scores_to_clusters(
     norm2 = cc[None, :] - own * (2 * gc - self_g[:, None])
     with np.errstate(invalid="ignore", divide="ignore"):
         z = math.sqrt(d) * num / (np.sqrt(np.where(norm2 > 1e-12, norm2, np.nan)) * np.sqrt(np.clip(self_g, 1e-30, None))[:, None])
+        if spreads is not None:
+            sp = np.asarray(spreads, np.float64)
+            size = np.array([np.count_nonzero(labels == k) for k in ids], np.float64)
+            total = np.array([sp[labels == k].sum() for k in ids], np.float64)
+            mean = (total[None, :] - own * sp[:, None]) / (size[None, :] - own)
+            z = z / np.sqrt(sp[:, None] * mean)
     return ids, z
 
 
-def reassign(g: np.ndarray, labels: np.ndarray, d: int, threshold: float, *, rounds: int = 3) -> tuple[np.ndarray, int]:
+def reassign(
+    g: np.ndarray, labels: np.ndarray, d: int, threshold: float, *, rounds: int = 3, spreads: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """Move each photo to the cluster of two or more photos whose fingerprint (without the photo) correlates best
     with it.
 
@@ -371,7 +489,7 @@ def reassign(g: np.ndarray, labels: np.ndarray, d: int, threshold: float, *, rou
         targets = multi_photo_clusters(labels)
         if targets.size == 0:
             break
-        ids, z = scores_to_clusters(g, labels, d, targets)
+        ids, z = scores_to_clusters(g, labels, d, targets, spreads)
         zz = np.where(np.isnan(z), -np.inf, z)
         best = np.argmax(zz, axis=1)
         best_z = zz[np.arange(labels.size), best]
@@ -389,6 +507,47 @@ def reassign(g: np.ndarray, labels: np.ndarray, d: int, threshold: float, *, rou
     return labels, moved_total
 
 
+def attach_singletons(
+    g: np.ndarray, labels: np.ndarray, d: int, p_fa: float, *, spreads: np.ndarray | None = None,
+    n_variants: int = 1, rounds: int = ATTACH_ROUNDS,
+) -> tuple[np.ndarray, int, float]:
+    """Second pass: each singleton tested against the fingerprints of the clusters of two or more photos.
+
+    The clusters found by :func:`agglomerate` have stronger fingerprints than any single photo, so a weak photo
+    that never passed the pairwise threshold may pass against its cluster. The family of tests is smaller
+    (``n_singletons x n_clusters`` instead of ``n (n - 1)``), so the Bonferroni threshold is lower for the same
+    ``p_fa`` (split over ``rounds``: each round re-estimates the fingerprints with the photos just attached). A
+    singleton joins the cluster of its best z when that z exceeds the threshold.
+
+    Returns
+    -------
+    (labels, n_attached, threshold)
+        ``threshold`` of the first round (nan when there was nothing to test).
+    """
+    from scipy.special import ndtri
+
+    labels = labels.copy()
+    attached = 0
+    first = float("nan")
+    for _ in range(rounds):
+        targets = multi_photo_clusters(labels)
+        counts = np.bincount(labels)
+        single = np.flatnonzero(counts[labels] == 1)
+        if targets.size == 0 or single.size == 0:
+            break
+        t = float(-ndtri(p_fa / (rounds * single.size * targets.size * max(1, n_variants))))
+        first = t if math.isnan(first) else first
+        ids, z = scores_to_clusters(g, labels, d, targets, spreads)
+        zs = np.where(np.isnan(z[single]), -np.inf, z[single])
+        best = np.argmax(zs, axis=1)
+        go = zs[np.arange(single.size), best] > t
+        if not go.any():
+            break
+        labels[single[go]] = ids[best[go]]
+        attached += int(go.sum())
+    return labels, attached, first
+
+
 def relabel_by_size(labels: np.ndarray) -> np.ndarray:
     """Labels renumbered 0, 1, ... by decreasing cluster size (ties by the first photo)."""
     ids, first, counts = np.unique(labels, return_index=True, return_counts=True)
@@ -399,6 +558,11 @@ def relabel_by_size(labels: np.ndarray) -> np.ndarray:
 
 def cluster_gram(g: np.ndarray, d: int, *, p_fa: float = DEFAULT_P_FA, n_variants: int = 1) -> Clustering:
     """Cluster photos from the pairwise NCC of their residuals (see the module docstring).
+
+    Each photo's null spread is measured (:func:`photo_spreads`) and every z divided by it; then agglomeration
+    and re-assignment at the Bonferroni threshold for ``n (n - 1)`` tests, and the second pass
+    (:func:`attach_singletons`) at the threshold for ``n_singletons x n_clusters`` tests. ``p_fa`` is split
+    evenly between the two passes.
 
     Parameters
     ----------
@@ -416,28 +580,34 @@ def cluster_gram(g: np.ndarray, d: int, *, p_fa: float = DEFAULT_P_FA, n_variant
     Clustering
     """
     n = g.shape[0]
-    t = threshold_for(p_fa, n, n_variants)
+    t = threshold_for(p_fa / 2, n, n_variants)
     if n == 0:
-        return Clustering(np.zeros(0, np.int64), t, [], np.zeros(0), float("nan"), 0)
-    labels, merges = agglomerate(g, d, t)
-    labels, moved = reassign(g, labels, d, t)
+        return Clustering(np.zeros(0, np.int64), t, [], np.zeros(0), float("nan"), 0, np.zeros(0), float("nan"), 0)
+    spreads, overall = photo_spreads(g, d)
+    labels, merges = agglomerate(g, d, t, spreads)
+    labels, moved = reassign(g, labels, d, t, spreads=spreads)
+    labels, attached, t_attach = attach_singletons(g, labels, d, p_fa / 2, spreads=spreads, n_variants=n_variants)
     labels = relabel_by_size(labels)
-    ids, z = scores_to_clusters(g, labels, d, multi_photo_clusters(labels))
+    ids, z = scores_to_clusters(g, labels, d, multi_photo_clusters(labels), spreads)
     scores = np.full(n, np.nan)
     col = np.searchsorted(ids, labels)
     inside = col < ids.size
     inside[inside] = ids[col[inside]] == labels[inside]
     scores[inside] = z[np.flatnonzero(inside), col[inside]]
-    return Clustering(labels, t, merges, scores, robust_null_spread(pair_z(g, d)), moved)
+    return Clustering(labels, t, merges, scores, overall, moved, spreads, t_attach, attached)
 
 
-def between_clusters(g: np.ndarray, labels: np.ndarray, d: int, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def between_clusters(
+    g: np.ndarray, labels: np.ndarray, d: int, ids: np.ndarray | None = None, spreads: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """z between every two clusters' fingerprints (sums of members' residuals): the evidence that they differ.
 
     Parameters
     ----------
     ids : ndarray, optional
         The clusters compared (sorted labels); default every cluster.
+    spreads : ndarray, optional
+        Each photo's null spread; z is divided by ``sqrt(s_a s_b)`` of the clusters' mean spreads. Default 1.
 
     Returns
     -------
@@ -449,5 +619,8 @@ def between_clusters(g: np.ndarray, labels: np.ndarray, d: int, ids: np.ndarray 
     cc = np.stack([gc[labels == k].sum(axis=0) for k in ids]) if ids.size else np.zeros((0, 0))
     diag = np.clip(np.diagonal(cc), 1e-30, None)
     z = math.sqrt(d) * cc / np.sqrt(np.outer(diag, diag))
+    if spreads is not None and ids.size:
+        mean = np.array([np.mean(np.asarray(spreads)[labels == k]) for k in ids])
+        z = z / np.sqrt(np.outer(mean, mean))
     np.fill_diagonal(z, np.nan)
     return ids, z

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from camforensics.core.cluster import ClusterParams, between_clusters, central_crop, cluster_gram, fold_variants
-from camforensics.core.cluster import gram_blocks, multi_photo_clusters, normalise_vector, scores_to_clusters
-from camforensics.core.cluster import whiten_spectrum
+from camforensics.core.cluster import PREFILTER_MIN, cluster_row, gram_blocks, multi_photo_clusters, scores_to_clusters
+from camforensics.core.cluster_sparse import cluster_prefiltered
 from camforensics.core.params import FingerprintParams, ResidualParams
 from camforensics.core.residual import extract_residual
 from camforensics.errors import CamforensicsError
@@ -39,6 +39,7 @@ from camforensics.reports.report import Report
 
 STORE_SUFFIX = ".residuals"
 MAX_BETWEEN = 20  # closest other clusters listed per cluster in the report
+ROW_VERSION = 3  # in the store's file names: rows of an earlier definition are never reused by --resume
 
 
 def store_for(report: str | os.PathLike[str]) -> Path:
@@ -76,10 +77,11 @@ def residual_one(path: Path, setup: ClusterSetup, record: dict[str, Any]) -> Non
     long_side, short_side = min(setup.crop, max(h, w)), min(setup.crop, min(h, w))
     window = central_crop(img.pixels, long_side, short_side) if portrait else central_crop(img.pixels, short_side, long_side)
     res = extract_residual(window, params=setup.residual)
+    row = cluster_row(res).reshape(res.shape)
     if portrait:
-        res = np.rot90(res)  # landscape; the other quarter turn is compared as the reversed row
-    vec = normalise_vector(whiten_spectrum(res))
-    key = hashlib.sha256(f"{img.info.sha256}:{res.shape}".encode()).hexdigest()[:32] + ".npy"
+        res = row = np.rot90(row)  # landscape; the other quarter turn is compared as the reversed row
+    vec = np.ascontiguousarray(row).ravel()
+    key = hashlib.sha256(f"{img.info.sha256}:{res.shape}:{ROW_VERSION}".encode()).hexdigest()[:32] + ".npy"
     target = Path(setup.store) / key
     tmp = target.with_name(f".{key}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
@@ -123,12 +125,21 @@ def cluster_group(photos: list[_Photo], params: ClusterParams, tick: Callable[[i
     if not square:  # a portrait photo: both quarter turns (a square crop keeps the stored order)
         variants += [(p, True) for p, ph in enumerate(photos) if ph.portrait]
     n_variants = 2 if len(variants) > len(photos) else 1
-    g = gram_blocks(_rows_reader(photos, variants, d), len(variants), block=params.block, tick=tick)
-    g = fold_variants(g, [p for p, _ in variants], len(photos))
-    result = cluster_gram(g, d, p_fa=params.p_fa, n_variants=n_variants)
-    multi = multi_photo_clusters(result.labels)
-    _, zbetween = between_clusters(g, result.labels, d, multi)  # among clusters of 2+ photos
-    _, zphoto = scores_to_clusters(g, result.labels, d, multi)  # a singleton's z to each of them
+    owner = [p for p, _ in variants]
+    prefilter = params.prefilter == "on" or (params.prefilter == "auto" and len(photos) > PREFILTER_MIN)
+    if prefilter:
+        read = _rows_reader(photos, variants, d)
+        sparse = cluster_prefiltered(lambda v: read(v, v + 1)[0], owner, len(photos), d, p_fa=params.p_fa,
+                                     n_variants=n_variants, block=params.block)
+        result, multi, zbetween, zphoto = sparse.clustering, sparse.multi, sparse.between, sparse.to_clusters
+    else:
+        g = gram_blocks(_rows_reader(photos, variants, d), len(variants), block=params.block, tick=tick)
+        g = fold_variants(g, owner, len(photos))
+        result = cluster_gram(g, d, p_fa=params.p_fa, n_variants=n_variants)
+        multi = multi_photo_clusters(result.labels)
+        _, zbetween = between_clusters(g, result.labels, d, multi, result.spreads)  # among clusters of 2+ photos
+        _, zphoto = scores_to_clusters(g, result.labels, d, multi, result.spreads)  # a singleton's z to each of them
+        del g
     ids = np.unique(result.labels)
     clusters = []
     for k in ids:
@@ -146,6 +157,7 @@ def cluster_group(photos: list[_Photo], params: ClusterParams, tick: Callable[[i
                         **({"path_hex": photos[i].path_hex} if photos[i].path_hex else {}),
                         "sha256": photos[i].sha256,
                         "z_to_cluster": None if math.isnan(result.scores[i]) else round(float(result.scores[i]), 3),
+                        "null_spread": round(float(result.spreads[i]), 3),
                     }
                     for i in members
                 ],
@@ -158,11 +170,14 @@ def cluster_group(photos: list[_Photo], params: ClusterParams, tick: Callable[[i
         "pixels_compared": d,
         "orientation_variants": n_variants,
         "threshold_z": round(result.threshold, 4),
-        "null_spread": round(result.null_spread, 4),
+        "threshold_attach_z": None if math.isnan(result.threshold_attach) else round(result.threshold_attach, 4),
+        "null_spread": None if math.isnan(result.null_spread) else round(result.null_spread, 4),
         "n_merges": len(result.merges),
         "n_reassigned": result.n_reassigned,
+        "n_attached": result.n_attached,
         "n_clusters": len(ids),
         "n_singletons": int(sum(1 for c in clusters if c["n_photos"] == 1)),
+        "prefilter": sparse.stats if prefilter else None,
         "clusters": clusters,
         "_labels": result.labels,
     }
@@ -247,8 +262,10 @@ def cluster_photos(
     report.context["clusters"] = groups
     report.context["timing"] = {"cluster_s": time.perf_counter() - t_cluster}
     report.context["threshold_rule"] = (
-        "merge two clusters while the z of their fingerprints' normalised correlation, sqrt(pixels) * NCC, exceeds "
-        "the Gaussian-null threshold t with n(n-1) * variants * Q(t) = p_fa (Bonferroni over every test)"
+        "z = sqrt(pixels) * NCC of two fingerprints (sums of photos' rows), divided by sqrt(s_a * s_b), the mean "
+        "measured null spreads of their photos; merge while z > t with n(n-1) * variants * Q(t) = p_fa / 2, then "
+        "attach each singleton to its best cluster when z > t' with n_singletons * n_clusters * variants * rounds "
+        "* Q(t') = p_fa / 2 (Bonferroni over every test)"
     )
     if enroll is not None:
         members = {

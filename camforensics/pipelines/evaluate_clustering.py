@@ -93,7 +93,8 @@ def evaluate_clustering(report: str | Path, truth: Sequence[str | Path], *, layo
     metrics["same_model_bodies"] = [
         {"devices": p, "kept_apart": not any(set(p) <= set(m) for m in merged)} for p in pairs
     ]
-    metrics["threshold"] = {g: {"threshold_z": v.get("threshold_z"), "null_spread": v.get("null_spread")}
+    metrics["threshold"] = {g: {"threshold_z": v.get("threshold_z"), "threshold_attach_z": v.get("threshold_attach_z"),
+                                "null_spread": v.get("null_spread")}
                             for g, v in (doc["run"].get("clusters") or {}).items()}
     out.finish(**metrics)
     return out
