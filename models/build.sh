@@ -18,12 +18,14 @@
 # Then: a self-checking export per member (models/<name>.onnx + manifest entry; parity tolerance 1e-3 on 17-class
 # log-probabilities), the panel (mean of the members' log-probabilities; open-set threshold calibrated on the
 # validation split; identify's default decision), the JPEG signature table (models/jpeg-signatures.json), and
-# models/measure_attribution.py, which records the real-full figures and the open-set folds of
-# models/openset_folds.sh (run it first, or set FOLDS= to skip) in the panel's manifest entry.
+# models/measure_attribution.py, which measures the fused decision (panel + JPEG coding signature, signature table of
+# the training photos only), calibrates its threshold on validation (the panel's decision.fusion) and records it, the
+# real-full figures and the open-set folds of models/openset_folds.sh (run it first, or set FOLDS= to skip) in the
+# panel's manifest entry.
 set -euo pipefail
 DATA="${1:-../shared/data}"
 JOBS="${2:-2}"
-FOLDS="${FOLDS-runs/fold1 runs/fold2 runs/fold3}"
+FOLDS="${FOLDS-runs/fold1 runs/fold2 runs/fold3 runs/fold4 runs/fold5}"
 
 build() {
   local pre="$1" name="$2"

@@ -312,7 +312,7 @@ def open_set_folds(folds: list[Path]) -> dict:
         cnn_flag = np.array([m.max() < cnn_thr for m in test_means])
         flags["cnn"] = cnn_flag
         flags["sig"] = np.array([e.status != CODING_CAMERA for e in tables_ev])
-        flags["agree"] = np.array([e.status == CODING_CAMERA and classes[p] not in e.candidates
+        flags["agree"] = np.array([not (e.status == CODING_CAMERA and classes[p] in e.candidates)
                                    for e, p in zip(tables_ev, preds)])
         flags = {c: flags[c] for c in cues}
         fold = {"run": run.name, "left_out": list(cfg.unknown_models), "n_unknown": int(unknown.sum()),
