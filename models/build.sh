@@ -25,7 +25,7 @@
 set -euo pipefail
 DATA="${1:-../shared/data}"
 JOBS="${2:-2}"
-FOLDS="${FOLDS-runs/fold1 runs/fold2 runs/fold3 runs/fold4 runs/fold5}"
+FOLDS="${FOLDS-runs/fold1 runs/fold2 runs/fold3 runs/fold4}"
 
 build() {
   local pre="$1" name="$2"
@@ -55,5 +55,5 @@ folds=()
 for f in $FOLDS; do [ -f "$f/best.pt" ] && folds+=("$f"); done
 python models/measure_attribution.py --data "$DATA" --panel attributor-panel --json runs/attribution-measures.json \
   --record ${folds:+--folds "${folds[@]}"} \
-  --fold-protocol "HP member only, 10 epochs (otherwise the panel's recipe), 3 models left out per fold"
+  --fold-protocol "HP member only, 10 epochs, 64 decision patches (otherwise the panel's recipe), 3 models left out per fold; each fold's signature table from its training photos, fused threshold from its validation photos"
 camforensics models list
