@@ -47,7 +47,7 @@ def test_a_candidate_set_restricts_the_name():
     ev = CodingEvidence("camera", {"B two": 0.9, "C three": 0.9}, frozenset(CLASSES))
     d = fuse(ev)
     assert (d.model, d.top, d.candidates, d.by) == ("B two", "B two", ("B two", "C three"), ("cnn", "jpeg_signature"))
-    assert d.score == pytest.approx(math.log(0.3)) and "A one never wrote them" in d.note
+    assert d.score == pytest.approx(math.log(0.3)) and "A one writes another" in d.note
     only_c = CodingEvidence("camera", {"C three": 1.0}, frozenset(CLASSES))
     assert fuse(only_c).model == "C three"
 

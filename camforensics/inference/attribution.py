@@ -308,13 +308,13 @@ def fuse_scores(
     if score < thr:
         return FusedDecision(
             None, name, score, thr, ("cnn", "jpeg_signature"), cands,
-            f"unknown: of the cameras that write these JPEG tables ({', '.join(cands)}), the CNN finds {name} the "
+            f"unknown: of the cameras that write this JPEG coding ({', '.join(cands)}), the CNN finds {name} the "
             "likeliest, but below its threshold",
         )
-    how = "the CNN's own first choice" if i_best == best else f"the CNN's first choice {cnn_top} never wrote them"
+    how = "the CNN's own first choice" if i_best == best else f"the CNN's first choice {cnn_top} writes another coding"
     return FusedDecision(
         name, name, score, thr, ("cnn", "jpeg_signature"), cands,
-        f"{name}: the likeliest for the CNN among the cameras that write these JPEG tables ({', '.join(cands)}; {how})",
+        f"{name}: the likeliest for the CNN among the cameras that write this JPEG coding ({', '.join(cands)}; {how})",
     )
 
 
