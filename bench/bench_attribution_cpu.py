@@ -32,7 +32,7 @@ for f in frames:
     a = attribute_pixels(px, panel)
     res.append((cpu(lambda: load_image(f), 3), cpu(lambda: attribute_pixels(px, panel), 3),
                 cpu(lambda: fuse_decision(a, file_evidence(f, table), fused_threshold=-2.0), 3)))
-med = lambda i: round(statistics.median(r[i] for r in res), 3)  # noqa: E731
+med = lambda i: round(statistics.median(r[i] for r in res), 3)
 print(len(res), "12 MP real frames, CPU seconds on one thread: decode median", med(0), "panel attribution median",
       med(1), "signature evidence + fusion median", med(2), "total median", round(statistics.median(sum(r) for r in res), 3),
       "max", round(max(sum(r) for r in res), 3))

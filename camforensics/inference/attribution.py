@@ -285,7 +285,7 @@ def fuse_scores(
         why = evidence.reason or "the JPEG tables are those of no known camera"
         return FusedDecision(None, cnn_top, -math.inf, cnn_thr, ("jpeg_signature",), (), f"unknown: {why}")
     allowed = [
-        (i, evidence.candidates[c] if c in evidence.candidates else UNLISTED_PRIOR)
+        (i, evidence.candidates.get(c, UNLISTED_PRIOR))
         for i, c in enumerate(classes)
         if c in evidence.candidates or c not in evidence.listed
     ]
