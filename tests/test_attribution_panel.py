@@ -176,14 +176,23 @@ def test_identify_matches_the_jpeg_signature_beside_the_attribution(panel_regist
 
     from camforensics.pipelines.signatures import build_table
 
-    ref = tmp_path / "ref" / "Alpha_One_0" / "nat"
-    ref.mkdir(parents=True)
-    Image.fromarray(trace_image("checker", 1, 192)).save(ref / "r.jpg", quality=93)
+    def camera_exif(make: str, model: str) -> bytes:
+        ex = Image.Exif()
+        ex[0x010F], ex[0x0110] = make, model
+        return ex.tobytes()
+
+    for cam, quality in (("Alpha_One_0", 93), ("Beta_Two_0", 80)):  # two cameras with their own tables
+        ref = tmp_path / "ref" / cam / "nat"
+        ref.mkdir(parents=True)
+        make, model = cam[:-2].split("_")
+        Image.fromarray(trace_image("checker", 1, 192)).save(ref / "r.jpg", quality=quality,
+                                                             exif=camera_exif(make, model))  # fmt: skip
     table, _ = build_table([tmp_path / "ref"])
     table.save(tmp_path / "t.json")
     q = tmp_path / "q"
     q.mkdir()
-    Image.fromarray(trace_image("checker", 2, 192)).save(q / "same.jpg", quality=93)
+    Image.fromarray(trace_image("checker", 2, 192)).save(q / "same.jpg", quality=93, exif=camera_exif("Alpha", "One"))
+    Image.fromarray(trace_image("checker", 2, 192)).save(q / "nobody.jpg", quality=41, exif=camera_exif("Alpha", "One"))
     ex = Image.Exif()
     ex[0x0131] = "GIMP 2.10"
     Image.fromarray(trace_image("checker", 3, 192)).save(q / "edited.jpg", quality=60, exif=ex.tobytes())
@@ -196,10 +205,15 @@ def test_identify_matches_the_jpeg_signature_beside_the_attribution(panel_regist
     assert by["same.jpg"]["cameras"] == ["Alpha One"] and by["same.jpg"]["resaved"]["flag"] is False
     assert by["edited.jpg"]["resaved"]["flag"] is True and "GIMP" in by["edited.jpg"]["note"]
     verdict = {Path(r["input"]["path"]).name: (r["model_attribution"], r["camera_model"]) for r in doc["results"]}
-    att, comb = verdict["edited.jpg"]  # Alpha One's photos never had quality-60 tables: the signature vetoes a name
-    if att["decision"]["model"] == "Alpha One":
-        assert comb["unknown"] is True and comb["by"] == "jpeg_signature"
-    att, comb = verdict["same.jpg"]
-    assert comb["model"] == att["decision"]["model"] or att["decision"]["model"] not in (None, "Alpha One")
+    att, comb = verdict["edited.jpg"]  # re-saved by an editor: its tables say nothing of the camera, the CNN decides
+    assert comb["by"] == ["cnn"] and comb["coding"]["status"] == "unusable" and comb["model"] == att["decision"]["model"]
+    att, comb = verdict["same.jpg"]  # Alpha One's tables: the name is the CNN's best among {Alpha One}
+    assert comb["by"] == ["cnn", "jpeg_signature"] and comb["candidates"] == ["Alpha One"] and comb["top"] == "Alpha One"
+    assert comb["exif"]["consistent"] is (comb["model"] == "Alpha One")
+    att, comb = verdict["nobody.jpg"]  # tables no known camera wrote: unknown, whatever the CNN says
+    assert comb["unknown"] is True and comb["by"] == ["jpeg_signature"] and comb["top"] == att["top_k"][0]["model"]
     assert doc["summary"]["n_resaved_flagged"] == 1
+    assert doc["run"]["parameters"]["attribution"]["fusion"]["cues"] == ["cnn", "jpeg_signature"]
+    assert "decided by the CNN among the cameras of the JPEG signature" in res.output
+    assert "decided by the JPEG signature" in res.output
     assert "looks re-saved or edited" in res.output

@@ -15,10 +15,11 @@ from collections import Counter
 import pytest
 from conftest import REAL_DEV
 
-from camforensics.inference.attribution import attribute_pixels
+from camforensics.inference.attribution import attribute_pixels, fuse_decision
 from camforensics.inference.panel import default_panel, load_panel, panel_entry
 from camforensics.inference.registry import ModelRegistry
 from camforensics.io.images import load_image
+from camforensics.pipelines.signatures import file_evidence, table_from_records
 from camforensics.training.attributor import AttributorConfig, make_split
 
 pytestmark = [
@@ -79,12 +80,24 @@ def test_shipped_panel_reproduces_its_recorded_test_figures():
     entry = panel_entry(reg, name)
     panel = load_panel(reg, name, device="cpu")
     split = remade_split(reg.entry(next(iter(entry.members))).meta)
-    preds = [attribute_pixels(load_image(r.path).pixels, panel)["top_k"][0]["model"] for r in split.test]
+    outs = [attribute_pixels(load_image(r.path).pixels, panel) for r in split.test]
+    preds = [o["top_k"][0]["model"] for o in outs]
     hits = sum(p == r.model_id for p, r in zip(preds, split.test))
     recorded = entry.meta["metrics"]["test"]
     assert len(split.test) == recorded["n_images"]
     assert hits == round(recorded["image_accuracy"] * len(split.test))  # onnxruntime both times: the same figure
     print(f"\n{name}: test {hits / len(preds):.3f} on {len(preds)} images")
+    fused_recorded = ((entry.meta["metrics"].get("fusion") or {}).get("fusion") or {}).get("test")
+    if fused_recorded is None:
+        return
+    # The fused decision with a signature table of the TRAINING photos only, as models/measure_attribution.py
+    # measured it: the same closed-set figure, and the CNN's own name wherever the tables name no known camera.
+    table, _ = table_from_records(split.train)
+    fused = [fuse_decision(o, file_evidence(r.path, table), fused_threshold=None) for o, r in zip(outs, split.test)]
+    fused_hits = sum(f["top"] == r.model_id for f, r in zip(fused, split.test))
+    assert fused_hits == round(fused_recorded["fused"]["image_accuracy"] * len(split.test))
+    assert all(f["top"] == p for f, p in zip(fused, preds) if f["coding"]["status"] != "camera")
+    print(f"{name} + JPEG signature: test {fused_hits / len(preds):.3f}")
 
 
 @pytest.mark.skipif(not REAL_FULL.is_dir(), reason=f"real-full not found at {REAL_FULL}")

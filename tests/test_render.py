@@ -71,6 +71,8 @@ def test_words():
     a = {"top_k": [{"model": "Samsung SM-J330F", "probability": 0.4}], "decision": {"unknown": False},
          "exif": {"model_id": "LG LG-D605", "consistent": False, "in_classes": True}}  # fmt: skip
     assert exif_sentence(a).startswith("EXIF says LG LG-D605, but the attributor's lead is Samsung SM-J330F")
+    a["decision"]["unknown"] = True  # a known model in EXIF, "unknown" from the attributor: not a contradicting name
+    assert "calls the photo unknown" in exif_sentence(a) and "but the attributor's lead is" not in exif_sentence(a)
     d = {"same_device": True, "pce": 4691.8, "threshold": 60.0, "log10_p_fa": -900, "rotation": 0, "n_images_a": 3,
          "n_images_b": 2}  # fmt: skip
     s = {"model": "siam", "mean_logit": -0.5, "threshold": -0.1, "std_logit": 0.03, "n_positions": 121,

@@ -177,19 +177,25 @@ def _table(rep, *, wide: bool) -> None:  # noqa: ANN001 - a Report
         cols += [
             Column("model lead", _lead, wraps=True),
             Column("p", lambda r: f"{r['model_attribution']['top_k'][0]['probability']:.2f}", numeric=True, wide_only=True),
-            Column("EXIF", lambda r: _exif_word(r["model_attribution"]), wide_only=True),
+            Column("decided by", lambda r: "+".join(r.get("camera_model", {}).get("by") or ["cnn"]), wide_only=True),
+            Column("EXIF", lambda r: _exif_word(_exif_view(r)), wide_only=True),
         ]
     n_ok = rep.n_inputs - rep.n_failed
     ok = [r for _, r in zip(range(MAX_TABLE_ROWS), (r for r in rep.iter_results() if r["status"] == "ok"))]
     caption = f"{n_ok - MAX_TABLE_ROWS} more rows in the report" if n_ok > MAX_TABLE_ROWS else None
-    if models and caption is None and any(r["model_attribution"]["decision"].get("unknown") for r in ok):
-        caption = "model lead with ?: the attributor is unsure (possibly a model it was not trained on)"
+    if models and caption is None and any(_lead(r).endswith("?") for r in ok):
+        caption = "model lead with ?: unknown (possibly a model the attributor was not trained on)"
     show_table(title, cols, ok, wide=wide, caption=caption)
     if models:
         for r in ok:
-            sentence = exif_sentence(r["model_attribution"])
-            if r["model_attribution"].get("exif", {}).get("consistent") is False and sentence:
-                out.print(f"{literal(Path(r['input']['path']).name)}: {literal(sentence)}")
+            name = literal(Path(r["input"]["path"]).name)
+            combined = r.get("camera_model")
+            if combined is not None:
+                out.print(f"{name}: camera model: {literal(_verdict_sentence(combined))}")
+            judged = _exif_view(r)
+            sentence = exif_sentence(judged)
+            if judged.get("exif", {}).get("consistent") is False and sentence:
+                out.print(f"{name}: {literal(sentence)}")
     for r in ok:  # the JPEG coding signature, when it says something: a re-saved file, or tables no known camera wrote
         sig = r.get("jpeg_signature")
         if sig is not None and (sig.get("resaved", {}).get("flag") or sig.get("known") is False):
@@ -198,16 +204,36 @@ def _table(rep, *, wide: bool) -> None:  # noqa: ANN001 - a Report
     out.print(summary_line(rep.n_inputs, counts, rep.n_failed))
 
 
+CUE_WORDS = {
+    ("cnn",): "the CNN alone",
+    ("jpeg_signature",): "the JPEG signature",
+    ("cnn", "jpeg_signature"): "the CNN among the cameras of the JPEG signature",
+}
+
+
 def _lead(r: dict) -> str:
-    """The attributor's lead; marked unsure when the combined decision vetoed it (its camera never wrote the file's
-    JPEG tables)."""
+    """The decision's lead: the fused camera model where there is one (``?`` when it says unknown), else the
+    attributor's own."""
     from camforensics.cli.render import model_lead
 
-    lead = model_lead(r["model_attribution"])
     combined = r.get("camera_model")
-    if combined is not None and combined.get("unknown") and not lead.endswith("?"):
-        return f"{lead}? (JPEG tables disagree)"
-    return lead
+    if combined is None:
+        return model_lead(r["model_attribution"])
+    return combined["top"] + ("?" if combined["unknown"] else "")
+
+
+def _verdict_sentence(combined: dict) -> str:
+    """The fused decision in words, naming the cues that decided."""
+    cues = CUE_WORDS.get(tuple(combined.get("by") or ()), " + ".join(combined.get("by") or ()))
+    return f"{combined['note']} (decided by {cues})."
+
+
+def _exif_view(r: dict) -> dict:
+    """What the EXIF sentence judges: the fused decision where there is one, else the attributor's."""
+    combined = r.get("camera_model")
+    if combined is None:
+        return r["model_attribution"]
+    return {"exif": combined["exif"], "top_k": [{"model": combined["top"]}], "decision": {"unknown": combined["unknown"]}}
 
 
 def _exif_word(attribution: dict) -> str:

@@ -131,6 +131,12 @@ def _panel_info(reg, name: str, as_json: bool) -> None:  # noqa: ANN001 - a Mode
         f"decision: {dec.get('patches_per_image')} patches of the centred {dec.get('window')}-pixel window, "
         f"{dec.get('aggregation')}; 'unknown' below {os_.get('threshold')} (calibrated on {os_.get('calibrated_on')})"
     )
+    fusion = dec.get("fusion")
+    if fusion:
+        out.print(
+            f"fused decision (identify's default with the JPEG signature table): {fusion.get('rule')}; 'unknown' "
+            f"below {fusion.get('threshold'):.3f} ({fusion.get('score')}; calibrated on {fusion.get('calibrated_on')})"
+        )
     _data_summary(m.get("training", {}).get("data", {}))
     metrics = m.get("metrics", {})
     for split in ("validation", "test"):
@@ -183,16 +189,47 @@ def _extra_metrics(metrics: dict) -> None:
                 for g, v in groups.items()
             )
         )
+    for label, title in (("fusion", "tables + EXIF directories"), ("fusion_tables_only", "quantization tables only")):
+        fm = (metrics.get("fusion") or {}).get(label)
+        if not fm:
+            continue
+        out.print(f"fused with the JPEG signature ({title}; {fm.get('table')}; relies on the file keeping its "
+                  "camera's coding):")
+        for split in ("validation", "test"):
+            s = fm.get(split) or {}
+            if not s:
+                continue
+            cnn, fused = s["cnn"], s["fused"]
+            out.print(
+                f" {split} ({s['n_images']}): image accuracy CNN alone {cnn['image_accuracy']:.3f}, fused "
+                f"{fused['image_accuracy']:.3f}; known rejected CNN {cnn['known_rejected']:.3f}, fused "
+                f"{fused['known_rejected']:.3f}"
+            )
+            if split == "test":
+                _show_recall_and_confusion(fused)
+        rf = fm.get("real_full") or {}
+        for cue in ("cnn", "fused", "fused_pixel_subcrops"):
+            r = rf.get(cue)
+            if r:
+                out.print(
+                    f"  full frames, {cue}: frame accuracy {r['frame_accuracy']:.2f}, crop {r['crop_accuracy']:.2f}, "
+                    f"512 sub-crops {r['subcrop_accuracy']:.3f}; agreement frame/crop {r['agreement_frame_crop']:.2f},"
+                    f" frame/512 sub-crops {r['agreement_frame_subcrops']:.3f}"
+                )
     folds = metrics.get("open_set_folds")
     if folds:
         out.print(f"open set, leave-3-models-out folds ({folds.get('protocol')}):")
         for f in folds.get("folds", []):
             out.print(
-                f"  left out {', '.join(f['left_out'])}: unknown flagged {f.get('unknown_flagged')}, known rejected "
-                f"{f.get('known_rejected')}" + (f"; {f['cues']}" if f.get("cues") else "")
+                f"  left out {', '.join(f['left_out'])} ({f.get('n_unknown')} / {f.get('n_known')} photos): "
+                + (f['cues'] if f.get("cues") else f"unknown flagged {f.get('unknown_flagged')}, known rejected "
+                   f"{f.get('known_rejected')}")
             )
         if folds.get("overall"):
-            out.print(f"  overall: {folds['overall']}")
+            out.print(
+                "  pooled (unknown flagged / known rejected): "
+                + "; ".join(f"{c} {v['unknown_flagged']:.2f} / {v['known_rejected']:.2f}" for c, v in folds["overall"].items())
+            )
 
 
 @models_app.command("info")

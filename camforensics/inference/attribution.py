@@ -1,8 +1,19 @@
-"""Camera-model attribution of one image with a registered model: patches -> log-probabilities -> decision."""
+"""Camera-model attribution of one image with a registered model: patches -> log-probabilities -> decision.
+
+:func:`attribute_pixels` is the CNN's (or panel's) own open-set decision. :func:`fuse_decision` joins it with a
+second, independent cue, the JPEG coding signature of the file (Kee, Johnson & Farid 2011; the evidence is built by
+:func:`camforensics.pipelines.signatures.coding_evidence`): the cameras known to have written the file's quantization
+tables form a candidate set; the name is the CNN's best candidate by mean log-probability plus the log of the
+candidate's prior (the share of its reference photos written with these tables); tables of no known camera say
+"unknown"; a file without its camera's coding (re-saved, edited, not a JPEG, pixels only) is decided by the CNN
+alone. The fused figures rely on the file keeping its camera's JPEG coding; the CNN's decision stays in the report.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -158,6 +169,7 @@ def attribute_pixels(
             {"model": entry.classes[int(i)], "probability": float(prob[i]), "log_prob": float(mean[i])}
             for i in order[: params.top_k]
         ],
+        "log_probs": [float(v) for v in mean],  # per class (``classes`` order): what fuse_decision restricts
         "n_patches": len(batch),
         "window": window,
         "exif": exif_consistency(exif_make, exif_model, entry.classes, decided),
@@ -167,4 +179,159 @@ def attribute_pixels(
             {"model": m.entry.name, "top": m.entry.classes[int(np.argmax(mm))], "log_prob": float(np.max(mm))}
             for m, mm in zip(members, means, strict=True)
         ]
+    return out
+
+
+# What the file's JPEG coding can say about its camera (CodingEvidence.status).
+CODING_CAMERA = "camera"  # tables written by known cameras: the candidate set
+CODING_UNKNOWN = "unknown"  # tables of no known camera: an unknown camera (or an unlisted setting of a known one)
+CODING_UNUSABLE = "unusable"  # no camera coding to go by: re-saved or edited, generic tables, not a JPEG, pixels
+CODING_STATUS = (CODING_CAMERA, CODING_UNKNOWN, CODING_UNUSABLE)
+
+
+@dataclass(frozen=True)
+class CodingEvidence:
+    """The JPEG coding signature's evidence for the fused decision (see :func:`fuse_decision`).
+
+    ``candidates`` maps each known camera that wrote the file's quantization tables (with its subsampling) to its
+    prior: the share of its reference photos written with them (smoothed, > 0). ``listed`` are all the cameras of
+    the signature table: a class the table does not list cannot be ruled out by it and stays a candidate.
+    """
+
+    status: str
+    candidates: Mapping[str, float] = field(default_factory=dict)
+    listed: frozenset[str] = frozenset()
+    reason: str = ""
+    # EXIF directories (Kee et al.'s structure counts): True when candidates also wrote them (the candidates are
+    # those), False when none did (an unknown camera sharing the tables, other firmware or rewritten EXIF: the open
+    # set says unknown), None when there is nothing to compare (no EXIF, or none recorded for the candidates).
+    structure_match: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in CODING_STATUS:
+            raise ParameterError(f"unknown coding evidence status {self.status!r}; choose one of {CODING_STATUS}")
+        if self.status == CODING_CAMERA and not self.candidates:
+            raise ParameterError("coding evidence 'camera' needs at least one candidate camera")
+        if any(not (0.0 < p <= 1.0) for p in self.candidates.values()):
+            raise ParameterError("candidate priors must be in (0, 1]")
+        object.__setattr__(self, "candidates", dict(self.candidates))
+        object.__setattr__(self, "listed", frozenset(self.listed) | frozenset(self.candidates))
+
+
+UNLISTED_PRIOR = 0.5  # prior of a class the signature table does not list (its coding is not known)
+
+
+@dataclass(frozen=True)
+class FusedDecision:
+    """The camera-model decision of both cues (``by``: which cues decided)."""
+
+    model: str | None  # the name, or None for unknown
+    top: str  # the closed-set name (what the name would be without the open-set rule)
+    score: float  # the open-set score compared with ``threshold`` (-inf for a verdict of the signature alone)
+    threshold: float
+    by: tuple[str, ...]  # "cnn", "jpeg_signature"
+    candidates: tuple[str, ...]  # the classes the signature left (empty: no restriction)
+    note: str
+
+    @property
+    def unknown(self) -> bool:
+        return self.model is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "unknown": self.unknown,
+            "top": self.top,
+            "score": self.score,
+            "threshold": self.threshold,
+            "by": list(self.by),
+            "candidates": list(self.candidates),
+            "note": self.note,
+        }
+
+
+def fuse_scores(
+    mean_log_probs: np.ndarray,
+    classes: tuple[str, ...] | list[str],
+    evidence: CodingEvidence | None,
+    *,
+    cnn_threshold: float | None,
+    fused_threshold: float | None,
+) -> FusedDecision:
+    """The fused decision from an image's mean log-probability per class and the file's coding evidence.
+
+    - no evidence, or ``unusable`` (re-saved, edited, generic tables, not a JPEG): the CNN alone, its own
+      open-set threshold ``cnn_threshold``;
+    - ``unknown`` (tables of no known camera): "unknown"; ``top`` stays the CNN's best class;
+    - ``camera``: the classes restricted to the candidates (and the classes the table does not list); the name is
+      the best of them by log-probability + log prior; "unknown" when that class's mean log-probability is below
+      ``fused_threshold`` (calibrated on validation photos whose tables are known), when no class is left (the
+      tables are those of cameras the attributor does not know), or when the file's EXIF directories are those of
+      none of the cameras that write its tables (``structure_match`` False; ``top`` is still the best candidate).
+    """
+    mean = np.asarray(mean_log_probs, dtype=np.float64)
+    classes = tuple(classes)
+    if mean.shape != (len(classes),):
+        raise ParameterError(f"expected {len(classes)} class log-probabilities, got shape {mean.shape}")
+    best = int(np.argmax(mean))
+    cnn_top = classes[best]
+    cnn_thr = -math.inf if cnn_threshold is None else float(cnn_threshold)
+    if evidence is None or evidence.status == CODING_UNUSABLE:
+        why = evidence.reason if evidence is not None and evidence.reason else "no JPEG coding signature to use"
+        name = None if mean[best] < cnn_thr else cnn_top
+        verdict = f"{name}" if name else "unknown (the CNN's score is below its threshold)"
+        return FusedDecision(name, cnn_top, float(mean[best]), cnn_thr, ("cnn",), (), f"{verdict}; CNN alone: {why}")
+    if evidence.status == CODING_UNKNOWN:
+        why = evidence.reason or "the JPEG tables are those of no known camera"
+        return FusedDecision(None, cnn_top, -math.inf, cnn_thr, ("jpeg_signature",), (), f"unknown: {why}")
+    allowed = [
+        (i, evidence.candidates.get(c, UNLISTED_PRIOR))
+        for i, c in enumerate(classes)
+        if c in evidence.candidates or c not in evidence.listed
+    ]
+    if not allowed:
+        cams = ", ".join(sorted(evidence.candidates))
+        return FusedDecision(
+            None, cnn_top, -math.inf, cnn_thr, ("jpeg_signature",), (),
+            f"unknown: the JPEG tables are those of {cams}, none of which the attributor knows",
+        )
+    i_best = max(allowed, key=lambda ip: (mean[ip[0]] + math.log(ip[1]), -ip[0]))[0]
+    name = classes[i_best]
+    score = float(mean[i_best])
+    thr = -math.inf if fused_threshold is None else float(fused_threshold)
+    cands = tuple(classes[i] for i, _ in allowed)
+    if evidence.structure_match is False:
+        return FusedDecision(
+            None, name, -math.inf, thr, ("jpeg_signature",), cands,
+            f"unknown: {evidence.reason} (an unknown camera that shares their tables, other firmware, or edited EXIF)",
+        )
+    if score < thr:
+        return FusedDecision(
+            None, name, score, thr, ("cnn", "jpeg_signature"), cands,
+            f"unknown: of the cameras that write this JPEG coding ({', '.join(cands)}), the CNN finds {name} the "
+            "likeliest, but below its threshold",
+        )
+    how = "the CNN's own first choice" if i_best == best else f"the CNN's first choice {cnn_top} writes another coding"
+    return FusedDecision(
+        name, name, score, thr, ("cnn", "jpeg_signature"), cands,
+        f"{name}: the likeliest for the CNN among the cameras that write this JPEG coding ({', '.join(cands)}; {how})",
+    )
+
+
+def fuse_decision(
+    attribution: dict[str, Any], evidence: CodingEvidence | None, *, fused_threshold: float | None
+) -> dict[str, Any]:
+    """:func:`fuse_scores` on an :func:`attribute_pixels` result; adds the EXIF check against the fused name."""
+    d = attribution["decision"]
+    fused = fuse_scores(
+        np.asarray(attribution["log_probs"]),
+        tuple(attribution["classes"]),
+        evidence,
+        cnn_threshold=d["threshold"],
+        fused_threshold=fused_threshold,
+    )
+    exif = attribution.get("exif") or {}
+    out = fused.to_dict()
+    out["coding"] = {"status": evidence.status if evidence else None, "reason": evidence.reason if evidence else ""}
+    out["exif"] = exif_consistency(exif.get("make"), exif.get("model"), tuple(attribution["classes"]), fused.model)
     return out

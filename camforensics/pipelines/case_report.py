@@ -88,6 +88,9 @@ def _verdict(r: dict[str, Any]) -> tuple[str, str]:
         return words, "match" if d.get("match") and not d.get("ambiguous") else ("warn" if d.get("ambiguous") else "nomatch")
     if "decision" in r and r.get("decision") is None and "candidates" in r:
         return prnu_verdict(None), "nomatch"
+    if isinstance(r.get("camera_model"), dict):  # the fused verdict (CNN + JPEG signature) where there is one
+        cm = r["camera_model"]
+        return f"camera model: {cm['top']}{'?' if cm.get('unknown') else ''}", "nomatch"
     if "model_attribution" in r:
         from camforensics.reports.words import model_lead
 
@@ -121,6 +124,9 @@ def _evidence(r: dict[str, Any]) -> list[tuple[str, Any]]:
         ]
         if isinstance(a.get("panel"), dict):  # the attributor panel's decision (when the report has one)
             rows.append(("attributor panel", _flat(a["panel"])))
+    cm = r.get("camera_model")
+    if isinstance(cm, dict) and cm.get("note"):
+        rows.append(("camera model, both cues", f"{cm['note']} (decided by {' + '.join(cm.get('by') or [])})"))
     for key, value in r.items():  # JPEG-signature and other checks added by later versions, shown as they are
         if "jpeg" in key.lower() or "signature" in key.lower():
             rows.append((key.replace("_", " "), _flat(value)))

@@ -13,7 +13,7 @@ from camforensics.core.pce import log10_false_alarm
 from camforensics.core.residual import to_grey
 from camforensics.errors import InputError, ParameterError, SizeMismatchError
 from camforensics.inference.attribution import TASK as TASK_ATTRIBUTION
-from camforensics.inference.attribution import AttributionParams, attribute_pixels
+from camforensics.inference.attribution import AttributionParams, CodingEvidence, attribute_pixels, fuse_decision
 from camforensics.inference.panel import LoadedPanel, default_panel, load_panel, panel_entry, panel_names
 from camforensics.inference.registry import LoadedModel, ModelRegistry, onnxruntime_device
 from camforensics.io.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
@@ -23,7 +23,7 @@ from camforensics.pipelines.batch import gather_inputs, run_tasks
 from camforensics.pipelines.device import residual_extractor
 from camforensics.pipelines.executor import IN_PROCESS, Execution
 from camforensics.pipelines.search import FingerprintIndex, LibraryListing, SearchParams
-from camforensics.pipelines.signatures import SignatureTable, match_signature
+from camforensics.pipelines.signatures import SignatureTable, coding_evidence, match_signature
 from camforensics.reports.journal import Journal
 from camforensics.reports.report import Report
 
@@ -156,9 +156,11 @@ def identify_one(path: Path, state: IdentifyState, record: dict[str, Any]) -> No
             exif_model=img.info.exif_model,
         )
     if state.signatures is not None:
-        record["jpeg_signature"] = signature_of(path, state, record.get("model_attribution"))
+        record["jpeg_signature"], evidence = signature_of(path, state, record.get("model_attribution"))
         if "model_attribution" in record:
-            record["camera_model"] = combined_decision(record["model_attribution"], record["jpeg_signature"])
+            record["camera_model"] = fuse_decision(
+                record["model_attribution"], evidence, fused_threshold=fused_threshold(state.attributor)
+            )
     if index is None:
         return
     try:
@@ -174,33 +176,32 @@ def identify_one(path: Path, state: IdentifyState, record: dict[str, Any]) -> No
     prnu_one(img, setup, index, record)
 
 
-def signature_of(path: Path, state: IdentifyState, attribution: dict[str, Any] | None) -> dict[str, Any]:
-    """The JPEG coding signature matched against the table (a file that is not a JPEG gets a note, not an error:
-    its other results stand)."""
+def signature_of(
+    path: Path, state: IdentifyState, attribution: dict[str, Any] | None
+) -> tuple[dict[str, Any], CodingEvidence]:
+    """The JPEG coding signature matched against the table, and its evidence for the fused camera-model decision
+    (a file that is not a JPEG gets a note and ``unusable`` evidence, not an error: its other results stand)."""
+    table: SignatureTable = state.signatures  # type: ignore[assignment]
     try:
         sig = read_jpeg_signature(path)
     except InputError as exc:
-        return {"known": None, "note": f"no JPEG coding signature: {exc}"}
+        note = f"no JPEG coding signature: {exc}"
+        return {"known": None, "note": note}, coding_evidence(None, table, why_none=note)
     decided = attribution["decision"]["model"] if attribution is not None else None
     classes = attribution["classes"] if attribution is not None else ()
-    return match_signature(sig, state.signatures, cnn_model=decided, cnn_classes=classes)  # type: ignore[arg-type]
+    return match_signature(sig, table, cnn_model=decided, cnn_classes=classes), coding_evidence(sig, table)
 
 
-def combined_decision(attribution: dict[str, Any], signature: dict[str, Any]) -> dict[str, Any]:
-    """The camera-model verdict of both cues: the CNN's decision, turned into "unknown" when the model it names never
-    wrote the file's quantization tables in the signature table (an unknown camera the CNN mistook for a known one,
-    or a re-saved file). Each cue stays in the report on its own (``model_attribution``, ``jpeg_signature``)."""
-    decided = attribution["decision"]["model"]
-    if decided is None:
-        return {"model": None, "unknown": True, "by": "cnn", "note": "the attribution says unknown"}
-    if signature.get("cnn", {}).get("agrees") is False:
-        return {
-            "model": None,
-            "unknown": True,
-            "by": "jpeg_signature",
-            "note": f"the CNN names {decided}, but that camera never wrote these JPEG tables in the reference photos",
-        }
-    return {"model": decided, "unknown": False, "by": "cnn", "note": f"{decided} (no cue against it)"}
+def fused_threshold(model: LoadedModel | LoadedPanel | None) -> float | None:
+    """The fused decision's open-set threshold: calibrated with the model (``decision.fusion.threshold`` of its
+    manifest entry, models/measure_attribution.py --record), else the model's own CNN threshold (same scale: a mean
+    log-probability)."""
+    if model is None:
+        return None
+    fusion = (model.entry.meta.get("decision") or {}).get("fusion") or {}
+    if fusion.get("threshold") is not None:
+        return float(fusion["threshold"])
+    return model.entry.decision.open_set_threshold
 
 
 def prnu_one(img: LoadedImage, setup: IdentifySetup, index: FingerprintIndex, record: dict[str, Any]) -> None:
@@ -260,7 +261,10 @@ def identify_images(
     With ``model``, each image is also attributed to a camera model by a registered attributor or panel (open-set,
     with the EXIF make/model checked against the attribution); with a model and no ``library``, only that is done.
     With ``signatures`` (a table from ``camforensics signatures build``), each JPEG's coding signature is matched:
-    which known cameras share it, whether it agrees with EXIF and with the attribution, re-saved/edited flags.
+    which known cameras share it, whether it agrees with EXIF and with the attribution, re-saved/edited flags; with
+    both, ``camera_model`` is the fused decision (:func:`camforensics.inference.attribution.fuse_decision`: the CNN
+    restricted to the cameras that write the file's JPEG coding, the CNN alone for files without their camera's
+    coding; ``by`` names the cues that decided).
 
     Each image's residual W (sigma0 of ``residual_params``) is correlated with ``grey(image) * K`` of every
     fingerprint whose shape fits the image in an allowed rotation. Candidates are ranked by PCE; the decision
@@ -306,6 +310,13 @@ def identify_images(
             "model_sha256": loaded.entry.sha256,
             **model.params.to_dict(),  # type: ignore[union-attr]
         }
+        if table is not None:
+            parameters["attribution"]["fusion"] = {
+                "cues": ["cnn", "jpeg_signature"],
+                "fused_threshold": fused_threshold(loaded),
+                "calibrated": bool(((loaded.entry.meta.get("decision") or {}).get("fusion") or {}).get("threshold")
+                                   is not None),
+            }
     report = Report(
         command="identify",
         parameters=parameters,
@@ -325,11 +336,14 @@ def identify_images(
             counts["n_matched" if result["decision"]["match"] else "n_unmatched"] += 1
         attribution = result.get("model_attribution")
         if attribution is not None:
-            counts["n_model_unknown" if attribution["decision"]["unknown"] else "n_model_attributed"] += 1
-            combined = result.get("camera_model")
+            combined = result.get("camera_model")  # the fused decision where there is one, else the CNN's
+            final = combined if combined is not None else attribution["decision"]
+            counts["n_model_unknown" if final["unknown"] else "n_model_attributed"] += 1
             if combined is not None and combined["unknown"] and not attribution["decision"]["unknown"]:
                 counts["n_model_unknown_by_signature"] = counts.get("n_model_unknown_by_signature", 0) + 1
-            if attribution["exif"]["consistent"] is False:
+            if combined is not None and "jpeg_signature" in combined["by"] and not combined["unknown"]:
+                counts["n_model_named_with_signature"] = counts.get("n_model_named_with_signature", 0) + 1
+            if (combined or attribution)["exif"]["consistent"] is False:
                 counts["n_exif_inconsistent"] += 1
         sig = result.get("jpeg_signature")
         if sig is not None and sig.get("resaved", {}).get("flag"):

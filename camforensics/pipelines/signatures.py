@@ -26,7 +26,13 @@ from typing import Any
 
 from camforensics import __version__
 from camforensics.errors import CamforensicsError, InputError
-from camforensics.inference.attribution import exif_model_id
+from camforensics.inference.attribution import (
+    CODING_CAMERA,
+    CODING_UNKNOWN,
+    CODING_UNUSABLE,
+    CodingEvidence,
+    exif_model_id,
+)
 from camforensics.io.datasets import read_manifest, scan_dataset
 from camforensics.io.jpeg_signature import JpegSignature, read_jpeg_signature
 from camforensics.reports.atomic import atomic_write_text
@@ -108,6 +114,9 @@ class SignatureTable:
         for name, value in (("huffman", sig.huffman_key()), ("progressive", sig.progressive)):
             if value not in entry[name]:
                 entry[name].append(value)
+        if sig.exif_structure is not None:
+            structures = cam.setdefault("exif_structures", {})
+            structures[sig.exif_structure] = structures.get(sig.exif_structure, 0) + 1
         size = frame_size or f"{sig.width}x{sig.height}"
         if size not in cam["sizes"]:
             cam["sizes"].append(size)
@@ -173,6 +182,19 @@ def build_table(
                 "added": datetime.now(UTC).date().isoformat(),
             }
         )
+    return out, skipped
+
+
+def table_from_records(records: Sequence[Any]) -> tuple[SignatureTable, dict[str, str]]:
+    """A table of the given data-set records (``path``, ``model_id``): e.g. the training split of an attributor, so
+    that a measurement on its test photos never matches a test photo's own tables. Returns it and the skipped files."""
+    out = SignatureTable()
+    skipped: dict[str, str] = {}
+    for rec in records:
+        try:
+            out.add(rec.model_id, read_jpeg_signature(rec.path))
+        except CamforensicsError as exc:
+            skipped[str(rec.path)] = str(exc)
     return out, skipped
 
 
@@ -244,6 +266,69 @@ def match_signature(
         "resaved": {"flag": flag, "reasons": reasons},
         "note": note,
     }
+
+
+def coding_evidence(
+    sig: JpegSignature | None, table: SignatureTable, *, why_none: str = "", exif_structure: bool = True
+) -> CodingEvidence:
+    """What the file's coding says about its camera, for the fused decision
+    (:func:`camforensics.inference.attribution.fuse_decision`).
+
+    ``unusable`` (the CNN decides alone) when there is no signature (``why_none``: not a JPEG, pixels only), when
+    the file looks re-saved or edited (:func:`match_signature`'s flag: an editor's Software tag, or unknown tables
+    with another sign), or when its tables are libjpeg's standard ones (any program writes them) and the file names
+    no camera in EXIF (an editor or converter that dropped it); ``unknown`` when no known camera wrote the
+    quantization tables (with the subsampling); else ``camera`` with each such camera's prior, the share of its
+    reference photos written with these tables, smoothed as ``(n + 0.5) / (N + 1)``, narrowed by the EXIF
+    directories' structure unless ``exif_structure`` is False (the quantization tables alone).
+    """
+    if sig is None:
+        return CodingEvidence(CODING_UNUSABLE, reason=why_none or "not a JPEG file")
+    match = match_signature(sig, table)
+    listed = frozenset(table.cameras)
+    if match["resaved"]["flag"]:
+        return CodingEvidence(CODING_UNUSABLE, listed=listed, reason="; ".join(match["resaved"]["reasons"]))
+    if sig.ijg_quality is not None and not (sig.exif_model or "").strip():
+        return CodingEvidence(
+            CODING_UNUSABLE, listed=listed,
+            reason=f"libjpeg's standard quality-{sig.ijg_quality} tables and no camera in EXIF (written by a program?)",
+        )
+    if not match["cameras"]:
+        return CodingEvidence(CODING_UNKNOWN, listed=listed, reason="the JPEG tables are those of no known camera")
+    key = sig.quant_key()
+    priors = {}
+    for cam in match["cameras"]:
+        e = table.cameras[cam]
+        n = int(e["signatures"][key].get("n", 1))
+        total = max(int(e.get("n_files", n)), n)
+        priors[cam] = (n + 0.5) / (total + 1.0)
+    reason = f"JPEG tables written by {', '.join(sorted(priors))}"
+    # The EXIF directories' entry counts (Kee et al.'s EXIF part of the signature) narrow the candidates to the
+    # cameras that wrote this structure too; when none of them did: an unknown camera sharing their tables, other
+    # firmware, or rewritten EXIF (structure_match False). Cameras without recorded structures (older tables, files
+    # without EXIF) give no evidence either way.
+    recorded = {c: table.cameras[c].get("exif_structures") or {} for c in priors}
+    structure_match = None
+    if exif_structure and sig.exif_structure is not None and any(recorded.values()):
+        same = {c: p for c, p in priors.items() if sig.exif_structure in recorded[c]}
+        structure_match = bool(same)
+        if same:
+            dropped = sorted(set(priors) - set(same))
+            priors = same
+            reason += f"; EXIF directories ({sig.exif_structure}) as {', '.join(sorted(same))}"
+            reason += f", not as {', '.join(dropped)}" if dropped else ""
+        else:
+            reason += f"; but EXIF directories ({sig.exif_structure}) of none of them"
+    return CodingEvidence(CODING_CAMERA, priors, listed, reason=reason, structure_match=structure_match)
+
+
+def file_evidence(path: str | os.PathLike[str], table: SignatureTable, *, exif_structure: bool = True) -> CodingEvidence:
+    """:func:`coding_evidence` of a file (a file that is not a readable JPEG gives ``unusable``, not an error)."""
+    try:
+        sig = read_jpeg_signature(path)
+    except InputError as exc:
+        return coding_evidence(None, table, why_none=f"no JPEG coding signature ({exc})")
+    return coding_evidence(sig, table, exif_structure=exif_structure)
 
 
 def default_table_path(models_dir: str | os.PathLike[str] | None = None) -> Path:

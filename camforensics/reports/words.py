@@ -90,6 +90,9 @@ def exif_sentence(attribution: dict[str, Any] | None) -> str | None:
     if consistent is False and unknown_camera:
         return (f"EXIF says {claimed}, a model the attributor was not trained on, yet it names {lead}: the two "
                 "contradict each other (a camera outside its classes, or changed metadata).")
+    if consistent is False and (attribution.get("decision") or {}).get("unknown"):
+        return (f"EXIF says {claimed}, a model the attributor knows, but it calls the photo unknown (its lead, {lead}, "
+                "is below the threshold): the pixels or the metadata were changed, or the attributor errs.")
     if consistent is False:
         return f"EXIF says {claimed}, but the attributor's lead is {lead}: the metadata or the pixels were changed, or the attributor errs."
     if exif.get("in_classes") is False:
