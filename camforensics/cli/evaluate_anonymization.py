@@ -13,6 +13,7 @@ import typer
 
 from camforensics.cli.common import check_format, cli_errors, finish_evaluation, out, output_dir_of, progress_bar
 from camforensics.cli.options import FormatOpt, ModelsDirOpt, QuietOpt, ReportOpt
+from camforensics.core.params import REFINE_PSNR
 
 JUDGES_HELP = "Judges (camera-model attributors): all (every one registered), or NAME,NAME."
 
@@ -89,6 +90,10 @@ def evaluate_anonymization(
     refine_window: Annotated[
         int, typer.Option("--refine-window", help="transplant-refine: centred window attacked (0: whole image).")
     ] = 1024,
+    refine_psnr: Annotated[
+        float, typer.Option("--refine-psnr", help="transplant-refine: PSNR floor (dB) of the saved window against the "
+                            "photo (0: none).")
+    ] = REFINE_PSNR,
     keep_images: Annotated[
         bool, typer.Option("--keep-images", help="Keep the outputs under OUT/images (else a temporary folder).")
     ] = False,
@@ -140,7 +145,8 @@ def evaluate_anonymization(
         if judges.strip().lower() == "none":
             raise typer.BadParameter("--judges none leaves no column to the table; give all or NAME,NAME")
         learned = LearnedOptions(str(models_dir) if models_dir else None, targeted_model, erase_model, tile, overlap,
-                                 model_threads, profiles, epsilon, iterations, refine_window)  # fmt: skip
+                                 model_threads, profiles, epsilon, iterations, refine_window,
+                                 refine_psnr or None)  # fmt: skip
         output_dir = output_dir_of(output_dir, [data], report)
         with _bars(quiet) as (on_flat, on_item):
             rep = run(

@@ -25,7 +25,7 @@ import numpy as np
 
 from camforensics import __version__
 from camforensics.core.anonymize import BASELINES
-from camforensics.core.params import PCE_THRESHOLD
+from camforensics.core.params import PCE_THRESHOLD, REFINE_PSNR
 from camforensics.errors import CamforensicsError, ParameterError
 from camforensics.inference.anonymizer import class_key
 from camforensics.inference.registry import ModelRegistry
@@ -100,6 +100,7 @@ class LearnedOptions:
     epsilon: float = 4.0  # L_inf budget of transplant-refine, fgsm and pgd (grey levels)
     iterations: int = 10  # iterations of transplant-refine and pgd
     refine_window: int = 1024  # centred window of the refinement (0: whole image)
+    refine_psnr: float | None = REFINE_PSNR  # PSNR floor of the refinement (None: none)
 
 
 def plan_methods(
@@ -455,7 +456,8 @@ class TransferRun:
         self._loaded: dict[str, Any] = {}
         if self.surrogates and any(m in ("transplant-refine", "fgsm", "pgd") for m in methods):
             self.refine = refine_options("surrogates", None, epsilon=learned.epsilon, iterations=learned.iterations,
-                                         window=learned.refine_window, threads=learned.threads)  # fmt: skip
+                                         window=learned.refine_window, threads=learned.threads,
+                                         psnr_floor=learned.refine_psnr)  # fmt: skip
             self._loaded["surrogates"] = self.refine.load()
         self._cache: dict[tuple[str, str], Any] = {}
 
