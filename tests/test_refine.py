@@ -88,3 +88,33 @@ def test_losses_and_bad_parameters(surrogates, photo):
         transfer_attack(photo, surrogates, target=IXUS, epsilon=2, iterations=1, ti=4)
     with pytest.raises(ParameterError, match="reference"):
         transfer_attack(photo, surrogates, target=IXUS, epsilon=2, iterations=1, reference=photo[:10])
+
+
+def test_anonymize_refine_keeps_the_psnr_floor_of_the_written_file(tmp_path, photo):
+    """The whole command: --refine with a PSNR floor below the transplant's own; the written JPEG (as decoded) meets
+    it and differs from the transplant alone; the report records the settings and each surrogate's verdict."""
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from camforensics.cli.app import app
+
+    src = tmp_path / "p.png"
+    Image.fromarray(photo).save(src)
+
+    def run(*extra):
+        rep = tmp_path / f"r{len(extra)}.json"
+        res = CliRunner().invoke(app, ["anonymize", str(src), "-o", str(tmp_path / f"o{len(extra)}"), "--target", IXUS,
+                                       *extra, "--judges", "none", "-q", "-r", str(rep)], catch_exceptions=False)  # fmt: skip
+        assert res.exit_code == 0, res.output
+        return json.loads(rep.read_text())["results"][0]
+
+    plain = run()["quality"]["psnr"]
+    floor = plain - 1.0
+    r = run("--refine", "surrogates", "--refine-iterations", "3", "--refine-epsilon", "8", "--refine-psnr", str(floor))
+    refine = r["method"]["fitted"]["refine"]
+    assert refine["psnr_floor"] == floor and refine["jpeg_aware"] and refine["iterations"] == 3
+    assert len(refine["surrogates"]) >= 2 and all(s["name"] for s in refine["surrogates"])
+    assert floor - 1e-6 <= r["quality"]["psnr"] < plain  # the window is the whole 256 x 256 image
+    assert r["method"]["parameters"]["refine"]["psnr_floor"] == floor

@@ -88,7 +88,7 @@ class RefineOptions:
     threads: int = 0  # torch CPU threads (0: torch's default)
     psnr_floor: float | None = DEFAULT_PSNR_FLOOR  # the saved window's PSNR against the photo stays >= this
     loss: str = "ce"  # ce or logit
-    patches_per_step: int = 96  # random patches each surrogate reads per step (0: all)
+    patches_per_step: int = 64  # random patches each surrogate reads per step (0: all)
     dih4: bool = True  # random flips / quarter turns of the patches (input diversity)
     shift: int = 0  # random grid shifts in multiples of this (0: the attributors' own grid only)
     ti: int = 0  # translation-invariant gradient smoothing width (0: none)
