@@ -3,21 +3,23 @@ camera-trace transplant (``anonymize --target MODEL --refine surrogates``).
 
 The surrogates are camera-model attributors of ``camforensics train attributor`` (torch checkpoints; several
 preprocessors and architectures), trained independently of the judges that later decide (other seeds, and other
-preprocessors or architectures). What the literature found for *targeted* transfer is used here:
+preprocessors or architectures). What the literature proposes for *targeted* transfer is available, and what the
+measurements kept is the default (docs/algorithms.md, docs/models.md):
 
-- loss: the simple logit loss (Zhao, Liu, Larson 2021): each surrogate's raw score of the target class, averaged
-  over the patches, is raised (``loss="logit"``); cross-entropy (``"ce"``) saturates once a surrogate is fooled and
-  stops pulling the image further toward the target, which is what transfers;
-- momentum (MI-FGSM, Dong et al. 2018): the L1-normalised gradient is accumulated with ``momentum`` and the step is
-  its sign;
+- loss: cross-entropy of the patches toward the target (``loss="ce"``, default) or the simple logit loss (Zhao,
+  Liu, Larson 2021; ``"logit"``: raise the target's raw score). On these small forensic CNNs the raw scores of all
+  classes rise together and the logit loss did not even fool the white-box surrogate;
+- momentum (MI-FGSM, Dong et al. 2018; ``momentum``, default 0): the L1-normalised gradient is accumulated and the
+  step is its sign;
 - input diversity (Xie et al. 2019), in forms that keep the traces the attributors read (resizing would destroy
-  them): at every step each surrogate sees a random even shift of the patch grid (the 2x2 CFA phase is kept), a
-  random flip / quarter turn of the patches (the attributors are trained with them) and a random subset of the
-  patches (``patches_per_step``);
-- translation invariance (Dong et al. 2019): the gradient is smoothed by a ``ti``-wide Gaussian (0: off);
+  them): a random flip / quarter turn of the patches at every step (``dih4``, default on; the attributors are
+  trained with them), a random subset of the patches (``patches_per_step``, default 64 in the refinement) and
+  random grid shifts in multiples of ``shift`` pixels (default 0: these CNNs read the exact pixel phase, and
+  shifted grids kept even the white-box surrogate from the target);
+- translation invariance (Dong et al. 2019): the gradient smoothed by a ``ti``-wide Gaussian (default 0: off);
 - an ensemble: every surrogate's gradient is normalised to unit mean magnitude before they are summed, so no
   surrogate dominates by the scale of its scores;
-- the JPEG save: with ``jpeg`` (the encoder of the output: the target's quantization tables), every step reads
+- the JPEG save: with ``jpeg`` (the encoder-decoder of the output: the target's quantization tables), every step reads
   the surrogates on the JPEG-decoded image and passes the gradient straight through the quantizer (BPDA, Athalye
   et al. 2018), so the perturbation that survives the save is what is optimised.
 
@@ -125,6 +127,17 @@ def _onto_floor(base: torch.Tensor, d: torch.Tensor, budget: float) -> torch.Ten
     return d * float(min(1.0, max(0.0, s)))
 
 
+def _describe(loss: str, momentum: float, shift: int, dih4: bool, per_step: int, ti: int, jpeg: bool, n: int) -> str:
+    """The attack in words, from its settings (written into the report)."""
+    steps = f"sign steps with momentum {momentum:g} (MI-FGSM)" if momentum else "iterative sign steps (I-FGSM)"
+    loss_words = "logit loss (Zhao et al. 2021)" if loss == "logit" else "cross-entropy"
+    diversity = [w for w, on in ((f"grid shifts of {shift} px", shift), ("flips / quarter turns", dih4),
+                                 (f"{per_step} random patches per step", per_step)) if on]  # fmt: skip
+    extras = [w for w, on in (("translation-invariant gradient", ti), ("read through the JPEG save (BPDA)", jpeg)) if on]
+    return (f"{steps}, {loss_words} toward the target, {n} surrogate(s), gradients normalised per surrogate; input "
+            f"diversity: {', '.join(diversity) or 'none'}" + "".join(f"; {e}" for e in extras))
+
+
 def transfer_attack(
     pixels: np.ndarray,
     surrogates: list[Surrogate],
@@ -132,10 +145,10 @@ def transfer_attack(
     target: str,
     epsilon: float,
     iterations: int = 10,
-    momentum: float = 1.0,
+    momentum: float = 0.0,
     window: int = 1024,
     seed: int = 0,
-    loss: str = "logit",
+    loss: str = "ce",
     step: float | None = None,
     patches_per_step: int = 0,
     ti: int = 0,
@@ -143,7 +156,7 @@ def transfer_attack(
     psnr_floor: float | None = None,
     reference: np.ndarray | None = None,
     jpeg: Callable[[np.ndarray], np.ndarray] | None = None,
-    shift: int = 16,
+    shift: int = 0,
     dih4: bool = True,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The attacked uint8 RGB image (``|out - in| <= round(epsilon)`` inside the window, unchanged outside) and a
@@ -160,11 +173,11 @@ def transfer_attack(
     epsilon : float
         L_inf budget around ``pixels``, grey levels.
     iterations, momentum, seed
-        Steps, MI-FGSM momentum, seed of the input diversity.
+        Steps, MI-FGSM momentum (0: plain sign steps), seed of the input diversity.
     window : int
         Side of the centred window attacked (0: the whole image).
     loss : str
-        ``logit`` (raise the target's raw score) or ``ce`` (lower its cross-entropy).
+        ``ce`` (lower the target's cross-entropy) or ``logit`` (raise its raw score).
     step : float, optional
         Step per iteration, grey levels (default ``max(1.6 epsilon / iterations, epsilon / 8)``).
     patches_per_step : int
@@ -180,6 +193,9 @@ def transfer_attack(
         The photo before the transplant (same shape as ``pixels``), for ``psnr_floor``.
     jpeg : callable, optional
         uint8 RGB -> uint8 RGB: encode and decode as the output will be saved.
+    shift, dih4
+        Input diversity: random grid shifts in multiples of ``shift`` pixels (0: none); random flips / quarter
+        turns of the patches.
 
     Raises
     ------
@@ -279,9 +295,7 @@ def transfer_attack(
     out[box] = q
     after = {s.path: _share(s, saved(tensor(q)), i) for s, i in used}
     record = {
-        "attack": "MI-FGSM, logit loss, input diversity (even grid shifts, flips / quarter turns, patch subsets), "
-                  "translation-invariant gradient, balanced ensemble of surrogates" if loss == "logit" else
-                  "MI-FGSM, cross-entropy, input diversity, balanced ensemble of surrogates",
+        "attack": _describe(loss, momentum, shift, dih4, patches_per_step, ti, jpeg is not None, len(used)),
         "target": target,
         "loss": loss,
         "epsilon": eps,
