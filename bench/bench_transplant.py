@@ -8,7 +8,8 @@ anonymized in <= 10 s on 2 cores).
 - anonymize: one 12 MP frame of real-full (Canon PowerShot S100, 4000x3000) through ``anonymize_one`` toward the
   shipped Canon IXUS 125 HS profile, as ``camforensics anonymize --target ... --judges none`` runs it (read,
   transplant, JPEG with the target's tables, PSNR/SSIM); with ``--refine``, also with the transfer refinement on the
-  shipped surrogates (centred 1024 window, 10 iterations, epsilon 4).
+  shipped surrogates (its defaults: centred 1024 window, 20 steps, epsilon 4, PSNR floor 35.5 dB; ``--threads``
+  torch threads).
 
 Prints one JSON object. Skips (exit 0, a line on stderr) when the shared data are absent.
 """
@@ -30,6 +31,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--refine", action="store_true")
+    ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
     data = Path(args.data)
     if not (data / "real-full").is_dir():
@@ -49,7 +51,7 @@ def main() -> None:
     frame = data / "real-full/Canon_PowerShotS100_0/nat/img_4074.jpg"
     variants = [("transplant", None)]
     if args.refine:
-        variants.append(("transplant+refine", refine_options("surrogates", epsilon=4, iterations=10)))
+        variants.append(("transplant+refine", refine_options("surrogates", threads=args.threads)))
     for name, refine in variants:
         opts = transplant_options("transplant", "Canon IXUS 125 HS", refine=refine)
         with tempfile.TemporaryDirectory() as tmp:

@@ -5,10 +5,15 @@
 # real-models are linked file by file into runs/surrogate-data (with both MANIFEST.csv merged, so the classes are
 # spelled as the judges spell them; nothing is copied), each surrogate is trained there (8 epochs, one torch
 # thread; 5-10 min each on this shared 2-core machine) and its weights (no optimiser state) are written to models/surrogates/NAME.pt with a
-# manifest entry marked "role": "surrogate".
+# manifest entry marked "role": "surrogate". Train them one at a time (each 10-20 min on one core of this shared
+# machine; `nice -n 10`, one torch thread).
 #
-# Independent of the judges (models/attributor-*.onnx: Bondi network, HP / CC / RGB, seed 0): other preprocessor
-# (FD) and seed (101); other seed (202), fewer epochs and draws for the HP one.
+# Independent of the judges (models/attributor-*.onnx: Bondi network, HP / CC / RGB, width 16, seed 0): every
+# surrogate differs from every judge in its seed AND in its preprocessor or its architecture:
+#   surrogate-fd         Bondi,  FD preprocessor (no judge reads FD), seed 101, 8 epochs
+#   surrogate-hp-resnet  ResNet, HP preprocessor (the HP judge is a Bondi net), seed 202, 10 epochs
+#   surrogate-cc-resnet  ResNet, CC preprocessor (the CC judge is a Bondi net), seed 303, 10 epochs
+#   surrogate-rgb-resnet ResNet, RGB input (the RGB judge is a Bondi net), seed 404, 10 epochs
 set -euo pipefail
 DATA="${1:-../shared/data}"
 LINKS=runs/surrogate-data
@@ -31,4 +36,6 @@ ship() {
     "runs/$name/best.pt" "$name" "$cmd"
 }
 ship surrogate-fd FD bondi 101 8 256
-ship surrogate-hp HP bondi 202 4 128
+ship surrogate-hp-resnet HP resnet 202 10 256
+ship surrogate-cc-resnet CC resnet 303 10 256
+ship surrogate-rgb-resnet RGB resnet 404 10 256

@@ -12,7 +12,7 @@ from camforensics.cli.common import check_format, cli_errors, emit_report, execu
 from camforensics.cli.common import report_target, show_errors
 from camforensics.cli.options import FormatOpt, MaxPixelsOpt, ModelsDirOpt, QuietOpt, ReportOpt, WorkersOpt
 from camforensics.cli.common import check_outputs, literal
-from camforensics.core.params import REMOVAL_OVERSHOOT
+from camforensics.core.params import REFINE_EPSILON, REFINE_ITERATIONS, REFINE_PSNR, REMOVAL_OVERSHOOT
 
 if TYPE_CHECKING:
     from camforensics.reports.report import Report
@@ -108,8 +108,9 @@ def _method_options(method: str, flags: dict[str, Any]) -> Any:
         if f["refine"]:
             from camforensics.pipelines.anonymize.refine import refine_options
 
-            refine = refine_options(f["refine"], f["models_dir"], epsilon=f["epsilon"], iterations=f["pgd_iterations"],
-                                    threads=f["model_threads"])  # fmt: skip
+            refine = refine_options(f["refine"], f["models_dir"], epsilon=f["refine_epsilon"],
+                                    iterations=f["refine_iterations"], threads=f["model_threads"],
+                                    psnr_floor=f["refine_psnr"] or None)  # fmt: skip
         return transplant_options(method, f["target"], profiles=f["profiles"], shape_spectrum=f["shape_spectrum"],
                                   pattern_strength=f["pattern_strength"], exif=f["exif"], refine=refine)  # fmt: skip
     if method in LEARNED_METHODS:
@@ -172,9 +173,17 @@ def anonymize(
     refine: Annotated[
         str | None,
         typer.Option(help="transplant: refine against these surrogate attributors (registry names, comma-separated, "
-                          "or 'surrogates': every registered surrogate) within --epsilon (MI-FGSM, input diversity; "
-                          "--pgd-iterations steps).", show_default=False),
+                          "or 'surrogates': every registered surrogate): a transfer attack through the target's JPEG "
+                          "save within --refine-epsilon and --refine-psnr (opt-in: tens of seconds per photo).",
+                     show_default=False),
     ] = None,
+    refine_epsilon: Annotated[
+        float, typer.Option(help="--refine: L_inf budget around the transplant, grey levels.")
+    ] = REFINE_EPSILON,
+    refine_iterations: Annotated[int, typer.Option(help="--refine: attack steps.")] = REFINE_ITERATIONS,
+    refine_psnr: Annotated[
+        float, typer.Option(help="--refine: PSNR floor (dB) of the saved window against the photo (0: none).")
+    ] = REFINE_PSNR,
     attack_model: Annotated[
         Path | None, typer.Option("--attack-model", help=ATTACK_MODEL_HELP, show_default=False)
     ] = None,

@@ -13,6 +13,7 @@ import typer
 
 from camforensics.cli.common import check_format, cli_errors, finish_evaluation, out, output_dir_of, progress_bar
 from camforensics.cli.options import FormatOpt, ModelsDirOpt, QuietOpt, ReportOpt
+from camforensics.core.params import REFINE_EPSILON, REFINE_ITERATIONS, REFINE_PSNR
 
 JUDGES_HELP = "Judges (camera-model attributors): all (every one registered), or NAME,NAME."
 
@@ -83,12 +84,23 @@ def evaluate_anonymization(
                      show_default=False),
     ] = None,
     epsilon: Annotated[
-        float, typer.Option("--epsilon", help="L_inf budget of transplant-refine, fgsm, pgd (grey levels).")
+        float, typer.Option("--epsilon", help="L_inf budget of fgsm and pgd (grey levels).")
     ] = 4.0,
-    iterations: Annotated[int, typer.Option("--iterations", help="Steps of transplant-refine and pgd.")] = 10,
+    refine_epsilon: Annotated[
+        float, typer.Option("--refine-epsilon", help="L_inf budget of transplant-refine around the transplant (grey "
+                            "levels; --refine-psnr bounds it too).")
+    ] = REFINE_EPSILON,
+    iterations: Annotated[int, typer.Option("--iterations", help="Steps of pgd.")] = 10,
+    refine_iterations: Annotated[
+        int, typer.Option("--refine-iterations", help="Steps of transplant-refine.")
+    ] = REFINE_ITERATIONS,
     refine_window: Annotated[
         int, typer.Option("--refine-window", help="transplant-refine: centred window attacked (0: whole image).")
     ] = 1024,
+    refine_psnr: Annotated[
+        float, typer.Option("--refine-psnr", help="transplant-refine: PSNR floor (dB) of the saved window against the "
+                            "photo (0: none).")
+    ] = REFINE_PSNR,
     keep_images: Annotated[
         bool, typer.Option("--keep-images", help="Keep the outputs under OUT/images (else a temporary folder).")
     ] = False,
@@ -140,7 +152,8 @@ def evaluate_anonymization(
         if judges.strip().lower() == "none":
             raise typer.BadParameter("--judges none leaves no column to the table; give all or NAME,NAME")
         learned = LearnedOptions(str(models_dir) if models_dir else None, targeted_model, erase_model, tile, overlap,
-                                 model_threads, profiles, epsilon, iterations, refine_window)  # fmt: skip
+                                 model_threads, profiles, epsilon, iterations, refine_window,
+                                 refine_psnr or None, refine_iterations, refine_epsilon)  # fmt: skip
         output_dir = output_dir_of(output_dir, [data], report)
         with _bars(quiet) as (on_flat, on_item):
             rep = run(

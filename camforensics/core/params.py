@@ -17,6 +17,12 @@ PCE_THRESHOLD = 60.0
 # Fingerprint removal: the fitted alpha is multiplied by this (1 aims at zero correlation). Chosen on simulated
 # devices (docs/algorithms.md): with it the debiased removal left an independent estimate at null.
 REMOVAL_OVERSHOOT = 1.15
+# The transplant's refinement (anonymize --target M --refine surrogates): L_inf budget around the transplant (grey
+# levels), attack steps and the PSNR floor (dB) of the saved window against the photo, chosen on a subset of the
+# held-out crops (bench/bench_refine.py; docs/models.md "Camera profiles and surrogates").
+REFINE_EPSILON = 4.0
+REFINE_ITERATIONS = 20
+REFINE_PSNR = 35.5
 
 # Orientation searches of MatchParams.rotations and where a smaller query may sit (MatchParams.crop_anchor).
 ROTATION_MODES = ("all", "none", "dih4")

@@ -1,24 +1,51 @@
-"""A transfer-friendly targeted attack against an ensemble of surrogate attributors: MI-FGSM (Dong et al. 2018)
-with input diversity (Xie et al. 2019), within an L_inf budget, on the centred window of an image.
+"""A transfer-friendly targeted attack against an ensemble of surrogate attributors, for the bounded refinement of a
+camera-trace transplant (``anonymize --target MODEL --refine surrogates``).
 
-The surrogates are camera-model attributors of ``camforensics train attributor`` (torch checkpoints, several
-preprocessors), trained independently of the judges that later decide (other seeds, preprocessors or
-architectures). Loss: the sum over surrogates of the mean cross-entropy of their grid patches against the target
-(a surrogate that does not know the target is left out). Each iteration draws one random grid offset per surrogate
-(an even shift of the patch grid, which keeps the 2x2 CFA phase; the input diversity of a forensic attack, where
-resizing would destroy the traces the attributors read), accumulates the L1-normalised gradient with momentum
-``mu``, and steps ``alpha = 1.6 eps / iterations`` against its sign, projected on the eps-ball and 0..255. Only the
-centred ``window`` x ``window`` pixels are changed (0: the whole image): the cost stays bounded on a 12-20 MP frame.
+The surrogates are camera-model attributors of ``camforensics train attributor`` (torch checkpoints; several
+preprocessors and architectures), trained independently of the judges that later decide (other seeds, and other
+preprocessors or architectures). What the literature proposes for *targeted* transfer is available, and what the
+measurements kept is the default (docs/algorithms.md, docs/models.md):
+
+- loss: cross-entropy of the patches toward the target (``loss="ce"``, default) or the simple logit loss (Zhao,
+  Liu, Larson 2021; ``"logit"``: raise the target's raw score). On these small forensic CNNs the raw scores of all
+  classes rise together and the logit loss did not even fool the white-box surrogate;
+- momentum (MI-FGSM, Dong et al. 2018; ``momentum``, default 0): the L1-normalised gradient is accumulated and the
+  step is its sign;
+- input diversity (Xie et al. 2019), in forms that keep the traces the attributors read (resizing would destroy
+  them): a random flip / quarter turn of the patches at every step (``dih4``, default on; the attributors are
+  trained with them), a random subset of the patches (``patches_per_step``, default 64 in the refinement) and
+  random grid shifts in multiples of ``shift`` pixels (default 0: these CNNs read the exact pixel phase, and
+  shifted grids kept even the white-box surrogate from the target);
+- translation invariance (Dong et al. 2019): the gradient smoothed by a ``ti``-wide Gaussian (default 0: off);
+- an ensemble: every surrogate's gradient is normalised to unit mean magnitude before they are summed, so no
+  surrogate dominates by the scale of its scores;
+- the JPEG save: with ``jpeg`` (the encoder-decoder of the output: the target's quantization tables), every step reads
+  the surrogates on the JPEG-decoded image and passes the gradient straight through the quantizer (BPDA, Athalye
+  et al. 2018), so the perturbation that survives the save is what is optimised.
+
+Budget: ``|x - x0| <= epsilon`` (L_inf, grey levels) around the transplant's pixels, and, with ``psnr_floor``, the
+PSNR of the attacked window against ``reference`` (the photo before the transplant) is kept at or above the floor:
+each step's change is scaled back onto the floor, and at the end the change is scaled (bisection) so that the
+*saved* (JPEG-decoded) window meets it. Only the centred ``window`` x ``window`` pixels (aligned like the
+attributors' decision window, :func:`camforensics.inference.patches.centre_window`) are changed, and with
+``cover`` > 0 only the ``cover`` best-scored grid patches of that window (the rule by which attributors pick the
+patches they decide on: quality-filtered, best Bondi scores); the rest of the image is untouched.
 
 References
 ----------
 Y. Dong, F. Liao, T. Pang, H. Su, J. Zhu, X. Hu, J. Li, "Boosting adversarial attacks with momentum", CVPR 2018.
 C. Xie, Z. Zhang, Y. Zhou, S. Bai, J. Wang, Z. Ren, A. Yuille, "Improving transferability of adversarial examples
 with input diversity", CVPR 2019.
+Y. Dong, T. Pang, H. Su, J. Zhu, "Evading defenses to transferable adversarial examples by translation-invariant
+attacks", CVPR 2019.
+Z. Zhao, Z. Liu, M. Larson, "On success and simplicity: a second look at transferable targeted attacks",
+NeurIPS 2021.
+A. Athalye, N. Carlini, D. Wagner, "Obfuscated gradients give a false sense of security", ICML 2018.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,9 +53,12 @@ import torch
 
 from camforensics.errors import ParameterError
 from camforensics.inference.anonymizer import class_key
+from camforensics.inference.patches import centre_window, decision_patches
 from camforensics.training.adversarial import Surrogate
 
 BATCH = 64
+LOSSES = ("logit", "ce")
+PEAK = 255.0
 
 
 def _patches(x: torch.Tensor, size: int, dy: int, dx: int) -> torch.Tensor:
@@ -44,11 +74,68 @@ def _target_index(s: Surrogate, target: str) -> int | None:
     return keys.index(class_key(target)) if class_key(target) in keys else None
 
 
+def _scores(s: Surrogate, p: torch.Tensor, loss: str) -> torch.Tensor:
+    """Per-patch class scores: raw logits (``loss="logit"``) or log-probabilities (``"ce"``)."""
+    net = s.net
+    if loss == "ce":
+        return net(p)
+    return net.net(net.pre(net.normalise(p)))
+
+
 @torch.no_grad()
 def _share(s: Surrogate, x: torch.Tensor, label: int) -> dict[str, Any]:
     p = _patches(x, s.patch_size, 0, 0)
     lp = torch.cat([s.net(p[i : i + BATCH]) for i in range(0, len(p), BATCH)])
     return {"image_top1": s.classes[int(lp.mean(0).argmax())], "patch_share_target": float((lp.argmax(1) == label).float().mean())}
+
+
+def _gaussian(width: int) -> torch.Tensor:
+    """A (3, 1, k, k) normalised Gaussian of side ``width`` (odd), sigma = width / 4, for depthwise smoothing."""
+    r = torch.arange(width, dtype=torch.float32) - (width - 1) / 2
+    g = torch.exp(-(r**2) / (2 * (width / 4) ** 2))
+    k = torch.outer(g, g)
+    return (k / k.sum()).expand(3, 1, width, width).contiguous()
+
+
+def _cover_mask(region: np.ndarray, size: int, cover: int) -> torch.Tensor:
+    """(H, W) 0/1 mask of the ``cover`` best-scored grid patches of ``region`` (all ones when ``cover`` is 0)."""
+    h, w = region.shape[:2]
+    mask = torch.zeros((h, w), dtype=torch.float32)
+    if cover <= 0:
+        mask[:] = 1.0
+        return mask
+    _, pos = decision_patches(region, preprocessor="RGB", size=size, n=cover, window=0)
+    for y, x in pos:
+        mask[y : y + size, x : x + size] = 1.0
+    return mask
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float(((a - b) ** 2).mean())
+    return float("inf") if mse == 0 else 10.0 * float(np.log10(PEAK**2 / mse))
+
+
+def _onto_floor(base: torch.Tensor, d: torch.Tensor, budget: float) -> torch.Tensor:
+    """``d`` scaled by the largest s in [0, 1] with mean((base + s d)^2) <= budget (the PSNR floor's MSE)."""
+    n = base.numel()
+    a, b, c = float((d * d).sum()), float((base * d).sum()), float((base * base).sum()) - budget * n
+    if a == 0.0 or float(((base + d) ** 2).mean()) <= budget:
+        return d
+    if c >= 0.0:
+        return d * 0.0
+    s = (-b + np.sqrt(b * b - a * c)) / a
+    return d * float(min(1.0, max(0.0, s)))
+
+
+def _describe(loss: str, momentum: float, shift: int, dih4: bool, per_step: int, ti: int, jpeg: bool, n: int) -> str:
+    """The attack in words, from its settings (written into the report)."""
+    steps = f"sign steps with momentum {momentum:g} (MI-FGSM)" if momentum else "iterative sign steps (I-FGSM)"
+    loss_words = "logit loss (Zhao et al. 2021)" if loss == "logit" else "cross-entropy"
+    diversity = [w for w, on in ((f"grid shifts of {shift} px", shift), ("flips / quarter turns", dih4),
+                                 (f"{per_step} random patches per step", per_step)) if on]  # fmt: skip
+    extras = [w for w, on in (("translation-invariant gradient", ti), ("read through the JPEG save (BPDA)", jpeg)) if on]
+    return (f"{steps}, {loss_words} toward the target, {n} surrogate(s), gradients normalised per surrogate; input "
+            f"diversity: {', '.join(diversity) or 'none'}" + "".join(f"; {e}" for e in extras))
 
 
 def transfer_attack(
@@ -58,24 +145,76 @@ def transfer_attack(
     target: str,
     epsilon: float,
     iterations: int = 10,
-    momentum: float = 1.0,
+    momentum: float = 0.0,
     window: int = 1024,
     seed: int = 0,
+    loss: str = "ce",
+    step: float | None = None,
+    patches_per_step: int = 0,
+    ti: int = 0,
+    cover: int = 0,
+    psnr_floor: float | None = None,
+    reference: np.ndarray | None = None,
+    jpeg: Callable[[np.ndarray], np.ndarray] | None = None,
+    shift: int = 0,
+    dih4: bool = True,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The attacked uint8 RGB image (``|out - in| <= round(epsilon)`` inside the window, unchanged outside) and a
-    record of the surrogates' verdicts on the window before and after.
+    record of the surrogates' verdicts on the window before and after (after the JPEG save with ``jpeg``).
+
+    Parameters
+    ----------
+    pixels : ndarray, uint8, (H, W, 3)
+        The transplanted image (not modified).
+    surrogates : list of Surrogate
+        The ensemble; a surrogate that does not know ``target`` is left out.
+    target : str
+        The camera model to move the image toward.
+    epsilon : float
+        L_inf budget around ``pixels``, grey levels.
+    iterations, momentum, seed
+        Steps, MI-FGSM momentum (0: plain sign steps), seed of the input diversity.
+    window : int
+        Side of the centred window attacked (0: the whole image).
+    loss : str
+        ``ce`` (lower the target's cross-entropy) or ``logit`` (raise its raw score).
+    step : float, optional
+        Step per iteration, grey levels (default ``max(1.6 epsilon / iterations, epsilon / 8)``).
+    patches_per_step : int
+        Random patches each surrogate reads per step (0: all of them).
+    ti : int
+        Width of the Gaussian smoothing the gradient (translation invariance; 0: none; odd).
+    cover : int
+        Attack only the ``cover`` best-scored 64 x 64 grid patches of the window (0: the whole window).
+    psnr_floor : float, optional
+        Keep the window's PSNR against ``reference`` (default: ``pixels``) at or above this, measured on the
+        saved pixels when ``jpeg`` is given.
+    reference : ndarray, optional
+        The photo before the transplant (same shape as ``pixels``), for ``psnr_floor``.
+    jpeg : callable, optional
+        uint8 RGB -> uint8 RGB: encode and decode as the output will be saved.
+    shift, dih4
+        Input diversity: random grid shifts in multiples of ``shift`` pixels (0: none); random flips / quarter
+        turns of the patches.
 
     Raises
     ------
     ParameterError
-        No surrogate knows ``target``, epsilon outside (0, 255], iterations < 1, a grey or too small image.
+        No surrogate knows ``target``, epsilon outside (0, 255], iterations < 1, an unknown loss, a grey or too
+        small image, a reference of another shape.
     """
     if not 0 < epsilon <= 255:
         raise ParameterError(f"--epsilon must lie in (0, 255] grey levels, got {epsilon!r}")
     if iterations < 1:
         raise ParameterError(f"the refinement needs at least 1 iteration, got {iterations!r}")
+    if loss not in LOSSES:
+        raise ParameterError(f"unknown refinement loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    if ti < 0 or (ti and ti % 2 == 0):
+        raise ParameterError(f"the translation-invariance width must be 0 or odd, got {ti!r}")
     if pixels.ndim != 3 or pixels.dtype != np.uint8:
         raise ParameterError("the refinement takes 8-bit RGB images")
+    if reference is not None and reference.shape != pixels.shape:
+        raise ParameterError(f"the reference has shape {reference.shape}, the image {pixels.shape}")
     used = [(s, i) for s in surrogates if (i := _target_index(s, target)) is not None]
     if not used:
         known = sorted({c for s in surrogates for c in s.classes})
@@ -83,52 +222,110 @@ def transfer_attack(
     h, w = pixels.shape[:2]
     side_h = min(h, window) if window else h
     side_w = min(w, window) if window else w
-    top, left = ((h - side_h) // 2) & ~7, ((w - side_w) // 2) & ~7
+    top, left = centre_window(pixels.shape, window) if window else (0, 0)
     size = max(s.patch_size for s, _ in used)
     if min(side_h, side_w) < size:
         raise ParameterError(f"image of {w}x{h} pixels is smaller than one {size}x{size} surrogate patch")
-    region = pixels[top : top + side_h, left : left + side_w]
-    x0 = torch.from_numpy(np.ascontiguousarray(region.transpose(2, 0, 1)).astype(np.float32))
+    box = (slice(top, top + side_h), slice(left, left + side_w))
+    region = pixels[box]
+
+    def tensor(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)).astype(np.float32))
+
+    def saved(v: torch.Tensor) -> torch.Tensor:
+        q = np.clip(np.rint(v.detach().numpy()), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+        return tensor(jpeg(q)) if jpeg is not None else tensor(q)
+
+    x0 = tensor(region)
+    ref = tensor(reference[box]) if reference is not None else x0
+    budget = PEAK**2 / 10 ** (psnr_floor / 10) if psnr_floor is not None else None
+    mask = _cover_mask(region, size, cover)
     eps = float(epsilon)
-    low, high = (x0 - eps).clamp(min=0.0), (x0 + eps).clamp(max=255.0)
-    alpha = 1.6 * eps / iterations
+    low, high = (x0 - eps * mask).clamp(min=0.0), (x0 + eps * mask).clamp(max=255.0)
+    alpha = float(step) if step else max(1.6 * eps / iterations, eps / 8)
+    kernel = _gaussian(ti) if ti else None
     gen = torch.Generator().manual_seed(int(seed))
-    before = {s.path: _share(s, x0, i) for s, i in used}
+    before = {s.path: _share(s, saved(x0), i) for s, i in used}
     x = x0.clone()
     g = torch.zeros_like(x0)
+    ratio = 1.0
     for _ in range(int(iterations)):
-        x.requires_grad_(True)
+        # BPDA: the surrogates read the saved (JPEG-decoded) pixels; the gradient passes straight through the save
+        xs = (saved(x) if jpeg is not None else x.detach()).requires_grad_(True)
+        if budget is not None and jpeg is not None:  # how much of the change the save keeps
+            kept = float(((xs.detach() - ref) ** 2).mean()) / max(float(((x - ref) ** 2).mean()), 1e-12)
+            ratio = min(1.0, max(0.1, kept))
         grad = torch.zeros_like(x0)
         for s, label in used:
             ps = s.patch_size
-            dy, dx = (2 * int(v) for v in torch.randint(0, ps // 2, (2,), generator=gen))
-            p = _patches(x, ps, dy, dx)
+            dy, dx = (shift * int(v) for v in torch.randint(0, ps // shift, (2,), generator=gen)) if shift else (0, 0)
+            p = _patches(xs, ps, dy, dx)
+            if patches_per_step and patches_per_step < len(p):
+                p = p[torch.randperm(len(p), generator=gen)[:patches_per_step]]
+            if dih4:
+                turns, flip = int(torch.randint(0, 4, (1,), generator=gen)), bool(torch.randint(0, 2, (1,), generator=gen))
+                p = torch.rot90(p, turns, dims=(2, 3))
+                p = torch.flip(p, dims=(3,)) if flip else p
             n = len(p)
+            gs = torch.zeros_like(x0)
             for j in range(0, n, BATCH):
-                loss = -s.net(p[j : j + BATCH])[:, label].sum() / n
-                (gj,) = torch.autograd.grad(loss, x, retain_graph=j + BATCH < n)
-                grad += gj
-        x = x.detach()
+                obj = -_scores(s, p[j : j + BATCH], loss)[:, label].sum() / n
+                (gj,) = torch.autograd.grad(obj, xs, retain_graph=j + BATCH < n)
+                gs += gj
+            grad += gs / gs.abs().mean().clamp(min=1e-12)
+        if kernel is not None:
+            grad = torch.nn.functional.conv2d(grad[None], kernel, padding=ti // 2, groups=3)[0]
+        grad = grad * mask
         g = momentum * g + grad / grad.abs().mean().clamp(min=1e-12)
-        x = torch.minimum(torch.maximum(x - alpha * g.sign(), low), high)
+        x = torch.minimum(torch.maximum(x.detach() - alpha * g.sign(), low), high)
+        if budget is not None:  # onto the floor, as the save will measure it (its MSE ratio at the last iterate)
+            x = x0 + _onto_floor(x0 - ref, x - x0, budget / ratio)
+    scale = 1.0
+    if budget is not None:  # the saved window meets the floor: bisect the change's scale
+        d = x - x0
+        if _psnr(saved(x0 + d), ref) < psnr_floor:
+            lo, hi = 0.0, 1.0
+            for _ in range(8):
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if _psnr(saved(x0 + mid * d), ref) >= psnr_floor else (lo, mid)
+            scale = lo
+            x = x0 + lo * d
     q = np.clip(np.rint(x.numpy()), 0, 255).astype(np.uint8).transpose(1, 2, 0)
     out = pixels.copy()
-    out[top : top + side_h, left : left + side_w] = q
-    xq = torch.from_numpy(np.ascontiguousarray(q.transpose(2, 0, 1)).astype(np.float32))
-    after = {s.path: _share(s, xq, i) for s, i in used}
+    out[box] = q
+    after = {s.path: _share(s, saved(tensor(q)), i) for s, i in used}
     record = {
-        "attack": "MI-FGSM + input diversity (random even grid offsets), ensemble of surrogates",
+        "attack": _describe(loss, momentum, shift, dih4, patches_per_step, ti, jpeg is not None, len(used)),
         "target": target,
+        "loss": loss,
         "epsilon": eps,
         "iterations": int(iterations),
         "momentum": float(momentum),
         "step": alpha,
+        "patches_per_step": int(patches_per_step),
+        "ti": int(ti),
+        "cover": int(cover),
+        "jpeg_aware": jpeg is not None,
+        "psnr_floor": psnr_floor,
+        "final_scale": scale,
+        "window_psnr": _psnr(saved(tensor(q)), ref),
         "window": [int(top), int(left), int(side_h), int(side_w)],
         "surrogates": [{"sha256": s.sha256, "preprocessor": s.preprocessor, "architecture": s.architecture,
                         "before": before[s.path], "after": after[s.path]} for s, _ in used],  # fmt: skip
         "left_out": [s.sha256 for s in surrogates if _target_index(s, target) is None],
-    }
+    }  # fmt: skip
     return out, record
+
+
+def _data_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """The data set, its split and the image counts of a training checkpoint's data record (no names)."""
+    return {
+        "dataset": data.get("dataset"),
+        "n_classes": len(data.get("classes") or []),
+        "device_disjoint": data.get("device_disjoint"),
+        "n_devices_split_by_image": len(data.get("image_split_devices") or []),
+        **{f"n_{k}_images": (data.get(k) or {}).get("n_images") for k in ("train", "validation", "test")},
+    }
 
 
 def ship_surrogate(checkpoint: str, out_dir: str, name: str, *, command: str, classes: list[str] | None = None) -> dict[str, Any]:
@@ -162,7 +359,10 @@ def ship_surrogate(checkpoint: str, out_dir: str, name: str, *, command: str, cl
         "format": "camforensics torch checkpoint (weights only)",
         "training": {"command": command, "preprocessor": cfg.get("preprocessor"), "architecture": cfg.get("architecture"),
                      "width": cfg.get("width"), "seed": cfg.get("seed"), "epoch": state.get("epoch"),
-                     "best_val_image_accuracy": state.get("best_val_image_accuracy")},
+                     "best_val_image_accuracy": state.get("best_val_image_accuracy"),
+                     "data": _data_summary(state.get("data") or {}),
+                     "metrics": {k: {m: v.get(m) for m in ("n_images", "image_accuracy", "patch_accuracy")}
+                                 for k, v in (state.get("metrics") or {}).items() if isinstance(v, dict)}},
         "note": "a surrogate of the transfer refinement: never a judge (evaluate anonymization refuses a judge "
                 "trained with the same preprocessor, architecture, width and seed)",
     }  # fmt: skip

@@ -25,7 +25,7 @@ import numpy as np
 
 from camforensics import __version__
 from camforensics.core.anonymize import BASELINES
-from camforensics.core.params import PCE_THRESHOLD
+from camforensics.core.params import PCE_THRESHOLD, REFINE_EPSILON, REFINE_ITERATIONS, REFINE_PSNR
 from camforensics.errors import CamforensicsError, ParameterError
 from camforensics.inference.anonymizer import class_key
 from camforensics.inference.registry import ModelRegistry
@@ -97,9 +97,12 @@ class LearnedOptions:
     overlap: int = 32  # tile overlap and context, pixels
     threads: int = 0  # onnxruntime intra-op threads
     profiles: str | None = None  # camera profiles of transplant / retable (None: the shipped models/profiles)
-    epsilon: float = 4.0  # L_inf budget of transplant-refine, fgsm and pgd (grey levels)
-    iterations: int = 10  # iterations of transplant-refine and pgd
+    epsilon: float = 4.0  # L_inf budget of fgsm and pgd (grey levels)
+    iterations: int = 10  # iterations of pgd
     refine_window: int = 1024  # centred window of the refinement (0: whole image)
+    refine_psnr: float | None = REFINE_PSNR  # PSNR floor of the refinement (None: none)
+    refine_iterations: int = REFINE_ITERATIONS  # steps of transplant-refine
+    refine_epsilon: float = REFINE_EPSILON  # L_inf budget of transplant-refine around the transplant (grey levels)
 
 
 def plan_methods(
@@ -454,8 +457,9 @@ class TransferRun:
         self.refine = None
         self._loaded: dict[str, Any] = {}
         if self.surrogates and any(m in ("transplant-refine", "fgsm", "pgd") for m in methods):
-            self.refine = refine_options("surrogates", None, epsilon=learned.epsilon, iterations=learned.iterations,
-                                         window=learned.refine_window, threads=learned.threads)  # fmt: skip
+            self.refine = refine_options("surrogates", None, epsilon=learned.refine_epsilon, iterations=learned.refine_iterations,
+                                         window=learned.refine_window, threads=learned.threads,
+                                         psnr_floor=learned.refine_psnr)  # fmt: skip
             self._loaded["surrogates"] = self.refine.load()
         self._cache: dict[tuple[str, str], Any] = {}
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from camforensics.core.params import REFINE_EPSILON, REFINE_ITERATIONS, REFINE_PSNR
 from camforensics.errors import CamforensicsError, InputError, ParameterError
 
 SURROGATES_DIR = Path(__file__).resolve().parents[3] / "models" / "surrogates"
@@ -71,27 +72,39 @@ def judge_recipe(entry: Any) -> tuple[str, str, int, int] | None:
     return (str(cfg.get("preprocessor")), str(cfg.get("architecture")), int(cfg.get("width", 0)), int(cfg.get("seed", t.get("seed", -1))))
 
 
+DEFAULT_EPSILON, DEFAULT_ITERATIONS, DEFAULT_PSNR_FLOOR = REFINE_EPSILON, REFINE_ITERATIONS, REFINE_PSNR
+
+
 @dataclass(frozen=True)
 class RefineOptions:
     """The refinement's surrogates and budget (written into the report); checks itself."""
 
     surrogates: tuple[SurrogateRef, ...]
-    epsilon: float = 4.0  # L_inf budget, grey levels
-    iterations: int = 10
-    momentum: float = 1.0
+    epsilon: float = DEFAULT_EPSILON  # L_inf budget around the transplant, grey levels
+    iterations: int = DEFAULT_ITERATIONS
+    momentum: float = 0.0
     window: int = 1024  # centred window attacked (0: the whole image)
     seed: int = 0
     threads: int = 0  # torch CPU threads (0: torch's default)
+    psnr_floor: float | None = DEFAULT_PSNR_FLOOR  # the saved window's PSNR against the photo stays >= this
+    loss: str = "ce"  # ce or logit
+    patches_per_step: int = 64  # random patches each surrogate reads per step (0: all)
+    dih4: bool = True  # random flips / quarter turns of the patches (input diversity)
+    shift: int = 0  # random grid shifts in multiples of this (0: the attributors' own grid only)
+    ti: int = 0  # translation-invariant gradient smoothing width (0: none)
+    cover: int = 0  # attack only this many best-scored grid patches of the window (0: all)
 
     def __post_init__(self) -> None:
         if not self.surrogates:
             raise ParameterError("--refine needs at least one surrogate")
         if not 0 < self.epsilon <= 16:
-            raise ParameterError(f"--epsilon of the refinement must lie in (0, 16] grey levels, got {self.epsilon!r}")
-        if not 1 <= self.iterations <= 100:
-            raise ParameterError(f"--pgd-iterations of the refinement must lie in 1..100, got {self.iterations!r}")
+            raise ParameterError(f"--refine-epsilon must lie in (0, 16] grey levels, got {self.epsilon!r}")
+        if not 1 <= self.iterations <= 200:
+            raise ParameterError(f"--refine-iterations must lie in 1..200, got {self.iterations!r}")
         if self.window < 0:
             raise ParameterError(f"the refinement window must be >= 0, got {self.window}")
+        if self.psnr_floor is not None and not 20 <= self.psnr_floor <= 60:
+            raise ParameterError(f"--refine-psnr must lie in [20, 60] dB, got {self.psnr_floor!r}")
 
     def load(self) -> list[Any]:
         try:
@@ -112,11 +125,19 @@ class RefineOptions:
             loaded.append(s)
         return loaded
 
-    def attack(self, pixels: np.ndarray, surrogates: list[Any], target: str) -> tuple[np.ndarray, dict[str, Any]]:
+    def attack(
+        self, pixels: np.ndarray, surrogates: list[Any], target: str, *, reference: np.ndarray | None = None,
+        jpeg: Any = None,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """The refined image and its record; ``reference`` is the photo before the transplant (for the PSNR floor),
+        ``jpeg`` the encoder-decoder of the output (the attack reads the surrogates on the saved pixels)."""
         from camforensics.training.transfer import transfer_attack
 
         out, record = transfer_attack(pixels, surrogates, target=target, epsilon=self.epsilon, iterations=self.iterations,
-                                      momentum=self.momentum, window=self.window, seed=self.seed)  # fmt: skip
+                                      momentum=self.momentum, window=self.window, seed=self.seed, loss=self.loss,
+                                      patches_per_step=self.patches_per_step, ti=self.ti, cover=self.cover,
+                                      psnr_floor=self.psnr_floor, reference=reference, jpeg=jpeg, shift=self.shift,
+                                      dih4=self.dih4)  # fmt: skip
         names = {r.sha256: r.name for r in self.surrogates}
         for s in record["surrogates"]:
             s["name"] = names.get(s["sha256"])
@@ -131,13 +152,21 @@ class RefineOptions:
             "momentum": self.momentum,
             "window": self.window,
             "seed": self.seed,
-            "norm": "L_inf, grey levels, before the JPEG save",
+            "psnr_floor": self.psnr_floor,
+            "loss": self.loss,
+            "patches_per_step": self.patches_per_step,
+            "dih4": self.dih4,
+            "shift": self.shift,
+            "ti": self.ti,
+            "cover": self.cover,
+            "norm": "L_inf around the transplant, grey levels, and the PSNR floor of the saved window against the photo",
         }
 
 
 def refine_options(
-    spec: str, folder: str | os.PathLike[str] | None = None, *, epsilon: float = 4.0, iterations: int = 10,
-    window: int = 1024, threads: int = 0,
+    spec: str, folder: str | os.PathLike[str] | None = None, *, epsilon: float = DEFAULT_EPSILON,
+    iterations: int = DEFAULT_ITERATIONS, window: int = 1024, threads: int = 0,
+    psnr_floor: float | None = DEFAULT_PSNR_FLOOR,
 ) -> RefineOptions:
     """The refinement of ``--refine NAME[,NAME]`` or ``--refine surrogates`` (every shipped surrogate).
 
@@ -159,4 +188,5 @@ def refine_options(
     if not chosen:
         raise ParameterError("no surrogate attributor is registered (models/surrogates/manifest.json); build them with "
                              "models/build_surrogates.sh")  # fmt: skip
-    return RefineOptions(tuple(chosen), float(epsilon), int(iterations), window=window, threads=threads)
+    return RefineOptions(tuple(chosen), float(epsilon), int(iterations), window=window, threads=threads,
+                         psnr_floor=psnr_floor)  # fmt: skip

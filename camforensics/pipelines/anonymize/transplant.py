@@ -10,7 +10,8 @@ The image is made to carry a target camera model's traces, learned from sample p
    ``sqrt(S_target / S_image)`` (the residual power spectra on 64 x 64 blocks; gains within
    ``SPECTRUM_GAIN_LIMITS``), then the image's mean residual
    pattern on the 8 x 8 grid is replaced by the target's (``pattern_strength`` of the difference added);
-4. an optional bounded refinement against surrogate attributors (:mod:`camforensics.pipelines.anonymize.refine`);
+4. an optional bounded refinement against surrogate attributors (:mod:`camforensics.pipelines.anonymize.refine`),
+   optimised through the JPEG save of step 5 and held to a PSNR floor against the photo;
 5. the output is written as a JPEG with the target's quantization tables and chroma subsampling, metadata-free or
    with EXIF Make/Model rewritten to the target (``exif="target"``).
 
@@ -117,7 +118,8 @@ class TransplantOptions:
                 fitted["pattern_change_rms"] = float(np.sqrt(np.mean(diff**2)))
         out = np.clip(np.rint(y), 0, 255).astype(np.uint8)
         if self.refine is not None:
-            out, fitted["refine"] = self.refine.attack(out, surrogates, self.target)
+            out, fitted["refine"] = self.refine.attack(out, surrogates, self.target, reference=pixels,
+                                                       jpeg=lambda a: jpeg_round_trip(a, prof.jpeg))  # fmt: skip
         return out, fitted
 
     def encode(self, pixels: np.ndarray, loaded: Any) -> bytes:
@@ -158,6 +160,18 @@ class TransplantOptions:
             "jpeg": "the target profile's quantization tables and chroma subsampling",
             "refine": self.refine.to_dict() if self.refine is not None else None,
         }
+
+
+def jpeg_round_trip(pixels: np.ndarray, tables: Any) -> np.ndarray:
+    """``pixels`` (uint8 RGB) encoded with ``tables`` (a profile's JPEG tables and subsampling) and decoded: what
+    the output's reader will see (the refinement optimises through it)."""
+    from PIL import Image
+
+    from camforensics.io.encoding import decode_image
+
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, "JPEG", **tables.save_options())
+    return decode_image(buf.getvalue())  # the decoder anonymize measures the output with
 
 
 def _centre(x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,120 @@
+"""The transplant's refinement (training/transfer.py): budget, PSNR floor through the JPEG save, coverage, losses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import synth
+
+from camforensics.errors import ParameterError
+
+pytest.importorskip("torch")
+
+IXUS = "Canon IXUS 125 HS"
+
+
+@pytest.fixture(scope="module")
+def surrogates():
+    from camforensics.pipelines.anonymize.refine import read_surrogates, refine_options
+
+    assert len(read_surrogates()) >= 2, "the shipped ensemble has at least two surrogates (models/surrogates)"
+    return refine_options("surrogates").load()
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return np.clip(synth.scene((256, 256), 7), 0, 255).astype(np.uint8)
+
+
+def _psnr(a, b):
+    return 10 * np.log10(255.0**2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
+
+
+def test_surrogates_are_independent_of_the_judges():
+    """Every shipped surrogate differs from every judge in its seed and in its preprocessor or architecture."""
+    from camforensics.inference.registry import ModelRegistry
+    from camforensics.pipelines.anonymize.refine import judge_recipe, read_surrogates
+
+    judges = [judge_recipe(e) for e in ModelRegistry().entries() if e.task == "camera-model-attribution"]
+    assert judges and all(judges)
+    for s in read_surrogates():
+        pre, arch, _, seed = s.recipe
+        for jpre, jarch, _, jseed in judges:
+            assert seed != jseed and (pre != jpre or arch != jarch), (s.name, s.recipe)
+
+
+def test_psnr_floor_holds_on_the_saved_pixels(surrogates, photo):
+    from camforensics.pipelines.anonymize.transplant import jpeg_round_trip
+    from camforensics.pipelines.profile import read_profile, resolve_profile
+    from camforensics.training.transfer import transfer_attack
+
+    tables = read_profile(resolve_profile(IXUS, None).path).jpeg
+    before = np.clip(photo.astype(int) + 1, 0, 255).astype(np.uint8)  # the "photo before the transplant"
+    floor = 41.0
+    out, rec = transfer_attack(photo, surrogates, target=IXUS, epsilon=8, iterations=3, window=0, reference=before,
+                               psnr_floor=floor, jpeg=lambda a: jpeg_round_trip(a, tables))  # fmt: skip
+    saved = jpeg_round_trip(out, tables)
+    assert _psnr(saved, before) >= floor - 1e-6
+    assert rec["window_psnr"] >= floor - 1e-6 and rec["jpeg_aware"]
+    assert np.abs(out.astype(int) - photo.astype(int)).max() <= 8
+    # Without the floor, the same budget costs more than the floor allows: the floor is what held it.
+    free, _ = transfer_attack(photo, surrogates, target=IXUS, epsilon=8, iterations=3, window=0)
+    assert _psnr(jpeg_round_trip(free, tables), before) < floor
+
+
+def test_cover_changes_only_the_best_patches(surrogates, photo):
+    from camforensics.inference.patches import decision_patches
+    from camforensics.training.transfer import transfer_attack
+
+    out, rec = transfer_attack(photo, surrogates, target=IXUS, epsilon=3, iterations=2, window=0, cover=4,
+                               psnr_floor=None)  # fmt: skip
+    _, pos = decision_patches(photo, preprocessor="RGB", size=64, n=4, window=0)
+    keep = np.zeros(photo.shape[:2], bool)
+    for y, x in pos:
+        keep[y : y + 64, x : x + 64] = True
+    d = np.abs(out.astype(int) - photo.astype(int)).max(axis=2)
+    assert d[keep].any() and not d[~keep].any()
+    assert rec["cover"] == 4
+
+
+def test_losses_and_bad_parameters(surrogates, photo):
+    from camforensics.training.transfer import transfer_attack
+
+    out, rec = transfer_attack(photo, surrogates, target=IXUS, epsilon=2, iterations=1, window=128, loss="logit")
+    assert rec["loss"] == "logit" and np.abs(out.astype(int) - photo.astype(int)).max() <= 2
+    with pytest.raises(ParameterError, match="loss"):
+        transfer_attack(photo, surrogates, target=IXUS, epsilon=2, iterations=1, loss="hinge")
+    with pytest.raises(ParameterError, match="odd"):
+        transfer_attack(photo, surrogates, target=IXUS, epsilon=2, iterations=1, ti=4)
+    with pytest.raises(ParameterError, match="reference"):
+        transfer_attack(photo, surrogates, target=IXUS, epsilon=2, iterations=1, reference=photo[:10])
+
+
+def test_anonymize_refine_keeps_the_psnr_floor_of_the_written_file(tmp_path, photo):
+    """The whole command: --refine with a PSNR floor below the transplant's own; the written JPEG (as decoded) meets
+    it and differs from the transplant alone; the report records the settings and each surrogate's verdict."""
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from camforensics.cli.app import app
+
+    src = tmp_path / "p.png"
+    Image.fromarray(photo).save(src)
+
+    def run(*extra):
+        rep = tmp_path / f"r{len(extra)}.json"
+        res = CliRunner().invoke(app, ["anonymize", str(src), "-o", str(tmp_path / f"o{len(extra)}"), "--target", IXUS,
+                                       *extra, "--judges", "none", "-q", "-r", str(rep)], catch_exceptions=False)  # fmt: skip
+        assert res.exit_code == 0, res.output
+        return json.loads(rep.read_text())["results"][0]
+
+    plain = run()["quality"]["psnr"]
+    floor = plain - 1.0
+    r = run("--refine", "surrogates", "--refine-iterations", "3", "--refine-epsilon", "8", "--refine-psnr", str(floor))
+    refine = r["method"]["fitted"]["refine"]
+    assert refine["psnr_floor"] == floor and refine["jpeg_aware"] and refine["iterations"] == 3
+    assert len(refine["surrogates"]) >= 2 and all(s["name"] for s in refine["surrogates"])
+    assert floor - 1e-6 <= r["quality"]["psnr"] < plain  # the window is the whole 256 x 256 image
+    assert r["method"]["parameters"]["refine"]["psnr_floor"] == floor
