@@ -188,15 +188,9 @@ class FingerprintAccumulator:
         return None if self._num is None else (*self._num[0].shape, len(self._num))
 
     def sums(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """The per-channel sums (of W w, of w**2) of the images added, as read-only views.
-
-        Raises
-        ------
-        ParameterError
-            If no image was added.
-        """
-        if self._num is None or self._den is None:
-            raise ParameterError("a fingerprint needs at least one image; none was added")
+        """The per-channel sums (of W w, of w**2) of the images added, as read-only views (ParameterError, as
+        :meth:`finish`, if no image was added)."""
+        self._require_images()
         views = [a.view() for a in (*self._num, *self._den)]
         for v in views:
             v.setflags(write=False)
@@ -347,6 +341,10 @@ class FingerprintAccumulator:
                 mine += theirs
         self.n_images += other.n_images
 
+    def _require_images(self) -> None:
+        if self._num is None or self._den is None:
+            raise ParameterError("a fingerprint needs at least one image; none was added")
+
     def finish(self) -> Fingerprint:
         """Return the fingerprint of the images added so far.
 
@@ -355,8 +353,7 @@ class FingerprintAccumulator:
         ParameterError
             If no image was added.
         """
-        if self._num is None or self._den is None:
-            raise ParameterError("a fingerprint needs at least one image; none was added")
+        self._require_images()
         channels = [num / (den + np.float32(1.0)) for num, den in zip(self._num, self._den)]
         # Li's enhancement is a query-side option: the MLE average already suppresses scene content.
         post = dataclasses.replace(self.params.residual, enhance_alpha=None)
