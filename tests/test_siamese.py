@@ -112,6 +112,18 @@ def device_images(data: Path, device: str) -> list[Path]:
     return sorted((data / device / "nat").glob("*.jpg"))
 
 
+def copy_sets(tmp_path, data, one, two):
+    """Three image sets as folders under tmp_path: A and B two halves of device ``one``, C device ``two``."""
+    sets = {}
+    for name, files in (("A", device_images(data, one)[:2]), ("B", device_images(data, one)[2:]),
+                        ("C", device_images(data, two)[2:])):  # fmt: skip
+        sets[name] = tmp_path / name
+        sets[name].mkdir()
+        for f in files:
+            shutil.copy(f, sets[name] / f.name)
+    return sets
+
+
 def test_training_validates_on_held_out_devices_logs_and_calibrates(trained):
     base, _, summary = trained
     log = [json.loads(line) for line in (base / "run" / "train_log.jsonl").read_text().splitlines()]
@@ -268,13 +280,7 @@ def test_verify_reports_prnu_siamese_and_fused_scores_with_the_model_hash(regist
     reg_dir, entry = registry
     _, data, summary = trained
     one, two = summary["data"]["test"]["devices"]  # held-out devices
-    sets = {}
-    for name, files in (("A", device_images(data, one)[:2]), ("B", device_images(data, one)[2:]),
-                        ("C", device_images(data, two)[2:])):  # fmt: skip
-        sets[name] = tmp_path / name
-        sets[name].mkdir()
-        for f in files:
-            shutil.copy(f, sets[name] / f.name)
+    sets = copy_sets(tmp_path, data, one, two)
     # R: B's decoded pixels turned a quarter (lossless PNG), as a camera held upright would store them.
     from PIL import Image
 
@@ -372,13 +378,7 @@ def test_verify_fused_keeps_a_pair_prnu_accepts_when_the_calibration_would_rejec
     fusion = manifest["models"]["tiny"]["decision"]["fusion"]
     fusion.update(intercept=-1000.0, w_siamese=0.0)
     (strict / "manifest.json").write_text(json.dumps(manifest))
-    sets = {}
-    for name, files in (("A", device_images(data, one)[:2]), ("B", device_images(data, one)[2:]),
-                        ("C", device_images(data, two)[2:])):  # fmt: skip
-        sets[name] = tmp_path / name
-        sets[name].mkdir()
-        for f in files:
-            shutil.copy(f, sets[name] / f.name)
+    sets = copy_sets(tmp_path, data, one, two)
     out = {}
     for other in ("B", "C"):
         report = tmp_path / f"v{other}.json"
