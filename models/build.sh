@@ -19,7 +19,8 @@
 # log-probabilities), the panel (mean of the members' log-probabilities; open-set threshold calibrated on the
 # validation split; identify's default decision), the JPEG signature table (models/jpeg-signatures.json), and
 # models/measure_attribution.py, which measures the fused decision (panel + JPEG coding signature, signature table of
-# the training photos only), calibrates its threshold on validation (the panel's decision.fusion) and records it, the
+# the training photos only), chooses its threshold by nested leave-one-model-out over the training models on the
+# validation photos (the panel's decision.fusion) and records it, the
 # real-full figures and the open-set folds of models/openset_folds.sh (run it first, or set FOLDS= to skip) in the
 # panel's manifest entry.
 set -euo pipefail
@@ -55,5 +56,5 @@ folds=()
 for f in $FOLDS; do [ -f "$f/best.pt" ] && folds+=("$f"); done
 python models/measure_attribution.py --data "$DATA" --panel attributor-panel --json runs/attribution-measures.json \
   --record ${folds:+--folds "${folds[@]}"} \
-  --fold-protocol "HP member only, 10 epochs, 64 decision patches (otherwise the panel's recipe), 3 models left out per fold; each fold's signature table from its training photos, fused threshold from its validation photos"
+  --fold-protocol "HP member only, 10 epochs, 64 decision patches (otherwise the panel's recipe), 3 models left out per fold; each fold's signature table from its training photos, fused threshold by nested leave-one-model-out over its training models on its validation photos"
 camforensics models list

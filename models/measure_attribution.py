@@ -91,7 +91,36 @@ def size_independence(data: Path, panel_name: str, models_dir: str | None) -> di
     }
 
 
-FUSED_ACCEPT = 0.95  # share of validation photos (with known tables) the fused threshold accepts
+OLD_ACCEPT = 0.95  # last session's rule, measured beside the new one: 95 % of validation photos accepted
+
+
+def signature_or_none(path):
+    from camforensics.errors import InputError
+    from camforensics.io.jpeg_signature import read_jpeg_signature
+
+    try:
+        return read_jpeg_signature(path)
+    except InputError:
+        return None
+
+
+def nested_threshold(records, means, table, classes, cnn_thr: float, *, exif: bool) -> dict:
+    """The fused threshold chosen by nested leave-one-model-out on the validation photos
+    (camforensics.pipelines.fusion_calibration)."""
+    from camforensics.pipelines.fusion_calibration import CalibrationPhoto, choose_fused_threshold
+
+    photos = [CalibrationPhoto(r.model_id, np.asarray(m), signature_or_none(r.path)) for r, m in zip(records, means)]
+    return choose_fused_threshold(photos, table, classes, cnn_threshold=cnn_thr, exif_structure=exif)
+
+
+def accept_share_threshold(means, evidence, classes, cnn_thr: float, accept: float) -> float:
+    """Last session's rule: the threshold accepting ``accept`` of the validation photos whose tables are known."""
+    from camforensics.inference.attribution import CODING_CAMERA, fuse_scores
+    from camforensics.training.attributor import calibrate_open_set
+
+    scores = [fuse_scores(m, classes, e, cnn_threshold=cnn_thr, fused_threshold=None).score
+              for m, e in zip(means, evidence) if e.status == CODING_CAMERA]
+    return calibrate_open_set(np.asarray([v for v in scores if np.isfinite(v)]), accept)
 
 
 def panel_split(data: Path):
@@ -127,6 +156,8 @@ def fusion_metrics(rows: list[dict], classes: tuple[str, ...], cnn_thr: float, f
             "decision_accuracy": float(np.mean([m == r["truth"] for m, r in zip(named, rows)])),
         }
     out["fused"]["by"] = dict(Counter(" + ".join(d.by) for d in fused))
+    out["fused"]["known_rejected_by"] = dict(Counter(rejection_cause(d, r["evidence"])
+                                                     for d, r in zip(fused, rows) if d.unknown))
     out["coding"] = dict(Counter(r["evidence"].status for r in rows))
     out["exif_structure"] = dict(Counter(str(r["evidence"].structure_match) for r in rows))
     return out
@@ -137,15 +168,15 @@ def panel_fusion(
 ) -> tuple[dict, dict]:
     """The fused decision (CNN panel + JPEG coding signature) on the panel's validation and test photos and on
     real-full. The signature table is built from the panel's TRAINING photos only (a test photo never matches its
-    own tables); the fused open-set threshold is calibrated on validation (95 % of the validation photos whose
-    tables are known accepted). Returns the figures and the calibration (for the panel's manifest entry)."""
-    from camforensics.inference.attribution import CODING_CAMERA, CodingEvidence, attribute_pixels, fuse_scores
+    own tables); the fused open-set threshold is chosen by nested leave-one-model-out over the training models on
+    the validation photos (camforensics.pipelines.fusion_calibration). Returns the figures and the calibration (for
+    the panel's manifest entry)."""
+    from camforensics.inference.attribution import CodingEvidence, attribute_pixels, fuse_scores
     from camforensics.inference.panel import load_panel
     from camforensics.inference.registry import ModelRegistry
     from camforensics.io.datasets import scan_dataset
     from camforensics.io.images import load_image
     from camforensics.pipelines.signatures import file_evidence, table_from_records
-    from camforensics.training.attributor import calibrate_open_set
 
     panel = load_panel(ModelRegistry(models_dir), panel_name, device="cpu")
     classes = tuple(panel.entry.classes)
@@ -173,16 +204,20 @@ def panel_fusion(
                  "mean": mean_of(str(r.path), lambda r=r: load_image(r.path).pixels)} for r in records]
 
     val, test = rows_of(split.validation), rows_of(split.test)
-    # The fused score: the chosen candidate's mean log-probability, on validation photos with known tables.
-    val_scores = [fuse_scores(r["mean"], classes, r["evidence"], cnn_threshold=cnn_thr, fused_threshold=None).score
-                  for r in val if r["evidence"].status == CODING_CAMERA]
-    val_scores = [v for v in val_scores if np.isfinite(v)]  # an EXIF-structure veto never reaches the threshold
-    fused_thr = calibrate_open_set(np.asarray(val_scores), FUSED_ACCEPT)
+    # The fused threshold: nested leave-one-model-out over the training models, on the validation photos.
+    nested = nested_threshold(split.validation, [r["mean"] for r in val], table, classes, cnn_thr, exif=exif)
+    fused_thr = nested["threshold"]
+    old_thr = accept_share_threshold([r["mean"] for r in val], [r["evidence"] for r in val], classes, cnn_thr,
+                                     OLD_ACCEPT)
     uniform = [{**r, "evidence": CodingEvidence(r["evidence"].status, {c: 1.0 for c in r["evidence"].candidates},
                                                  r["evidence"].listed, r["evidence"].reason)} for r in val]
+    old_test = fusion_metrics(test, classes, cnn_thr, old_thr)["fused"]
     result = {
         "table": "built from the panel's training photos only",
         "fused_threshold": fused_thr,
+        "calibration": nested,
+        "accept95_rule": {"threshold": old_thr, "test_known_rejected": old_test["known_rejected"],
+                          "test_decision_accuracy": old_test["decision_accuracy"]},
         "validation": fusion_metrics(val, classes, cnn_thr, fused_thr),
         "validation_uniform_prior": {k: v for k, v in fusion_metrics(uniform, classes, cnn_thr, fused_thr)["fused"].items()
                                      if k in ("image_accuracy", "decision_accuracy", "known_rejected")},
@@ -249,8 +284,7 @@ def panel_fusion(
     result["real_full"]["note"] = ("top-1 model unless '_decision'; 'fused' sub-crops keep the crop file's JPEG "
                                    "tables (lossless crops), 'fused_pixel_subcrops' are pixels only (CNN alone)")
     result["real_full"]["frames"] = frames
-    calibration = {"threshold": fused_thr, "n_calibration_images": len(val_scores)}
-    return result, calibration
+    return result, nested
 
 
 def open_set_folds(folds: list[Path]) -> dict:
@@ -261,10 +295,13 @@ def open_set_folds(folds: list[Path]) -> dict:
     - ``agree``: the CNN's top model never wrote these tables in training (last session's veto);
     - ``fused_tables``: the fused decision (:func:`camforensics.inference.attribution.fuse_scores`) with the tables
       alone: tables of no known camera -> unknown, else the CNN restricted to the cameras that wrote them, unknown
-      below a threshold calibrated on the fold's VALIDATION photos (95 % of those with known tables accepted);
+      below the fused threshold, chosen by nested leave-one-model-out over the fold's TRAINING models on its
+      VALIDATION photos (camforensics.pipelines.fusion_calibration; never on the fold's test photos);
     - ``fused``: the same with the EXIF directories' structure narrowing the candidates (identify's default);
-    - ``fused_accept99``: ``fused`` with the threshold at 99 % of the validation photos accepted.
+    - ``fused_accept95``: ``fused`` with last session's threshold (95 % of the validation photos accepted).
 
+    ``known_rejected_by`` says why the fused rule rejected known photos: tables of no known camera, EXIF directories
+    of none of the candidates, below the threshold, or the CNN alone (no usable coding).
     Each fold's signature table is built from its TRAINING photos only: without the left-out models and without
     any test photo.
     """
@@ -274,13 +311,14 @@ def open_set_folds(folds: list[Path]) -> dict:
     from camforensics.inference.patches import aggregate_log_probs
     from camforensics.io.splits import Split
     from camforensics.pipelines.signatures import file_evidence, table_from_records
-    from camforensics.training.attributor import AttributorConfig, calibrate_open_set, held_out, image_log_probs
+    from camforensics.training.attributor import AttributorConfig, held_out, image_log_probs
     from camforensics.training.checkpoint import load_checkpoint
     from camforensics.training.nets import Attributor
 
     out = []
-    cues = ("cnn", "sig", "agree", "fused_tables", "fused", "fused_accept99")
+    cues = ("cnn", "sig", "agree", "fused_tables", "fused", "fused_accept95")
     totals = {f"{c}_{k}": [0, 0] for c in cues for k in ("u", "k")}
+    causes_total: Counter = Counter()
     for run in folds:
         state = load_checkpoint(run / "best.pt")
         cfg = AttributorConfig.from_dict(state["config"])
@@ -298,19 +336,20 @@ def open_set_folds(folds: list[Path]) -> dict:
         val, val_means = means(split.validation)
         test, test_means = means(split.test)
         unknown = test.labels < 0
-        flags = {}
-        for label, exif, accept in (("fused_tables", False, FUSED_ACCEPT), ("fused", True, FUSED_ACCEPT),
-                                    ("fused_accept99", True, 0.99)):
-            val_ev = [file_evidence(r.path, table, exif_structure=exif) for r in val.records]
-            scores = [fuse_scores(m, classes, e, cnn_threshold=cnn_thr, fused_threshold=None).score
-                      for m, e in zip(val_means, val_ev) if e.status == CODING_CAMERA]
-            thr = calibrate_open_set(np.asarray([s for s in scores if np.isfinite(s)]), accept)
+        flags, calib = {}, {}
+        for label, exif in (("fused_tables", False), ("fused", True), ("fused_accept95", True)):
+            if label == "fused_accept95":
+                val_ev = [file_evidence(r.path, table, exif_structure=exif) for r in val.records]
+                thr = accept_share_threshold(val_means, val_ev, classes, cnn_thr, OLD_ACCEPT)
+            else:
+                calib[label] = nested_threshold(val.records, val_means, table, classes, cnn_thr, exif=exif)
+                thr = calib[label]["threshold"]
             ev = [file_evidence(r.path, table, exif_structure=exif) for r in test.records]
             decs = [fuse_scores(m, classes, e, cnn_threshold=cnn_thr, fused_threshold=thr)
                     for m, e in zip(test_means, ev)]
             flags[label] = np.array([d.unknown for d in decs])
             if label == "fused":
-                fused_decs, fused_thr = decs, thr
+                fused_decs, fused_ev = decs, ev
             elif label == "fused_tables":
                 tables_ev = ev
         preds = np.array([int(np.argmax(m)) for m in test_means])
@@ -320,8 +359,11 @@ def open_set_folds(folds: list[Path]) -> dict:
         flags["agree"] = np.array([not (e.status == CODING_CAMERA and classes[p] in e.candidates)
                                    for e, p in zip(tables_ev, preds)])
         flags = {c: flags[c] for c in cues}
+        causes = Counter(rejection_cause(d, e) for d, e, u in zip(fused_decs, fused_ev, unknown) if d.unknown and not u)
+        causes_total.update(causes)
         fold = {"run": run.name, "left_out": list(cfg.unknown_models), "n_unknown": int(unknown.sum()),
-                "n_known": int((~unknown).sum()), "fused_threshold": fused_thr}
+                "n_known": int((~unknown).sum()), "fused_threshold": calib["fused"]["threshold"],
+                "calibration": calib, "known_rejected_by": dict(causes)}
         for cue, f in flags.items():
             fold[f"{cue}_unknown_flagged"] = float(f[unknown].mean())
             fold[f"{cue}_known_rejected"] = float(f[~unknown].mean())
@@ -344,7 +386,22 @@ def open_set_folds(folds: list[Path]) -> dict:
     overall = {cue: {"unknown_flagged": totals[cue + "_u"][0] / max(totals[cue + "_u"][1], 1),
                      "known_rejected": totals[cue + "_k"][0] / max(totals[cue + "_k"][1], 1)}
                for cue in cues}
-    return {"folds": out, "overall": overall}
+    return {"folds": out, "overall": overall, "known_rejected_by": dict(causes_total)}
+
+
+def rejection_cause(decision, evidence) -> str:
+    """Why the fused rule said unknown (see open_set_folds)."""
+    from camforensics.inference.attribution import CODING_UNKNOWN
+
+    if decision.by == ("cnn",):
+        return "cnn alone (no usable coding)"
+    if evidence.status == CODING_UNKNOWN:
+        return "tables of no known camera"
+    if evidence.structure_match is False:
+        return "EXIF directories of none of the candidates"
+    if not decision.candidates:
+        return "tables of cameras the model does not know"
+    return "below the fused threshold"
 
 
 # Camera models whose photos come from one source of one scene type (MANIFEST.csv 'source'): a model that learned the
@@ -424,13 +481,19 @@ def main() -> int:
                 "rule": "JPEG coding signature (quantization tables + subsampling, narrowed by the EXIF directories' "
                         "structure) -> candidate cameras; name = argmax over candidates of panel mean log-probability "
                         "+ log prior (share of the camera's reference photos with these tables); tables of no known "
-                        "camera, or EXIF directories of none of the candidates -> unknown; re-saved/edited files, "
+                        "camera -> unknown, unless the EXIF directories, subsampling and Huffman tables are those of a "
+                        "known camera that writes new tables for a share of its photos (adaptive quantization: it is "
+                        "the candidate, prior = that share); EXIF directories of none of the candidates -> unknown; "
+                        "re-saved/edited files, "
                         "generic tables without camera EXIF, non-JPEG -> the panel alone",
                 "threshold": calibration["threshold"],
                 "score": "the chosen candidate's panel mean log-probability",
-                "accept_rate_target": FUSED_ACCEPT,
-                "calibrated_on": "validation photos with known tables; signature table of the training photos only",
-                "n_calibration_images": calibration["n_calibration_images"],
+                "calibration": calibration["criterion"],
+                "inner_unknown_flagged": calibration["inner_unknown_flagged"],
+                "inner_known_rejected": calibration["inner_known_rejected"],
+                "calibrated_on": "validation photos of the training models, each training model left out in turn "
+                                 "(signature table of the training photos without it)",
+                "n_calibration_images": calibration["n_photos"],
             }
             brief = ("image_accuracy", "known_rejected", "decision_accuracy")
 

@@ -8,8 +8,8 @@
 # (models/build.sh). models/measure_attribution.py --folds runs/fold1 ... runs/fold4 measures each fold's
 # rates per cue: the fold model's own threshold (calibrated on its validation split), the JPEG signature (tables of
 # no training photo), and the fused decision (the CNN restricted to the cameras that write the file's coding, its
-# threshold calibrated on the fold's validation photos), each fold's signature table built from its training photos
-# only. On a shared machine run the folds one at a time: JOBS=1.
+# threshold chosen by nested leave-one-model-out over the fold's training models on its validation photos), each
+# fold's signature table built from its training photos only. On a shared machine run the folds one at a time: JOBS=1.
 set -euo pipefail
 DATA="${1:-../shared/data}"
 JOBS="${2:-2}"

@@ -18,7 +18,7 @@ from PIL import Image
 from camforensics.errors import ParameterError
 from camforensics.inference.attribution import CodingEvidence, fuse_decision, fuse_scores
 from camforensics.io.jpeg_signature import read_jpeg_signature
-from camforensics.pipelines.signatures import SignatureTable, coding_evidence, file_evidence
+from camforensics.pipelines.signatures import SignatureTable, coding_evidence, file_evidence, new_tables_rate
 
 CLASSES = ("A one", "B two", "C three")
 # The CNN prefers A, then B, then C.
@@ -138,7 +138,8 @@ def test_coding_evidence_of_files(tmp_path):
     assert ev.status == "camera" and set(ev.candidates) == {"A one"} and ev.structure_match is True
     ev = file_evidence(jpeg(tmp_path / "x.jpg", quality=90, make="A", model="one", extra=5), t)
     assert ev.status == "camera" and ev.structure_match is False  # tables of A and B, EXIF of neither
-    assert file_evidence(jpeg(tmp_path / "n.jpg", quality=37, make="A", model="one"), t).status == "unknown"
+    # Tables no reference photo shows, EXIF directories of B two (one set of tables in its reference photos): unknown.
+    assert file_evidence(jpeg(tmp_path / "n.jpg", quality=37, make="B", model="two", extra=2), t).status == "unknown"
     resaved = file_evidence(jpeg(tmp_path / "e.jpg", quality=90, make="A", model="one", software="Adobe Photoshop"), t)
     assert resaved.status == "unusable" and "editor" in resaved.reason
     generic = file_evidence(jpeg(tmp_path / "g.jpg", quality=90), t)  # libjpeg's tables, no camera in EXIF
@@ -146,3 +147,20 @@ def test_coding_evidence_of_files(tmp_path):
     (tmp_path / "p.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     assert file_evidence(tmp_path / "p.png", t).status == "unusable"
     assert coding_evidence(None, t, why_none="pixels only").reason == "pixels only"
+
+
+def test_unseen_tables_with_the_exif_directories_of_a_camera_that_writes_new_tables(tmp_path):
+    t = table_of(tmp_path)  # A one: 2 sets of tables in 4 photos (new tables for 1 of 4); B two: one set
+    assert new_tables_rate(t.cameras["A one"]) == pytest.approx(0.25) and new_tables_rate(t.cameras["B two"]) == 0.0
+    path = jpeg(tmp_path / "n.jpg", quality=37, make="A", model="one")
+    ev = file_evidence(path, t)
+    assert ev.status == "camera" and ev.candidates == {"A one": pytest.approx(0.25)} and ev.structure_match is True
+    assert "new tables" in ev.reason
+    assert file_evidence(path, t, exif_structure=False).status == "unknown"  # the tables alone: no camera wrote them
+    other = jpeg(tmp_path / "o.jpg", quality=37, make="A", model="one", extra=5)  # EXIF directories of neither
+    assert file_evidence(other, t).status == "unknown"
+    gray = tmp_path / "gray.jpg"  # other chroma subsampling (one component) than any of A's photos
+    ex = Image.Exif()
+    ex[0x010F], ex[0x0110] = "A", "one"
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(gray, quality=37, exif=ex.tobytes())
+    assert file_evidence(gray, t).status == "unknown"

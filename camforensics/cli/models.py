@@ -135,8 +135,15 @@ def _panel_info(reg, name: str, as_json: bool) -> None:  # noqa: ANN001 - a Mode
     if fusion:
         out.print(
             f"fused decision (identify's default with the JPEG signature table): {fusion.get('rule')}; 'unknown' "
-            f"below {fusion.get('threshold'):.3f} ({fusion.get('score')}; calibrated on {fusion.get('calibrated_on')})"
+            f"below {_threshold_text(fusion.get('threshold'))} ({fusion.get('score')}; calibrated on "
+            f"{fusion.get('calibrated_on')})"
         )
+        if fusion.get("calibration"):
+            out.print(
+                f"  fused threshold chosen by {fusion['calibration']}: inner left-out photos flagged "
+                f"{fusion.get('inner_unknown_flagged', float('nan')):.2f}, inner known rejected "
+                f"{fusion.get('inner_known_rejected', float('nan')):.2f}"
+            )
     _data_summary(m.get("training", {}).get("data", {}))
     metrics = m.get("metrics", {})
     for split in ("validation", "test"):
@@ -169,6 +176,10 @@ def _data_summary(data: dict) -> None:
         out.print("  training images per model: " + ", ".join(f"{k} {v}" for k, v in per.items()))
     for w in data.get("warnings", []):
         out.print(f"  [yellow]note:[/] {w}")
+
+
+def _threshold_text(threshold: float | None) -> str:
+    return "-inf (none)" if threshold is None else f"{threshold:.3f}"
 
 
 def _extra_metrics(metrics: dict) -> None:
@@ -230,6 +241,10 @@ def _extra_metrics(metrics: dict) -> None:
                 "  pooled (unknown flagged / known rejected): "
                 + "; ".join(f"{c} {v['unknown_flagged']:.2f} / {v['known_rejected']:.2f}" for c, v in folds["overall"].items())
             )
+        if folds.get("known_rejected_by") is not None:
+            causes = folds["known_rejected_by"]
+            out.print("  known photos the fused rule rejected, by cause: "
+                      + ("; ".join(f"{k}: {v}" for k, v in causes.items()) if causes else "none"))
 
 
 @models_app.command("info")

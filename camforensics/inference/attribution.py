@@ -262,10 +262,12 @@ def fuse_scores(
 
     - no evidence, or ``unusable`` (re-saved, edited, generic tables, not a JPEG): the CNN alone, its own
       open-set threshold ``cnn_threshold``;
-    - ``unknown`` (tables of no known camera): "unknown"; ``top`` stays the CNN's best class;
+    - ``unknown`` (tables of no known camera, and no EXIF directories of a known camera that writes new tables
+      for a share of its photos: that case comes as ``camera`` evidence): "unknown"; ``top`` stays the CNN's best
+      class;
     - ``camera``: the classes restricted to the candidates (and the classes the table does not list); the name is
       the best of them by log-probability + log prior; "unknown" when that class's mean log-probability is below
-      ``fused_threshold`` (calibrated on validation photos whose tables are known), when no class is left (the
+      ``fused_threshold`` (:mod:`camforensics.pipelines.fusion_calibration`), when no class is left (the
       tables are those of cameras the attributor does not know), or when the file's EXIF directories are those of
       none of the cameras that write its tables (``structure_match`` False; ``top`` is still the best candidate).
     """

@@ -268,6 +268,34 @@ def match_signature(
     }
 
 
+def new_tables_rate(entry: dict[str, Any]) -> float:
+    """How often a camera's reference photos brought quantization tables its earlier photos had not shown: ``(K - 1)
+    / N`` for K distinct signatures in N photos. 0 for a camera that writes one set (or has one photo); about 0.5
+    for one with adaptive quantization (Nikon D70 here: a new set for every other photo). The estimated chance that
+    the camera's next photo has tables the table does not list."""
+    n = int(entry.get("n_files", 0))
+    k = len(entry.get("signatures", {}))
+    return (k - 1) / n if n > 0 and k > 1 else 0.0
+
+
+def adaptive_candidates(sig: JpegSignature, table: SignatureTable) -> dict[str, float]:
+    """Cameras that may have written tables no reference photo shows: those that write new tables for a share of
+    their photos (:func:`new_tables_rate` > 0) and wrote this file's EXIF directories (the same entry counts), chroma
+    subsampling and Huffman tables. Each maps to that rate, its prior. Unseen tables are then no proof of an unknown
+    camera, the EXIF structure is the evidence, and the CNN with its threshold decides. Without EXIF: none."""
+    if sig.exif_structure is None:
+        return {}
+    out = {}
+    for cam, e in table.cameras.items():
+        rate = new_tables_rate(e)
+        if rate <= 0.0 or sig.exif_structure not in (e.get("exif_structures") or {}):
+            continue
+        huffman = sig.huffman_key()
+        if any(s.get("subsampling") == sig.subsampling and huffman in s.get("huffman", []) for s in e["signatures"].values()):
+            out[cam] = rate
+    return out
+
+
 def coding_evidence(
     sig: JpegSignature | None, table: SignatureTable, *, why_none: str = "", exif_structure: bool = True
 ) -> CodingEvidence:
@@ -278,9 +306,11 @@ def coding_evidence(
     the file looks re-saved or edited (:func:`match_signature`'s flag: an editor's Software tag, or unknown tables
     with another sign), or when its tables are libjpeg's standard ones (any program writes them) and the file names
     no camera in EXIF (an editor or converter that dropped it); ``unknown`` when no known camera wrote the
-    quantization tables (with the subsampling); else ``camera`` with each such camera's prior, the share of its
-    reference photos written with these tables, smoothed as ``(n + 0.5) / (N + 1)``, narrowed by the EXIF
-    directories' structure unless ``exif_structure`` is False (the quantization tables alone).
+    quantization tables (with the subsampling), unless the file's EXIF directories are those of a camera that
+    writes new tables for many photos (:func:`adaptive_candidates`; only with ``exif_structure``); else ``camera``
+    with each such camera's prior, the share of its reference photos written with these tables, smoothed as
+    ``(n + 0.5) / (N + 1)``, narrowed by the EXIF directories' structure unless ``exif_structure`` is False (the
+    quantization tables alone).
     """
     if sig is None:
         return CodingEvidence(CODING_UNUSABLE, reason=why_none or "not a JPEG file")
@@ -294,6 +324,14 @@ def coding_evidence(
             reason=f"libjpeg's standard quality-{sig.ijg_quality} tables and no camera in EXIF (written by a program?)",
         )
     if not match["cameras"]:
+        adaptive = adaptive_candidates(sig, table) if exif_structure else {}
+        if adaptive:
+            cams = ", ".join(f"{c} ({p:.0%} of its reference photos brought new tables)" for c, p in sorted(adaptive.items()))
+            return CodingEvidence(
+                CODING_CAMERA, adaptive, listed, structure_match=True,
+                reason=f"JPEG tables of no known camera, but EXIF directories ({sig.exif_structure}), subsampling and "
+                f"Huffman tables of {cams}: a camera that writes new tables for many photos",
+            )
         return CodingEvidence(CODING_UNKNOWN, listed=listed, reason="the JPEG tables are those of no known camera")
     key = sig.quant_key()
     priors = {}
