@@ -231,3 +231,31 @@ def test_retain_freed_memory_applies_glibc_settings_once_in_a_fresh_process():
     assert first == again == kept
     if sys.platform.startswith("linux") and "glibc" in " ".join(__import__("platform").libc_ver()):
         assert first == {"M_MMAP_MAX": 0, "M_TRIM_THRESHOLD": 2**31 - 1, "M_ARENA_MAX": 1}
+
+
+def test_a_short_job_turns_numpy_huge_pages_off_unless_the_environment_chose(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import cv2
+
+    photo = tmp_path / "p.png"
+    cv2.imwrite(str(photo), np.random.default_rng(0).integers(0, 255, (128, 160, 3)).astype(np.uint8))
+    code = (
+        "import sys, numpy as np\n"
+        "from camforensics.pipelines.extract import extract_residuals\n"
+        "core = getattr(np, '_core', None) or np.core\n"
+        "before = core.multiarray._get_madvise_hugepage()\n"
+        "extract_residuals([sys.argv[1]], sys.argv[2], save_pictures=False)\n"
+        "print(before, core.multiarray._get_madvise_hugepage())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+
+    def flags(**extra: str) -> str:
+        run = [sys.executable, "-c", code, str(photo), str(tmp_path / "out")]
+        return subprocess.run(run, capture_output=True, text=True, check=True, env={**env, **extra}).stdout.split()
+
+    before, after = flags()
+    assert after == "False"  # one photo in this process: small pages (camforensics.runtime.heap)
+    assert flags(NUMPY_MADVISE_HUGEPAGE="1") == ["True", "True"]  # the user's choice stands

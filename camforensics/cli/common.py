@@ -54,6 +54,17 @@ def check_outputs(inputs: Any, **outputs: Any) -> None:
     check(inputs, **outputs)
 
 
+def read_ahead(paths: Sequence[Path], *, max_pixels: int, workers: int | None, scheduler: str | None, resume: bool) -> None:
+    """Start decoding the photo of a one-photo run in the background while the command imports its pipeline
+    (:func:`camforensics.io.images.prefetch_image`; the run then reads it in this process). Only after
+    :func:`check_outputs`: it reads the input."""
+    if len(paths) != 1 or resume or scheduler is not None or workers not in (None, 1) or not Path(paths[0]).is_file():
+        return
+    from camforensics.io.images import prefetch_image
+
+    prefetch_image(paths[0], max_pixels=max_pixels)
+
+
 def check_format(fmt: str) -> str:
     from camforensics.reports.report import FORMATS
 

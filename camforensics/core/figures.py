@@ -120,7 +120,7 @@ def spectrum_db(w: np.ndarray, *, side: int = 512) -> np.ndarray:
     The tiles are transformed together by one real FFT (float32, every core); the other half plane is the mirror
     image of the half computed (``P(-u, -v) = P(u, v)`` for a real tile).
     """
-    import scipy.fft
+    from camforensics.runtime import fft
 
     a = np.asarray(w, dtype=np.float32)
     side = min(side, a.shape[0], a.shape[1])
@@ -128,7 +128,7 @@ def spectrum_db(w: np.ndarray, *, side: int = 512) -> np.ndarray:
     rows = min(ny, -(-48 // nx))
     tiles = a[: rows * side, : nx * side].reshape(rows, side, nx, side).swapaxes(1, 2).reshape(-1, side, side)[:48]
     tiles = tiles - tiles.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(np.float32)
-    half = scipy.fft.rfft2(tiles, workers=-1)
+    half = fft.rfft2(tiles, workers=-1)
     p = np.square(half.real)
     p += np.square(half.imag)  # |F|^2 of each tile in float32, summed over the tiles in float64
     power = p.sum(axis=0, dtype=np.float64) / len(tiles)
