@@ -10,6 +10,7 @@ import io
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -256,14 +257,17 @@ def _stat_key(path: Path) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def prefetch_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+def prefetch_image(
+    path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS, then: Callable[[LoadedImage], Any] | None = None
+) -> None:
     """Start :func:`load_image` of ``path`` in a background thread: the next ``load_image`` of the same path and
     ``max_pixels`` in this process takes its result (pixels, or the same error), once.
 
     For a command about to import its pipeline (GIL-bound) before it reads one photo: the decoder, the read and
     the hash let go of the GIL, so they run on another core meanwhile. A file whose inode, size or modification
     time changed between the read ahead and the claim is read again. Call it only after the command's
-    evidence-safety checks (:func:`camforensics.io.safety.check_outputs`): it reads the input.
+    evidence-safety checks (:func:`camforensics.io.safety.check_outputs`): it reads the input. ``then(image)``
+    runs in the same thread after a successful read (its errors are ignored), before the claim gets the image.
     """
     p = Path(path)
     key = _stat_key(p)
@@ -276,6 +280,12 @@ def prefetch_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MA
             box["image"] = _load(p, max_pixels)
         except BaseException as exc:  # noqa: BLE001 - handed to the claimant, raised there
             box["error"] = exc
+            return
+        if then is not None:
+            try:
+                then(box["image"])
+            except Exception:  # noqa: BLE001 - a helper's failure must not cost the image
+                pass
 
     thread = threading.Thread(target=run, name="camforensics-prefetch-image", daemon=True)
 

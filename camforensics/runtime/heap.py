@@ -58,6 +58,35 @@ def retain_freed_memory() -> dict[str, int]:
     return dict(applied)
 
 
+# Heap bytes per pixel that one photo's residual and PRNU search touch (the channels, wavelet coefficients, Wiener
+# gains, spectra; about 300 MB for 12 MP) and :func:`prefault` maps ahead, at most PREFAULT_MAX_BYTES.
+WORK_BYTES_PER_PIXEL = 26
+PREFAULT_MAX_BYTES = 1 << 30
+
+
+def prefault(nbytes: int) -> bool:
+    """Have the kernel map ``nbytes`` of heap now: allocate them, write every page, free them. With
+    :func:`retain_freed_memory` applied the freed block stays in the process, so the arrays allocated next reuse
+    pages already mapped instead of faulting fresh ones in (a 12 MP residual: 57,000 page faults and 0.62 s of CPU
+    in a fresh process, 200 faults and 0.52 s after a 300 MB prefault). For a background thread while the caller
+    does something else (the command imports its pipeline); ``ctypes`` lets go of the GIL in the C calls. False
+    (nothing done) where the allocator settings are not applied or ``nbytes`` is not positive."""
+    n = min(int(nbytes), PREFAULT_MAX_BYTES)
+    if not _applied or _applied.get("M_MMAP_MAX") != 0 or n <= 0:
+        return False
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.free.restype, libc.free.argtypes = None, [ctypes.c_void_p]
+    block = libc.malloc(n)
+    if not block:
+        return False
+    try:
+        ctypes.memset(block, 0, n)
+    finally:
+        libc.free(block)
+    return True
+
+
 def small_pages_for_arrays() -> bool:
     """New numpy arrays in this process no longer ask for transparent huge pages (see the module's text); False
     where numpy offers no switch, or ``NUMPY_MADVISE_HUGEPAGE`` in the environment chose for the user."""
