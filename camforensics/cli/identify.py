@@ -88,7 +88,6 @@ def identify(
         check_format(fmt)
         target = report_target(report, "identify", fmt)
         check_outputs([*paths, *([library] if library else [])], report=target)  # before any work; the library is an input
-        read_ahead(paths, max_pixels=max_pixels, workers=workers, scheduler=scheduler, resume=resume)  # beside the imports
         from camforensics.core.params import ResidualParams
         from camforensics.pipelines.identify import identify_images, model_choice
         from camforensics.pipelines.search import SearchParams
@@ -113,6 +112,9 @@ def identify(
                 required=library is None,
             )
         )
+        if chosen is not None:
+            chosen.verify()  # a changed model file is refused before any image is read
+        read_ahead(paths, max_pixels=max_pixels, workers=workers, scheduler=scheduler, resume=resume)  # beside the setup
 
         match = match_params_of(threshold, rotations, shift_range, crop_anchor, scales)
         residual = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)

@@ -16,7 +16,7 @@ from camforensics.core.residual import to_grey
 from camforensics.errors import InputError, ParameterError, SizeMismatchError
 from camforensics.inference.attribution import TASK as TASK_ATTRIBUTION
 from camforensics.inference.attribution import AttributionParams, CodingEvidence, attribute_pixels, fuse_decision
-from camforensics.inference.panel import LoadedPanel, default_panel, load_panel, panel_entry, panel_names
+from camforensics.inference.panel import LoadedPanel, default_panel, load_panel, panel_entry, panel_names, verify_panel
 from camforensics.inference.registry import LoadedModel, ModelRegistry, onnxruntime_device
 from camforensics.io.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from camforensics.io.jpeg_signature import read_jpeg_signature
@@ -68,6 +68,15 @@ class ModelChoice:
     device: str = "auto"  # onnxruntime device: auto, cpu, cuda
     threads: int = 0  # onnxruntime intra-op threads (0 = all cores; 1 in each process-pool worker)
     panel: bool = False  # ``name`` is a panel of attributors (camforensics.inference.panel)
+
+    def verify(self) -> None:
+        """Check the model's file (a panel's every member) against its sha256 without building a session: identify
+        refuses a changed model before it reads any image; :meth:`load` checks them again as it loads."""
+        registry = ModelRegistry(self.models_dir)
+        if self.panel:
+            verify_panel(registry, self.name)
+        else:
+            registry.verify(self.name)
 
     def load(self) -> LoadedModel | LoadedPanel:
         registry = ModelRegistry(self.models_dir)
