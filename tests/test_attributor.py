@@ -182,39 +182,6 @@ def test_identify_keeps_the_attribution_when_no_fingerprint_fits(registry, train
     assert CliRunner().invoke(app, [*args, "--no-model"]).exit_code == 1
 
 
-def test_attribution_beside_the_prnu_search_gives_the_sequential_record(registry, device_tree, tmp_path, monkeypatch):
-    """identify runs the camera-model attribution in a thread beside the PRNU search when this process may use
-    threads: every record equals the one-after-the-other run's, key order included, and an attribution error is
-    the file's error as before."""
-    from camforensics.pipelines import identify as pipeline
-    from camforensics.pipelines.enroll import enroll_device
-    from camforensics.pipelines.executor import IN_PROCESS
-    from camforensics.runtime import threads
-
-    reg_dir, _ = registry
-    lib = tmp_path / "lib"
-    enroll_device([device_tree / "cam_a" / "flat"], name="cam_a", library=lib)
-    queries = [device_tree / "cam_a" / "nat", device_tree / "cam_b" / "nat"]
-    choice = pipeline.ModelChoice("tiny", str(reg_dir))
-    beside = list(pipeline.identify_images(queries, library=lib, model=choice, execution=IN_PROCESS).iter_results())
-    threads.set_threads(False)
-    try:
-        alone = list(pipeline.identify_images(queries, library=lib, model=choice, execution=IN_PROCESS).iter_results())
-    finally:
-        threads.set_threads(True)
-    assert [list(r) for r in beside] == [list(r) for r in alone] and beside == alone
-    assert all("model_attribution" in r and "decision" in r for r in beside)
-    assert any(r["decision"]["match"] for r in beside)
-
-    def broken(*args, **kwargs):
-        raise ValueError("attribution failed")
-
-    monkeypatch.setattr(pipeline, "attribute_pixels", broken)
-    failed = list(pipeline.identify_images(queries[:1], library=lib, model=choice, execution=IN_PROCESS).iter_results())
-    assert all(r["status"] == "error" and "attribution failed" in r["error"]["message"] for r in failed)
-    assert all("decision" not in r for r in failed)
-
-
 def test_one_photo_is_read_ahead_only_after_the_model_passed_its_check(registry, tmp_path, monkeypatch):
     """identify of one photo decodes it in the background while the command sets up, but only once the outputs
     and the model's sha256 are checked: a changed model is refused before any image is read."""

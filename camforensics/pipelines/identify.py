@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,7 +26,6 @@ from camforensics.pipelines.search import FingerprintIndex, LibraryListing, Sear
 from camforensics.pipelines.signatures import SignatureTable, coding_evidence, match_signature
 from camforensics.reports.journal import Journal
 from camforensics.reports.report import Report
-from camforensics.runtime import threads
 
 # Published empirical false-alarm rate of the PCE > 60 rule (Goljan, Fridrich, Filler 2009, ~1M images).
 EMPIRICAL_FAR_AT_60 = 2.4e-5
@@ -163,43 +160,18 @@ class IdentifyState:
 
 
 def identify_one(path: Path, state: IdentifyState, record: dict[str, Any]) -> None:
-    """Rank the library's devices for one image and decide (the per-file task of :func:`identify_images`).
-
-    Where this process may run the engine's threads, the camera-model attribution (onnxruntime, one thread) runs
-    in a thread beside the PRNU search (the residual and the matching: native code, numpy and FFTs, the GIL let
-    go); the record is the same as when they run one after the other, an error of the attribution first."""
+    """Rank the library's devices for one image and decide (the per-file task of :func:`identify_images`)."""
     setup, index = state.setup, state.index
     img = load_image(path, max_pixels=setup.max_pixels)
     record["input"] = img.info.to_dict()
-    unfit: SizeMismatchError | None = None
-    if index is not None:
-        try:
-            index.require_fit(img.pixels.shape)  # before the residual: a size that fits nothing costs nothing
-        except SizeMismatchError as exc:
-            if state.attributor is None:
-                raise
-            unfit = exc  # the model attribution stands on its own; PRNU has no fingerprint of this size
-    prnu: dict[str, Any] | None = None  # the PRNU members, when the search ran beside the attribution
-    prnu_error: BaseException | None = None
     if state.attributor is not None:
-        attribute = functools.partial(
-            attribute_pixels,
+        record["model_attribution"] = attribute_pixels(
             img.pixels,
             state.attributor,
             params=setup.model.params,  # type: ignore[union-attr]
             exif_make=img.info.exif_make,
             exif_model=img.info.exif_model,
         )
-        if index is not None and unfit is None and threads.threads_enabled():
-            finish = _beside(attribute)
-            prnu = {}
-            try:
-                prnu_one(img, setup, index, prnu)
-            except Exception as exc:  # noqa: BLE001 - raised below, after the attribution's own error if any
-                prnu_error = exc
-            record["model_attribution"] = finish()
-        else:
-            record["model_attribution"] = attribute()
     if state.signatures is not None:
         record["jpeg_signature"], evidence = signature_of(path, state, record.get("model_attribution"))
         if "model_attribution" in record:
@@ -208,40 +180,17 @@ def identify_one(path: Path, state: IdentifyState, record: dict[str, Any]) -> No
             )
     if index is None:
         return
-    if unfit is not None:
+    try:
+        index.require_fit(img.pixels.shape)  # before the residual: a size that fits nothing costs nothing
+    except SizeMismatchError as exc:
+        if state.attributor is None:
+            raise
+        # The model attribution stands on its own; PRNU had no fingerprint of this size to compare with.
         record["decision"] = None
-        record["prnu_skipped"] = str(unfit)
+        record["prnu_skipped"] = str(exc)
         record["matches"], record["candidates"], record["n_fingerprints_compared"] = [], [], 0
         return
-    if prnu_error is not None:
-        raise prnu_error
-    if prnu is not None:
-        record.update(prnu)
-    else:
-        prnu_one(img, setup, index, record)
-
-
-def _beside(fn: Callable[[], Any]) -> Callable[[], Any]:
-    """Start ``fn()`` in a thread; the function returned waits for it and returns its result or raises its error."""
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
-            box["error"] = exc
-
-    # Named as the engine's threads: work inside it is not split again over the engine's pool (runtime.threads).
-    thread = threading.Thread(target=run, name="camforensics-beside", daemon=True)
-    thread.start()
-
-    def finish() -> Any:
-        thread.join()
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
-
-    return finish
+    prnu_one(img, setup, index, record)
 
 
 def signature_of(
