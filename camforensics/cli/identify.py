@@ -114,7 +114,8 @@ def identify(
         )
         if chosen is not None:
             chosen.verify()  # a changed model file is refused before any image is read
-        read_ahead(paths, max_pixels=max_pixels, workers=workers, scheduler=scheduler, resume=resume)  # beside the setup
+        # decoded beside the setup (library, model sessions); too short a time to map the heap as well
+        read_ahead(paths, max_pixels=max_pixels, workers=workers, scheduler=scheduler, resume=resume, prefault=False)
 
         match = match_params_of(threshold, rotations, shift_range, crop_anchor, scales)
         residual = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
