@@ -180,3 +180,26 @@ def test_identify_keeps_the_attribution_when_no_fingerprint_fits(registry, train
     assert r["model_attribution"]["top_k"][0]["model"] == "Alpha One"
     # PRNU only: the same image is a per-file error, as before.
     assert CliRunner().invoke(app, [*args, "--no-model"]).exit_code == 1
+
+
+def test_one_photo_is_read_ahead_only_after_the_model_passed_its_check(registry, tmp_path, monkeypatch):
+    """identify of one photo decodes it in the background while the command sets up, but only once the outputs
+    and the model's sha256 are checked: a changed model is refused before any image is read."""
+    import camforensics.io.images as images
+    from PIL import Image
+
+    reg_dir, _ = registry
+    photo = tmp_path / "a.png"
+    Image.fromarray(trace_image("checker", 3, 192)).save(photo)
+    started = []
+    real = images.prefetch_image
+    monkeypatch.setattr(images, "prefetch_image", lambda path, **kw: started.append(path) or real(path, **kw))
+    bad = tmp_path / "bad"
+    shutil.copytree(reg_dir, bad)
+    (bad / "tiny.onnx").write_bytes(b"not the model")
+    res = CliRunner().invoke(app, ["identify", str(photo), "--models-dir", str(bad), "-r", str(tmp_path / "x.json")])
+    assert res.exit_code == 2 and "refusing to load" in res.output and started == []
+    res = CliRunner().invoke(app, ["identify", str(photo), "--models-dir", str(reg_dir), "-r", str(tmp_path / "y.json")])
+    assert res.exit_code == 0, res.output
+    assert started == [photo] and not images._AHEAD  # read ahead, then claimed by the run
+    assert json.loads((tmp_path / "y.json").read_text())["results"][0]["model_attribution"]["top_k"][0]["model"] == "Alpha One"

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from camforensics.core.pce import compute_pce, cross_correlate, log10_false_alarm
+from camforensics.core.pce import compute_pce, cross_correlate, log10_false_alarm, log_ndtr
 from camforensics.errors import SizeMismatchError
 
 
@@ -72,6 +72,27 @@ def test_false_alarm_probability():
     assert log10_false_alarm(10, 1) > log10_false_alarm(20, 1)
     # Nothing searched can beat certainty.
     assert log10_false_alarm(0.0, 10**6) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_log_ndtr_equals_scipy_special_from_the_far_lower_tail_to_the_upper():
+    import scipy.special
+
+    xs = np.concatenate([np.linspace(-3000.0, 40.0, 30001), -np.sqrt(np.geomspace(1e-6, 1e7, 20001)),
+                         np.sqrt(np.geomspace(1e-6, 1e7, 20001)), [-38.0, -36.78, -1.0, 0.0, 1.0, 8.0]])  # fmt: skip
+    worst_low = worst_high = 0.0
+    for x in xs:
+        ours, ref = log_ndtr(float(x)), float(scipy.special.log_ndtr(x))
+        if abs(ref) < 1e-290:  # scipy flushes erfc of the far upper tail to 0 there: both are 0 to any use
+            assert abs(ours) < 1e-290
+            continue
+        rel = abs(ours - ref) / abs(ref)
+        if x < 8:
+            worst_low = max(worst_low, rel)
+        else:
+            worst_high = max(worst_high, rel)
+    assert worst_low < 1e-14  # the lower tail, where P_FA is decided: within a few ulp
+    assert worst_high < 1e-12  # log Phi near 0 (log1p of a tiny erfc): a few ulp of that tiny erfc
+    assert log_ndtr(-math.inf) == -math.inf and log_ndtr(math.inf) == 0.0 and math.isnan(log_ndtr(math.nan))
 
 
 @settings(max_examples=25, deadline=None)

@@ -231,3 +231,56 @@ def test_retain_freed_memory_applies_glibc_settings_once_in_a_fresh_process():
     assert first == again == kept
     if sys.platform.startswith("linux") and "glibc" in " ".join(__import__("platform").libc_ver()):
         assert first == {"M_MMAP_MAX": 0, "M_TRIM_THRESHOLD": 2**31 - 1, "M_ARENA_MAX": 1}
+
+
+def test_a_short_job_turns_numpy_huge_pages_off_unless_the_environment_chose(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import cv2
+
+    photo = tmp_path / "p.png"
+    cv2.imwrite(str(photo), np.random.default_rng(0).integers(0, 255, (128, 160, 3)).astype(np.uint8))
+    code = (
+        "import sys, numpy as np\n"
+        "from camforensics.pipelines.extract import extract_residuals\n"
+        "core = getattr(np, '_core', None) or np.core\n"
+        "before = core.multiarray._get_madvise_hugepage()\n"
+        "extract_residuals([sys.argv[1]], sys.argv[2], save_pictures=False)\n"
+        "print(before, core.multiarray._get_madvise_hugepage())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+
+    def flags(**extra: str) -> str:
+        run = [sys.executable, "-c", code, str(photo), str(tmp_path / "out")]
+        return subprocess.run(run, capture_output=True, text=True, check=True, env={**env, **extra}).stdout.split()
+
+    before, after = flags()
+    assert after == "False"  # one photo in this process: small pages (camforensics.runtime.heap)
+    assert flags(NUMPY_MADVISE_HUGEPAGE="1") == ["True", "True"]  # the user's choice stands
+
+
+def test_prefault_maps_the_heap_that_the_next_arrays_reuse():
+    import subprocess
+    import sys
+
+    code = (
+        "import json, resource, numpy as np\n"
+        "from camforensics.runtime import heap\n"
+        "refused = heap.prefault(64 << 20)\n"  # the allocator keeps nothing yet: nothing done
+        "applied = heap.retain_freed_memory()\n"
+        "np._core.multiarray._set_madvise_hugepage(False) if hasattr(np, '_core') else None\n"
+        "done = heap.prefault(64 << 20)\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "a = np.ones((48 << 20) // 4, np.float32)\n"
+        "faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before\n"
+        "print(json.dumps([refused, done, bool(applied), faults]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    import json
+
+    refused, done, applied, faults = json.loads(out)
+    assert refused is False and done is applied
+    if applied:  # glibc: 48 MB written in pages already mapped (12,288 pages of 4 KiB otherwise)
+        assert faults < 1000

@@ -9,7 +9,7 @@ from PIL import Image
 
 from camforensics.errors import InputError
 from camforensics.io.folders import collect_images
-from camforensics.io.images import load_image
+from camforensics.io.images import load_image, prefetch_image
 
 
 def _jpeg_bytes(rgb, **kw):
@@ -159,3 +159,31 @@ def test_collect_images_walks_folders_and_keeps_named_files(tmp_path):
     assert [f.name for f in collect_images([tmp_path / "a"], recursive=False)] == ["1.JPG"]
     with pytest.raises(InputError, match="no such file"):
         collect_images([tmp_path / "nope"])
+
+
+def test_a_read_ahead_gives_what_load_image_gives_once(tmp_path, rgb):
+    p = tmp_path / "x.jpg"
+    p.write_bytes(_jpeg_bytes(rgb, quality=95))
+    direct = load_image(p)
+    prefetch_image(p, max_pixels=10**6)
+    ahead = load_image(p, max_pixels=10**6)
+    assert np.array_equal(ahead.pixels, direct.pixels) and ahead.info == direct.info
+    again = load_image(p, max_pixels=10**6)  # claimed once: read again
+    assert again.pixels is not ahead.pixels and np.array_equal(again.pixels, direct.pixels)
+    prefetch_image(p, max_pixels=10**6)
+    assert load_image(p).info == direct.info  # another limit: not the read ahead (left unclaimed)
+
+
+def test_a_read_ahead_keeps_the_error_and_a_changed_file_is_read_again(tmp_path, rgb):
+    p = tmp_path / "x.jpg"
+    data = _jpeg_bytes(rgb, quality=95)
+    p.write_bytes(data[: len(data) // 2])  # truncated
+    prefetch_image(p)
+    with pytest.raises(InputError, match="truncated"):
+        load_image(p)
+    prefetch_image(p)
+    p.write_bytes(data)  # replaced after the read ahead: the claim sees another size and reads it again
+    assert load_image(p).pixels.shape == rgb.shape
+    prefetch_image(tmp_path / "missing.jpg")  # nothing to read ahead; load_image says why
+    with pytest.raises(InputError, match="no such file"):
+        load_image(tmp_path / "missing.jpg")

@@ -297,3 +297,23 @@ def test_identify_and_anonymize_list_the_library_once_per_process(library, queri
     rep = anonymize_images(queries[:1], tmp_path / "out", params=params, execution=IN_PROCESS)
     assert listed == [library] and rep.summary["n_ok"] == 3
     assert all(len(r["library_check"]) == 3 for r in rep.iter_results())
+
+
+def test_an_in_process_identify_runs_on_the_state_its_caller_built(library, queries, monkeypatch):
+    """The library index (and model session) built for the checks before the run serve an in-process run; a worker
+    gets the setup without them (they are never pickled) and builds its own."""
+    import pickle
+
+    from camforensics.pipelines import identify as pipeline
+
+    built, setups = [], []
+    index_init, run_tasks = pipeline.FingerprintIndex.__init__, pipeline.run_tasks
+    monkeypatch.setattr(pipeline.FingerprintIndex, "__init__", lambda self, *a, **k: built.append(1) or index_init(self, *a, **k))
+    monkeypatch.setattr(pipeline, "run_tasks", lambda files, task, setup, *a, **k: setups.append(setup) or run_tasks(files, task, setup, *a, **k))
+    rep = identify_images(queries[:1], library=library, execution=IN_PROCESS)
+    assert len(built) == 1 and rep.summary["n_matched"] == 3
+    setup = setups[0]
+    assert setup.built is not None and setup() is setup.built
+    copy = pickle.loads(pickle.dumps(setup))
+    assert copy.built is None and copy == setup
+    assert isinstance(copy().index, pipeline.FingerprintIndex) and len(built) == 2  # a worker's own

@@ -54,6 +54,24 @@ def check_outputs(inputs: Any, **outputs: Any) -> None:
     check(inputs, **outputs)
 
 
+def read_ahead(
+    paths: Sequence[Path], *, max_pixels: int, workers: int | None, scheduler: str | None, resume: bool, prefault: bool = True
+) -> None:
+    """Start decoding the photo of a one-photo run in the background while the command imports its pipeline
+    (:func:`camforensics.io.images.prefetch_image`; the run then reads it in this process), and with ``prefault``
+    then map the heap its work will touch (:func:`camforensics.runtime.heap.prefault`; for a command whose imports
+    leave the time for both). Only after :func:`check_outputs`: it reads the input."""
+    if len(paths) != 1 or resume or scheduler is not None or workers not in (None, 1) or not Path(paths[0]).is_file():
+        return
+    from camforensics.io.images import prefetch_image
+    from camforensics.runtime import heap
+
+    def warm(image: Any) -> None:
+        heap.prefault(heap.WORK_BYTES_PER_PIXEL * image.pixels.shape[0] * image.pixels.shape[1])
+
+    prefetch_image(paths[0], max_pixels=max_pixels, then=warm if prefault else None)
+
+
 def check_format(fmt: str) -> str:
     from camforensics.reports.report import FORMATS
 

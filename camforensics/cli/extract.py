@@ -13,7 +13,7 @@ from camforensics.cli.common import err, check_format, cli_errors, emit_report, 
 from camforensics.cli.common import progress, report_target, resume_hint, show_errors
 from camforensics.cli.options import DeviceOpt, FormatOpt, MaxPixelsOpt, QuietOpt, ReportOpt, ResumeOpt, SchedulerOpt
 from camforensics.cli.options import WorkersOpt
-from camforensics.cli.common import check_outputs, literal
+from camforensics.cli.common import check_outputs, literal, read_ahead
 
 
 def register(app: typer.Typer) -> None:
@@ -47,15 +47,16 @@ def extract(
     frequencies marked); with --model-spectra, the mean spectrum of each camera model side by side."""
     with cli_errors():
         check_format(fmt)
-        from camforensics.core.params import ResidualParams
-        from camforensics.pipelines.extract import extract_residuals
-
-        params = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
         target = report_target(report, "extract", fmt)
         if model_spectra is not None and not arrays:
             raise CamforensicsError("--model-spectra averages the residuals written as .npy: drop --no-npy")
         spectra_files = [("--model-spectra", model_spectra)] if model_spectra is not None else []
         check_outputs(paths, report=target, folder=output, files=spectra_files)  # before any work
+        read_ahead(paths, max_pixels=max_pixels, workers=workers, scheduler=scheduler, resume=resume)  # beside the imports
+        from camforensics.core.params import ResidualParams
+        from camforensics.pipelines.extract import extract_residuals
+
+        params = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
         journal = journal_for(target, resume=resume, given=report is not None)
         with progress("extract", quiet=quiet) as hooks, resume_hint(journal):
             rep = extract_residuals(

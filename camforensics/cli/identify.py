@@ -12,7 +12,7 @@ from camforensics.cli.common import progress, report_target, resume_hint, show_e
 from camforensics.cli.options import DeviceOpt, FormatOpt, MaxPixelsOpt, ModelsDirOpt, QuietOpt, ReportOpt, ResumeOpt
 from camforensics.cli.options import SchedulerOpt, WorkersOpt, CROP_ANCHOR_HELP, ROTATIONS_HELP, SCALES_HELP
 from camforensics.cli.options import SHIFT_RANGE_HELP, WideOpt, match_params_of
-from camforensics.cli.common import check_outputs, err, literal
+from camforensics.cli.common import check_outputs, err, literal, read_ahead
 
 MAX_TABLE_ROWS = 50  # a terminal table is a preview; the report has every row
 
@@ -86,6 +86,8 @@ def identify(
     """
     with cli_errors():
         check_format(fmt)
+        target = report_target(report, "identify", fmt)
+        check_outputs([*paths, *([library] if library else [])], report=target)  # before any work; the library is an input
         from camforensics.core.params import ResidualParams
         from camforensics.pipelines.identify import identify_images, model_choice
         from camforensics.pipelines.search import SearchParams
@@ -110,11 +112,13 @@ def identify(
                 required=library is None,
             )
         )
+        if chosen is not None:
+            chosen.verify()  # a changed model file is refused before any image is read
+        # decoded beside the setup (library, model sessions); too short a time to map the heap as well
+        read_ahead(paths, max_pixels=max_pixels, workers=workers, scheduler=scheduler, resume=resume, prefault=False)
 
         match = match_params_of(threshold, rotations, shift_range, crop_anchor, scales)
         residual = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
-        target = report_target(report, "identify", fmt)
-        check_outputs([*paths, *([library] if library else [])], report=target)  # before any work; the library is an input
         journal = journal_for(target, resume=resume, given=report is not None)
         with progress("identify", quiet=quiet) as hooks, resume_hint(journal):
             rep = identify_images(

@@ -19,10 +19,10 @@ import math
 
 import cv2
 import numpy as np
-import scipy.fft
 
 from camforensics.core.pce import PceResult, Spectrum, log10_false_alarm, pce_result
 from camforensics.errors import ParameterError
+from camforensics.runtime import fft
 
 # Smallest side (pixels, sensor resolution) of a query searched as a crop: below it the residual holds too few
 # PRNU samples to reach any useful PCE and the wavelet denoiser (4 levels) has almost nothing to work on.
@@ -65,6 +65,8 @@ def padded_spectrum(signal: np.ndarray, shape: tuple[int, int]) -> Spectrum:
         raise ParameterError(f"a {w}x{h} signal does not fit a {shape[1]}x{shape[0]} plane")
     centred = a - np.float32(a.mean(dtype=np.float64))
     norm = float(np.sqrt(np.einsum("ij,ij->", centred, centred, dtype=np.float64)))
+    import scipy.fft  # crop searches only: the aligned search never imports it (camforensics.runtime.fft)
+
     rows = scipy.fft.rfft(centred, n=shape[1], axis=1, workers=-1)
     f = scipy.fft.fft(rows, n=shape[0], axis=0, workers=-1, overwrite_x=True).astype(np.complex64, copy=False)
     return Spectrum(f=f, norm=norm, shape=(int(shape[0]), int(shape[1])))
@@ -173,7 +175,7 @@ def crop_pces(
         return [_empty(w) for w in windows]
     prod = np.multiply(query.f, reference.conj_f(), out=scratch)  # Q conj(K): correlation at negative offsets
     np.conjugate(prod, out=prod)  # conj(Q) K: at positive offsets, r[o] = sum q(y) k(y + o)
-    cc = scipy.fft.irfft2(prod, s=(hh, ww), workers=-1, overwrite_x=True)
+    cc = fft.irfft2(prod, s=(hh, ww), workers=-1)
     flat = cc.ravel()
     total = float(np.einsum("i,i->", flat, flat, dtype=np.float64))
     # Normalised at the end (the PCE does not depend on it): one multiplication instead of a pass over the plane.

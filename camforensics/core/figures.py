@@ -120,15 +120,17 @@ def spectrum_db(w: np.ndarray, *, side: int = 512) -> np.ndarray:
     The tiles are transformed together by one real FFT (float32, every core); the other half plane is the mirror
     image of the half computed (``P(-u, -v) = P(u, v)`` for a real tile).
     """
-    import scipy.fft
+    from camforensics.runtime import fft
 
     a = np.asarray(w, dtype=np.float32)
     side = min(side, a.shape[0], a.shape[1])
     ny, nx = a.shape[0] // side, a.shape[1] // side
     rows = min(ny, -(-48 // nx))
     tiles = a[: rows * side, : nx * side].reshape(rows, side, nx, side).swapaxes(1, 2).reshape(-1, side, side)[:48]
-    tiles = tiles - tiles.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(np.float32)
-    half = scipy.fft.rfft2(tiles, workers=-1)
+    if np.may_share_memory(tiles, a):  # one tile of the whole array is a view of it: never centred in place
+        tiles = tiles.copy()
+    tiles -= tiles.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(np.float32)
+    half = fft.rfft2(tiles, workers=-1)
     p = np.square(half.real)
     p += np.square(half.imag)  # |F|^2 of each tile in float32, summed over the tiles in float64
     power = p.sum(axis=0, dtype=np.float64) / len(tiles)
@@ -163,9 +165,13 @@ def _spectrum_axes(ax: Any, db: np.ndarray, *, marks: bool, title: str, floor: f
     return im
 
 
-def spectrum_figure(w: np.ndarray, *, name: str, sha256: str | None, what: str = "noise residual") -> bytes:
-    """The residual's mean power spectrum in dB (zero frequency centred), JPEG and CFA peak positions marked."""
-    db = spectrum_db(w)
+def spectrum_figure(
+    w: np.ndarray | None, *, name: str, sha256: str | None, what: str = "noise residual", db: np.ndarray | None = None
+) -> bytes:
+    """The residual's mean power spectrum in dB (zero frequency centred), JPEG and CFA peak positions marked
+    (``db``: :func:`spectrum_db` of ``w`` already computed, e.g. in a thread while another picture was drawn)."""
+    if db is None:
+        db = spectrum_db(w)
     fig = _figure((7, 6), layout=None)
     ax = fig.add_axes((0.13, 0.09, 0.68, 0.78))
     im = _spectrum_axes(ax, db, marks=True, title=f"{what}: power spectrum")

@@ -21,10 +21,10 @@ M. Goljan, J. Fridrich, "Camera identification from cropped and scaled images", 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 
 from camforensics.errors import ParameterError
 
@@ -39,7 +39,14 @@ MIN_CONFIDENCE = 2.0
 # zero-quantized coefficient by a standard deviation of about 0.3 (orthonormal DCT), so 1.0 keeps nearly all.
 ZERO_TOLERANCE = 1.0
 
-_DCT = scipy.fft.dct(np.eye(BLOCK), norm="ortho", axis=0).astype(np.float32)
+
+@functools.cache
+def _dct() -> np.ndarray:
+    """The orthonormal 8-point DCT-II matrix (float32), made on first use: scipy.fft is imported by crop searches
+    only, never by an aligned one (camforensics.runtime.fft)."""
+    import scipy.fft
+
+    return scipy.fft.dct(np.eye(BLOCK), norm="ortho", axis=0).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -71,15 +78,16 @@ def zero_shares(grey: np.ndarray, *, tolerance: float = ZERO_TOLERANCE) -> np.nd
     if g.ndim != 2 or min(g.shape) < 2 * BLOCK:
         raise ParameterError(f"a block-grid phase needs a 2-D image of at least 16x16 pixels, got shape {g.shape}")
     g = g - np.float32(128.0)
+    dct = _dct()
     shares = np.zeros((BLOCK, BLOCK))
     for px in range(BLOCK):
         cols = g[:, px:]
         nw = cols.shape[1] // BLOCK
-        along_x = (cols[:, : nw * BLOCK].reshape(cols.shape[0], nw, BLOCK) @ _DCT.T).reshape(cols.shape[0], nw * BLOCK)
+        along_x = (cols[:, : nw * BLOCK].reshape(cols.shape[0], nw, BLOCK) @ dct.T).reshape(cols.shape[0], nw * BLOCK)
         for py in range(BLOCK):
             nh = (along_x.shape[0] - py) // BLOCK
             blocks = along_x[py : py + nh * BLOCK].reshape(nh, BLOCK, nw * BLOCK)  # block row, y, (block column, u)
-            coeffs = np.matmul(_DCT, blocks)  # block row, v, (block column, u): one batched product
+            coeffs = np.matmul(dct, blocks)  # block row, v, (block column, u): one batched product
             zero = np.count_nonzero(np.abs(coeffs) < tolerance)
             zero -= np.count_nonzero(np.abs(coeffs[:, 0, ::BLOCK]) < tolerance)  # the DC coefficients do not count
             shares[py, px] = zero / (nh * nw * (BLOCK * BLOCK - 1))

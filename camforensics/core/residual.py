@@ -7,10 +7,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-import scipy.fft
 
 from camforensics.errors import ParameterError
-from camforensics.runtime import threads
+from camforensics.runtime import fft, threads
 from camforensics.core.denoise import denoise_channel, noise_coefficients, reconstruct_noise, wiener_noise_gain
 from camforensics.core.params import GREY_WEIGHTS, ResidualParams
 
@@ -184,7 +183,7 @@ def wiener_dft(residual: np.ndarray, sigma: float, *, windows: tuple[int, ...] =
     if not sigma > 0:
         return w.copy()  # an all-zero residual has nothing to filter
     h, wd = w.shape
-    spectrum = scipy.fft.rfft2(w, workers=-1)
+    spectrum = fft.rfft2(w, workers=-1)
     half = spectrum.shape[1]
     reach = max(windows) // 2
     magnitude = np.empty((h, half + reach), np.float32)
@@ -201,7 +200,7 @@ def wiener_dft(residual: np.ndarray, sigma: float, *, windows: tuple[int, ...] =
 
     _scale_rows(spectrum, gain[:, :half])
     del gain
-    return scipy.fft.irfft2(spectrum, s=(h, wd), workers=-1, overwrite_x=True).astype(np.float32, copy=False)
+    return fft.irfft2(spectrum, s=(h, wd), workers=-1).astype(np.float32, copy=False)
 
 
 def _scale_rows(spectrum: np.ndarray, gain: np.ndarray) -> None:

@@ -127,6 +127,19 @@ def load_panel(registry: ModelRegistry, name: str, *, device: str = "auto", thre
     return LoadedPanel(entry, tuple(loaded))
 
 
+def verify_panel(registry: ModelRegistry, name: str) -> PanelEntry:
+    """Check every member's file against its manifest sha256 and the one the panel was calibrated with, without a
+    session (what a command refuses before it reads any image; :func:`load_panel` checks the same when loading)."""
+    entry = panel_entry(registry, name)
+    for member, digest in entry.members.items():
+        if registry.verify(member).sha256 != digest:
+            raise ModelError(
+                f"panel {name!r}: member {member!r} changed since the panel was calibrated (sha256 "
+                f"{registry.entry(member).sha256[:16]}... vs {digest[:16]}...); rebuild the panel (models/build.sh)"
+            )
+    return entry
+
+
 def register_panel(
     registry: ModelRegistry, name: str, entry: dict[str, Any], *, default: bool = False
 ) -> None:

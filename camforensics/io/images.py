@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,6 +26,9 @@ DEFAULT_MAX_PIXELS = 250_000_000
 MAX_FILE_BYTES = 2_000_000_000
 
 _EXIF_MAKE, _EXIF_MODEL, _EXIF_ORIENTATION, _EXIF_DATETIME = 0x010F, 0x0110, 0x0112, 0x0132
+# Held while Pillow's process-wide bomb limit and the warning filters are changed around a header parse: a read
+# ahead (:func:`prefetch_image`) may parse one while the caller's thread parses another.
+_PIL_GLOBALS = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ def _header(f: BinaryIO, path: Path, max_pixels: int) -> tuple[str, str, int, in
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with warnings.catch_warnings():
+        with _PIL_GLOBALS, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's own bomb warning: we apply our own limit below
             saved_limit = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = None
@@ -235,10 +240,87 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
     InputError
         Missing, unreadable, empty, not an image, truncated, too large, or undecodable files.
     """
+    path = Path(path)
+    ahead = _claim_prefetched(path, max_pixels)
+    return ahead() if ahead is not None else _load(path, max_pixels)
+
+
+# Images being read ahead (:func:`prefetch_image`): (path, max_pixels) -> (stat before the read, the result).
+_AHEAD: dict[tuple[str, int], tuple[tuple[int, int, int], Any]] = {}
+
+
+def _stat_key(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def prefetch_image(
+    path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS, then: Callable[[LoadedImage], Any] | None = None
+) -> None:
+    """Start :func:`load_image` of ``path`` in a background thread: the next ``load_image`` of the same path and
+    ``max_pixels`` in this process takes its result (pixels, or the same error), once.
+
+    For a command about to import its pipeline (GIL-bound) before it reads one photo: the decoder, the read and
+    the hash let go of the GIL, so they run on another core meanwhile. A file whose inode, size or modification
+    time changed between the read ahead and the claim is read again. Call it only after the command's
+    evidence-safety checks (:func:`camforensics.io.safety.check_outputs`): it reads the input. ``then(image)``
+    runs in the same thread after a successful read (its errors are ignored), before the claim gets the image.
+    """
+    p = Path(path)
+    key = _stat_key(p)
+    if key is None or (str(p), max_pixels) in _AHEAD:
+        return  # a path that cannot be read is left to load_image, which says why
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["image"] = _load(p, max_pixels)
+        except BaseException as exc:  # noqa: BLE001 - handed to the claimant, raised there
+            box["error"] = exc
+            return
+        if then is not None:
+            try:
+                then(box["image"])
+            except Exception:  # noqa: BLE001 - a helper's failure must not cost the image
+                pass
+
+    thread = threading.Thread(target=run, name="camforensics-prefetch-image", daemon=True)
+
+    def outcome() -> tuple[LoadedImage | None, BaseException | None]:
+        thread.join()
+        return box.get("image"), box.get("error")
+
+    _AHEAD[(str(p), max_pixels)] = (key, outcome)
+    thread.start()
+
+
+def _claim_prefetched(path: Path, max_pixels: int) -> Any:
+    """A function that returns the image read ahead of ``path`` or raises its error; None when there was no read
+    ahead, or the file changed since (then it is read again)."""
+    entry = _AHEAD.pop((str(path), max_pixels), None)
+    if entry is None:
+        return None
+    key, outcome = entry
+    image, error = outcome()
+    if _stat_key(path) != key:
+        return None
+
+    def claimed() -> LoadedImage:
+        if error is not None:
+            raise error
+        return image  # type: ignore[return-value]
+
+    return claimed
+
+
+def _load(path: Path, max_pixels: int) -> LoadedImage:
+    """:func:`load_image` itself."""
     import cv2
     from PIL import Image
 
-    path = Path(path)
     notes: list[str] = []
     f, _ = _open_regular(path)
     with f:
@@ -246,7 +328,7 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
         data = _read_all(f, path)
     digest = sha256_bytes(data)
     try:
-        with warnings.catch_warnings():
+        with _PIL_GLOBALS, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             saved_limit = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = None

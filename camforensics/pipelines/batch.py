@@ -55,7 +55,14 @@ def run_tasks(
     """
     journal = report.journal
     reuse = [journal is not None and journal.can_reuse(p) for p in files]
-    execution = small_job_execution(execution, [p for p, r in zip(files, reuse) if not r])
+    todo_files = [p for p, r in zip(files, reuse) if not r]
+    megapixels = job_megapixels(todo_files)
+    execution = small_job_execution(execution, todo_files, megapixels=megapixels)
+    if execution.scheduler is None and execution.n_workers == 1 and megapixels is not None:
+        if megapixels < POOL_MIN_MEGAPIXELS:
+            from camforensics.runtime.heap import small_pages_for_arrays
+
+            small_pages_for_arrays()  # a short job: no huge-page compaction at first touch (runtime.heap)
     report.context["execution"] = {**execution.to_dict(), "n_resumed": sum(reuse)}
     stamps: dict[str, Any] = {}  # of the inputs handed out and not yet added (at most the in-flight ones)
 
@@ -86,15 +93,11 @@ def run_tasks(
         raise
 
 
-def small_job_execution(execution: Execution, files: Sequence[Path]) -> Execution:
-    """``execution``, or an in-process one when the pool would not pay: the number of workers was not given and
-    the files hold fewer than :data:`POOL_MIN_MEGAPIXELS` in all (read from their headers), or there is one."""
-    if execution.workers is not None or execution.scheduler is not None or execution.n_workers == 1:
-        return execution
+def job_megapixels(files: Sequence[Path]) -> float | None:
+    """Megapixels of ``files`` in all, read from their headers; None for more than :data:`POOL_PROBE_MAX_FILES`
+    files (not read: a large job). Unreadable headers count nothing (the task reports them)."""
     if len(files) > POOL_PROBE_MAX_FILES:
-        return execution
-    from dataclasses import replace
-
+        return None
     from camforensics.io.images import read_header
 
     total = 0.0
@@ -104,7 +107,21 @@ def small_job_execution(execution: Execution, files: Sequence[Path]) -> Executio
         except (CamforensicsError, OSError):
             continue  # the task reports it; a header that cannot be read costs no work
         total += w * h / 1e6
-    if len(files) <= 1 or total < POOL_MIN_MEGAPIXELS:
+    return total
+
+
+def small_job_execution(execution: Execution, files: Sequence[Path], *, megapixels: float | None = None) -> Execution:
+    """``execution``, or an in-process one when the pool would not pay: the number of workers was not given and
+    the files hold fewer than :data:`POOL_MIN_MEGAPIXELS` in all (read from their headers unless ``megapixels``
+    gives :func:`job_megapixels` of them), or there is one."""
+    if execution.workers is not None or execution.scheduler is not None or execution.n_workers == 1:
+        return execution
+    if len(files) > POOL_PROBE_MAX_FILES:
+        return execution
+    from dataclasses import replace
+
+    total = job_megapixels(files) if megapixels is None else megapixels
+    if len(files) <= 1 or (total is not None and total < POOL_MIN_MEGAPIXELS):
         return replace(execution, workers=1)
     return execution
 

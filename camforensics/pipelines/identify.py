@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from camforensics.core.residual import to_grey
 from camforensics.errors import InputError, ParameterError, SizeMismatchError
 from camforensics.inference.attribution import TASK as TASK_ATTRIBUTION
 from camforensics.inference.attribution import AttributionParams, CodingEvidence, attribute_pixels, fuse_decision
-from camforensics.inference.panel import LoadedPanel, default_panel, load_panel, panel_entry, panel_names
+from camforensics.inference.panel import LoadedPanel, default_panel, load_panel, panel_entry, panel_names, verify_panel
 from camforensics.inference.registry import LoadedModel, ModelRegistry, onnxruntime_device
 from camforensics.io.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from camforensics.io.jpeg_signature import read_jpeg_signature
@@ -65,6 +65,15 @@ class ModelChoice:
     device: str = "auto"  # onnxruntime device: auto, cpu, cuda
     threads: int = 0  # onnxruntime intra-op threads (0 = all cores; 1 in each process-pool worker)
     panel: bool = False  # ``name`` is a panel of attributors (camforensics.inference.panel)
+
+    def verify(self) -> None:
+        """Check the model's file (a panel's every member) against its sha256 without building a session: identify
+        refuses a changed model before it reads any image; :meth:`load` checks them again as it loads."""
+        registry = ModelRegistry(self.models_dir)
+        if self.panel:
+            verify_panel(registry, self.name)
+        else:
+            registry.verify(self.name)
 
     def load(self) -> LoadedModel | LoadedPanel:
         registry = ModelRegistry(self.models_dir)
@@ -122,8 +131,16 @@ class IdentifySetup:
     device: str = "cpu"  # compute device of the residual (see camforensics.pipelines.device)
     model: ModelChoice | None = None  # camera-model attribution beside PRNU
     signatures: str | None = None  # JPEG signature table (camforensics.pipelines.signatures); None: not matched
+    # The state the caller built for its own checks (index, verified session, table): an in-process run uses it
+    # instead of building the same again; never pickled, so a worker process or a Dask worker builds its own.
+    built: IdentifyState | None = field(default=None, compare=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "built": None}
 
     def __call__(self) -> IdentifyState:
+        if self.built is not None:
+            return self.built
         index = None
         if self.library is not None:
             index = FingerprintIndex(self.library, match=self.match, search=self.search)
@@ -294,6 +311,9 @@ def identify_images(
     if library is None and model is None:
         raise ParameterError("nothing to identify with: give a fingerprint library, a camera-model attributor, or both")
     lib = LibraryListing.of(FingerprintLibrary(library)) if library is not None else None  # opened and listed once
+    parallel = execution.scheduler is not None or (execution.workers or os.cpu_count() or 1) > 1
+    if model is not None and parallel and model.threads == 0:
+        model = replace(model, threads=1)  # one process per core: no intra-op threads on top
     # Check the library and the model (sha256) before any worker starts.
     index = FingerprintIndex(lib, match=match, search=search) if lib is not None else None
     loaded = model.load() if model is not None else None
@@ -351,19 +371,18 @@ def identify_images(
 
     if loaded is not None:
         counts |= {"n_model_attributed": 0, "n_model_unknown": 0, "n_exif_inconsistent": 0}
-    parallel = execution.scheduler is not None or (execution.workers or os.cpu_count() or 1) > 1
-    if model is not None and parallel and model.threads == 0:
-        model = replace(model, threads=1)  # one process per core: no intra-op threads on top
     setup = IdentifySetup(
         lib, residual_params, match, search, max_pixels, execution.device, model,
         str(signatures) if signatures is not None else None,
     )
+    setup = replace(setup, built=IdentifyState(setup, index, loaded, table))  # in this process: no second load
+    listed = list(index.entries) if index is not None else []  # before an in-process run leaves out corrupted ones
     run_tasks(files, identify_one, setup, report, execution=execution, on_result=on_result, tick=tick)
     if lib is not None and index is not None:
         report.context["library"] = {
             "path": str(lib.root),
-            "n_entries": len(index.entries),
-            "entries_used": [e.summary() for e in index.entries if e.name in used],
+            "n_entries": len(listed),
+            "entries_used": [e.summary() for e in listed if e.name in used],
         }
         if skipped:  # corrupted or malformed entries: left out, the intact ones used
             report.context["library"]["skipped_entries"] = [{"name": n, "reason": r} for n, r in sorted(skipped.items())]
