@@ -23,7 +23,7 @@ import numpy as np
 from camforensics.core.enrollweights import leave_one_out_pces, texture_weighted
 from camforensics.core.fingerprint import FingerprintAccumulator, split_half_reliability
 from camforensics.core.matching import Query, match_query
-from camforensics.core.params import PCE_THRESHOLD, MatchParams
+from camforensics.core.params import PCE_THRESHOLD, FingerprintParams, MatchParams
 from camforensics.core.pce import spectrum_of
 from camforensics.core.residual import extract_residual, to_grey
 from camforensics.io.images import load_image
@@ -35,11 +35,15 @@ def files_of(folder: Path) -> list[Path]:
     return sorted(f for f in folder.glob("*") if f.suffix.lower() in SUFFIXES) if folder.is_dir() else []
 
 
-def enroll(paths: list[Path], *, texture: int | None = None, reject_below: float | None = None) -> tuple[np.ndarray, dict]:
+def enroll(paths: list[Path], *, texture: int | None = None, reject_below: float | None = None,
+           axis_notch: int | None = None) -> tuple[np.ndarray, dict]:
     """Fingerprint of ``paths`` and its split-half reliability; ``texture``: content-adaptive pixel weights
     (core.enrollweights.texture_weighted, this window); ``reject_below``: images whose leave-one-out PCE against the
-    others is below this are left out (all kept when fewer than 2 would remain)."""
-    full, halves = FingerprintAccumulator(), (FingerprintAccumulator(), FingerprintAccumulator())
+    others is below this are left out (all kept when fewer than 2 would remain); ``axis_notch``: the fingerprint's
+    ``FingerprintParams.axis_notch`` (None: the default)."""
+    params = FingerprintParams() if axis_notch is None else FingerprintParams(axis_notch=axis_notch)
+    full = FingerprintAccumulator(params=params)
+    halves = (FingerprintAccumulator(params=params), FingerprintAccumulator(params=params))
     all_terms = []
     for p in paths:
         terms = full.terms_of(load_image(p).pixels)
@@ -68,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--texture", type=int, default=None, help="content-adaptive weights over this window (odd)")
     ap.add_argument("--reject-below", type=float, default=None,
                     help="leave out enroll images whose leave-one-out PCE is below this")
+    ap.add_argument("--axis-notch", type=int, default=None,
+                    help="fingerprints with this FingerprintParams.axis_notch (default: the engine's, 0)")
     ap.add_argument("-o", "--out", type=Path, required=True)
     args = ap.parse_args(argv)
     t0 = time.time()
@@ -76,11 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         for dev in sorted(p for p in root.iterdir() if p.is_dir()):
             nat, flat = files_of(dev / "nat"), files_of(dev / "flat")
             if flat and root.name == "real-dev":
-                library[dev.name], info[dev.name] = enroll(flat, texture=args.texture, reject_below=args.reject_below)
+                library[dev.name], info[dev.name] = enroll(flat, texture=args.texture, reject_below=args.reject_below,
+                                                             axis_notch=args.axis_notch)
                 info[dev.name]["source"] = "real-dev flat"
                 continue
             library[dev.name], info[dev.name] = enroll([f for i, f in enumerate(nat) if i % 3 != 2], texture=args.texture,
-                                                       reject_below=args.reject_below)
+                                                       reject_below=args.reject_below, axis_notch=args.axis_notch)
             info[dev.name]["source"] = f"{root.name} natural"
             queries[dev.name] = [f for i, f in enumerate(nat) if i % 3 == 2]
             print(f"{dev.name}: {time.time() - t0:.0f} s", file=sys.stderr)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from camforensics.core.fingerprint import estimate_fingerprint
 from camforensics.core.nonunique import (
+    axis_notch,
     lattice_mask,
     lattice_notch,
     peak_mask,
@@ -14,6 +16,8 @@ from camforensics.core.nonunique import (
     shared_peaks,
     spectral_equalize,
 )
+from camforensics.core.params import FingerprintParams
+from camforensics.core.pce import compute_pce
 from camforensics.errors import ParameterError
 
 
@@ -79,3 +83,45 @@ def test_equalizing_only_shared_peaks_keeps_a_trace_no_other_device_has(planted)
         spectral_equalize(k, only=shared[:10])
     with pytest.raises(ParameterError):
         shared_peaks([])
+
+
+def test_axis_notch_takes_out_a_column_pattern_under_vignetting_that_two_bodies_share():
+    # Two bodies of one model: each its own white pattern, both a column pattern times the model's vignetting
+    # (what the CFA zero-mean leaves: its row and column means are zero, the envelope spreads it next to the axis).
+    rng = np.random.default_rng(3)
+    h, w = 384, 512
+    y, x = np.mgrid[0:h, 0:w]
+    envelope = (1 - 0.4 * ((y - h / 2) ** 2 + (x - w / 2) ** 2) / (h * h / 4 + w * w / 4)).astype(np.float32)
+    columns = rng.normal(0, 1, w).astype(np.float32)[None, :] * (envelope - envelope.mean(axis=0))
+    shared = 0.6 * columns / columns.std()
+    bodies = [rng.normal(0, 1, (h, w)).astype(np.float32) + shared for _ in range(2)]
+    noisy = [b + rng.normal(0, 3, b.shape).astype(np.float32) for b in bodies]  # a second estimate of each
+
+    def pce(a, b):
+        return compute_pce(a, b).pce
+
+    assert pce(noisy[0], bodies[1]) > 60  # the shared pattern alone makes a false match
+    assert pce(axis_notch(noisy[0]), axis_notch(bodies[1])) < 20
+    own_before, own_after = pce(noisy[0], bodies[0]), pce(axis_notch(noisy[0]), axis_notch(bodies[0]))
+    assert own_after > 0.9 * own_before
+    spectrum = np.fft.fft2(axis_notch(bodies[0], 2))
+    assert np.abs(spectrum[[0, 1, 2, -2, -1], :]).max() < 1e-2 and np.abs(spectrum[:, [0, 1, 2, -2, -1]]).max() < 1e-2
+    assert np.abs(spectrum[3:-2, 3:-2]).min() > 0
+    np.testing.assert_allclose(axis_notch(bodies[0], 0), bodies[0])
+    with pytest.raises(ParameterError):
+        axis_notch(bodies[0], -1)
+
+
+def test_a_fingerprint_gets_the_axis_notch_when_asked_and_not_by_default():
+    rng = np.random.default_rng(4)
+    images = [np.clip(rng.normal(128, 20, (128, 160, 3)), 0, 255).astype(np.uint8) for _ in range(2)]
+    k = estimate_fingerprint(images, params=FingerprintParams(axis_notch=1)).k
+    off = estimate_fingerprint(images).k
+    assert FingerprintParams().axis_notch == 0
+    f, f_off = np.abs(np.fft.fft2(k)), np.abs(np.fft.fft2(off))
+    scale = f_off.mean()
+    assert f[[1, -1], :].max() < 1e-4 * scale and f[:, [1, -1]].max() < 1e-4 * scale
+    assert f_off[[1, -1], :].max() > 0.1 * scale  # without the notch those bins hold their share
+    np.testing.assert_allclose(f[3:-2, 3:-2], f_off[3:-2, 3:-2], rtol=1e-3, atol=1e-3 * scale)
+    with pytest.raises(ParameterError):
+        FingerprintParams(axis_notch=-1)

@@ -24,6 +24,7 @@ from camforensics.accel.torch_residual import (
 )
 from camforensics.core.fingerprint import Fingerprint, FingerprintAccumulator, fingerprint_input
 from camforensics.core.params import FingerprintParams
+from camforensics.core.residual import notch_axes
 from camforensics.errors import ParameterError
 
 
@@ -126,6 +127,8 @@ class FingerprintAccumulatorTorch:
         # Li's enhancement is a query-side option, as in the numpy engine.
         post = dataclasses.replace(self.params.residual, enhance_alpha=None)
         k = to_numpy(finish_residual(grey(channels), params=post))
+        if self.params.axis_notch > 0:  # the numpy engine's notch, on the host (one FFT pair per fingerprint)
+            k = notch_axes(k, self.params.axis_notch)
         return Fingerprint(k=k, n_images=self.n_images, params=self.params)
 
 

@@ -357,7 +357,7 @@ class FingerprintAccumulator:
         channels = [num / (den + np.float32(1.0)) for num, den in zip(self._num, self._den)]
         # Li's enhancement is a query-side option: the MLE average already suppresses scene content.
         post = dataclasses.replace(self.params.residual, enhance_alpha=None)
-        k = finish_residual(grey_from_channels(channels), params=post, overwrite=True)
+        k = finish_residual(grey_from_channels(channels), params=post, overwrite=True, axis_notch=self.params.axis_notch)
         return Fingerprint(k=k, n_images=self.n_images, params=self.params)
 
 

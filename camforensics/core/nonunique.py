@@ -12,6 +12,10 @@ one fingerprint (or of a fingerprint and the mean of a library), measured by ``b
   phase is kept.
 - :func:`lattice_notch`: the same equalization only at the frequencies of a period-``p`` lattice (``p = 8``: the
   JPEG block grid; ``p = 2``: the CFA period).
+- :func:`axis_notch`: the Fourier bins within ``width`` of the zero-frequency axes zeroed: row and column patterns
+  under a frame-wide envelope (a column pattern times vignetting), which the CFA zero-mean (row and column means
+  only) leaves and every body of a camera model shares. ``FingerprintParams.axis_notch`` applies it in the DFT
+  Wiener pass of the fingerprint at no cost; it is off by default (it also takes a body's own banding).
 - :func:`spectral_equalize` ``only`` at :func:`shared_peaks`: the equalization restricted to the peaks that the
   fingerprint shares with other devices' fingerprints (:func:`peak_mask` of each), so that a body keeps the
   peaks no other device has.
@@ -29,6 +33,7 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
+from camforensics.core.residual import notch_axes
 from camforensics.errors import ParameterError
 
 
@@ -163,3 +168,18 @@ def lattice_notch(k: np.ndarray, period: int, *, window: int = 7, ratio: float =
     mask = lattice_mask(a.shape, period)
     out = _equalize(f, mask, window=window, ratio=max(ratio, 1.0 + 1e-6))
     return scipy.fft.irfft2(out, s=a.shape, workers=-1).astype(np.float32)
+
+
+def axis_notch(k: np.ndarray, width: int = 1) -> np.ndarray:
+    """``k`` with the Fourier bins within ``width`` of the zero-frequency axes zeroed (``|v| <= width`` or
+    ``|u| <= width``, in bins); what ``FingerprintParams.axis_notch`` does at estimation, for a fingerprint
+    estimated without it. Not modified.
+
+    Raises
+    ------
+    ParameterError
+        A width < 0 or a fingerprint that is not 2-D.
+    """
+    if width < 0:
+        raise ParameterError(f"width must be >= 0 Fourier bins, not {width}")
+    return notch_axes(_grey(k), width)

@@ -65,6 +65,14 @@ class FingerprintParams:
     saturation_level: float = 250.0  # a channel whose maximum exceeds this is checked for saturated pixels (0..255)
     intensity_knee: float = 252.0  # intensity weight I/T below T, exp(-(I-T)^2/v) above (Binghamton IntenScale)
     intensity_spread: float = 6.0  # v of the weight above the knee
+    # Fourier bins within this many of the zero-frequency axes zeroed (0: off): row and column patterns under a
+    # frame-wide envelope, which bodies of one camera model share (core.residual.zero_axis_bins). Off by default:
+    # it also takes the banding some bodies own (docs/prnu-accuracy.md, section 2)
+    axis_notch: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.axis_notch, bool) or not isinstance(self.axis_notch, int) or self.axis_notch < 0:
+            raise ParameterError(f"axis_notch must be an int >= 0 (Fourier bins), got {self.axis_notch!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -4,6 +4,17 @@ Per channel ``pywt.wavedec2`` / ``waverec2``, ``scipy.ndimage.uniform_filter`` o
 ``numpy.fft`` for the DFT Wiener filter, as in prnu-python (polimi-ispl) and the Binghamton MATLAB code. It uses
 the boundary convention of :mod:`camforensics.core.denoise` (mirror padding to a multiple of ``2**levels``,
 periodic DWT), so its result is the same residual computed slowly. Not for production use.
+
+:func:`reference_crosscorr_2d` and :func:`reference_pce` are prnu-python's detector (``crosscorr_2d`` and ``pce`` of
+its ``prnu/functions.py``), ported so that the benchmarks run the reference's residual *and* detector in the same
+table as the engine's. Ported from prnu-python, Copyright (c) 2018 Nicolò Bonettini, Paolo Bestagini, Luca Bondi
+(Politecnico di Milano, ISPL), MIT License (https://github.com/polimi-ispl/prnu-python). The port keeps its
+arithmetic: each array's global mean removed, zero padding of the smaller one at the bottom and right, the second
+array turned 180 degrees and multiplied in the complex float64 DFT (so the zero shift of two aligned arrays lies
+at ``(H - 1, W - 1)``); the PCE is the global maximum's square over the mean square of the plane with the slice
+``[y - r : y + r, x - r : x + r]`` (``2r`` x ``2r`` samples, nothing where the slice starts below 0) set to zero,
+with the peak's sign. The differences: the port does not subtract the means from the caller's arrays in place, and
+it sums the energy in float64.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ import pywt
 import scipy.ndimage
 
 from camforensics.core.params import GREY_WEIGHTS, ResidualParams
+from camforensics.errors import ParameterError
 
 
 def _wiener_noise(x: np.ndarray, noise_var: float, windows: tuple[int, ...]) -> np.ndarray:
@@ -58,3 +70,29 @@ def reference_residual(image: np.ndarray, *, params: ResidualParams = ResidualPa
     mag_noise = _wiener_noise(mag, grey.std(ddof=1) ** 2, params.windows)
     mag[mag == 0] = 1
     return np.real(np.fft.ifft2(f * mag_noise / mag)).astype(np.float32)
+
+
+def reference_crosscorr_2d(k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
+    """prnu-python's ``crosscorr_2d``: the circular correlation plane of two 2-D arrays, the smaller zero-padded
+    (bottom, right) to the larger; float32, shape ``(max(h1, h2), max(w1, w2))``. Inputs are not modified."""
+    if np.ndim(k1) != 2 or np.ndim(k2) != 2:
+        raise ParameterError(f"crosscorr_2d takes 2-D arrays, got {np.shape(k1)} and {np.shape(k2)}")
+    h, w = max(k1.shape[0], k2.shape[0]), max(k1.shape[1], k2.shape[1])
+    a = np.asarray(k1, dtype=np.float32)  # prnu-python works on float32 arrays and float64 DFTs
+    b = np.asarray(k2, dtype=np.float32)
+    a = np.pad(a - a.mean(), [(0, h - a.shape[0]), (0, w - a.shape[1])])
+    b = np.pad(b - b.mean(), [(0, h - b.shape[0]), (0, w - b.shape[1])])
+    return np.real(np.fft.ifft2(np.fft.fft2(a) * np.fft.fft2(np.rot90(b, 2)))).astype(np.float32)
+
+
+def reference_pce(cc: np.ndarray, neigh_radius: int = 2) -> dict:
+    """prnu-python's ``pce`` of a correlation plane: ``{"peak": (y, x), "pce": float, "cc": peak value}`` (the peak is
+    the global maximum; see the module docstring for the neighbourhood left out of the energy)."""
+    if np.ndim(cc) != 2 or not isinstance(neigh_radius, int):
+        raise ParameterError("pce takes a 2-D correlation plane and an int radius")
+    y, x = np.unravel_index(int(np.argmax(cc)), cc.shape)
+    peak = float(cc[y, x])
+    floor = np.array(cc, copy=True)
+    floor[y - neigh_radius : y + neigh_radius, x - neigh_radius : x + neigh_radius] = 0
+    energy = float(np.mean(floor.astype(np.float64) ** 2))
+    return {"peak": (int(y), int(x)), "pce": peak**2 / energy * float(np.sign(peak)), "cc": peak}

@@ -153,7 +153,9 @@ def zero_mean_cfa(residual: np.ndarray, *, overwrite: bool = False) -> np.ndarra
     return out
 
 
-def wiener_dft(residual: np.ndarray, sigma: float, *, windows: tuple[int, ...] = (3, 5, 7, 9)) -> np.ndarray:
+def wiener_dft(
+    residual: np.ndarray, sigma: float, *, windows: tuple[int, ...] = (3, 5, 7, 9), axis_notch: int = 0
+) -> np.ndarray:
     """Adaptive Wiener filter of the Fourier magnitude; keeps the phase (Chen et al. 2008, "WienerInDFT").
 
     Peaks in the spectrum (periodic JPEG-block and CFA artefacts shared by a camera model) have a high local
@@ -172,6 +174,9 @@ def wiener_dft(residual: np.ndarray, sigma: float, *, windows: tuple[int, ...] =
         Noise standard deviation on the scale of ``|FFT(W)| / sqrt(H*W)``; usually ``std(W)``.
     windows : tuple of int, keyword-only
         Odd window sizes of the local variance estimate.
+    axis_notch : int, keyword-only
+        Also zero the bins within this many of the zero-frequency axes (:func:`zero_axis_bins`), in the same
+        pass; 0 (the default) leaves them.
 
     Returns
     -------
@@ -200,7 +205,37 @@ def wiener_dft(residual: np.ndarray, sigma: float, *, windows: tuple[int, ...] =
 
     _scale_rows(spectrum, gain[:, :half])
     del gain
+    zero_axis_bins(spectrum, axis_notch)
     return fft.irfft2(spectrum, s=(h, wd), workers=-1).astype(np.float32, copy=False)
+
+
+def zero_axis_bins(spectrum: np.ndarray, width: int) -> None:
+    """Zero, in place, the bins of a half-plane (``rfft2``) spectrum within ``width`` of the zero-frequency axes:
+    every bin with ``|v| <= width`` (vertical frequency, in bins) or ``u <= width`` (horizontal). ``width`` 0 or
+    less: nothing.
+
+    The CFA zero-mean already removes the axes themselves (row and column means); the bins next to them hold row
+    and column patterns under an envelope as wide as the frame (e.g. vignetting times a column pattern), which
+    every body of a camera model can share (``core.nonunique.axis_notch``).
+    """
+    if width <= 0:
+        return
+    h = spectrum.shape[0]
+    spectrum[: min(width + 1, h)] = 0
+    spectrum[max(h - width, 0) :] = 0
+    spectrum[:, : width + 1] = 0
+
+
+def notch_axes(x: np.ndarray, width: int) -> np.ndarray:
+    """``x`` (2-D, not modified) with :func:`zero_axis_bins` applied to its spectrum; float32."""
+    a = np.asarray(x, dtype=np.float32)
+    if a.ndim != 2:
+        raise ParameterError(f"expected a 2-D array, got shape {a.shape}")
+    if width <= 0:
+        return a.copy()
+    f = fft.rfft2(a, workers=-1)
+    zero_axis_bins(f, width)
+    return fft.irfft2(f, s=a.shape, workers=-1).astype(np.float32, copy=False)
 
 
 def _scale_rows(spectrum: np.ndarray, gain: np.ndarray) -> None:
@@ -238,9 +273,10 @@ def enhance_spn(residual: np.ndarray, *, alpha: float = 7.0) -> np.ndarray:
 
 
 def finish_residual(
-    grey_residual: np.ndarray, *, params: ResidualParams = ResidualParams(), overwrite: bool = False
+    grey_residual: np.ndarray, *, params: ResidualParams = ResidualParams(), overwrite: bool = False, axis_notch: int = 0
 ) -> np.ndarray:
-    """Apply the post-processing of ``params`` to a grey residual: enhancement, CFA zero-mean, DFT Wiener.
+    """Apply the post-processing of ``params`` to a grey residual: enhancement, CFA zero-mean, DFT Wiener, and the
+    ``axis_notch`` of a fingerprint (``FingerprintParams.axis_notch``; :func:`zero_axis_bins`, in the Wiener pass).
 
     With ``overwrite`` a float32 ``grey_residual`` may be edited in place (the caller's own scratch array).
     """
@@ -251,7 +287,9 @@ def finish_residual(
     if params.zero_mean:
         w = zero_mean_cfa(w, overwrite=overwrite)
     if params.wiener_dft:
-        w = wiener_dft(w, std_of(w), windows=params.windows)
+        w = wiener_dft(w, std_of(w), windows=params.windows, axis_notch=axis_notch)
+    elif axis_notch > 0:
+        w = notch_axes(w, axis_notch)
     return np.asarray(w, dtype=np.float32)
 
 
