@@ -18,7 +18,9 @@ Each returns PNG bytes.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -63,6 +65,34 @@ def prefetch() -> None:
     thread.start()
 
 
+DRAWING_HELPER = "camforensics.core.figures"
+
+
+@contextmanager
+def drawing_process_started(wanted: bool = True) -> Iterator[bool]:
+    """With ``wanted``, fork the process that will draw this command's pictures
+    (:func:`camforensics.runtime.forked.start`): it imports matplotlib on the second core while this process reads
+    the photo and computes its residual, and the pictures are then drawn there (:func:`drawing_process`). For a
+    one-photo command, before it starts threads; yields False where it could not fork (the pictures are then drawn
+    here). On leaving, the process is closed if nothing claimed it."""
+    from camforensics.runtime import forked
+
+    imports = ("matplotlib.figure", "matplotlib.backends.backend_agg", "matplotlib.colorbar", "matplotlib.image")
+    started = wanted and forked.start(DRAWING_HELPER, imports=imports) is not None
+    try:
+        yield started
+    finally:
+        if started:
+            forked.discard(DRAWING_HELPER)
+
+
+def drawing_process() -> Any:
+    """The process :func:`start_drawing_process` forked in this process (once: the caller closes it), or None."""
+    from camforensics.runtime import forked
+
+    return forked.claim(DRAWING_HELPER)
+
+
 def title_of(name: str, sha256: str | None) -> str:
     """``name (sha256 0123456789ab)``: the file a picture shows, and its hash prefix."""
     safe = name.encode("utf-8", "backslashreplace").decode("utf-8")  # names that are not UTF-8 as \xHH
@@ -89,21 +119,44 @@ def _small(a: np.ndarray, side: int = 640) -> np.ndarray:
     return a[::step, ::step]
 
 
-def residual_figure(w: np.ndarray, *, name: str, sha256: str | None, what: str = "noise residual") -> bytes:
-    """A residual (or fingerprint) contrast-stretched to its 1st-99th percentile, symmetric around 0, with a
-    colour bar; the centre 256x256 pixels beside it at full resolution (the pattern itself is pixel-scale)."""
+@dataclass(frozen=True, eq=False)
+class ResidualView:
+    """What :func:`residual_figure` draws of a residual: small enough to hand to another process."""
+
+    small: np.ndarray  # the residual decimated to about 640 pixels
+    centre: np.ndarray  # its centre 256x256 pixels at full resolution
+    lo: float  # colour scale (1st-99th percentile, symmetric around 0)
+    hi: float
+    shape: tuple[int, int]  # the residual's height and width
+
+
+def residual_view(w: np.ndarray) -> ResidualView:
+    """The parts of ``w`` that :func:`draw_residual` shows (copies: they do not keep ``w`` alive)."""
     a = np.asarray(w, dtype=np.float32)
     lo, hi = _stretch(a)
     h, wd = a.shape
     c = a[max(0, h // 2 - 128) : h // 2 + 128, max(0, wd // 2 - 128) : wd // 2 + 128]
+    return ResidualView(np.ascontiguousarray(_small(a)), c.copy(), lo, hi, (h, wd))
+
+
+def residual_figure(w: np.ndarray, *, name: str, sha256: str | None, what: str = "noise residual") -> bytes:
+    """A residual (or fingerprint) contrast-stretched to its 1st-99th percentile, symmetric around 0, with a
+    colour bar; the centre 256x256 pixels beside it at full resolution (the pattern itself is pixel-scale)."""
+    return draw_residual(residual_view(w), name=name, sha256=sha256, what=what)
+
+
+def draw_residual(view: ResidualView, *, name: str, sha256: str | None, what: str = "noise residual") -> bytes:
+    """:func:`residual_figure` of the :func:`residual_view` of a residual."""
+    lo, hi = view.lo, view.hi
+    h, wd = view.shape
     fig = _figure((11, 4.8), layout=None)
     # axes placed by hand (figure fractions): one draw, no layout passes
     axes = [fig.add_axes((0.06, 0.11, 0.50, 0.74)), fig.add_axes((0.60, 0.11, 0.26, 0.74))]
-    im = axes[0].imshow(_small(a), cmap="gray", vmin=lo, vmax=hi, extent=(0, wd, h, 0))
+    im = axes[0].imshow(view.small, cmap="gray", vmin=lo, vmax=hi, extent=(0, wd, h, 0))
     axes[0].set_title(f"{what}, {wd}x{h} (1st-99th percentile)")
     axes[0].set_xlabel("x (pixels)")
     axes[0].set_ylabel("y (pixels)")
-    axes[1].imshow(c, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+    axes[1].imshow(view.centre, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
     axes[1].set_title("centre 256x256, every pixel")
     axes[1].set_xticks([])
     axes[1].set_yticks([])
