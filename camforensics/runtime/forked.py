@@ -2,7 +2,7 @@
 
 A one-photo ``extract`` spends about 0.3 s of CPU importing matplotlib and 0.3 s drawing and encoding its two
 pictures: Python code that holds the GIL, so a thread cannot run it beside the residual. :func:`start` forks a
-helper (Linux; where nothing else runs in the process yet) that imports the named modules while the parent
+helper (Linux; where nothing else runs in the process yet) that prepares (imports, builds) while the parent
 decodes the photo and computes the residual; :meth:`Helper.submit` then hands it a call (a module-level function
 and small arguments, pickled through a pipe), which the helper runs in a child of its own (``fork`` again: the
 imports are shared), so that several calls run at once; :meth:`Helper.result` returns the call's value or raises
@@ -13,7 +13,7 @@ helper waits for its children and exits when the parent closes its end of the jo
 which then waits for it), or when the parent dies (the pipe's end closes with it). The children exit after their
 call. Helpers started and never claimed are closed when the interpreter exits, or by :func:`discard`.
 
-Nothing here knows about pictures: the caller names what to import and what to call.
+Nothing here knows about pictures: the caller says what to prepare and what to call.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import signal
 import struct
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Self
 
 from camforensics.errors import CamforensicsError
@@ -137,10 +137,10 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "fork") and threading.active_count() == 1
 
 
-def start(name: str, *, imports: Sequence[str], slots: int = 2) -> Helper | None:
-    """Fork a helper registered as ``name`` that imports ``imports`` (in order; a failing import is left to the
-    calls, which then fail with its error) and then runs up to ``slots`` calls; None where :func:`can_fork` says no
-    or the fork fails (the caller then does the work itself)."""
+def start(name: str, *, prepare: Callable[[], object] | None = None, slots: int = 2) -> Helper | None:
+    """Fork a helper registered as ``name`` that runs ``prepare()`` (imports, state its calls will use: the
+    children inherit it; its errors are left to the calls, which then meet them) and then up to ``slots`` calls;
+    None where :func:`can_fork` says no or the fork fails (the caller then does the work itself)."""
     if name in _HELPERS or not can_fork():
         return None
     jobs_r, jobs_w = os.pipe()
@@ -157,7 +157,7 @@ def start(name: str, *, imports: Sequence[str], slots: int = 2) -> Helper | None
             os.close(jobs_w)
             for r, _ in pipes:
                 os.close(r)
-            code = _serve(jobs_r, [w for _, w in pipes], imports)
+            code = _serve(jobs_r, [w for _, w in pipes], prepare)
         finally:
             os._exit(code)
     os.close(jobs_r)
@@ -190,16 +190,14 @@ def _close_all() -> None:
         discard(name)
 
 
-def _serve(jobs: int, results: list[int], imports: Sequence[str]) -> int:
-    """The helper's life: import, then fork a child per call; wait for them when the parent closes the pipe."""
+def _serve(jobs: int, results: list[int], prepare: Callable[[], object] | None) -> int:
+    """The helper's life: prepare, then fork a child per call; wait for them when the parent closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import importlib
-
-    for module in imports:
+    if prepare is not None:
         try:
-            importlib.import_module(module)
+            prepare()
         except Exception:  # noqa: BLE001 - the calls that need it fail with the same error, reported there
-            break
+            pass
     children = []
     for slot, out in enumerate(results):
         payload = _read(jobs)
