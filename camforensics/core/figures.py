@@ -90,6 +90,7 @@ def _prepare_drawing() -> None:
     import matplotlib.colorbar  # noqa: F401 (the colour bars, drawn once the data is there)
 
     prepare_spectrum_figure()
+    prepare_residual_figure()
 
 
 def drawing_process() -> Any:
@@ -152,23 +153,46 @@ def residual_figure(w: np.ndarray, *, name: str, sha256: str | None, what: str =
 
 
 def draw_residual(view: ResidualView, *, name: str, sha256: str | None, what: str = "noise residual") -> bytes:
-    """:func:`residual_figure` of the :func:`residual_view` of a residual."""
-    lo, hi = view.lo, view.hi
+    """:func:`residual_figure` of the :func:`residual_view` of a residual (drawn on the figure
+    :func:`prepare_residual_figure` built beforehand where there is one: the same pixels)."""
     h, wd = view.shape
-    fig = _figure((11, 4.8), layout=None)
-    # axes placed by hand (figure fractions): one draw, no layout passes
-    axes = [fig.add_axes((0.06, 0.11, 0.50, 0.74)), fig.add_axes((0.60, 0.11, 0.26, 0.74))]
-    im = axes[0].imshow(view.small, cmap="gray", vmin=lo, vmax=hi, extent=(0, wd, h, 0))
+    fig, axes, images, cax = _RESIDUAL_BLANKS.pop(what, None) or _residual_blank(what)
+    for image, data, extent in ((images[0], view.small, (0, wd, h, 0)), (images[1], view.centre, None)):
+        image.set_data(data)
+        image.set_extent(extent or (-0.5, data.shape[1] - 0.5, data.shape[0] - 0.5, -0.5))  # imshow's default
+        image.set_clim(view.lo, view.hi)
     axes[0].set_title(f"{what}, {wd}x{h} (1st-99th percentile)")
+    fig.colorbar(images[0], cax=cax, label="residual value (0..255 scale)")
+    fig.suptitle(title_of(name, sha256), y=0.97)
+    return _png(fig)
+
+
+_RESIDUAL_BLANKS: dict[str, tuple[Any, Any, Any, Any]] = {}
+
+
+def _residual_blank(what: str) -> tuple[Any, Any, Any, Any]:
+    """:func:`draw_residual`'s figure before its data: the two axes and their labels, empty images, the colour
+    bar's axes (axes placed by hand, in figure fractions: one draw, no layout passes)."""
+    fig = _figure((11, 4.8), layout=None)
+    axes = [fig.add_axes((0.06, 0.11, 0.50, 0.74)), fig.add_axes((0.60, 0.11, 0.26, 0.74))]
+    blank = np.zeros((1, 1), np.float32)
+    images = [axes[0].imshow(blank, cmap="gray", extent=(0, 1, 1, 0))]
+    axes[0].set_title(f"{what}, ? (1st-99th percentile)")
     axes[0].set_xlabel("x (pixels)")
     axes[0].set_ylabel("y (pixels)")
-    axes[1].imshow(view.centre, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+    images.append(axes[1].imshow(blank, cmap="gray", interpolation="nearest"))
     axes[1].set_title("centre 256x256, every pixel")
     axes[1].set_xticks([])
     axes[1].set_yticks([])
-    fig.colorbar(im, cax=fig.add_axes((0.89, 0.11, 0.015, 0.74)), label="residual value (0..255 scale)")
-    fig.suptitle(title_of(name, sha256), y=0.97)
-    return _png(fig)
+    return fig, axes, images, fig.add_axes((0.89, 0.11, 0.015, 0.74))
+
+
+def prepare_residual_figure(what: str = "noise residual") -> None:
+    """Build the next :func:`draw_residual` of ``what`` before its data is known and draw it once (as
+    :func:`prepare_spectrum_figure`)."""
+    blank = _residual_blank(what)
+    blank[0].canvas.draw()
+    _RESIDUAL_BLANKS[what] = blank
 
 
 def spectrum_db(w: np.ndarray, *, side: int = 512) -> np.ndarray:
