@@ -4,6 +4,7 @@ the pictures drawn in the command's own process, its failures are the file's err
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -51,6 +52,7 @@ def test_the_helper_runs_calls_side_by_side_and_reports_their_errors(tmp_path):
         import json, os, time
         from camforensics.runtime import forked
         from camforensics.errors import CamforensicsError
+        forked.idle_cores = lambda: 1  # whatever else runs on the machine now
         helper = forked.start("t", prepare=lambda: __import__("json"), slots=3)
         assert forked.claim("t") is helper and forked.claim("t") is None
         a = helper.submit(os.getpid)
@@ -76,6 +78,10 @@ def test_the_helper_runs_calls_side_by_side_and_reports_their_errors(tmp_path):
     assert out["left"] == []
 
 
+def test_idle_cores_counts_this_process():
+    assert 0 <= forked.idle_cores() < len(os.sched_getaffinity(0))  # this process runs: one core is not idle
+
+
 def test_no_helper_while_another_thread_runs():
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
@@ -95,6 +101,7 @@ import camforensics.core.figures as F
 from camforensics.runtime import forked
 
 MODE = {mode!r}
+forked.idle_cores = lambda: 1  # whatever else runs on the machine now
 
 def broken(*args, **kwargs):
     if MODE == "die":

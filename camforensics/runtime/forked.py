@@ -137,11 +137,23 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "fork") and threading.active_count() == 1
 
 
+def idle_cores() -> int:
+    """The cores this process may use that nothing else is running on now: its CPU affinity less the tasks the
+    kernel counts as runnable at this instant (``/proc/loadavg``, this process included). 0 where unknown."""
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            runnable = int(f.read().split()[3].split(b"/")[0])
+        return max(0, len(os.sched_getaffinity(0)) - runnable)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0
+
+
 def start(name: str, *, prepare: Callable[[], object] | None = None, slots: int = 2) -> Helper | None:
     """Fork a helper registered as ``name`` that runs ``prepare()`` (imports, state its calls will use: the
     children inherit it; its errors are left to the calls, which then meet them) and then up to ``slots`` calls;
-    None where :func:`can_fork` says no or the fork fails (the caller then does the work itself)."""
-    if name in _HELPERS or not can_fork():
+    None where :func:`can_fork` says no, no core is idle (:func:`idle_cores`: on a busy machine a second process
+    only adds its overhead) or the fork fails (the caller then does the work itself)."""
+    if name in _HELPERS or not can_fork() or idle_cores() < 1:
         return None
     jobs_r, jobs_w = os.pipe()
     pipes = [os.pipe() for _ in range(slots)]
