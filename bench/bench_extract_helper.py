@@ -31,7 +31,7 @@ def child(variant: str, argv: list[str]) -> None:
     """Run the command line in this process, the variant's patches applied; report to stderr."""
     waited = [0.0]
     if variant != "baseline":
-        import camforensics.core.figures as figures
+        from camforensics.core import figures
         from camforensics.runtime import forked
 
         if variant in ("forced", "imports-only"):
@@ -41,8 +41,8 @@ def child(variant: str, argv: list[str]) -> None:
         if variant == "imports-only":
 
             def imports_only() -> None:
-                import matplotlib.backends.backend_agg  # noqa: F401
-                import matplotlib.colorbar  # noqa: F401
+                import matplotlib.backends.backend_agg
+                import matplotlib.colorbar
                 import matplotlib.figure  # noqa: F401
 
             figures._prepare_drawing = imports_only

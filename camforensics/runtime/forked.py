@@ -19,6 +19,7 @@ Nothing here knows about pictures: the caller says what to prepare and what to c
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import pickle
 import signal
@@ -206,10 +207,8 @@ def _serve(jobs: int, results: list[int], prepare: Callable[[], object] | None) 
     """The helper's life: prepare, then fork a child per call; wait for them when the parent closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if prepare is not None:
-        try:
+        with contextlib.suppress(Exception):  # the calls that need it fail with the same error, reported there
             prepare()
-        except Exception:  # noqa: BLE001 - the calls that need it fail with the same error, reported there
-            pass
     children = []
     for slot, out in enumerate(results):
         payload = _read(jobs)
