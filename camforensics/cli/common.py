@@ -54,6 +54,11 @@ def check_outputs(inputs: Any, **outputs: Any) -> None:
     check(inputs, **outputs)
 
 
+def one_photo_here(paths: Sequence[Path], *, workers: int | None, scheduler: str | None, resume: bool) -> bool:
+    """Whether the run is one photo file in this process (the default for one photo: no pool, no cluster)."""
+    return len(paths) == 1 and not resume and scheduler is None and workers in (None, 1) and Path(paths[0]).is_file()
+
+
 def read_ahead(
     paths: Sequence[Path], *, max_pixels: int, workers: int | None, scheduler: str | None, resume: bool, prefault: bool = True
 ) -> None:
@@ -61,7 +66,7 @@ def read_ahead(
     (:func:`camforensics.io.images.prefetch_image`; the run then reads it in this process), and with ``prefault``
     then map the heap its work will touch (:func:`camforensics.runtime.heap.prefault`; for a command whose imports
     leave the time for both). Only after :func:`check_outputs`: it reads the input."""
-    if len(paths) != 1 or resume or scheduler is not None or workers not in (None, 1) or not Path(paths[0]).is_file():
+    if not one_photo_here(paths, workers=workers, scheduler=scheduler, resume=resume):
         return
     from camforensics.io.images import prefetch_image
     from camforensics.runtime import heap

@@ -13,7 +13,7 @@ from camforensics.cli.common import err, check_format, cli_errors, emit_report, 
 from camforensics.cli.common import progress, report_target, resume_hint, show_errors
 from camforensics.cli.options import DeviceOpt, FormatOpt, MaxPixelsOpt, QuietOpt, ReportOpt, ResumeOpt, SchedulerOpt
 from camforensics.cli.options import WorkersOpt
-from camforensics.cli.common import check_outputs, literal, read_ahead
+from camforensics.cli.common import check_outputs, literal, one_photo_here, read_ahead
 
 
 def register(app: typer.Typer) -> None:
@@ -52,37 +52,41 @@ def extract(
             raise CamforensicsError("--model-spectra averages the residuals written as .npy: drop --no-npy")
         spectra_files = [("--model-spectra", model_spectra)] if model_spectra is not None else []
         check_outputs(paths, report=target, folder=output, files=spectra_files)  # before any work
-        read_ahead(paths, max_pixels=max_pixels, workers=workers, scheduler=scheduler, resume=resume)  # beside the imports
-        from camforensics.core.params import ResidualParams
-        from camforensics.pipelines.extract import extract_residuals
+        from camforensics.core.figures import drawing_process_started
 
-        params = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
-        journal = journal_for(target, resume=resume, given=report is not None)
-        with progress("extract", quiet=quiet) as hooks, resume_hint(journal):
-            rep = extract_residuals(
-                paths,
-                output,
-                params=params,
-                save_arrays=arrays,
-                save_pictures=pictures,
-                max_pixels=max_pixels,
-                execution=execution_of(workers, scheduler, device),
-                journal=journal,
-                resume=resume,
-                tick=hooks.tick,
-                on_start=hooks.start,
-            )
-        if model_spectra is not None:
-            from camforensics.pipelines.extract import model_spectra_figure
-            from camforensics.reports.atomic import atomic_write_bytes
+        # it forks (before any thread): matplotlib imported there, beside the residual; closed after the run
+        with drawing_process_started(pictures and one_photo_here(paths, workers=workers, scheduler=scheduler, resume=resume)):
+            read_ahead(paths, max_pixels=max_pixels, workers=workers, scheduler=scheduler, resume=resume)  # beside the imports
+            from camforensics.core.params import ResidualParams
+            from camforensics.pipelines.extract import extract_residuals
 
-            atomic_write_bytes(model_spectra, model_spectra_figure(rep))
-            if not quiet:
-                err.print(f"mean spectra per camera model: {literal(model_spectra)}")
-        if human_output(report, quiet):
-            show_errors(rep)
-            from camforensics.cli.render import summary_line
+            params = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
+            journal = journal_for(target, resume=resume, given=report is not None)
+            with progress("extract", quiet=quiet) as hooks, resume_hint(journal):
+                rep = extract_residuals(
+                    paths,
+                    output,
+                    params=params,
+                    save_arrays=arrays,
+                    save_pictures=pictures,
+                    max_pixels=max_pixels,
+                    execution=execution_of(workers, scheduler, device),
+                    journal=journal,
+                    resume=resume,
+                    tick=hooks.tick,
+                    on_start=hooks.start,
+                )
+            if model_spectra is not None:
+                from camforensics.pipelines.extract import model_spectra_figure
+                from camforensics.reports.atomic import atomic_write_bytes
 
-            out.print(f"{summary_line(rep.n_inputs, [(rep.summary['n_ok'], 'extracted')], rep.n_failed)}; written to {literal(output)}")
+                atomic_write_bytes(model_spectra, model_spectra_figure(rep))
+                if not quiet:
+                    err.print(f"mean spectra per camera model: {literal(model_spectra)}")
+            if human_output(report, quiet):
+                show_errors(rep)
+                from camforensics.cli.render import summary_line
+
+                out.print(f"{summary_line(rep.n_inputs, [(rep.summary['n_ok'], 'extracted')], rep.n_failed)}; written to {literal(output)}")
         code = emit_report(rep, target, fmt, quiet=quiet)
     raise typer.Exit(code)

@@ -18,7 +18,9 @@ Each returns PNG bytes.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -63,6 +65,41 @@ def prefetch() -> None:
     thread.start()
 
 
+DRAWING_HELPER = "camforensics.core.figures"
+
+
+@contextmanager
+def drawing_process_started(wanted: bool = True) -> Iterator[bool]:
+    """With ``wanted``, fork the process that will draw this command's pictures
+    (:func:`camforensics.runtime.forked.start`): it imports matplotlib on the second core while this process reads
+    the photo and computes its residual, and the pictures are then drawn there (:func:`drawing_process`). For a
+    one-photo command, before it starts threads; yields False where it could not fork (the pictures are then drawn
+    here). On leaving, the process is closed if nothing claimed it."""
+    from camforensics.runtime import forked
+
+    started = wanted and forked.start(DRAWING_HELPER, prepare=_prepare_drawing) is not None
+    try:
+        yield started
+    finally:
+        if started:
+            forked.discard(DRAWING_HELPER)
+
+
+def _prepare_drawing() -> None:
+    """What the drawing process does while it waits: import matplotlib, build the spectrum figure's frame."""
+    import matplotlib.colorbar  # noqa: F401 (the colour bars, drawn once the data is there)
+
+    prepare_spectrum_figure()
+    prepare_residual_figure()
+
+
+def drawing_process() -> Any:
+    """The process :func:`start_drawing_process` forked in this process (once: the caller closes it), or None."""
+    from camforensics.runtime import forked
+
+    return forked.claim(DRAWING_HELPER)
+
+
 def title_of(name: str, sha256: str | None) -> str:
     """``name (sha256 0123456789ab)``: the file a picture shows, and its hash prefix."""
     safe = name.encode("utf-8", "backslashreplace").decode("utf-8")  # names that are not UTF-8 as \xHH
@@ -89,27 +126,73 @@ def _small(a: np.ndarray, side: int = 640) -> np.ndarray:
     return a[::step, ::step]
 
 
-def residual_figure(w: np.ndarray, *, name: str, sha256: str | None, what: str = "noise residual") -> bytes:
-    """A residual (or fingerprint) contrast-stretched to its 1st-99th percentile, symmetric around 0, with a
-    colour bar; the centre 256x256 pixels beside it at full resolution (the pattern itself is pixel-scale)."""
+@dataclass(frozen=True, eq=False)
+class ResidualView:
+    """What :func:`residual_figure` draws of a residual: small enough to hand to another process."""
+
+    small: np.ndarray  # the residual decimated to about 640 pixels
+    centre: np.ndarray  # its centre 256x256 pixels at full resolution
+    lo: float  # colour scale (1st-99th percentile, symmetric around 0)
+    hi: float
+    shape: tuple[int, int]  # the residual's height and width
+
+
+def residual_view(w: np.ndarray) -> ResidualView:
+    """The parts of ``w`` that :func:`draw_residual` shows (copies: they do not keep ``w`` alive)."""
     a = np.asarray(w, dtype=np.float32)
     lo, hi = _stretch(a)
     h, wd = a.shape
     c = a[max(0, h // 2 - 128) : h // 2 + 128, max(0, wd // 2 - 128) : wd // 2 + 128]
-    fig = _figure((11, 4.8), layout=None)
-    # axes placed by hand (figure fractions): one draw, no layout passes
-    axes = [fig.add_axes((0.06, 0.11, 0.50, 0.74)), fig.add_axes((0.60, 0.11, 0.26, 0.74))]
-    im = axes[0].imshow(_small(a), cmap="gray", vmin=lo, vmax=hi, extent=(0, wd, h, 0))
+    return ResidualView(np.ascontiguousarray(_small(a)), c.copy(), lo, hi, (h, wd))
+
+
+def residual_figure(w: np.ndarray, *, name: str, sha256: str | None, what: str = "noise residual") -> bytes:
+    """A residual (or fingerprint) contrast-stretched to its 1st-99th percentile, symmetric around 0, with a
+    colour bar; the centre 256x256 pixels beside it at full resolution (the pattern itself is pixel-scale)."""
+    return draw_residual(residual_view(w), name=name, sha256=sha256, what=what)
+
+
+def draw_residual(view: ResidualView, *, name: str, sha256: str | None, what: str = "noise residual") -> bytes:
+    """:func:`residual_figure` of the :func:`residual_view` of a residual (drawn on the figure
+    :func:`prepare_residual_figure` built beforehand where there is one: the same pixels)."""
+    h, wd = view.shape
+    fig, axes, images, cax = _RESIDUAL_BLANKS.pop(what, None) or _residual_blank(what)
+    for image, data, extent in ((images[0], view.small, (0, wd, h, 0)), (images[1], view.centre, None)):
+        image.set_data(data)
+        image.set_extent(extent or (-0.5, data.shape[1] - 0.5, data.shape[0] - 0.5, -0.5))  # imshow's default
+        image.set_clim(view.lo, view.hi)
     axes[0].set_title(f"{what}, {wd}x{h} (1st-99th percentile)")
+    fig.colorbar(images[0], cax=cax, label="residual value (0..255 scale)")
+    fig.suptitle(title_of(name, sha256), y=0.97)
+    return _png(fig)
+
+
+_RESIDUAL_BLANKS: dict[str, tuple[Any, Any, Any, Any]] = {}
+
+
+def _residual_blank(what: str) -> tuple[Any, Any, Any, Any]:
+    """:func:`draw_residual`'s figure before its data: the two axes and their labels, empty images, the colour
+    bar's axes (axes placed by hand, in figure fractions: one draw, no layout passes)."""
+    fig = _figure((11, 4.8), layout=None)
+    axes = [fig.add_axes((0.06, 0.11, 0.50, 0.74)), fig.add_axes((0.60, 0.11, 0.26, 0.74))]
+    blank = np.zeros((1, 1), np.float32)
+    images = [axes[0].imshow(blank, cmap="gray", extent=(0, 1, 1, 0))]
+    axes[0].set_title(f"{what}, ? (1st-99th percentile)")
     axes[0].set_xlabel("x (pixels)")
     axes[0].set_ylabel("y (pixels)")
-    axes[1].imshow(c, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+    images.append(axes[1].imshow(blank, cmap="gray", interpolation="nearest"))
     axes[1].set_title("centre 256x256, every pixel")
     axes[1].set_xticks([])
     axes[1].set_yticks([])
-    fig.colorbar(im, cax=fig.add_axes((0.89, 0.11, 0.015, 0.74)), label="residual value (0..255 scale)")
-    fig.suptitle(title_of(name, sha256), y=0.97)
-    return _png(fig)
+    return fig, axes, images, fig.add_axes((0.89, 0.11, 0.015, 0.74))
+
+
+def prepare_residual_figure(what: str = "noise residual") -> None:
+    """Build the next :func:`draw_residual` of ``what`` before its data is known and draw it once (as
+    :func:`prepare_spectrum_figure`)."""
+    blank = _residual_blank(what)
+    blank[0].canvas.draw()
+    _RESIDUAL_BLANKS[what] = blank
 
 
 def spectrum_db(w: np.ndarray, *, side: int = 512) -> np.ndarray:
@@ -169,15 +252,38 @@ def spectrum_figure(
     w: np.ndarray | None, *, name: str, sha256: str | None, what: str = "noise residual", db: np.ndarray | None = None
 ) -> bytes:
     """The residual's mean power spectrum in dB (zero frequency centred), JPEG and CFA peak positions marked
-    (``db``: :func:`spectrum_db` of ``w`` already computed, e.g. in a thread while another picture was drawn)."""
+    (``db``: :func:`spectrum_db` of ``w`` already computed, e.g. in a thread while another picture was drawn).
+
+    Drawn on the figure :func:`prepare_spectrum_figure` built beforehand where there is one (the same pixels)."""
     if db is None:
         db = spectrum_db(w)
-    fig = _figure((7, 6), layout=None)
-    ax = fig.add_axes((0.13, 0.09, 0.68, 0.78))
-    im = _spectrum_axes(ax, db, marks=True, title=f"{what}: power spectrum")
-    fig.colorbar(im, cax=fig.add_axes((0.84, 0.09, 0.03, 0.78)), label="power (dB)")
+    fig, im, cax = _SPECTRUM_BLANKS.pop(what, None) or _spectrum_blank(what)
+    floor = float(np.median(db))
+    im.set_data(db)
+    im.set_clim(floor - 8, floor + 22)
+    fig.colorbar(im, cax=cax, label="power (dB)")
     fig.suptitle(title_of(name, sha256), y=0.97)
     return _png(fig)
+
+
+_SPECTRUM_BLANKS: dict[str, tuple[Any, Any, Any]] = {}
+
+
+def _spectrum_blank(what: str) -> tuple[Any, Any, Any]:
+    """:func:`spectrum_figure`'s figure before its data: axes, marks, legend, an empty image, the colour bar's axes."""
+    fig = _figure((7, 6), layout=None)
+    ax = fig.add_axes((0.13, 0.09, 0.68, 0.78))
+    im = _spectrum_axes(ax, np.zeros((2, 2)), marks=True, title=f"{what}: power spectrum", floor=0.0)
+    return fig, im, fig.add_axes((0.84, 0.09, 0.03, 0.78))
+
+
+def prepare_spectrum_figure(what: str = "noise residual") -> None:
+    """Build the next :func:`spectrum_figure` of ``what`` before its data is known, and draw it once (its ticks,
+    labels and legend laid out): for a process that waits for the data (the drawing process of a one-photo
+    extract, :func:`drawing_process_started`). 0.09 s of CPU instead of 0.13 s once the data is there."""
+    blank = _spectrum_blank(what)
+    blank[0].canvas.draw()
+    _SPECTRUM_BLANKS[what] = blank
 
 
 def mean_spectra_figure(spectra: Mapping[str, np.ndarray], *, title: str) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,13 +49,23 @@ class ExtractSetup:
 def extract_one(path: Path, setup: ExtractSetup, record: dict[str, Any]) -> None:
     """Write one image's residual files (the per-file task of :func:`extract_residuals`).
 
-    With pictures, matplotlib is imported in a background thread while the image is decoded and denoised; then the
-    .npy is written (and synced) in one thread and the spectrum computed (FFTs, the GIL let go) in another while
-    the residual picture is drawn."""
+    With pictures, they are drawn in the process that the command forked at its start for them
+    (:func:`camforensics.core.figures.drawing_process_started`, one photo) from the decimated residual and the
+    spectrum, while this process writes the .npy; its errors are this file's. Otherwise matplotlib is imported in a
+    background thread while the image is decoded and denoised; then the .npy is written (and synced) in one thread
+    and the spectrum computed (FFTs, the GIL let go) in another while the residual picture is drawn."""
+    drawer = None
     if setup.save_pictures:
-        from camforensics.core.figures import prefetch
+        from camforensics.core.figures import drawing_process, prefetch
 
-        prefetch()
+        drawer = drawing_process()
+        if drawer is None:
+            prefetch()
+    with drawer or nullcontext():  # no process outlives the file
+        _extract_one(path, setup, record, drawer)
+
+
+def _extract_one(path: Path, setup: ExtractSetup, record: dict[str, Any], drawer: Any) -> None:
     img = load_image(path, max_pixels=setup.max_pixels)
     record["input"] = img.info.to_dict()
     w = residual_extractor(setup.device)(img.pixels, params=setup.params)
@@ -66,13 +77,19 @@ def extract_one(path: Path, setup: ExtractSetup, record: dict[str, Any]) -> None
             saved = helpers.submit(save_npy, base.with_name(base.name + ".residual.npy"), w)
             outputs["residual_npy"] = str(base.with_name(base.name + ".residual.npy"))
         if setup.save_pictures:
-            from camforensics.core.figures import residual_figure, spectrum_db, spectrum_figure
+            from camforensics.core import figures
 
-            spectrum = helpers.submit(spectrum_db, w)
             name, digest = path.name, img.info.sha256
-            atomic_write_bytes(base.with_name(base.name + ".residual.png"), residual_figure(w, name=name, sha256=digest))
-            db = spectrum.result()
-            atomic_write_bytes(base.with_name(base.name + ".spectrum.png"), spectrum_figure(None, name=name, sha256=digest, db=db))
+            if drawer is not None:
+                drawn = drawer.submit(figures.draw_residual, figures.residual_view(w), name=name, sha256=digest)
+                spectrum = drawer.submit(figures.spectrum_figure, None, name=name, sha256=digest, db=figures.spectrum_db(w))
+                residual_png, spectrum_png = drawer.result(drawn), drawer.result(spectrum)
+            else:
+                db = helpers.submit(figures.spectrum_db, w)
+                residual_png = figures.residual_figure(w, name=name, sha256=digest)
+                spectrum_png = figures.spectrum_figure(None, name=name, sha256=digest, db=db.result())
+            atomic_write_bytes(base.with_name(base.name + ".residual.png"), residual_png)
+            atomic_write_bytes(base.with_name(base.name + ".spectrum.png"), spectrum_png)
             outputs["residual_png"] = str(base.with_name(base.name + ".residual.png"))
             outputs["spectrum_png"] = str(base.with_name(base.name + ".spectrum.png"))
         rms = float(np.sqrt(np.einsum("ij,ij->", w, w, dtype=np.float64) / max(w.size, 1)))
