@@ -482,8 +482,10 @@ class TransferRun:
             if method in ("fgsm", "pgd"):
                 from camforensics.pipelines.anonymize.attacks import AttackChoice
 
-                first = self.surrogates[0]
-                loaded = self._loaded["surrogates"][0]
+                # the FD surrogate when shipped (the baseline rows stay comparable as surrogates are added)
+                i = next((k for k, r in enumerate(self.surrogates) if r.name == "surrogate-fd"), 0)
+                first = self.surrogates[i]
+                loaded = self._loaded["surrogates"][i]
                 name = loaded.classes[[class_key(c) for c in loaded.classes].index(class_key(target))]
                 opt: Any = AttackChoice(method, first.path, first.sha256, loaded.classes, self.learned.epsilon,
                                         self.learned.epsilon / 4, self.learned.iterations, name)  # fmt: skip

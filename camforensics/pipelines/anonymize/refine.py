@@ -93,6 +93,7 @@ class RefineOptions:
     shift: int = 0  # random grid shifts in multiples of this (0: the attributors' own grid only)
     ti: int = 0  # translation-invariant gradient smoothing width (0: none)
     cover: int = 0  # attack only this many best-scored grid patches of the window (0: all)
+    norm: str = "linf"  # linf: sign steps; l2: gradient steps (the PSNR floor is an L2 bound)
 
     def __post_init__(self) -> None:
         if not self.surrogates:
@@ -137,7 +138,7 @@ class RefineOptions:
                                       momentum=self.momentum, window=self.window, seed=self.seed, loss=self.loss,
                                       patches_per_step=self.patches_per_step, ti=self.ti, cover=self.cover,
                                       psnr_floor=self.psnr_floor, reference=reference, jpeg=jpeg, shift=self.shift,
-                                      dih4=self.dih4)  # fmt: skip
+                                      dih4=self.dih4, norm=self.norm)  # fmt: skip
         names = {r.sha256: r.name for r in self.surrogates}
         for s in record["surrogates"]:
             s["name"] = names.get(s["sha256"])
@@ -159,6 +160,7 @@ class RefineOptions:
             "shift": self.shift,
             "ti": self.ti,
             "cover": self.cover,
+            "steps": self.norm,
             "norm": "L_inf around the transplant, grey levels, and the PSNR floor of the saved window against the photo",
         }
 
