@@ -3,10 +3,10 @@
 #   bash models/build_surrogates.sh [SHARED_DATA]
 # (run from the repository root; SHARED_DATA defaults to ../shared/data). The 17 camera models of real-dev and
 # real-models are linked file by file into runs/surrogate-data (with both MANIFEST.csv merged, so the classes are
-# spelled as the judges spell them; nothing is copied), each surrogate is trained there (8 epochs, one torch
-# thread; 5-10 min each on this shared 2-core machine) and its weights (no optimiser state) are written to models/surrogates/NAME.pt with a
-# manifest entry marked "role": "surrogate". Train them one at a time (each 10-20 min on one core of this shared
-# machine; `nice -n 10`, one torch thread).
+# spelled as the judges spell them; nothing is copied; it is also the DATA17 of `evaluate anonymization`). Each
+# surrogate is trained (one torch thread; run it under `nice -n 10`; 5-20 min each on this shared 2-core machine)
+# and its weights (no optimiser state) are written to models/surrogates/NAME.pt with a manifest entry marked
+# "role": "surrogate" (training command, data summary, validation and test accuracy).
 #
 # Independent of the judges (models/attributor-*.onnx: Bondi network, HP / CC / RGB, width 16, seed 0): every
 # surrogate differs from every judge in its seed AND in its preprocessor or its architecture:

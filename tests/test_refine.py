@@ -82,6 +82,8 @@ def test_losses_and_bad_parameters(surrogates, photo):
 
     out, rec = transfer_attack(photo, surrogates, target=IXUS, epsilon=2, iterations=1, window=128, loss="logit")
     assert rec["loss"] == "logit" and np.abs(out.astype(int) - photo.astype(int)).max() <= 2
+    out, rec = transfer_attack(photo, surrogates, target=IXUS, epsilon=2, iterations=1, window=128, loss="margin")
+    assert rec["loss"] == "margin" and "margin loss" in rec["attack"] and np.abs(out.astype(int) - photo.astype(int)).max() <= 2
     with pytest.raises(ParameterError, match="loss"):
         transfer_attack(photo, surrogates, target=IXUS, epsilon=2, iterations=1, loss="hinge")
     with pytest.raises(ParameterError, match="odd"):
@@ -154,3 +156,18 @@ def test_l2_steps_move_toward_the_target_within_the_cap(surrogates, photo):
     assert _target_nll(surrogates, l2, IXUS) < _target_nll(surrogates, photo, IXUS) - 0.05
     with pytest.raises(ParameterError, match="norm"):
         transfer_attack(photo, surrogates, target=IXUS, epsilon=2, iterations=1, norm="l1")
+
+
+def test_refine_options_defaults_and_step():
+    """The shipped defaults cover the judges' 128 decision patches with momentum; a step above epsilon is cut to it,
+    a step <= 0 is refused."""
+    from camforensics.core.params import REFINE_COVER, REFINE_EPSILON, REFINE_STEP
+    from camforensics.pipelines.anonymize.refine import RefineOptions, read_surrogates
+
+    refs = tuple(read_surrogates())
+    opt = RefineOptions(refs)
+    assert opt.cover == REFINE_COVER == 128 and opt.momentum > 0 and opt.step == REFINE_STEP <= REFINE_EPSILON
+    assert opt.to_dict()["step"] == REFINE_STEP and opt.to_dict()["cover"] == 128
+    with pytest.raises(ParameterError, match="step"):
+        RefineOptions(refs, step=0.0)
+    assert len({r.recipe[0] for r in refs}) >= 4, "the ensemble reads FD, HP, CC and RGB"

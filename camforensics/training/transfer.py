@@ -61,8 +61,9 @@ from camforensics.inference.patches import centre_window, decision_patches
 from camforensics.training.adversarial import Surrogate
 
 BATCH = 64
-LOSSES = ("logit", "ce")
+LOSSES = ("logit", "ce", "margin")
 NORMS = ("linf", "l2")
+MARGIN = 2.0  # the margin loss stops pushing a patch once the target leads the next class by this (log-probability)
 PEAK = 255.0
 
 
@@ -137,7 +138,8 @@ def _describe(loss: str, momentum: float, shift: int, dih4: bool, per_step: int,
     """The attack in words, from its settings (written into the report)."""
     kind = "sign steps" if norm == "linf" else "L2 gradient steps"
     steps = f"{kind} with momentum {momentum:g} (MI-FGSM)" if momentum else f"iterative {kind} (I-FGSM)"
-    loss_words = "logit loss (Zhao et al. 2021)" if loss == "logit" else "cross-entropy"
+    loss_words = {"logit": "logit loss (Zhao et al. 2021)", "ce": "cross-entropy",
+                  "margin": "margin loss (Carlini & Wagner 2017)"}[loss]
     diversity = [w for w, on in ((f"grid shifts of {shift} px", shift), ("flips / quarter turns", dih4),
                                  (f"{per_step} random patches per step", per_step)) if on]  # fmt: skip
     extras = [w for w, on in (("translation-invariant gradient", ti), ("read through the JPEG save (BPDA)", jpeg)) if on]
@@ -282,7 +284,13 @@ def transfer_attack(
             n = len(p)
             gs = torch.zeros_like(x0)
             for j in range(0, n, BATCH):
-                obj = -_scores(s, p[j : j + BATCH], loss)[:, label].sum() / n
+                sc = _scores(s, p[j : j + BATCH], "ce" if loss == "margin" else loss)
+                if loss == "margin":  # the best other class's log-probability over the target's (Carlini-Wagner)
+                    other = sc.clone()
+                    other[:, label] = -float("inf")
+                    obj = (other.max(1).values - sc[:, label]).clamp(min=-MARGIN).sum() / n
+                else:
+                    obj = -sc[:, label].sum() / n
                 (gj,) = torch.autograd.grad(obj, xs, retain_graph=j + BATCH < n)
                 gs += gj
             grad += gs / gs.abs().mean().clamp(min=1e-12)
