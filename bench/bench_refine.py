@@ -9,7 +9,7 @@ those of ``camforensics evaluate anonymization DATA17 --images 1`` (seed 0: one 
 that a camera profile learned from, one seeded target each); ``--every K`` keeps every K-th of them (the subset
 the settings are chosen on). Each image is transplanted toward its target once; each configuration then refines it
 (``camforensics.training.transfer.transfer_attack``: keys ``loss, epsilon, iterations, step, patches_per_step, ti,
-cover, psnr_floor, momentum, shift, dih4, jpeg`` (0/1)), the result is saved with the target's JPEG tables as anonymize saves it,
+cover, psnr_floor, momentum, shift, dih4, norm, jpeg`` (0/1)), the result is saved with the target's JPEG tables as anonymize saves it,
 and the registry's judges decide. ``transplant`` (no refinement) is always the first row.
 
 Prints one line per configuration: targeted success per judge (untargeted in brackets), mean / min PSNR against the
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 KEYS = {"loss": str, "epsilon": float, "iterations": int, "step": float, "patches_per_step": int, "ti": int,
-        "cover": int, "psnr_floor": float, "momentum": float, "jpeg": int, "shift": int, "dih4": int}  # fmt: skip
+        "cover": int, "psnr_floor": float, "momentum": float, "jpeg": int, "shift": int, "dih4": int, "norm": str}  # fmt: skip
 
 
 def parse_config(text: str) -> tuple[str, dict]:

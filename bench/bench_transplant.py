@@ -8,7 +8,7 @@ anonymized in <= 10 s on 2 cores).
 - anonymize: one 12 MP frame of real-full (Canon PowerShot S100, 4000x3000) through ``anonymize_one`` toward the
   shipped Canon IXUS 125 HS profile, as ``camforensics anonymize --target ... --judges none`` runs it (read,
   transplant, JPEG with the target's tables, PSNR/SSIM); with ``--refine``, also with the transfer refinement on the
-  shipped surrogates (its defaults: centred 1024 window, 20 steps, epsilon 4, PSNR floor 35.5 dB; ``--threads``
+  shipped surrogates (its defaults, core/params.py: centred 1024 window, 30 steps, epsilon 8, PSNR floor 36.5 dB; ``--threads``
   torch threads).
 
 Prints one JSON object. Skips (exit 0, a line on stderr) when the shared data are absent.

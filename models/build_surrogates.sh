@@ -3,17 +3,20 @@
 #   bash models/build_surrogates.sh [SHARED_DATA]
 # (run from the repository root; SHARED_DATA defaults to ../shared/data). The 17 camera models of real-dev and
 # real-models are linked file by file into runs/surrogate-data (with both MANIFEST.csv merged, so the classes are
-# spelled as the judges spell them; nothing is copied), each surrogate is trained there (8 epochs, one torch
-# thread; 5-10 min each on this shared 2-core machine) and its weights (no optimiser state) are written to models/surrogates/NAME.pt with a
-# manifest entry marked "role": "surrogate". Train them one at a time (each 10-20 min on one core of this shared
-# machine; `nice -n 10`, one torch thread).
+# spelled as the judges spell them; nothing is copied; it is also the DATA17 of `evaluate anonymization`). Each
+# surrogate is trained (one torch thread; run it under `nice -n 10`; 5-20 min each on this shared 2-core machine)
+# and its weights (no optimiser state) are written to models/surrogates/NAME.pt with a manifest entry marked
+# "role": "surrogate" (training command, data summary, validation and test accuracy).
 #
 # Independent of the judges (models/attributor-*.onnx: Bondi network, HP / CC / RGB, width 16, seed 0): every
 # surrogate differs from every judge in its seed AND in its preprocessor or its architecture:
 #   surrogate-fd         Bondi,  FD preprocessor (no judge reads FD), seed 101, 8 epochs
 #   surrogate-hp-resnet  ResNet, HP preprocessor (the HP judge is a Bondi net), seed 202, 10 epochs
-#   surrogate-cc-resnet  ResNet, CC preprocessor (the CC judge is a Bondi net), seed 303, 10 epochs
-#   surrogate-rgb-resnet ResNet, RGB input (the RGB judge is a Bondi net), seed 404, 10 epochs
+#   surrogate-cc-resnet  ResNet, CC preprocessor (the CC judge is a Bondi net), seed 303, 8 epochs
+#   surrogate-rgb-resnet ResNet, RGB input (the RGB judge is a Bondi net), seed 404, 8 epochs
+# The first two were trained on their own seeded split of the linked folder; the CC and RGB surrogates on the
+# judges' own split (runs/judge-split.json: the split `train attributor --split-by image --seed 0 --test-only
+# real-full` makes for the judges, regenerated here), so they never train on a photo the judges held out.
 set -euo pipefail
 DATA="${1:-../shared/data}"
 LINKS=runs/surrogate-data
@@ -28,14 +31,25 @@ for set in real-dev real-models; do
 done
 { cat "$DATA/real-dev/MANIFEST.csv"; tail -n +2 "$DATA/real-models/MANIFEST.csv"; } > "$LINKS/MANIFEST.csv"
 
+# The judges' split (models/build.sh trains them with --split-by image --seed 0 --test-only real-full).
+python - "$DATA" <<'PY'
+import sys
+from pathlib import Path
+from camforensics.training.attributor import AttributorConfig, make_split
+d = Path(sys.argv[1])
+make_split([d / "real-dev", d / "real-models"], "auto", AttributorConfig(seed=0, split_by="image"), None,
+           test_only=[d / "real-full"]).save("runs/judge-split.json")
+PY
+
 ship() {
-  local name="$1" pre="$2" arch="$3" seed="$4" epochs="$5" draws="$6"
-  local cmd="camforensics train attributor $LINKS -o runs/$name --preprocessor $pre --architecture $arch --width 16 --epochs $epochs --images-per-epoch $draws --seed $seed --threads 1 --single-device split_images --quiet"
+  local name="$1" pre="$2" arch="$3" seed="$4" epochs="$5" draws="$6" data="$7"
+  local cmd="camforensics train attributor $data -o runs/$name --preprocessor $pre --architecture $arch --width 16 --epochs $epochs --images-per-epoch $draws --seed $seed --threads 1 --quiet"
   $cmd
   python -c "import sys; from camforensics.training.transfer import ship_surrogate; ship_surrogate(sys.argv[1], 'models/surrogates', sys.argv[2], command=sys.argv[3])" \
     "runs/$name/best.pt" "$name" "$cmd"
 }
-ship surrogate-fd FD bondi 101 8 256
-ship surrogate-hp-resnet HP resnet 202 10 256
-ship surrogate-cc-resnet CC resnet 303 10 256
-ship surrogate-rgb-resnet RGB resnet 404 10 256
+ship surrogate-fd FD bondi 101 8 256 "$LINKS --single-device split_images"
+ship surrogate-hp-resnet HP resnet 202 10 256 "$LINKS --single-device split_images"
+JUDGE_DATA="$DATA/real-dev $DATA/real-models --split runs/judge-split.json"
+ship surrogate-cc-resnet CC resnet 303 8 256 "$JUDGE_DATA"
+ship surrogate-rgb-resnet RGB resnet 404 8 256 "$JUDGE_DATA"

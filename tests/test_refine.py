@@ -82,6 +82,8 @@ def test_losses_and_bad_parameters(surrogates, photo):
 
     out, rec = transfer_attack(photo, surrogates, target=IXUS, epsilon=2, iterations=1, window=128, loss="logit")
     assert rec["loss"] == "logit" and np.abs(out.astype(int) - photo.astype(int)).max() <= 2
+    out, rec = transfer_attack(photo, surrogates, target=IXUS, epsilon=2, iterations=1, window=128, loss="margin")
+    assert rec["loss"] == "margin" and "margin loss" in rec["attack"] and np.abs(out.astype(int) - photo.astype(int)).max() <= 2
     with pytest.raises(ParameterError, match="loss"):
         transfer_attack(photo, surrogates, target=IXUS, epsilon=2, iterations=1, loss="hinge")
     with pytest.raises(ParameterError, match="odd"):
@@ -118,3 +120,54 @@ def test_anonymize_refine_keeps_the_psnr_floor_of_the_written_file(tmp_path, pho
     assert len(refine["surrogates"]) >= 2 and all(s["name"] for s in refine["surrogates"])
     assert floor - 1e-6 <= r["quality"]["psnr"] < plain  # the window is the whole 256 x 256 image
     assert r["method"]["parameters"]["refine"]["psnr_floor"] == floor
+
+
+def _target_nll(surrogates, pixels, target):
+    """The ensemble's mean negative log-probability of ``target`` over every whole grid patch (independent of the
+    attack's own code path: no patch subsets, no flips)."""
+    import torch
+
+    from camforensics.inference.anonymizer import class_key
+
+    x = torch.from_numpy(pixels.transpose(2, 0, 1).astype(np.float32))
+    total = 0.0
+    for s in surrogates:
+        label = [class_key(c) for c in s.classes].index(class_key(target))
+        n = s.patch_size
+        p = x.unfold(1, n, n).unfold(2, n, n).permute(1, 2, 0, 3, 4).reshape(-1, 3, n, n)
+        with torch.no_grad():
+            total -= float(s.net(p)[:, label].mean())
+    return total / len(surrogates)
+
+
+def test_l2_steps_move_toward_the_target_within_the_cap(surrogates, photo):
+    """The L2-step attack stays within the L_inf cap, concentrates its change (fewer pixels at the cap than sign
+    steps of the same size) and lowers the ensemble's loss toward the target."""
+    from camforensics.training.transfer import transfer_attack
+
+    kw = dict(target=IXUS, epsilon=6, iterations=4, window=0, step=1.5, patches_per_step=0, dih4=False)
+    l2, rec = transfer_attack(photo, surrogates, norm="l2", **kw)
+    sign, _ = transfer_attack(photo, surrogates, norm="linf", **kw)
+    d2 = np.abs(l2.astype(int) - photo.astype(int))
+    ds = np.abs(sign.astype(int) - photo.astype(int))
+    assert rec["norm"] == "l2" and "L2 gradient steps" in rec["attack"]
+    assert 0 < d2.max() <= 6
+    assert (d2 >= 6).mean() < (ds >= 6).mean()
+    assert _target_nll(surrogates, l2, IXUS) < _target_nll(surrogates, photo, IXUS) - 0.05
+    with pytest.raises(ParameterError, match="norm"):
+        transfer_attack(photo, surrogates, target=IXUS, epsilon=2, iterations=1, norm="l1")
+
+
+def test_refine_options_defaults_and_step():
+    """The shipped defaults cover the judges' 128 decision patches with momentum; a step above epsilon is cut to it,
+    a step <= 0 is refused."""
+    from camforensics.core.params import REFINE_COVER, REFINE_EPSILON, REFINE_STEP
+    from camforensics.pipelines.anonymize.refine import RefineOptions, read_surrogates
+
+    refs = tuple(read_surrogates())
+    opt = RefineOptions(refs)
+    assert opt.cover == REFINE_COVER == 128 and opt.momentum > 0 and opt.step == REFINE_STEP <= REFINE_EPSILON
+    assert opt.to_dict()["step"] == REFINE_STEP and opt.to_dict()["cover"] == 128
+    with pytest.raises(ParameterError, match="step"):
+        RefineOptions(refs, step=0.0)
+    assert len({r.recipe[0] for r in refs}) >= 4, "the ensemble reads FD, HP, CC and RGB"

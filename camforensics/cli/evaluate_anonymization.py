@@ -13,7 +13,7 @@ import typer
 
 from camforensics.cli.common import check_format, cli_errors, finish_evaluation, out, output_dir_of, progress_bar
 from camforensics.cli.options import FormatOpt, ModelsDirOpt, QuietOpt, ReportOpt
-from camforensics.core.params import REFINE_EPSILON, REFINE_ITERATIONS, REFINE_PSNR
+from camforensics.core.params import REFINE_COVER, REFINE_EPSILON, REFINE_ITERATIONS, REFINE_MOMENTUM, REFINE_PSNR, REFINE_STEP
 
 JUDGES_HELP = "Judges (camera-model attributors): all (every one registered), or NAME,NAME."
 
@@ -94,6 +94,16 @@ def evaluate_anonymization(
     refine_iterations: Annotated[
         int, typer.Option("--refine-iterations", help="Steps of transplant-refine.")
     ] = REFINE_ITERATIONS,
+    refine_step: Annotated[
+        float, typer.Option("--refine-step", help="transplant-refine: sign step (grey levels).")
+    ] = REFINE_STEP,
+    refine_momentum: Annotated[
+        float, typer.Option("--refine-momentum", help="transplant-refine: MI-FGSM momentum (0: plain sign steps).")
+    ] = REFINE_MOMENTUM,
+    refine_cover: Annotated[
+        int, typer.Option("--refine-cover", help="transplant-refine: best-scored grid patches of the window changed "
+                          "(0: all).")
+    ] = REFINE_COVER,
     refine_window: Annotated[
         int, typer.Option("--refine-window", help="transplant-refine: centred window attacked (0: whole image).")
     ] = 1024,
@@ -153,7 +163,8 @@ def evaluate_anonymization(
             raise typer.BadParameter("--judges none leaves no column to the table; give all or NAME,NAME")
         learned = LearnedOptions(str(models_dir) if models_dir else None, targeted_model, erase_model, tile, overlap,
                                  model_threads, profiles, epsilon, iterations, refine_window,
-                                 refine_psnr or None, refine_iterations, refine_epsilon)  # fmt: skip
+                                 refine_psnr or None, refine_iterations, refine_epsilon, refine_step, refine_momentum,
+                                 refine_cover)  # fmt: skip
         output_dir = output_dir_of(output_dir, [data], report)
         with _bars(quiet) as (on_flat, on_item):
             rep = run(

@@ -11,6 +11,10 @@ measurements kept is the default (docs/algorithms.md, docs/models.md):
   classes rise together and the logit loss did not even fool the white-box surrogate;
 - momentum (MI-FGSM, Dong et al. 2018; ``momentum``, default 0): the L1-normalised gradient is accumulated and the
   step is its sign;
+- the step's geometry (``norm``): ``linf`` takes sign steps (FGSM's, which spend the same change on every pixel),
+  ``l2`` steps along the (accumulated) gradient scaled to ``step`` grey levels RMS, which puts the change where the
+  surrogates are sensitive: the budget that binds here is the PSNR floor, an L2 bound, so L2 steps reach further
+  within it (the L_inf ``epsilon`` still caps every pixel);
 - input diversity (Xie et al. 2019), in forms that keep the traces the attributors read (resizing would destroy
   them): a random flip / quarter turn of the patches at every step (``dih4``, default on; the attributors are
   trained with them), a random subset of the patches (``patches_per_step``, default 64 in the refinement) and
@@ -57,7 +61,9 @@ from camforensics.inference.patches import centre_window, decision_patches
 from camforensics.training.adversarial import Surrogate
 
 BATCH = 64
-LOSSES = ("logit", "ce")
+LOSSES = ("logit", "ce", "margin")
+NORMS = ("linf", "l2")
+MARGIN = 2.0  # the margin loss stops pushing a patch once the target leads the next class by this (log-probability)
 PEAK = 255.0
 
 
@@ -127,10 +133,13 @@ def _onto_floor(base: torch.Tensor, d: torch.Tensor, budget: float) -> torch.Ten
     return d * float(min(1.0, max(0.0, s)))
 
 
-def _describe(loss: str, momentum: float, shift: int, dih4: bool, per_step: int, ti: int, jpeg: bool, n: int) -> str:
+def _describe(loss: str, momentum: float, shift: int, dih4: bool, per_step: int, ti: int, jpeg: bool, n: int,
+              norm: str = "linf") -> str:
     """The attack in words, from its settings (written into the report)."""
-    steps = f"sign steps with momentum {momentum:g} (MI-FGSM)" if momentum else "iterative sign steps (I-FGSM)"
-    loss_words = "logit loss (Zhao et al. 2021)" if loss == "logit" else "cross-entropy"
+    kind = "sign steps" if norm == "linf" else "L2 gradient steps"
+    steps = f"{kind} with momentum {momentum:g} (MI-FGSM)" if momentum else f"iterative {kind} (I-FGSM)"
+    loss_words = {"logit": "logit loss (Zhao et al. 2021)", "ce": "cross-entropy",
+                  "margin": "margin loss (Carlini & Wagner 2017)"}[loss]
     diversity = [w for w, on in ((f"grid shifts of {shift} px", shift), ("flips / quarter turns", dih4),
                                  (f"{per_step} random patches per step", per_step)) if on]  # fmt: skip
     extras = [w for w, on in (("translation-invariant gradient", ti), ("read through the JPEG save (BPDA)", jpeg)) if on]
@@ -158,6 +167,7 @@ def transfer_attack(
     jpeg: Callable[[np.ndarray], np.ndarray] | None = None,
     shift: int = 0,
     dih4: bool = True,
+    norm: str = "linf",
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The attacked uint8 RGB image (``|out - in| <= round(epsilon)`` inside the window, unchanged outside) and a
     record of the surrogates' verdicts on the window before and after (after the JPEG save with ``jpeg``).
@@ -196,12 +206,15 @@ def transfer_attack(
     shift, dih4
         Input diversity: random grid shifts in multiples of ``shift`` pixels (0: none); random flips / quarter
         turns of the patches.
+    norm : str
+        ``linf``: sign steps of ``step`` grey levels; ``l2``: steps along the gradient, ``step`` grey levels RMS
+        over the attacked pixels.
 
     Raises
     ------
     ParameterError
-        No surrogate knows ``target``, epsilon outside (0, 255], iterations < 1, an unknown loss, a grey or too
-        small image, a reference of another shape.
+        No surrogate knows ``target``, epsilon outside (0, 255], iterations < 1, an unknown loss or norm, a grey
+        or too small image, a reference of another shape.
     """
     if not 0 < epsilon <= 255:
         raise ParameterError(f"--epsilon must lie in (0, 255] grey levels, got {epsilon!r}")
@@ -209,6 +222,8 @@ def transfer_attack(
         raise ParameterError(f"the refinement needs at least 1 iteration, got {iterations!r}")
     if loss not in LOSSES:
         raise ParameterError(f"unknown refinement loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    if norm not in NORMS:
+        raise ParameterError(f"unknown refinement norm {norm!r}; choose one of {', '.join(NORMS)}")
     if ti < 0 or (ti and ti % 2 == 0):
         raise ParameterError(f"the translation-invariance width must be 0 or odd, got {ti!r}")
     if pixels.ndim != 3 or pixels.dtype != np.uint8:
@@ -269,7 +284,13 @@ def transfer_attack(
             n = len(p)
             gs = torch.zeros_like(x0)
             for j in range(0, n, BATCH):
-                obj = -_scores(s, p[j : j + BATCH], loss)[:, label].sum() / n
+                sc = _scores(s, p[j : j + BATCH], "ce" if loss == "margin" else loss)
+                if loss == "margin":  # the best other class's log-probability over the target's (Carlini-Wagner)
+                    other = sc.clone()
+                    other[:, label] = -float("inf")
+                    obj = (other.max(1).values - sc[:, label]).clamp(min=-MARGIN).sum() / n
+                else:
+                    obj = -sc[:, label].sum() / n
                 (gj,) = torch.autograd.grad(obj, xs, retain_graph=j + BATCH < n)
                 gs += gj
             grad += gs / gs.abs().mean().clamp(min=1e-12)
@@ -277,7 +298,11 @@ def transfer_attack(
             grad = torch.nn.functional.conv2d(grad[None], kernel, padding=ti // 2, groups=3)[0]
         grad = grad * mask
         g = momentum * g + grad / grad.abs().mean().clamp(min=1e-12)
-        x = torch.minimum(torch.maximum(x.detach() - alpha * g.sign(), low), high)
+        if norm == "l2":  # along the gradient, alpha grey levels RMS over the attacked pixels
+            direction = g * (3 * float(mask.sum()) / max(float((g * g).sum()), 1e-24)) ** 0.5
+        else:
+            direction = g.sign()
+        x = torch.minimum(torch.maximum(x.detach() - alpha * direction, low), high)
         if budget is not None:  # onto the floor, as the save will measure it (its MSE ratio at the last iterate)
             x = x0 + _onto_floor(x0 - ref, x - x0, budget / ratio)
     scale = 1.0
@@ -295,9 +320,10 @@ def transfer_attack(
     out[box] = q
     after = {s.path: _share(s, saved(tensor(q)), i) for s, i in used}
     record = {
-        "attack": _describe(loss, momentum, shift, dih4, patches_per_step, ti, jpeg is not None, len(used)),
+        "attack": _describe(loss, momentum, shift, dih4, patches_per_step, ti, jpeg is not None, len(used), norm),
         "target": target,
         "loss": loss,
+        "norm": norm,
         "epsilon": eps,
         "iterations": int(iterations),
         "momentum": float(momentum),

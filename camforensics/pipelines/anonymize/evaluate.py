@@ -25,7 +25,15 @@ import numpy as np
 
 from camforensics import __version__
 from camforensics.core.anonymize import BASELINES
-from camforensics.core.params import PCE_THRESHOLD, REFINE_EPSILON, REFINE_ITERATIONS, REFINE_PSNR
+from camforensics.core.params import (
+    PCE_THRESHOLD,
+    REFINE_COVER,
+    REFINE_EPSILON,
+    REFINE_ITERATIONS,
+    REFINE_MOMENTUM,
+    REFINE_PSNR,
+    REFINE_STEP,
+)
 from camforensics.errors import CamforensicsError, ParameterError
 from camforensics.inference.anonymizer import class_key
 from camforensics.inference.registry import ModelRegistry
@@ -103,6 +111,9 @@ class LearnedOptions:
     refine_psnr: float | None = REFINE_PSNR  # PSNR floor of the refinement (None: none)
     refine_iterations: int = REFINE_ITERATIONS  # steps of transplant-refine
     refine_epsilon: float = REFINE_EPSILON  # L_inf budget of transplant-refine around the transplant (grey levels)
+    refine_step: float = REFINE_STEP  # its sign step (grey levels)
+    refine_momentum: float = REFINE_MOMENTUM  # its MI-FGSM momentum
+    refine_cover: int = REFINE_COVER  # its covered decision patches (0: the whole window)
 
 
 def plan_methods(
@@ -460,6 +471,8 @@ class TransferRun:
             self.refine = refine_options("surrogates", None, epsilon=learned.refine_epsilon, iterations=learned.refine_iterations,
                                          window=learned.refine_window, threads=learned.threads,
                                          psnr_floor=learned.refine_psnr)  # fmt: skip
+            self.refine = replace(self.refine, step=learned.refine_step, momentum=learned.refine_momentum,
+                                  cover=learned.refine_cover)
             self._loaded["surrogates"] = self.refine.load()
         self._cache: dict[tuple[str, str], Any] = {}
 
@@ -482,8 +495,10 @@ class TransferRun:
             if method in ("fgsm", "pgd"):
                 from camforensics.pipelines.anonymize.attacks import AttackChoice
 
-                first = self.surrogates[0]
-                loaded = self._loaded["surrogates"][0]
+                # the FD surrogate when shipped (the baseline rows stay comparable as surrogates are added)
+                i = next((k for k, r in enumerate(self.surrogates) if r.name == "surrogate-fd"), 0)
+                first = self.surrogates[i]
+                loaded = self._loaded["surrogates"][i]
                 name = loaded.classes[[class_key(c) for c in loaded.classes].index(class_key(target))]
                 opt: Any = AttackChoice(method, first.path, first.sha256, loaded.classes, self.learned.epsilon,
                                         self.learned.epsilon / 4, self.learned.iterations, name)  # fmt: skip

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from camforensics.core.params import REFINE_EPSILON, REFINE_ITERATIONS, REFINE_PSNR
+from camforensics.core.params import REFINE_COVER, REFINE_EPSILON, REFINE_ITERATIONS, REFINE_MOMENTUM, REFINE_PSNR, REFINE_STEP
 from camforensics.errors import CamforensicsError, InputError, ParameterError
 
 SURROGATES_DIR = Path(__file__).resolve().parents[3] / "models" / "surrogates"
@@ -82,7 +82,7 @@ class RefineOptions:
     surrogates: tuple[SurrogateRef, ...]
     epsilon: float = DEFAULT_EPSILON  # L_inf budget around the transplant, grey levels
     iterations: int = DEFAULT_ITERATIONS
-    momentum: float = 0.0
+    momentum: float = REFINE_MOMENTUM
     window: int = 1024  # centred window attacked (0: the whole image)
     seed: int = 0
     threads: int = 0  # torch CPU threads (0: torch's default)
@@ -92,7 +92,9 @@ class RefineOptions:
     dih4: bool = True  # random flips / quarter turns of the patches (input diversity)
     shift: int = 0  # random grid shifts in multiples of this (0: the attributors' own grid only)
     ti: int = 0  # translation-invariant gradient smoothing width (0: none)
-    cover: int = 0  # attack only this many best-scored grid patches of the window (0: all)
+    cover: int = REFINE_COVER  # attack only this many best-scored grid patches of the window (0: all)
+    norm: str = "linf"  # linf: sign steps; l2: gradient steps (the PSNR floor is an L2 bound)
+    step: float | None = REFINE_STEP  # grey levels per step, at most epsilon (None: the attack's rule from epsilon and iterations)
 
     def __post_init__(self) -> None:
         if not self.surrogates:
@@ -103,6 +105,8 @@ class RefineOptions:
             raise ParameterError(f"--refine-iterations must lie in 1..200, got {self.iterations!r}")
         if self.window < 0:
             raise ParameterError(f"the refinement window must be >= 0, got {self.window}")
+        if self.step is not None and not self.step > 0:
+            raise ParameterError(f"the refinement step must be > 0 grey levels, got {self.step!r}")
         if self.psnr_floor is not None and not 20 <= self.psnr_floor <= 60:
             raise ParameterError(f"--refine-psnr must lie in [20, 60] dB, got {self.psnr_floor!r}")
 
@@ -137,7 +141,8 @@ class RefineOptions:
                                       momentum=self.momentum, window=self.window, seed=self.seed, loss=self.loss,
                                       patches_per_step=self.patches_per_step, ti=self.ti, cover=self.cover,
                                       psnr_floor=self.psnr_floor, reference=reference, jpeg=jpeg, shift=self.shift,
-                                      dih4=self.dih4)  # fmt: skip
+                                      dih4=self.dih4, norm=self.norm,
+                                      step=None if self.step is None else min(self.step, self.epsilon))  # fmt: skip
         names = {r.sha256: r.name for r in self.surrogates}
         for s in record["surrogates"]:
             s["name"] = names.get(s["sha256"])
@@ -150,6 +155,7 @@ class RefineOptions:
             "epsilon": self.epsilon,
             "iterations": self.iterations,
             "momentum": self.momentum,
+            "step": self.step,
             "window": self.window,
             "seed": self.seed,
             "psnr_floor": self.psnr_floor,
@@ -159,6 +165,7 @@ class RefineOptions:
             "shift": self.shift,
             "ti": self.ti,
             "cover": self.cover,
+            "step_norm": self.norm,
             "norm": "L_inf around the transplant, grey levels, and the PSNR floor of the saved window against the photo",
         }
 
