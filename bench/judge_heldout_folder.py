@@ -1,0 +1,61 @@
+"""Link the natural photos of the judges' test split into one folder, for `camforensics evaluate anonymization`.
+
+    python bench/judge_heldout_folder.py runs/judge-split.json OUT [--data ../shared/data]
+
+The split is the one the shipped 17-model judges were trained with (`models/build_surrogates.sh` writes it to
+runs/judge-split.json). OUT gets ``<device>/nat/<file>`` symbolic links to the test split's natural photos (never
+copies of the photos) and a MANIFEST.csv with their rows from real-dev's and real-models' manifests; evaluate then
+skips the photos a camera profile recorded, so what it measures is held out from the judges and from the profiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("split", type=Path, help="the judges' split JSON (runs/judge-split.json)")
+    ap.add_argument("out", type=Path, help="a new folder for the links")
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="the shared data folder")
+    a = ap.parse_args(argv)
+    if a.out.exists():
+        print(f"error: {a.out} exists; name a new folder", file=sys.stderr)
+        return 2
+    data = a.data.resolve()
+    split = json.loads(a.split.read_text())
+    wanted = {}
+    for im in split["splits"]["test"]["images"]:
+        if im["content"] == "nat":
+            corpus, rel = im["path"].split("/", 1)
+            wanted[(corpus, rel)] = im
+    rows, header = [], None
+    for corpus in ("real-dev", "real-models"):
+        with open(data / corpus / "MANIFEST.csv", newline="") as f:
+            reader = csv.DictReader(f)
+            header = header or reader.fieldnames
+            for r in reader:
+                if wanted.pop((corpus, r["file"]), None) is not None:
+                    rows.append(r)
+    if wanted:
+        print(f"error: {len(wanted)} test photos have no manifest row, e.g. {next(iter(wanted))}", file=sys.stderr)
+        return 1
+    for r in rows:
+        corpus = "real-dev" if (data / "real-dev" / r["file"]).exists() else "real-models"
+        link = a.out / r["file"]
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(data / corpus / r["file"])
+    with open(a.out / "MANIFEST.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, header)
+        w.writeheader()
+        w.writerows(rows)
+    print(f"{len(rows)} natural test photos of {len({r['device'] for r in rows})} bodies linked under {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
