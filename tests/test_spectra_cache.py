@@ -152,13 +152,16 @@ def test_half_turn_spectrum_equals_the_fft_of_the_turned_array(shape):
         half_turn(spectrum_of(a, conjugate=True))
 
 
+@pytest.mark.parametrize("blocked", [True, False])
 @pytest.mark.parametrize("shape,shift", [((60, 80), (0, 0)), ((300, 257), (0, 0)), ((300, 256), (2, 3))])
-def test_many_queries_in_one_pass_equal_one_by_one(shape, shift, monkeypatch):
-    """Blocks of rows over two threads, the power shared by a query and its half turn: the PCEs of
-    pce_from_spectra on each query alone (and of the full FFT of the turned array)."""
+def test_many_queries_in_one_pass_equal_one_by_one(shape, shift, blocked, monkeypatch):
+    """Blocks of rows over two threads (or the whole small plane at once), the power shared by a query and its half
+    turn: the PCEs of pce_from_spectra on each query alone (and of the full FFT of the turned array)."""
     import camforensics.core.pce as pce
 
-    monkeypatch.setattr(pce, "_BLOCK_ROWS", 16)  # several blocks and strips even on small planes
+    if blocked:
+        monkeypatch.setattr(pce, "_BLOCK_ROWS", 16)  # several blocks and strips even on small planes
+        monkeypatch.setattr(pce, "_WHOLE_PLANE_BYTES", 0)
     rng = np.random.default_rng(4)
     k = rng.normal(0, 1, shape).astype(np.float32)
     q = (k[::-1, ::-1] * 0.5 + rng.normal(0, 1, k.shape)).astype(np.float32)
