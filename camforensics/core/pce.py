@@ -348,10 +348,11 @@ def pce_from_spectra(
 # Rows of the half-plane spectra handled together by :func:`pce_many_from_spectra`: the reference's rows, each
 # query's and their cross-power stay near the core (3 x 64 rows x 2017 x 8 bytes for a 12 MP plane: 3 MB).
 _BLOCK_ROWS = 64
-# A plane whose cross-power takes at most this many bytes (512 x 512: 1 MB) is formed whole on the calling thread:
-# it stays in the cache anyway, and for ~1 ms of work per fingerprint the blocks, the thread hop and the BLAS
-# thread limit cost more than they save (bench_prnu's identify at 1,000 fingerprints of 512 x 512: +0.2 ms each).
-_WHOLE_PLANE_BYTES = 2 << 20
+# A plane whose cross-power takes at most this many bytes (512 x 512: 1 MB, 1024 x 1024: 4.2 MB) is formed whole
+# on the calling thread: for a few ms of work per fingerprint the blocks, the thread hop and the BLAS thread limit
+# cost more than they save (one query, CPU per fingerprint on 2 loaded cores: 512^2 1.41 -> 1.09 ms, 1024^2 4.0 ->
+# 3.5 ms, no wall time gained by the threads either).
+_WHOLE_PLANE_BYTES = 8 << 20
 
 
 def pce_many_from_spectra(
