@@ -101,6 +101,31 @@ def test_a_library_without_cache_works_and_gets_one_on_first_use(tmp_path):
     assert again.candidates == out.candidates
 
 
+def test_one_query_looks_each_spectrum_up_a_bounded_number_of_times(tmp_path, monkeypatch):
+    """Ranking one query touches the spectrum cache O(n) times, not once per entry per entry (n^2: the lookup
+    used to be re-run inside a comprehension over the entries, ~1 M lookups per query at 1,000 fingerprints)."""
+    from camforensics.pipelines.search import SpectrumCache
+
+    n = 40
+    lib, ks = _library(tmp_path, n=n)
+    calls = {"n": 0}
+    for name in ("held", "get", "put"):
+        original = getattr(SpectrumCache, name)
+
+        def counted(self, *a, _original=original, **kw):
+            calls["n"] += 1
+            return _original(self, *a, **kw)
+
+        monkeypatch.setattr(SpectrumCache, name, counted)
+    index = FingerprintIndex(lib)
+    w = ks["dev7"] + np.random.default_rng(3).normal(0, 3, (64, 96)).astype(np.float32)
+    for _ in range(2):  # the first query loads the spectra, the second finds them held
+        calls["n"] = 0
+        out = index.rank(w, np.ones((64, 96), np.float32))
+        assert out.candidates[0]["device"] == "dev7"
+        assert calls["n"] <= 3 * n, calls["n"]
+
+
 def test_a_library_that_cannot_be_written_is_searched_without_the_cache(tmp_path, monkeypatch):
     lib, ks = _library(tmp_path, n=2, cache=False)
 
@@ -127,13 +152,16 @@ def test_half_turn_spectrum_equals_the_fft_of_the_turned_array(shape):
         half_turn(spectrum_of(a, conjugate=True))
 
 
+@pytest.mark.parametrize("blocked", [True, False])
 @pytest.mark.parametrize("shape,shift", [((60, 80), (0, 0)), ((300, 257), (0, 0)), ((300, 256), (2, 3))])
-def test_many_queries_in_one_pass_equal_one_by_one(shape, shift, monkeypatch):
-    """Blocks of rows over two threads, the power shared by a query and its half turn: the PCEs of
-    pce_from_spectra on each query alone (and of the full FFT of the turned array)."""
+def test_many_queries_in_one_pass_equal_one_by_one(shape, shift, blocked, monkeypatch):
+    """Blocks of rows over two threads (or the whole small plane at once), the power shared by a query and its half
+    turn: the PCEs of pce_from_spectra on each query alone (and of the full FFT of the turned array)."""
     import camforensics.core.pce as pce
 
-    monkeypatch.setattr(pce, "_BLOCK_ROWS", 16)  # several blocks and strips even on small planes
+    if blocked:
+        monkeypatch.setattr(pce, "_BLOCK_ROWS", 16)  # several blocks and strips even on small planes
+        monkeypatch.setattr(pce, "_WHOLE_PLANE_BYTES", 0)
     rng = np.random.default_rng(4)
     k = rng.normal(0, 1, shape).astype(np.float32)
     q = (k[::-1, ::-1] * 0.5 + rng.normal(0, 1, k.shape)).astype(np.float32)

@@ -348,6 +348,11 @@ def pce_from_spectra(
 # Rows of the half-plane spectra handled together by :func:`pce_many_from_spectra`: the reference's rows, each
 # query's and their cross-power stay near the core (3 x 64 rows x 2017 x 8 bytes for a 12 MP plane: 3 MB).
 _BLOCK_ROWS = 64
+# A plane whose cross-power takes at most this many bytes (512 x 512: 1 MB, 1024 x 1024: 4.2 MB) is formed whole
+# on the calling thread: for a few ms of work per fingerprint the blocks, the thread hop and the BLAS thread limit
+# cost more than they save (one query, CPU per fingerprint on 2 loaded cores: 512^2 1.41 -> 1.09 ms, 1024^2 4.0 ->
+# 3.5 ms, no wall time gained by the threads either).
+_WHOLE_PLANE_BYTES = 8 << 20
 
 
 def pce_many_from_spectra(
@@ -382,10 +387,12 @@ def pce_many_from_spectra(
             raise SizeMismatchError(f"cannot correlate arrays of shapes {q.shape} and {reference.shape}")
         if q.conjugated:
             raise ParameterError("the query spectrum must be stored unconjugated")
-    if not direct or not all(q.norm * reference.norm > 0 for q in queries):
+    wh = reference.f.shape[1]
+    whole = h * wh * np.dtype(np.complex64).itemsize <= _WHOLE_PLANE_BYTES
+    if not direct or not all(q.norm * reference.norm > 0 for q in queries) or (whole and len(queries) == 1):
+        # (one query against a small plane: no pass to share, and the one-query function has less to set up)
         return [pce_from_spectra(q, reference, shift_range=shift_range, exclusion=exclusion) for q in queries]
     kf = reference.conj_f()
-    wh = kf.shape[1]
     weight = np.full(wh, 2.0)
     weight[0] = 1.0
     if w % 2 == 0:
@@ -394,15 +401,16 @@ def pce_many_from_spectra(
     ex = (weight[:, None] * np.exp(2j * np.pi * np.outer(np.arange(wh), sx) / w)).astype(np.complex64)  # wh x Sx
     first = {g: groups.index(g) for g in set(groups)}  # the query whose power stands for its group
     partial = [np.empty((h, len(sx)), np.complex64) for _ in queries]
-    n_parts = max(1, min(threads.width(), h // (4 * _BLOCK_ROWS)))
+    rows = h if whole else _BLOCK_ROWS
+    n_parts = 1 if whole else max(1, min(threads.width(), h // (4 * _BLOCK_ROWS)))
     bounds = threads.strip_bounds(h, n_parts)
     powers = np.zeros((len(bounds), len(queries), wh), np.float64)
 
     def strip(part: int) -> None:
         r0, r1 = bounds[part]
-        prod = np.empty((_BLOCK_ROWS, wh), np.complex64)
-        for b0 in range(r0, r1, _BLOCK_ROWS):
-            b1 = min(b0 + _BLOCK_ROWS, r1)
+        prod = np.empty((rows, wh), np.complex64)
+        for b0 in range(r0, r1, rows):
+            b1 = min(b0 + rows, r1)
             k_block = kf[b0:b1]
             p = prod[: b1 - b0]
             for i, q in enumerate(queries):
@@ -412,11 +420,14 @@ def pce_many_from_spectra(
                     powers[part, i] += np.einsum("ij,ij->j", flat, flat, dtype=np.float64).reshape(wh, 2).sum(axis=1)
                 np.matmul(p, ex, out=partial[i][b0:b1])
 
-    with threads.blas_single_threaded():  # one product of 32 rows per call: BLAS's own threads only spin
-        if len(bounds) > 1:
-            list(threads.pool().map(strip, range(len(bounds))))
-        else:
-            strip(0)
+    if whole:
+        strip(0)
+    else:
+        with threads.blas_single_threaded():  # one product of 64 rows per call: BLAS's own threads only spin
+            if len(bounds) > 1:
+                list(threads.pool().map(strip, range(len(bounds))))
+            else:
+                strip(0)
     n = h * w
     sy = np.arange(-big_y, big_y + 1)
     ey = np.exp(2j * np.pi * np.outer(sy, np.arange(h)) / h)  # Sy x H

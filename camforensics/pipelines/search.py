@@ -252,7 +252,8 @@ class FingerprintIndex:
             If no fingerprint fits the query's size.
         """
         fits = self.require_fit(residual.shape)
-        fits = [e for e in fits if e.name in self._spectra(fits)]  # corrupted entries left out, with a warning
+        held = self._spectra(fits)  # once per query: inside the comprehension below it ran once per entry (N^2)
+        fits = [e for e in fits if e.name in held]  # corrupted entries left out, with a warning
         if not fits:
             raise LibraryError(
                 "every fingerprint that fits this image is corrupted ("
