@@ -118,11 +118,7 @@ def load_panel(registry: ModelRegistry, name: str, *, device: str = "auto", thre
     entry = panel_entry(registry, name)
     loaded = []
     for member, digest in entry.members.items():
-        if registry.entry(member).sha256 != digest:
-            raise ModelError(
-                f"panel {name!r}: member {member!r} changed since the panel was calibrated (sha256 "
-                f"{registry.entry(member).sha256[:16]}... vs {digest[:16]}...); rebuild the panel (models/build.sh)"
-            )
+        _check_calibrated(name, member, registry.entry(member).sha256, digest)
         loaded.append(registry.load(member, device=device, threads=threads))
     return LoadedPanel(entry, tuple(loaded))
 
@@ -132,12 +128,17 @@ def verify_panel(registry: ModelRegistry, name: str) -> PanelEntry:
     session (what a command refuses before it reads any image; :func:`load_panel` checks the same when loading)."""
     entry = panel_entry(registry, name)
     for member, digest in entry.members.items():
-        if registry.verify(member).sha256 != digest:
-            raise ModelError(
-                f"panel {name!r}: member {member!r} changed since the panel was calibrated (sha256 "
-                f"{registry.entry(member).sha256[:16]}... vs {digest[:16]}...); rebuild the panel (models/build.sh)"
-            )
+        _check_calibrated(name, member, registry.verify(member).sha256, digest)
     return entry
+
+
+def _check_calibrated(name: str, member: str, sha256: str, calibrated: str) -> None:
+    """Refuse a member whose manifest sha256 is not the one the panel was calibrated with."""
+    if sha256 != calibrated:
+        raise ModelError(
+            f"panel {name!r}: member {member!r} changed since the panel was calibrated (sha256 "
+            f"{sha256[:16]}... vs {calibrated[:16]}...); rebuild the panel (models/build.sh)"
+        )
 
 
 def register_panel(
