@@ -94,7 +94,7 @@ def _prepare_drawing() -> None:
 
 
 def drawing_process() -> Any:
-    """The process :func:`start_drawing_process` forked in this process (once: the caller closes it), or None."""
+    """The process :func:`drawing_process_started` forked in this process (once: the caller closes it), or None."""
     from camforensics.runtime import forked
 
     return forked.claim(DRAWING_HELPER)
