@@ -55,7 +55,6 @@ def reference_residual(image: np.ndarray, *, params: ResidualParams = ResidualPa
     if im.ndim == 2:
         im = im[:, :, None]
     h, w, channels = im.shape
-    block = 2**params.levels
     noise = np.zeros((h, w, channels))
     for c in range(channels):
         noise[:, :, c] = reference_channel_noise(im[:, :, c], params=params)
