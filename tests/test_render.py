@@ -193,7 +193,6 @@ def test_anonymize_table_wraps_names_instead_of_cutting_them(monkeypatch):
 
 
 def test_evaluate_anonymization_table_wraps_names_instead_of_cutting_them(monkeypatch):
-    import camforensics.cli.common as common
     from camforensics.cli import evaluate_anonymization
 
     method = "transplant-refine-with-a-very-long-method-name"
