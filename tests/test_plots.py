@@ -91,3 +91,24 @@ def test_spectrum_db_equals_the_per_tile_float64_formulation(shape, side):
     got = spectrum_db(w, side=side)
     got[s // 2, s // 2] = expected[s // 2, s // 2] = 0
     assert got.shape == (s, s) and np.abs(got - expected).max() < 1e-3
+
+
+def test_a_drawing_command_skips_matplotlib_s_property_docstrings_but_leaves_a_user_s_matplotlib_alone():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "{first}"
+        "from camforensics.core.figures import import_for_drawing, residual_figure\n"
+        "import numpy as np\n"
+        "import_for_drawing()\n"
+        "from matplotlib.lines import Line2D\n"
+        "png = residual_figure(np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32), name='x', sha256=None)\n"
+        "print(png[:4] == b'\\x89PNG', 'linewidth' in (Line2D.set.__doc__ or ''))\n"
+    )
+    fresh = subprocess.run([sys.executable, "-c", code.format(first="")], capture_output=True, text=True, timeout=120)
+    assert fresh.stdout.split() == ["True", "False"], fresh.stderr
+    theirs = subprocess.run([sys.executable, "-c", code.format(first="import matplotlib.lines\n")], capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert theirs.stdout.split() == ["True", "True"], theirs.stderr
