@@ -105,10 +105,10 @@ def test_a_drawing_command_skips_matplotlib_s_property_docstrings_but_leaves_a_u
         "import_for_drawing()\n"
         "from matplotlib.lines import Line2D\n"
         "png = residual_figure(np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32), name='x', sha256=None)\n"
-        "print(png[:4] == b'\\x89PNG', 'linewidth' in (Line2D.set.__doc__ or ''))\n"
+        "print(png[:4] == b'\\x89PNG', 'see matplotlib' in (Line2D.set.__doc__ or ''))\n"
     )
     fresh = subprocess.run([sys.executable, "-c", code.format(first="")], capture_output=True, text=True, timeout=120)
-    assert fresh.stdout.split() == ["True", "False"], fresh.stderr
+    assert fresh.stdout.split() == ["True", "True"], fresh.stderr
     theirs = subprocess.run([sys.executable, "-c", code.format(first="import matplotlib.lines\n")], capture_output=True,
                             text=True, timeout=120)  # fmt: skip
-    assert theirs.stdout.split() == ["True", "True"], theirs.stderr
+    assert theirs.stdout.split() == ["True", "False"], theirs.stderr
