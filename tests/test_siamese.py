@@ -409,7 +409,7 @@ def test_verify_refuses_a_model_of_another_task(registry, tmp_path):
 
 
 def test_identify_refuses_a_verifier_as_its_attributor(registry):
-    from camforensics.pipelines.identify import model_choice
+    from camforensics.pipelines.model_choice import model_choice
 
     reg_dir, _ = registry
     with pytest.raises(ParameterError, match="is a same-device verifier, not a camera-model attributor"):

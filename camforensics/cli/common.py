@@ -60,21 +60,36 @@ def one_photo_here(paths: Sequence[Path], *, workers: int | None, scheduler: str
 
 
 def read_ahead(
-    paths: Sequence[Path], *, max_pixels: int, workers: int | None, scheduler: str | None, resume: bool, prefault: bool = True
+    paths: Sequence[Path],
+    *,
+    max_pixels: int,
+    workers: int | None,
+    scheduler: str | None,
+    resume: bool,
+    prefault: bool = True,
+    residual: Any = None,
+    grey: bool = False,
 ) -> None:
     """Start decoding the photo of a one-photo run in the background while the command imports its pipeline
-    (:func:`camforensics.io.images.prefetch_image`; the run then reads it in this process), and with ``prefault``
-    then map the heap its work will touch (:func:`camforensics.runtime.heap.prefault`; for a command whose imports
-    leave the time for both). Only after :func:`check_outputs`: it reads the input."""
+    (:func:`camforensics.io.images.prefetch_image`; the run then reads it in this process), then with ``residual``
+    (the run's ResidualParams, for the numpy engine) compute its residual in another background thread as soon as
+    it is decoded (:func:`camforensics.pipelines.ahead.start_residual`; with ``grey`` its grey intensities too),
+    else with ``prefault`` map the heap its work will touch (:func:`camforensics.runtime.heap.prefault`). Only after
+    :func:`check_outputs`: it reads the input."""
     if not one_photo_here(paths, workers=workers, scheduler=scheduler, resume=resume):
         return
     from camforensics.io.images import prefetch_image
     from camforensics.runtime import heap
 
-    def warm(image: Any) -> None:
-        heap.prefault(heap.WORK_BYTES_PER_PIXEL * image.pixels.shape[0] * image.pixels.shape[1])
+    def then(image: Any) -> None:
+        if residual is not None:
+            from camforensics.pipelines.ahead import start_residual
 
-    prefetch_image(paths[0], max_pixels=max_pixels, then=warm if prefault else None)
+            start_residual(image.pixels, residual, grey=grey)
+        elif prefault:
+            heap.prefault(heap.WORK_BYTES_PER_PIXEL * image.pixels.shape[0] * image.pixels.shape[1])
+
+    prefetch_image(paths[0], max_pixels=max_pixels, then=then if residual is not None or prefault else None)
 
 
 def check_format(fmt: str) -> str:

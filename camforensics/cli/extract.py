@@ -56,11 +56,15 @@ def extract(
 
         # it forks (before any thread): matplotlib imported there, beside the residual; closed after the run
         with drawing_process_started(pictures and one_photo_here(paths, workers=workers, scheduler=scheduler, resume=resume)):
-            read_ahead(paths, max_pixels=max_pixels, workers=workers, scheduler=scheduler, resume=resume)  # beside the imports
             from camforensics.core.params import ResidualParams
-            from camforensics.pipelines.extract import extract_residuals
 
             params = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
+            execution = execution_of(workers, scheduler, device)
+            # decoded, and its residual computed, beside the imports
+            read_ahead(paths, max_pixels=max_pixels, workers=workers, scheduler=scheduler, resume=resume,
+                       residual=params if execution.device == "cpu" else None)  # fmt: skip
+            from camforensics.pipelines.extract import extract_residuals
+
             journal = journal_for(target, resume=resume, given=report is not None)
             with progress("extract", quiet=quiet) as hooks, resume_hint(journal):
                 rep = extract_residuals(
@@ -70,7 +74,7 @@ def extract(
                     save_arrays=arrays,
                     save_pictures=pictures,
                     max_pixels=max_pixels,
-                    execution=execution_of(workers, scheduler, device),
+                    execution=execution,
                     journal=journal,
                     resume=resume,
                     tick=hooks.tick,

@@ -89,15 +89,7 @@ def identify(
         target = report_target(report, "identify", fmt)
         check_outputs([*paths, *([library] if library else [])], report=target)  # before any work; the library is an input
         from camforensics.core.params import ResidualParams
-        from camforensics.pipelines.identify import identify_images, model_choice
-        from camforensics.pipelines.search import SearchParams
-        from camforensics.pipelines.signatures import default_table_path
-
-        table = None
-        if not no_signatures:  # --no-model (PRNU only) drops the shipped table too, unless --signatures names one
-            table = signatures if signatures is not None else default_table_path(models_dir)
-            if signatures is None and (no_model or not table.is_file()):
-                table = None
+        from camforensics.pipelines.model_choice import model_choice
 
         chosen = (
             None
@@ -114,11 +106,23 @@ def identify(
         )
         if chosen is not None:
             chosen.verify()  # a changed model file is refused before any image is read
-        # decoded beside the setup (library, model sessions); too short a time to map the heap as well
-        read_ahead(paths, max_pixels=max_pixels, workers=workers, scheduler=scheduler, resume=resume, prefault=False)
-
         match = match_params_of(threshold, rotations, shift_range, crop_anchor, scales)
         residual = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
+        execution = execution_of(workers, scheduler, device)
+        # decoded, and its residual computed, beside the imports and the setup (library, model sessions, attribution)
+        ahead = residual if library is not None and execution.device == "cpu" else None
+        read_ahead(paths, max_pixels=max_pixels, workers=workers, scheduler=scheduler, resume=resume, prefault=False,
+                   residual=ahead, grey=True)  # fmt: skip
+        from camforensics.pipelines.identify import identify_images
+        from camforensics.pipelines.search import SearchParams
+        from camforensics.pipelines.signatures import default_table_path
+
+        table = None
+        if not no_signatures:  # --no-model (PRNU only) drops the shipped table too, unless --signatures names one
+            table = signatures if signatures is not None else default_table_path(models_dir)
+            if signatures is None and (no_model or not table.is_file()):
+                table = None
+
         journal = journal_for(target, resume=resume, given=report is not None)
         with progress("identify", quiet=quiet) as hooks, resume_hint(journal):
             rep = identify_images(
@@ -130,7 +134,7 @@ def identify(
                 match=match,
                 search=SearchParams(prefilter="off" if exhaustive else "auto"),
                 max_pixels=max_pixels,
-                execution=execution_of(workers, scheduler, device),
+                execution=execution,
                 journal=journal,
                 resume=resume,
                 tick=hooks.tick,
