@@ -92,9 +92,14 @@ def grey_from_channels(channels: list[np.ndarray]) -> np.ndarray:
         return np.asarray(channels[0], dtype=np.float32)
     if len(channels) != 3:
         raise ParameterError(f"expected 1 or 3 channels, got {len(channels)}")
-    out = np.multiply(channels[0], np.float32(GREY_WEIGHTS[0]), dtype=np.float32)
-    for ch, weight in zip(channels[1:], GREY_WEIGHTS[1:]):
-        out += np.multiply(ch, np.float32(weight), dtype=np.float32)
+    out = np.empty(np.shape(channels[0]), np.float32)
+
+    def part(r0: int, r1: int) -> None:  # row strips in threads: each element's operations as on the whole array
+        np.multiply(channels[0][r0:r1], np.float32(GREY_WEIGHTS[0]), dtype=np.float32, out=out[r0:r1])
+        for ch, weight in zip(channels[1:], GREY_WEIGHTS[1:]):
+            out[r0:r1] += np.multiply(ch[r0:r1], np.float32(weight), dtype=np.float32)
+
+    threads.for_row_strips(part, out.shape[0], out.size)
     return out
 
 
