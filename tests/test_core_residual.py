@@ -131,3 +131,16 @@ def test_grey_noise_in_the_wavelet_domain_equals_per_channel_noise():
     a = extract_grey_noise(img)
     b = grey_from_channels(extract_channel_noise(img))
     assert np.abs(a - b).max() < 1e-3
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_grey_in_row_strips_equals_the_whole_array_formula(dtype):
+    from camforensics.core.params import GREY_WEIGHTS
+    from camforensics.core.residual import to_grey
+
+    rng = np.random.default_rng(5)
+    img = (rng.integers(0, 256, (1501, 1203, 3)) if dtype == np.uint8 else rng.normal(100, 40, (1501, 1203, 3))).astype(dtype)
+    whole = np.multiply(img[:, :, 0], np.float32(GREY_WEIGHTS[0]), dtype=np.float32)
+    for c in (1, 2):
+        whole += np.multiply(img[:, :, c], np.float32(GREY_WEIGHTS[c]), dtype=np.float32)
+    assert np.array_equal(to_grey(img), whole)
