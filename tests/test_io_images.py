@@ -187,3 +187,17 @@ def test_a_read_ahead_keeps_the_error_and_a_changed_file_is_read_again(tmp_path,
     prefetch_image(tmp_path / "missing.jpg")  # nothing to read ahead; load_image says why
     with pytest.raises(InputError, match="no such file"):
         load_image(tmp_path / "missing.jpg")
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_a_jpeg_decodes_to_the_samples_opencv_decodes_in_stored_order(tmp_path, mode):
+    import cv2
+
+    rng = np.random.default_rng(3)
+    shape = (97, 131, 3) if mode == "RGB" else (97, 131)
+    p = tmp_path / f"x_{mode}.jpg"
+    Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(p, quality=90)
+    bgr = cv2.imdecode(np.fromfile(p, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    got = load_image(p).pixels
+    assert got.flags.c_contiguous and got.dtype == np.uint8
+    assert np.array_equal(got, bgr[:, :, ::-1] if mode == "RGB" else bgr)

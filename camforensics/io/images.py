@@ -349,7 +349,9 @@ def _load(path: Path, max_pixels: int) -> LoadedImage:
     if n_frames > 1:
         notes.append(f"file holds {n_frames} frames; only the first is analysed")
 
-    flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
+    # A colour JPEG is decoded straight to RGB (the same samples as BGR reversed, without a copy of the pixels).
+    rgb = fmt == "JPEG" and mode == "RGB" and hasattr(cv2, "IMREAD_COLOR_RGB")
+    flags = (cv2.IMREAD_COLOR_RGB if rgb else cv2.IMREAD_UNCHANGED) | cv2.IMREAD_IGNORE_ORIENTATION
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if pixels is None:
         raise InputError(f"{path}: {fmt} data could not be decoded (corrupt or truncated file)")
@@ -365,7 +367,8 @@ def _load(path: Path, max_pixels: int) -> LoadedImage:
             pixels = pixels[:, :, :3]
         elif pixels.shape[2] != 3:
             raise InputError(f"{path}: {pixels.shape[2]} channels are not supported (grey, RGB or RGBA expected)")
-        pixels = np.ascontiguousarray(pixels[:, :, ::-1])  # OpenCV decodes BGR
+        if not rgb:
+            pixels = np.ascontiguousarray(pixels[:, :, ::-1])  # OpenCV decodes BGR
     if mode == "CMYK":
         notes.append("CMYK file converted to RGB by the decoder: not a camera original, PRNU may be attenuated")
     elif mode == "P":
