@@ -58,12 +58,15 @@ def extract(
         with drawing_process_started(pictures and one_photo_here(paths, workers=workers, scheduler=scheduler, resume=resume)):
             from camforensics.core.params import ResidualParams
 
+            from camforensics.accel import resolve_device
+
             params = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
-            execution = execution_of(workers, scheduler, device)
-            # decoded, and its residual computed, beside the imports
+            # decoded, and its residual computed (numpy engine), beside the imports
             read_ahead(paths, max_pixels=max_pixels, workers=workers, scheduler=scheduler, resume=resume,
-                       residual=params if execution.device == "cpu" else None)  # fmt: skip
+                       residual=params if resolve_device(device) == "cpu" else None)  # fmt: skip
             from camforensics.pipelines.extract import extract_residuals
+
+            execution = execution_of(workers, scheduler, device)
 
             journal = journal_for(target, resume=resume, given=report is not None)
             with progress("extract", quiet=quiet) as hooks, resume_hint(journal):

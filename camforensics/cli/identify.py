@@ -108,12 +108,16 @@ def identify(
             chosen.verify()  # a changed model file is refused before any image is read
         match = match_params_of(threshold, rotations, shift_range, crop_anchor, scales)
         residual = ResidualParams(sigma0=sigma0, enhance_alpha=7.0 if enhance else None)
-        execution = execution_of(workers, scheduler, device)
-        # decoded, and its residual computed, beside the imports and the setup (library, model sessions, attribution)
-        ahead = residual if library is not None and execution.device == "cpu" else None
+        from camforensics.accel import resolve_device
+
+        # decoded, and its residual computed (numpy engine), beside the imports and the setup (library, model
+        # sessions, attribution)
+        ahead = residual if library is not None and resolve_device(device) == "cpu" else None
         read_ahead(paths, max_pixels=max_pixels, workers=workers, scheduler=scheduler, resume=resume, prefault=False,
                    residual=ahead, grey=True)  # fmt: skip
         from camforensics.pipelines.identify import identify_images
+
+        execution = execution_of(workers, scheduler, device)
         from camforensics.pipelines.search import SearchParams
         from camforensics.pipelines.signatures import default_table_path
 
