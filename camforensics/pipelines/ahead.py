@@ -30,7 +30,11 @@ def start_residual(pixels: np.ndarray, params: ResidualParams, *, grey: bool = F
     def run() -> None:
         try:
             from camforensics.core.residual import extract_residual, to_grey
+            from camforensics.pipelines.batch import POOL_MIN_MEGAPIXELS
+            from camforensics.runtime.heap import small_pages_for_arrays
 
+            if pixels.shape[0] * pixels.shape[1] / 1e6 < POOL_MIN_MEGAPIXELS:
+                small_pages_for_arrays()  # the batch loop's rule for a short job, which it applies only later
             box["residual"] = extract_residual(pixels, params=params)
             if grey:
                 box["grey"] = to_grey(pixels)

@@ -73,6 +73,7 @@ def _extract_one(path: Path, setup: ExtractSetup, record: dict[str, Any], drawer
     w = ahead[0] if ahead is not None else residual_extractor(setup.device)(img.pixels, params=setup.params)
     base = Path(setup.out_dir) / f"{setup.stems.get(str(path), path.stem)}_{img.info.sha256[:8]}"
     outputs: dict[str, str] = {}
+    rms = None
     with ThreadPoolExecutor(max_workers=2) as helpers:
         saved = None
         if setup.save_arrays:
@@ -85,6 +86,7 @@ def _extract_one(path: Path, setup: ExtractSetup, record: dict[str, Any], drawer
             if drawer is not None:
                 drawn = drawer.submit(figures.draw_residual, figures.residual_view(w), name=name, sha256=digest)
                 spectrum = drawer.submit(figures.spectrum_figure, None, name=name, sha256=digest, db=figures.spectrum_db(w))
+                rms = _rms(w)  # while the pictures are drawn
                 residual_png, spectrum_png = drawer.result(drawn), drawer.result(spectrum)
             else:
                 db = helpers.submit(figures.spectrum_db, w)
@@ -94,11 +96,16 @@ def _extract_one(path: Path, setup: ExtractSetup, record: dict[str, Any], drawer
             atomic_write_bytes(base.with_name(base.name + ".spectrum.png"), spectrum_png)
             outputs["residual_png"] = str(base.with_name(base.name + ".residual.png"))
             outputs["spectrum_png"] = str(base.with_name(base.name + ".spectrum.png"))
-        rms = float(np.sqrt(np.einsum("ij,ij->", w, w, dtype=np.float64) / max(w.size, 1)))
+        if rms is None:
+            rms = _rms(w)
         if saved is not None:
             saved.result()  # its error, if any, is this file's
     record["outputs"] = outputs
     record["residual"] = {"rms": rms, "shape": list(w.shape)}
+
+
+def _rms(w: np.ndarray) -> float:
+    return float(np.sqrt(np.einsum("ij,ij->", w, w, dtype=np.float64) / max(w.size, 1)))
 
 
 def extract_residuals(
