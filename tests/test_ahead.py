@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from camforensics.cli.app import app
 from camforensics.core.params import ResidualParams
-from camforensics.core.residual import extract_residual, to_grey
+from camforensics.core.residual import extract_residual
 from camforensics.io.images import load_image
 from camforensics.pipelines import ahead
 
@@ -22,10 +22,9 @@ def _pixels(seed: int = 0) -> np.ndarray:
 
 def test_the_residual_started_ahead_is_the_one_computed_in_the_run():
     px = _pixels()
-    ahead.start_residual(px, ResidualParams(), grey=True)
-    residual, grey = ahead.claim_residual(px, ResidualParams())
+    ahead.start_residual(px, ResidualParams())
+    residual = ahead.claim_residual(px, ResidualParams())
     assert np.array_equal(residual, extract_residual(px, params=ResidualParams()))
-    assert np.array_equal(grey, to_grey(px))
     assert ahead.claim_residual(px, ResidualParams()) is None  # once
 
 
@@ -34,8 +33,8 @@ def test_only_the_same_array_and_parameters_claim_it():
     ahead.start_residual(px, ResidualParams(sigma0=3.0))
     assert ahead.claim_residual(px.copy(), ResidualParams(sigma0=3.0)) is None  # equal pixels, another array
     assert ahead.claim_residual(px, ResidualParams()) is None  # other parameters
-    residual, grey = ahead.claim_residual(px, ResidualParams(sigma0=3.0))
-    assert grey is None and np.array_equal(residual, extract_residual(px, params=ResidualParams(sigma0=3.0)))
+    residual = ahead.claim_residual(px, ResidualParams(sigma0=3.0))
+    assert np.array_equal(residual, extract_residual(px, params=ResidualParams(sigma0=3.0)))
 
 
 def test_its_error_is_raised_by_the_claim():
@@ -50,7 +49,7 @@ def test_a_one_photo_command_computes_its_residual_ahead_and_takes_it(command, d
     photo = device_tree / "cam_a" / "nat" / "nat 0.jpg"
     started, claimed = [], []
     start, claim = ahead.start_residual, ahead.claim_residual
-    monkeypatch.setattr(ahead, "start_residual", lambda px, params, **kw: started.append(params) or start(px, params, **kw))
+    monkeypatch.setattr(ahead, "start_residual", lambda px, params: started.append(params) or start(px, params))
 
     def recorded(px, params):
         got = claim(px, params)

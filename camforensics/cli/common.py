@@ -68,13 +68,11 @@ def read_ahead(
     resume: bool,
     prefault: bool = True,
     residual: Any = None,
-    grey: bool = False,
 ) -> None:
     """Start decoding the photo of a one-photo run in the background while the command imports its pipeline
     (:func:`camforensics.io.images.prefetch_image`; the run then reads it in this process), then with ``residual``
     (the run's ResidualParams, for the numpy engine) compute its residual in another background thread as soon as
-    it is decoded (:func:`camforensics.pipelines.ahead.start_residual`; with ``grey`` its grey intensities too),
-    else with ``prefault`` map the heap its work will touch (:func:`camforensics.runtime.heap.prefault`). Only after
+    it is decoded (:func:`camforensics.pipelines.ahead.start_residual`), else with ``prefault`` map the heap its work will touch (:func:`camforensics.runtime.heap.prefault`). Only after
     :func:`check_outputs`: it reads the input."""
     if not one_photo_here(paths, workers=workers, scheduler=scheduler, resume=resume):
         return
@@ -85,7 +83,7 @@ def read_ahead(
         if residual is not None:
             from camforensics.pipelines.ahead import start_residual
 
-            start_residual(image.pixels, residual, grey=grey)
+            start_residual(image.pixels, residual)
         elif prefault:
             heap.prefault(heap.WORK_BYTES_PER_PIXEL * image.pixels.shape[0] * image.pixels.shape[1])
 

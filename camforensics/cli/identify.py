@@ -114,7 +114,7 @@ def identify(
         # sessions, attribution)
         ahead = residual if library is not None and resolve_device(device) == "cpu" else None
         read_ahead(paths, max_pixels=max_pixels, workers=workers, scheduler=scheduler, resume=resume, prefault=False,
-                   residual=ahead, grey=True)  # fmt: skip
+                   residual=ahead)  # fmt: skip
         from camforensics.pipelines.identify import identify_images
 
         execution = execution_of(workers, scheduler, device)

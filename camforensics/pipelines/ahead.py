@@ -3,7 +3,8 @@
 A one-photo ``identify`` or ``extract`` decodes its photo in a background thread while it imports its pipeline
 (:func:`camforensics.cli.common.read_ahead`); the residual then waited for the imports, the model sessions and the
 camera-model attribution, all on one core, while the other had nothing to do. :func:`start_residual` computes it
-(and the grey intensities identify's search needs) in another background thread as soon as the pixels are there;
+in another background thread as soon as the pixels are there (identify meanwhile computes the grey intensities its
+search needs on the thread that waits for it);
 the run takes it with :func:`claim_residual`, for the very same pixel array and parameters only (the same function
 on the same input: the same residual), and otherwise computes its own.
 """
@@ -22,22 +23,19 @@ _AHEAD: list[tuple[np.ndarray, ResidualParams, threading.Thread, dict[str, Any]]
 _LOCK = threading.Lock()
 
 
-def start_residual(pixels: np.ndarray, params: ResidualParams, *, grey: bool = False) -> None:
-    """Compute the numpy engine's residual of ``pixels`` (and with ``grey`` their grey intensities) in a background
-    thread, for :func:`claim_residual`."""
+def start_residual(pixels: np.ndarray, params: ResidualParams) -> None:
+    """Compute the numpy engine's residual of ``pixels`` in a background thread, for :func:`claim_residual`."""
     box: dict[str, Any] = {}
 
     def run() -> None:
         try:
-            from camforensics.core.residual import extract_residual, to_grey
+            from camforensics.core.residual import extract_residual
             from camforensics.pipelines.batch import POOL_MIN_MEGAPIXELS
             from camforensics.runtime.heap import small_pages_for_arrays
 
             if pixels.shape[0] * pixels.shape[1] / 1e6 < POOL_MIN_MEGAPIXELS:
                 small_pages_for_arrays()  # the batch loop's rule for a short job, which it applies only later
             box["residual"] = extract_residual(pixels, params=params)
-            if grey:
-                box["grey"] = to_grey(pixels)
         except BaseException as exc:  # noqa: BLE001 - handed to the claimant, raised there
             box["error"] = exc
 
@@ -47,9 +45,9 @@ def start_residual(pixels: np.ndarray, params: ResidualParams, *, grey: bool = F
     thread.start()
 
 
-def claim_residual(pixels: np.ndarray, params: ResidualParams) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """(residual, grey or None) started ahead for this very array and these parameters (once; its error raised
-    here), or None where none was started."""
+def claim_residual(pixels: np.ndarray, params: ResidualParams) -> np.ndarray | None:
+    """The residual started ahead for this very array and these parameters (once; its error raised here), or None
+    where none was started."""
     with _LOCK:
         found = next((i for i, (p, q, _, _) in enumerate(_AHEAD) if p is pixels and q == params), None)
         if found is None:
@@ -58,4 +56,4 @@ def claim_residual(pixels: np.ndarray, params: ResidualParams) -> tuple[np.ndarr
     thread.join()
     if "error" in box:
         raise box["error"]
-    return box["residual"], box.get("grey")
+    return box["residual"]

@@ -70,7 +70,7 @@ def _extract_one(path: Path, setup: ExtractSetup, record: dict[str, Any], drawer
     img = load_image(path, max_pixels=setup.max_pixels)
     record["input"] = img.info.to_dict()
     ahead = claim_residual(img.pixels, setup.params) if setup.device == "cpu" else None  # started once decoded
-    w = ahead[0] if ahead is not None else residual_extractor(setup.device)(img.pixels, params=setup.params)
+    w = ahead if ahead is not None else residual_extractor(setup.device)(img.pixels, params=setup.params)
     base = Path(setup.out_dir) / f"{setup.stems.get(str(path), path.stem)}_{img.info.sha256[:8]}"
     outputs: dict[str, str] = {}
     rms = None

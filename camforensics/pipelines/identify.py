@@ -160,9 +160,10 @@ def fused_threshold(model: LoadedModel | LoadedPanel | None) -> float | None:
 
 def prnu_one(img: LoadedImage, setup: IdentifySetup, index: FingerprintIndex, record: dict[str, Any]) -> None:
     """The PRNU part of :func:`identify_one`: rank the library's fingerprints by PCE and decide."""
+    grey = to_grey(img.pixels)  # while a residual started ahead may still be computed
     ahead = claim_residual(img.pixels, setup.residual) if setup.device == "cpu" else None  # started once decoded
-    residual, grey = ahead if ahead is not None else (residual_extractor(setup.device)(img.pixels, params=setup.residual), None)
-    outcome = index.rank(residual, grey if grey is not None else to_grey(img.pixels))
+    residual = ahead if ahead is not None else residual_extractor(setup.device)(img.pixels, params=setup.residual)
+    outcome = index.rank(residual, grey)
     candidates = outcome.candidates
     # Each candidate carries its own threshold: match.threshold for a same-size search, raised for the offsets,
     # scales and orientations of a crop search (core.cropsearch.corrected_threshold).
