@@ -199,3 +199,38 @@ def test_an_unchanged_cache_is_memory_mapped_without_hashing_and_a_rewrite_with_
     os.utime(arr, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert spectra.load_cached_spectrum(*args) is None  # the status-change time moved: hashed, and refused
     assert len(hashed) == 2
+
+
+@pytest.mark.parametrize("cols", [1, 4, 37, 1009])
+def test_the_native_cross_power_gives_numpy_s_bits(cols):
+    from camforensics.runtime import native
+
+    if native._cross_power_kernel() is None:
+        pytest.skip("native kernels without cf_cross_power (or not numpy's bits on this CPU: numpy is used)")
+    rng = np.random.default_rng(cols)
+    q = (rng.normal(0, 50, (9, 2 * cols + 6)) + 0).astype(np.float32).view(np.complex64)[:, 1 : cols + 1]  # strided rows
+    k = rng.normal(0, 3, (9, 2 * cols)).astype(np.float32).view(np.complex64)
+    out, power = np.empty((9, cols), np.complex64), np.empty(2 * cols)
+    assert native.cross_power(q, k, out, power)
+    want = np.multiply(q, k)
+    flat = want.view(np.float32)
+    sums = np.einsum("ij,ij->j", flat, flat, dtype=np.float64).reshape(cols, 2).sum(axis=1)
+    assert np.array_equal(out.view(np.uint32), want.view(np.uint32))
+    assert np.array_equal(power[:cols].view(np.uint64), sums.view(np.uint64))
+    assert native.cross_power(q, k, out, None) and np.array_equal(out.view(np.uint32), want.view(np.uint32))
+
+
+def test_many_queries_with_and_without_the_native_cross_power_are_the_same_bits(monkeypatch):
+    import camforensics.core.pce as pce
+    from camforensics.runtime import native
+
+    monkeypatch.setattr(pce, "_BLOCK_ROWS", 16)
+    monkeypatch.setattr(pce, "_WHOLE_PLANE_BYTES", 0)
+    rng = np.random.default_rng(8)
+    k = rng.normal(0, 1, (300, 257)).astype(np.float32)
+    ref = spectrum_of(k, conjugate=True)
+    s0 = spectrum_of((k[::-1, ::-1] * 0.5 + rng.normal(0, 1, k.shape)).astype(np.float32))
+    run = lambda: pce_many_from_spectra([s0, half_turn(s0)], ref, power_groups=[0, 0])  # noqa: E731
+    native_run = run()
+    monkeypatch.setattr(native, "cross_power", lambda *args: False)
+    assert run() == native_run

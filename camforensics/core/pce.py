@@ -372,7 +372,7 @@ def pce_many_from_spectra(
     its half turn, see :func:`half_turn`), whose total is summed once for the group. The same results as
     :func:`pce_from_spectra` within float32 rounding (``test_many_queries_in_one_pass_equal_one_by_one``).
     """
-    from camforensics.runtime import threads
+    from camforensics.runtime import native, threads
 
     if not queries:
         return []
@@ -409,13 +409,18 @@ def pce_many_from_spectra(
     def strip(part: int) -> None:
         r0, r1 = bounds[part]
         prod = np.empty((rows, wh), np.complex64)
+        scratch = np.empty(2 * wh, np.float64)
         for b0 in range(r0, r1, rows):
             b1 = min(b0 + rows, r1)
             k_block = kf[b0:b1]
             p = prod[: b1 - b0]
             for i, q in enumerate(queries):
-                np.multiply(q.f[b0:b1], k_block, out=p)
-                if first[groups[i]] == i:
+                if first[groups[i]] != i:  # no power to sum: numpy's product is as fast as memory
+                    np.multiply(q.f[b0:b1], k_block, out=p)
+                elif native.cross_power(q.f[b0:b1], k_block, p, scratch):  # product and power in one pass
+                    powers[part, i] += scratch[:wh]
+                else:  # the same bits in two numpy passes
+                    np.multiply(q.f[b0:b1], k_block, out=p)
                     flat = p.view(np.float32)
                     powers[part, i] += np.einsum("ij,ij->j", flat, flat, dtype=np.float64).reshape(wh, 2).sum(axis=1)
                 np.matmul(p, ex, out=partial[i][b0:b1])
