@@ -14,9 +14,10 @@ command.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 from typer._coercion import RuntimeParam, build_runtime_param
 
