@@ -15,6 +15,9 @@ for real-full); a PCE is between one half of a device and the other half of the 
 - axes1 / axes2 / axes3: the Fourier bins within 1, 2, 3 of the zero-frequency axes zeroed (``nonunique.axis_notch``,
   what ``FingerprintParams.axis_notch`` does at estimation; the fingerprints here are estimated with
   ``--axis-notch``, 0 by default, the engine's default);
+- axes1-siblings / axes2-siblings: the axis notch only on the fingerprints of devices whose camera model has
+  another body in the set (a library that knows each fingerprint's model, as enroll's EXIF make and model give
+  it): one body of a model keeps its own row and column pattern;
 - combinations.
 
 Sets: ``real-dev`` (8 devices at 1024x1024; flat fields, natural images for the two vivo iQOO U1x bodies, the one
@@ -69,7 +72,11 @@ STEPS: dict[str, Step] = {
     "axes1": lambda k, m: axis_notch(k, 1),
     "axes2": lambda k, m: axis_notch(k, 2),
     "axes3": lambda k, m: axis_notch(k, 3),
+    # the same, only on the fingerprints of devices whose camera model has another body in the set (SIBLINGS)
+    "axes1-siblings": lambda k, m: axis_notch(k, 1),
+    "axes2-siblings": lambda k, m: axis_notch(k, 2),
 }
+SIBLINGS = {"axes1-siblings", "axes2-siblings"}  # applied only where the set holds another body of the model
 SHARED = {"sea-shared"}  # steps whose second argument is the mask of the peaks other devices share
 
 
@@ -89,8 +96,9 @@ def measure(halves: tuple[dict, dict], model_of: dict[str, str], steps: dict[str
     for name, step in steps.items():
         own, same, other = {}, {}, {}
         if name not in PAIRWISE | SHARED:  # one filtered copy of each fingerprint serves every pair
-            g0 = {d: step(f0[d], None) for d in devices}
-            g1 = {d: step(f1[d], None) for d in devices}
+            siblings = {d: sum(model_of[e] == model_of[d] for e in devices) > 1 for d in devices}
+            g0 = {d: step(f0[d], None) if name not in SIBLINGS or siblings[d] else f0[d] for d in devices}
+            g1 = {d: step(f1[d], None) if name not in SIBLINGS or siblings[d] else f1[d] for d in devices}
         for a, b in itertools.product(devices, devices):
             if name in SHARED:
                 mask = shared_peaks([m for d, m in masks if d not in (a, b)])

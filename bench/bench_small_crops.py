@@ -32,6 +32,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,24 @@ from camforensics.core.pce import spectrum_of
 from camforensics.core.reference import reference_crosscorr_2d, reference_pce, reference_residual
 from camforensics.core.residual import extract_residual, to_grey
 from camforensics.io.images import load_image
+
+
+def library_and_queries(
+    data: Path, max_queries: int, enroll_k: Callable[[list[Path]], np.ndarray]
+) -> tuple[dict[str, np.ndarray], dict[str, list[Path]]]:
+    """The 18-device library (``enroll_k`` of each device's enroll photos: real-dev flat fields where a device has
+    them, else 2/3 of its natural photos) and up to ``max_queries`` never-enrolled natural photos per device."""
+    library, queries = {}, {}
+    for root in (data / "real-models", data / "real-dev"):
+        for dev in sorted(p for p in root.iterdir() if p.is_dir()):
+            nat, flat = files_of(dev / "nat"), files_of(dev / "flat")
+            if flat and root.name == "real-dev":
+                library[dev.name] = enroll_k(flat)
+                queries[dev.name] = nat[:max_queries]
+            else:
+                library[dev.name] = enroll_k([f for i, f in enumerate(nat) if i % 3 != 2])
+                queries[dev.name] = [f for i, f in enumerate(nat) if i % 3 == 2][:max_queries]
+    return library, queries
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,17 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     t0 = time.time()
     rng = np.random.default_rng(args.seed)
-    library, queries = {}, {}
-    for root in (args.data / "real-models", args.data / "real-dev"):
-        for dev in sorted(p for p in root.iterdir() if p.is_dir()):
-            nat, flat = files_of(dev / "nat"), files_of(dev / "flat")
-            if flat and root.name == "real-dev":
-                library[dev.name], _ = enroll(flat, texture=args.texture, axis_notch=args.axis_notch)
-                queries[dev.name] = nat[: args.max_queries]
-            else:
-                library[dev.name], _ = enroll([f for i, f in enumerate(nat) if i % 3 != 2], texture=args.texture,
-                                              axis_notch=args.axis_notch)
-                queries[dev.name] = [f for i, f in enumerate(nat) if i % 3 == 2][: args.max_queries]
+    library, queries = library_and_queries(
+        args.data, args.max_queries, lambda paths: enroll(paths, texture=args.texture, axis_notch=args.axis_notch)[0]
+    )
     print(f"library: {time.time() - t0:.0f} s", file=sys.stderr)
     if args.whiten == "sea":
         from camforensics.core.nonunique import spectral_equalize

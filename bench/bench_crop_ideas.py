@@ -1,0 +1,217 @@
+"""What the ideas for small crops buy (issue 20): 512-pixel crops of natural photos against the 18-fingerprint
+library of bench_small_crops.py, with the enrolment, the query signal or the search changed one at a time.
+
+    nice -n 10 python bench/bench_crop_ideas.py --data ../shared/data --crops 3 -o runs/crop-ideas
+
+Every variant is measured on the same crops in one run (``--crops`` seeded positions on the 16-pixel MCU grid per
+query photo, up to ``--max-queries`` photos per device), with:
+
+- aligned (offset known): AUC of own against other PCEs, top-1, the largest PCE of a wrong fingerprint;
+- unknown position (the default crop search, JPEG-grid test on): top-1, identified above the P_FA threshold, and
+  queries where a wrong fingerprint crosses it;
+- ``full_own``: each natural-enrolled device's own PCE median over all its held-out 1024x1024 photos (what the
+  change does to whole photos).
+
+Variants (``--variants``, comma-separated ``enrol:query:search``; empty parts are the engine's default):
+
+- enrolment ``texture15`` (core.enrollweights.texture_weighted), ``imgrms`` (each image's channel noise and
+  weight divided by the rms of that channel's noise: one variance per image), ``imgrms-texture63`` (both, the
+  local scale over 63 pixels), ``sigma4`` (the fingerprint's denoiser at sigma0 4 instead of 3), ``enhance7``
+  (Li's enhancement of each image's noise before it is folded in);
+- query ``whiten15`` (the query signal's Fourier magnitudes divided by their 15-bin local mean: whitened
+  correlation), ``sigma3`` (the query's denoiser at sigma0 3 instead of 2);
+- ``--no-queries-from``: devices whose photos are not queried (their fingerprints stay in the library as
+  decoys), e.g. the two iPhones, whose natural-photo fingerprints have a split-half reliability of 0.010-0.030;
+- search ``grid16``: the ranking peak taken over the offsets on the true 16-pixel MCU grid only (an oracle: the
+  crops sit on it by construction), against the 8-pixel JPEG grid of the default; what fewer hypotheses could buy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.fft
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_natural_enroll import files_of
+from bench_small_crops import library_and_queries
+
+from camforensics.core.cropsearch import crop_pces
+from camforensics.core.enrollweights import local_scale, texture_weighted
+from camforensics.core.fingerprint import FingerprintAccumulator
+from camforensics.core.matching import Query, crop_plan, match_query
+from camforensics.core.metrics import roc_auc
+from camforensics.core.params import FingerprintParams, MatchParams, ResidualParams
+from camforensics.core.pce import spectrum_of
+from camforensics.core.residual import enhance_spn, extract_residual, to_grey
+from camforensics.io.images import load_image
+
+DEFAULT_VARIANTS = "::,texture15::,imgrms::,imgrms-texture63::,sigma4::,:whiten15:,:sigma3:,::grid16"
+
+
+def scaled(terms: tuple[list, list], window: int | None) -> tuple[list, list]:
+    """Each channel's noise and weight divided by the rms of its noise (and by its local scale over ``window``)."""
+    out_n, out_w = [], []
+    for n, w in zip(*terms):
+        a = np.ascontiguousarray(n, np.float32)
+        s = np.float32(1.0 / max(float(np.sqrt(np.mean(np.square(a, dtype=np.float64)))), 1e-6))
+        if window:
+            s = s / local_scale(a, window)
+        out_n.append(a * s)
+        out_w.append(np.asarray(w, np.float32) * s)
+    return out_n, out_w
+
+
+def enrol_with(variant: str, cache: dict):
+    params = FingerprintParams(residual=ResidualParams(sigma0=4.0)) if variant == "sigma4" else FingerprintParams()
+
+    def enrol(paths: list[Path]) -> np.ndarray:
+        acc = FingerprintAccumulator(params=params)
+        for p in paths:
+            if p not in cache:
+                cache[p] = load_image(p).pixels
+            terms = acc.terms_of(cache[p])
+            if variant == "texture15":
+                terms = texture_weighted(terms, window=15)
+            elif variant.startswith("imgrms"):
+                terms = scaled(terms, 63 if variant == "imgrms-texture63" else None)
+            elif variant == "enhance7":
+                terms = ([enhance_spn(n, alpha=7.0) for n in terms[0]], terms[1])
+            elif variant not in ("", "sigma4"):
+                raise SystemExit(f"unknown enrolment variant {variant!r}")
+            acc.add_terms(terms)
+        return acc.finish().k
+
+    return enrol
+
+
+def whiten(signal: np.ndarray, window: int) -> np.ndarray:
+    f = scipy.fft.rfft2(signal)
+    local = ndimage.uniform_filter(np.abs(f), window, mode="nearest")
+    return scipy.fft.irfft2(f / np.maximum(local, 1e-12), s=signal.shape).astype(np.float32)
+
+
+def query_of(crop: np.ndarray, variant: str) -> Query:
+    grey = to_grey(crop)
+    if variant == "sigma3":
+        return Query(extract_residual(crop, params=ResidualParams(sigma0=3.0)), grey)
+    q = Query(extract_residual(crop), grey)
+    if variant == "whiten15":
+        q.signal = whiten(q.signal, 15)
+    elif variant:
+        raise SystemExit(f"unknown query variant {variant!r}")
+    return q
+
+
+def grid16_pce(q: Query, spectrum) -> float:
+    """Peak PCE over the offsets on the 16-pixel grid (the crops' true MCU phase, 0)."""
+    hyp = crop_plan(q.shape, spectrum.shape, match=MatchParams(rotations="none"))[0][0]
+    wy, wx = hyp.window
+    window = (slice(wy.start, wy.stop, 16), slice(wx.start, wx.stop, 16))
+    return crop_pces(q.padded(hyp, spectrum.shape), hyp.shape, spectrum, [window])[0].pce
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--crops", type=int, default=3, help="crops per query photo")
+    ap.add_argument("--max-queries", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--variants", default=DEFAULT_VARIANTS)
+    ap.add_argument("--no-queries-from", default="",
+                    help="comma-separated devices whose photos are not queried (their fingerprints stay in the library)")
+    ap.add_argument("-o", "--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    pixels: dict = {}
+    libraries: dict[str, tuple[dict, dict]] = {}
+    rows = []
+    for spec in args.variants.split(","):
+        enrol_v, query_v, search_v = (spec.split(":") + ["", ""])[:3]
+        if enrol_v not in libraries:
+            libraries[enrol_v] = library_and_queries(args.data, args.max_queries, enrol_with(enrol_v, pixels))
+        library, queries = libraries[enrol_v]
+        spectra = {d: spectrum_of(k, conjugate=True) for d, k in library.items()}
+        rng = np.random.default_rng(args.seed)
+        own, other, top, n = [], [], 0, 0
+        un = {"top": 0, "identified": 0, "false_alarm_queries": 0}
+        skip = set(filter(None, args.no_queries_from.split(",")))
+        for dev, paths in queries.items():
+            for p in paths:
+                if p not in pixels:
+                    pixels[p] = load_image(p).pixels
+                px = pixels[p]
+                for _ in range(args.crops):
+                    y = int(rng.integers(0, (px.shape[0] - args.size) // 16 + 1)) * 16
+                    x = int(rng.integers(0, (px.shape[1] - args.size) // 16 + 1)) * 16
+                    if dev in skip:
+                        continue  # drawn all the same: the other devices' crops stay where they were
+                    crop = px[y : y + args.size, x : x + args.size]
+                    q = query_of(crop, query_v)
+                    at = MatchParams(crop_anchor=(y, x), rotations="none")
+                    aligned = {d: match_query(q, s, match=at).pce for d, s in spectra.items()}
+                    n += 1
+                    own.append(aligned[dev])
+                    other += [v for d, v in aligned.items() if d != dev]
+                    top += max(aligned, key=aligned.get) == dev
+                    found = {d: match_query(q, s, match=MatchParams(rotations="none")) for d, s in spectra.items()}
+                    rank = ({d: grid16_pce(q, s) for d, s in spectra.items()} if search_v == "grid16"
+                            else {d: r.pce for d, r in found.items()})
+                    best = max(rank, key=rank.get)
+                    un["top"] += best == dev
+                    un["identified"] += best == dev and found[dev].is_match
+                    un["false_alarm_queries"] += any(r.is_match for d, r in found.items() if d != dev)
+        y_true = np.r_[np.ones(len(own)), np.zeros(len(other))].astype(bool)
+        full_own = {}
+        if not query_v and not search_v:
+            for dev, paths in queries.items():
+                if not paths or library_source(args.data, dev) == "flat":
+                    continue
+                held = [f for i, f in enumerate(files_of(paths[0].parent)) if i % 3 == 2]
+                scores = []
+                for f in held:
+                    px = pixels.setdefault(f, load_image(f).pixels)
+                    scores.append(match_query(Query(extract_residual(px), to_grey(px)), spectra[dev],
+                                              match=MatchParams(rotations="none")).pce)
+                if scores:
+                    full_own[dev] = round(float(np.median(scores)), 1)
+        row = {"variant": spec, "crops": n, "aligned_auc": round(roc_auc(np.r_[own, other], y_true), 4),
+               "aligned_top1": round(top / n, 3), "aligned_other_max": round(float(np.max(other)), 1),
+               **{f"unknown_{k}": (round(v / n, 3) if k != "false_alarm_queries" else v) for k, v in un.items()},
+               "full_own_median": full_own}
+        rows.append(row)
+        print(json.dumps(row), f"({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+    out = {"command": "python bench/bench_crop_ideas.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "rows": rows, "seconds": round(time.time() - t0, 1)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "crop_ideas.json").write_text(json.dumps(out, indent=1))
+    base = next((r["full_own_median"] for r in rows if r["variant"] == "::"), {})
+    header = ("| variant (enrol:query:search) | crops | aligned AUC | aligned top-1 | aligned wrong max | unknown top-1 | "
+              "unknown identified | false-alarm queries | whole-photo own PCE vs baseline, worst / best device |")
+    lines = [header, "|---" * 9 + "|"]
+    for r in rows:
+        change = {d: v / base[d] - 1 for d, v in r["full_own_median"].items() if base.get(d, 0) > 0}
+        span = (f"{min(change.values()):+.0%} / {max(change.values()):+.0%}" if change else "-")
+        lines.append(f"| {r['variant']} | {r['crops']} | {r['aligned_auc']:.3f} | {r['aligned_top1']:.3f} | "
+                     f"{r['aligned_other_max']} | {r['unknown_top']:.3f} | {r['unknown_identified']:.3f} | "
+                     f"{r['unknown_false_alarm_queries']} | {span} |")
+    (args.out / "crop_ideas.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+def library_source(data: Path, dev: str) -> str:
+    """'flat' for a real-dev device enrolled from its flat fields, else 'natural'."""
+    return "flat" if any((data / "real-dev" / dev / "flat").glob("*")) else "natural"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
