@@ -27,6 +27,7 @@ REFINE_PSNR = 36.5
 REFINE_STEP = 1.0
 REFINE_MOMENTUM = 1.0
 REFINE_COVER = 128
+REFINE_DOMAIN = "dct"  # the steps change the saved file's quantised DCT coefficients ("pixels": BPDA on the pixels)
 
 # Orientation searches of MatchParams.rotations and where a smaller query may sit (MatchParams.crop_anchor).
 ROTATION_MODES = ("all", "none", "dih4")
