@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 KEYS = {"loss": str, "epsilon": float, "iterations": int, "step": float, "patches_per_step": int, "ti": int,
-        "cover": int, "psnr_floor": float, "momentum": float, "jpeg": int, "shift": int, "dih4": int, "norm": str}  # fmt: skip
+        "cover": int, "psnr_floor": float, "momentum": float, "jpeg": int, "shift": int, "dih4": int, "norm": str,
+        "domain": str}  # fmt: skip
 
 
 def parse_config(text: str) -> tuple[str, dict]:
@@ -107,7 +108,7 @@ def main() -> None:
                 kw = dict(kw)
                 use_jpeg = bool(kw.pop("jpeg", 1))
                 out, info = transfer_attack(trans, surrogates, target=target, window=1024, reference=pixels,
-                                            jpeg=jpeg if use_jpeg else None, **kw)  # fmt: skip
+                                            jpeg=jpeg if use_jpeg else None, tables=tables, **kw)  # fmt: skip
             dt = time.perf_counter() - t0
             written = jpeg(out)
             verdicts = {j.entry.name: top1(written, j, params)["model"] for j in judges}

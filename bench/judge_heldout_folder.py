@@ -1,11 +1,14 @@
 """Link the natural photos of the judges' test split into one folder, for `camforensics evaluate anonymization`.
 
-    python bench/judge_heldout_folder.py runs/judge-split.json OUT [--data ../shared/data]
+    python bench/judge_heldout_folder.py runs/judge-split.json OUT [--data ../shared/data] [--part validation]
 
 The split is the one the shipped 17-model judges were trained with (`models/build_surrogates.sh` writes it to
 runs/judge-split.json). OUT gets ``<device>/nat/<file>`` symbolic links to the test split's natural photos (never
 copies of the photos) and a MANIFEST.csv with their rows from real-dev's and real-models' manifests; evaluate then
 skips the photos a camera profile recorded, so what it measures is held out from the judges and from the profiles.
+``--part validation`` links the validation split's photos instead (the judges chose their checkpoint on them but
+never trained on them): the set the refinement's settings are chosen on, apart from the test photos they are
+measured on.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("split", type=Path, help="the judges' split JSON (runs/judge-split.json)")
     ap.add_argument("out", type=Path, help="a new folder for the links")
     ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="the shared data folder")
+    ap.add_argument("--part", choices=("test", "validation"), default="test", help="which split's photos to link")
     a = ap.parse_args(argv)
     if a.out.exists():
         print(f"error: {a.out} exists; name a new folder", file=sys.stderr)
@@ -29,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     data = a.data.resolve()
     split = json.loads(a.split.read_text())
     wanted = {}
-    for im in split["splits"]["test"]["images"]:
+    for im in split["splits"][a.part]["images"]:
         if im["content"] == "nat":
             corpus, rel = im["path"].split("/", 1)
             wanted[(corpus, rel)] = im
@@ -42,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                 if wanted.pop((corpus, r["file"]), None) is not None:
                     rows.append(r)
     if wanted:
-        print(f"error: {len(wanted)} test photos have no manifest row, e.g. {next(iter(wanted))}", file=sys.stderr)
+        print(f"error: {len(wanted)} {a.part} photos have no manifest row, e.g. {next(iter(wanted))}", file=sys.stderr)
         return 1
     for r in rows:
         corpus = "real-dev" if (data / "real-dev" / r["file"]).exists() else "real-models"
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         w = csv.DictWriter(f, header)
         w.writeheader()
         w.writerows(rows)
-    print(f"{len(rows)} natural test photos of {len({r['device'] for r in rows})} bodies linked under {a.out}")
+    print(f"{len(rows)} natural {a.part} photos of {len({r['device'] for r in rows})} bodies linked under {a.out}")
     return 0
 
 

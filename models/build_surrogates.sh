@@ -8,14 +8,20 @@
 # and its weights (no optimiser state) are written to models/surrogates/NAME.pt with a manifest entry marked
 # "role": "surrogate" (training command, data summary, validation and test accuracy).
 #
-# Independent of the judges (models/attributor-*.onnx: Bondi network, HP / CC / RGB, width 16, seed 0): every
-# surrogate differs from every judge in its seed AND in its preprocessor or its architecture:
+# Independent of the judges (models/attributor-*.onnx: Bondi network, HP / CC / RGB, width 16, seed 0), as the issue
+# states it: every surrogate has another seed than every judge (never the judges' weights), and every surrogate
+# that shares a judge's preprocessor and architecture is trained on the judges' own training split (never on a
+# photo the judges hold out). Relation to the judges:
 #   surrogate-fd         Bondi,  FD preprocessor (no judge reads FD), seed 101, 8 epochs
 #   surrogate-hp-resnet  ResNet, HP preprocessor (the HP judge is a Bondi net), seed 202, 10 epochs
 #   surrogate-cc-resnet  ResNet, CC preprocessor (the CC judge is a Bondi net), seed 303, 8 epochs
 #   surrogate-rgb-resnet ResNet, RGB input (the RGB judge is a Bondi net), seed 404, 8 epochs
-# The first two were trained on their own seeded split of the linked folder; the CC and RGB surrogates on the
-# judges' own split (runs/judge-split.json: the split `train attributor --split-by image --seed 0 --test-only
+#   surrogate-hp-bondi   Bondi,  HP: the HP judge's family and preprocessor, another seed (505), 12 epochs
+#   surrogate-cc-bondi   Bondi,  CC: the CC judge's family and preprocessor, another seed (606), 10 epochs
+# (the last two: the standard black-box transfer setting, which transfers better than other architectures; the
+# others keep the ensemble diverse, for judges we do not ship). The first two were trained on their own seeded
+# split of the linked folder (which may hold some of the judges' test photos in its training part); the others on
+# the judges' own split (runs/judge-split.json: the split `train attributor --split-by image --seed 0 --test-only
 # real-full` makes for the judges, regenerated here), so they never train on a photo the judges held out.
 set -euo pipefail
 DATA="${1:-../shared/data}"
@@ -53,3 +59,5 @@ ship surrogate-hp-resnet HP resnet 202 10 256 "$LINKS --single-device split_imag
 JUDGE_DATA="$DATA/real-dev $DATA/real-models --split runs/judge-split.json"
 ship surrogate-cc-resnet CC resnet 303 8 256 "$JUDGE_DATA"
 ship surrogate-rgb-resnet RGB resnet 404 8 256 "$JUDGE_DATA"
+ship surrogate-hp-bondi HP bondi 505 12 256 "$JUDGE_DATA"
+ship surrogate-cc-bondi CC bondi 606 10 256 "$JUDGE_DATA"

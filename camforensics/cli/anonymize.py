@@ -12,7 +12,7 @@ from camforensics.cli.common import check_format, cli_errors, emit_report, execu
 from camforensics.cli.common import report_target, show_errors
 from camforensics.cli.options import FormatOpt, MaxPixelsOpt, ModelsDirOpt, QuietOpt, ReportOpt, WorkersOpt
 from camforensics.cli.common import check_outputs, literal
-from camforensics.core.params import REFINE_EPSILON, REFINE_ITERATIONS, REFINE_PSNR, REMOVAL_OVERSHOOT
+from camforensics.core.params import REFINE_DOMAIN, REFINE_EPSILON, REFINE_ITERATIONS, REFINE_PSNR, REMOVAL_OVERSHOOT
 
 if TYPE_CHECKING:
     from camforensics.reports.report import Report
@@ -110,7 +110,7 @@ def _method_options(method: str, flags: dict[str, Any]) -> Any:
 
             refine = refine_options(f["refine"], f["models_dir"], epsilon=f["refine_epsilon"],
                                     iterations=f["refine_iterations"], threads=f["model_threads"],
-                                    psnr_floor=f["refine_psnr"] or None)  # fmt: skip
+                                    psnr_floor=f["refine_psnr"] or None, domain=f["refine_domain"])  # fmt: skip
         return transplant_options(method, f["target"], profiles=f["profiles"], shape_spectrum=f["shape_spectrum"],
                                   pattern_strength=f["pattern_strength"], exif=f["exif"], refine=refine)  # fmt: skip
     if method in LEARNED_METHODS:
@@ -184,6 +184,10 @@ def anonymize(
     refine_psnr: Annotated[
         float, typer.Option(help="--refine: PSNR floor (dB) of the saved window against the photo (0: none).")
     ] = REFINE_PSNR,
+    refine_domain: Annotated[
+        str, typer.Option(help="--refine: steps on the saved file's quantised DCT coefficients (dct) or on the "
+                          "pixels (pixels).")
+    ] = REFINE_DOMAIN,
     attack_model: Annotated[
         Path | None, typer.Option("--attack-model", help=ATTACK_MODEL_HELP, show_default=False)
     ] = None,

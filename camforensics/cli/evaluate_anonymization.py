@@ -13,7 +13,15 @@ import typer
 
 from camforensics.cli.common import check_format, cli_errors, finish_evaluation, out, output_dir_of, progress_bar
 from camforensics.cli.options import FormatOpt, ModelsDirOpt, QuietOpt, ReportOpt
-from camforensics.core.params import REFINE_COVER, REFINE_EPSILON, REFINE_ITERATIONS, REFINE_MOMENTUM, REFINE_PSNR, REFINE_STEP
+from camforensics.core.params import (
+    REFINE_COVER,
+    REFINE_DOMAIN,
+    REFINE_EPSILON,
+    REFINE_ITERATIONS,
+    REFINE_MOMENTUM,
+    REFINE_PSNR,
+    REFINE_STEP,
+)
 
 JUDGES_HELP = "Judges (camera-model attributors): all (every one registered), or NAME,NAME."
 
@@ -104,6 +112,10 @@ def evaluate_anonymization(
         int, typer.Option("--refine-cover", help="transplant-refine: best-scored grid patches of the window changed "
                           "(0: all).")
     ] = REFINE_COVER,
+    refine_domain: Annotated[
+        str, typer.Option("--refine-domain", help="transplant-refine: steps on the saved file's quantised DCT "
+                          "coefficients (dct) or on the pixels (pixels).")
+    ] = REFINE_DOMAIN,
     refine_window: Annotated[
         int, typer.Option("--refine-window", help="transplant-refine: centred window attacked (0: whole image).")
     ] = 1024,
@@ -164,7 +176,7 @@ def evaluate_anonymization(
         learned = LearnedOptions(str(models_dir) if models_dir else None, targeted_model, erase_model, tile, overlap,
                                  model_threads, profiles, epsilon, iterations, refine_window,
                                  refine_psnr or None, refine_iterations, refine_epsilon, refine_step, refine_momentum,
-                                 refine_cover)  # fmt: skip
+                                 refine_cover, refine_domain)  # fmt: skip
         output_dir = output_dir_of(output_dir, [data], report)
         with _bars(quiet) as (on_flat, on_item):
             rep = run(

@@ -18,15 +18,18 @@ PCE_THRESHOLD = 60.0
 # devices (docs/algorithms.md): with it the debiased removal left an independent estimate at null.
 REMOVAL_OVERSHOOT = 1.15
 # The transplant's refinement (anonymize --target M --refine surrogates): L_inf budget around the transplant (grey
-# levels), attack steps, the PSNR floor (dB) of the saved window against the photo, the sign step (grey levels),
-# MI-FGSM momentum and the decision patches covered (the judges' 128 best-scored grid patches of the window), chosen
-# on a subset of the held-out crops (bench/bench_refine.py; docs/models.md "Camera profiles and surrogates").
+# levels), attack steps, the PSNR floor (dB) of the saved window against the photo (35.5: the issue's aim is a mean
+# of >= 35 dB), the step (grey levels: sign steps on the pixels, RMS over the attacked coefficients in the DCT
+# domain), MI-FGSM momentum, the decision patches covered (the judges' 128 best-scored grid patches of the window)
+# and the domain of the steps (dct: a white-box attack on the pixels is mostly lost in the JPEG save;
+# bench/bench_refine_stages.py; docs/models.md "Camera profiles and surrogates").
 REFINE_EPSILON = 8.0
 REFINE_ITERATIONS = 30
-REFINE_PSNR = 36.5
+REFINE_PSNR = 35.5
 REFINE_STEP = 1.0
 REFINE_MOMENTUM = 1.0
 REFINE_COVER = 128
+REFINE_DOMAIN = "dct"  # the steps change the saved file's quantised DCT coefficients ("pixels": BPDA on the pixels)
 
 # Orientation searches of MatchParams.rotations and where a smaller query may sit (MatchParams.crop_anchor).
 ROTATION_MODES = ("all", "none", "dih4")

@@ -63,6 +63,7 @@ from camforensics.training.adversarial import Surrogate
 BATCH = 64
 LOSSES = ("logit", "ce", "margin")
 NORMS = ("linf", "l2")
+DOMAINS = ("pixels", "dct")
 MARGIN = 2.0  # the margin loss stops pushing a patch once the target leads the next class by this (log-probability)
 PEAK = 255.0
 
@@ -121,16 +122,93 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if mse == 0 else 10.0 * float(np.log10(PEAK**2 / mse))
 
 
-def _onto_floor(base: torch.Tensor, d: torch.Tensor, budget: float) -> torch.Tensor:
-    """``d`` scaled by the largest s in [0, 1] with mean((base + s d)^2) <= budget (the PSNR floor's MSE)."""
+def _floor_scale(base: torch.Tensor, d: torch.Tensor, budget: float) -> float:
+    """The largest s in [0, 1] with mean((base + s d)^2) <= budget (the PSNR floor's MSE)."""
     n = base.numel()
     a, b, c = float((d * d).sum()), float((base * d).sum()), float((base * base).sum()) - budget * n
     if a == 0.0 or float(((base + d) ** 2).mean()) <= budget:
-        return d
+        return 1.0
     if c >= 0.0:
-        return d * 0.0
-    s = (-b + np.sqrt(b * b - a * c)) / a
-    return d * float(min(1.0, max(0.0, s)))
+        return 0.0
+    return float(min(1.0, max(0.0, (-b + np.sqrt(b * b - a * c)) / a)))
+
+
+def _onto_floor(base: torch.Tensor, d: torch.Tensor, budget: float) -> torch.Tensor:
+    """``d`` scaled by the largest s in [0, 1] with mean((base + s d)^2) <= budget (the PSNR floor's MSE)."""
+    return d * _floor_scale(base, d, budget)
+
+
+_SUBSAMPLING = {"4:4:4": (1, 1), "4:2:2": (1, 2), "4:2:0": (2, 2)}  # chroma (rows, columns) per sample
+
+
+def _dct_matrix() -> torch.Tensor:
+    """The 8x8 orthonormal DCT-II matrix: JPEG's forward DCT of a block B is ``D @ B @ D.T``."""
+    k = torch.arange(8, dtype=torch.float64)
+    d = torch.cos((2 * k[None, :] + 1) * k[:, None] * np.pi / 16) * np.sqrt(2 / 8)
+    d[0] /= np.sqrt(2)
+    return d.float()
+
+
+class _JpegLattice:
+    """A change of the window written as changes of its JPEG file's quantised DCT coefficients (the target's tables),
+    so that what the attack builds is what the save keeps: each coefficient moves by whole quantisation steps.
+
+    The attack keeps continuous amplitudes ``a`` (one plane per YCbCr component, in the DCT domain, grey levels);
+    the change it applies is ``synth(Q * round(a / Q))``: the inverse DCT of the rounded coefficients, chroma
+    replicated over its subsampling cell, YCbCr -> RGB (JFIF). ``grad`` maps a gradient on the RGB pixels to the
+    same planes (the adjoint of ``synth`` without the rounding), so a step spends the budget on coefficients in
+    proportion to what they buy, and a coefficient only changes once its amplitude reaches half a step.
+    A window side must be a multiple of 8 x the chroma subsampling (the refinement's windows are MCU-aligned)."""
+
+    def __init__(self, qtables: Any, subsampling: str, shape: tuple[int, int]) -> None:
+        h, w = shape
+        self.sub = _SUBSAMPLING.get(str(subsampling), (2, 2))
+        fy, fx = self.sub
+        if h % (8 * fy) or w % (8 * fx):
+            raise ParameterError(f"a {w}x{h} window is not a whole number of JPEG blocks")
+        tables = [torch.tensor(t, dtype=torch.float32).reshape(8, 8) for t in qtables]
+        self.q = [tables[0], tables[min(1, len(tables) - 1)], tables[min(1, len(tables) - 1)]]
+        self.shapes = [(h, w), (h // fy, w // fx), (h // fy, w // fx)]
+        self.d = _dct_matrix()
+
+    def _blocks(self, p: torch.Tensor, forward: bool) -> torch.Tensor:
+        h, w = p.shape
+        b = p.reshape(h // 8, 8, w // 8, 8).permute(0, 2, 1, 3)
+        b = self.d @ b @ self.d.T if forward else self.d.T @ b @ self.d
+        return b.permute(0, 2, 1, 3).reshape(h, w)
+
+    def _tile(self, i: int) -> torch.Tensor:
+        h, w = self.shapes[i]
+        return self.q[i].repeat(h // 8, w // 8)
+
+    def zeros(self) -> list[torch.Tensor]:
+        return [torch.zeros(s) for s in self.shapes]
+
+    def rounded(self, a: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [self._tile(i) * torch.round(c / self._tile(i)) for i, c in enumerate(a)]
+
+    def synth(self, c: list[torch.Tensor]) -> torch.Tensor:
+        """(3, H, W) RGB change of the DCT-domain planes ``c``."""
+        fy, fx = self.sub
+        y, cb, cr = (self._blocks(p, False) for p in c)
+        if (fy, fx) != (1, 1):  # the decoder's "fancy" upsampling: a triangle filter (3/4, 1/4), edges clamped
+            cb, cr = torch.nn.functional.interpolate(torch.stack([cb, cr])[None], scale_factor=(fy, fx), mode="bilinear",
+                                                     align_corners=False)[0]  # fmt: skip
+        return torch.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb])
+
+    def grad(self, g: torch.Tensor) -> list[torch.Tensor]:
+        """The gradient on the planes of a gradient ``g`` (3, H, W) on the RGB change (``synth`` is linear)."""
+        c = [p.requires_grad_(True) for p in self.zeros()]
+        with torch.enable_grad():
+            return list(torch.autograd.grad((self.synth(c) * g).sum(), c))
+
+    def mask(self, m: torch.Tensor) -> list[torch.Tensor]:
+        """Per plane, 1 where the pixel mask ``m`` (H, W) covers the whole 8 x 8 (chroma: MCU) block."""
+        fy, fx = self.sub
+        h, w = m.shape
+        luma = (m.reshape(h // 8, 8, w // 8, 8).amin((1, 3)) > 0).float()
+        chroma = (m.reshape(h // (8 * fy), 8 * fy, w // (8 * fx), 8 * fx).amin((1, 3)) > 0).float()
+        return [luma.repeat_interleave(8, 0).repeat_interleave(8, 1), *2 * [chroma.repeat_interleave(8, 0).repeat_interleave(8, 1)]]
 
 
 def _describe(loss: str, momentum: float, shift: int, dih4: bool, per_step: int, ti: int, jpeg: bool, n: int,
@@ -168,6 +246,8 @@ def transfer_attack(
     shift: int = 0,
     dih4: bool = True,
     norm: str = "linf",
+    domain: str = "pixels",
+    tables: Any = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The attacked uint8 RGB image (``|out - in| <= round(epsilon)`` inside the window, unchanged outside) and a
     record of the surrogates' verdicts on the window before and after (after the JPEG save with ``jpeg``).
@@ -209,6 +289,13 @@ def transfer_attack(
     norm : str
         ``linf``: sign steps of ``step`` grey levels; ``l2``: steps along the gradient, ``step`` grey levels RMS
         over the attacked pixels.
+    domain : str
+        ``pixels``: the steps change pixels (read through the save by BPDA); ``dct``: the steps change the saved
+        file's quantised DCT coefficients (:class:`_JpegLattice`; L2 steps of ``step`` grey levels RMS over the
+        attacked coefficients, from the saved transplant), so the save keeps the change. Needs ``jpeg`` and
+        ``tables``.
+    tables : JpegTables, optional
+        The target's quantization tables and subsampling (``domain="dct"``): those ``jpeg`` saves with.
 
     Raises
     ------
@@ -224,6 +311,10 @@ def transfer_attack(
         raise ParameterError(f"unknown refinement loss {loss!r}; choose one of {', '.join(LOSSES)}")
     if norm not in NORMS:
         raise ParameterError(f"unknown refinement norm {norm!r}; choose one of {', '.join(NORMS)}")
+    if domain not in DOMAINS:
+        raise ParameterError(f"unknown refinement domain {domain!r}; choose one of {', '.join(DOMAINS)}")
+    if domain == "dct" and (jpeg is None or tables is None):
+        raise ParameterError("the DCT-domain refinement needs the JPEG save and its tables")
     if ti < 0 or (ti and ti % 2 == 0):
         raise ParameterError(f"the translation-invariance width must be 0 or odd, got {ti!r}")
     if pixels.ndim != 3 or pixels.dtype != np.uint8:
@@ -251,8 +342,9 @@ def transfer_attack(
         q = np.clip(np.rint(v.detach().numpy()), 0, 255).astype(np.uint8).transpose(1, 2, 0)
         return tensor(jpeg(q)) if jpeg is not None else tensor(q)
 
-    x0 = tensor(region)
-    ref = tensor(reference[box]) if reference is not None else x0
+    ref = tensor(reference[box]) if reference is not None else tensor(region)
+    lattice = _JpegLattice(tables.qtables, tables.subsampling, (side_h, side_w)) if domain == "dct" else None
+    x0 = saved(tensor(region)) if lattice is not None else tensor(region)  # dct: the saved transplant's lattice
     budget = PEAK**2 / 10 ** (psnr_floor / 10) if psnr_floor is not None else None
     mask = _cover_mask(region, size, cover)
     eps = float(epsilon)
@@ -264,6 +356,11 @@ def transfer_attack(
     x = x0.clone()
     g = torch.zeros_like(x0)
     ratio = 1.0
+    if lattice is not None:
+        amp, acc, cover_planes = lattice.zeros(), lattice.zeros(), lattice.mask(mask)
+
+        def applied(a: list[torch.Tensor]) -> torch.Tensor:
+            return torch.minimum(torch.maximum(x0 + lattice.synth(lattice.rounded(a)), low), high)
     for _ in range(int(iterations)):
         # BPDA: the surrogates read the saved (JPEG-decoded) pixels; the gradient passes straight through the save
         xs = (saved(x) if jpeg is not None else x.detach()).requires_grad_(True)
@@ -297,6 +394,19 @@ def transfer_attack(
         if kernel is not None:
             grad = torch.nn.functional.conv2d(grad[None], kernel, padding=ti // 2, groups=3)[0]
         grad = grad * mask
+        if lattice is not None:  # an L2 step on the coefficients, onto the floor, then the rounded change applied
+            gp = [c * m for c, m in zip(lattice.grad(grad), cover_planes)]
+            scale_g = torch.cat([c.flatten() for c in gp]).abs().mean().clamp(min=1e-12)
+            acc = [momentum * a + c / scale_g for a, c in zip(acc, gp)]
+            active = float(sum(m.sum() for m in cover_planes))
+            norm2 = float(sum((a * a).sum() for a in acc))
+            amp = [p - alpha * a * (active / max(norm2, 1e-24)) ** 0.5 for p, a in zip(amp, acc)]
+            if budget is not None:
+                d = applied(amp) - x0
+                s_floor = _floor_scale(x0 - ref, d, budget / ratio)
+                amp = [p * s_floor for p in amp] if s_floor < 1.0 else amp
+            x = applied(amp)
+            continue
         g = momentum * g + grad / grad.abs().mean().clamp(min=1e-12)
         if norm == "l2":  # along the gradient, alpha grey levels RMS over the attacked pixels
             direction = g * (3 * float(mask.sum()) / max(float((g * g).sum()), 1e-24)) ** 0.5
@@ -308,13 +418,17 @@ def transfer_attack(
     scale = 1.0
     if budget is not None:  # the saved window meets the floor: bisect the change's scale
         d = x - x0
-        if _psnr(saved(x0 + d), ref) < psnr_floor:
+
+        def scaled(f: float) -> torch.Tensor:
+            return applied([p * f for p in amp]) if lattice is not None else x0 + f * d
+
+        if _psnr(saved(scaled(1.0)), ref) < psnr_floor:
             lo, hi = 0.0, 1.0
             for _ in range(8):
                 mid = (lo + hi) / 2
-                lo, hi = (mid, hi) if _psnr(saved(x0 + mid * d), ref) >= psnr_floor else (lo, mid)
+                lo, hi = (mid, hi) if _psnr(saved(scaled(mid)), ref) >= psnr_floor else (lo, mid)
             scale = lo
-            x = x0 + lo * d
+            x = scaled(lo)
     q = np.clip(np.rint(x.numpy()), 0, 255).astype(np.uint8).transpose(1, 2, 0)
     out = pixels.copy()
     out[box] = q
@@ -324,6 +438,7 @@ def transfer_attack(
         "target": target,
         "loss": loss,
         "norm": norm,
+        "domain": domain,
         "epsilon": eps,
         "iterations": int(iterations),
         "momentum": float(momentum),

@@ -28,6 +28,7 @@ from camforensics.core.anonymize import BASELINES
 from camforensics.core.params import (
     PCE_THRESHOLD,
     REFINE_COVER,
+    REFINE_DOMAIN,
     REFINE_EPSILON,
     REFINE_ITERATIONS,
     REFINE_MOMENTUM,
@@ -114,6 +115,7 @@ class LearnedOptions:
     refine_step: float = REFINE_STEP  # its sign step (grey levels)
     refine_momentum: float = REFINE_MOMENTUM  # its MI-FGSM momentum
     refine_cover: int = REFINE_COVER  # its covered decision patches (0: the whole window)
+    refine_domain: str = REFINE_DOMAIN  # its steps: on the pixels or on the saved file's DCT coefficients
 
 
 def plan_methods(
@@ -472,7 +474,7 @@ class TransferRun:
                                          window=learned.refine_window, threads=learned.threads,
                                          psnr_floor=learned.refine_psnr)  # fmt: skip
             self.refine = replace(self.refine, step=learned.refine_step, momentum=learned.refine_momentum,
-                                  cover=learned.refine_cover)
+                                  cover=learned.refine_cover, domain=learned.refine_domain)
             self._loaded["surrogates"] = self.refine.load()
         self._cache: dict[tuple[str, str], Any] = {}
 

@@ -18,7 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from camforensics.core.params import REFINE_COVER, REFINE_EPSILON, REFINE_ITERATIONS, REFINE_MOMENTUM, REFINE_PSNR, REFINE_STEP
+from camforensics.core.params import (
+    REFINE_COVER,
+    REFINE_DOMAIN,
+    REFINE_EPSILON,
+    REFINE_ITERATIONS,
+    REFINE_MOMENTUM,
+    REFINE_PSNR,
+    REFINE_STEP,
+)
 from camforensics.errors import CamforensicsError, InputError, ParameterError
 
 SURROGATES_DIR = Path(__file__).resolve().parents[3] / "models" / "surrogates"
@@ -95,6 +103,7 @@ class RefineOptions:
     cover: int = REFINE_COVER  # attack only this many best-scored grid patches of the window (0: all)
     norm: str = "linf"  # linf: sign steps; l2: gradient steps (the PSNR floor is an L2 bound)
     step: float | None = REFINE_STEP  # grey levels per step, at most epsilon (None: the attack's rule from epsilon and iterations)
+    domain: str = REFINE_DOMAIN  # pixels: steps on the pixels (BPDA through the save); dct: on the saved file's coefficients
 
     def __post_init__(self) -> None:
         if not self.surrogates:
@@ -107,6 +116,8 @@ class RefineOptions:
             raise ParameterError(f"the refinement window must be >= 0, got {self.window}")
         if self.step is not None and not self.step > 0:
             raise ParameterError(f"the refinement step must be > 0 grey levels, got {self.step!r}")
+        if self.domain not in ("pixels", "dct"):
+            raise ParameterError(f"--refine-domain must be pixels or dct, got {self.domain!r}")
         if self.psnr_floor is not None and not 20 <= self.psnr_floor <= 60:
             raise ParameterError(f"--refine-psnr must lie in [20, 60] dB, got {self.psnr_floor!r}")
 
@@ -131,17 +142,19 @@ class RefineOptions:
 
     def attack(
         self, pixels: np.ndarray, surrogates: list[Any], target: str, *, reference: np.ndarray | None = None,
-        jpeg: Any = None,
+        jpeg: Any = None, tables: Any = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """The refined image and its record; ``reference`` is the photo before the transplant (for the PSNR floor),
-        ``jpeg`` the encoder-decoder of the output (the attack reads the surrogates on the saved pixels)."""
+        ``jpeg`` the encoder-decoder of the output (the attack reads the surrogates on the saved pixels) and
+        ``tables`` its quantization tables and subsampling (the DCT domain steps on their lattice)."""
         from camforensics.training.transfer import transfer_attack
 
         out, record = transfer_attack(pixels, surrogates, target=target, epsilon=self.epsilon, iterations=self.iterations,
                                       momentum=self.momentum, window=self.window, seed=self.seed, loss=self.loss,
                                       patches_per_step=self.patches_per_step, ti=self.ti, cover=self.cover,
                                       psnr_floor=self.psnr_floor, reference=reference, jpeg=jpeg, shift=self.shift,
-                                      dih4=self.dih4, norm=self.norm,
+                                      dih4=self.dih4, norm=self.norm, domain=self.domain if jpeg is not None else "pixels",
+                                      tables=tables,
                                       step=None if self.step is None else min(self.step, self.epsilon))  # fmt: skip
         names = {r.sha256: r.name for r in self.surrogates}
         for s in record["surrogates"]:
@@ -166,6 +179,7 @@ class RefineOptions:
             "ti": self.ti,
             "cover": self.cover,
             "step_norm": self.norm,
+            "domain": self.domain,
             "norm": "L_inf around the transplant, grey levels, and the PSNR floor of the saved window against the photo",
         }
 
@@ -173,7 +187,7 @@ class RefineOptions:
 def refine_options(
     spec: str, folder: str | os.PathLike[str] | None = None, *, epsilon: float = DEFAULT_EPSILON,
     iterations: int = DEFAULT_ITERATIONS, window: int = 1024, threads: int = 0,
-    psnr_floor: float | None = DEFAULT_PSNR_FLOOR,
+    psnr_floor: float | None = DEFAULT_PSNR_FLOOR, domain: str = REFINE_DOMAIN,
 ) -> RefineOptions:
     """The refinement of ``--refine NAME[,NAME]`` or ``--refine surrogates`` (every shipped surrogate).
 
@@ -196,4 +210,4 @@ def refine_options(
         raise ParameterError("no surrogate attributor is registered (models/surrogates/manifest.json); build them with "
                              "models/build_surrogates.sh")  # fmt: skip
     return RefineOptions(tuple(chosen), float(epsilon), int(iterations), window=window, threads=threads,
-                         psnr_floor=psnr_floor)  # fmt: skip
+                         psnr_floor=psnr_floor, domain=domain)  # fmt: skip

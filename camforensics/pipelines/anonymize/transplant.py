@@ -119,7 +119,7 @@ class TransplantOptions:
         out = np.clip(np.rint(y), 0, 255).astype(np.uint8)
         if self.refine is not None:
             out, fitted["refine"] = self.refine.attack(out, surrogates, self.target, reference=pixels,
-                                                       jpeg=lambda a: jpeg_round_trip(a, prof.jpeg))  # fmt: skip
+                                                       jpeg=lambda a: jpeg_round_trip(a, prof.jpeg), tables=prof.jpeg)  # fmt: skip
         return out, fitted
 
     def encode(self, pixels: np.ndarray, loaded: Any) -> bytes:
