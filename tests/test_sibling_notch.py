@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from camforensics.core.nonunique import axis_notch, notched_spectrum
+from camforensics.core.nonunique import axis_notch
 from camforensics.core.params import MatchParams
 from camforensics.core.pce import spectrum_of
+from camforensics.core.residual import notched_spectrum
 from camforensics.errors import ParameterError
 from camforensics.io.library import FingerprintLibrary
 from camforensics.pipelines.search import FingerprintIndex, SearchParams, sibling_groups

@@ -16,7 +16,8 @@ one fingerprint (or of a fingerprint and the mean of a library), measured by ``b
   under a frame-wide envelope (a column pattern times vignetting), which the CFA zero-mean (row and column means
   only) leaves and every body of a camera model shares. ``FingerprintParams.axis_notch`` applies it in the DFT
   Wiener pass of the fingerprint at no cost; it is off by default (it also takes a body's own banding).
-  :func:`notched_spectrum` applies it to a cached spectrum: the library search does so, by default, for the bodies
+  :func:`camforensics.core.residual.notched_spectrum` (there: no scipy import at identify's start-up) applies it
+  to a cached spectrum: the library search does so, by default, for the bodies
   of a camera model the library holds more than once (``SearchParams.sibling_notch``).
 - :func:`spectral_equalize` ``only`` at :func:`shared_peaks`: the equalization restricted to the peaks that the
   fingerprint shares with other devices' fingerprints (:func:`peak_mask` of each), so that a body keeps the
@@ -35,8 +36,7 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
-from camforensics.core.pce import Spectrum
-from camforensics.core.residual import notch_axes, zero_axis_bins
+from camforensics.core.residual import notch_axes
 from camforensics.errors import ParameterError
 
 
@@ -187,28 +187,3 @@ def axis_notch(k: np.ndarray, width: int = 1) -> np.ndarray:
         raise ParameterError(f"width must be >= 0 Fourier bins, not {width}")
     return notch_axes(_grey(k), width)
 
-
-def notched_spectrum(s: Spectrum, width: int) -> Spectrum:
-    """A fingerprint's :class:`~camforensics.core.pce.Spectrum` with :func:`axis_notch` applied: the half-plane
-    bins within ``width`` of the zero-frequency axes zeroed on a copy (no FFT; ``s`` may be a read-only
-    memory-mapped cache) and the norm recomputed from the bins kept (Parseval). Equal, to float32 rounding, to the
-    spectrum of ``axis_notch(k, width)``; ``width`` 0 returns ``s`` itself. What the library search correlates a
-    query with for the bodies of a camera model that the library holds more than once
-    (``SearchParams.sibling_notch``).
-
-    Raises
-    ------
-    ParameterError
-        A width < 0.
-    """
-    if isinstance(width, bool) or not isinstance(width, int) or width < 0:
-        raise ParameterError(f"width must be an int >= 0 Fourier bins, not {width!r}")
-    if width == 0:
-        return s
-    f = np.array(s.f, dtype=np.complex64, copy=True)
-    zero_axis_bins(f, width)
-    h, w = s.shape
-    power = (f.real.astype(np.float64) ** 2 + f.imag.astype(np.float64) ** 2).sum(axis=0)
-    # columns 1 .. (w - 1) // 2 of the half plane stand for two columns of the full plane each
-    energy = power[0] + 2.0 * power[1 : (w - 1) // 2 + 1].sum() + (power[w // 2] if w % 2 == 0 else 0.0)
-    return Spectrum(f=f, norm=float(np.sqrt(energy / (h * w))), shape=s.shape, conjugated=s.conjugated)

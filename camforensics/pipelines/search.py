@@ -11,7 +11,7 @@ equal the exhaustive search's.
 Bodies of one camera model share row and column patterns (the model's pipeline under its vignetting) that raise
 the PCE between them (``bench/bench_nonunique.py``). Where the library holds two or more entries of one camera
 model (the EXIF make and model enroll records), a query is correlated with those entries' axis-notched spectra
-(:func:`camforensics.core.nonunique.notched_spectrum`, ``SearchParams.sibling_notch`` bins; 0 turns it off); a
+(:func:`camforensics.core.residual.notched_spectrum`, ``SearchParams.sibling_notch`` bins; 0 turns it off); a
 model's only body, and an entry whose model is unknown, are compared as they are. Each candidate reports the
 ``axis_notch`` it was compared through.
 """
@@ -30,9 +30,9 @@ import numpy as np
 from camforensics.core.cropsearch import MIN_CROP_SIDE
 from camforensics.core.digest import digest_z_scores, sign_digest
 from camforensics.core.matching import Query, candidate_rotations, crop_plan, fits, match_query
-from camforensics.core.nonunique import notched_spectrum
 from camforensics.core.params import MatchParams
 from camforensics.core.pce import Spectrum
+from camforensics.core.residual import notched_spectrum
 from camforensics.errors import LibraryError, ParameterError, SizeMismatchError
 from camforensics.io.library import FingerprintLibrary, LibraryEntry
 
@@ -94,7 +94,7 @@ class SpectrumCache:
 
     A spectrum not held here comes from the library's verified on-disk cache, or is computed from the hash-checked
     fingerprint and cached there (:meth:`camforensics.io.library.LibraryEntry.spectrum`; ``disk=False``: computed
-    in memory only); a notched one is derived from that once (:func:`~camforensics.core.nonunique.notched_spectrum`,
+    in memory only); a notched one is derived from that once (:func:`~camforensics.core.residual.notched_spectrum`,
     no FFT) and held instead of it.
     """
 
