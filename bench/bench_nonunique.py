@@ -18,6 +18,10 @@ for real-full); a PCE is between one half of a device and the other half of the 
 - axes1-siblings / axes2-siblings: the axis notch only on the fingerprints of devices whose camera model has
   another body in the set (a library that knows each fingerprint's model, as enroll's EXIF make and model give
   it): one body of a model keeps its own row and column pattern;
+- library-off / library: the product path: the first halves enrolled in a library (``FingerprintLibrary.add``, the
+  EXIF make and model of each device's images in the entry, as enroll records them) and each second half ranked
+  as a query by ``FingerprintIndex`` (rotation 0, exhaustive): ``SearchParams(sibling_notch=0)`` / the default
+  (width 2 on the entries whose EXIF model the library holds more than once);
 - combinations.
 
 Sets: ``real-dev`` (8 devices at 1024x1024; flat fields, natural images for the two vivo iQOO U1x bodies, the one
@@ -77,6 +81,8 @@ STEPS: dict[str, Step] = {
     "axes2-siblings": lambda k, m: axis_notch(k, 2),
 }
 SIBLINGS = {"axes1-siblings", "axes2-siblings"}  # applied only where the set holds another body of the model
+LIBRARY = {"library-off": 0, "library": None}  # through FingerprintIndex: sibling_notch 0 / SearchParams' default
+STEPS.update({name: STEPS["baseline"] for name in LIBRARY})  # placeholders: measure() ranks through the library
 SHARED = {"sea-shared"}  # steps whose second argument is the mask of the peaks other devices share
 
 
@@ -95,12 +101,16 @@ def measure(halves: tuple[dict, dict], model_of: dict[str, str], steps: dict[str
     out = {}
     for name, step in steps.items():
         own, same, other = {}, {}, {}
-        if name not in PAIRWISE | SHARED:  # one filtered copy of each fingerprint serves every pair
+        if name in LIBRARY:
+            lib_pce = through_library(halves, LIBRARY[name])
+        elif name not in PAIRWISE | SHARED:  # one filtered copy of each fingerprint serves every pair
             siblings = {d: sum(model_of[e] == model_of[d] for e in devices) > 1 for d in devices}
             g0 = {d: step(f0[d], None) if name not in SIBLINGS or siblings[d] else f0[d] for d in devices}
             g1 = {d: step(f1[d], None) if name not in SIBLINGS or siblings[d] else f1[d] for d in devices}
         for a, b in itertools.product(devices, devices):
-            if name in SHARED:
+            if name in LIBRARY:
+                v = lib_pce[(a, b)]
+            elif name in SHARED:
                 mask = shared_peaks([m for d, m in masks if d not in (a, b)])
                 v = pce(step(f0[a], mask), step(f1[b], mask))
             elif name in PAIRWISE:
@@ -117,6 +127,31 @@ def measure(halves: tuple[dict, dict], model_of: dict[str, str], steps: dict[str
                 other[f"{a} / {b}"] = v
         out[name] = {"own": own, "same_model": same, "other": other}
     return out
+
+
+EXIF: dict[str, tuple[str | None, str | None]] = {}  # device -> its images' most common EXIF (make, model)
+
+
+def through_library(halves: tuple[dict, dict], sibling_notch: int | None) -> dict[tuple[str, str], float]:
+    """PCE of every (enrolled first half, queried second half) through the library search; notch as in measure()."""
+    from camforensics.core.params import MatchParams
+    from camforensics.io.library import FingerprintLibrary
+    from camforensics.pipelines.search import FingerprintIndex, SearchParams
+
+    f0, f1 = halves
+    search = SearchParams(prefilter="off") if sibling_notch is None else SearchParams("off", sibling_notch=sibling_notch)
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = FingerprintLibrary(Path(tmp) / "lib", create=True)
+        for d, k in f0.items():
+            make, model = EXIF.get(d, (None, None))
+            lib.add(d, k, meta={"exif_make": make, "exif_model": model}, durable=False)
+        index = FingerprintIndex(lib, match=MatchParams(rotations="none"), search=search, disk_cache=False)
+        print(f"  library: notched {sorted(index.notch)}", file=sys.stderr)
+        out = {}
+        for b, k in f1.items():
+            for c in index.rank(k, np.ones_like(k)).candidates:
+                out[(c["device"], b)] = c["pce"]
+        return out
 
 
 def summary(res: dict) -> list[dict]:
@@ -145,9 +180,11 @@ FP_PARAMS = FingerprintParams()  # main() sets the axis_notch of --axis-notch
 def halves_of(files: dict[str, list[Path]], crop: tuple[int, int] | None = None) -> tuple[dict, dict]:
     f0, f1 = {}, {}
     for dev, paths in files.items():
-        pix = []
+        pix, exif = [], []
         for p in paths:
-            x = load_image(p).pixels
+            img = load_image(p)
+            x = img.pixels
+            exif.append((img.info.exif_make, img.info.exif_model))
             if crop is not None:
                 h, w = x.shape[:2]
                 y0, x0 = (h - crop[0]) // 4 * 2, (w - crop[1]) // 4 * 2
@@ -155,6 +192,7 @@ def halves_of(files: dict[str, list[Path]], crop: tuple[int, int] | None = None)
             pix.append(x)
         f0[dev] = estimate_fingerprint(pix[0::2], params=FP_PARAMS).k
         f1[dev] = estimate_fingerprint(pix[1::2], params=FP_PARAMS).k
+        EXIF[dev] = max(set(exif), key=exif.count)
     return f0, f1
 
 

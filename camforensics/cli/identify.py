@@ -66,6 +66,15 @@ def identify(
             "--exhaustive", help="Full PCE against every fitting fingerprint (no digest prefilter for large libraries)."
         ),
     ] = False,
+    sibling_notch: Annotated[
+        int,
+        typer.Option(
+            "--sibling-notch",
+            min=0,
+            help="Fourier bins next to the axes zeroed in the fingerprints of camera models the library holds more "
+            "than once (their shared row/column patterns); 0: off.",
+        ),
+    ] = 2,
     report: ReportOpt = None,
     fmt: FormatOpt = "json",
     quiet: QuietOpt = False,
@@ -136,7 +145,7 @@ def identify(
                 signatures=table,
                 residual_params=residual,
                 match=match,
-                search=SearchParams(prefilter="off" if exhaustive else "auto"),
+                search=SearchParams(prefilter="off" if exhaustive else "auto", sibling_notch=sibling_notch),
                 max_pixels=max_pixels,
                 execution=execution,
                 journal=journal,

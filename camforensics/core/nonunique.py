@@ -16,6 +16,9 @@ one fingerprint (or of a fingerprint and the mean of a library), measured by ``b
   under a frame-wide envelope (a column pattern times vignetting), which the CFA zero-mean (row and column means
   only) leaves and every body of a camera model shares. ``FingerprintParams.axis_notch`` applies it in the DFT
   Wiener pass of the fingerprint at no cost; it is off by default (it also takes a body's own banding).
+  :func:`camforensics.core.residual.notched_spectrum` (there: no scipy import at identify's start-up) applies it
+  to a cached spectrum: the library search does so, by default, for the bodies
+  of a camera model the library holds more than once (``SearchParams.sibling_notch``).
 - :func:`spectral_equalize` ``only`` at :func:`shared_peaks`: the equalization restricted to the peaks that the
   fingerprint shares with other devices' fingerprints (:func:`peak_mask` of each), so that a body keeps the
   peaks no other device has.
@@ -183,3 +186,4 @@ def axis_notch(k: np.ndarray, width: int = 1) -> np.ndarray:
     if width < 0:
         raise ParameterError(f"width must be >= 0 Fourier bins, not {width}")
     return notch_axes(_grey(k), width)
+

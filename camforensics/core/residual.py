@@ -12,6 +12,7 @@ from camforensics.errors import ParameterError
 from camforensics.runtime import fft, threads
 from camforensics.core.denoise import denoise_channel, noise_coefficients, reconstruct_noise, wiener_noise_gain
 from camforensics.core.params import GREY_WEIGHTS, ResidualParams
+from camforensics.core.pce import Spectrum
 
 # Colour channels are denoised in parallel threads only for images up to this many pixels: above it, two channels
 # in flight need more than the 300 MB one extraction may take, so large images are denoised one channel at a time,
@@ -229,6 +230,32 @@ def zero_axis_bins(spectrum: np.ndarray, width: int) -> None:
     spectrum[: min(width + 1, h)] = 0
     spectrum[max(h - width, 0) :] = 0
     spectrum[:, : width + 1] = 0
+
+
+def notched_spectrum(s: Spectrum, width: int) -> Spectrum:
+    """A fingerprint's :class:`~camforensics.core.pce.Spectrum` with ``core.nonunique.axis_notch`` applied: the half-plane
+    bins within ``width`` of the zero-frequency axes zeroed on a copy (no FFT; ``s`` may be a read-only
+    memory-mapped cache) and the norm recomputed from the bins kept (Parseval). Equal, to float32 rounding, to the
+    spectrum of ``axis_notch(k, width)``; ``width`` 0 returns ``s`` itself. What the library search correlates a
+    query with for the bodies of a camera model that the library holds more than once
+    (``SearchParams.sibling_notch``).
+
+    Raises
+    ------
+    ParameterError
+        A width < 0.
+    """
+    if isinstance(width, bool) or not isinstance(width, int) or width < 0:
+        raise ParameterError(f"width must be an int >= 0 Fourier bins, not {width!r}")
+    if width == 0:
+        return s
+    f = np.array(s.f, dtype=np.complex64, copy=True)
+    zero_axis_bins(f, width)
+    h, w = s.shape
+    power = (f.real.astype(np.float64) ** 2 + f.imag.astype(np.float64) ** 2).sum(axis=0)
+    # columns 1 .. (w - 1) // 2 of the half plane stand for two columns of the full plane each
+    energy = power[0] + 2.0 * power[1 : (w - 1) // 2 + 1].sum() + (power[w // 2] if w % 2 == 0 else 0.0)
+    return Spectrum(f=f, norm=float(np.sqrt(energy / (h * w))), shape=s.shape, conjugated=s.conjugated)
 
 
 def notch_axes(x: np.ndarray, width: int) -> np.ndarray:

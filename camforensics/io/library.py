@@ -66,6 +66,17 @@ class LibraryEntry:
         return (int(h), int(w))
 
     @property
+    def camera_model(self) -> str | None:
+        """The camera model enroll recorded (EXIF make and model of the enrolled images, the most common pair),
+        normalised (case and spaces) so that two bodies of one model compare equal; None when the entry records no
+        model (no EXIF, or an entry enrolled before enroll recorded it): "model unknown"."""
+        make, model = self.meta.get("exif_make"), self.meta.get("exif_model")
+        if not isinstance(model, str) or not model.strip():
+            return None
+        words = f"{make if isinstance(make, str) else ''} {model}".split()
+        return " ".join(words).casefold()
+
+    @property
     def fingerprint_sha256(self) -> str:
         return str(self.meta["fingerprint_sha256"])
 

@@ -322,6 +322,12 @@ def identify_images(
             "path": str(lib.root),
             "n_entries": len(listed),
             "entries_used": [e.summary() for e in listed if e.name in used],
+            # why a candidate reports axis_notch > 0: its camera model has another body in the library
+            "sibling_notch": {
+                "width": search.sibling_notch,
+                "models": {m: names for m, names in sorted(index.siblings.items())},
+                "model_unknown": [e.name for e in listed if e.camera_model is None],
+            },
         }
         if skipped:  # corrupted or malformed entries: left out, the intact ones used
             report.context["library"]["skipped_entries"] = [{"name": n, "reason": r} for n, r in sorted(skipped.items())]

@@ -7,6 +7,13 @@ the ``shortlist`` best z-scores plus every fingerprint above ``z_threshold``. A 
 z-score of about 4.9 against a standard-normal null, so the true device is in the shortlist unless many
 unrelated fingerprints beat it by chance; ``bench/bench_prnu.py`` checks that the top candidate and decision
 equal the exhaustive search's.
+
+Bodies of one camera model share row and column patterns (the model's pipeline under its vignetting) that raise
+the PCE between them (``bench/bench_nonunique.py``). Where the library holds two or more entries of one camera
+model (the EXIF make and model enroll records), a query is correlated with those entries' axis-notched spectra
+(:func:`camforensics.core.residual.notched_spectrum`, ``SearchParams.sibling_notch`` bins; 0 turns it off); a
+model's only body, and an entry whose model is unknown, are compared as they are. Each candidate reports the
+``axis_notch`` it was compared through.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from camforensics.core.digest import digest_z_scores, sign_digest
 from camforensics.core.matching import Query, candidate_rotations, crop_plan, fits, match_query
 from camforensics.core.params import MatchParams
 from camforensics.core.pce import Spectrum
+from camforensics.core.residual import notched_spectrum
 from camforensics.errors import LibraryError, ParameterError, SizeMismatchError
 from camforensics.io.library import FingerprintLibrary, LibraryEntry
 
@@ -37,8 +45,15 @@ class SearchParams:
     min_library: int = 32  # fitting fingerprints above which the prefilter runs
     shortlist: int = 8  # fingerprints with the best digest z-scores always confirmed by full PCE
     z_threshold: float = 3.0  # and every fingerprint whose digest z-score exceeds this
+    # Fourier bins next to the axes zeroed in the spectra of the entries whose camera model the library holds more
+    # than once (their shared row and column patterns; bench/bench_nonunique.py); 0: every entry compared as is
+    sibling_notch: int = 2
 
     def __post_init__(self) -> None:
+        if isinstance(self.sibling_notch, bool) or not isinstance(self.sibling_notch, int) or self.sibling_notch < 0:
+            raise ParameterError(
+                f"sibling_notch must be an int >= 0 (Fourier bins; 0 turns it off), got {self.sibling_notch!r}"
+            )
         if self.prefilter not in ("auto", "off"):
             raise ParameterError(f"prefilter must be 'auto' or 'off', got {self.prefilter!r}")
         if self.shortlist < 1:
@@ -62,33 +77,47 @@ class _DigestGroup:
     matrix: np.ndarray  # uint8, (n, bytes)
 
 
+def sibling_groups(entries: list[LibraryEntry]) -> dict[str, list[str]]:
+    """The camera models held by two or more of ``entries`` (``LibraryEntry.camera_model``), each with the names
+    of its entries; one pass over the listed metadata (entries of unknown model are in no group)."""
+    groups: dict[str, list[str]] = {}
+    for e in entries:
+        model = e.camera_model
+        if model is not None:
+            groups.setdefault(model, []).append(e.name)
+    return {m: names for m, names in groups.items() if len(names) > 1}
+
+
 class SpectrumCache:
-    """Spectra of loaded fingerprints, least recently used first out, within a byte budget.
+    """Spectra of loaded fingerprints, least recently used first out, within a byte budget; keyed by entry and
+    axis notch (0: the plain spectrum).
 
     A spectrum not held here comes from the library's verified on-disk cache, or is computed from the hash-checked
     fingerprint and cached there (:meth:`camforensics.io.library.LibraryEntry.spectrum`; ``disk=False``: computed
-    in memory only).
+    in memory only); a notched one is derived from that once (:func:`~camforensics.core.residual.notched_spectrum`,
+    no FFT) and held instead of it.
     """
 
     def __init__(self, budget_bytes: int = 4 << 30, *, disk: bool = True) -> None:
         self.budget = budget_bytes
         self.disk = disk
-        self._items: OrderedDict[str, Spectrum] = OrderedDict()
+        self._items: OrderedDict[tuple[str, int], Spectrum] = OrderedDict()
         self._bytes = 0
 
-    def held(self, name: str) -> bool:
-        return name in self._items
+    def held(self, name: str, notch: int = 0) -> bool:
+        return (name, notch) in self._items
 
-    def get(self, entry: LibraryEntry) -> Spectrum:
-        k = self._items.get(entry.name)
+    def get(self, entry: LibraryEntry, notch: int = 0) -> Spectrum:
+        k = self._items.get((entry.name, notch))
         if k is not None:
-            self._items.move_to_end(entry.name)
+            self._items.move_to_end((entry.name, notch))
             return k
-        return self.put(entry, entry.spectrum(cache=self.disk))
+        return self.put(entry, entry.spectrum(cache=self.disk), notch)
 
-    def put(self, entry: LibraryEntry, k: Spectrum) -> Spectrum:
-        """Hold ``k`` as ``entry``'s spectrum (oldest out past the budget)."""
-        self._items[entry.name] = k
+    def put(self, entry: LibraryEntry, k: Spectrum, notch: int = 0) -> Spectrum:
+        """Hold ``entry``'s plain spectrum ``k`` with ``notch`` applied (oldest out past the budget)."""
+        k = notched_spectrum(k, notch)
+        self._items[(entry.name, notch)] = k
         self._bytes += k.nbytes
         while self._bytes > self.budget and len(self._items) > 1:
             _, old = self._items.popitem(last=False)
@@ -179,6 +208,9 @@ class FingerprintIndex:
                 )
             raise LibraryError(f"library {library.root} has no enrolled device; enroll one with 'camforensics enroll'")
         self._cache = SpectrumCache(cache_bytes, disk=disk_cache)
+        # once per library load: the models held more than once, and the notch each entry is compared through
+        self.siblings = sibling_groups(self.entries) if search.sibling_notch > 0 else {}
+        self.notch: dict[str, int] = {n: search.sibling_notch for names in self.siblings.values() for n in names}
 
     def _skip(self, entry: LibraryEntry, exc: LibraryError) -> None:
         """Leave out an entry found corrupted (its reason kept for the report)."""
@@ -192,7 +224,8 @@ class FingerprintIndex:
         Those not yet in memory are read (and hash-checked) in threads: reading and hashing release the GIL, so
         one core hashes one file while the other reads the next.
         """
-        missing = [e for e in entries if not self._cache.held(e.name)]
+        notch = self.notch
+        missing = [e for e in entries if not self._cache.held(e.name, notch.get(e.name, 0))]
         loaded: dict[str, Spectrum | LibraryError] = {}
         if len(missing) > 1 and self._cache.budget >= sum(_spectrum_bytes(e) for e in missing):
             from concurrent.futures import ThreadPoolExecutor
@@ -211,7 +244,8 @@ class FingerprintIndex:
                 got = loaded.get(e.name)
                 if isinstance(got, LibraryError):
                     raise got
-                out[e.name] = self._cache.put(e, got) if got is not None else self._cache.get(e)
+                n = notch.get(e.name, 0)
+                out[e.name] = self._cache.put(e, got, n) if got is not None else self._cache.get(e, n)
             except LibraryError as exc:
                 self._skip(e, exc)
         return out
@@ -280,13 +314,22 @@ class FingerprintIndex:
             }
         # Crops are searched in their stored order against every fingerprint first; the other orientations
         # (a full search each) only when no fingerprint matched that way.
-        results = {e.name: match_query(query, self._cache.get(e), match=self.match, orientation_fallback=False) for e in shortlist}
+        notch = self.notch
+        results = {
+            e.name: match_query(query, held[e.name], match=self.match, orientation_fallback=False) for e in shortlist
+        }
         if not any(r.is_match for r in results.values()):
             for entry in shortlist:
                 if results[entry.name].search == "crop" and all(crop_plan(query.shape, entry.shape, match=self.match)):
-                    results[entry.name] = match_query(query, self._cache.get(entry), match=self.match)
+                    results[entry.name] = match_query(query, held[entry.name], match=self.match)
         candidates = [
-            {"device": e.name, **results[e.name].to_dict(), **({"digest_z": z[e.name]} if z else {})} for e in shortlist
+            {
+                "device": e.name,
+                **results[e.name].to_dict(),
+                "axis_notch": notch.get(e.name, 0),  # >0: another body of its camera model is enrolled
+                **({"digest_z": z[e.name]} if z else {}),
+            }
+            for e in shortlist
         ]
         candidates.sort(key=lambda c: c["pce"], reverse=True)
         return SearchOutcome(
