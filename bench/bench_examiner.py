@@ -154,6 +154,11 @@ def main() -> None:
         rows[name] = value
         print(json.dumps({name: value}), flush=True)
 
+    # An installed package has its bytecode compiled; Python writes it at the first import unless
+    # PYTHONDONTWRITEBYTECODE is set (as in some sandboxes), where every run would compile the modules again.
+    for tree in filter(None, (REPO, args.baseline)):
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(tree).resolve() / "camforensics")], check=True)
+    rows["conditions"]["bytecode"] = "compiled (python -m compileall) in each tree before the runs"
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         env["CAMFORENSICS_REPORTS"] = str(tmp / "reports")
