@@ -56,11 +56,7 @@ def test_a_one_photo_command_computes_its_residual_ahead_and_takes_it(command, d
         claimed.append(got is not None)
         return got
 
-    import camforensics.pipelines.extract as extract_pipeline
-    import camforensics.pipelines.identify as identify_pipeline
-
-    monkeypatch.setattr(extract_pipeline, "claim_residual", recorded)
-    monkeypatch.setattr(identify_pipeline, "claim_residual", recorded)
+    monkeypatch.setattr(ahead, "claim_residual", recorded)  # residual_of claims through it
     report = tmp_path / "r.json"
     if command == "extract":
         args = ["extract", str(photo), "-o", str(tmp_path / "out"), "--no-png", "-r", str(report)]

@@ -5,8 +5,8 @@ A one-photo ``identify`` or ``extract`` decodes its photo in a background thread
 camera-model attribution, all on one core, while the other had nothing to do. :func:`start_residual` computes it
 in another background thread as soon as the pixels are there (identify meanwhile computes the grey intensities its
 search needs on the thread that waits for it);
-the run takes it with :func:`claim_residual`, for the very same pixel array and parameters only (the same function
-on the same input: the same residual), and otherwise computes its own.
+the run takes it with :func:`claim_residual` (through :func:`residual_of`), for the very same pixel array and
+parameters only (the same function on the same input: the same residual), and otherwise computes its own.
 """
 
 from __future__ import annotations
@@ -57,3 +57,14 @@ def claim_residual(pixels: np.ndarray, params: ResidualParams) -> np.ndarray | N
     if "error" in box:
         raise box["error"]
     return box["residual"]
+
+
+def residual_of(pixels: np.ndarray, params: ResidualParams, device: str) -> np.ndarray:
+    """The residual of ``pixels``: the one started ahead for this very array (numpy engine, ``device`` "cpu"), else
+    computed now by ``device``'s engine."""
+    ahead = claim_residual(pixels, params) if device == "cpu" else None
+    if ahead is not None:
+        return ahead
+    from camforensics.pipelines.device import residual_extractor
+
+    return residual_extractor(device)(pixels, params=params)

@@ -16,8 +16,7 @@ from camforensics.core.params import ResidualParams
 from camforensics.errors import CamforensicsError
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.safety import temporaries_swept, unique_stems
-from camforensics.pipelines.ahead import claim_residual
-from camforensics.pipelines.device import residual_extractor
+from camforensics.pipelines.ahead import residual_of
 from camforensics.pipelines.batch import gather_inputs, run_tasks
 from camforensics.pipelines.executor import IN_PROCESS, Execution
 from camforensics.reports.atomic import atomic_open, atomic_write_bytes
@@ -69,8 +68,7 @@ def extract_one(path: Path, setup: ExtractSetup, record: dict[str, Any]) -> None
 def _extract_one(path: Path, setup: ExtractSetup, record: dict[str, Any], drawer: Any) -> None:
     img = load_image(path, max_pixels=setup.max_pixels)
     record["input"] = img.info.to_dict()
-    ahead = claim_residual(img.pixels, setup.params) if setup.device == "cpu" else None  # started once decoded
-    w = ahead if ahead is not None else residual_extractor(setup.device)(img.pixels, params=setup.params)
+    w = residual_of(img.pixels, setup.params, setup.device)  # started once decoded, where it was
     base = Path(setup.out_dir) / f"{setup.stems.get(str(path), path.stem)}_{img.info.sha256[:8]}"
     outputs: dict[str, str] = {}
     rms = None

@@ -18,9 +18,8 @@ from camforensics.inference.registry import LoadedModel
 from camforensics.io.images import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from camforensics.io.jpeg_signature import read_jpeg_signature
 from camforensics.io.library import FingerprintLibrary
-from camforensics.pipelines.ahead import claim_residual
+from camforensics.pipelines.ahead import residual_of
 from camforensics.pipelines.batch import gather_inputs, run_tasks
-from camforensics.pipelines.device import residual_extractor
 from camforensics.pipelines.executor import IN_PROCESS, Execution
 from camforensics.pipelines.model_choice import ModelChoice
 from camforensics.pipelines.search import FingerprintIndex, LibraryListing, SearchParams
@@ -161,8 +160,7 @@ def fused_threshold(model: LoadedModel | LoadedPanel | None) -> float | None:
 def prnu_one(img: LoadedImage, setup: IdentifySetup, index: FingerprintIndex, record: dict[str, Any]) -> None:
     """The PRNU part of :func:`identify_one`: rank the library's fingerprints by PCE and decide."""
     grey = to_grey(img.pixels)  # while a residual started ahead may still be computed
-    ahead = claim_residual(img.pixels, setup.residual) if setup.device == "cpu" else None  # started once decoded
-    residual = ahead if ahead is not None else residual_extractor(setup.device)(img.pixels, params=setup.residual)
+    residual = residual_of(img.pixels, setup.residual, setup.device)  # started once decoded, where it was
     outcome = index.rank(residual, grey)
     candidates = outcome.candidates
     # Each candidate carries its own threshold: match.threshold for a same-size search, raised for the offsets,
