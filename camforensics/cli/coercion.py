@@ -35,20 +35,21 @@ def _as_str(value: Any, param: Any, ctx: Any, info: Any) -> Any:
     raise _Unsure
 
 
-def _as_int(value: Any, param: Any, ctx: Any, info: Any) -> Any:
-    if type(value) is int:
-        return value
-    if type(value) is str and _INT.match(value):
-        return int(value)
-    raise _Unsure
+def _as_number(kind: type, literal: re.Pattern[str]) -> Callable[..., Any]:
+    """The converter to ``kind`` (int or float) of a value of that type or a str in the plain ``literal`` form."""
+
+    def convert(value: Any, param: Any, ctx: Any, info: Any) -> Any:
+        if type(value) is kind:
+            return value
+        if type(value) is str and literal.match(value):
+            return kind(value)
+        raise _Unsure
+
+    return convert
 
 
-def _as_float(value: Any, param: Any, ctx: Any, info: Any) -> Any:
-    if type(value) is float:
-        return value
-    if type(value) is str and _FLOAT.match(value):
-        return float(value)
-    raise _Unsure
+_as_int = _as_number(int, _INT)
+_as_float = _as_number(float, _FLOAT)
 
 
 def _as_bool(value: Any, param: Any, ctx: Any, info: Any) -> Any:
