@@ -99,7 +99,7 @@ def test_one_photo_command_imports_neither_pydantic_nor_other_commands(tmp_path)
         f"sys.argv = ['camforensics', 'extract', {str(tmp_path / 'missing.jpg')!r}, '-o', {str(tmp_path / 'out')!r}, "
         "'--sigma0', '2.5', '--max-pixels', '1000', '-j', '1', '-q']\n"
         "try:\n"
-        "    main()\n"
+        "    main(leave=False)\n"
         "except SystemExit:\n"
         "    pass\n"
         "print('LOADED', sorted(m for m in sys.modules if m.startswith(('pydantic', 'camforensics.cli.'))))\n"

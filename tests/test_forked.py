@@ -78,6 +78,35 @@ def test_the_helper_runs_calls_side_by_side_and_reports_their_errors(tmp_path):
     assert out["left"] == []
 
 
+def test_a_helper_given_no_call_is_killed_at_once_not_waited_for(tmp_path):
+    out = _run(
+        """
+        import json, os, time
+        from camforensics.runtime import forked
+        forked.idle_cores = lambda: 1
+        helper = forked.start("t", prepare=lambda: time.sleep(60))  # still preparing when the run drops it
+        assert forked.started("t") and not forked.started("other")
+        t = time.perf_counter()
+        forked.discard("t")
+        print(json.dumps({"sid": os.getsid(0), "waited": time.perf_counter() - t, "started": forked.started("t"),
+                          "alive": os.path.exists(f"/proc/{helper.pid}")}))
+        """,
+        tmp_path,
+    )
+    assert out["waited"] < 10 and not out["started"] and not out["alive"]
+
+
+def test_early_start_guesses_only_an_extract_that_draws():
+    from camforensics.cli import early
+    from camforensics.core import figures
+
+    assert early.DRAWING_HELPER == figures.DRAWING_HELPER
+    for argv in (["camforensics"], ["camforensics", "identify", "a.jpg"], ["camforensics", "extract"],
+                 ["camforensics", "extract", "a.jpg", "-o", "o", "--no-png"], ["camforensics", "extract", "--help"],
+                 ["camforensics", "extract", "a.jpg", "-o", "o", "--resume"]):  # fmt: skip
+        assert early.start_early(argv) is False, argv  # refused before any fork
+
+
 def test_idle_cores_counts_this_process():
     assert 0 <= forked.idle_cores() < len(os.sched_getaffinity(0))  # this process runs: one core is not idle
 
@@ -116,6 +145,17 @@ def recorded(self):
     used.append(len(self.children))
     close(self)
 forked.Helper.close = recorded
+starts = []
+start = forked.start
+def recorded_start(name, **kwargs):
+    helper = start(name, **kwargs)
+    starts.append(["typer" in sys.modules, helper is not None])  # forked before the command line was read?
+    return helper
+forked.start = recorded_start
+import camforensics.runtime.leave as ending
+def leave(code=0):
+    raise SystemExit(code)  # back here, to look at what is left
+ending.leave = leave
 sys.argv = ["camforensics", "extract", {src!r}, "-o", "out", "-r", "r.json", "-q"]
 try:
     runpy.run_module("camforensics", run_name="__main__")
@@ -128,7 +168,7 @@ def session(pid):
         return None
 left = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid() and session(int(p)) == os.getsid(0)]
 report = json.loads(Path("r.json").read_text())
-print(json.dumps({{"sid": os.getsid(0), "code": code, "used": used, "left": left, "result": report["results"][0],
+print(json.dumps({{"sid": os.getsid(0), "code": code, "used": used, "starts": starts, "left": left, "result": report["results"][0],
                   "pngs": sorted(p.name for p in Path("out").glob("*.png"))}}))
 """
 
@@ -142,6 +182,8 @@ def test_pictures_drawn_in_the_helper_equal_those_drawn_in_process(device_tree, 
 
     out = _run(_EXTRACT.format(mode="ok", src=str(_photo(device_tree))), tmp_path)
     assert out["code"] == 0 and out["used"] == [2] and out["left"] == []  # both pictures drawn by the helper
+    starts = out["starts"]  # forked before typer was imported (camforensics.cli.early), once
+    assert starts[0] == [False, True] and not any(started for _, started in starts[1:])
     here = extract_residuals([_photo(device_tree)], tmp_path / "here")  # this process has threads: no helper
     ours = next(iter(here.iter_results()))["outputs"]
     for key in ("residual_png", "spectrum_png"):

@@ -71,7 +71,7 @@ def test_help_imports_no_heavy_module():
         "for argv in (['camforensics', '--help'], ['camforensics', 'identify', '--help'], ['camforensics', 'report', '--help']):\n"
         "    sys.argv = argv\n"
         "    try:\n"
-        "        main()\n"
+        "        main(leave=False)\n"
         "    except SystemExit:\n"
         "        pass\n"
         "print('HEAVY', sorted(m for m in ('numpy', 'torch', 'onnxruntime', 'matplotlib', 'sklearn', 'skimage', 'scipy') if m in sys.modules))\n"

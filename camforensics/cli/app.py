@@ -138,14 +138,27 @@ def _root(
     """camforensics: source-camera forensics for labs. Every command writes a JSON report."""
 
 
-def main() -> None:
-    from camforensics.runtime.heap import retain_freed_memory
-
-    retain_freed_memory()  # large arrays reused instead of fresh pages per image (camforensics.runtime.heap)
+def main(*, leave: bool = True) -> None:
+    """The ``camforensics`` program: runs the command line in ``sys.argv``; then, with ``leave``, ends the process
+    without the interpreter's teardown once its results are out (:func:`camforensics.runtime.leave.leave`), else
+    raises the command's ``SystemExit`` (a caller that goes on afterwards: pass ``leave=False``)."""
     import sys
 
+    from camforensics.cli.early import start_early
+    from camforensics.runtime import leave as ending
+    from camforensics.runtime.heap import retain_freed_memory
+
+    start_early(sys.argv)  # where ``python -m camforensics`` did not already (a console script imported typer first)
+    retain_freed_memory()  # large arrays reused instead of fresh pages per image (camforensics.runtime.heap)
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is shown as \xHH, never a traceback
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
-    app.run_one(sys.argv[1] if len(sys.argv) > 1 else None)
+    try:
+        app.run_one(sys.argv[1] if len(sys.argv) > 1 else None)
+    except SystemExit as exc:
+        if not leave:
+            raise
+        ending.leave(exc.code)
+    if leave:
+        ending.leave(0)

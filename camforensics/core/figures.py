@@ -93,10 +93,16 @@ def drawing_process_started(wanted: bool = True) -> Iterator[bool]:
     (:func:`camforensics.runtime.forked.start`): it imports matplotlib on the second core while this process reads
     the photo and computes its residual, and the pictures are then drawn there (:func:`drawing_process`). For a
     one-photo command, before it starts threads; yields False where it could not fork (the pictures are then drawn
-    here). On leaving, the process is closed if nothing claimed it."""
+    here). On leaving, the process is closed if nothing claimed it.
+
+    A process the program forked for it before reading its command line
+    (:func:`camforensics.cli.early.start_early`) is kept where ``wanted``, and ended (killed: it has no call to
+    finish) where not."""
     from camforensics.runtime import forked
 
-    started = wanted and forked.start(DRAWING_HELPER, prepare=_prepare_drawing) is not None
+    if not wanted:
+        forked.discard(DRAWING_HELPER)
+    started = wanted and (forked.started(DRAWING_HELPER) or forked.start(DRAWING_HELPER, prepare=prepare_drawing) is not None)
     try:
         yield started
     finally:
@@ -104,7 +110,7 @@ def drawing_process_started(wanted: bool = True) -> Iterator[bool]:
             forked.discard(DRAWING_HELPER)
 
 
-def _prepare_drawing() -> None:
+def prepare_drawing() -> None:
     """What the drawing process does while it waits: import matplotlib, build both figures' frames (not drawn:
     a first draw before the data took 0.2 s of CPU, beside the residual, to save 0.05 s after it)."""
     import_for_drawing()

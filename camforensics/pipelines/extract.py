@@ -82,8 +82,9 @@ def _extract_one(path: Path, setup: ExtractSetup, record: dict[str, Any], drawer
 
             name, digest = path.name, img.info.sha256
             if drawer is not None:
+                db = helpers.submit(figures.spectrum_db, w)  # FFTs (the GIL let go) while the view is taken
                 drawn = drawer.submit(figures.draw_residual, figures.residual_view(w), name=name, sha256=digest)
-                spectrum = drawer.submit(figures.spectrum_figure, None, name=name, sha256=digest, db=figures.spectrum_db(w))
+                spectrum = drawer.submit(figures.spectrum_figure, None, name=name, sha256=digest, db=db.result())
                 rms = _rms(w)  # while the pictures are drawn
                 residual_png, spectrum_png = drawer.result(drawn), drawer.result(spectrum)
             else:

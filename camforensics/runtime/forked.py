@@ -10,8 +10,9 @@ its error as a :class:`~camforensics.errors.CamforensicsError` that names it (a 
 
 No process outlives its parent's use of it: the helper and its children ignore Ctrl-C (the parent decides), the
 helper waits for its children and exits when the parent closes its end of the job pipe (:meth:`Helper.close`,
-which then waits for it), or when the parent dies (the pipe's end closes with it). The children exit after their
-call. Helpers started and never claimed are closed when the interpreter exits, or by :func:`discard`.
+which then waits for it; a helper given no call is killed at once: it has nothing to finish), or when the parent
+dies (the pipe's end closes with it). The children exit after their call. Helpers started and never claimed are
+closed when the interpreter exits, or by :func:`discard`.
 
 Nothing here knows about pictures: the caller says what to prepare and what to call.
 """
@@ -100,19 +101,24 @@ class Helper:
         if self.closed or os.getpid() != self.owner:
             return
         self.closed = True
+        if self._next == 0:  # given no call: nothing to finish (it may still be preparing)
+            self._kill()
         if self._writer is not None:
             self._writer.join(timeout=2.0)
             if self._writer.is_alive():  # the helper takes no job (still importing, or stuck): end it
-                try:
-                    os.kill(self.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                self._kill()
         for fd in [self._jobs, *self._results]:
             try:
                 os.close(fd)
             except OSError:
                 pass
         self._reap(block=True)
+
+    def _kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     def _reap(self, *, block: bool) -> str:
         try:
@@ -181,6 +187,12 @@ def start(name: str, *, prepare: Callable[[], object] | None = None, slots: int 
     if len(_HELPERS) == 1:
         atexit.register(_close_all)
     return helper
+
+
+def started(name: str) -> bool:
+    """Whether a helper registered as ``name`` was started by this process and not claimed yet."""
+    helper = _HELPERS.get(name)
+    return helper is not None and helper.owner == os.getpid()
 
 
 def claim(name: str) -> Helper | None:
