@@ -116,3 +116,27 @@ def test_manifest_decision_and_metrics_are_typed_with_defaults_for_absent_member
     assert list(m.splits) == ["validation"]  # members that are not per-split figures are left out
     assert m.split("validation").image_accuracy == 0.9 and m.split("validation").auc["siamese"] == 0.8
     assert m.split("test").image_accuracy is None and m.split("test").auc == {}
+
+
+def test_sessions_sleep_between_operators_and_give_the_outputs_of_spinning_ones():
+    import onnxruntime as ort
+
+    from camforensics.inference.session import new_session
+
+    model = Path(__file__).resolve().parents[1] / "models" / "attributor-hp.onnx"
+    if not model.is_file():
+        pytest.skip("the shipped attributor is not in this tree")
+    data = model.read_bytes()
+    ours = new_session(data, device="cpu", threads=2)
+    assert ours.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    spinning = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+    inp = ours.get_inputs()[0]
+    shape = [16, 3, 64, 64]  # 16 patches of the manifest's 64 x 64
+    batch = np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)
+    a = ours.run(None, {inp.name: batch})[0]
+    b = spinning.run(None, {inp.name: batch})[0]
+    assert a.dtype == b.dtype and np.array_equal(a, b)

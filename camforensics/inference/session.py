@@ -62,6 +62,10 @@ def new_session(model: bytes, *, device: str = "auto", threads: int = 0):
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(threads)
     options.inter_op_num_threads = 1
+    # Its threads sleep between operators instead of spinning: a command runs its own threads beside the model
+    # (the residual, the correlations), and spinning took their cores (one-photo identify: the attribution and the
+    # residual beside it 1.10-1.27 -> 0.83-0.94 s of CPU, the same outputs; tests/test_inference.py).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: a missing CUDA library is reported through get_providers()
     providers = providers_for(device)
