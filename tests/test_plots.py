@@ -112,3 +112,26 @@ def test_a_drawing_command_skips_matplotlib_s_property_docstrings_but_leaves_a_u
     theirs = subprocess.run([sys.executable, "-c", code.format(first="import matplotlib.lines\n")], capture_output=True,
                             text=True, timeout=120)  # fmt: skip
     assert theirs.stdout.split() == ["True", "False"], theirs.stderr
+
+
+@pytest.mark.parametrize("shape,side", [((600, 1300), 256), ((99, 77), 512), ((5000, 600), 100), ((1030, 1540), 512)])
+def test_spectrum_db_a_few_tiles_at_a_time_equals_all_tiles_at_once_bit_for_bit(shape, side):
+    """The tiles transformed a few at a time (reused buffers) give the bits of the batch of all tiles at once."""
+    from camforensics.core.figures import spectrum_db
+    from camforensics.runtime import fft
+
+    w = np.random.default_rng(3).normal(0, 3, shape).astype(np.float32)
+    s = min(side, *shape)
+    ny, nx = shape[0] // s, shape[1] // s
+    rows = min(ny, -(-48 // nx))
+    tiles = w[: rows * s, : nx * s].reshape(rows, s, nx, s).swapaxes(1, 2).reshape(-1, s, s)[:48].copy()
+    tiles -= tiles.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(np.float32)
+    half = fft.rfft2(tiles, workers=-1)
+    p = np.square(half.real)
+    p += np.square(half.imag)
+    power = p.sum(axis=0, dtype=np.float64) / len(tiles)
+    full = np.empty((s, s), np.float64)
+    nh = power.shape[1]
+    full[:, :nh] = power
+    full[:, nh:] = power[(-np.arange(s)) % s][:, s - np.arange(nh, s)]
+    assert np.array_equal(spectrum_db(w, side=side), 10.0 * np.log10(np.fft.fftshift(full) + 1e-12))

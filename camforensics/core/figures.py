@@ -221,13 +221,20 @@ def prepare_residual_figure(what: str = "noise residual", *, draw: bool = True) 
     _RESIDUAL_BLANKS[what] = blank
 
 
+# Tiles of :func:`spectrum_db` transformed together: their copies, spectra and powers (about 10 MB for tiles of
+# 512) are reused for the next group, not fresh memory for all 48 at once (about 100 MB, which a fresh process
+# paid for in page faults: 0.25 -> 0.09 s for a 12 MP residual).
+_SPECTRUM_TILES_AT_ONCE = 4
+
+
 def spectrum_db(w: np.ndarray, *, side: int = 512) -> np.ndarray:
     """Mean power spectrum in dB of the ``side`` x ``side`` tiles of ``w`` (Welch-style, at most 48 tiles, row by
     row; zero frequency centred): periodic artefacts (JPEG 8x8 blocks, colour filter array) stand out of the
     averaged noise floor.
 
-    The tiles are transformed together by one real FFT (float32, every core); the other half plane is the mirror
-    image of the half computed (``P(-u, -v) = P(u, v)`` for a real tile).
+    The tiles are transformed a few at a time by one real FFT (float32, every core), their powers summed in float64
+    tile after tile; the other half plane is the mirror image of the half computed (``P(-u, -v) = P(u, v)`` for a
+    real tile).
     """
     from camforensics.runtime import fft
 
@@ -235,14 +242,23 @@ def spectrum_db(w: np.ndarray, *, side: int = 512) -> np.ndarray:
     side = min(side, a.shape[0], a.shape[1])
     ny, nx = a.shape[0] // side, a.shape[1] // side
     rows = min(ny, -(-48 // nx))
-    tiles = a[: rows * side, : nx * side].reshape(rows, side, nx, side).swapaxes(1, 2).reshape(-1, side, side)[:48]
-    if np.may_share_memory(tiles, a):  # one tile of the whole array is a view of it: never centred in place
-        tiles = tiles.copy()
-    tiles -= tiles.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(np.float32)
-    half = fft.rfft2(tiles, workers=-1)
-    p = np.square(half.real)
-    p += np.square(half.imag)  # |F|^2 of each tile in float32, summed over the tiles in float64
-    power = p.sum(axis=0, dtype=np.float64) / len(tiles)
+    grid = a[: rows * side, : nx * side].reshape(rows, side, nx, side).swapaxes(1, 2).reshape(-1, side, side)
+    n_tiles = min(len(grid), 48)
+    power = None
+    tiles = np.empty((min(_SPECTRUM_TILES_AT_ONCE, n_tiles), side, side), np.float32)
+    for t0 in range(0, n_tiles, len(tiles)):
+        group = tiles[: min(len(tiles), n_tiles - t0)]
+        np.copyto(group, grid[t0 : t0 + len(group)])  # never centred in place: a tile may be a view of ``w``
+        group -= group.mean(axis=(1, 2), keepdims=True, dtype=np.float64).astype(np.float32)
+        half = fft.rfft2(group, workers=-1)
+        p = np.square(half.real)
+        p += np.square(half.imag)  # |F|^2 of each tile in float32
+        for tile_power in p:  # summed in float64 in tile order
+            if power is None:
+                power = tile_power.astype(np.float64)
+            else:
+                power += tile_power
+    power /= n_tiles
     full = np.empty((side, side), np.float64)
     nh = power.shape[1]
     full[:, :nh] = power
