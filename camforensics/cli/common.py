@@ -76,6 +76,9 @@ def read_ahead(
     :func:`check_outputs`: it reads the input."""
     if not one_photo_here(paths, workers=workers, scheduler=scheduler, resume=resume):
         return
+    import cv2  # noqa: F401 - the decoder's modules imported here, not in the reading thread: there their imports
+    from PIL import Image  # noqa: F401 - took turns for the GIL with this thread's, and the decoding started later
+
     from camforensics.io.images import prefetch_image
     from camforensics.runtime import heap
 
