@@ -209,3 +209,19 @@ def test_evaluate_anonymization_table_wraps_names_instead_of_cutting_them(monkey
     cells = [line.split("│") for line in text.splitlines() if line.startswith("│")]
     first = "".join(c[1].strip() for c in cells)
     assert first.startswith(method)  # the method name wrapped over lines, every character kept
+
+
+def test_the_command_line_s_consoles_are_made_on_first_use_and_print_as_rich_does():
+    import io
+
+    from rich.console import Console
+
+    from camforensics.cli.common import LazyConsole, real_console
+
+    lazy = LazyConsole(file=io.StringIO(), width=40, highlight=False, soft_wrap=True)
+    assert lazy._console is None  # nothing made (nor rich imported for it) before the first use
+    plain = Console(file=io.StringIO(), width=40, highlight=False, soft_wrap=True)
+    for console in (lazy, plain):
+        console.print("[bold]1 of 1[/] extracted, written to [x]", markup=True)
+    assert isinstance(real_console(lazy), Console) and real_console(plain) is plain
+    assert real_console(lazy).file.getvalue() == plain.file.getvalue()
