@@ -71,3 +71,20 @@ def test_the_program_leaves_with_its_report_and_output_complete(device_tree, tmp
                              capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False,
                              env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})  # fmt: skip
     assert missing.returncode != 0 and missing.stderr  # a refusal keeps its status and its words
+
+
+def test_a_journal_never_closed_keeps_its_records_when_the_program_leaves(tmp_path):
+    res = _python(
+        """
+        from camforensics.reports.journal import Journal
+        from camforensics.runtime.leave import leave
+        j = Journal("run.partial.jsonl", command="extract", parameters={})
+        for i in range(3):
+            j.append({"path": f"p{i}", "status": "ok"}, stamp=None)
+        leave(2)  # a fatal error mid-run: nobody closed the journal
+        """,
+        tmp_path,
+    )
+    assert res.returncode == 2, res.stderr
+    lines = (tmp_path / "run.partial.jsonl").read_text().splitlines()
+    assert [json.loads(x)["result"]["path"] for x in lines if json.loads(x)["record"] == "result"] == ["p0", "p1", "p2"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,9 @@ class Journal:
             header = {"record": "journal", "schema": JOURNAL_SCHEMA, "version": JOURNAL_VERSION, "command": command,
                       "parameters": self.parameters}
             self._write(header)
+        # Flushed at interpreter exit even if never closed (a run stopped by a fatal error): the program ends without
+        # finalising objects (camforensics.runtime.leave), where an unclosed file's buffer would be lost.
+        weakref.finalize(self, _flush_quietly, self._fh)
         self.session_start = self._fh.tell()
         self._write({"record": "session", "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         self.sync()
@@ -222,3 +226,12 @@ class Journal:
         """Close and delete the journal (after the final report was written)."""
         self.close()
         self.path.unlink(missing_ok=True)
+
+
+def _flush_quietly(fh: Any) -> None:
+    """Flush ``fh`` unless it is closed."""
+    try:
+        if not fh.closed:
+            fh.flush()
+    except (OSError, ValueError):
+        pass
