@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 ROWS: list[tuple[str, float, float]] = []
 
 
-def timed(label: str, fn, *args, **kwargs):  # noqa: ANN001, ANN201 - any call
+def timed(label: str, fn, *args, **kwargs):  # any call
     t, c = time.perf_counter(), time.process_time()
     out = fn(*args, **kwargs)
     ROWS.append((label, time.perf_counter() - t, time.process_time() - c))

@@ -51,7 +51,12 @@ def leave(code: object = 0) -> NoReturn:
     ``SystemExit(code)`` instead (the interpreter's own exit) where they cannot all be done."""
     status = exit_status(code)
     shutdown = getattr(threading, "_shutdown", None)
-    if status is None or shutdown is None or threading.current_thread() is not threading.main_thread() or not _flushed():
+    if (
+        status is None
+        or shutdown is None
+        or threading.current_thread() is not threading.main_thread()
+        or not _flushed()
+    ):
         raise SystemExit(code)
     shutdown()  # the non-daemon threads, and the pools of concurrent.futures
     atexit._run_exitfuncs()
