@@ -198,3 +198,14 @@ def test_a_failed_picture_is_the_file_error_and_leaves_no_process(device_tree, t
     assert out["result"]["status"] == "error"
     error = json.dumps(out["result"])
     assert ("RuntimeError: no ink left" in error) if mode == "raise" else ("stopped before returning" in error)
+
+
+def test_the_installed_script_and_python_m_share_the_early_entry():
+    """The installed ``camforensics`` script starts where ``python -m camforensics`` does (the test above runs the
+    latter): the early fork happens before typer is imported for both."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["camforensics"] == "camforensics.cli.entry:main"
+    assert "camforensics.cli.entry import main" in (root / "camforensics" / "__main__.py").read_text()

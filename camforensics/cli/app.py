@@ -148,7 +148,7 @@ def main(*, leave: bool = True) -> None:
     from camforensics.runtime import leave as ending
     from camforensics.runtime.heap import retain_freed_memory
 
-    start_early(sys.argv)  # where ``python -m camforensics`` did not already (a console script imported typer first)
+    start_early(sys.argv)  # where the program's entry (camforensics.cli.entry) did not already: a caller of main()
     retain_freed_memory()  # large arrays reused instead of fresh pages per image (camforensics.runtime.heap)
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is shown as \xHH, never a traceback
         reconfigure = getattr(stream, "reconfigure", None)
