@@ -6,9 +6,12 @@ preprocessors and architectures), trained independently of the judges that later
 preprocessors or architectures). What the literature proposes for *targeted* transfer is available, and what the
 measurements kept is the default (docs/algorithms.md, docs/models.md):
 
-- loss: cross-entropy of the patches toward the target (``loss="ce"``, default) or the simple logit loss (Zhao,
-  Liu, Larson 2021; ``"logit"``: raise the target's raw score). On these small forensic CNNs the raw scores of all
-  classes rise together and the logit loss did not even fool the white-box surrogate;
+- loss: the judges' decision rule (``loss="judge"``, the refinement's default): the margin of the target's mean
+  patch log-probability over the best other class's, over the patches read in one graph (the judges name the top-1
+  of that mean); the cross-entropy of the patches toward the target (``"ce"``, this function's default), a per-patch
+  margin (``"margin"``) or the simple logit loss (Zhao, Liu, Larson 2021; ``"logit"``: raise the target's raw
+  score). On these small forensic CNNs the raw scores of all classes rise together and the logit loss did not even
+  fool the white-box surrogate;
 - momentum (MI-FGSM, Dong et al. 2018; ``momentum``, default 0): the L1-normalised gradient is accumulated and the
   step is its sign;
 - the step's geometry (``norm``): ``linf`` takes sign steps (FGSM's, which spend the same change on every pixel),
@@ -21,8 +24,10 @@ measurements kept is the default (docs/algorithms.md, docs/models.md):
   random grid shifts in multiples of ``shift`` pixels (default 0: these CNNs read the exact pixel phase, and
   shifted grids kept even the white-box surrogate from the target);
 - translation invariance (Dong et al. 2019): the gradient smoothed by a ``ti``-wide Gaussian (default 0: off);
-- an ensemble: every surrogate's gradient is normalised to unit mean magnitude before they are summed, so no
-  surrogate dominates by the scale of its scores;
+- an ensemble: every surrogate's gradient is normalised to unit mean magnitude and multiplied by its weight
+  (``weights``, default 1 each) before they are summed, so no surrogate dominates by the scale of its scores;
+- with ``cover``, the patches a step reads are drawn among the covered ones only (``sample_cover``; the others get
+  no step, so their gradient would be wasted);
 - the JPEG save: with ``jpeg`` (the encoder-decoder of the output: the target's quantization tables), every step reads
   the surrogates on the JPEG-decoded image and passes the gradient straight through the quantizer (BPDA, Athalye
   et al. 2018), so the perturbation that survives the save is what is optimised.
@@ -269,6 +274,7 @@ def transfer_attack(
     tables: Any = None,
     weights: Sequence[float] | None = None,
     sample_cover: bool = True,
+    confidence: float = MARGIN,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The attacked uint8 RGB image (``|out - in| <= round(epsilon)`` inside the window, unchanged outside) and a
     record of the surrogates' verdicts on the window before and after (after the JPEG save with ``jpeg``).
@@ -288,11 +294,13 @@ def transfer_attack(
     window : int
         Side of the centred window attacked (0: the whole image).
     loss : str
-        ``ce`` (lower the target's cross-entropy) or ``logit`` (raise its raw score).
+        ``ce`` (lower the target's cross-entropy), ``margin`` (per patch), ``judge`` (the margin of the mean patch
+        log-probability: the judges' rule) or ``logit`` (raise its raw score).
     step : float, optional
         Step per iteration, grey levels (default ``max(1.6 epsilon / iterations, epsilon / 8)``).
     patches_per_step : int
-        Random patches each surrogate reads per step (0: all of them).
+        Random patches each surrogate reads per step (0: all of them; with ``cover`` and ``sample_cover``, drawn
+        among the covered patches).
     ti : int
         Width of the Gaussian smoothing the gradient (translation invariance; 0: none; odd).
     cover : int
@@ -317,6 +325,12 @@ def transfer_attack(
         ``tables``.
     tables : JpegTables, optional
         The target's quantization tables and subsampling (``domain="dct"``): those ``jpeg`` saves with.
+    weights : sequence of float, optional
+        One weight >= 0 per surrogate (not all 0): its share of the summed normalised gradients (default 1 each).
+    sample_cover : bool
+        With ``cover``: the patches a step reads are drawn among the covered ones (False: from the whole grid).
+    confidence : float
+        The margin losses stop pushing once the target leads the best other class by this (log-probability).
 
     Raises
     ------
@@ -408,7 +422,7 @@ def transfer_attack(
                 mean_lp = torch.cat([_scores(s, p[j : j + BATCH], "ce") for j in range(0, n, BATCH)]).mean(0)
                 other = mean_lp.clone()
                 other[label] = -float("inf")
-                obj = (other.max() - mean_lp[label]).clamp(min=-MARGIN)
+                obj = (other.max() - mean_lp[label]).clamp(min=-confidence)
                 (gs,) = torch.autograd.grad(obj, xs) if obj.requires_grad else (torch.zeros_like(x0),)
             else:
                 gs = torch.zeros_like(x0)
@@ -417,7 +431,7 @@ def transfer_attack(
                     if loss == "margin":  # the best other class's log-probability over the target's (Carlini-Wagner)
                         other = sc.clone()
                         other[:, label] = -float("inf")
-                        obj = (other.max(1).values - sc[:, label]).clamp(min=-MARGIN).sum() / n
+                        obj = (other.max(1).values - sc[:, label]).clamp(min=-confidence).sum() / n
                     else:
                         obj = -sc[:, label].sum() / n
                     (gj,) = torch.autograd.grad(obj, xs, retain_graph=j + BATCH < n)
