@@ -302,6 +302,10 @@ def test_judge_loss_moves_the_mean_patch_decision(surrogates, photo):
                                patches_per_step=0, dih4=False, psnr_floor=None)  # fmt: skip
     assert rec["loss"] == "judge" and "decision rule" in rec["attack"]
     assert margin(out) > margin(photo) + 0.1
+    # a margin already past the confidence asked is not pushed: nothing changes
+    still, _ = transfer_attack(photo, [s], target=IXUS, epsilon=6, iterations=2, window=0, loss="judge",
+                               patches_per_step=0, dih4=False, psnr_floor=None, confidence=-100.0)  # fmt: skip
+    assert np.array_equal(still, photo)
 
 
 def test_default_ensemble_follows_the_manifest_weights(tmp_path):
