@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 KEYS = {"loss": str, "epsilon": float, "iterations": int, "step": float, "patches_per_step": int, "ti": int,
         "cover": int, "psnr_floor": float, "momentum": float, "jpeg": int, "shift": int, "dih4": int, "norm": str,
-        "domain": str}  # fmt: skip
+        "domain": str, "surrogates": str, "weights": str, "sample_cover": int, "confidence": float}  # fmt: skip
 
 
 def parse_config(text: str) -> tuple[str, dict]:
@@ -77,9 +77,9 @@ def main() -> None:
     import torch
 
     from camforensics.core.quality import psnr
-    from camforensics.inference.attribution import AttributionParams
+    from camforensics.inference.attribution import AttributionParams, attribute_pixels
     from camforensics.io.images import load_image
-    from camforensics.pipelines.anonymize.judges import judge_panel, top1
+    from camforensics.pipelines.anonymize.judges import judge_panel
     from camforensics.pipelines.anonymize.refine import refine_options
     from camforensics.pipelines.anonymize.transplant import jpeg_round_trip, transplant_options
     from camforensics.training.transfer import transfer_attack
@@ -87,9 +87,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     judges = judge_panel("all", None, threads=args.threads).load()
     chosen = held_out_items(args.data, judges)[0][:: args.every]
-    surrogates = refine_options(args.surrogates).load()
+    opts_s = refine_options(args.surrogates)
+    surrogates = dict(zip((r.name for r in opts_s.surrogates), opts_s.load()))
     configs = [("transplant", None)] + [parse_config(c) for c in args.config]
-    params = AttributionParams(top_k=1)
+    params = AttributionParams(top_k=len(judges[0].entry.classes))
     rows: dict[str, list[dict]] = {name: [] for name, _ in configs}
     for rec, target in chosen:
         pixels = load_image(rec.path).pixels
@@ -107,16 +108,24 @@ def main() -> None:
             if kw is not None:
                 kw = dict(kw)
                 use_jpeg = bool(kw.pop("jpeg", 1))
-                out, info = transfer_attack(trans, surrogates, target=target, window=1024, reference=pixels,
+                names = kw.pop("surrogates", "").split("+")
+                chosen_s = [surrogates[n] for n in names] if names != [""] else list(surrogates.values())
+                if "weights" in kw:
+                    kw["weights"] = [float(v) for v in kw["weights"].split("+")]
+                out, info = transfer_attack(trans, chosen_s, target=target, window=1024, reference=pixels,
                                             jpeg=jpeg if use_jpeg else None, tables=tables, **kw)  # fmt: skip
             dt = time.perf_counter() - t0
             written = jpeg(out)
-            verdicts = {j.entry.name: top1(written, j, params)["model"] for j in judges}
+            verdicts, ranks = {}, {}
+            for j in judges:
+                top = attribute_pixels(written, j, params=params)["top_k"]
+                verdicts[j.entry.name] = top[0]["model"]
+                ranks[j.entry.name] = next((k for k, t in enumerate(top) if t["model"] == target), len(top))
             rows[name].append({"image": rec.path.name, "model": rec.model_id, "target": target, "seconds": dt,
-                               "psnr": psnr(pixels, written), "verdicts": verdicts,
+                               "psnr": psnr(pixels, written), "verdicts": verdicts, "ranks": ranks,
                                "surrogates_after": [s["after"]["image_top1"] for s in info.get("surrogates", [])]})  # fmt: skip
             print(f"  {rec.path.name[:24]:24s} {name:14s} -> {target:28s} {rows[name][-1]['psnr']:.1f} dB "
-                  f"{dt:5.1f} s  {verdicts}  surr {rows[name][-1]['surrogates_after']}", flush=True)  # fmt: skip
+                  f"{dt:5.1f} s  {verdicts} ranks {list(ranks.values())}  surr {rows[name][-1]['surrogates_after']}", flush=True)  # fmt: skip
     print(f"{len(chosen)} images; targeted success % (untargeted) per judge, PSNR mean/min, refinement s/image")
     for name, kw in configs:
         r = rows[name]
@@ -128,7 +137,8 @@ def main() -> None:
             cells.append(f"{n.replace('attributor-', '')} {hit:5.1f} ({away:5.1f})")
         ps = [x["psnr"] for x in r]
         mean_tsr = np.mean([np.mean([x["verdicts"][j.entry.name] == x["target"] for x in r]) for j in judges]) * 100
-        print(f"{name:16s} {' | '.join(cells)} | mean TSR {mean_tsr:5.1f} | PSNR {np.mean(ps):.2f}/{min(ps):.2f} | "
+        rank = np.mean([[x["ranks"][j.entry.name] + 1 for j in judges] for x in r])
+        print(f"{name:16s} {' | '.join(cells)} | mean TSR {mean_tsr:5.1f} | target rank {rank:4.2f} | PSNR {np.mean(ps):.2f}/{min(ps):.2f} | "
               f"{np.mean([x['seconds'] for x in r]):.1f} s  {kw or ''}")  # fmt: skip
     if args.output:
         Path(args.output).write_text(json.dumps(rows, indent=1))

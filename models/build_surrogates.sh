@@ -18,7 +18,8 @@
 #   surrogate-rgb-resnet ResNet, RGB input (the RGB judge is a Bondi net), seed 404, 8 epochs
 #   surrogate-hp-bondi   Bondi,  HP: the HP judge's family and preprocessor, another seed (505), 12 epochs
 #   surrogate-cc-bondi   Bondi,  CC: the CC judge's family and preprocessor, another seed (606), 10 epochs
-# (the last two: the standard black-box transfer setting, which transfers better than other architectures; the
+#   surrogate-rgb-bondi  Bondi,  RGB: the RGB judge's family and input, another seed (707), 10 epochs
+# (the last three: the standard black-box transfer setting, which transfers better than other architectures; the
 # others keep the ensemble diverse, for judges we do not ship). The first two were trained on their own seeded
 # split of the linked folder (which may hold some of the judges' test photos in its training part); the others on
 # the judges' own split (runs/judge-split.json: the split `train attributor --split-by image --seed 0 --test-only
@@ -48,16 +49,19 @@ make_split([d / "real-dev", d / "real-models"], "auto", AttributorConfig(seed=0,
 PY
 
 ship() {
-  local name="$1" pre="$2" arch="$3" seed="$4" epochs="$5" draws="$6" data="$7"
+  local name="$1" pre="$2" arch="$3" seed="$4" epochs="$5" draws="$6" data="$7" weight="${8:-1}"
   local cmd="camforensics train attributor $data -o runs/$name --preprocessor $pre --architecture $arch --width 16 --epochs $epochs --images-per-epoch $draws --seed $seed --threads 1 --quiet"
   $cmd
-  python -c "import sys; from camforensics.training.transfer import ship_surrogate; ship_surrogate(sys.argv[1], 'models/surrogates', sys.argv[2], command=sys.argv[3])" \
-    "runs/$name/best.pt" "$name" "$cmd"
+  python -c "import sys; from camforensics.training.transfer import ship_surrogate; ship_surrogate(sys.argv[1], 'models/surrogates', sys.argv[2], command=sys.argv[3], weight=float(sys.argv[4]))" \
+    "runs/$name/best.pt" "$name" "$cmd" "$weight"
 }
-ship surrogate-fd FD bondi 101 8 256 "$LINKS --single-device split_images"
-ship surrogate-hp-resnet HP resnet 202 10 256 "$LINKS --single-device split_images"
+# The last argument: the ensemble weight of `--refine surrogates` (the default ensemble is the three Bondi nets of
+# the judges' family, chosen on the judges' validation photos, docs/models.md; the others are used when named).
+ship surrogate-fd FD bondi 101 8 256 "$LINKS --single-device split_images" 0
+ship surrogate-hp-resnet HP resnet 202 10 256 "$LINKS --single-device split_images" 0
 JUDGE_DATA="$DATA/real-dev $DATA/real-models --split runs/judge-split.json"
-ship surrogate-cc-resnet CC resnet 303 8 256 "$JUDGE_DATA"
-ship surrogate-rgb-resnet RGB resnet 404 8 256 "$JUDGE_DATA"
+ship surrogate-cc-resnet CC resnet 303 8 256 "$JUDGE_DATA" 0
+ship surrogate-rgb-resnet RGB resnet 404 8 256 "$JUDGE_DATA" 0
 ship surrogate-hp-bondi HP bondi 505 12 256 "$JUDGE_DATA"
 ship surrogate-cc-bondi CC bondi 606 10 256 "$JUDGE_DATA"
+ship surrogate-rgb-bondi RGB bondi 707 10 256 "$JUDGE_DATA"

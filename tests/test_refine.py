@@ -233,3 +233,108 @@ def test_dct_domain_attack_meets_the_floor_and_moves_the_saved_file(surrogates, 
         transfer_attack(photo, surrogates, domain="dct", **kw)
     with pytest.raises(ParameterError, match="domain"):
         transfer_attack(photo, surrogates, domain="wavelet", **kw)
+
+
+def test_weights_select_the_surrogates_that_steer(surrogates, photo):
+    """A surrogate of weight 0 takes no part in the step: one iteration with weights (1, 0, ...) is the attack of the
+    first surrogate alone (the random draws of one step come first for it); bad weights are refused."""
+    from camforensics.training.transfer import transfer_attack
+
+    kw = dict(target=IXUS, epsilon=4, iterations=1, window=0, psnr_floor=None, dih4=False)
+    alone, _ = transfer_attack(photo, surrogates[:1], **kw)
+    zeroed, _ = transfer_attack(photo, surrogates, weights=[1.0] + [0.0] * (len(surrogates) - 1), **kw)
+    both, _ = transfer_attack(photo, surrogates, **kw)
+    assert np.array_equal(alone, zeroed) and not np.array_equal(alone, both)
+    with pytest.raises(ParameterError, match="weight"):
+        transfer_attack(photo, surrogates, weights=[1.0], **kw)
+    with pytest.raises(ParameterError, match="weight"):
+        transfer_attack(photo, surrogates, weights=[0.0] * len(surrogates), **kw)
+
+
+def test_steps_read_the_covered_patches_only(surrogates, photo):
+    """With ``cover`` the patches a step reads are drawn among the covered ones: 4 patches per step over 4 covered
+    patches of a 16-patch grid reach every covered patch in one step (drawn from the whole grid they do not)."""
+    from camforensics.training.transfer import _covered, transfer_attack
+
+    import torch
+
+    mask = torch.zeros(256, 256)
+    mask[64:128, 128:192] = 1.0
+    mask[192:256, 0:64] = 1.0
+    assert _covered(mask, 64).tolist() == [6, 12]
+    assert _covered(torch.ones(256, 256), 64) is None
+    kw = dict(target=IXUS, epsilon=3, iterations=1, window=0, cover=4, patches_per_step=4, psnr_floor=None, seed=3)
+    from camforensics.inference.patches import decision_patches
+
+    _, pos = decision_patches(photo, preprocessor="RGB", size=64, n=4, window=0)
+
+    def changed(out):
+        d = np.abs(out.astype(int) - photo.astype(int)).max(axis=2)
+        return sum(bool(d[y : y + 64, x : x + 64].any()) for y, x in pos)
+
+    on = transfer_attack(photo, surrogates[:1], **kw)[0]
+    assert changed(on) == 4
+    off = [changed(transfer_attack(photo, surrogates[:1], sample_cover=False, **{**kw, "seed": s})[0]) for s in range(3)]
+    assert min(off) < 4
+
+
+def test_judge_loss_moves_the_mean_patch_decision(surrogates, photo):
+    """The judges' rule as the loss (margin of the mean patch log-probability): white-box on one surrogate it raises
+    the target's mean log-probability over the runner-up's."""
+    import torch
+
+    from camforensics.inference.anonymizer import class_key
+    from camforensics.training.transfer import transfer_attack
+
+    s = surrogates[0]
+    label = [class_key(c) for c in s.classes].index(class_key(IXUS))
+
+    def margin(pixels):
+        x = torch.from_numpy(pixels.transpose(2, 0, 1).astype(np.float32))
+        p = x.unfold(1, 64, 64).unfold(2, 64, 64).permute(1, 2, 0, 3, 4).reshape(-1, 3, 64, 64)
+        with torch.no_grad():
+            m = s.net(p).mean(0)
+        other = m.clone()
+        other[label] = -float("inf")
+        return float(m[label] - other.max())
+
+    out, rec = transfer_attack(photo, [s], target=IXUS, epsilon=6, iterations=4, window=0, loss="judge",
+                               patches_per_step=0, dih4=False, psnr_floor=None)  # fmt: skip
+    assert rec["loss"] == "judge" and "decision rule" in rec["attack"]
+    assert margin(out) > margin(photo) + 0.1
+    # a margin already past the confidence asked is not pushed: nothing changes
+    still, _ = transfer_attack(photo, [s], target=IXUS, epsilon=6, iterations=2, window=0, loss="judge",
+                               patches_per_step=0, dih4=False, psnr_floor=None, confidence=-100.0)  # fmt: skip
+    assert np.array_equal(still, photo)
+
+
+def test_default_ensemble_follows_the_manifest_weights(tmp_path):
+    """``--refine surrogates`` takes the surrogates whose ``ensemble_weight`` (default 1) is above 0, weighted; a
+    named surrogate is used whatever its weight; a negative weight is refused. Shipped: the three Bondi nets of the
+    judges' family, with the judges' rule as the loss."""
+    import json
+
+    from camforensics.errors import InputError
+    from camforensics.pipelines.anonymize.refine import refine_options
+
+    def entry(seed, **extra):
+        return {"file": f"s{seed}.pt", "sha256": "0" * 64, "role": "surrogate", "classes": [IXUS],
+                "training": {"preprocessor": "HP", "architecture": "bondi", "width": 16, "seed": seed}, **extra}  # fmt: skip
+
+    folder = tmp_path / "surrogates"
+    folder.mkdir()
+    doc = {"format": "camforensics.surrogates", "surrogates": {"a": entry(1, ensemble_weight=0.0),
+                                                              "b": entry(2, ensemble_weight=2.0), "c": entry(3)}}  # fmt: skip
+    (folder / "manifest.json").write_text(json.dumps(doc))
+    ens = refine_options("surrogates", tmp_path)
+    assert [r.name for r in ens.surrogates] == ["b", "c"] and ens.weights == (2.0, 1.0)
+    assert [s["weight"] for s in ens.to_dict()["surrogates"]] == [2.0, 1.0]
+    named = refine_options("a", tmp_path)
+    assert [r.name for r in named.surrogates] == ["a"] and named.weights is None
+    doc["surrogates"]["a"]["ensemble_weight"] = -1
+    (folder / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="ensemble_weight"):
+        refine_options("surrogates", tmp_path)
+    shipped = refine_options("surrogates")
+    assert sorted(r.name for r in shipped.surrogates) == ["surrogate-cc-bondi", "surrogate-hp-bondi", "surrogate-rgb-bondi"]
+    assert shipped.loss == "judge" and shipped.patches_per_step == 0

@@ -30,6 +30,11 @@ REFINE_STEP = 1.0
 REFINE_MOMENTUM = 1.0
 REFINE_COVER = 128
 REFINE_DOMAIN = "dct"  # the steps change the saved file's quantised DCT coefficients ("pixels": BPDA on the pixels)
+# The loss: the judges' decision rule (the margin of the target's mean patch log-probability over the runner-up's),
+# read on every covered patch at every step (0: all of them); chosen on the judges' validation photos with the
+# Bondi-family surrogates (bench/bench_refine.py; docs/models.md).
+REFINE_LOSS = "judge"
+REFINE_PATCHES = 0
 
 # Orientation searches of MatchParams.rotations and where a smaller query may sit (MatchParams.crop_anchor).
 ROTATION_MODES = ("all", "none", "dih4")

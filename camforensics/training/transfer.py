@@ -6,9 +6,12 @@ preprocessors and architectures), trained independently of the judges that later
 preprocessors or architectures). What the literature proposes for *targeted* transfer is available, and what the
 measurements kept is the default (docs/algorithms.md, docs/models.md):
 
-- loss: cross-entropy of the patches toward the target (``loss="ce"``, default) or the simple logit loss (Zhao,
-  Liu, Larson 2021; ``"logit"``: raise the target's raw score). On these small forensic CNNs the raw scores of all
-  classes rise together and the logit loss did not even fool the white-box surrogate;
+- loss: the judges' decision rule (``loss="judge"``, the refinement's default): the margin of the target's mean
+  patch log-probability over the best other class's, over the patches read in one graph (the judges name the top-1
+  of that mean); the cross-entropy of the patches toward the target (``"ce"``, this function's default), a per-patch
+  margin (``"margin"``) or the simple logit loss (Zhao, Liu, Larson 2021; ``"logit"``: raise the target's raw
+  score). On these small forensic CNNs the raw scores of all classes rise together and the logit loss did not even
+  fool the white-box surrogate;
 - momentum (MI-FGSM, Dong et al. 2018; ``momentum``, default 0): the L1-normalised gradient is accumulated and the
   step is its sign;
 - the step's geometry (``norm``): ``linf`` takes sign steps (FGSM's, which spend the same change on every pixel),
@@ -21,8 +24,10 @@ measurements kept is the default (docs/algorithms.md, docs/models.md):
   random grid shifts in multiples of ``shift`` pixels (default 0: these CNNs read the exact pixel phase, and
   shifted grids kept even the white-box surrogate from the target);
 - translation invariance (Dong et al. 2019): the gradient smoothed by a ``ti``-wide Gaussian (default 0: off);
-- an ensemble: every surrogate's gradient is normalised to unit mean magnitude before they are summed, so no
-  surrogate dominates by the scale of its scores;
+- an ensemble: every surrogate's gradient is normalised to unit mean magnitude and multiplied by its weight
+  (``weights``, default 1 each) before they are summed, so no surrogate dominates by the scale of its scores;
+- with ``cover``, the patches a step reads are drawn among the covered ones only (``sample_cover``; the others get
+  no step, so their gradient would be wasted);
 - the JPEG save: with ``jpeg`` (the encoder-decoder of the output: the target's quantization tables), every step reads
   the surrogates on the JPEG-decoded image and passes the gradient straight through the quantizer (BPDA, Athalye
   et al. 2018), so the perturbation that survives the save is what is optimised.
@@ -49,7 +54,7 @@ A. Athalye, N. Carlini, D. Wagner, "Obfuscated gradients give a false sense of s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -61,7 +66,7 @@ from camforensics.inference.patches import centre_window, decision_patches
 from camforensics.training.adversarial import Surrogate
 
 BATCH = 64
-LOSSES = ("logit", "ce", "margin")
+LOSSES = ("logit", "ce", "margin", "judge")
 NORMS = ("linf", "l2")
 DOMAINS = ("pixels", "dct")
 MARGIN = 2.0  # the margin loss stops pushing a patch once the target leads the next class by this (log-probability)
@@ -94,6 +99,24 @@ def _share(s: Surrogate, x: torch.Tensor, label: int) -> dict[str, Any]:
     p = _patches(x, s.patch_size, 0, 0)
     lp = torch.cat([s.net(p[i : i + BATCH]) for i in range(0, len(p), BATCH)])
     return {"image_top1": s.classes[int(lp.mean(0).argmax())], "patch_share_target": float((lp.argmax(1) == label).float().mean())}
+
+
+def _weights(surrogates: list[Surrogate], used: list[tuple[Surrogate, int]], weights: Sequence[float] | None) -> list[float]:
+    """Each used surrogate's weight in the ensemble's gradient (``weights``: one per surrogate, in order; None: 1)."""
+    if weights is None:
+        return [1.0] * len(used)
+    if len(weights) != len(surrogates) or any(not w >= 0 for w in weights) or not any(w > 0 for w in weights):
+        raise ParameterError(f"give one weight >= 0 per surrogate ({len(surrogates)}), not all 0; got {list(weights)}")
+    by_id = {id(s): float(w) for s, w in zip(surrogates, weights)}
+    return [by_id[id(s)] for s, _ in used]
+
+
+def _covered(mask: torch.Tensor, size: int) -> torch.Tensor | None:
+    """Indices (in :func:`_patches` order, no shift) of the grid patches ``mask`` covers whole; None: all of them."""
+    h, w = mask.shape
+    gh, gw = h // size, w // size
+    whole = mask[: gh * size, : gw * size].reshape(gh, size, gw, size).amin((1, 3)).flatten() > 0
+    return None if bool(whole.all()) or not bool(whole.any()) else torch.nonzero(whole).flatten()
 
 
 def _gaussian(width: int) -> torch.Tensor:
@@ -217,7 +240,8 @@ def _describe(loss: str, momentum: float, shift: int, dih4: bool, per_step: int,
     kind = "sign steps" if norm == "linf" else "L2 gradient steps"
     steps = f"{kind} with momentum {momentum:g} (MI-FGSM)" if momentum else f"iterative {kind} (I-FGSM)"
     loss_words = {"logit": "logit loss (Zhao et al. 2021)", "ce": "cross-entropy",
-                  "margin": "margin loss (Carlini & Wagner 2017)"}[loss]
+                  "margin": "margin loss (Carlini & Wagner 2017)",
+                  "judge": "margin of the mean patch log-probability (the judges' decision rule)"}[loss]
     diversity = [w for w, on in ((f"grid shifts of {shift} px", shift), ("flips / quarter turns", dih4),
                                  (f"{per_step} random patches per step", per_step)) if on]  # fmt: skip
     extras = [w for w, on in (("translation-invariant gradient", ti), ("read through the JPEG save (BPDA)", jpeg)) if on]
@@ -248,6 +272,9 @@ def transfer_attack(
     norm: str = "linf",
     domain: str = "pixels",
     tables: Any = None,
+    weights: Sequence[float] | None = None,
+    sample_cover: bool = True,
+    confidence: float = MARGIN,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The attacked uint8 RGB image (``|out - in| <= round(epsilon)`` inside the window, unchanged outside) and a
     record of the surrogates' verdicts on the window before and after (after the JPEG save with ``jpeg``).
@@ -267,11 +294,13 @@ def transfer_attack(
     window : int
         Side of the centred window attacked (0: the whole image).
     loss : str
-        ``ce`` (lower the target's cross-entropy) or ``logit`` (raise its raw score).
+        ``ce`` (lower the target's cross-entropy), ``margin`` (per patch), ``judge`` (the margin of the mean patch
+        log-probability: the judges' rule) or ``logit`` (raise its raw score).
     step : float, optional
         Step per iteration, grey levels (default ``max(1.6 epsilon / iterations, epsilon / 8)``).
     patches_per_step : int
-        Random patches each surrogate reads per step (0: all of them).
+        Random patches each surrogate reads per step (0: all of them; with ``cover`` and ``sample_cover``, drawn
+        among the covered patches).
     ti : int
         Width of the Gaussian smoothing the gradient (translation invariance; 0: none; odd).
     cover : int
@@ -296,6 +325,12 @@ def transfer_attack(
         ``tables``.
     tables : JpegTables, optional
         The target's quantization tables and subsampling (``domain="dct"``): those ``jpeg`` saves with.
+    weights : sequence of float, optional
+        One weight >= 0 per surrogate (not all 0): its share of the summed normalised gradients (default 1 each).
+    sample_cover : bool
+        With ``cover``: the patches a step reads are drawn among the covered ones (False: from the whole grid).
+    confidence : float
+        The margin losses stop pushing once the target leads the best other class by this (log-probability).
 
     Raises
     ------
@@ -347,6 +382,8 @@ def transfer_attack(
     x0 = saved(tensor(region)) if lattice is not None else tensor(region)  # dct: the saved transplant's lattice
     budget = PEAK**2 / 10 ** (psnr_floor / 10) if psnr_floor is not None else None
     mask = _cover_mask(region, size, cover)
+    weights_used = _weights(surrogates, used, weights)
+    kept_patches = [_covered(mask, s.patch_size) if cover > 0 and sample_cover else None for s, _ in used]
     eps = float(epsilon)
     low, high = (x0 - eps * mask).clamp(min=0.0), (x0 + eps * mask).clamp(max=255.0)
     alpha = float(step) if step else max(1.6 * eps / iterations, eps / 8)
@@ -368,10 +405,12 @@ def transfer_attack(
             kept = float(((xs.detach() - ref) ** 2).mean()) / max(float(((x - ref) ** 2).mean()), 1e-12)
             ratio = min(1.0, max(0.1, kept))
         grad = torch.zeros_like(x0)
-        for s, label in used:
+        for (s, label), weight, keep in zip(used, weights_used, kept_patches):
             ps = s.patch_size
             dy, dx = (shift * int(v) for v in torch.randint(0, ps // shift, (2,), generator=gen)) if shift else (0, 0)
             p = _patches(xs, ps, dy, dx)
+            if keep is not None and not (dy or dx):  # only the attacked (covered) patches: the others get no step
+                p = p[keep]
             if patches_per_step and patches_per_step < len(p):
                 p = p[torch.randperm(len(p), generator=gen)[:patches_per_step]]
             if dih4:
@@ -379,18 +418,25 @@ def transfer_attack(
                 p = torch.rot90(p, turns, dims=(2, 3))
                 p = torch.flip(p, dims=(3,)) if flip else p
             n = len(p)
-            gs = torch.zeros_like(x0)
-            for j in range(0, n, BATCH):
-                sc = _scores(s, p[j : j + BATCH], "ce" if loss == "margin" else loss)
-                if loss == "margin":  # the best other class's log-probability over the target's (Carlini-Wagner)
-                    other = sc.clone()
-                    other[:, label] = -float("inf")
-                    obj = (other.max(1).values - sc[:, label]).clamp(min=-MARGIN).sum() / n
-                else:
-                    obj = -sc[:, label].sum() / n
-                (gj,) = torch.autograd.grad(obj, xs, retain_graph=j + BATCH < n)
-                gs += gj
-            grad += gs / gs.abs().mean().clamp(min=1e-12)
+            if loss == "judge":  # the judges' rule: top-1 of the mean patch log-probability; its margin, in one graph
+                mean_lp = torch.cat([_scores(s, p[j : j + BATCH], "ce") for j in range(0, n, BATCH)]).mean(0)
+                other = mean_lp.clone()
+                other[label] = -float("inf")
+                obj = (other.max() - mean_lp[label]).clamp(min=-confidence)
+                (gs,) = torch.autograd.grad(obj, xs) if obj.requires_grad else (torch.zeros_like(x0),)
+            else:
+                gs = torch.zeros_like(x0)
+                for j in range(0, n, BATCH):
+                    sc = _scores(s, p[j : j + BATCH], "ce" if loss == "margin" else loss)
+                    if loss == "margin":  # the best other class's log-probability over the target's (Carlini-Wagner)
+                        other = sc.clone()
+                        other[:, label] = -float("inf")
+                        obj = (other.max(1).values - sc[:, label]).clamp(min=-confidence).sum() / n
+                    else:
+                        obj = -sc[:, label].sum() / n
+                    (gj,) = torch.autograd.grad(obj, xs, retain_graph=j + BATCH < n)
+                    gs += gj
+            grad += weight * gs / gs.abs().mean().clamp(min=1e-12)
         if kernel is not None:
             grad = torch.nn.functional.conv2d(grad[None], kernel, padding=ti // 2, groups=3)[0]
         grad = grad * mask
@@ -469,10 +515,12 @@ def _data_summary(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def ship_surrogate(checkpoint: str, out_dir: str, name: str, *, command: str, classes: list[str] | None = None) -> dict[str, Any]:
+def ship_surrogate(checkpoint: str, out_dir: str, name: str, *, command: str, classes: list[str] | None = None,
+                   weight: float = 1.0) -> dict[str, Any]:
     """Write a surrogate's weights (no optimiser state) to ``out_dir/NAME.pt`` and its entry, marked
     ``"role": "surrogate"``, into ``out_dir/manifest.json``; ``classes`` renames the outputs (same order), e.g. to a
-    data-set manifest's spelling. Returns the entry."""
+    data-set manifest's spelling; ``weight`` is its ``ensemble_weight`` in the default ensemble (``--refine
+    surrogates``; 0: used only when named). Returns the entry."""
     import json
     from pathlib import Path
 
@@ -507,6 +555,8 @@ def ship_surrogate(checkpoint: str, out_dir: str, name: str, *, command: str, cl
         "note": "a surrogate of the transfer refinement: never a judge (evaluate anonymization refuses a judge "
                 "trained with the same preprocessor, architecture, width and seed)",
     }  # fmt: skip
+    if weight != 1.0:
+        entry["ensemble_weight"] = float(weight)
     man = out / "manifest.json"
     doc = json.loads(man.read_text(encoding="utf-8")) if man.is_file() else {"format": "camforensics.surrogates", "version": 1, "surrogates": {}}
     doc["surrogates"][name] = entry

@@ -500,7 +500,11 @@ class TransferRun:
                 # the FD surrogate when shipped (the baseline rows stay comparable as surrogates are added)
                 i = next((k for k, r in enumerate(self.surrogates) if r.name == "surrogate-fd"), 0)
                 first = self.surrogates[i]
-                loaded = self._loaded["surrogates"][i]
+                if "attack" not in self._loaded:  # not necessarily in the refinement's default ensemble
+                    from camforensics.training.adversarial import load_surrogate
+
+                    self._loaded["attack"] = load_surrogate(first.path)
+                loaded = self._loaded["attack"]
                 name = loaded.classes[[class_key(c) for c in loaded.classes].index(class_key(target))]
                 opt: Any = AttackChoice(method, first.path, first.sha256, loaded.classes, self.learned.epsilon,
                                         self.learned.epsilon / 4, self.learned.iterations, name)  # fmt: skip

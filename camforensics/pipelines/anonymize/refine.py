@@ -23,7 +23,9 @@ from camforensics.core.params import (
     REFINE_DOMAIN,
     REFINE_EPSILON,
     REFINE_ITERATIONS,
+    REFINE_LOSS,
     REFINE_MOMENTUM,
+    REFINE_PATCHES,
     REFINE_PSNR,
     REFINE_STEP,
 )
@@ -41,6 +43,7 @@ class SurrogateRef:
     sha256: str
     classes: tuple[str, ...]
     recipe: tuple[str, str, int, int]  # preprocessor, architecture, width, seed
+    weight: float = 1.0  # its weight in the default ensemble (``--refine surrogates``; 0: only when named)
 
 
 def read_surrogates(folder: str | os.PathLike[str] | None = None) -> list[SurrogateRef]:
@@ -67,7 +70,10 @@ def read_surrogates(folder: str | os.PathLike[str] | None = None) -> list[Surrog
             raise InputError(f"{man}: entry {name!r} is not marked \"role\": \"surrogate\"")
         t = e.get("training", {})
         recipe = (str(t.get("preprocessor")), str(t.get("architecture")), int(t.get("width", 0)), int(t.get("seed", -1)))
-        out.append(SurrogateRef(name, str((root / e["file"]).resolve()), e["sha256"], tuple(e["classes"]), recipe))
+        weight = float(e.get("ensemble_weight", 1.0))
+        if not weight >= 0:
+            raise InputError(f"{man}: entry {name!r} has ensemble_weight {weight!r}; give a weight >= 0")
+        out.append(SurrogateRef(name, str((root / e["file"]).resolve()), e["sha256"], tuple(e["classes"]), recipe, weight))
     return out
 
 
@@ -95,8 +101,8 @@ class RefineOptions:
     seed: int = 0
     threads: int = 0  # torch CPU threads (0: torch's default)
     psnr_floor: float | None = DEFAULT_PSNR_FLOOR  # the saved window's PSNR against the photo stays >= this
-    loss: str = "ce"  # ce or logit
-    patches_per_step: int = 64  # random patches each surrogate reads per step (0: all)
+    loss: str = REFINE_LOSS  # judge (the judges' rule: mean patch log-probability margin), ce, margin or logit
+    patches_per_step: int = REFINE_PATCHES  # random covered patches each surrogate reads per step (0: all)
     dih4: bool = True  # random flips / quarter turns of the patches (input diversity)
     shift: int = 0  # random grid shifts in multiples of this (0: the attributors' own grid only)
     ti: int = 0  # translation-invariant gradient smoothing width (0: none)
@@ -104,6 +110,7 @@ class RefineOptions:
     norm: str = "linf"  # linf: sign steps; l2: gradient steps (the PSNR floor is an L2 bound)
     step: float | None = REFINE_STEP  # grey levels per step, at most epsilon (None: the attack's rule from epsilon and iterations)
     domain: str = REFINE_DOMAIN  # pixels: steps on the pixels (BPDA through the save); dct: on the saved file's coefficients
+    weights: tuple[float, ...] | None = None  # each surrogate's weight in the step (None: 1 each)
 
     def __post_init__(self) -> None:
         if not self.surrogates:
@@ -118,6 +125,8 @@ class RefineOptions:
             raise ParameterError(f"the refinement step must be > 0 grey levels, got {self.step!r}")
         if self.domain not in ("pixels", "dct"):
             raise ParameterError(f"--refine-domain must be pixels or dct, got {self.domain!r}")
+        if self.weights is not None and (len(self.weights) != len(self.surrogates) or not all(w > 0 for w in self.weights)):
+            raise ParameterError(f"give one weight > 0 per surrogate ({len(self.surrogates)}), got {list(self.weights)}")
         if self.psnr_floor is not None and not 20 <= self.psnr_floor <= 60:
             raise ParameterError(f"--refine-psnr must lie in [20, 60] dB, got {self.psnr_floor!r}")
 
@@ -154,7 +163,7 @@ class RefineOptions:
                                       patches_per_step=self.patches_per_step, ti=self.ti, cover=self.cover,
                                       psnr_floor=self.psnr_floor, reference=reference, jpeg=jpeg, shift=self.shift,
                                       dih4=self.dih4, norm=self.norm, domain=self.domain if jpeg is not None else "pixels",
-                                      tables=tables,
+                                      tables=tables, weights=self.weights,
                                       step=None if self.step is None else min(self.step, self.epsilon))  # fmt: skip
         names = {r.sha256: r.name for r in self.surrogates}
         for s in record["surrogates"]:
@@ -164,7 +173,8 @@ class RefineOptions:
     def to_dict(self) -> dict[str, Any]:
         return {
             "surrogates": [{"name": r.name, "sha256": r.sha256, "preprocessor": r.recipe[0], "architecture": r.recipe[1],
-                            "seed": r.recipe[3]} for r in self.surrogates],  # fmt: skip
+                            "seed": r.recipe[3], "weight": 1.0 if self.weights is None else self.weights[i]}
+                           for i, r in enumerate(self.surrogates)],  # fmt: skip
             "epsilon": self.epsilon,
             "iterations": self.iterations,
             "momentum": self.momentum,
@@ -189,7 +199,8 @@ def refine_options(
     iterations: int = DEFAULT_ITERATIONS, window: int = 1024, threads: int = 0,
     psnr_floor: float | None = DEFAULT_PSNR_FLOOR, domain: str = REFINE_DOMAIN,
 ) -> RefineOptions:
-    """The refinement of ``--refine NAME[,NAME]`` or ``--refine surrogates`` (every shipped surrogate).
+    """The refinement of ``--refine NAME[,NAME]`` (those surrogates, equal weights) or ``--refine surrogates`` (the
+    default ensemble: every shipped surrogate whose manifest ``ensemble_weight`` (default 1) is above 0, weighted by it).
 
     Raises
     ------
@@ -198,8 +209,10 @@ def refine_options(
     """
     known = read_surrogates(None if folder is None or not (Path(folder) / "surrogates").is_dir() else Path(folder) / "surrogates")
     by_name = {r.name: r for r in known}
-    if spec.strip().lower() == "surrogates":
-        chosen = known
+    weights = None
+    if spec.strip().lower() == "surrogates":  # the default ensemble: the surrogates of weight > 0, weighted
+        chosen = [r for r in known if r.weight > 0]
+        weights = tuple(r.weight for r in chosen) if any(r.weight != 1.0 for r in chosen) else None
     else:
         names = [n.strip() for n in spec.split(",") if n.strip()]
         unknown = [n for n in names if n not in by_name]
@@ -210,4 +223,4 @@ def refine_options(
         raise ParameterError("no surrogate attributor is registered (models/surrogates/manifest.json); build them with "
                              "models/build_surrogates.sh")  # fmt: skip
     return RefineOptions(tuple(chosen), float(epsilon), int(iterations), window=window, threads=threads,
-                         psnr_floor=psnr_floor, domain=domain)  # fmt: skip
+                         psnr_floor=psnr_floor, domain=domain, weights=weights)  # fmt: skip
