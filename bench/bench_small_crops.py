@@ -51,10 +51,11 @@ from camforensics.io.images import load_image
 
 
 def library_and_queries(
-    data: Path, max_queries: int, enroll_k: Callable[[list[Path]], np.ndarray]
+    data: Path, max_queries: int, enroll_k: Callable[[list[Path]], np.ndarray], *, all_others: bool = False
 ) -> tuple[dict[str, np.ndarray], dict[str, list[Path]]]:
     """The 18-device library (``enroll_k`` of each device's enroll photos: real-dev flat fields where a device has
-    them, else 2/3 of its natural photos) and up to ``max_queries`` never-enrolled natural photos per device."""
+    them, else 2/3 of its natural photos) and up to ``max_queries`` never-enrolled natural photos per device.
+    ``all_others``: natural-enrolled devices are enrolled from every photo but their queries (the same queries)."""
     library, queries = {}, {}
     for root in (data / "real-models", data / "real-dev"):
         for dev in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -63,8 +64,9 @@ def library_and_queries(
                 library[dev.name] = enroll_k(flat)
                 queries[dev.name] = nat[:max_queries]
             else:
-                library[dev.name] = enroll_k([f for i, f in enumerate(nat) if i % 3 != 2])
                 queries[dev.name] = [f for i, f in enumerate(nat) if i % 3 == 2][:max_queries]
+                others = [f for f in nat if f not in queries[dev.name]] if all_others else None
+                library[dev.name] = enroll_k(others or [f for i, f in enumerate(nat) if i % 3 != 2])
     return library, queries
 
 
