@@ -283,6 +283,7 @@ def test_identify_names_the_device_and_the_offset_of_crops(crop_queries, device_
     params = doc["run"]["parameters"]["match"]
     assert params["crop_anchor"] == "any" and params["scales"][0] == 1.0 and len(params["scales"]) == 7
     assert doc["run"]["decision_rule"]["crop_search"]["scales"] == params["scales"]
+    assert doc["run"]["decision_rule"]["crop_search"]["scene_window"] == MatchParams().crop_scene_window == 15
 
 
 def test_identify_resume_refuses_other_search_settings(crop_queries, device_tree, tmp_path):

@@ -20,8 +20,9 @@ import numpy as np
 
 from camforensics.core.fingerprint import FingerprintAccumulator
 from camforensics.core.pce import pce_from_spectra, spectrum_of
-from camforensics.core.residual import finish_residual, grey_from_channels, local_scale  # noqa: F401  (re-exported)
+from camforensics.core.residual import finish_residual, grey_from_channels, local_scale
 from camforensics.errors import ParameterError
+
 
 def texture_weighted(terms: tuple[list, list], *, window: int = 15) -> tuple[list, list]:
     """An image's terms with each channel's noise and weight divided by :func:`local_scale` of its noise (new
