@@ -17,9 +17,12 @@ Variants (``--variants``, comma-separated ``enrol:query:search``; empty parts ar
 - enrolment ``texture15`` (core.enrollweights.texture_weighted), ``imgrms`` (each image's channel noise and
   weight divided by the rms of that channel's noise: one variance per image), ``imgrms-texture63`` (both, the
   local scale over 63 pixels), ``sigma4`` (the fingerprint's denoiser at sigma0 4 instead of 3), ``enhance7``
-  (Li's enhancement of each image's noise before it is folded in);
+  (Li's enhancement of each image's noise before it is folded in), ``loo<p>`` (each image counts
+  ``max(its leave-one-out PCE, 1) ** p`` relative to the median image: images that do not agree with the others
+  count less), ``klstd<w>`` (the fingerprint divided by its own local scale over ``w`` pixels);
 - query ``whiten15`` (the query signal's Fourier magnitudes divided by their 15-bin local mean: whitened
-  correlation), ``sigma3`` (the query's denoiser at sigma0 3 instead of 2);
+  correlation), ``sigma3`` (the query's denoiser at sigma0 3 instead of 2), ``scene0`` (the search's scene
+  weighting, ``MatchParams.crop_scene_window``, turned off: the default before issue 20's fourth pass);
 - ``--no-queries-from``: devices whose photos are not queried (their fingerprints stay in the library as
   decoys), e.g. the two iPhones, whose natural-photo fingerprints have a split-half reliability of 0.010-0.030;
 - search ``grid16``: the ranking peak taken over the offsets on the true 16-pixel MCU grid only (an oracle: the
@@ -44,7 +47,7 @@ from bench_natural_enroll import files_of
 from bench_small_crops import library_and_queries
 
 from camforensics.core.cropsearch import crop_pces
-from camforensics.core.enrollweights import local_scale, texture_weighted
+from camforensics.core.enrollweights import leave_one_out_pces, local_scale, texture_weighted
 from camforensics.core.fingerprint import FingerprintAccumulator
 from camforensics.core.matching import Query, crop_plan, match_query
 from camforensics.core.metrics import roc_auc
@@ -53,7 +56,7 @@ from camforensics.core.pce import spectrum_of
 from camforensics.core.residual import enhance_spn, extract_residual, to_grey
 from camforensics.io.images import load_image
 
-DEFAULT_VARIANTS = "::,texture15::,imgrms::,imgrms-texture63::,sigma4::,:whiten15:,:sigma3:,::grid16"
+DEFAULT_VARIANTS = "::,:scene0:,texture15::,imgrms::,imgrms-texture63::,sigma4::,:whiten15:,:sigma3:,::grid16"
 
 
 def scaled(terms: tuple[list, list], window: int | None) -> tuple[list, list]:
@@ -74,6 +77,8 @@ def enrol_with(variant: str, cache: dict):
 
     def enrol(paths: list[Path]) -> np.ndarray:
         acc = FingerprintAccumulator(params=params)
+        if variant.startswith("loo"):
+            return loo_weighted(paths, params, float(variant[3:]), cache)
         for p in paths:
             if p not in cache:
                 cache[p] = load_image(p).pixels
@@ -84,12 +89,36 @@ def enrol_with(variant: str, cache: dict):
                 terms = scaled(terms, 63 if variant == "imgrms-texture63" else None)
             elif variant == "enhance7":
                 terms = ([enhance_spn(n, alpha=7.0) for n in terms[0]], terms[1])
-            elif variant not in ("", "sigma4"):
+            elif variant not in ("", "sigma4") and not variant.startswith("klstd"):
                 raise SystemExit(f"unknown enrolment variant {variant!r}")
             acc.add_terms(terms)
-        return acc.finish().k
+        k = acc.finish().k
+        if variant.startswith("klstd"):  # the fingerprint divided by its own local scale
+            k = k / local_scale(k, int(variant[5:]))
+        return k
 
     return enrol
+
+
+def loo_weighted(paths: list[Path], params: FingerprintParams, power: float, cache: dict) -> np.ndarray:
+    """Each image's terms scaled so that it counts ``max(its leave-one-out PCE, 1) ** power`` (relative to the
+    median image) in the fingerprint: images whose residual does not agree with the others count less."""
+    acc = FingerprintAccumulator(params=params)
+    all_terms = []
+    for p in paths:
+        if p not in cache:
+            cache[p] = load_image(p).pixels
+        all_terms.append(acc.terms_of(cache[p]))
+        acc.add_terms(all_terms[-1])
+    if len(all_terms) < 3:
+        return acc.finish().k
+    loo = np.maximum(np.asarray(leave_one_out_pces(all_terms, acc=acc)), 1.0) ** power
+    scale = np.sqrt(loo / np.median(loo))
+    out = FingerprintAccumulator(params=params)
+    for (noise, weights), f in zip(all_terms, scale):
+        out.add_terms(([np.asarray(n, np.float32) * np.float32(f) for n in noise],
+                       [np.asarray(w, np.float32) * np.float32(f) for w in weights]))
+    return out.finish().k
 
 
 def whiten(signal: np.ndarray, window: int) -> np.ndarray:
@@ -102,6 +131,8 @@ def query_of(crop: np.ndarray, variant: str) -> Query:
     grey = to_grey(crop)
     if variant == "sigma3":
         return Query(extract_residual(crop, params=ResidualParams(sigma0=3.0)), grey)
+    if variant == "scene0":  # the engine's residual; the search's scene weighting is turned off in main
+        return Query(extract_residual(crop), grey)
     q = Query(extract_residual(crop), grey)
     if variant == "whiten15":
         q.signal = whiten(q.signal, 15)
@@ -115,7 +146,28 @@ def grid16_pce(q: Query, spectrum) -> float:
     hyp = crop_plan(q.shape, spectrum.shape, match=MatchParams(rotations="none"))[0][0]
     wy, wx = hyp.window
     window = (slice(wy.start, wy.stop, 16), slice(wx.start, wx.stop, 16))
-    return crop_pces(q.padded(hyp, spectrum.shape), hyp.shape, spectrum, [window])[0].pce
+    padded = q.padded(hyp, spectrum.shape, scene_window=MatchParams().crop_scene_window)
+    return crop_pces(padded, hyp.shape, spectrum, [window])[0].pce
+
+
+def crops_of(queries: dict[str, list[Path]], pixels: dict, size: int, per_photo: int, seed: int,
+             skip: set[str]) -> list[tuple[str, int, int, np.ndarray]]:
+    """(device, y, x, crop) of ``per_photo`` seeded positions on the 16-pixel MCU grid in each query photo; the
+    positions of ``skip``'s photos are drawn all the same (the other devices' crops stay where they were) but not
+    returned."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for dev, paths in queries.items():
+        for p in paths:
+            if p not in pixels:
+                pixels[p] = load_image(p).pixels
+            px = pixels[p]
+            for _ in range(per_photo):
+                y = int(rng.integers(0, (px.shape[0] - size) // 16 + 1)) * 16
+                x = int(rng.integers(0, (px.shape[1] - size) // 16 + 1)) * 16
+                if dev not in skip:
+                    out.append((dev, y, x, px[y : y + size, x : x + size]))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,35 +192,26 @@ def main(argv: list[str] | None = None) -> int:
             libraries[enrol_v] = library_and_queries(args.data, args.max_queries, enrol_with(enrol_v, pixels))
         library, queries = libraries[enrol_v]
         spectra = {d: spectrum_of(k, conjugate=True) for d, k in library.items()}
-        rng = np.random.default_rng(args.seed)
         own, other, top, n = [], [], 0, 0
         un = {"top": 0, "identified": 0, "false_alarm_queries": 0}
         skip = set(filter(None, args.no_queries_from.split(",")))
-        for dev, paths in queries.items():
-            for p in paths:
-                if p not in pixels:
-                    pixels[p] = load_image(p).pixels
-                px = pixels[p]
-                for _ in range(args.crops):
-                    y = int(rng.integers(0, (px.shape[0] - args.size) // 16 + 1)) * 16
-                    x = int(rng.integers(0, (px.shape[1] - args.size) // 16 + 1)) * 16
-                    if dev in skip:
-                        continue  # drawn all the same: the other devices' crops stay where they were
-                    crop = px[y : y + args.size, x : x + args.size]
-                    q = query_of(crop, query_v)
-                    at = MatchParams(crop_anchor=(y, x), rotations="none")
-                    aligned = {d: match_query(q, s, match=at).pce for d, s in spectra.items()}
-                    n += 1
-                    own.append(aligned[dev])
-                    other += [v for d, v in aligned.items() if d != dev]
-                    top += max(aligned, key=aligned.get) == dev
-                    found = {d: match_query(q, s, match=MatchParams(rotations="none")) for d, s in spectra.items()}
-                    rank = ({d: grid16_pce(q, s) for d, s in spectra.items()} if search_v == "grid16"
-                            else {d: r.pce for d, r in found.items()})
-                    best = max(rank, key=rank.get)
-                    un["top"] += best == dev
-                    un["identified"] += best == dev and found[dev].is_match
-                    un["false_alarm_queries"] += any(r.is_match for d, r in found.items() if d != dev)
+        for dev, y, x, crop in crops_of(queries, pixels, args.size, args.crops, args.seed, skip):
+            q = query_of(crop, query_v)
+            scene = 0 if query_v == "scene0" else MatchParams().crop_scene_window
+            at = MatchParams(crop_anchor=(y, x), rotations="none", crop_scene_window=scene)
+            aligned = {d: match_query(q, s, match=at).pce for d, s in spectra.items()}
+            n += 1
+            own.append(aligned[dev])
+            other += [v for d, v in aligned.items() if d != dev]
+            top += max(aligned, key=aligned.get) == dev
+            search = MatchParams(rotations="none", crop_scene_window=scene)
+            found = {d: match_query(q, s, match=search) for d, s in spectra.items()}
+            rank = ({d: grid16_pce(q, s) for d, s in spectra.items()} if search_v == "grid16"
+                    else {d: r.pce for d, r in found.items()})
+            best = max(rank, key=rank.get)
+            un["top"] += best == dev
+            un["identified"] += best == dev and found[dev].is_match
+            un["false_alarm_queries"] += any(r.is_match for d, r in found.items() if d != dev)
         y_true = np.r_[np.ones(len(own)), np.zeros(len(other))].astype(bool)
         full_own = {}
         if not query_v and not search_v:

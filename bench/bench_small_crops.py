@@ -16,6 +16,8 @@ the 16-pixel MCU grid, its residual extracted from the crop alone.
   (top-1 and above the raised threshold), false alarms (another device above it). Run twice in the same run: with
   the JPEG-grid test (``MatchParams.jpeg_grid``, the default: the offsets on the query's block grid tested apart,
   each test at half the P_FA) and without it (every offset, the previous default), with the seconds per query.
+- ``by_set``: the same figures for the queries of real-dev and of real-models apart (the wrong PCEs are those of
+  each set's queries against every other fingerprint of the library).
 - ``--step 1`` puts the crops at any pixel instead of the 16-pixel MCU grid (the grid test must find the
   crop's block phase itself); ``--reference`` adds two rows per size, against the same fingerprints: queries
   whose residual is the prnu-python port's (``core.reference.reference_residual``) under the engine's aligned
@@ -51,10 +53,11 @@ from camforensics.io.images import load_image
 
 
 def library_and_queries(
-    data: Path, max_queries: int, enroll_k: Callable[[list[Path]], np.ndarray]
+    data: Path, max_queries: int, enroll_k: Callable[[list[Path]], np.ndarray], *, all_others: bool = False
 ) -> tuple[dict[str, np.ndarray], dict[str, list[Path]]]:
     """The 18-device library (``enroll_k`` of each device's enroll photos: real-dev flat fields where a device has
-    them, else 2/3 of its natural photos) and up to ``max_queries`` never-enrolled natural photos per device."""
+    them, else 2/3 of its natural photos) and up to ``max_queries`` never-enrolled natural photos per device.
+    ``all_others``: natural-enrolled devices are enrolled from every photo but their queries (the same queries)."""
     library, queries = {}, {}
     for root in (data / "real-models", data / "real-dev"):
         for dev in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -63,8 +66,9 @@ def library_and_queries(
                 library[dev.name] = enroll_k(flat)
                 queries[dev.name] = nat[:max_queries]
             else:
-                library[dev.name] = enroll_k([f for i, f in enumerate(nat) if i % 3 != 2])
                 queries[dev.name] = [f for i, f in enumerate(nat) if i % 3 == 2][:max_queries]
+                others = [f for f in nat if f not in queries[dev.name]] if all_others else None
+                library[dev.name] = enroll_k(others or [f for i, f in enumerate(nat) if i % 3 != 2])
     return library, queries
 
 
@@ -110,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         ref_own, ref_other, ref_top = [], [], 0
         pp = {"own": [], "other": [], "top": 0, "hit": 0, "false": 0, "s": 0.0}  # prnu-python residual + detector
         un = {m: {"top": 0, "ident": 0, "false": 0, "thr": [], "s": 0.0, "grid_found": 0} for m in grid_modes}
+        by_set: dict[str, dict[str, list]] = {}  # real-dev / real-models: own and other aligned PCEs, top-1 hits
         for dev, paths in queries.items():
             for p in paths:
+                sub = by_set.setdefault(p.parent.parent.parent.name, {"own": [], "other": [], "top": [], "unknown_top": []})
                 px = load_image(p).pixels
                 h, w = px.shape[:2]
                 y = int(rng.integers(0, (h - size) // args.step + 1)) * args.step
@@ -127,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
                 other_al += [v for d, v in aligned.items() if d != dev]
                 top_al += max(aligned, key=aligned.get) == dev
                 hit_al += aligned[dev] > PCE_THRESHOLD
+                sub["own"].append(aligned[dev])
+                sub["other"] += [v for d, v in aligned.items() if d != dev]
+                sub["top"].append(max(aligned, key=aligned.get) == dev)
                 if args.reference:
                     ref_w = reference_residual(crop)
                     rq = Query(ref_w, grey)
@@ -152,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                     u["s"] += time.perf_counter() - t1
                     best = max(unknown, key=lambda d: unknown[d].pce)
                     u["top"] += best == dev
+                    if mode == "grid":
+                        sub["unknown_top"].append(best == dev)
                     u["ident"] += best == dev and unknown[dev].is_match
                     u["false"] += any(r.is_match for d, r in unknown.items() if d != dev)
                     u["thr"].append(unknown[dev].threshold)
@@ -164,6 +175,16 @@ def main(argv: list[str] | None = None) -> int:
             "aligned_above_60": round(hit_al / n, 3),
             "aligned_own_pce_median": round(float(np.median(own_al)), 1),
             "aligned_other_pce_max": round(float(np.max(other_al)), 1),
+        }
+        row["by_set"] = {
+            name: {
+                "n_queries": len(v["own"]),
+                "aligned_auc": round(roc_auc(np.r_[v["own"], v["other"]],
+                                             np.r_[np.ones(len(v["own"])), np.zeros(len(v["other"]))].astype(bool)), 4),
+                "aligned_top1": round(float(np.mean(v["top"])), 3),
+                "unknown_top1": round(float(np.mean(v["unknown_top"])), 3) if v["unknown_top"] else None,
+            }
+            for name, v in sorted(by_set.items())
         }
         if args.reference:
             y_ref = np.r_[np.ones(len(ref_own)), np.zeros(len(ref_other))].astype(bool)
@@ -211,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {size} (prnu-python residual + detector: peak anywhere; its AUC in the AUC column) | "
                          f"{r['n_queries']} | {pp['auc']:.3f} | - | - | {pp['top1']:.2f} | {pp['own_above_60']:.2f} | "
                          f"{pp['false_alarm_queries_above_60']} | 60 (no P_FA) | - | {pp['seconds_per_query']:.2f} |")
+    lines += ["", "| crop | set | queries | aligned AUC | aligned top-1 | unknown top-1 (JPEG-grid test) |", "|---" * 6 + "|"]
+    for size, r in rows.items():
+        for name, v in r["by_set"].items():
+            top = "-" if v["unknown_top1"] is None else f"{v['unknown_top1']:.3f}"
+            lines.append(f"| {size} | {name} | {v['n_queries']} | {v['aligned_auc']:.3f} | {v['aligned_top1']:.3f} | {top} |")
     (args.out / "small_crops.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -178,6 +178,39 @@ def test_same_size_queries_are_matched_as_before(sensor):
     assert res.is_match
 
 
+def test_scene_weighting_lifts_a_crop_whose_residual_is_mostly_scene_in_places():
+    """A crop residual of PRNU (I K) plus noise four times stronger on a textured third of it: dividing by the local
+    standard deviation (MatchParams.crop_scene_window, the default) takes that third's noise down and the PCE up;
+    off (0) it is the plain search. The offset is found either way."""
+    rng = np.random.default_rng(5)
+    k = synth.make_prnu(SENSOR, 43, strength=0.02)
+    y, x, h, w = 96, 160, 256, 256
+    grey = np.full((h, w), 128.0, np.float32)
+    noise = rng.normal(0.0, 1.0, (h, w)).astype(np.float32)
+    noise[:, : w // 3] *= 4.0
+    residual = grey * k[y : y + h, x : x + w] * 0.15 + noise
+    from camforensics.core.matching import match_residual
+
+    on = match_residual(residual, grey, k, match=MatchParams(rotations="none", jpeg_grid=False))
+    off = match_residual(residual, grey, k, match=MatchParams(rotations="none", jpeg_grid=False, crop_scene_window=0))
+    assert on.crop_offset == off.crop_offset == (y, x)
+    assert on.pce > 1.5 * off.pce, (on.pce, off.pce)
+    assert on.threshold == off.threshold  # the same offsets searched, the same P_FA
+
+
+def test_scene_weighting_leaves_same_size_queries_and_fingerprints_alone(sensor):
+    from camforensics.core.matching import Query
+
+    img = sensor["nat"][0]
+    on, off = match_image(img, sensor["k"]), match_image(img, sensor["k"], match=MatchParams(crop_scene_window=0))
+    assert on.search == "aligned" and on.pce == off.pce
+    fp = Query(sensor["k"])  # a fingerprint as the query: no intensities, nothing to weight
+    assert fp.scene_weighted(15) is fp.signal
+    crop = img[:256, :256]
+    q = Query(crop[:, :, 1].astype(np.float32) - 128.0, np.full((256, 256), 100.0, np.float32))
+    assert q.scene_weighted(0) is q.signal and not np.array_equal(q.scene_weighted(15), q.signal)
+
+
 def test_sizes_that_fit_nothing_and_bad_parameters_are_refused():
     m = MatchParams()
     assert not fits((600, 700), SENSOR, match=m) and not fits((40, 300), SENSOR, match=m)
@@ -187,7 +220,8 @@ def test_sizes_that_fit_nothing_and_bad_parameters_are_refused():
     assert not fits((256, 256), SENSOR, match=MatchParams(crop_anchor="none"))
     with pytest.raises(SizeMismatchError, match="fits no rotation"):
         match_image(np.zeros((600, 700, 3), np.uint8), np.zeros(SENSOR, np.float32))
-    for bad in ({"scales": (1.2,)}, {"scales": ()}, {"crop_anchor": "middle"}, {"crop_anchor": (1, -2)}, {"rotations": "x"}):
+    for bad in ({"scales": (1.2,)}, {"scales": ()}, {"crop_anchor": "middle"}, {"crop_anchor": (1, -2)}, {"rotations": "x"},
+                {"crop_scene_window": 4}, {"crop_scene_window": -1}, {"crop_scene_window": 1}, {"crop_scene_window": True}):
         with pytest.raises(ParameterError):
             MatchParams(**bad)
     assert MatchParams(scales=(0.5, 1.0, 0.75)).scales == (1.0, 0.75, 0.5)
@@ -249,6 +283,7 @@ def test_identify_names_the_device_and_the_offset_of_crops(crop_queries, device_
     params = doc["run"]["parameters"]["match"]
     assert params["crop_anchor"] == "any" and params["scales"][0] == 1.0 and len(params["scales"]) == 7
     assert doc["run"]["decision_rule"]["crop_search"]["scales"] == params["scales"]
+    assert doc["run"]["decision_rule"]["crop_search"]["scene_window"] == MatchParams().crop_scene_window == 15
 
 
 def test_identify_resume_refuses_other_search_settings(crop_queries, device_tree, tmp_path):

@@ -16,28 +16,12 @@ channel wavelet noise W_c and pixel weight w_c), before they are folded into the
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from camforensics.core.fingerprint import FingerprintAccumulator
 from camforensics.core.pce import pce_from_spectra, spectrum_of
-from camforensics.core.residual import finish_residual, grey_from_channels
+from camforensics.core.residual import finish_residual, grey_from_channels, local_scale
 from camforensics.errors import ParameterError
-
-# The local variance is floored at this share of the image's median, so that a saturated or perfectly flat area
-# (variance near 0) is not weighted without bound.
-VARIANCE_FLOOR = 0.05
-
-
-def local_scale(noise: np.ndarray, window: int) -> np.ndarray:
-    """``sqrt(local variance / median local variance)`` of one channel's noise over ``window`` x ``window`` pixels
-    (the variance floored at ``VARIANCE_FLOOR`` times its median; 1 everywhere for an all-zero channel)."""
-    n = np.ascontiguousarray(noise, dtype=np.float32)
-    var = cv2.boxFilter(n * n, cv2.CV_32F, (window, window), normalize=True, borderType=cv2.BORDER_REFLECT)
-    median = float(np.median(var))
-    if not median > 0:
-        return np.ones(n.shape, np.float32)
-    return np.sqrt(np.maximum(var, np.float32(VARIANCE_FLOOR * median)) / np.float32(median)).astype(np.float32)
 
 
 def texture_weighted(terms: tuple[list, list], *, window: int = 15) -> tuple[list, list]:

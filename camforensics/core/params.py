@@ -101,6 +101,10 @@ class MatchParams:
     crop_anchor: str | tuple[int, int] = "any"  # smaller queries: "any" offset, "centre", "corner", (y, x), or "none"
     scales: tuple[float, ...] = (1.0,)  # query pixel size / sensor pixel size searched (1.0: not resampled)
     jpeg_grid: bool = True  # crops: also test the offsets on the query's JPEG block grid alone (core.jpeggrid)
+    # crops: the query's residual divided by its local standard deviation over this many pixels (relative to its
+    # median, core.residual.local_scale) before the search, so that textured areas, where the residual is mostly
+    # scene, count less (the matched filter for noise whose variance follows the scene); 0: off
+    crop_scene_window: int = 15
 
     def __post_init__(self) -> None:
         if self.rotations not in ROTATION_MODES:
@@ -126,6 +130,9 @@ class MatchParams:
         if not self.scales or any(not MIN_SCALE <= s <= 1.0 for s in self.scales):
             raise ParameterError(f"scales must be between {MIN_SCALE} and 1.0 (query pixels per sensor pixel), got {self.scales!r}")
         object.__setattr__(self, "scales", tuple(sorted({float(s) for s in self.scales}, reverse=True)))
+        w = self.crop_scene_window
+        if isinstance(w, bool) or not isinstance(w, int) or w < 0 or (w and (w < 3 or w % 2 == 0)):
+            raise ParameterError(f"crop_scene_window must be 0 (off) or an odd size >= 3 pixels, got {w!r}")
 
     @property
     def searches_crops(self) -> bool:

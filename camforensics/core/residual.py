@@ -279,6 +279,22 @@ def _scale_rows(spectrum: np.ndarray, gain: np.ndarray) -> None:
     threads.for_row_strips(scale, spectrum.shape[0], spectrum.size)
 
 
+# The local variance is floored at this share of the image's median, so that a saturated or perfectly flat area
+# (variance near 0) is not weighted without bound.
+VARIANCE_FLOOR = 0.05
+
+
+def local_scale(noise: np.ndarray, window: int) -> np.ndarray:
+    """``sqrt(local variance / median local variance)`` of one channel's noise over ``window`` x ``window`` pixels
+    (the variance floored at ``VARIANCE_FLOOR`` times its median; 1 everywhere for an all-zero channel)."""
+    n = np.ascontiguousarray(noise, dtype=np.float32)
+    var = cv2.boxFilter(n * n, cv2.CV_32F, (window, window), normalize=True, borderType=cv2.BORDER_REFLECT)
+    median = float(np.median(var))
+    if not median > 0:
+        return np.ones(n.shape, np.float32)
+    return np.sqrt(np.maximum(var, np.float32(VARIANCE_FLOOR * median)) / np.float32(median)).astype(np.float32)
+
+
 def enhance_spn(residual: np.ndarray, *, alpha: float = 7.0) -> np.ndarray:
     """Li's enhanced sensor pattern noise: ``sign(n) * exp(-0.5 * n**2 / alpha**2)`` (model 5).
 

@@ -44,6 +44,7 @@ def decision_context(match: MatchParams) -> dict[str, Any]:
             "anchor": match.crop_anchor if isinstance(match.crop_anchor, str) else list(match.crop_anchor),
             "scales": list(match.scales),
             "rotations": match.rotations,
+            "scene_window": match.crop_scene_window,  # the crop's residual over its local std over this many px (0: off)
             "threshold_rule": (
                 "queries smaller than a fingerprint are searched over offsets, scales and orientations; their "
                 "threshold is the PCE whose false-alarm probability over the n_hypotheses searched equals that "
