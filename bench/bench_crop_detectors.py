@@ -50,13 +50,12 @@ from bench_crop_ideas import crops_of, enrol_with
 from bench_small_crops import library_and_queries
 
 from camforensics.core.cropsearch import corrected_threshold
-from camforensics.core.enrollweights import local_scale
 from camforensics.core.jpeggrid import grid_offsets
 from camforensics.core.matching import Query, crop_plan, match_query
 from camforensics.core.metrics import roc_auc
 from camforensics.core.params import PCE_THRESHOLD, MatchParams, ResidualParams
 from camforensics.core.pce import spectrum_of
-from camforensics.core.residual import extract_residual, to_grey
+from camforensics.core.residual import extract_residual, local_scale, to_grey
 
 _BM3D: dict = {}  # the BM3D residual of each crop, computed once for the bm3d variants
 

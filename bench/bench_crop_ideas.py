@@ -47,13 +47,13 @@ from bench_natural_enroll import files_of
 from bench_small_crops import library_and_queries
 
 from camforensics.core.cropsearch import crop_pces
-from camforensics.core.enrollweights import leave_one_out_pces, local_scale, texture_weighted
+from camforensics.core.enrollweights import leave_one_out_pces, texture_weighted
 from camforensics.core.fingerprint import FingerprintAccumulator
 from camforensics.core.matching import Query, crop_plan, match_query
 from camforensics.core.metrics import roc_auc
 from camforensics.core.params import FingerprintParams, MatchParams, ResidualParams
 from camforensics.core.pce import spectrum_of
-from camforensics.core.residual import enhance_spn, extract_residual, to_grey
+from camforensics.core.residual import enhance_spn, extract_residual, local_scale, to_grey
 from camforensics.io.images import load_image
 
 DEFAULT_VARIANTS = "::,:scene0:,texture15::,imgrms::,imgrms-texture63::,sigma4::,:whiten15:,:sigma3:,::grid16"

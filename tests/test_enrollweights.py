@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import synth
 
-from camforensics.core.enrollweights import leave_one_out_pces, local_scale, texture_weighted
+from camforensics.core.enrollweights import leave_one_out_pces, texture_weighted
 from camforensics.core.fingerprint import FingerprintAccumulator
+from camforensics.core.residual import local_scale
 from camforensics.errors import ParameterError
 
 SHAPE = (256, 256)
