@@ -147,14 +147,23 @@ def zero_mean_cfa(residual: np.ndarray, *, overwrite: bool = False) -> np.ndarra
                 sub -= sub.mean(axis=0, keepdims=True)
         return out
     lattices = out.reshape(h // 2, 2, w // 2, 2)  # [row pair, dy, column pair, dx], a view of ``out``
-    # Sums in float64 by OpenCV's SIMD reductions: rows of a two-channel (dx) image; columns of row pairs (dy).
-    row_sum = cv2.reduce(out.reshape(h, w // 2, 2), 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F)  # (h, 1, dx)
-    col_sum = cv2.reduce(out.reshape(h // 2, 2 * w), 0, cv2.REDUCE_SUM, dtype=cv2.CV_64F)  # (1, dy * w + x)
+    # Sums in float64 by OpenCV's SIMD reductions: rows of a two-channel (dx) image; columns of row pairs (dy). The
+    # two read the array at once, each on a core (OpenCV lets go of the GIL; each reduction is the same call).
+    sums = threads.both(
+        lambda: cv2.reduce(out.reshape(h, w // 2, 2), 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F),  # (h, 1, dx)
+        lambda: cv2.reduce(out.reshape(h // 2, 2 * w), 0, cv2.REDUCE_SUM, dtype=cv2.CV_64F),  # (1, dy * w + x)
+        size=out.size,
+    )
+    row_sum, col_sum = sums
     row_mean = row_sum.reshape(h // 2, 2, 2) / (w // 2)  # (h/2, dy, dx)
     col_mean = col_sum.reshape(2, w // 2, 2) / (h // 2)  # (dy, w/2, dx)
     lattice_mean = row_mean.mean(axis=0)  # (dy, dx)
     row_part = row_mean.astype(np.float32)[:, :, None, :]
     col_part = (col_mean - lattice_mean[:, None, :]).astype(np.float32)[None]
+    from camforensics.runtime import native
+
+    if native.cfa_centre(out, row_part, col_part):  # the same two subtractions per element, in one native pass
+        return out
 
     def centre(r0: int, r1: int) -> None:
         block = lattices[r0:r1]
@@ -204,21 +213,14 @@ def wiener_dft(
     half = spectrum.shape[1]
     reach = max(windows) // 2
     magnitude = np.empty((h, half + reach), np.float32)
-    scale = np.float32(1.0 / np.sqrt(h * wd))
-
-    def scaled_magnitude(r0: int, r1: int) -> None:  # row strips in threads: each element's operations unchanged
-        part = magnitude[r0:r1, :half]
-        np.abs(spectrum[r0:r1], out=part)
-        part *= scale
-
-    threads.for_row_strips(scaled_magnitude, h, spectrum.size)
-    # Columns half..half+reach-1 of the full plane: |F(u, v)| = |F(-u, W - v)| (copied scaled: the same bits as
-    # scaling the copy)
+    np.abs(spectrum, out=magnitude[:, :half])
+    # Columns half..half+reach-1 of the full plane: |F(u, v)| = |F(-u, W - v)|.
     extra = [wd - c for c in range(half, half + reach) if wd - c >= 0]
     if extra:
         flipped_rows = (-np.arange(h)) % h
         magnitude[:, half : half + len(extra)] = magnitude[np.ix_(flipped_rows, extra)]
     magnitude[:, half + len(extra) :] = 0  # beyond the full plane's right edge (tiny widths only)
+    magnitude *= np.float32(1.0 / np.sqrt(h * wd))
     gain = wiener_noise_gain(magnitude, float(sigma) ** 2, windows=windows)
     del magnitude
 

@@ -35,6 +35,7 @@ _SIGNATURES = {
 }
 # Kernels that a library of this version built before they existed lacks: used where present.
 _OPTIONAL = {
+    "cf_cfa_centre": [_ptr, _int, _ptr, _ptr, _int, _int],
     "cf_grey_u8": [_ptr, ctypes.c_long, ctypes.c_long, _int, _ptr, _int, _int, ctypes.c_float, ctypes.c_float, ctypes.c_float],
 }
 
@@ -175,6 +176,23 @@ def wiener(coeffs: np.ndarray, noise_var: float, windows: tuple[int, ...], *, no
         h, c.size,
     )  # fmt: skip
     return out
+
+
+def cfa_centre(a: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> bool:
+    """In place on a C-contiguous float32 (h, w) array ``a`` (h, w even): ``a[y, x] = (a[y, x] - rows[y // 2, y % 2,
+    x % 2]) - cols[y % 2, x]`` (``rows`` (h/2, 2, 2) and ``cols`` (2, w) float32), in one pass on row strips: the bits
+    of numpy's ``lattices -= rows; lattices -= cols`` on the (h/2, 2, w/2, 2) view of ``a``
+    (:func:`camforensics.core.residual.zero_mean_cfa`). False, with nothing done, where the kernel is not built."""
+    fn = getattr(_library(), "cf_cfa_centre", None) if available() else None
+    if fn is None:
+        return False
+    h, w = a.shape
+    if a.dtype != np.float32 or not a.flags.c_contiguous or h % 2 or w % 2:
+        raise ParameterError("cfa_centre needs a C-contiguous float32 array with even sides")
+    r = np.ascontiguousarray(rows, dtype=np.float32).reshape(h // 2, 2, 2)
+    c = np.ascontiguousarray(cols, dtype=np.float32).reshape(2, w)
+    threads.for_row_strips(lambda r0, r1: _call(fn, a.ctypes.data, w, r.ctypes.data, c.ctypes.data, r0, r1), h, a.size)
+    return True
 
 
 def grey_u8(image: np.ndarray, weights: tuple[float, float, float]) -> np.ndarray | None:

@@ -144,6 +144,16 @@ def for_row_strips(fn: Callable[[int, int], None], n_rows: int, size: int) -> No
         _run(fn, strip_bounds(n_rows, parts_for((n_rows, max(1, size // n_rows)))))
 
 
+def both(first: Callable[[], Any], second: Callable[[], Any], *, size: int) -> tuple[Any, Any]:
+    """``(first(), second())``, the second in the pool while the first runs here, where threads are allowed and the
+    work (``size`` elements in all) is worth splitting (:func:`parts_for`); one after the other otherwise. For two
+    independent calls that let go of the GIL (OpenCV's, numpy's)."""
+    if parts_for((max(1, size), 1)) < 2:
+        return first(), second()
+    other = pool().submit(second)
+    return first(), other.result()
+
+
 def for_col_strips(fn: Callable[[int, int], None], n_cols: int, size: int) -> None:
     """Call ``fn(c0, c1)`` for column strips covering ``0..n_cols`` (for filters along columns, which need no
     rows of context), in threads when the work (``size`` elements in all) is worth splitting."""
