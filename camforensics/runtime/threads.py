@@ -101,9 +101,17 @@ def width() -> int:
     """How many threads one piece of work is split over here: 1 when threads are off, inside the pool's own
     threads (work already running in parallel there, e.g. one colour channel each, must not wait on the pool), and
     within :func:`unsplit`."""
-    if not _enabled or getattr(_local, "unsplit", False) or threading.current_thread().name.startswith(_PREFIX):
+    if not _enabled or getattr(_local, "unsplit", False) or in_pool():
         return 1
     return _limit
+
+
+def in_pool() -> bool:
+    """Whether this thread is one of the pool's (named ``camforensics_<n>`` by ThreadPoolExecutor). The program's
+    other named threads (``camforensics-residual-ahead``, ``camforensics-prefetch-image``, ...) are not: work they
+    run may be split over the pool (the residual computed ahead ran on one core, its row strips unsplit, while the
+    other core waited: issue 21)."""
+    return threading.current_thread().name.startswith(_PREFIX + "_")
 
 
 def pool() -> ThreadPoolExecutor:
