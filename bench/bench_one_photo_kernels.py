@@ -5,7 +5,10 @@
 1. ``to_grey`` of the 8-bit photo: the native pass (``cf_grey_u8``) against numpy's three passes.
 2. ``zero_mean_cfa`` of its residual: the native subtraction with the reductions at once, against the numpy passes
    (``CAMFORENSICS_NATIVE=0`` for that call: the same function's other branch).
-3. The drawing helper's start, each in a fresh process: numpy, PIL and matplotlib imported and the frames built
+3. The residual computed in a thread named as the one-photo commands' (``camforensics-residual-ahead``): its row
+   strips unsplit (``threads.unsplit()``, what that thread got before this session: ``threads.width()`` took it for
+   one of the pool's) against split over the pool (now); the thread's own CPU, the other threads' CPU, wall time.
+4. The drawing helper's start, each in a fresh process: numpy, PIL and matplotlib imported and the frames built
    as the helper did before (everything imported after the fork) and as it does now (numpy and PIL already
    imported before the fork, matplotlib without its 3-D projection); only the helper's own CPU counts.
 
@@ -73,8 +76,36 @@ def main() -> None:
         finally:
             del os.environ[native.ENV]
 
+    import threading
+
+    from camforensics.runtime import threads
+
+    def ahead(split: bool) -> tuple[float, float, float]:
+        box: dict[str, float] = {}
+
+        def run() -> None:
+            c, t = time.thread_time(), time.perf_counter()
+            if split:
+                extract_residual(img)
+            else:
+                with threads.unsplit():
+                    extract_residual(img)
+            box["own"], box["wall"] = time.thread_time() - c, time.perf_counter() - t
+
+        c = time.process_time()
+        thread = threading.Thread(target=run, name="camforensics-residual-ahead")
+        thread.start()
+        thread.join()
+        return box["own"], time.process_time() - c - box["own"], box["wall"]
+
     rows: dict[str, list[float]] = {}
     for _ in range(args.repeat):
+        for split in (False, True):
+            own, others, wall = ahead(split)
+            tag = "split over the pool (now)" if split else "unsplit (before)"
+            rows.setdefault(f"residual ahead, {tag}: the thread's CPU", []).append(own)
+            rows.setdefault(f"residual ahead, {tag}: other threads' CPU", []).append(others)
+            rows.setdefault(f"residual ahead, {tag}: wall", []).append(wall)
         for label, fn in (("grey: numpy's three passes", numpy_grey), ("grey: native pass", lambda: to_grey(img)),
                           ("zero-mean: numpy passes", numpy_zero_mean), ("zero-mean: native", lambda: zero_mean_cfa(x))):  # fmt: skip
             rows.setdefault(label, []).append(cpu(fn))
@@ -85,7 +116,7 @@ def main() -> None:
             code = HELPER.format(repo=str(REPO), pre=pre, post=post, lean=lean)
             done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             rows.setdefault(label, []).append(float(done.stdout.split()[-1]))
-    print(f"{args.photo.name}: median CPU s of {args.repeat} alternating runs (load now {os.getloadavg()[0]:.1f})")
+    print(f"{args.photo.name}: median s of {args.repeat} alternating runs (CPU unless marked wall; load now {os.getloadavg()[0]:.1f})")
     for label, values in rows.items():
         print(f"{label:62s} {statistics.median(values):.3f}  (min {min(values):.3f})")
 
