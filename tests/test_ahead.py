@@ -75,3 +75,26 @@ def test_a_one_photo_command_computes_its_residual_ahead_and_takes_it(command, d
         assert np.array_equal(np.load(result["outputs"]["residual_npy"]), w)
     else:
         assert result["decision"]["match"] and result["decision"]["device"] == "cam_a"
+
+
+def test_the_residual_computed_ahead_splits_its_work_over_the_pool(monkeypatch):
+    """The ahead thread is not one of the pool's: its row strips go to the pool (its residual ran on one core, the
+    strips unsplit, while the other core waited), and the residual is the same bits."""
+    from camforensics.runtime import threads
+
+    monkeypatch.setattr(threads, "_limit", 2)
+    monkeypatch.setattr(threads, "_enabled", True)
+    seen = []
+    strips = threads.for_row_strips
+
+    def recorded(fn, n_rows, size):
+        seen.append(threads.width())
+        return strips(fn, n_rows, size)
+
+    monkeypatch.setattr(threads, "for_row_strips", recorded)
+    px = np.random.default_rng(1).integers(0, 256, (1024, 1536, 3), dtype=np.uint8)
+    ahead.start_residual(px, ResidualParams())
+    residual = ahead.claim_residual(px, ResidualParams())
+    assert seen and max(seen) == 2  # split where the work is worth it
+    assert threads.pool().submit(threads.width).result() == 1  # the pool's own threads never split again
+    assert np.array_equal(residual.view(np.uint32), extract_residual(px, params=ResidualParams()).view(np.uint32))

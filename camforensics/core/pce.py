@@ -56,12 +56,29 @@ def spectrum_of(a: np.ndarray, *, conjugate: bool = False) -> Spectrum:
     a = np.asarray(a, dtype=np.float32)
     if a.ndim != 2:
         raise ParameterError(f"expected a 2-D array, got shape {a.shape}")
-    centred = a - np.float32(a.mean(dtype=np.float64))
+    centred = _offset(a, np.float32(a.mean(dtype=np.float64)))
     norm = float(np.sqrt(np.einsum("ij,ij->", centred, centred, dtype=np.float64)))
     f = fft.rfft2(centred, workers=-1)
     if conjugate:
         np.conjugate(f, out=f)
     return Spectrum(f=f, norm=norm, shape=(int(a.shape[0]), int(a.shape[1])), conjugated=conjugate)
+
+
+def _offset(a: np.ndarray, mean: np.float32) -> np.ndarray:
+    """``a - mean`` as a new float32 array, on row strips in threads for a C-contiguous ``a`` (each element's
+    operation unchanged); otherwise numpy's own ``a - mean``, whose result keeps ``a``'s memory order (a turned
+    view's), which the norm's sum then follows."""
+    from camforensics.runtime import threads
+
+    if not a.flags.c_contiguous:
+        return a - mean
+    out = np.empty(a.shape, np.float32)
+
+    def part(r0: int, r1: int) -> None:
+        np.subtract(a[r0:r1], mean, out=out[r0:r1])
+
+    threads.for_row_strips(part, a.shape[0], a.size)
+    return out
 
 
 def half_turn(s: Spectrum) -> Spectrum:
@@ -76,9 +93,16 @@ def half_turn(s: Spectrum) -> Spectrum:
     h, w = s.shape
     col = np.exp(2j * np.pi * np.arange(h) / h).astype(np.complex64)[:, None]
     row = np.exp(2j * np.pi * np.arange(s.f.shape[1]) / w).astype(np.complex64)[None, :]
-    f = np.conjugate(s.f)
-    f *= col
-    f *= row
+    from camforensics.runtime import threads
+
+    f = np.empty(s.f.shape, np.complex64)
+
+    def part(r0: int, r1: int) -> None:  # row strips in threads: each element's operations as on the whole plane
+        np.conjugate(s.f[r0:r1], out=f[r0:r1])
+        f[r0:r1] *= col[r0:r1]
+        f[r0:r1] *= row
+
+    threads.for_row_strips(part, h, f.size)
     return Spectrum(f=f, norm=s.norm, shape=s.shape, conjugated=False)
 
 

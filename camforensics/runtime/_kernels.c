@@ -454,6 +454,60 @@ CF_API CF_SIMD int cf_fold(const float *noise, long noise_stride, const float *w
 }
 
 /*
+ * The CFA zero-mean's removal of the means, rows r0..r1-1 of an h x w float32 array a (h, w even), in place:
+ * a[y][x] = (a[y][x] - rows[y/2][y%2][x%2]) - cols[y%2][x], the two float32 subtractions in the order numpy's two
+ * broadcast passes take (camforensics.core.residual.zero_mean_cfa): the same bits in one pass, at the speed of
+ * memory (numpy's passes over the four lattices' views run inner loops of two elements).
+ */
+CF_API CF_SIMD int cf_cfa_centre(float *a, int w, const float *rows, const float *cols, int r0, int r1)
+{
+    if (w % 2) return -1;
+    for (int y = r0; y < r1; y++) {
+        float *restrict v = a + (size_t)y * w;
+        const float *rp = rows + 4 * (size_t)(y / 2) + 2 * (y % 2); /* rows[y/2][y%2][0..1] */
+        const float *restrict cp = cols + (size_t)(y % 2) * w;  /* cols[y%2][0..w-1] */
+        const float r_even = rp[0], r_odd = rp[1];
+        for (int x = 0; x < w; x += 2) {
+            v[x] = (v[x] - r_even) - cp[x];
+            v[x + 1] = (v[x + 1] - r_odd) - cp[x + 1];
+        }
+    }
+    return 0;
+}
+
+/*
+ * Grey intensities of rows r0..r1-1 of an 8-bit RGB image (strides in bytes: rows, pixels; the three samples of a
+ * pixel consecutive): out = r * w0, then += g * w1, then += b * w2, each sample converted to float32 and each
+ * product and sum rounded to float32, the order numpy's three passes take (camforensics.core.residual
+ * grey_from_channels): the same bits in one pass, without the temporary array of the products.
+ */
+CF_API CF_SIMD int cf_grey_u8(const unsigned char *x, long row_stride, long pixel_stride, int w, float *out, int r0,
+                              int r1, float w0, float w1, float w2)
+{
+    for (int r = r0; r < r1; r++) {
+        const unsigned char *restrict p = x + (size_t)r * row_stride;
+        float *restrict y = out + (size_t)r * w;
+        if (pixel_stride == 3) {
+            for (int k = 0; k < w; k++) {
+                float g = (float)p[3 * k] * w0;
+                g += (float)p[3 * k + 1] * w1;
+                g += (float)p[3 * k + 2] * w2;
+                y[k] = g;
+            }
+        } else {
+            for (int k = 0; k < w; k++) {
+                const unsigned char *q = p + (long)k * pixel_stride;
+                float g = (float)q[0] * w0;
+                g += (float)q[1] * w1;
+                g += (float)q[2] * w2;
+                y[k] = g;
+            }
+        }
+    }
+    return 0;
+}
+
+/*
  * One block of rows of PCE's cross-power, p = q * k (complex64 interleaved; q and k rows strided in complex
  * elements, p contiguous), with numpy's own rounding of a complex product (its SIMD loop: re = fma(ar, br, -(ai bi)),
  * im = fma(ar, bi, ai br)); with power (2 * cols doubles of scratch), power[c] = sum over the rows, in order, of

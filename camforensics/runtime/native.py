@@ -33,6 +33,11 @@ _SIGNATURES = {
     "cf_wiener": [_ptr, _ptr, _int, _int, _int, _int, ctypes.c_float, _ptr, _int, _int],
     "cf_fold": [_ptr, ctypes.c_long, _ptr, ctypes.c_long, _ptr, _ptr, _int, _int, _int],
 }
+# Kernels that a library of this version built before they existed lacks: used where present.
+_OPTIONAL = {
+    "cf_cfa_centre": [_ptr, _int, _ptr, _ptr, _int, _int],
+    "cf_grey_u8": [_ptr, ctypes.c_long, ctypes.c_long, _int, _ptr, _int, _int, ctypes.c_float, ctypes.c_float, ctypes.c_float],
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,6 +56,10 @@ def _library() -> ctypes.CDLL | None:
         for name, argtypes in _SIGNATURES.items():
             fn = getattr(lib, name)
             fn.argtypes, fn.restype = argtypes, _int
+        for name, argtypes in _OPTIONAL.items():  # newer kernels: a build without them still serves
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.argtypes, fn.restype = argtypes, _int
     except (OSError, AttributeError):
         return None
     return lib
@@ -166,6 +175,45 @@ def wiener(coeffs: np.ndarray, noise_var: float, windows: tuple[int, ...], *, no
                              len(radii), int(noise)),
         h, c.size,
     )  # fmt: skip
+    return out
+
+
+def cfa_centre(a: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> bool:
+    """In place on a C-contiguous float32 (h, w) array ``a`` (h, w even): ``a[y, x] = (a[y, x] - rows[y // 2, y % 2,
+    x % 2]) - cols[y % 2, x]`` (``rows`` (h/2, 2, 2) and ``cols`` (2, w) float32), in one pass on row strips: the bits
+    of numpy's ``lattices -= rows; lattices -= cols`` on the (h/2, 2, w/2, 2) view of ``a``
+    (:func:`camforensics.core.residual.zero_mean_cfa`). False, with nothing done, where the kernel is not built."""
+    fn = getattr(_library(), "cf_cfa_centre", None) if available() else None
+    if fn is None:
+        return False
+    h, w = a.shape
+    if a.dtype != np.float32 or not a.flags.c_contiguous or h % 2 or w % 2:
+        raise ParameterError("cfa_centre needs a C-contiguous float32 array with even sides")
+    r = np.ascontiguousarray(rows, dtype=np.float32).reshape(h // 2, 2, 2)
+    c = np.ascontiguousarray(cols, dtype=np.float32).reshape(2, w)
+    threads.for_row_strips(lambda r0, r1: _call(fn, a.ctypes.data, w, r.ctypes.data, c.ctypes.data, r0, r1), h, a.size)
+    return True
+
+
+def grey_u8(image: np.ndarray, weights: tuple[float, float, float]) -> np.ndarray | None:
+    """Grey intensities of an HxWx3 uint8 image (any row stride; the samples of a pixel consecutive) as
+    :func:`camforensics.core.residual.grey_from_channels` computes them from its three channels, the same bits in one
+    pass on row strips (``tests/test_core_residual.py``); None where the kernel is not built here."""
+    fn = getattr(_library(), "cf_grey_u8", None) if available() else None
+    if fn is None:
+        return None
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or image.strides[2] != 1 or image.strides[1] < 3:
+        raise ParameterError(f"grey_u8 needs an HxWx3 uint8 image with its samples side by side, got {image.dtype} {image.shape}")
+    h, w = image.shape[:2]
+    rs, ps = image.strides[:2]
+    if rs < 0:
+        image = np.ascontiguousarray(image)
+        rs, ps = image.strides[:2]
+    out = np.empty((h, w), np.float32)
+    w0, w1, w2 = (float(np.float32(x)) for x in weights)
+    threads.for_row_strips(
+        lambda r0, r1: _call(fn, image.ctypes.data, rs, ps, w, out.ctypes.data, r0, r1, w0, w1, w2), h, h * w
+    )
     return out
 
 

@@ -101,9 +101,17 @@ def width() -> int:
     """How many threads one piece of work is split over here: 1 when threads are off, inside the pool's own
     threads (work already running in parallel there, e.g. one colour channel each, must not wait on the pool), and
     within :func:`unsplit`."""
-    if not _enabled or getattr(_local, "unsplit", False) or threading.current_thread().name.startswith(_PREFIX):
+    if not _enabled or getattr(_local, "unsplit", False) or in_pool():
         return 1
     return _limit
+
+
+def in_pool() -> bool:
+    """Whether this thread is one of the pool's (named ``camforensics_<n>`` by ThreadPoolExecutor). The program's
+    other named threads (``camforensics-residual-ahead``, ``camforensics-prefetch-image``, ...) are not: work they
+    run may be split over the pool (the residual computed ahead ran on one core, its row strips unsplit, while the
+    other core waited: issue 21)."""
+    return threading.current_thread().name.startswith(_PREFIX + "_")
 
 
 def pool() -> ThreadPoolExecutor:
@@ -142,6 +150,16 @@ def for_row_strips(fn: Callable[[int, int], None], n_rows: int, size: int) -> No
     all) is worth splitting; ``fn`` writes its own strip of some output."""
     if n_rows > 0:
         _run(fn, strip_bounds(n_rows, parts_for((n_rows, max(1, size // n_rows)))))
+
+
+def both(first: Callable[[], Any], second: Callable[[], Any], *, size: int) -> tuple[Any, Any]:
+    """``(first(), second())``, the second in the pool while the first runs here, where threads are allowed and the
+    work (``size`` elements in all) is worth splitting (:func:`parts_for`); one after the other otherwise. For two
+    independent calls that let go of the GIL (OpenCV's, numpy's)."""
+    if parts_for((max(1, size), 1)) < 2:
+        return first(), second()
+    other = pool().submit(second)
+    return first(), other.result()
 
 
 def for_col_strips(fn: Callable[[int, int], None], n_cols: int, size: int) -> None:
