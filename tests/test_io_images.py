@@ -1,6 +1,7 @@
 import io
 import struct
 import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -201,3 +202,40 @@ def test_a_jpeg_decodes_to_the_samples_opencv_decodes_in_stored_order(tmp_path, 
     got = load_image(p).pixels
     assert got.flags.c_contiguous and got.dtype == np.uint8
     assert np.array_equal(got, bgr[:, :, ::-1] if mode == "RGB" else bgr)
+
+
+def test_digital_zoom_is_read_from_the_exif_sub_ifd_only_when_above_one(tmp_path, rgb):
+    from PIL import TiffImagePlugin
+
+    for ratio, expected in (((169, 100), 1.69), ((1, 1), None), ((0, 1), None)):  # 0: "not used" in EXIF
+        ex = Image.Exif()
+        ex.get_ifd(0x8769)[0xA404] = TiffImagePlugin.IFDRational(*ratio)
+        p = tmp_path / f"zoom{ratio[0]}.jpg"
+        p.write_bytes(_jpeg_bytes(rgb, quality=95, exif=ex.tobytes()))
+        zoom = load_image(p).info.exif_digital_zoom
+        assert zoom == (pytest.approx(expected) if expected else None)
+    p = tmp_path / "plain.jpg"
+    p.write_bytes(_jpeg_bytes(rgb, quality=95))
+    assert load_image(p).info.exif_digital_zoom is None and "exif_digital_zoom" in load_image(p).info.to_dict()
+
+
+def test_enroll_refuses_digitally_zoomed_references_unless_allowed(tmp_path):
+    from PIL import TiffImagePlugin
+
+    from camforensics.pipelines.enroll import enroll_device
+
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    for i in range(4):
+        ex = Image.Exif()
+        if i == 3:
+            ex.get_ifd(0x8769)[0xA404] = TiffImagePlugin.IFDRational(4235, 1000)
+        px = np.clip(128 + rng.normal(0, 10, (128, 128, 3)), 0, 255).astype(np.uint8)
+        (folder / f"r{i}.jpg").write_bytes(_jpeg_bytes(px, quality=95, exif=ex.tobytes()))
+    rep, entry = enroll_device([folder], name="cam", library=tmp_path / "lib")
+    assert entry.meta["n_images"] == 3
+    assert [Path(r["path"]).name for r in entry.meta["refused"]] == ["r3.jpg"]
+    assert "digitally zoomed 4.24x" in entry.meta["refused"][0]["reason"]
+    _, kept = enroll_device([folder], name="cam", library=tmp_path / "lib2", allow_digital_zoom=True)
+    assert kept.meta["n_images"] == 4 and not kept.meta["refused"]

@@ -23,6 +23,9 @@ def enroll(
     library: Annotated[Path, typer.Option("--library", "-l", help="Fingerprint library folder (created if new).")],
     sigma0: Annotated[float, typer.Option(help="Denoiser noise std (0..255 scale); 3 as in Binghamton's code.")] = 3.0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing device of that name.")] = False,
+    allow_digital_zoom: Annotated[bool, typer.Option(
+        "--allow-digital-zoom", help="Keep references whose EXIF records a digital zoom above 1 (upscaled crops of "
+        "the sensor, refused by default: their PRNU is not at the sensor's scale).")] = False,
     report: ReportOpt = None,
     fmt: FormatOpt = "json",
     quiet: QuietOpt = False,
@@ -34,7 +37,7 @@ def enroll(
     """Estimate a device's sensor fingerprint (PRNU, Chen et al. 2008 MLE) and store it in a library.
 
     Flat-field images (sky, white walls) give the best fingerprints; 20 or more are recommended. All images must
-    be camera originals of one size; others are refused with their reason in the report.
+    be camera originals of one size, not digitally zoomed; others are refused with their reason in the report.
     """
     with cli_errors():
         check_format(fmt)
@@ -51,6 +54,7 @@ def enroll(
                 params=params,
                 overwrite=overwrite,
                 max_pixels=max_pixels,
+                allow_digital_zoom=allow_digital_zoom,
                 execution=execution_of(workers, scheduler, device),
                 tick=hooks.tick,
                 on_start=hooks.start,

@@ -26,6 +26,7 @@ DEFAULT_MAX_PIXELS = 250_000_000
 MAX_FILE_BYTES = 2_000_000_000
 
 _EXIF_MAKE, _EXIF_MODEL, _EXIF_ORIENTATION, _EXIF_DATETIME = 0x010F, 0x0110, 0x0112, 0x0132
+_EXIF_IFD, _EXIF_DIGITAL_ZOOM = 0x8769, 0xA404  # DigitalZoomRatio lives in the Exif sub-IFD
 # Held while Pillow's process-wide bomb limit and the warning filters are changed around a header parse: a read
 # ahead (:func:`prefetch_image`) may parse one while the caller's thread parses another.
 _PIL_GLOBALS = threading.RLock()
@@ -48,6 +49,9 @@ class ImageInfo:
     exif_model: str | None = None
     exif_orientation: int | None = None  # 1..8; reported only, pixels stay in stored order
     exif_datetime: str | None = None
+    # EXIF DigitalZoomRatio when the camera recorded one above 1: the frame is an upscaled crop of the sensor, so
+    # its PRNU is not at the sensor's scale (enroll refuses such references); None when absent, 0 or 1
+    exif_digital_zoom: float | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,6 +220,16 @@ def _exif_fields(img: Any) -> tuple[str | None, str | None, int | None, str | No
     return text(_EXIF_MAKE), text(_EXIF_MODEL), orientation, text(_EXIF_DATETIME)
 
 
+def _exif_digital_zoom(img: Any) -> float | None:
+    """The EXIF DigitalZoomRatio when above 1 (0 means 'not used' in the EXIF standard), else None."""
+    try:
+        value = img.getexif().get_ifd(_EXIF_IFD).get(_EXIF_DIGITAL_ZOOM)
+        zoom = float(value) if value is not None else 0.0
+    except Exception:  # malformed EXIF must not lose the image
+        return None
+    return zoom if np.isfinite(zoom) and zoom > 1.0 else None
+
+
 def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Read and decode an image in stored (sensor) pixel order, RGB channel order.
 
@@ -339,6 +353,7 @@ def _load(path: Path, max_pixels: int) -> LoadedImage:
             if (img.format or "unknown", img.size) != (fmt, (width, height)):
                 raise InputError(f"{path}: the file changed while it was read; read it again")
             make, model, orientation, when = _exif_fields(img)
+            zoom = _exif_digital_zoom(img)
             n_frames = getattr(img, "n_frames", 1)
     except InputError:
         raise
@@ -399,6 +414,7 @@ def _load(path: Path, max_pixels: int) -> LoadedImage:
         exif_model=model,
         exif_orientation=orientation,
         exif_datetime=when,
+        exif_digital_zoom=zoom,
         warnings=tuple(notes),
     )
     return LoadedImage(pixels=pixels, info=info)

@@ -10,7 +10,7 @@ from typing import Any
 
 from camforensics.core.fingerprint import FingerprintAccumulator, HalvesAccumulator
 from camforensics.core.params import FingerprintParams
-from camforensics.errors import LibraryError, SizeMismatchError
+from camforensics.errors import InputError, LibraryError, SizeMismatchError
 from camforensics.io.images import DEFAULT_MAX_PIXELS, load_image
 from camforensics.io.library import FingerprintLibrary, LibraryEntry, check_device_name
 from camforensics.pipelines.batch import common_size, gather_inputs, run_tasks
@@ -30,6 +30,7 @@ class AccumulateSetup:
     max_pixels: int  # decompression-bomb guard
     device: str = "cpu"  # compute device of the accumulation (see camforensics.pipelines.device)
     halves: bool = False  # also accumulate split halves of a centre window to measure the estimate's reliability
+    allow_digital_zoom: bool = False  # accept references whose EXIF records a digital zoom above 1 (refused by default)
 
     def __call__(self) -> AccumulateState:
         if self.halves:
@@ -67,6 +68,12 @@ def accumulate_one(path: Path, state: AccumulateState, record: dict[str, Any]) -
             f"{img.info.width}x{img.info.height} differs from the {size[0]}x{size[1]} of most reference images; "
             "a fingerprint needs camera originals of one size (rotated or resized copies are refused)"
         )
+    zoom = img.info.exif_digital_zoom
+    if zoom is not None and not setup.allow_digital_zoom:
+        raise InputError(
+            f"digitally zoomed {zoom:.2f}x (EXIF DigitalZoomRatio): an upscaled crop of the sensor, whose PRNU is not at "
+            "the sensor's scale; refused as a reference (allow_digital_zoom / --allow-digital-zoom keeps it)"
+        )
     state.acc.add(img.pixels)
     record["used"] = True
 
@@ -95,6 +102,7 @@ def enroll_device(
     params: FingerprintParams = FingerprintParams(),
     overwrite: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    allow_digital_zoom: bool = False,
     execution: Execution = IN_PROCESS,
     tick: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
@@ -102,7 +110,8 @@ def enroll_device(
     """Fingerprint a device from the images under ``paths`` and store it as ``name`` in ``library``.
 
     Images whose size differs from the most common size among the inputs are refused (a fingerprint needs one
-    sensor geometry); so are unreadable files. Each input gets a result in the report. With several workers,
+    sensor geometry); so are unreadable files and, unless ``allow_digital_zoom``, images whose EXIF records a
+    digital zoom above 1 (upscaled crops of the sensor: the same size, another PRNU scale). Each input gets a result in the report. With several workers,
     each accumulates its share of the images and the shares are merged (memory independent of the number of
     images; the result equals a single accumulator's up to float32 summation order).
 
@@ -124,7 +133,8 @@ def enroll_device(
     size = common_size(files)
     report = Report(
         command="enroll",
-        parameters={"name": name, "overwrite": overwrite, "max_pixels": max_pixels, "fingerprint": params.to_dict()},
+        parameters={"name": name, "overwrite": overwrite, "max_pixels": max_pixels,
+                    "allow_digital_zoom": allow_digital_zoom, "fingerprint": params.to_dict()},
     )
     used: list[dict[str, Any]] = []
     refused: list[dict[str, Any]] = []
@@ -135,7 +145,7 @@ def enroll_device(
         else:
             refused.append({"path": result["input"]["path"], "reason": result["error"]["message"]})
 
-    setup = AccumulateSetup(params, size, max_pixels, execution.device, halves=True)
+    setup = AccumulateSetup(params, size, max_pixels, execution.device, halves=True, allow_digital_zoom=allow_digital_zoom)
     parts = run_tasks(files, accumulate_one, setup, report, execution=execution, on_result=on_result, tick=tick)
     acc = merge_halves(parts, params=params)
     entry = None
