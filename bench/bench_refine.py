@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 KEYS = {"loss": str, "epsilon": float, "iterations": int, "step": float, "patches_per_step": int, "ti": int,
         "cover": int, "psnr_floor": float, "momentum": float, "jpeg": int, "shift": int, "dih4": int, "norm": str,
-        "domain": str, "surrogates": str, "weights": str, "sample_cover": int, "confidence": float}  # fmt: skip
+        "domain": str, "surrogates": str, "weights": str, "sample_cover": int, "confidence": float, "fuse": str, "ghost": float}  # fmt: skip
 
 
 def parse_config(text: str) -> tuple[str, dict]:
