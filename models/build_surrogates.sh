@@ -19,6 +19,9 @@
 #   surrogate-hp-bondi   Bondi,  HP: the HP judge's family and preprocessor, another seed (505), 12 epochs
 #   surrogate-cc-bondi   Bondi,  CC: the CC judge's family and preprocessor, another seed (606), 10 epochs
 #   surrogate-rgb-bondi  Bondi,  RGB: the RGB judge's family and input, another seed (707), 10 epochs
+#   surrogate-hp-bondi-2, surrogate-cc-bondi-2, surrogate-rgb-bondi-2: a second Bondi net of the judges' family per
+#                        preprocessor, seeds 808 / 909 / 1010, 12 / 10 / 10 epochs (fifth session: a larger ensemble
+#                        of the judges' family; docs/models.md)
 # (the last three: the standard black-box transfer setting, which transfers better than other architectures; the
 # others keep the ensemble diverse, for judges we do not ship). The first two were trained on their own seeded
 # split of the linked folder (which may hold some of the judges' test photos in its training part); the others on
@@ -65,3 +68,6 @@ ship surrogate-rgb-resnet RGB resnet 404 8 256 "$JUDGE_DATA" 0
 ship surrogate-hp-bondi HP bondi 505 12 256 "$JUDGE_DATA"
 ship surrogate-cc-bondi CC bondi 606 10 256 "$JUDGE_DATA"
 ship surrogate-rgb-bondi RGB bondi 707 10 256 "$JUDGE_DATA"
+ship surrogate-hp-bondi-2 HP bondi 808 12 256 "$JUDGE_DATA" "${W2:-1}"
+ship surrogate-cc-bondi-2 CC bondi 909 10 256 "$JUDGE_DATA" "${W2:-1}"
+ship surrogate-rgb-bondi-2 RGB bondi 1010 10 256 "$JUDGE_DATA" "${W2:-1}"
