@@ -310,8 +310,8 @@ def test_judge_loss_moves_the_mean_patch_decision(surrogates, photo):
 
 def test_default_ensemble_follows_the_manifest_weights(tmp_path):
     """``--refine surrogates`` takes the surrogates whose ``ensemble_weight`` (default 1) is above 0, weighted; a
-    named surrogate is used whatever its weight; a negative weight is refused. Shipped: the three Bondi nets of the
-    judges' family, with the judges' rule as the loss."""
+    named surrogate is used whatever its weight; a negative weight is refused. Shipped: the six Bondi nets of the
+    judges' family (two seeds per preprocessor), with the judges' rule as the loss."""
     import json
 
     from camforensics.errors import InputError
@@ -336,7 +336,8 @@ def test_default_ensemble_follows_the_manifest_weights(tmp_path):
     with pytest.raises(InputError, match="ensemble_weight"):
         refine_options("surrogates", tmp_path)
     shipped = refine_options("surrogates")
-    assert sorted(r.name for r in shipped.surrogates) == ["surrogate-cc-bondi", "surrogate-hp-bondi", "surrogate-rgb-bondi"]
+    assert sorted(r.name for r in shipped.surrogates) == ["surrogate-cc-bondi", "surrogate-cc-bondi-2", "surrogate-hp-bondi",
+                                                          "surrogate-hp-bondi-2", "surrogate-rgb-bondi", "surrogate-rgb-bondi-2"]
     assert shipped.loss == "judge" and shipped.patches_per_step == 0
 
 
