@@ -7,9 +7,12 @@ DATA17 is the 17-model data set of the evaluation (real-dev and real-models link
 MANIFEST.csv merged, as ``models/build_surrogates.sh`` builds ``runs/surrogate-data``). The images and targets are
 those of ``camforensics evaluate anonymization DATA17 --images 1`` (seed 0: one natural photo per device, none
 that a camera profile learned from, one seeded target each); ``--every K`` keeps every K-th of them (the subset
-the settings are chosen on). Each image is transplanted toward its target once; each configuration then refines it
+the settings are chosen on; ``--offset J`` starts at the J-th: ``--every 2 --offset 1`` is the other half). Each
+image is transplanted toward its target once; each configuration then refines it
 (``camforensics.training.transfer.transfer_attack``: keys ``loss, epsilon, iterations, step, patches_per_step, ti,
-cover, psnr_floor, momentum, shift, dih4, norm, jpeg`` (0/1)), the result is saved with the target's JPEG tables as anonymize saves it,
+cover, psnr_floor, momentum, shift, dih4, norm, jpeg`` (0/1), ``domain, surrogates`` (names joined by +),
+``weights`` (joined by +), ``sample_cover, confidence, fuse, ghost``), the result is saved with the target's JPEG
+tables as anonymize saves it,
 and the registry's judges decide. ``transplant`` (no refinement) is always the first row.
 
 Prints one line per configuration: targeted success per judge (untargeted in brackets), mean / min PSNR against the
@@ -29,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 KEYS = {"loss": str, "epsilon": float, "iterations": int, "step": float, "patches_per_step": int, "ti": int,
         "cover": int, "psnr_floor": float, "momentum": float, "jpeg": int, "shift": int, "dih4": int, "norm": str,
-        "domain": str, "surrogates": str, "weights": str, "sample_cover": int, "confidence": float}  # fmt: skip
+        "domain": str, "surrogates": str, "weights": str, "sample_cover": int, "confidence": float, "fuse": str, "ghost": float}  # fmt: skip
 
 
 def parse_config(text: str) -> tuple[str, dict]:
@@ -68,6 +71,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data")
     ap.add_argument("--every", type=int, default=1)
+    ap.add_argument("--offset", type=int, default=0, help="with --every K: start at this item (0..K-1)")
     ap.add_argument("--surrogates", default="surrogates")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--config", action="append", default=[])
@@ -86,7 +90,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     judges = judge_panel("all", None, threads=args.threads).load()
-    chosen = held_out_items(args.data, judges)[0][:: args.every]
+    chosen = held_out_items(args.data, judges)[0][args.offset :: args.every]
     opts_s = refine_options(args.surrogates)
     surrogates = dict(zip((r.name for r in opts_s.surrogates), opts_s.load()))
     configs = [("transplant", None)] + [parse_config(c) for c in args.config]

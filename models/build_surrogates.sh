@@ -19,6 +19,9 @@
 #   surrogate-hp-bondi   Bondi,  HP: the HP judge's family and preprocessor, another seed (505), 12 epochs
 #   surrogate-cc-bondi   Bondi,  CC: the CC judge's family and preprocessor, another seed (606), 10 epochs
 #   surrogate-rgb-bondi  Bondi,  RGB: the RGB judge's family and input, another seed (707), 10 epochs
+#   surrogate-hp-bondi-2, surrogate-cc-bondi-2, surrogate-rgb-bondi-2: a second Bondi net of the judges' family per
+#                        preprocessor, seeds 808 / 909 / 1010, 12 / 10 / 10 epochs (fifth session: a larger ensemble
+#                        of the judges' family, in the default ensemble; docs/models.md)
 # (the last three: the standard black-box transfer setting, which transfers better than other architectures; the
 # others keep the ensemble diverse, for judges we do not ship). The first two were trained on their own seeded
 # split of the linked folder (which may hold some of the judges' test photos in its training part); the others on
@@ -55,8 +58,9 @@ ship() {
   python -c "import sys; from camforensics.training.transfer import ship_surrogate; ship_surrogate(sys.argv[1], 'models/surrogates', sys.argv[2], command=sys.argv[3], weight=float(sys.argv[4]))" \
     "runs/$name/best.pt" "$name" "$cmd" "$weight"
 }
-# The last argument: the ensemble weight of `--refine surrogates` (the default ensemble is the three Bondi nets of
-# the judges' family, chosen on the judges' validation photos, docs/models.md; the others are used when named).
+# The last argument: the ensemble weight of `--refine surrogates` (the default ensemble is the six Bondi nets of
+# the judges' family, two seeds per preprocessor, chosen on the judges' validation photos, docs/models.md; the
+# others are used when named).
 ship surrogate-fd FD bondi 101 8 256 "$LINKS --single-device split_images" 0
 ship surrogate-hp-resnet HP resnet 202 10 256 "$LINKS --single-device split_images" 0
 JUDGE_DATA="$DATA/real-dev $DATA/real-models --split runs/judge-split.json"
@@ -65,3 +69,6 @@ ship surrogate-rgb-resnet RGB resnet 404 8 256 "$JUDGE_DATA" 0
 ship surrogate-hp-bondi HP bondi 505 12 256 "$JUDGE_DATA"
 ship surrogate-cc-bondi CC bondi 606 10 256 "$JUDGE_DATA"
 ship surrogate-rgb-bondi RGB bondi 707 10 256 "$JUDGE_DATA"
+ship surrogate-hp-bondi-2 HP bondi 808 12 256 "$JUDGE_DATA"
+ship surrogate-cc-bondi-2 CC bondi 909 10 256 "$JUDGE_DATA"
+ship surrogate-rgb-bondi-2 RGB bondi 1010 10 256 "$JUDGE_DATA"

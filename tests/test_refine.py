@@ -310,8 +310,8 @@ def test_judge_loss_moves_the_mean_patch_decision(surrogates, photo):
 
 def test_default_ensemble_follows_the_manifest_weights(tmp_path):
     """``--refine surrogates`` takes the surrogates whose ``ensemble_weight`` (default 1) is above 0, weighted; a
-    named surrogate is used whatever its weight; a negative weight is refused. Shipped: the three Bondi nets of the
-    judges' family, with the judges' rule as the loss."""
+    named surrogate is used whatever its weight; a negative weight is refused. Shipped: the six Bondi nets of the
+    judges' family (two seeds per preprocessor), with the judges' rule as the loss."""
     import json
 
     from camforensics.errors import InputError
@@ -336,5 +336,58 @@ def test_default_ensemble_follows_the_manifest_weights(tmp_path):
     with pytest.raises(InputError, match="ensemble_weight"):
         refine_options("surrogates", tmp_path)
     shipped = refine_options("surrogates")
-    assert sorted(r.name for r in shipped.surrogates) == ["surrogate-cc-bondi", "surrogate-hp-bondi", "surrogate-rgb-bondi"]
+    assert sorted(r.name for r in shipped.surrogates) == ["surrogate-cc-bondi", "surrogate-cc-bondi-2", "surrogate-hp-bondi",
+                                                          "surrogate-hp-bondi-2", "surrogate-rgb-bondi", "surrogate-rgb-bondi-2"]
     assert shipped.loss == "judge" and shipped.patches_per_step == 0
+
+
+def test_logit_fusion_moves_the_ensembles_mean_decision(surrogates, photo):
+    """``fuse="logits"`` (one margin on the surrogates' mean log-probabilities) raises the ensemble's mean margin of
+    the target; it needs the judges' rule as the loss and an unknown fusion is refused."""
+    import torch
+
+    from camforensics.inference.anonymizer import class_key
+    from camforensics.training.transfer import transfer_attack
+
+    label = [class_key(c) for c in surrogates[0].classes].index(class_key(IXUS))
+
+    def margin(pixels):
+        x = torch.from_numpy(pixels.transpose(2, 0, 1).astype(np.float32))
+        p = x.unfold(1, 64, 64).unfold(2, 64, 64).permute(1, 2, 0, 3, 4).reshape(-1, 3, 64, 64)
+        with torch.no_grad():
+            m = sum(s.net(p).mean(0) for s in surrogates) / len(surrogates)
+        other = m.clone()
+        other[label] = -float("inf")
+        return float(m[label] - other.max())
+
+    out, rec = transfer_attack(photo, surrogates, target=IXUS, epsilon=6, iterations=4, window=0, loss="judge",
+                               fuse="logits", dih4=False, psnr_floor=None)  # fmt: skip
+    assert rec["fuse"] == "logits" and "mean log-probabilities" in rec["attack"]
+    assert np.abs(out.astype(int) - photo.astype(int)).max() <= 6
+    assert margin(out) > margin(photo) + 0.1
+    with pytest.raises(ParameterError, match="judges' rule"):
+        transfer_attack(photo, surrogates, target=IXUS, epsilon=2, iterations=1, loss="ce", fuse="logits")
+    with pytest.raises(ParameterError, match="fusion"):
+        transfer_attack(photo, surrogates, target=IXUS, epsilon=2, iterations=1, loss="judge", fuse="mean")
+
+
+def test_ghost_networks_vary_the_step_and_leave_the_surrogates_plain(surrogates, photo):
+    """Ghost networks: the dropout erosion changes what the attack writes (another seed, another result), is removed
+    afterwards (the surrogates score as before), and a rate outside [0, 1) is refused."""
+    import torch
+
+    from camforensics.training.transfer import transfer_attack
+
+    s = surrogates[0]
+    x = torch.from_numpy(photo[:64, :64].transpose(2, 0, 1).astype(np.float32))[None]
+    with torch.no_grad():
+        before = s.net(x)
+    kw = dict(target=IXUS, epsilon=6, iterations=3, window=0, loss="judge", dih4=False, psnr_floor=None)
+    plain, _ = transfer_attack(photo, [s], **kw)
+    ghost, rec = transfer_attack(photo, [s], ghost=0.2, **kw)
+    assert rec["ghost"] == 0.2 and not np.array_equal(plain, ghost)
+    assert np.abs(ghost.astype(int) - photo.astype(int)).max() <= 6
+    with torch.no_grad():
+        assert torch.equal(s.net(x), before)
+    with pytest.raises(ParameterError, match="ghost"):
+        transfer_attack(photo, [s], target=IXUS, epsilon=2, iterations=1, ghost=1.0)

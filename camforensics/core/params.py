@@ -35,6 +35,8 @@ REFINE_DOMAIN = "dct"  # the steps change the saved file's quantised DCT coeffic
 # Bondi-family surrogates (bench/bench_refine.py; docs/models.md).
 REFINE_LOSS = "judge"
 REFINE_PATCHES = 0
+REFINE_FUSE = "gradients"  # how the surrogates combine: normalised gradients summed, or one margin on mean logits
+REFINE_GHOST = 0.0  # ghost-network dropout rate of the surrogates per step (0: off)
 
 # Orientation searches of MatchParams.rotations and where a smaller query may sit (MatchParams.crop_anchor).
 ROTATION_MODES = ("all", "none", "dih4")

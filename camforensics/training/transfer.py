@@ -69,6 +69,7 @@ BATCH = 64
 LOSSES = ("logit", "ce", "margin", "judge")
 NORMS = ("linf", "l2")
 DOMAINS = ("pixels", "dct")
+FUSES = ("gradients", "logits")
 MARGIN = 2.0  # the margin loss stops pushing a patch once the target leads the next class by this (log-probability)
 PEAK = 255.0
 
@@ -84,6 +85,17 @@ def _patches(x: torch.Tensor, size: int, dy: int, dx: int) -> torch.Tensor:
 def _target_index(s: Surrogate, target: str) -> int | None:
     keys = [class_key(c) for c in s.classes]
     return keys.index(class_key(target)) if class_key(target) in keys else None
+
+
+def _ghost_hook(rate: float, gen: torch.Generator) -> Callable[..., torch.Tensor]:
+    """A forward hook dropping a module's outputs with probability ``rate`` (the rest scaled by 1 / (1 - rate)):
+    dropout erosion of a ghost network (Li et al. 2020), drawn from ``gen``."""
+
+    def hook(module: torch.nn.Module, inputs: Any, out: torch.Tensor) -> torch.Tensor:
+        keep = (torch.rand(out.shape, generator=gen) >= rate).to(out.dtype)
+        return out * keep / (1.0 - rate)
+
+    return hook
 
 
 def _scores(s: Surrogate, p: torch.Tensor, loss: str) -> torch.Tensor:
@@ -235,7 +247,7 @@ class _JpegLattice:
 
 
 def _describe(loss: str, momentum: float, shift: int, dih4: bool, per_step: int, ti: int, jpeg: bool, n: int,
-              norm: str = "linf") -> str:
+              norm: str = "linf", fuse: str = "gradients") -> str:
     """The attack in words, from its settings (written into the report)."""
     kind = "sign steps" if norm == "linf" else "L2 gradient steps"
     steps = f"{kind} with momentum {momentum:g} (MI-FGSM)" if momentum else f"iterative {kind} (I-FGSM)"
@@ -245,7 +257,8 @@ def _describe(loss: str, momentum: float, shift: int, dih4: bool, per_step: int,
     diversity = [w for w, on in ((f"grid shifts of {shift} px", shift), ("flips / quarter turns", dih4),
                                  (f"{per_step} random patches per step", per_step)) if on]  # fmt: skip
     extras = [w for w, on in (("translation-invariant gradient", ti), ("read through the JPEG save (BPDA)", jpeg)) if on]
-    return (f"{steps}, {loss_words} toward the target, {n} surrogate(s), gradients normalised per surrogate; input "
+    fusion = "one margin on their mean log-probabilities" if fuse == "logits" else "gradients normalised per surrogate"
+    return (f"{steps}, {loss_words} toward the target, {n} surrogate(s), {fusion}; input "
             f"diversity: {', '.join(diversity) or 'none'}" + "".join(f"; {e}" for e in extras))
 
 
@@ -275,6 +288,8 @@ def transfer_attack(
     weights: Sequence[float] | None = None,
     sample_cover: bool = True,
     confidence: float = MARGIN,
+    fuse: str = "gradients",
+    ghost: float = 0.0,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The attacked uint8 RGB image (``|out - in| <= round(epsilon)`` inside the window, unchanged outside) and a
     record of the surrogates' verdicts on the window before and after (after the JPEG save with ``jpeg``).
@@ -331,6 +346,14 @@ def transfer_attack(
         With ``cover``: the patches a step reads are drawn among the covered ones (False: from the whole grid).
     confidence : float
         The margin losses stop pushing once the target leads the best other class by this (log-probability).
+    fuse : str
+        How the surrogates are combined: ``gradients`` (each surrogate's gradient normalised to unit mean magnitude,
+        weighted and summed) or ``logits`` (with ``loss="judge"``: one margin on the weighted mean, over the
+        surrogates, of their mean patch log-probabilities; the ensemble-in-logits of Dong et al. 2018).
+    ghost : float
+        Ghost networks (Li et al. 2020): at every step each surrogate's activations after every ReLU are dropped
+        with this probability (and the rest rescaled), a fresh random variant of each surrogate per step: a larger
+        ensemble at no training cost (0: off). The verdicts before and after are read on the plain surrogates.
 
     Raises
     ------
@@ -348,6 +371,12 @@ def transfer_attack(
         raise ParameterError(f"unknown refinement norm {norm!r}; choose one of {', '.join(NORMS)}")
     if domain not in DOMAINS:
         raise ParameterError(f"unknown refinement domain {domain!r}; choose one of {', '.join(DOMAINS)}")
+    if not 0.0 <= ghost < 1.0:
+        raise ParameterError(f"the ghost-network dropout rate must lie in [0, 1), got {ghost!r}")
+    if fuse not in FUSES:
+        raise ParameterError(f"unknown ensemble fusion {fuse!r}; choose one of {', '.join(FUSES)}")
+    if fuse == "logits" and loss != "judge":
+        raise ParameterError("the ensemble-in-logits fusion needs the judges' rule as the loss (loss='judge')")
     if domain == "dct" and (jpeg is None or tables is None):
         raise ParameterError("the DCT-domain refinement needs the JPEG save and its tables")
     if ti < 0 or (ti and ti % 2 == 0):
@@ -360,6 +389,8 @@ def transfer_attack(
     if not used:
         known = sorted({c for s in surrogates for c in s.classes})
         raise ParameterError(f"no surrogate knows the target {target!r}; they know: {', '.join(known)}")
+    if fuse == "logits" and len({tuple(class_key(c) for c in s.classes) for s, _ in used}) > 1:
+        raise ParameterError("the ensemble-in-logits fusion needs surrogates of the same classes in the same order")
     h, w = pixels.shape[:2]
     side_h = min(h, window) if window else h
     side_w = min(w, window) if window else w
@@ -398,69 +429,88 @@ def transfer_attack(
 
         def applied(a: list[torch.Tensor]) -> torch.Tensor:
             return torch.minimum(torch.maximum(x0 + lattice.synth(lattice.rounded(a)), low), high)
-    for _ in range(int(iterations)):
-        # BPDA: the surrogates read the saved (JPEG-decoded) pixels; the gradient passes straight through the save
-        xs = (saved(x) if jpeg is not None else x.detach()).requires_grad_(True)
-        if budget is not None and jpeg is not None:  # how much of the change the save keeps
-            kept = float(((xs.detach() - ref) ** 2).mean()) / max(float(((x - ref) ** 2).mean()), 1e-12)
-            ratio = min(1.0, max(0.1, kept))
-        grad = torch.zeros_like(x0)
-        for (s, label), weight, keep in zip(used, weights_used, kept_patches):
-            ps = s.patch_size
-            dy, dx = (shift * int(v) for v in torch.randint(0, ps // shift, (2,), generator=gen)) if shift else (0, 0)
-            p = _patches(xs, ps, dy, dx)
-            if keep is not None and not (dy or dx):  # only the attacked (covered) patches: the others get no step
-                p = p[keep]
-            if patches_per_step and patches_per_step < len(p):
-                p = p[torch.randperm(len(p), generator=gen)[:patches_per_step]]
-            if dih4:
-                turns, flip = int(torch.randint(0, 4, (1,), generator=gen)), bool(torch.randint(0, 2, (1,), generator=gen))
-                p = torch.rot90(p, turns, dims=(2, 3))
-                p = torch.flip(p, dims=(3,)) if flip else p
-            n = len(p)
-            if loss == "judge":  # the judges' rule: top-1 of the mean patch log-probability; its margin, in one graph
-                mean_lp = torch.cat([_scores(s, p[j : j + BATCH], "ce") for j in range(0, n, BATCH)]).mean(0)
+    hooks = [m.register_forward_hook(_ghost_hook(ghost, gen)) for s, _ in used for m in s.net.modules()
+             if isinstance(m, torch.nn.ReLU)] if ghost > 0 else []  # fmt: skip
+    try:
+        for _ in range(int(iterations)):
+            # BPDA: the surrogates read the saved (JPEG-decoded) pixels; the gradient passes straight through the save
+            xs = (saved(x) if jpeg is not None else x.detach()).requires_grad_(True)
+            if budget is not None and jpeg is not None:  # how much of the change the save keeps
+                kept = float(((xs.detach() - ref) ** 2).mean()) / max(float(((x - ref) ** 2).mean()), 1e-12)
+                ratio = min(1.0, max(0.1, kept))
+            grad = torch.zeros_like(x0)
+            fused: list[tuple[torch.Tensor, int, float]] = []  # fuse="logits": (mean patch log-probability, label, weight)
+            for (s, label), weight, keep in zip(used, weights_used, kept_patches):
+                ps = s.patch_size
+                dy, dx = (shift * int(v) for v in torch.randint(0, ps // shift, (2,), generator=gen)) if shift else (0, 0)
+                p = _patches(xs, ps, dy, dx)
+                if keep is not None and not (dy or dx):  # only the attacked (covered) patches: the others get no step
+                    p = p[keep]
+                if patches_per_step and patches_per_step < len(p):
+                    p = p[torch.randperm(len(p), generator=gen)[:patches_per_step]]
+                if dih4:
+                    turns, flip = int(torch.randint(0, 4, (1,), generator=gen)), bool(torch.randint(0, 2, (1,), generator=gen))
+                    p = torch.rot90(p, turns, dims=(2, 3))
+                    p = torch.flip(p, dims=(3,)) if flip else p
+                n = len(p)
+                if loss == "judge" and fuse == "logits":
+                    fused.append((torch.cat([_scores(s, p[j : j + BATCH], "ce") for j in range(0, n, BATCH)]).mean(0), label, weight))
+                    continue
+                if loss == "judge":  # the judges' rule: top-1 of the mean patch log-probability; its margin, in one graph
+                    mean_lp = torch.cat([_scores(s, p[j : j + BATCH], "ce") for j in range(0, n, BATCH)]).mean(0)
+                    other = mean_lp.clone()
+                    other[label] = -float("inf")
+                    obj = (other.max() - mean_lp[label]).clamp(min=-confidence)
+                    (gs,) = torch.autograd.grad(obj, xs) if obj.requires_grad else (torch.zeros_like(x0),)
+                else:
+                    gs = torch.zeros_like(x0)
+                    for j in range(0, n, BATCH):
+                        sc = _scores(s, p[j : j + BATCH], "ce" if loss == "margin" else loss)
+                        if loss == "margin":  # the best other class's log-probability over the target's (Carlini-Wagner)
+                            other = sc.clone()
+                            other[:, label] = -float("inf")
+                            obj = (other.max(1).values - sc[:, label]).clamp(min=-confidence).sum() / n
+                        else:
+                            obj = -sc[:, label].sum() / n
+                        (gj,) = torch.autograd.grad(obj, xs, retain_graph=j + BATCH < n)
+                        gs += gj
+                grad += weight * gs / gs.abs().mean().clamp(min=1e-12)
+            if fused:  # one margin on the ensemble's weighted mean log-probabilities (classes aligned on the target's)
+                total = sum(w for _, _, w in fused)
+                mean_lp = sum(w * lp for lp, _, w in fused) / total
+                label = fused[0][1]
                 other = mean_lp.clone()
                 other[label] = -float("inf")
                 obj = (other.max() - mean_lp[label]).clamp(min=-confidence)
-                (gs,) = torch.autograd.grad(obj, xs) if obj.requires_grad else (torch.zeros_like(x0),)
+                if obj.requires_grad:
+                    (grad,) = torch.autograd.grad(obj, xs)
+            if kernel is not None:
+                grad = torch.nn.functional.conv2d(grad[None], kernel, padding=ti // 2, groups=3)[0]
+            grad = grad * mask
+            if lattice is not None:  # an L2 step on the coefficients, onto the floor, then the rounded change applied
+                gp = [c * m for c, m in zip(lattice.grad(grad), cover_planes)]
+                scale_g = torch.cat([c.flatten() for c in gp]).abs().mean().clamp(min=1e-12)
+                acc = [momentum * a + c / scale_g for a, c in zip(acc, gp)]
+                active = float(sum(m.sum() for m in cover_planes))
+                norm2 = float(sum((a * a).sum() for a in acc))
+                amp = [p - alpha * a * (active / max(norm2, 1e-24)) ** 0.5 for p, a in zip(amp, acc)]
+                if budget is not None:
+                    d = applied(amp) - x0
+                    s_floor = _floor_scale(x0 - ref, d, budget / ratio)
+                    amp = [p * s_floor for p in amp] if s_floor < 1.0 else amp
+                x = applied(amp)
+                continue
+            g = momentum * g + grad / grad.abs().mean().clamp(min=1e-12)
+            if norm == "l2":  # along the gradient, alpha grey levels RMS over the attacked pixels
+                direction = g * (3 * float(mask.sum()) / max(float((g * g).sum()), 1e-24)) ** 0.5
             else:
-                gs = torch.zeros_like(x0)
-                for j in range(0, n, BATCH):
-                    sc = _scores(s, p[j : j + BATCH], "ce" if loss == "margin" else loss)
-                    if loss == "margin":  # the best other class's log-probability over the target's (Carlini-Wagner)
-                        other = sc.clone()
-                        other[:, label] = -float("inf")
-                        obj = (other.max(1).values - sc[:, label]).clamp(min=-confidence).sum() / n
-                    else:
-                        obj = -sc[:, label].sum() / n
-                    (gj,) = torch.autograd.grad(obj, xs, retain_graph=j + BATCH < n)
-                    gs += gj
-            grad += weight * gs / gs.abs().mean().clamp(min=1e-12)
-        if kernel is not None:
-            grad = torch.nn.functional.conv2d(grad[None], kernel, padding=ti // 2, groups=3)[0]
-        grad = grad * mask
-        if lattice is not None:  # an L2 step on the coefficients, onto the floor, then the rounded change applied
-            gp = [c * m for c, m in zip(lattice.grad(grad), cover_planes)]
-            scale_g = torch.cat([c.flatten() for c in gp]).abs().mean().clamp(min=1e-12)
-            acc = [momentum * a + c / scale_g for a, c in zip(acc, gp)]
-            active = float(sum(m.sum() for m in cover_planes))
-            norm2 = float(sum((a * a).sum() for a in acc))
-            amp = [p - alpha * a * (active / max(norm2, 1e-24)) ** 0.5 for p, a in zip(amp, acc)]
-            if budget is not None:
-                d = applied(amp) - x0
-                s_floor = _floor_scale(x0 - ref, d, budget / ratio)
-                amp = [p * s_floor for p in amp] if s_floor < 1.0 else amp
-            x = applied(amp)
-            continue
-        g = momentum * g + grad / grad.abs().mean().clamp(min=1e-12)
-        if norm == "l2":  # along the gradient, alpha grey levels RMS over the attacked pixels
-            direction = g * (3 * float(mask.sum()) / max(float((g * g).sum()), 1e-24)) ** 0.5
-        else:
-            direction = g.sign()
-        x = torch.minimum(torch.maximum(x.detach() - alpha * direction, low), high)
-        if budget is not None:  # onto the floor, as the save will measure it (its MSE ratio at the last iterate)
-            x = x0 + _onto_floor(x0 - ref, x - x0, budget / ratio)
+                direction = g.sign()
+            x = torch.minimum(torch.maximum(x.detach() - alpha * direction, low), high)
+            if budget is not None:  # onto the floor, as the save will measure it (its MSE ratio at the last iterate)
+                x = x0 + _onto_floor(x0 - ref, x - x0, budget / ratio)
+    finally:
+        for hook in hooks:
+            hook.remove()
     scale = 1.0
     if budget is not None:  # the saved window meets the floor: bisect the change's scale
         d = x - x0
@@ -480,11 +530,13 @@ def transfer_attack(
     out[box] = q
     after = {s.path: _share(s, saved(tensor(q)), i) for s, i in used}
     record = {
-        "attack": _describe(loss, momentum, shift, dih4, patches_per_step, ti, jpeg is not None, len(used), norm),
+        "attack": _describe(loss, momentum, shift, dih4, patches_per_step, ti, jpeg is not None, len(used), norm, fuse),
         "target": target,
         "loss": loss,
         "norm": norm,
         "domain": domain,
+        "fuse": fuse,
+        "ghost": float(ghost),
         "epsilon": eps,
         "iterations": int(iterations),
         "momentum": float(momentum),

@@ -22,6 +22,8 @@ from camforensics.core.params import (
     REFINE_COVER,
     REFINE_DOMAIN,
     REFINE_EPSILON,
+    REFINE_FUSE,
+    REFINE_GHOST,
     REFINE_ITERATIONS,
     REFINE_LOSS,
     REFINE_MOMENTUM,
@@ -111,6 +113,8 @@ class RefineOptions:
     step: float | None = REFINE_STEP  # grey levels per step, at most epsilon (None: the attack's rule from epsilon and iterations)
     domain: str = REFINE_DOMAIN  # pixels: steps on the pixels (BPDA through the save); dct: on the saved file's coefficients
     weights: tuple[float, ...] | None = None  # each surrogate's weight in the step (None: 1 each)
+    fuse: str = REFINE_FUSE  # gradients: normalised per surrogate and summed; logits: one margin on their mean
+    ghost: float = REFINE_GHOST  # ghost networks: dropout rate after every ReLU of the surrogates, per step (0: off)
 
     def __post_init__(self) -> None:
         if not self.surrogates:
@@ -127,6 +131,10 @@ class RefineOptions:
             raise ParameterError(f"--refine-domain must be pixels or dct, got {self.domain!r}")
         if self.weights is not None and (len(self.weights) != len(self.surrogates) or not all(w > 0 for w in self.weights)):
             raise ParameterError(f"give one weight > 0 per surrogate ({len(self.surrogates)}), got {list(self.weights)}")
+        if self.fuse not in ("gradients", "logits"):
+            raise ParameterError(f"the refinement's ensemble fusion must be gradients or logits, got {self.fuse!r}")
+        if not 0.0 <= self.ghost < 1.0:
+            raise ParameterError(f"the ghost-network dropout rate must lie in [0, 1), got {self.ghost!r}")
         if self.psnr_floor is not None and not 20 <= self.psnr_floor <= 60:
             raise ParameterError(f"--refine-psnr must lie in [20, 60] dB, got {self.psnr_floor!r}")
 
@@ -163,7 +171,7 @@ class RefineOptions:
                                       patches_per_step=self.patches_per_step, ti=self.ti, cover=self.cover,
                                       psnr_floor=self.psnr_floor, reference=reference, jpeg=jpeg, shift=self.shift,
                                       dih4=self.dih4, norm=self.norm, domain=self.domain if jpeg is not None else "pixels",
-                                      tables=tables, weights=self.weights,
+                                      tables=tables, weights=self.weights, fuse=self.fuse, ghost=self.ghost,
                                       step=None if self.step is None else min(self.step, self.epsilon))  # fmt: skip
         names = {r.sha256: r.name for r in self.surrogates}
         for s in record["surrogates"]:
@@ -190,6 +198,8 @@ class RefineOptions:
             "cover": self.cover,
             "step_norm": self.norm,
             "domain": self.domain,
+            "fuse": self.fuse,
+            "ghost": self.ghost,
             "norm": "L_inf around the transplant, grey levels, and the PSNR floor of the saved window against the photo",
         }
 
