@@ -56,17 +56,6 @@ from camforensics.io.images import load_image
 NORMS = ("z", "ratio", "median", "mean")
 
 
-def digital_zoom(path: Path) -> float:
-    """EXIF DigitalZoomRatio of a photo (1.0 when absent or 0)."""
-    from PIL import Image
-
-    try:
-        z = Image.open(path).getexif().get_ifd(0x8769).get(0xA404)
-        return float(z) if z else 1.0
-    except (OSError, ValueError, ZeroDivisionError):
-        return 1.0
-
-
 def average_linkage(pces: np.ndarray, tau: float) -> list[list[int]]:
     """Clusters of photos: start from singletons, merge the two clusters of the largest mean pairwise PCE while it
     exceeds ``tau``."""
@@ -97,13 +86,16 @@ def build_library(data: Path, enrol: str, exclude_zoom: bool, taus: list[float])
                 held = [f for i, f in enumerate(nat) if i % 3 == 2]
                 test[dev.name], val[dev.name] = held[:3], held[3:6] or held[:3]
                 src = [f for i, f in enumerate(nat) if i % 3 != 2]
-            if exclude_zoom:
-                zoomed = [f.name for f in src if digital_zoom(f) > 1.0]
-                src = [f for f in src if f.name not in zoomed]
+            images = [load_image(f) for f in src]
+            if exclude_zoom:  # the engine's own reading of EXIF DigitalZoomRatio (set only above 1), as enroll's
+                zoomed = [f.name for f, im in zip(src, images) if im.info.exif_digital_zoom]
+                src = [f for f, im in zip(src, images) if not im.info.exif_digital_zoom]
+                images = [im for im in images if not im.info.exif_digital_zoom]
                 if zoomed:
                     log.setdefault("left_out_digital_zoom", {})[dev.name] = zoomed
             acc = FingerprintAccumulator()
-            terms = [weight(acc.terms_of(load_image(f).pixels)) for f in src]
+            terms = [weight(acc.terms_of(im.pixels)) for im in images]
+            del images
             for t in terms:
                 acc.add_terms(t)
             entries[dev.name] = (dev.name, acc.finish().k)
