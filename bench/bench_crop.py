@@ -3,6 +3,7 @@
     python bench/bench_crop.py                       # table + timing (about 2-4 minutes on 2 cores)
     python bench/bench_crop.py --crops 6 --seed 1    # more crops per device, other positions
     python bench/bench_crop.py --skip table          # timing only (no corpus needed)
+    python bench/bench_crop.py --variance-window 0   # the table without the crop search's local normalisation
 
 1. Table (needs ../shared/data/real-dev or CAMFORENSICS_REAL_DEV): every device with flat-field images is
    enrolled from them (1024x1024, the corpus's lossless crops of the sensor); from each device's natural images
@@ -62,6 +63,7 @@ def cut_crops(nat: list[Path], n: int, rng: np.random.Generator, out: Path) -> l
 
 
 def table(args: argparse.Namespace) -> None:
+    from camforensics.core.params import MatchParams
     from camforensics.pipelines.enroll import enroll_device
     from camforensics.pipelines.identify import identify_images
 
@@ -84,7 +86,8 @@ def table(args: argparse.Namespace) -> None:
                 truth[path.name] = (folder.name, offset)
         t_enroll = time.perf_counter() - t0
         t0 = time.perf_counter()
-        rep = identify_images(sorted(tmp / name for name in truth), library=lib)
+        rep = identify_images(sorted(tmp / name for name in truth), library=lib,
+                              match=MatchParams(crop_variance_window=args.variance_window))
         t_identify = time.perf_counter() - t0
     rows: dict[str, dict] = {}
     for r in rep.results:
@@ -189,6 +192,8 @@ def main() -> None:
     ap.add_argument("--real-dev", type=Path, default=REAL_DEV, help="the real-dev corpus folder")
     ap.add_argument("--crops", type=int, default=4, help="512x512 crops per device")
     ap.add_argument("--seed", type=int, default=0, help="seed of the crop positions")
+    ap.add_argument("--variance-window", type=int, default=15,
+                    help="the table's MatchParams.crop_variance_window (0: the crop search before issue 20's local normalisation)")
     ap.add_argument("--repeat", type=int, default=7, help="timed repetitions of the per-query search")
     ap.add_argument("--skip", default="", help="comma list of sections to skip: table,timing")
     args = ap.parse_args()
