@@ -3,6 +3,7 @@
     python bench/bench_crop.py                       # table + timing (about 2-4 minutes on 2 cores)
     python bench/bench_crop.py --crops 6 --seed 1    # more crops per device, other positions
     python bench/bench_crop.py --skip table          # timing only (no corpus needed)
+    python bench/bench_crop.py --variance-window 0   # the table without the crop search's local normalisation
 
 1. Table (needs ../shared/data/real-dev or CAMFORENSICS_REAL_DEV): every device with flat-field images is
    enrolled from them (1024x1024, the corpus's lossless crops of the sensor); from each device's natural images
@@ -17,7 +18,8 @@
    the outermost pixel ring, where libjpeg's fancy upsampling sees neighbours that a cropped file no longer has.
 2. Time per query on one core (process pinned to one CPU, OMP_NUM_THREADS=1): a 512x512 query signal against a
    12 MP (3000x4000) fingerprint whose spectrum is cached, as identify does (match_query in the stored order,
-   every offset searched); baseline in the same run: a naive search, full-size zero-padded float64 numpy FFTs of
+   every offset searched), and the same search without the local normalisation (``crop_variance_window=0``,
+   alternated with it); baseline in the same run: a naive search, full-size zero-padded float64 numpy FFTs of
    both arrays for every query, then the same peak and energy.
 """
 
@@ -61,6 +63,7 @@ def cut_crops(nat: list[Path], n: int, rng: np.random.Generator, out: Path) -> l
 
 
 def table(args: argparse.Namespace) -> None:
+    from camforensics.core.params import MatchParams
     from camforensics.pipelines.enroll import enroll_device
     from camforensics.pipelines.identify import identify_images
 
@@ -83,7 +86,8 @@ def table(args: argparse.Namespace) -> None:
                 truth[path.name] = (folder.name, offset)
         t_enroll = time.perf_counter() - t0
         t0 = time.perf_counter()
-        rep = identify_images(sorted(tmp / name for name in truth), library=lib)
+        rep = identify_images(sorted(tmp / name for name in truth), library=lib,
+                              match=MatchParams(crop_variance_window=args.variance_window))
         t_identify = time.perf_counter() - t0
     rows: dict[str, dict] = {}
     for r in rep.results:
@@ -133,6 +137,7 @@ def naive_search(q: np.ndarray, k: np.ndarray, exclusion: int = 11) -> tuple[flo
 
 
 def timing(args: argparse.Namespace) -> None:
+    from camforensics.core.cropsearch import energy_spectrum
     from camforensics.core.matching import Query, match_query
     from camforensics.core.params import MatchParams
     from camforensics.core.pce import spectrum_of
@@ -150,11 +155,18 @@ def timing(args: argparse.Namespace) -> None:
     t_residual = time.perf_counter() - t0
     spectrum = spectrum_of(k, conjugate=True)  # cached per fingerprint by identify (SpectrumCache)
     match = MatchParams(rotations="none")
-    times = []
-    for _ in range(args.repeat):
+    plain = MatchParams(rotations="none", crop_variance_window=0)  # without the local normalisation (issue 20)
+    times, plain_times = [], []
+    t0 = time.perf_counter()
+    energy_spectrum(spectrum)  # the fingerprint's coarse energy map: once per fingerprint, cached with its spectrum
+    t_energy = time.perf_counter() - t0
+    for _ in range(args.repeat):  # alternated, so that both see the same load
         t0 = time.perf_counter()
         res = match_query(Query(residual, grey), spectrum, match=match)  # a fresh query: its padded FFT counted
         times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        res_plain = match_query(Query(residual, grey), spectrum, match=plain)
+        plain_times.append(time.perf_counter() - t0)
     base = []
     for _ in range(max(2, args.repeat // 2)):
         t0 = time.perf_counter()
@@ -166,10 +178,13 @@ def timing(args: argparse.Namespace) -> None:
     print("| --- | ---: | ---: | ---: | --- |")
     print(f"| camforensics match_query (cached fingerprint spectrum, complex64, pruned padded FFT) | "
           f"{statistics.median(times):.3f} | {min(times):.3f} | {res.pce:.0f} | {list(res.crop_offset)} |")
+    print(f"| the same without the local normalisation (crop_variance_window=0) | {statistics.median(plain_times):.3f} | "
+          f"{min(plain_times):.3f} | {res_plain.pce:.0f} | {list(res_plain.crop_offset)} |")
     print(f"| baseline: naive zero-padded float64 numpy FFT search | {statistics.median(base):.3f} | {min(base):.3f} | "
           f"{base_pce:.0f} | {list(base_offset)} |")
     print(f"speed-up {statistics.median(base) / statistics.median(times):.1f}x; true offset {[y, x]}; the query's "
-          f"residual extraction (not included above) {t_residual:.3f} s")
+          f"residual extraction (not included above) {t_residual:.3f} s; the fingerprint's energy map for the local "
+          f"normalisation, once per fingerprint (not included above) {t_energy:.3f} s")
 
 
 def main() -> None:
@@ -177,6 +192,8 @@ def main() -> None:
     ap.add_argument("--real-dev", type=Path, default=REAL_DEV, help="the real-dev corpus folder")
     ap.add_argument("--crops", type=int, default=4, help="512x512 crops per device")
     ap.add_argument("--seed", type=int, default=0, help="seed of the crop positions")
+    ap.add_argument("--variance-window", type=int, default=15,
+                    help="the table's MatchParams.crop_variance_window (0: the crop search before issue 20's local normalisation)")
     ap.add_argument("--repeat", type=int, default=7, help="timed repetitions of the per-query search")
     ap.add_argument("--skip", default="", help="comma list of sections to skip: table,timing")
     args = ap.parse_args()

@@ -25,6 +25,8 @@ Variants (``--variants``, comma-separated ``enrol:query:search``; empty parts ar
   weighting, ``MatchParams.crop_scene_window``, turned off: the default before issue 20's fourth pass);
 - ``--no-queries-from``: devices whose photos are not queried (their fingerprints stay in the library as
   decoys), e.g. the two iPhones, whose natural-photo fingerprints have a split-half reliability of 0.010-0.030;
+- search ``var0``: the search's local normalisation (``MatchParams.crop_variance_window``) turned off: the default
+  before issue 20's sixth pass (bench_crop_local.py);
 - search ``grid16``: the ranking peak taken over the offsets on the true 16-pixel MCU grid only (an oracle: the
   crops sit on it by construction), against the 8-pixel JPEG grid of the default; what fewer hypotheses could buy.
 """
@@ -194,17 +196,19 @@ def main(argv: list[str] | None = None) -> int:
         spectra = {d: spectrum_of(k, conjugate=True) for d, k in library.items()}
         own, other, top, n = [], [], 0, 0
         un = {"top": 0, "identified": 0, "false_alarm_queries": 0}
+        wrong_max = -np.inf
         skip = set(filter(None, args.no_queries_from.split(",")))
         for dev, y, x, crop in crops_of(queries, pixels, args.size, args.crops, args.seed, skip):
             q = query_of(crop, query_v)
             scene = 0 if query_v == "scene0" else MatchParams().crop_scene_window
-            at = MatchParams(crop_anchor=(y, x), rotations="none", crop_scene_window=scene)
+            var = 0 if search_v == "var0" else MatchParams().crop_variance_window
+            at = MatchParams(crop_anchor=(y, x), rotations="none", crop_scene_window=scene, crop_variance_window=var)
             aligned = {d: match_query(q, s, match=at).pce for d, s in spectra.items()}
             n += 1
             own.append(aligned[dev])
             other += [v for d, v in aligned.items() if d != dev]
             top += max(aligned, key=aligned.get) == dev
-            search = MatchParams(rotations="none", crop_scene_window=scene)
+            search = MatchParams(rotations="none", crop_scene_window=scene, crop_variance_window=var)
             found = {d: match_query(q, s, match=search) for d, s in spectra.items()}
             rank = ({d: grid16_pce(q, s) for d, s in spectra.items()} if search_v == "grid16"
                     else {d: r.pce for d, r in found.items()})
@@ -212,9 +216,10 @@ def main(argv: list[str] | None = None) -> int:
             un["top"] += best == dev
             un["identified"] += best == dev and found[dev].is_match
             un["false_alarm_queries"] += any(r.is_match for d, r in found.items() if d != dev)
+            wrong_max = max(wrong_max, max(r.pce for d, r in found.items() if d != dev))
         y_true = np.r_[np.ones(len(own)), np.zeros(len(other))].astype(bool)
         full_own = {}
-        if not query_v and not search_v:
+        if not query_v and search_v in ("", "var0"):
             for dev, paths in queries.items():
                 if not paths or library_source(args.data, dev) == "flat":
                     continue
@@ -229,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         row = {"variant": spec, "crops": n, "aligned_auc": round(roc_auc(np.r_[own, other], y_true), 4),
                "aligned_top1": round(top / n, 3), "aligned_other_max": round(float(np.max(other)), 1),
                **{f"unknown_{k}": (round(v / n, 3) if k != "false_alarm_queries" else v) for k, v in un.items()},
+               "unknown_wrong_max": round(float(wrong_max), 1),
                "full_own_median": full_own}
         rows.append(row)
         print(json.dumps(row), f"({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
@@ -238,14 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "crop_ideas.json").write_text(json.dumps(out, indent=1))
     base = next((r["full_own_median"] for r in rows if r["variant"] == "::"), {})
     header = ("| variant (enrol:query:search) | crops | aligned AUC | aligned top-1 | aligned wrong max | unknown top-1 | "
-              "unknown identified | false-alarm queries | whole-photo own PCE vs baseline, worst / best device |")
-    lines = [header, "|---" * 9 + "|"]
+              "unknown identified | false-alarm queries | unknown wrong max | whole-photo own PCE vs baseline, worst / best device |")
+    lines = [header, "|---" * 10 + "|"]
     for r in rows:
         change = {d: v / base[d] - 1 for d, v in r["full_own_median"].items() if base.get(d, 0) > 0}
         span = (f"{min(change.values()):+.0%} / {max(change.values()):+.0%}" if change else "-")
         lines.append(f"| {r['variant']} | {r['crops']} | {r['aligned_auc']:.3f} | {r['aligned_top1']:.3f} | "
                      f"{r['aligned_other_max']} | {r['unknown_top']:.3f} | {r['unknown_identified']:.3f} | "
-                     f"{r['unknown_false_alarm_queries']} | {span} |")
+                     f"{r['unknown_false_alarm_queries']} | {r['unknown_wrong_max']} | {span} |")
     (args.out / "crop_ideas.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -211,6 +211,98 @@ def test_scene_weighting_leaves_same_size_queries_and_fingerprints_alone(sensor)
     assert q.scene_weighted(0) is q.signal and not np.array_equal(q.scene_weighted(15), q.signal)
 
 
+def _uneven_fingerprint(seed: int) -> np.ndarray:
+    """White noise whose standard deviation is 3 in a 160 x 200 block and 1 elsewhere (a fingerprint of a few
+    natural photos is that much noisier where they were dark)."""
+    k = np.random.default_rng(seed).normal(0.0, 1.0, SENSOR).astype(np.float32)
+    k[300:460, 400:600] *= 3.0
+    return k
+
+
+def test_local_variance_is_the_null_variance_of_the_correlation_at_every_offset():
+    """local_variance's coarse computation against V(o) = sum_y m(y) k(y + o)**2 computed exactly by FFT, for a
+    query whose energy is uneven too; and the spread of r(o) / sqrt(V(o)) over unrelated queries is the same at
+    offsets over the fingerprint's loud block and elsewhere, where r(o) itself is three times wider there."""
+    from camforensics.core.cropsearch import local_variance, padded_spectrum, query_energy
+    from camforensics.core.pce import spectrum_of
+
+    k = _uneven_fingerprint(3)
+    ref = spectrum_of(k, conjugate=True)
+    rng = np.random.default_rng(4)
+    h, w = 200, 240
+    s = rng.normal(0.0, 1.0, (h, w)).astype(np.float32)
+    s[:, :80] *= 2.0
+    sc, kc = s - s.mean(), k - k.mean()
+    for window in (15, 1):
+        v = local_variance(query_energy(s, SENSOR, window), ref)
+        m = np.zeros(SENSOR)
+        m[:h, :w] = cv2.blur(sc * sc, (window, window), borderType=cv2.BORDER_REFLECT)
+        exact = np.fft.irfft2(np.conj(np.fft.rfft2(m)) * np.fft.rfft2(kc.astype(np.float64) ** 2), s=SENSOR)
+        assert v.shape == SENSOR and v.dtype == np.float32
+        err = np.abs(v / exact - 1.0)
+        # the blocks stand for the pixels' products by their means (a random error of about 1 % per offset without
+        # the window) and the interpolation between block offsets misses V's kinks where an edge of the query meets
+        # an edge of the loud block (up to 8 % of the variance at those offsets)
+        q50, q99 = np.percentile(err, [50, 99])
+        assert q50 < 0.012 and q99 < 0.05 and err.max() < 0.15, (window, q50, q99, err.max())
+        assert exact.max() / exact.min() > 2.0  # the map is far from flat: the test means something
+    # the normalised correlation's spread, over 40 unrelated queries, at two offsets
+    loud, quiet = (300, 400), (40, 40)
+    raw, norm = {loud: [], quiet: []}, {loud: [], quiet: []}
+    for j in range(40):
+        q = np.random.default_rng(100 + j).normal(0.0, 1.0, (h, w)).astype(np.float32)
+        spec = padded_spectrum(q, SENSOR)
+        cc = np.fft.irfft2(np.conj(spec.f * ref.f), s=SENSOR)
+        var = local_variance(query_energy(q, SENSOR, 15), ref)
+        for o in (loud, quiet):
+            raw[o].append(cc[o])
+            norm[o].append(cc[o] / math.sqrt(var[o]))
+    assert np.std(raw[loud]) > 2.0 * np.std(raw[quiet])
+    assert 0.7 < np.std(norm[loud]) / np.std(norm[quiet]) < 1.4
+
+
+def test_local_normalisation_keeps_unrelated_peaks_off_a_loud_part_of_the_fingerprint(sensor):
+    """Crops of another device against a fingerprint with a loud block: the plain search's peak falls where the
+    block is under the crop in most queries, at PCEs that reach the threshold (2 of these 12: false alarms), the
+    normalised one's no more often than the block's share of the offsets and at the level of a Gaussian null's
+    maximum. A true crop is found at its offset either way, above the same threshold; its PCE is lower normalised
+    (it lies 41 % over the loud block, where a peak of its height is less surprising under the null: the PCE falls
+    by about the ratio of the plane's mean null variance to the variance at its offset)."""
+    from camforensics.core.matching import match_residual
+
+    k = _uneven_fingerprint(5)
+    h = w = 128
+    plain = MatchParams(rotations="none", jpeg_grid=False, crop_variance_window=0)
+    normalised = MatchParams(rotations="none", jpeg_grid=False)
+    assert normalised.crop_variance_window == 15
+    over_block = {"plain": 0, "normalised": 0}
+    largest = {"plain": 0.0, "normalised": 0.0}
+    for j in range(12):
+        rng = np.random.default_rng(200 + j)
+        residual = rng.normal(0.0, 1.0, (h, w)).astype(np.float32)
+        grey = np.full((h, w), 128.0, np.float32)
+        for name, m in (("plain", plain), ("normalised", normalised)):
+            r = match_residual(residual, grey, k, match=m)
+            oy, ox = r.crop_offset
+            over_block[name] += (300 - h < oy < 460) and (400 - w < ox < 600)
+            largest[name] = max(largest[name], r.pce)
+            if name == "normalised":
+                assert r.pce < r.threshold
+    share = (460 - 300 + h) * (600 - 400 + w) / n_offsets(h, w)  # about 0.18
+    assert over_block["plain"] >= 9 and over_block["normalised"] <= 12 * share + 2, (over_block, share)
+    assert largest["plain"] > 2.0 * largest["normalised"] and largest["normalised"] < 35.0, largest
+    # a true crop of a planted PRNU, partly over the loud block
+    truth = synth.make_prnu(SENSOR, 44, strength=0.02)
+    y, x = 256, 352
+    grey = np.full((h, w), 128.0, np.float32)
+    fp = truth + 0.02 * _uneven_fingerprint(6)
+    residual = grey * truth[y : y + h, x : x + w] + np.random.default_rng(7).normal(0.0, 1.0, (h, w)).astype(np.float32)
+    on, off = match_residual(residual, grey, fp, match=normalised), match_residual(residual, grey, fp, match=plain)
+    assert on.crop_offset == off.crop_offset == (y, x)
+    assert 0.4 * off.pce < on.pce < off.pce and on.threshold == off.threshold and on.pce > 10 * on.threshold, (on.pce, off.pce)
+    assert on.ncc == pytest.approx(off.ncc, rel=1e-4)  # ncc stays the plain correlation's
+
+
 def test_sizes_that_fit_nothing_and_bad_parameters_are_refused():
     m = MatchParams()
     assert not fits((600, 700), SENSOR, match=m) and not fits((40, 300), SENSOR, match=m)
@@ -221,7 +313,8 @@ def test_sizes_that_fit_nothing_and_bad_parameters_are_refused():
     with pytest.raises(SizeMismatchError, match="fits no rotation"):
         match_image(np.zeros((600, 700, 3), np.uint8), np.zeros(SENSOR, np.float32))
     for bad in ({"scales": (1.2,)}, {"scales": ()}, {"crop_anchor": "middle"}, {"crop_anchor": (1, -2)}, {"rotations": "x"},
-                {"crop_scene_window": 4}, {"crop_scene_window": -1}, {"crop_scene_window": 1}, {"crop_scene_window": True}):
+                {"crop_scene_window": 4}, {"crop_scene_window": -1}, {"crop_scene_window": 1}, {"crop_scene_window": True},
+                {"crop_variance_window": 4}, {"crop_variance_window": -1}, {"crop_variance_window": True}):
         with pytest.raises(ParameterError):
             MatchParams(**bad)
     assert MatchParams(scales=(0.5, 1.0, 0.75)).scales == (1.0, 0.75, 0.5)
@@ -284,6 +377,7 @@ def test_identify_names_the_device_and_the_offset_of_crops(crop_queries, device_
     assert params["crop_anchor"] == "any" and params["scales"][0] == 1.0 and len(params["scales"]) == 7
     assert doc["run"]["decision_rule"]["crop_search"]["scales"] == params["scales"]
     assert doc["run"]["decision_rule"]["crop_search"]["scene_window"] == MatchParams().crop_scene_window == 15
+    assert doc["run"]["decision_rule"]["crop_search"]["variance_window"] == MatchParams().crop_variance_window == 15
 
 
 def test_identify_resume_refuses_other_search_settings(crop_queries, device_tree, tmp_path):

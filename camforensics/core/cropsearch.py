@@ -15,7 +15,9 @@ Forensics, Steganography, and Watermarking of Multimedia Contents X, 2008.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import weakref
 
 import cv2
 import numpy as np
@@ -51,6 +53,118 @@ def to_sensor_scale(a: np.ndarray, scale: float) -> np.ndarray:
         return a
     h, w = sensor_shape(a.shape, scale)
     return cv2.resize(np.ascontiguousarray(a, dtype=np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+# Side of the blocks on which the null variance of a crop search's correlation is computed (see local_variance).
+VARIANCE_BLOCK = 8
+# Coarse energy maps of reference spectra, by id of the spectrum's array (dropped with the array).
+_ENERGY: dict[int, np.ndarray] = {}
+
+
+def _coarse_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    return -(-int(shape[0]) // VARIANCE_BLOCK), -(-int(shape[1]) // VARIANCE_BLOCK)
+
+
+def _block_sums(a: np.ndarray, coarse: tuple[int, int]) -> np.ndarray:
+    """Sums of ``a`` over ``VARIANCE_BLOCK``-pixel blocks (the last ones zero-padded), at the top-left of a zero
+    array of ``coarse`` blocks (float64)."""
+    b = VARIANCE_BLOCK
+    h, w = a.shape
+    hb, wb = -(-h // b), -(-w // b)
+    a = np.asarray(a, dtype=np.float32)
+    if (hb * b, wb * b) != (h, w):
+        a = np.pad(a, ((0, hb * b - h), (0, wb * b - w)))
+    out = np.zeros(coarse, np.float64)
+    # an area resize by an integer factor is the block mean (cv2: 50x faster than a reshaped numpy sum)
+    out[:hb, :wb] = cv2.resize(a, (wb, hb), interpolation=cv2.INTER_AREA).astype(np.float64) * (b * b)
+    return out
+
+
+def energy_spectrum(reference: Spectrum) -> np.ndarray:
+    """conj(rfft2) of the reference's squared values summed over ``VARIANCE_BLOCK``-pixel blocks (the zero-mean
+    array the spectrum was taken of, recovered by one inverse FFT). Cached while the spectrum's array lives."""
+    key = id(reference.f)
+    hit = _ENERGY.get(key)
+    if hit is not None:
+        return hit
+    f = reference.f if not reference.conjugated else np.conj(reference.f)
+    k = fft.irfft2(f, s=reference.shape, workers=-1)
+    energy = np.conj(np.fft.rfft2(_block_sums(k * k, _coarse_shape(reference.shape))))
+    _ENERGY[key] = energy
+    weakref.finalize(reference.f, _ENERGY.pop, key, None)
+    return energy
+
+
+def query_energy(signal: np.ndarray, shape: tuple[int, int], window: int) -> np.ndarray:
+    """rfft2 of a query signal's local energy on the coarse grid of a plane of ``shape``: ``m = s**2`` of the
+    zero-mean signal, averaged over ``window`` x ``window`` pixels (reflected at the borders; not at all when
+    ``window`` is 1), summed over ``VARIANCE_BLOCK``-pixel blocks, at the top-left of the plane (see
+    :func:`local_variance`)."""
+    a = np.asarray(signal, dtype=np.float32)
+    centred = a - np.float32(a.mean(dtype=np.float64))
+    m = centred * centred
+    if window > 1:
+        m = cv2.blur(m, (window, window), borderType=cv2.BORDER_REFLECT)
+    return np.fft.rfft2(_block_sums(m, _coarse_shape(shape)))
+
+
+def local_variance(energy: np.ndarray, reference: Spectrum) -> np.ndarray:
+    """Null variance of a crop search's correlation at every circular offset: ``V(o) = sum_y m(y) k(y + o)**2``.
+
+    ``r(o) = sum_y s(y) k(y + o)`` of a query signal ``s`` (zero-mean, at the top-left of the plane) and a
+    fingerprint ``k`` has, for query noise independent from pixel to pixel with variance ``m(y)``, the variance
+    ``V(o)``: it differs from offset to offset where the fingerprint's energy is uneven (a fingerprint of a few
+    natural photos is noisier where they were dark, or holds strong defects) and where the query's is. ``m`` is
+    the query's squared signal averaged over a small window (:func:`query_energy`; so that the query's own PRNU
+    does not raise V at the true offset); both maps are summed over ``VARIANCE_BLOCK``-pixel blocks, correlated
+    on that coarse grid (V is a sum over the query's area, smooth in the offset) and interpolated back to every
+    offset.
+
+    Parameters
+    ----------
+    energy : ndarray
+        :func:`query_energy` of the query signal as it is padded (oriented, at sensor scale), for the plane's shape.
+    reference : Spectrum
+        The fingerprint's spectrum.
+
+    Returns
+    -------
+    ndarray, float32, the reference's shape
+        ``V(o)`` in the units of ``r(o)**2`` (positive).
+    """
+    return _at_offsets(_coarse_variance(energy, reference), reference.shape)
+
+
+def local_weight(energy: np.ndarray, reference: Spectrum) -> np.ndarray:
+    """``1 / sqrt(V(o))`` at every circular offset (:func:`local_variance`), relative to its mean: the factor
+    that gives every offset of a crop search's correlation the same null variance. Taken on the coarse grid and
+    interpolated (one pass over the plane instead of three)."""
+    w = 1.0 / np.sqrt(_coarse_variance(energy, reference))
+    return _at_offsets(w / w.mean(), reference.shape)
+
+
+def _coarse_variance(energy: np.ndarray, reference: Spectrum) -> np.ndarray:
+    """``V`` at the offsets that are multiples of ``VARIANCE_BLOCK`` (circular), floored above 0."""
+    ref = energy_spectrum(reference)
+    if energy.shape != ref.shape:
+        raise ParameterError(f"query energy {energy.shape} and reference energy {ref.shape} differ in shape")
+    b = VARIANCE_BLOCK
+    # v[O] = sum_Y M(Y) E(Y + O) / b**2: each pair of block sums stands for b**2 pixel pairs m(y) k(y + o)**2
+    # of the b**4 their product holds
+    v = np.fft.irfft2(np.conj(energy * ref), s=_coarse_shape(reference.shape)) / (b * b)
+    return np.maximum(v, max(float(v.max()), 0.0) * 1e-6 + 1e-30)
+
+
+def _at_offsets(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A map on the coarse grid of offsets interpolated (bilinear, circular) to every offset of ``shape``
+    (float32; a view into a slightly larger array)."""
+    b = VARIANCE_BLOCK
+    # cv2 maps output pixel i to input (i + 0.5) / b - 0.5, so the value at offset o is output pixel
+    # o + (b - 1) / 2 (taken at o + b / 2); one wrapped row and column keep the last blocks circular
+    wrapped = np.pad(coarse, ((0, 1), (0, 1)), mode="wrap").astype(np.float32)
+    fine = cv2.resize(wrapped, (wrapped.shape[1] * b, wrapped.shape[0] * b), interpolation=cv2.INTER_LINEAR)
+    lead = b // 2
+    return fine[lead : lead + int(shape[0]), lead : lead + int(shape[1])]
 
 
 def padded_spectrum(signal: np.ndarray, shape: tuple[int, int]) -> Spectrum:
@@ -118,6 +232,7 @@ def crop_pce(
     *,
     exclusion: int = 11,
     scratch: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
 ) -> PceResult:
     """PCE of a zero-padded query against a reference over the offsets of ``window``.
 
@@ -141,6 +256,10 @@ def crop_pce(
         Odd side of the square left out of the energy.
     scratch : ndarray, optional, keyword-only
         complex64 buffer of the spectra's shape for the cross-power.
+    weight : ndarray, optional, keyword-only
+        ``1 / sqrt`` of the correlation's null variance at every offset, up to a constant (:func:`local_weight`):
+        the plane is multiplied by it before the peak and the energy are read, so that every offset is tested at
+        the same noise level (a locally normalised correlation). ``ncc`` stays the plain correlation at the peak.
 
     Returns
     -------
@@ -148,7 +267,7 @@ def crop_pce(
         ``peak_shift`` is the offset (row, column) of the query's top-left corner in the reference, ``n_shifts``
         the number of offsets in ``window``.
     """
-    return crop_pces(query, query_shape, reference, [window], exclusion=exclusion, scratch=scratch)[0]
+    return crop_pces(query, query_shape, reference, [window], exclusion=exclusion, scratch=scratch, weight=weight)[0]
 
 
 def crop_pces(
@@ -159,6 +278,7 @@ def crop_pces(
     *,
     exclusion: int = 11,
     scratch: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
 ) -> list[PceResult]:
     """:func:`crop_pce` over several windows of offsets (e.g. every offset and those on the JPEG grid) from one
     correlation plane: one result per window (an empty window gives PCE 0 at its start).
@@ -176,10 +296,14 @@ def crop_pces(
     prod = np.multiply(query.f, reference.conj_f(), out=scratch)  # Q conj(K): correlation at negative offsets
     np.conjugate(prod, out=prod)  # conj(Q) K: at positive offsets, r[o] = sum q(y) k(y + o)
     cc = fft.irfft2(prod, s=(hh, ww), workers=-1)
-    flat = cc.ravel()
-    total = float(np.einsum("i,i->", flat, flat, dtype=np.float64))
     # Normalised at the end (the PCE does not depend on it): one multiplication instead of a pass over the plane.
     unit = query.norm * reference.norm * math.sqrt(query_shape[0] * query_shape[1] / (hh * ww))
+    if weight is not None:
+        if weight.shape != (hh, ww):
+            raise ParameterError(f"weight plane {weight.shape} and reference {reference.shape} differ in shape")
+        np.multiply(cc, weight, out=cc)  # the plain correlation at a peak is cc / weight there
+    flat = cc.ravel()
+    total = float(np.einsum("i,i->", flat, flat, dtype=np.float64))
     half = exclusion // 2
     results = []
     for window in windows:
@@ -195,7 +319,10 @@ def crop_pces(
         near = cc[np.ix_(rows, cols)].astype(np.float64)
         n_out = hh * ww - near.size
         energy = (total - float(np.sum(near * near))) / n_out if n_out > 0 else 0.0
-        results.append(pce_result(float(cc[py, px]) / unit, energy / unit**2, (py, px), n_shifts))
+        res = pce_result(float(cc[py, px]) / unit, energy / unit**2, (py, px), n_shifts)
+        if weight is not None:
+            res = dataclasses.replace(res, ncc=float(cc[py, px]) / float(weight[py, px]) / unit)
+        results.append(res)
     return results
 
 

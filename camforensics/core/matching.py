@@ -13,9 +13,11 @@ from camforensics.core.cropsearch import (
     MIN_CROP_SIDE,
     corrected_threshold,
     crop_pces,
+    local_weight,
     offset_window,
     orient,
     padded_spectrum,
+    query_energy,
     sensor_shape,
     to_sensor_scale,
 )
@@ -179,6 +181,7 @@ class Query:
         self._spectra: dict[tuple[int, bool], Spectrum] = {}
         self._padded: dict[tuple[int, bool, float, tuple[int, int], int], Spectrum] = {}
         self._padded_bytes = 0
+        self._energy: dict[tuple[int, bool, float, tuple[int, int], int, int], np.ndarray] = {}
         self._scratch: dict[tuple[int, ...], np.ndarray] = {}
 
     def scratch(self, spectrum: Spectrum) -> np.ndarray:
@@ -220,6 +223,15 @@ class Query:
         if window not in self._scene_weighted:
             self._scene_weighted[window] = self.signal / local_scale(self._residual, window)
         return self._scene_weighted[window]
+
+    def energy(self, hyp: CropHypotheses, shape: tuple[int, int], *, scene_window: int, window: int) -> np.ndarray:
+        """:func:`camforensics.core.cropsearch.query_energy` of the signal as :meth:`padded` places it (cached)."""
+        key = (hyp.rotation, hyp.mirrored, hyp.scale, shape, scene_window, window)
+        energy = self._energy.get(key)
+        if energy is None:
+            signal = to_sensor_scale(orient(self.scene_weighted(scene_window), hyp.rotation, hyp.mirrored), hyp.scale)
+            energy = self._energy[key] = query_energy(signal, shape, window)
+        return energy
 
     def padded(self, hyp: CropHypotheses, shape: tuple[int, int], *, scene_window: int = 0) -> Spectrum:
         """Spectrum of the signal (:meth:`scene_weighted` over ``scene_window``) in ``hyp``'s orientation,
@@ -313,6 +325,12 @@ def match_crop(
     whose variance follows the scene (edges and texture leak through the denoiser), measured on 150 crops of real
     photos in bench/bench_crop_detectors.py (docs/prnu-accuracy.md, section 4). Same-size queries are not weighted.
 
+    Local normalisation (``match.crop_variance_window``, 15 by default, 0: off): the correlation at each offset is
+    divided by its null standard deviation there (:func:`camforensics.core.cropsearch.local_weight`: the query's
+    local energy against the fingerprint's squared values under it) before the PCE is read, so that offsets where
+    an uneven fingerprint (few natural photos, dark areas, defects) has more energy do not dominate the search's
+    maximum; chosen on validation crops in bench/bench_crop_local.py (docs/prnu-accuracy.md, section 4).
+
     JPEG grid (``match.jpeg_grid``, a search over every offset, ``crop_anchor="any"``, of a query with intensities
     whose block grid is found, see :mod:`camforensics.core.jpeggrid`): the stored order at scale 1 also yields the
     peak over the offsets that put the query's grid on the sensor's (1 in 64), from the same correlation plane.
@@ -347,7 +365,13 @@ def match_crop(
             windows = [hyp.window]
             if grid is not None and hyp.scale == 1.0 and (hyp.rotation, hyp.mirrored) == (0, False):
                 windows.append(grid_offsets(grid.phase, hyp.window))
-            results = crop_pces(spectrum, hyp.shape, reference, windows, exclusion=match.exclusion, scratch=query.scratch(spectrum))
+            weight = None
+            if match.crop_variance_window:
+                energy = query.energy(hyp, reference.shape, scene_window=match.crop_scene_window,
+                                      window=match.crop_variance_window)
+                weight = local_weight(energy, reference)
+            results = crop_pces(spectrum, hyp.shape, reference, windows, exclusion=match.exclusion,
+                                scratch=query.scratch(spectrum), weight=weight)
             res = results[0]
             n_hyp += res.n_shifts
             key = variant_key(hyp.rotation, hyp.mirrored)

@@ -107,6 +107,11 @@ class MatchParams:
     # median, core.residual.local_scale) before the search, so that textured areas, where the residual is mostly
     # scene, count less (the matched filter for noise whose variance follows the scene); 0: off
     crop_scene_window: int = 15
+    # crops: the correlation at each offset divided by its null standard deviation there (the query's local energy,
+    # its squared signal averaged over this many pixels, correlated with the fingerprint's squared values;
+    # core.cropsearch.local_variance) before the PCE is read, so that every offset is tested at the same noise
+    # level; 0: off (the plain correlation)
+    crop_variance_window: int = 15
 
     def __post_init__(self) -> None:
         if self.rotations not in ROTATION_MODES:
@@ -135,6 +140,9 @@ class MatchParams:
         w = self.crop_scene_window
         if isinstance(w, bool) or not isinstance(w, int) or w < 0 or (w and (w < 3 or w % 2 == 0)):
             raise ParameterError(f"crop_scene_window must be 0 (off) or an odd size >= 3 pixels, got {w!r}")
+        v = self.crop_variance_window
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0 or (v and v % 2 == 0):
+            raise ParameterError(f"crop_variance_window must be 0 (off) or an odd size >= 1 pixels, got {v!r}")
 
     @property
     def searches_crops(self) -> bool:
