@@ -11,7 +11,7 @@ the settings are chosen on; ``--offset J`` starts at the J-th: ``--every 2 --off
 image is transplanted toward its target once; each configuration then refines it
 (``camforensics.training.transfer.transfer_attack``: keys ``loss, epsilon, iterations, step, patches_per_step, ti,
 cover, psnr_floor, momentum, shift, dih4, norm, jpeg`` (0/1), ``domain, surrogates`` (names joined by +),
-``weights`` (joined by +), ``sample_cover, confidence, fuse, ghost``), the result is saved with the target's JPEG
+``weights`` (joined by +), ``sample_cover, confidence, fuse, ghost, resize``), the result is saved with the target's JPEG
 tables as anonymize saves it,
 and the registry's judges decide. ``transplant`` (no refinement) is always the first row.
 
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 KEYS = {"loss": str, "epsilon": float, "iterations": int, "step": float, "patches_per_step": int, "ti": int,
         "cover": int, "psnr_floor": float, "momentum": float, "jpeg": int, "shift": int, "dih4": int, "norm": str,
-        "domain": str, "surrogates": str, "weights": str, "sample_cover": int, "confidence": float, "fuse": str, "ghost": float}  # fmt: skip
+        "domain": str, "surrogates": str, "weights": str, "sample_cover": int, "confidence": float, "fuse": str, "ghost": float, "resize": float}  # fmt: skip
 
 
 def parse_config(text: str) -> tuple[str, dict]:

@@ -391,3 +391,31 @@ def test_ghost_networks_vary_the_step_and_leave_the_surrogates_plain(surrogates,
         assert torch.equal(s.net(x), before)
     with pytest.raises(ParameterError, match="ghost"):
         transfer_attack(photo, [s], target=IXUS, epsilon=2, iterations=1, ghost=1.0)
+
+
+def test_resize_diversity_pads_to_nine_eighths_and_changes_the_step(surrogates, photo):
+    """Xie et al.'s resize-and-pad: every draw is resized to S..9S/8 - 1 pixels, padded to 9S/8, and its gradient
+    reaches the original pixels; in the attack it changes what is written (within the cap); a probability outside
+    [0, 1] is refused."""
+    import torch
+
+    from camforensics.training.transfer import _resize_pad, transfer_attack
+
+    gen = torch.Generator().manual_seed(3)
+    p = torch.rand(2, 3, 64, 64, requires_grad=True)
+    sides = set()
+    for _ in range(20):
+        q = _resize_pad(p, gen)
+        assert q.shape == (2, 3, 72, 72)
+        (g,) = torch.autograd.grad(q.sum(), p)
+        assert float(g.min()) >= 1.0  # every source pixel is read at least once
+        sides.add(round(float(q.detach().sum()), 2))
+    assert len(sides) > 1  # the draws differ (side and place)
+    s = surrogates[0]
+    kw = dict(target=IXUS, epsilon=6, iterations=3, window=0, loss="judge", dih4=False, psnr_floor=None)
+    plain, _ = transfer_attack(photo, [s], **kw)
+    resized, rec = transfer_attack(photo, [s], resize=1.0, **kw)
+    assert rec["resize"] == 1.0 and not np.array_equal(plain, resized)
+    assert np.abs(resized.astype(int) - photo.astype(int)).max() <= 6
+    with pytest.raises(ParameterError, match="resize"):
+        transfer_attack(photo, [s], target=IXUS, epsilon=2, iterations=1, resize=1.5)
