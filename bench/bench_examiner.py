@@ -16,6 +16,9 @@ Figures (whole process: interpreter start, imports, reading, work, writing):
 4. ``camforensics anonymize PHOTO -o OUT --method remove-fingerprint --remove-fingerprint LIB:DEVICE``, the other
    options default (anonymize has no default method).
 5. Pool break-even: ``extract`` of 1, 2 and 4 photos of 12 MP with ``-j 1`` against ``-j 2``.
+6. ``camforensics identify CROP --library LIB --no-model``: a 512x512 crop of the photo (cut at (1024, 1024) of the
+   decoded frame, saved as PNG) searched at an unknown position against the same 10 fingerprints of 12 MP (every
+   offset and orientation: the crop search, issue 20).
 
 The machine is shared: the load average before and after each figure is recorded; compare figures of one run.
 Each row also has the median CPU seconds (user + system of the command and its children), less sensitive to the
@@ -130,7 +133,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--reference-repeat", type=int, default=None, help="runs of the prnu-python scripts (default: --repeat)")
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--skip", default="", help="comma-separated figures to skip: help,identify,extract,anonymize,pool")
+    ap.add_argument("--skip", default="", help="comma-separated figures to skip: help,identify,extract,anonymize,pool,crop")
     ap.add_argument("--baseline", type=Path, default=None,
                     help="another source tree of camforensics (e.g. 'git worktree add /tmp/base HEAD~5', native kernels "
                          "built there): each camforensics command is also run from it, alternating with this tree's runs")  # fmt: skip
@@ -168,7 +171,7 @@ def main() -> None:
         if "help" not in skip:
             record("help", wall([*cf, "--help"], repeat=args.repeat, env=env, **cmp))
             record("help identify", wall([*cf, "identify", "--help"], repeat=args.repeat, env=env, **cmp))
-        if {"identify", "anonymize"} - skip:
+        if {"identify", "anonymize", "crop"} - skip:
             make_library(enrolled, tmp / "lib")
         if "identify" not in skip:
             base = [*cf, "identify", str(query), "--library", str(tmp / "lib"), "-r", str(tmp / "id.json")]
@@ -186,6 +189,14 @@ def main() -> None:
             cmd = [*cf, "anonymize", str(query), "-o", str(tmp / "an"), "-r", str(tmp / "an.json"), "--method", "remove-fingerprint",
                    "--remove-fingerprint", f"{tmp / 'lib'}:same_camera"]  # fmt: skip
             record("anonymize --method remove-fingerprint (other options default)", wall(cmd, repeat=args.repeat, env=env, **cmp))
+        if "crop" not in skip:
+            from PIL import Image
+
+            with Image.open(query) as im:
+                im.convert("RGB").crop((1024, 1024, 1536, 1536)).save(tmp / "crop.png")
+            cmd = [*cf, "identify", str(tmp / "crop.png"), "--library", str(tmp / "lib"), "--no-model", "-r", str(tmp / "crop.json")]
+            record("identify a 512 crop, unknown position, 10 fingerprints of 12 MP (--no-model)",
+                   wall(cmd, repeat=max(3, args.repeat // 2 + 1), env=env, **cmp))
         if "pool" not in skip and len(more) >= 2:
             sets = {1: [query], 2: [query, enrolled], 4: [query, enrolled, *more[:2]]}
             for n, files in sets.items():
