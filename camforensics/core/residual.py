@@ -149,12 +149,11 @@ def zero_mean_cfa(residual: np.ndarray, *, overwrite: bool = False) -> np.ndarra
     lattices = out.reshape(h // 2, 2, w // 2, 2)  # [row pair, dy, column pair, dx], a view of ``out``
     # Sums in float64 by OpenCV's SIMD reductions: rows of a two-channel (dx) image; columns of row pairs (dy). The
     # two read the array at once, each on a core (OpenCV lets go of the GIL; each reduction is the same call).
-    sums = threads.both(
+    row_sum, col_sum = threads.both(
         lambda: cv2.reduce(out.reshape(h, w // 2, 2), 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F),  # (h, 1, dx)
         lambda: cv2.reduce(out.reshape(h // 2, 2 * w), 0, cv2.REDUCE_SUM, dtype=cv2.CV_64F),  # (1, dy * w + x)
         size=out.size,
     )
-    row_sum, col_sum = sums
     row_mean = row_sum.reshape(h // 2, 2, 2) / (w // 2)  # (h/2, dy, dx)
     col_mean = col_sum.reshape(2, w // 2, 2) / (h // 2)  # (dy, w/2, dx)
     lattice_mean = row_mean.mean(axis=0)  # (dy, dx)

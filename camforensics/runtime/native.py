@@ -178,12 +178,17 @@ def wiener(coeffs: np.ndarray, noise_var: float, windows: tuple[int, ...], *, no
     return out
 
 
+def _optional_kernel(name: str) -> ctypes._CFuncPtr | None:
+    """The kernel ``name`` of :data:`_OPTIONAL` where the built library has it, else None."""
+    return getattr(_library(), name, None) if available() else None
+
+
 def cfa_centre(a: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> bool:
     """In place on a C-contiguous float32 (h, w) array ``a`` (h, w even): ``a[y, x] = (a[y, x] - rows[y // 2, y % 2,
     x % 2]) - cols[y % 2, x]`` (``rows`` (h/2, 2, 2) and ``cols`` (2, w) float32), in one pass on row strips: the bits
     of numpy's ``lattices -= rows; lattices -= cols`` on the (h/2, 2, w/2, 2) view of ``a``
     (:func:`camforensics.core.residual.zero_mean_cfa`). False, with nothing done, where the kernel is not built."""
-    fn = getattr(_library(), "cf_cfa_centre", None) if available() else None
+    fn = _optional_kernel("cf_cfa_centre")
     if fn is None:
         return False
     h, w = a.shape
@@ -199,7 +204,7 @@ def grey_u8(image: np.ndarray, weights: tuple[float, float, float]) -> np.ndarra
     """Grey intensities of an HxWx3 uint8 image (any row stride; the samples of a pixel consecutive) as
     :func:`camforensics.core.residual.grey_from_channels` computes them from its three channels, the same bits in one
     pass on row strips (``tests/test_core_residual.py``); None where the kernel is not built here."""
-    fn = getattr(_library(), "cf_grey_u8", None) if available() else None
+    fn = _optional_kernel("cf_grey_u8")
     if fn is None:
         return None
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or image.strides[2] != 1 or image.strides[1] < 3:
