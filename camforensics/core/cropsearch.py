@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import weakref
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -59,6 +60,27 @@ def to_sensor_scale(a: np.ndarray, scale: float) -> np.ndarray:
 VARIANCE_BLOCK = 8
 # Coarse energy maps of reference spectra, by id of the spectrum's array (dropped with the array).
 _ENERGY: dict[int, np.ndarray] = {}
+# Where a reference's coarse energy map can be read instead of computed and written once computed (the library's
+# on-disk cache, :mod:`camforensics.io.spectra`), by id of the spectrum's array (dropped with the array).
+_ENERGY_STORE: dict[int, tuple[Callable[[], np.ndarray | None], Callable[[np.ndarray], object]]] = {}
+
+
+def attach_energy_store(
+    reference: Spectrum, load: Callable[[], np.ndarray | None], store: Callable[[np.ndarray], object]
+) -> None:
+    """Let :func:`energy_spectrum` of ``reference`` first try ``load()`` (the map, or None when there is no valid
+    one) and hand what it computes to ``store`` (e.g. the library's cache of its fingerprint's spectrum). A loaded
+    map of the wrong shape or type is ignored and the map computed."""
+    key = id(reference.f)
+    if key not in _ENERGY_STORE:
+        weakref.finalize(reference.f, _ENERGY_STORE.pop, key, None)
+    _ENERGY_STORE[key] = (load, store)
+
+
+def energy_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    """Shape of :func:`energy_spectrum` for a reference of ``shape``."""
+    hb, wb = _coarse_shape(shape)
+    return hb, wb // 2 + 1
 
 
 def _coarse_shape(shape: tuple[int, int]) -> tuple[int, int]:
@@ -82,17 +104,28 @@ def _block_sums(a: np.ndarray, coarse: tuple[int, int]) -> np.ndarray:
 
 def energy_spectrum(reference: Spectrum) -> np.ndarray:
     """conj(rfft2) of the reference's squared values summed over ``VARIANCE_BLOCK``-pixel blocks (the zero-mean
-    array the spectrum was taken of, recovered by one inverse FFT). Cached while the spectrum's array lives."""
+    array the spectrum was taken of, recovered by one inverse FFT). Cached while the spectrum's array lives; read
+    from (and written to) the store :func:`attach_energy_store` gave the spectrum, where it has one."""
     key = id(reference.f)
     hit = _ENERGY.get(key)
     if hit is not None:
         return hit
-    f = reference.f if not reference.conjugated else np.conj(reference.f)
-    k = fft.irfft2(f, s=reference.shape, workers=-1)
-    energy = np.conj(np.fft.rfft2(_block_sums(k * k, _coarse_shape(reference.shape))))
+    store = _ENERGY_STORE.get(key)
+    energy = store[0]() if store is not None else None
+    if energy is None or energy.dtype != np.complex128 or energy.shape != energy_shape(reference.shape):
+        energy = _energy_of(reference)
+        if store is not None:
+            store[1](energy)
     _ENERGY[key] = energy
     weakref.finalize(reference.f, _ENERGY.pop, key, None)
     return energy
+
+
+def _energy_of(reference: Spectrum) -> np.ndarray:
+    """:func:`energy_spectrum` computed from the spectrum (complex128)."""
+    f = reference.f if not reference.conjugated else np.conj(reference.f)
+    k = fft.irfft2(f, s=reference.shape, workers=-1)
+    return np.conj(np.fft.rfft2(_block_sums(k * k, _coarse_shape(reference.shape))))
 
 
 def query_energy(signal: np.ndarray, shape: tuple[int, int], window: int) -> np.ndarray:
