@@ -435,3 +435,36 @@ def test_search_options_are_parsed_and_bad_values_refused_in_one_line(tmp_path):
                                 ("--crop-anchor", "middle", "Y,X"), ("--rotations", "some", "dih4")):
         res = invoke("identify", tmp_path, "--library", tmp_path, "--no-model", option, value)
         assert res.exit_code == 2 and hint in res.output, res.output
+
+
+def test_the_peak_of_a_window_is_numpy_s_argmax():
+    """crop_pces reads the peak of a window of the plane without copying it: the same offset as np.argmax of the
+    window, ties (the first in row-major order) and NaN included."""
+    from camforensics.core.cropsearch import _argmax_2d
+
+    rng = np.random.default_rng(12)
+    plane = rng.normal(size=(97, 131)).astype(np.float32)
+    plane[40, 7] = plane[40, 90] = plane[60, 3] = 9.0  # equal maxima
+    for window in ((slice(0, 97), slice(0, 131)), (slice(5, 80), slice(2, 120)), (slice(0, 97, 8), slice(3, 131, 8)),
+                   (slice(40, 41), slice(90, 91)), (slice(41, 97), slice(0, 131))):
+        a = plane[window]
+        assert _argmax_2d(a) == tuple(int(v) for v in np.unravel_index(int(np.argmax(a)), a.shape))
+    with_nan = plane.copy()
+    with_nan[70, 5] = np.nan
+    a = with_nan[10:90, :]
+    assert _argmax_2d(a) == tuple(int(v) for v in np.unravel_index(int(np.argmax(a)), a.shape)) == (60, 5)
+
+
+@pytest.mark.parametrize("shape", [(512, 640), (1001, 777), (64, 72), (9, 17)])
+def test_the_weight_plane_is_the_bilinear_resize_of_the_coarse_map_read_from_half_a_block_on(shape):
+    """cropsearch._at_offsets (an affine warp straight into the plane's shape) gives the values of a bilinear resize
+    of the wrapped coarse map by 8 read from its pixel 4 on (how the weights were first computed), bit for bit."""
+    from camforensics.core.cropsearch import VARIANCE_BLOCK, _at_offsets, _coarse_shape
+
+    b = VARIANCE_BLOCK
+    coarse = np.random.default_rng(13).random(_coarse_shape(shape)) + 0.5
+    wrapped = np.pad(coarse, ((0, 1), (0, 1)), mode="wrap").astype(np.float32)
+    fine = cv2.resize(wrapped, (wrapped.shape[1] * b, wrapped.shape[0] * b), interpolation=cv2.INTER_LINEAR)
+    got = _at_offsets(coarse, shape)
+    assert got.flags.c_contiguous and got.dtype == np.float32
+    assert np.array_equal(got, fine[b // 2 : b // 2 + shape[0], b // 2 : b // 2 + shape[1]])

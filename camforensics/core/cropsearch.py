@@ -190,14 +190,17 @@ def _coarse_variance(energy: np.ndarray, reference: Spectrum) -> np.ndarray:
 
 def _at_offsets(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """A map on the coarse grid of offsets interpolated (bilinear, circular) to every offset of ``shape``
-    (float32; a view into a slightly larger array)."""
+    (float32, C-contiguous)."""
     b = VARIANCE_BLOCK
-    # cv2 maps output pixel i to input (i + 0.5) / b - 0.5, so the value at offset o is output pixel
-    # o + (b - 1) / 2 (taken at o + b / 2); one wrapped row and column keep the last blocks circular
+    # the values of a bilinear resize by b (cv2 maps output pixel i to input (i + 0.5) / b - 0.5) at output pixels
+    # b // 2 onwards, i.e. the value at offset o is taken at input (o + b // 2 + 0.5) / b - 0.5 (o + b / 2 on the
+    # offsets' scale); one wrapped row and column keep the last blocks circular. An affine warp computes exactly
+    # those pixels straight into an array of the plane's shape (no larger plane, no strided view to multiply by).
     wrapped = np.pad(coarse, ((0, 1), (0, 1)), mode="wrap").astype(np.float32)
-    fine = cv2.resize(wrapped, (wrapped.shape[1] * b, wrapped.shape[0] * b), interpolation=cv2.INTER_LINEAR)
-    lead = b // 2
-    return fine[lead : lead + int(shape[0]), lead : lead + int(shape[1])]
+    start = (b // 2 + 0.5) / b - 0.5
+    m = np.array([[1.0 / b, 0.0, start], [0.0, 1.0 / b, start]])
+    return cv2.warpAffine(wrapped, m, (int(shape[1]), int(shape[0])), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def padded_spectrum(signal: np.ndarray, shape: tuple[int, int]) -> Spectrum:
@@ -344,8 +347,7 @@ def crop_pces(
         if n_shifts == 0:
             results.append(_empty(window))
             continue
-        searched = cc[window]
-        iy, ix = np.unravel_index(int(np.argmax(searched)), searched.shape)
+        iy, ix = _argmax_2d(cc[window])
         py, px = window[0].start + int(iy) * (window[0].step or 1), window[1].start + int(ix) * (window[1].step or 1)
         rows = np.unique(np.arange(py - half, py + half + 1) % hh)
         cols = np.unique(np.arange(px - half, px + half + 1) % ww)
@@ -357,6 +359,14 @@ def crop_pces(
             res = dataclasses.replace(res, ncc=float(cc[py, px]) / float(weight[py, px]) / unit)
         results.append(res)
     return results
+
+
+def _argmax_2d(a: np.ndarray) -> tuple[int, int]:
+    """(row, column) of ``np.argmax`` of a 2-D view (the first of equal maxima in row-major order, a NaN's first
+    where there is one), without the contiguous copy that ``argmax`` makes of a strided view (a window of a
+    correlation plane): the rows' maxima, then the first row that holds the largest, then its first column."""
+    iy = int(np.argmax(a.max(axis=1)))
+    return iy, int(np.argmax(a[iy]))
 
 
 def _empty(window: tuple[slice, slice]) -> PceResult:
