@@ -7,6 +7,7 @@ device's shots must stay below the raised threshold.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -303,6 +304,64 @@ def test_local_normalisation_keeps_unrelated_peaks_off_a_loud_part_of_the_finger
     assert on.ncc == pytest.approx(off.ncc, rel=1e-4)  # ncc stays the plain correlation's
 
 
+def test_the_matched_score_at_a_known_offset_is_the_correlation_over_its_null_std_and_a_chi_square_of_one_degree():
+    """MatchParams.crop_offset_statistic="matched": at one known offset a crop is scored by sign(z) z**2, z the
+    correlation there over the square root of V there (the query's local energy against the fingerprint's squared
+    values under it). Against the exact z it agrees to the block approximation's error; over unrelated white crops
+    at an offset over a loud block and at a quiet one it has the mean and tail of a chi-square of one degree (the
+    P_FA's null), where the plain correlation's spread differs threefold; a true crop scores above the threshold of
+    one hypothesis; a search over more than one offset stays the PCE's."""
+    from camforensics.core.matching import Query, match_query
+    from camforensics.core.pce import spectrum_of
+
+    k = _uneven_fingerprint(8)
+    ref = spectrum_of(k, conjugate=True)
+    kc = k.astype(np.float64) - k.mean(dtype=np.float64)
+    h = w = 128
+    grey = np.full((h, w), 128.0, np.float32)
+    scores = {}
+    for at in ((320, 420), (40, 40)):  # over the loud block, and away from it
+        m = MatchParams(rotations="none", crop_anchor=at, crop_offset_statistic="matched", crop_variance_window=1)
+        got, exact = [], []
+        for j in range(60):
+            residual = np.random.default_rng(300 + j).normal(0.0, 1.0, (h, w)).astype(np.float32)
+            r = match_query(Query(residual, grey), ref, match=m)
+            assert r.crop_offset == at and r.n_hypotheses == 1 and r.threshold == 60.0
+            s = Query(residual, grey).scene_weighted(m.crop_scene_window).astype(np.float64)
+            s -= s.mean()
+            kw = kc[at[0] : at[0] + h, at[1] : at[1] + w]
+            corr = float(np.sum(s * kw))
+            exact.append(math.copysign(corr * corr / float(np.sum(s * s * kw * kw)), corr))
+            got.append(r.pce)
+        got, exact = np.array(got), np.array(exact)
+        assert np.allclose(got, exact, rtol=0.05, atol=0.02), np.max(np.abs(got - exact))
+        scores[at] = got
+    both = np.concatenate(list(scores.values()))
+    assert 0.7 < np.mean(np.abs(both)) < 1.35 and np.max(both) < 15.0, (np.mean(np.abs(both)), np.max(both))
+    assert np.mean(both > 0) == pytest.approx(0.5, abs=0.15)
+    # a true crop at its offset
+    truth = synth.make_prnu(SENSOR, 45, strength=0.02)
+    y, x = 200, 300
+    fp = truth + 0.02 * _uneven_fingerprint(9)
+    residual = grey * truth[y : y + h, x : x + w] + np.random.default_rng(10).normal(0.0, 1.0, (h, w)).astype(np.float32)
+    at = MatchParams(rotations="none", crop_anchor=(y, x), crop_offset_statistic="matched")
+    hit = match_query(Query(residual, grey), spectrum_of(fp, conjugate=True), match=at)
+    assert hit.is_match and hit.pce > 60.0 and hit.crop_offset == (y, x)
+    pce = match_query(Query(residual, grey), spectrum_of(fp, conjugate=True), match=MatchParams(rotations="none", crop_anchor=(y, x)))
+    assert hit.ncc == pytest.approx(pce.ncc, rel=1e-4) and hit.pce != pce.pce
+    # more than one offset searched: the PCE, as without the option
+    near = dataclasses.replace(at, shift_range=(2, 2))
+    assert match_query(Query(residual, grey), spectrum_of(fp, conjugate=True), match=near).pce == match_query(
+        Query(residual, grey), spectrum_of(fp, conjugate=True), match=dataclasses.replace(near, crop_offset_statistic="pce")).pce
+
+
+def test_the_matched_score_leaves_same_size_queries_alone(sensor):
+    img = sensor["nat"][0]
+    on = match_image(img, sensor["k"], match=MatchParams(crop_offset_statistic="matched"))
+    off = match_image(img, sensor["k"])
+    assert on.search == off.search == "aligned" and on.pce == off.pce and on.is_match
+
+
 def test_sizes_that_fit_nothing_and_bad_parameters_are_refused():
     m = MatchParams()
     assert not fits((600, 700), SENSOR, match=m) and not fits((40, 300), SENSOR, match=m)
@@ -314,7 +373,8 @@ def test_sizes_that_fit_nothing_and_bad_parameters_are_refused():
         match_image(np.zeros((600, 700, 3), np.uint8), np.zeros(SENSOR, np.float32))
     for bad in ({"scales": (1.2,)}, {"scales": ()}, {"crop_anchor": "middle"}, {"crop_anchor": (1, -2)}, {"rotations": "x"},
                 {"crop_scene_window": 4}, {"crop_scene_window": -1}, {"crop_scene_window": 1}, {"crop_scene_window": True},
-                {"crop_variance_window": 4}, {"crop_variance_window": -1}, {"crop_variance_window": True}):
+                {"crop_variance_window": 4}, {"crop_variance_window": -1}, {"crop_variance_window": True},
+                {"crop_offset_statistic": "z"}, {"crop_offset_statistic": None}):
         with pytest.raises(ParameterError):
             MatchParams(**bad)
     assert MatchParams(scales=(0.5, 1.0, 0.75)).scales == (1.0, 0.75, 0.5)

@@ -361,6 +361,44 @@ def crop_pces(
     return results
 
 
+def known_offset_result(
+    query: Spectrum,
+    query_shape: tuple[int, int],
+    reference: Spectrum,
+    offset: tuple[int, int],
+    energy: np.ndarray,
+    *,
+    scratch: np.ndarray | None = None,
+) -> PceResult:
+    """The matched-filter score of a crop at one known offset: ``z = r(o) / sqrt(V(o))``, the correlation there
+    over its null standard deviation there (:func:`local_variance` of the query's local ``energy``), reported as a
+    PCE-like ``sign(z) z**2``, which is a chi-square of one degree under the null (query noise independent from
+    pixel to pixel with the local variance of ``energy``), so that the thresholds and false-alarm probabilities
+    of one hypothesis hold for it. Unlike the PCE it reads nothing of the correlation at other offsets.
+
+    ``ncc`` is the plain normalised correlation at the offset, as :func:`crop_pce`'s.
+
+    Raises
+    ------
+    ParameterError
+        If the padded query and the reference differ in shape.
+    """
+    if query.shape != reference.shape:
+        raise ParameterError(f"padded query {query.shape} and reference {reference.shape} differ in shape")
+    hh, ww = reference.shape
+    oy, ox = int(offset[0]), int(offset[1])
+    window = (slice(oy, oy + 1), slice(ox, ox + 1))
+    if not query.norm > 0 or not reference.norm > 0:
+        return _empty(window)
+    prod = np.multiply(query.f, reference.conj_f(), out=scratch)
+    np.conjugate(prod, out=prod)
+    r = float(fft.irfft2(prod, s=(hh, ww), workers=-1)[oy, ox])
+    v = float(local_variance(energy, reference)[oy, ox])
+    unit = query.norm * reference.norm * math.sqrt(query_shape[0] * query_shape[1] / (hh * ww))
+    # pce_result's sign(peak) peak**2 / energy with peak = r / unit and energy = V / unit**2: sign(z) z**2
+    return pce_result(r / unit, v / unit**2, (oy, ox), 1)
+
+
 def _argmax_2d(a: np.ndarray) -> tuple[int, int]:
     """(row, column) of ``np.argmax`` of a 2-D view (the first of equal maxima in row-major order, a NaN's first
     where there is one), without the contiguous copy that ``argmax`` makes of a strided view (a window of a

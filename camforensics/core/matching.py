@@ -13,6 +13,7 @@ from camforensics.core.cropsearch import (
     MIN_CROP_SIDE,
     corrected_threshold,
     crop_pces,
+    known_offset_result,
     local_weight,
     offset_window,
     orient,
@@ -20,6 +21,7 @@ from camforensics.core.cropsearch import (
     query_energy,
     sensor_shape,
     to_sensor_scale,
+    window_size,
 )
 from camforensics.core.jpeggrid import GridPhase, grid_offsets, grid_phase
 from camforensics.core.params import PCE_THRESHOLD, MatchParams, ResidualParams
@@ -365,13 +367,19 @@ def match_crop(
             windows = [hyp.window]
             if grid is not None and hyp.scale == 1.0 and (hyp.rotation, hyp.mirrored) == (0, False):
                 windows.append(grid_offsets(grid.phase, hyp.window))
-            weight = None
-            if match.crop_variance_window:
+            if match.crop_offset_statistic == "matched" and window_size(hyp.window) == 1:
                 energy = query.energy(hyp, reference.shape, scene_window=match.crop_scene_window,
-                                      window=match.crop_variance_window)
-                weight = local_weight(energy, reference)
-            results = crop_pces(spectrum, hyp.shape, reference, windows, exclusion=match.exclusion,
-                                scratch=query.scratch(spectrum), weight=weight)
+                                      window=match.crop_variance_window or 1)
+                offset = (hyp.window[0].start, hyp.window[1].start)
+                results = [known_offset_result(spectrum, hyp.shape, reference, offset, energy, scratch=query.scratch(spectrum))]
+            else:
+                weight = None
+                if match.crop_variance_window:
+                    energy = query.energy(hyp, reference.shape, scene_window=match.crop_scene_window,
+                                          window=match.crop_variance_window)
+                    weight = local_weight(energy, reference)
+                results = crop_pces(spectrum, hyp.shape, reference, windows, exclusion=match.exclusion,
+                                    scratch=query.scratch(spectrum), weight=weight)
             res = results[0]
             n_hyp += res.n_shifts
             key = variant_key(hyp.rotation, hyp.mirrored)
