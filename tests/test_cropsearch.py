@@ -528,3 +528,35 @@ def test_the_weight_plane_is_the_bilinear_resize_of_the_coarse_map_read_from_hal
     got = _at_offsets(coarse, shape)
     assert got.flags.c_contiguous and got.dtype == np.float32
     assert np.array_equal(got, fine[b // 2 : b // 2 + shape[0], b // 2 : b // 2 + shape[1]])
+
+
+def test_the_weight_applied_in_strips_gives_the_whole_plane_s_search():
+    """crop_pces with a WeightMap (the weight interpolated, multiplied in and the energy summed strip by strip, what
+    match_crop does) against the whole weight plane multiplied in at once: the same peak and ncc, the PCE to the
+    last bits of the energy's sum; and a band of the map's rows is the whole plane's rows."""
+    from camforensics.core.cropsearch import (WEIGHT_STRIP_ROWS, crop_pces, local_weight, local_weight_map,
+                                              padded_spectrum, query_energy)
+    from camforensics.core.pce import spectrum_of
+
+    k = _uneven_fingerprint(14)
+    ref = spectrum_of(k, conjugate=True)
+    q = np.random.default_rng(15).normal(0.0, 1.0, (150, 170)).astype(np.float32)
+    q += 0.5 * k[100:250, 200:370]
+    energy = query_energy(q, SENSOR, 15)
+    spec = padded_spectrum(q, SENSOR)
+    windows = [offset_window((150, 170), SENSOR), (slice(0, 363, 8), slice(5, 471, 8))]
+    wmap = local_weight_map(energy, ref)
+    plane = local_weight(energy, ref)
+    assert np.array_equal(wmap.plane(), plane) and SENSOR[0] > WEIGHT_STRIP_ROWS
+    assert np.array_equal(wmap.rows(100, 137), plane[100:137]) and np.array_equal(wmap.rows(490, 512), plane[490:])
+    from camforensics.core.cropsearch import _strips
+
+    for rows in (512, 3024, 63, 64, 127, 128, 129, 1000):
+        bands = _strips(rows)
+        assert bands[0][0] == 0 and bands[-1][1] == rows and all(a[1] == b[0] for a, b in zip(bands, bands[1:]))
+        assert all(b - a >= min(rows, WEIGHT_STRIP_ROWS) for a, b in bands), bands
+    strips = crop_pces(spec, (150, 170), ref, windows, weight=wmap)
+    whole = crop_pces(spec, (150, 170), ref, windows, weight=plane)
+    assert strips[0].peak_shift == whole[0].peak_shift == (100, 200)
+    for a, b in zip(strips, whole):
+        assert a.peak_shift == b.peak_shift and a.ncc == b.ncc and a.pce == pytest.approx(b.pce, rel=1e-12)

@@ -172,8 +172,62 @@ def local_weight(energy: np.ndarray, reference: Spectrum) -> np.ndarray:
     """``1 / sqrt(V(o))`` at every circular offset (:func:`local_variance`), relative to its mean: the factor
     that gives every offset of a crop search's correlation the same null variance. Taken on the coarse grid and
     interpolated (one pass over the plane instead of three)."""
+    return local_weight_map(energy, reference).plane()
+
+
+def local_weight_map(energy: np.ndarray, reference: Spectrum) -> WeightMap:
+    """:func:`local_weight` on the coarse grid, interpolated to the plane's offsets only where it is read
+    (:class:`WeightMap`: :func:`crop_pces` applies it in strips of rows)."""
     w = 1.0 / np.sqrt(_coarse_variance(energy, reference))
-    return _at_offsets(w / w.mean(), reference.shape)
+    return WeightMap.of(w / w.mean(), reference.shape)
+
+
+# Rows of a correlation plane weighted at a time (a strip of a 12 MP plane is 1 MB: it stays in the cache between
+# the weight's interpolation, the multiplication and the energy's sum).
+WEIGHT_STRIP_ROWS = 64
+
+
+def _strips(rows: int) -> list[tuple[int, int]]:
+    """Bands of ``WEIGHT_STRIP_ROWS`` rows covering ``rows``, the last one from 1 to 2 times as tall (a band of a
+    few rows in the plane's last block is interpolated by another path of OpenCV's, different in the last bit)."""
+    out, r0 = [], 0
+    while r0 < rows:
+        r1 = rows if rows - r0 < 2 * WEIGHT_STRIP_ROWS else r0 + WEIGHT_STRIP_ROWS
+        out.append((r0, r1))
+        r0 = r1
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightMap:
+    """A weight given on the coarse grid of offsets (every ``VARIANCE_BLOCK``-th), interpolated bilinearly and
+    circularly to the offsets of a plane of ``shape`` by :meth:`rows` (any band of rows, the same values as the
+    whole :meth:`plane`'s)."""
+
+    wrapped: np.ndarray  # float32, the coarse map with one wrapped row and column
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, coarse: np.ndarray, shape: tuple[int, int]) -> WeightMap:
+        wrapped = np.pad(coarse, ((0, 1), (0, 1)), mode="wrap").astype(np.float32)
+        return cls(wrapped=wrapped, shape=(int(shape[0]), int(shape[1])))
+
+    def rows(self, r0: int, r1: int) -> np.ndarray:
+        """The weight at the offsets of rows ``r0 .. r1 - 1`` (float32, C-contiguous; the whole plane's values,
+        except in the last bit for a band of at most 8 rows in the plane's last block of rows)."""
+        b = VARIANCE_BLOCK
+        # the values of a bilinear resize by b (cv2 maps output pixel i to input (i + 0.5) / b - 0.5) at output
+        # pixels b // 2 onwards, i.e. the value at offset o is taken at input (o + b // 2 + 0.5) / b - 0.5 (o + b / 2
+        # on the offsets' scale). An affine warp computes exactly those pixels (its coordinates, multiples of
+        # 1 / (2 b), are exact in its fixed point) straight into an array of the band's shape.
+        start = (b // 2 + 0.5) / b - 0.5
+        m = np.array([[1.0 / b, 0.0, start], [0.0, 1.0 / b, start + r0 / b]])
+        return cv2.warpAffine(self.wrapped, m, (self.shape[1], int(r1 - r0)), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+
+    def plane(self) -> np.ndarray:
+        """The weight at every offset of the plane."""
+        return self.rows(0, self.shape[0])
 
 
 def _coarse_variance(energy: np.ndarray, reference: Spectrum) -> np.ndarray:
@@ -190,17 +244,8 @@ def _coarse_variance(energy: np.ndarray, reference: Spectrum) -> np.ndarray:
 
 def _at_offsets(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """A map on the coarse grid of offsets interpolated (bilinear, circular) to every offset of ``shape``
-    (float32, C-contiguous)."""
-    b = VARIANCE_BLOCK
-    # the values of a bilinear resize by b (cv2 maps output pixel i to input (i + 0.5) / b - 0.5) at output pixels
-    # b // 2 onwards, i.e. the value at offset o is taken at input (o + b // 2 + 0.5) / b - 0.5 (o + b / 2 on the
-    # offsets' scale); one wrapped row and column keep the last blocks circular. An affine warp computes exactly
-    # those pixels straight into an array of the plane's shape (no larger plane, no strided view to multiply by).
-    wrapped = np.pad(coarse, ((0, 1), (0, 1)), mode="wrap").astype(np.float32)
-    start = (b // 2 + 0.5) / b - 0.5
-    m = np.array([[1.0 / b, 0.0, start], [0.0, 1.0 / b, start]])
-    return cv2.warpAffine(wrapped, m, (int(shape[1]), int(shape[0])), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
+    (float32, C-contiguous; :class:`WeightMap`)."""
+    return WeightMap.of(coarse, shape).plane()
 
 
 def padded_spectrum(signal: np.ndarray, shape: tuple[int, int]) -> Spectrum:
@@ -268,7 +313,7 @@ def crop_pce(
     *,
     exclusion: int = 11,
     scratch: np.ndarray | None = None,
-    weight: np.ndarray | None = None,
+    weight: np.ndarray | WeightMap | None = None,
 ) -> PceResult:
     """PCE of a zero-padded query against a reference over the offsets of ``window``.
 
@@ -292,10 +337,11 @@ def crop_pce(
         Odd side of the square left out of the energy.
     scratch : ndarray, optional, keyword-only
         complex64 buffer of the spectra's shape for the cross-power.
-    weight : ndarray, optional, keyword-only
-        ``1 / sqrt`` of the correlation's null variance at every offset, up to a constant (:func:`local_weight`):
-        the plane is multiplied by it before the peak and the energy are read, so that every offset is tested at
-        the same noise level (a locally normalised correlation). ``ncc`` stays the plain correlation at the peak.
+    weight : ndarray or WeightMap, optional, keyword-only
+        ``1 / sqrt`` of the correlation's null variance at every offset, up to a constant (:func:`local_weight`,
+        or :func:`local_weight_map`, applied in strips of rows): the plane is multiplied by it before the peak and
+        the energy are read, so that every offset is tested at the same noise level (a locally normalised
+        correlation). ``ncc`` stays the plain correlation at the peak.
 
     Returns
     -------
@@ -314,7 +360,7 @@ def crop_pces(
     *,
     exclusion: int = 11,
     scratch: np.ndarray | None = None,
-    weight: np.ndarray | None = None,
+    weight: np.ndarray | WeightMap | None = None,
 ) -> list[PceResult]:
     """:func:`crop_pce` over several windows of offsets (e.g. every offset and those on the JPEG grid) from one
     correlation plane: one result per window (an empty window gives PCE 0 at its start).
@@ -337,9 +383,20 @@ def crop_pces(
     if weight is not None:
         if weight.shape != (hh, ww):
             raise ParameterError(f"weight plane {weight.shape} and reference {reference.shape} differ in shape")
-        np.multiply(cc, weight, out=cc)  # the plain correlation at a peak is cc / weight there
-    flat = cc.ravel()
-    total = float(np.einsum("i,i->", flat, flat, dtype=np.float64))
+    strips = _strips(hh)
+    if isinstance(weight, WeightMap):
+        # in strips of rows: the weight interpolated, multiplied in and the energy summed while the strip is cached
+        total = 0.0
+        for r0, r1 in strips:
+            strip = cc[r0:r1]
+            np.multiply(strip, weight.rows(r0, r1), out=strip)
+            flat = strip.ravel()
+            total += float(np.einsum("i,i->", flat, flat, dtype=np.float64))
+    else:
+        if weight is not None:
+            np.multiply(cc, weight, out=cc)  # the plain correlation at a peak is cc / weight there
+        flat = cc.ravel()
+        total = float(np.einsum("i,i->", flat, flat, dtype=np.float64))
     half = exclusion // 2
     results = []
     for window in windows:
@@ -356,7 +413,12 @@ def crop_pces(
         energy = (total - float(np.sum(near * near))) / n_out if n_out > 0 else 0.0
         res = pce_result(float(cc[py, px]) / unit, energy / unit**2, (py, px), n_shifts)
         if weight is not None:
-            res = dataclasses.replace(res, ncc=float(cc[py, px]) / float(weight[py, px]) / unit)
+            if isinstance(weight, WeightMap):  # the value the peak's strip was multiplied by
+                r0, r1 = next((a, b) for a, b in strips if a <= py < b)
+                w_peak = weight.rows(r0, r1)[py - r0, px]
+            else:
+                w_peak = weight[py, px]
+            res = dataclasses.replace(res, ncc=float(cc[py, px]) / float(w_peak) / unit)
         results.append(res)
     return results
 

@@ -14,7 +14,7 @@ from camforensics.core.cropsearch import (
     corrected_threshold,
     crop_pces,
     known_offset_result,
-    local_weight,
+    local_weight_map,
     offset_window,
     orient,
     padded_spectrum,
@@ -328,7 +328,7 @@ def match_crop(
     photos in bench/bench_crop_detectors.py (docs/prnu-accuracy.md, section 4). Same-size queries are not weighted.
 
     Local normalisation (``match.crop_variance_window``, 15 by default, 0: off): the correlation at each offset is
-    divided by its null standard deviation there (:func:`camforensics.core.cropsearch.local_weight`: the query's
+    divided by its null standard deviation there (:func:`camforensics.core.cropsearch.local_weight_map`: the query's
     local energy against the fingerprint's squared values under it) before the PCE is read, so that offsets where
     an uneven fingerprint (few natural photos, dark areas, defects) has more energy do not dominate the search's
     maximum; chosen on validation crops in bench/bench_crop_local.py (docs/prnu-accuracy.md, section 4).
@@ -377,7 +377,7 @@ def match_crop(
                 if match.crop_variance_window:
                     energy = query.energy(hyp, reference.shape, scene_window=match.crop_scene_window,
                                           window=match.crop_variance_window)
-                    weight = local_weight(energy, reference)
+                    weight = local_weight_map(energy, reference)
                 results = crop_pces(spectrum, hyp.shape, reference, windows, exclusion=match.exclusion,
                                     scratch=query.scratch(spectrum), weight=weight)
             res = results[0]
