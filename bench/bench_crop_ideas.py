@@ -6,7 +6,9 @@ library of bench_small_crops.py, with the enrolment, the query signal or the sea
 Every variant is measured on the same crops in one run (``--crops`` seeded positions on the 16-pixel MCU grid per
 query photo, up to ``--max-queries`` photos per device), with:
 
-- aligned (offset known): AUC of own against other PCEs, top-1, the largest PCE of a wrong fingerprint;
+- aligned (offset known): AUC of own against other PCEs, top-1, the largest PCE of a wrong fingerprint; in the
+  JSON, the aligned top-1 misses by device, each device's share of the AUC's shortfall and the aligned null
+  against the P_FA's chi-square (``aligned_breakdown``);
 - unknown position (the default crop search, JPEG-grid test on): top-1, identified above the P_FA threshold, and
   queries where a wrong fingerprint crosses it;
 - ``full_own``: each natural-enrolled device's own PCE median over all its held-out 1024x1024 photos (what the
@@ -27,6 +29,10 @@ Variants (``--variants``, comma-separated ``enrol:query:search``; empty parts ar
   decoys), e.g. the two iPhones, whose natural-photo fingerprints have a split-half reliability of 0.010-0.030;
 - search ``var0``: the search's local normalisation (``MatchParams.crop_variance_window``) turned off: the default
   before issue 20's sixth pass (bench_crop_local.py);
+- search ``mf``: a crop at its known offset (the aligned columns) scored by the matched-filter statistic
+  (``MatchParams.crop_offset_statistic="matched"``: the correlation there over its null standard deviation there,
+  as ``sign(z) z**2``) instead of the PCE; the unknown-position search is the default's; whole photos are matched
+  with the same setting (they stay on the PCE: the check that they do not change);
 - search ``grid16``: the ranking peak taken over the offsets on the true 16-pixel MCU grid only (an oracle: the
   crops sit on it by construction), against the 8-pixel JPEG grid of the default; what fewer hypotheses could buy.
 """
@@ -152,6 +158,25 @@ def grid16_pce(q: Query, spectrum) -> float:
     return crop_pces(padded, hyp.shape, spectrum, [window])[0].pce
 
 
+def aligned_breakdown(own_devs: list[str], own: list[float], other: list[float]) -> dict:
+    """Which devices' crops hold the aligned AUC down, and the aligned null against the P_FA's.
+
+    ``auc_deficit_by_device``: each own score's share of the wrong scores at or above it (ties half), summed by
+    device over the own scores (the shares sum to 1 - AUC). ``null``: the wrong fingerprints' scores, their mean
+    absolute value and the share above 5.41, 9.55 and 13.83, where a chi-square of one degree (the null of the
+    one-sided P_FA, P(score > t) = Q(sqrt(t))) puts 1e-2, 1e-3 and 1e-4 of them.
+    """
+    others = np.sort(np.asarray(other, np.float64))
+    deficit: dict[str, float] = {}
+    for dev, o in zip(own_devs, own):
+        hi, lo = np.searchsorted(others, o, side="right"), np.searchsorted(others, o, side="left")
+        deficit[dev] = deficit.get(dev, 0.0) + (len(others) - hi + 0.5 * (hi - lo)) / len(others) / len(own)
+    null = {f"rate_above_{t}": round(float(np.mean(others > t)), 5) for t in (5.41, 9.55, 13.83)}
+    return {"auc_deficit_by_device": {k: round(v, 5) for k, v in sorted(deficit.items(), key=lambda kv: -kv[1]) if v > 0},
+            "null": {"pairs": len(others), "mean": round(float(np.mean(np.abs(others))), 3),
+                     "max": round(float(others[-1]), 1), **null}}
+
+
 def crops_of(queries: dict[str, list[Path]], pixels: dict, size: int, per_photo: int, seed: int,
              skip: set[str]) -> list[tuple[str, int, int, np.ndarray]]:
     """(device, y, x, crop) of ``per_photo`` seeded positions on the 16-pixel MCU grid in each query photo; the
@@ -195,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         library, queries = libraries[enrol_v]
         spectra = {d: spectrum_of(k, conjugate=True) for d, k in library.items()}
         own, other, top, n = [], [], 0, 0
+        own_devs, aligned_misses = [], {}
         un = {"top": 0, "identified": 0, "false_alarm_queries": 0}
         wrong_max = -np.inf
         skip = set(filter(None, args.no_queries_from.split(",")))
@@ -202,12 +228,17 @@ def main(argv: list[str] | None = None) -> int:
             q = query_of(crop, query_v)
             scene = 0 if query_v == "scene0" else MatchParams().crop_scene_window
             var = 0 if search_v == "var0" else MatchParams().crop_variance_window
-            at = MatchParams(crop_anchor=(y, x), rotations="none", crop_scene_window=scene, crop_variance_window=var)
+            statistic = "matched" if search_v == "mf" else MatchParams().crop_offset_statistic
+            at = MatchParams(crop_anchor=(y, x), rotations="none", crop_scene_window=scene, crop_variance_window=var,
+                             crop_offset_statistic=statistic)
             aligned = {d: match_query(q, s, match=at).pce for d, s in spectra.items()}
             n += 1
             own.append(aligned[dev])
+            own_devs.append(dev)
             other += [v for d, v in aligned.items() if d != dev]
             top += max(aligned, key=aligned.get) == dev
+            if max(aligned, key=aligned.get) != dev:
+                aligned_misses[dev] = aligned_misses.get(dev, 0) + 1
             search = MatchParams(rotations="none", crop_scene_window=scene, crop_variance_window=var)
             found = {d: match_query(q, s, match=search) for d, s in spectra.items()}
             rank = ({d: grid16_pce(q, s) for d, s in spectra.items()} if search_v == "grid16"
@@ -219,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             wrong_max = max(wrong_max, max(r.pce for d, r in found.items() if d != dev))
         y_true = np.r_[np.ones(len(own)), np.zeros(len(other))].astype(bool)
         full_own = {}
-        if not query_v and search_v in ("", "var0"):
+        if not query_v and search_v in ("", "var0", "mf"):
             for dev, paths in queries.items():
                 if not paths or library_source(args.data, dev) == "flat":
                     continue
@@ -227,14 +258,15 @@ def main(argv: list[str] | None = None) -> int:
                 scores = []
                 for f in held:
                     px = pixels.setdefault(f, load_image(f).pixels)
-                    scores.append(match_query(Query(extract_residual(px), to_grey(px)), spectra[dev],
-                                              match=MatchParams(rotations="none")).pce)
+                    whole = MatchParams(rotations="none", crop_offset_statistic="matched" if search_v == "mf" else "pce")
+                    scores.append(match_query(Query(extract_residual(px), to_grey(px)), spectra[dev], match=whole).pce)
                 if scores:
                     full_own[dev] = round(float(np.median(scores)), 1)
         row = {"variant": spec, "crops": n, "aligned_auc": round(roc_auc(np.r_[own, other], y_true), 4),
                "aligned_top1": round(top / n, 3), "aligned_other_max": round(float(np.max(other)), 1),
                **{f"unknown_{k}": (round(v / n, 3) if k != "false_alarm_queries" else v) for k, v in un.items()},
                "unknown_wrong_max": round(float(wrong_max), 1),
+               "aligned_misses": dict(sorted(aligned_misses.items())), **aligned_breakdown(own_devs, own, other),
                "full_own_median": full_own}
         rows.append(row)
         print(json.dumps(row), f"({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)

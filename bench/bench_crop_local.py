@@ -6,6 +6,8 @@ crops.
         --variants plain,box,var,varS15,varS63,excl31,clip5,clip5+varS15,clip4+box -o runs/crop-local-val
     nice -n 10 python bench/bench_crop_local.py --data ../shared/data --sets val1,val2,test \
         --variants plain,varS15,engine15 -o runs/crop-local-engine
+    nice -n 10 python bench/bench_crop_local.py --data ../shared/data --sets val1,val2 \
+        --variants plain,engine15,engine15m,mf,mfS15,mfB15 -o runs/crop-local-mf-val
 
 Library and crop sets are bench_crop_rank.py's (18 fingerprints; ``test`` = the 150 crops of the issue's command,
 ``val1`` / ``val2`` = seeds 1 and 2 on held-out photos 4-6 where a device has them, 138 crops each); enrolment
@@ -26,11 +28,19 @@ scene-weighted signal s (the default query) is correlated with every fingerprint
 - ``excl<N>``: an N-pixel square left out of the noise floor; ``clip<c>``: k clipped at c standard deviations;
 - ``engine<w>``: the product's search (``match_query``) with ``MatchParams.crop_variance_window=w``: the
   ``varS<w>`` statistic computed on 8-pixel blocks and interpolated (``core.cropsearch.local_variance``);
+  ``engine<w>m``: the same search, the aligned score with ``MatchParams.crop_offset_statistic="matched"``;
+- aligned only (issue 20, seventh pass; the ranking columns are ``plain``'s): ``mf`` the matched-filter score at the
+  true offset, ``sign(z) z**2`` with ``z = r(o) / sqrt(V(o))`` and ``m = s**2`` (exact, full resolution),
+  ``mfS<w>`` with m averaged over w x w pixels, ``mfB<w>`` with V from the engine's blocks
+  (``core.cropsearch.local_variance``, what ``engine<w>m`` reads);
 
 then the PCE of the normalised plane is read as the engine's (same windows, exclusion, decision and threshold).
 A wrong fingerprint above its threshold is a false alarm (``false alarm queries``; ``largest wrong PCE`` is the
 largest ranking PCE of a wrong fingerprint over the set). The JSON lists every crop the ``plain`` search ranks
-wrong (own PCE and rank, the winner), and the npz files every score.
+wrong (own PCE and rank, the winner), and the npz files every score; for every variant the aligned null (the
+wrong fingerprints' aligned scores: their mean and the share above 5.41, 9.55 and 13.83, where a chi-square of one
+degree, the P_FA's null, puts 1e-2, 1e-3 and 1e-4 of them) and which devices' crops hold the aligned AUC down (each
+own score's share of the wrong scores at or above it, summed by device: the shares sum to 1 - AUC).
 """
 
 from __future__ import annotations
@@ -48,10 +58,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_crop_ideas import crops_of
+from bench_crop_ideas import aligned_breakdown, crops_of
 from bench_crop_rank import build_library
 
-from camforensics.core.cropsearch import offset_window, padded_spectrum
+from camforensics.core.cropsearch import local_variance, offset_window, padded_spectrum, query_energy
 from camforensics.core.jpeggrid import grid_offsets
 from camforensics.core.matching import CropHypotheses, Query, _crop_decision, match_query
 from camforensics.core.metrics import roc_auc
@@ -128,7 +138,10 @@ def score(crops, names: list[str], fps: dict, variants: list[str], check: int) -
     match = MatchParams(rotations="none", crop_variance_window=0)
     shape = next(iter(fps.values())).shape
     engine = [v for v in variants if v.startswith("engine")]
-    parsed = {v: parse_variant(v) for v in variants if v not in engine}
+    matched = [v for v in variants if v.startswith("mf")]
+    parsed = {v: parse_variant(v) for v in variants if v not in engine and v not in matched}
+    if matched and "plain" not in parsed:
+        raise SystemExit("the mf* variants read their ranking from the plain plane: add 'plain' to --variants")
     box_f = fft.rfft2(np.pad(np.ones((SIZE, SIZE), np.float32), ((0, shape[0] - SIZE), (0, shape[1] - SIZE))), workers=1)
     refs = {}  # (clip, name) -> (spectrum, conj spectrum of k**2, box energy)
     for c in sorted({0.0} | {p[0] for p in parsed.values()}):
@@ -168,11 +181,30 @@ def score(crops, names: list[str], fps: dict, variants: list[str], check: int) -
                 u, t, a = read_plane(cc, hyp, grid_window, (y, x), excl, match)
                 for lst, val in zip(rows[v], (u, t, a)):
                     lst.append(val)
+            for v in matched:  # aligned only: r(o) / sqrt(V(o)) at the true offset, the ranking plain's
+                kw = fps[n][y : y + SIZE, x : x + SIZE].astype(np.float64) - float(np.mean(fps[n], dtype=np.float64))
+                r = float(np.sum(sc.astype(np.float64) * kw))
+                w = int(v[3:]) if len(v) > 3 else 1
+                if v.startswith("mfB"):  # the engine's block approximation of V (core.cropsearch.local_variance)
+                    var = float(local_variance(query_energy(s, shape, w), refs[0.0, n][0])[y, x])
+                else:
+                    m = sc.astype(np.float64) ** 2
+                    if w > 1:
+                        m = cv2.blur(m, (w, w), borderType=cv2.BORDER_REFLECT)
+                    var = float(np.sum(m * kw * kw))
+                t2 = math.copysign(r * r / var, r) if var > 0 else 0.0
+                for lst, val in zip(rows[v], (rows["plain"][0][-1], rows["plain"][1][-1], t2)):
+                    lst.append(val)
+            searched = {}
             for v in engine:  # the product's search, local normalisation over this window (engine0: off)
-                params = MatchParams(rotations="none", crop_variance_window=int(v[6:]))
+                matched_stat = v.endswith("m")  # engine<w>m: the aligned score crop_offset_statistic="matched"
+                params = MatchParams(rotations="none", crop_variance_window=int(v[6:].rstrip("m")))
                 spec = refs[0.0, n][0]
-                r = match_query(q, spec, match=params)
-                al = match_query(q, spec, match=dataclasses.replace(params, crop_anchor=(y, x)))
+                if params.crop_variance_window not in searched:
+                    searched[params.crop_variance_window] = match_query(q, spec, match=params)
+                r = searched[params.crop_variance_window]
+                al = match_query(q, spec, match=dataclasses.replace(
+                    params, crop_anchor=(y, x), crop_offset_statistic="matched" if matched_stat else "pce"))
                 for lst, val in zip(rows[v], (r.pce, r.threshold, al.pce)):
                     lst.append(val)
             if ci < check and "plain" in rows:
@@ -214,10 +246,22 @@ def evaluate(sc: dict, v: str, names: list[str]) -> dict:
             misses[dev] = misses.get(dev, 0) + 1
     n = len(devs)
     y = np.r_[np.ones(len(own_al)), np.zeros(len(other_al))].astype(bool)
+    breakdown = aligned_breakdown(devs, own_al, other_al)
     return {"crops": n, "aligned_auc": round(roc_auc(np.r_[own_al, other_al], y), 4), "aligned_top1": top_al,
             "unknown_top1": top_un, "identified": ident, "false_alarm_queries": fa,
             "largest_wrong_unknown": round(float(wrong_max), 1), "median_threshold": round(float(np.median(d["thr"])), 1),
-            "misses": dict(sorted(misses.items()))}
+            "misses": dict(sorted(misses.items())),
+            "aligned_auc_deficit_by_device": breakdown["auc_deficit_by_device"],
+            "aligned_misses": _aligned_misses(d["aligned"], devs, col), "aligned_null": breakdown["null"]}
+
+
+def _aligned_misses(aligned: np.ndarray, devs: list[str], col: dict[str, int]) -> dict[str, int]:
+    """Crops whose own fingerprint is not first at the true offset, by device."""
+    out: dict[str, int] = {}
+    for i, dev in enumerate(devs):
+        if int(np.argmax(aligned[i])) != col[dev]:
+            out[dev] = out.get(dev, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def failures(sc: dict, names: list[str]) -> list[dict]:
@@ -265,11 +309,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{s}: {len(crops)} crops, {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
     result["seconds"] = round(time.time() - t0, 1)
     (args.out / "crop_local.json").write_text(json.dumps(result, indent=1))
-    lines = ["| set | variant | aligned AUC | aligned top-1 | unknown top-1 | identified | false-alarm queries | "
-             "largest wrong PCE | misses by device |", "|---" * 9 + "|"]
+    lines = ["| set | variant | aligned AUC | aligned top-1 | aligned null: mean, > 5.41, > 9.55, max | unknown top-1 | "
+             "identified | false-alarm queries | largest wrong PCE | misses by device |", "|---" * 10 + "|"]
     for s, r in result["sets"].items():
         for v, e in r["variants"].items():
+            nl = e["aligned_null"]
             lines.append(f"| {s} | {v} | {e['aligned_auc']:.4f} | {e['aligned_top1']}/{e['crops']} | "
+                         f"{nl['mean']}, {nl['rate_above_5.41']:.4f}, {nl['rate_above_9.55']:.4f}, {nl['max']} | "
                          f"{e['unknown_top1']}/{e['crops']} | {e['identified']} | {e['false_alarm_queries']} | "
                          f"{e['largest_wrong_unknown']} | {', '.join(f'{k} {m}' for k, m in e['misses'].items())} |")
     (args.out / "crop_local.md").write_text("\n".join(lines) + "\n")

@@ -23,8 +23,9 @@ Figures (whole process: interpreter start, imports, reading, work, writing):
 The machine is shared: the load average before and after each figure is recorded; compare figures of one run.
 Each row also has the median CPU seconds (user + system of the command and its children), less sensitive to the
 load than wall time. ``--baseline DIR`` (another source tree of camforensics, native kernels built there, e.g. a
-``git worktree`` of an earlier commit) runs every camforensics command from it too, alternating with this tree's
-runs, and records its figures under "baseline": a before/after in one run. The library's fingerprint spectra are
+``git worktree`` of an earlier commit; several, comma-separated) runs every camforensics command from it too,
+alternating with this tree's runs, and records its figures under "baseline" ("baseline2", ... for the next ones):
+a before/after in one run. The library's fingerprint spectra are
 cached at enrolment (``LIB/cache/spectra``), as ``enroll`` does.
 """
 
@@ -91,27 +92,31 @@ def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return time.perf_counter() - t0, (r1.children_user - r0.children_user) + (r1.children_system - r0.children_system)
 
 
-def wall(cmd: list[str], *, repeat: int, env: dict[str, str], baseline: dict[str, str] | None = None) -> dict:
+def wall(cmd: list[str], *, repeat: int, env: dict[str, str], baseline: list[dict[str, str]] | None = None) -> dict:
     """Median (and all) wall seconds of ``cmd`` as a whole process, and its median CPU seconds.
 
-    ``baseline``: the environment of another source tree (``--baseline``); its runs of the same command alternate
-    with this tree's, so both see the same load, and are reported under "baseline"."""
-    times, cpus, base_times, base_cpus = [], [], [], []
+    ``baseline``: the environments of other source trees (``--baseline``); their runs of the same command alternate
+    with this tree's, so all see the same load, and are reported under "baseline" (the first), "baseline2", ..."""
+    bases = baseline or []
+    times, cpus = [], []
+    base_times: list[list[float]] = [[] for _ in bases]
+    base_cpus: list[list[float]] = [[] for _ in bases]
     before = load()
     for _ in range(repeat):
-        if baseline is not None:
-            t, c = _run(cmd, baseline)
-            base_times.append(t)
-            base_cpus.append(c)
+        for i, b in enumerate(bases):
+            t, c = _run(cmd, b)
+            base_times[i].append(t)
+            base_cpus[i].append(c)
         t, c = _run(cmd, env)
         times.append(t)
         cpus.append(c)
     row = {"median_s": round(statistics.median(times), 3), "all_s": [round(t, 3) for t in times],
            "median_cpu_s": round(statistics.median(cpus), 3),
            "load_before": round(before, 2), "load_after": round(load(), 2)}  # fmt: skip
-    if baseline is not None:
-        row["baseline"] = {"median_s": round(statistics.median(base_times), 3), "all_s": [round(t, 3) for t in base_times],
-                           "median_cpu_s": round(statistics.median(base_cpus), 3)}  # fmt: skip
+    for i, b in enumerate(bases):
+        row["baseline" if i == 0 else f"baseline{i + 1}"] = {
+            "tree": b["PYTHONPATH"], "median_s": round(statistics.median(base_times[i]), 3),
+            "all_s": [round(t, 3) for t in base_times[i]], "median_cpu_s": round(statistics.median(base_cpus[i]), 3)}  # fmt: skip
     return row
 
 
@@ -134,9 +139,10 @@ def main() -> None:
     ap.add_argument("--reference-repeat", type=int, default=None, help="runs of the prnu-python scripts (default: --repeat)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--skip", default="", help="comma-separated figures to skip: help,identify,extract,anonymize,pool,crop")
-    ap.add_argument("--baseline", type=Path, default=None,
+    ap.add_argument("--baseline", default=None,
                     help="another source tree of camforensics (e.g. 'git worktree add /tmp/base HEAD~5', native kernels "
-                         "built there): each camforensics command is also run from it, alternating with this tree's runs")  # fmt: skip
+                         "built there), or several, comma-separated: each camforensics command is also run from them, "
+                         "alternating with this tree's runs")  # fmt: skip
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     ref_repeat = args.reference_repeat or args.repeat
@@ -146,7 +152,8 @@ def main() -> None:
         raise SystemExit(f"needs two photos of {args.data}/Apple_iPhone6s_0/nat (12 MP)")
     query, enrolled = photos[0], photos[1]
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80"}
-    base_env = {**env, "PYTHONPATH": str(args.baseline.resolve())} if args.baseline else None
+    base_trees = [Path(b).resolve() for b in args.baseline.split(",") if b] if args.baseline else []
+    base_envs = [{**env, "PYTHONPATH": str(b)} for b in base_trees]
     cf = [sys.executable, "-m", "camforensics"]
     rows: dict[str, dict] = {
         "conditions": {"cpus": os.cpu_count(), "load_at_start": round(load(), 2), "repeat": args.repeat,
@@ -159,15 +166,15 @@ def main() -> None:
 
     # An installed package has its bytecode compiled; Python writes it at the first import unless
     # PYTHONDONTWRITEBYTECODE is set (as in some sandboxes), where every run would compile the modules again.
-    for tree in filter(None, (REPO, args.baseline)):
+    for tree in (REPO, *base_trees):
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(tree).resolve() / "camforensics")], check=True)
     rows["conditions"]["bytecode"] = "compiled (python -m compileall) in each tree before the runs"
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         env["CAMFORENSICS_REPORTS"] = str(tmp / "reports")
-        if base_env is not None:
-            base_env["CAMFORENSICS_REPORTS"] = str(tmp / "reports")
-        cmp = {"baseline": base_env}
+        for b in base_envs:
+            b["CAMFORENSICS_REPORTS"] = str(tmp / "reports")
+        cmp = {"baseline": base_envs}
         if "help" not in skip:
             record("help", wall([*cf, "--help"], repeat=args.repeat, env=env, **cmp))
             record("help identify", wall([*cf, "identify", "--help"], repeat=args.repeat, env=env, **cmp))

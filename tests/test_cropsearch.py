@@ -7,6 +7,7 @@ device's shots must stay below the raised threshold.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -303,6 +304,64 @@ def test_local_normalisation_keeps_unrelated_peaks_off_a_loud_part_of_the_finger
     assert on.ncc == pytest.approx(off.ncc, rel=1e-4)  # ncc stays the plain correlation's
 
 
+def test_the_matched_score_at_a_known_offset_is_the_correlation_over_its_null_std_and_a_chi_square_of_one_degree():
+    """MatchParams.crop_offset_statistic="matched": at one known offset a crop is scored by sign(z) z**2, z the
+    correlation there over the square root of V there (the query's local energy against the fingerprint's squared
+    values under it). Against the exact z it agrees to the block approximation's error; over unrelated white crops
+    at an offset over a loud block and at a quiet one it has the mean and tail of a chi-square of one degree (the
+    P_FA's null), where the plain correlation's spread differs threefold; a true crop scores above the threshold of
+    one hypothesis; a search over more than one offset stays the PCE's."""
+    from camforensics.core.matching import Query, match_query
+    from camforensics.core.pce import spectrum_of
+
+    k = _uneven_fingerprint(8)
+    ref = spectrum_of(k, conjugate=True)
+    kc = k.astype(np.float64) - k.mean(dtype=np.float64)
+    h = w = 128
+    grey = np.full((h, w), 128.0, np.float32)
+    scores = {}
+    for at in ((320, 420), (40, 40)):  # over the loud block, and away from it
+        m = MatchParams(rotations="none", crop_anchor=at, crop_offset_statistic="matched", crop_variance_window=1)
+        got, exact = [], []
+        for j in range(60):
+            residual = np.random.default_rng(300 + j).normal(0.0, 1.0, (h, w)).astype(np.float32)
+            r = match_query(Query(residual, grey), ref, match=m)
+            assert r.crop_offset == at and r.n_hypotheses == 1 and r.threshold == 60.0
+            s = Query(residual, grey).scene_weighted(m.crop_scene_window).astype(np.float64)
+            s -= s.mean()
+            kw = kc[at[0] : at[0] + h, at[1] : at[1] + w]
+            corr = float(np.sum(s * kw))
+            exact.append(math.copysign(corr * corr / float(np.sum(s * s * kw * kw)), corr))
+            got.append(r.pce)
+        got, exact = np.array(got), np.array(exact)
+        assert np.allclose(got, exact, rtol=0.05, atol=0.02), np.max(np.abs(got - exact))
+        scores[at] = got
+    both = np.concatenate(list(scores.values()))
+    assert 0.7 < np.mean(np.abs(both)) < 1.35 and np.max(both) < 15.0, (np.mean(np.abs(both)), np.max(both))
+    assert np.mean(both > 0) == pytest.approx(0.5, abs=0.15)
+    # a true crop at its offset
+    truth = synth.make_prnu(SENSOR, 45, strength=0.02)
+    y, x = 200, 300
+    fp = truth + 0.02 * _uneven_fingerprint(9)
+    residual = grey * truth[y : y + h, x : x + w] + np.random.default_rng(10).normal(0.0, 1.0, (h, w)).astype(np.float32)
+    at = MatchParams(rotations="none", crop_anchor=(y, x), crop_offset_statistic="matched")
+    hit = match_query(Query(residual, grey), spectrum_of(fp, conjugate=True), match=at)
+    assert hit.is_match and hit.pce > 60.0 and hit.crop_offset == (y, x)
+    pce = match_query(Query(residual, grey), spectrum_of(fp, conjugate=True), match=MatchParams(rotations="none", crop_anchor=(y, x)))
+    assert hit.ncc == pytest.approx(pce.ncc, rel=1e-4) and hit.pce != pce.pce
+    # more than one offset searched: the PCE, as without the option
+    near = dataclasses.replace(at, shift_range=(2, 2))
+    assert match_query(Query(residual, grey), spectrum_of(fp, conjugate=True), match=near).pce == match_query(
+        Query(residual, grey), spectrum_of(fp, conjugate=True), match=dataclasses.replace(near, crop_offset_statistic="pce")).pce
+
+
+def test_the_matched_score_leaves_same_size_queries_alone(sensor):
+    img = sensor["nat"][0]
+    on = match_image(img, sensor["k"], match=MatchParams(crop_offset_statistic="matched"))
+    off = match_image(img, sensor["k"])
+    assert on.search == off.search == "aligned" and on.pce == off.pce and on.is_match
+
+
 def test_sizes_that_fit_nothing_and_bad_parameters_are_refused():
     m = MatchParams()
     assert not fits((600, 700), SENSOR, match=m) and not fits((40, 300), SENSOR, match=m)
@@ -314,7 +373,8 @@ def test_sizes_that_fit_nothing_and_bad_parameters_are_refused():
         match_image(np.zeros((600, 700, 3), np.uint8), np.zeros(SENSOR, np.float32))
     for bad in ({"scales": (1.2,)}, {"scales": ()}, {"crop_anchor": "middle"}, {"crop_anchor": (1, -2)}, {"rotations": "x"},
                 {"crop_scene_window": 4}, {"crop_scene_window": -1}, {"crop_scene_window": 1}, {"crop_scene_window": True},
-                {"crop_variance_window": 4}, {"crop_variance_window": -1}, {"crop_variance_window": True}):
+                {"crop_variance_window": 4}, {"crop_variance_window": -1}, {"crop_variance_window": True},
+                {"crop_offset_statistic": "z"}, {"crop_offset_statistic": None}):
         with pytest.raises(ParameterError):
             MatchParams(**bad)
     assert MatchParams(scales=(0.5, 1.0, 0.75)).scales == (1.0, 0.75, 0.5)
@@ -435,3 +495,68 @@ def test_search_options_are_parsed_and_bad_values_refused_in_one_line(tmp_path):
                                 ("--crop-anchor", "middle", "Y,X"), ("--rotations", "some", "dih4")):
         res = invoke("identify", tmp_path, "--library", tmp_path, "--no-model", option, value)
         assert res.exit_code == 2 and hint in res.output, res.output
+
+
+def test_the_peak_of_a_window_is_numpy_s_argmax():
+    """crop_pces reads the peak of a window of the plane without copying it: the same offset as np.argmax of the
+    window, ties (the first in row-major order) and NaN included."""
+    from camforensics.core.cropsearch import _argmax_2d
+
+    rng = np.random.default_rng(12)
+    plane = rng.normal(size=(97, 131)).astype(np.float32)
+    plane[40, 7] = plane[40, 90] = plane[60, 3] = 9.0  # equal maxima
+    for window in ((slice(0, 97), slice(0, 131)), (slice(5, 80), slice(2, 120)), (slice(0, 97, 8), slice(3, 131, 8)),
+                   (slice(40, 41), slice(90, 91)), (slice(41, 97), slice(0, 131))):
+        a = plane[window]
+        assert _argmax_2d(a) == tuple(int(v) for v in np.unravel_index(int(np.argmax(a)), a.shape))
+    with_nan = plane.copy()
+    with_nan[70, 5] = np.nan
+    a = with_nan[10:90, :]
+    assert _argmax_2d(a) == tuple(int(v) for v in np.unravel_index(int(np.argmax(a)), a.shape)) == (60, 5)
+
+
+@pytest.mark.parametrize("shape", [(512, 640), (1001, 777), (64, 72), (9, 17)])
+def test_the_weight_plane_is_the_bilinear_resize_of_the_coarse_map_read_from_half_a_block_on(shape):
+    """cropsearch._at_offsets (an affine warp straight into the plane's shape) gives the values of a bilinear resize
+    of the wrapped coarse map by 8 read from its pixel 4 on (how the weights were first computed), bit for bit."""
+    from camforensics.core.cropsearch import VARIANCE_BLOCK, _at_offsets, _coarse_shape
+
+    b = VARIANCE_BLOCK
+    coarse = np.random.default_rng(13).random(_coarse_shape(shape)) + 0.5
+    wrapped = np.pad(coarse, ((0, 1), (0, 1)), mode="wrap").astype(np.float32)
+    fine = cv2.resize(wrapped, (wrapped.shape[1] * b, wrapped.shape[0] * b), interpolation=cv2.INTER_LINEAR)
+    got = _at_offsets(coarse, shape)
+    assert got.flags.c_contiguous and got.dtype == np.float32
+    assert np.array_equal(got, fine[b // 2 : b // 2 + shape[0], b // 2 : b // 2 + shape[1]])
+
+
+def test_the_weight_applied_in_strips_gives_the_whole_plane_s_search():
+    """crop_pces with a WeightMap (the weight interpolated, multiplied in and the energy summed strip by strip, what
+    match_crop does) against the whole weight plane multiplied in at once: the same peak and ncc, the PCE to the
+    last bits of the energy's sum; and a band of the map's rows is the whole plane's rows."""
+    from camforensics.core.cropsearch import (WEIGHT_STRIP_ROWS, crop_pces, local_weight, local_weight_map,
+                                              padded_spectrum, query_energy)
+    from camforensics.core.pce import spectrum_of
+
+    k = _uneven_fingerprint(14)
+    ref = spectrum_of(k, conjugate=True)
+    q = np.random.default_rng(15).normal(0.0, 1.0, (150, 170)).astype(np.float32)
+    q += 0.5 * k[100:250, 200:370]
+    energy = query_energy(q, SENSOR, 15)
+    spec = padded_spectrum(q, SENSOR)
+    windows = [offset_window((150, 170), SENSOR), (slice(0, 363, 8), slice(5, 471, 8))]
+    wmap = local_weight_map(energy, ref)
+    plane = local_weight(energy, ref)
+    assert np.array_equal(wmap.plane(), plane) and SENSOR[0] > WEIGHT_STRIP_ROWS
+    assert np.array_equal(wmap.rows(100, 137), plane[100:137]) and np.array_equal(wmap.rows(490, 512), plane[490:])
+    from camforensics.core.cropsearch import _strips
+
+    for rows in (512, 3024, 63, 64, 127, 128, 129, 1000):
+        bands = _strips(rows)
+        assert bands[0][0] == 0 and bands[-1][1] == rows and all(a[1] == b[0] for a, b in zip(bands, bands[1:]))
+        assert all(b - a >= min(rows, WEIGHT_STRIP_ROWS) for a, b in bands), bands
+    strips = crop_pces(spec, (150, 170), ref, windows, weight=wmap)
+    whole = crop_pces(spec, (150, 170), ref, windows, weight=plane)
+    assert strips[0].peak_shift == whole[0].peak_shift == (100, 200)
+    for a, b in zip(strips, whole):
+        assert a.peak_shift == b.peak_shift and a.ncc == b.ncc and a.pce == pytest.approx(b.pce, rel=1e-12)

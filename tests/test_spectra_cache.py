@@ -234,3 +234,113 @@ def test_many_queries_with_and_without_the_native_cross_power_are_the_same_bits(
     native_run = run()
     monkeypatch.setattr(native, "cross_power", lambda *args: False)
     assert run() == native_run
+
+
+def _crop_query(k, y=40, x=56, h=80, w=88, seed=11):
+    """A crop of a planted fingerprint (with noise), and the crop-search parameters of the default engine."""
+    from camforensics.core.params import MatchParams
+
+    rng = np.random.default_rng(seed)
+    grey = np.full((h, w), 128.0, np.float32)
+    residual = grey * 0.05 * k[y : y + h, x : x + w] + rng.normal(0.0, 1.0, (h, w)).astype(np.float32)
+    match = MatchParams(rotations="none", jpeg_grid=False)
+    assert match.crop_variance_window > 0  # the local normalisation, which reads the block energy
+    return Query(residual, grey), match
+
+
+def _forget_energies():
+    """As a new process: no block energy held in memory."""
+    from camforensics.core import cropsearch
+
+    cropsearch._ENERGY.clear()
+
+
+def test_the_block_energy_is_cached_beside_the_spectrum_and_a_hit_gives_the_same_scores(tmp_path, monkeypatch):
+    from camforensics.core import cropsearch
+
+    lib, ks = _library(tmp_path, n=2, shape=(192, 224))
+    entry = lib.entry("dev1")
+    args = (lib.root, "dev1", entry.fingerprint_sha256, entry.shape, entry.folder / "fingerprint.npy")
+    arr, meta_path = spectra.energy_paths(lib.root, "dev1")
+    assert not arr.exists() and spectra.load_cached_energy(*args) is None  # written at the first crop search
+    query, match = _crop_query(ks["dev1"])
+    uncached = match_query(query, spectrum_of(ks["dev1"], conjugate=True), match=match)  # no store: computed
+    assert uncached.crop_offset == (40, 56) and uncached.pce > uncached.threshold
+    _forget_energies()
+    first = match_query(query, entry.spectrum(), match=match)  # computed, then written
+    assert arr.is_file() and meta_path.is_file()
+    meta = json.loads(meta_path.read_text())
+    assert meta["fingerprint_sha256"] == entry.fingerprint_sha256 and meta["block"] == cropsearch.VARIANCE_BLOCK
+    cached = spectra.load_cached_energy(*args)
+    assert cached is not None and np.array_equal(cached, cropsearch._energy_of(spectrum_of(ks["dev1"], conjugate=True)))
+    _forget_energies()
+    computed = []
+    real = cropsearch._energy_of
+    monkeypatch.setattr(cropsearch, "_energy_of", lambda ref: computed.append(ref) or real(ref))
+    again = match_query(query, entry.spectrum(), match=match)  # a new spectrum object: its energy from the cache
+    assert computed == []
+    for r in (first, again):
+        assert (r.pce, r.ncc, r.crop_offset, r.threshold) == (uncached.pce, uncached.ncc, uncached.crop_offset, uncached.threshold)
+    # the library search takes it from the cache too
+    _forget_energies()
+    out = FingerprintIndex(lib).rank(query._residual, query._grey)
+    assert out.candidates[0]["device"] == "dev1"
+    assert [c.norm for c in computed] == [spectrum_of(ks["dev0"]).norm]  # dev0's: not searched as a crop before
+    _forget_energies()
+    computed.clear()
+    again = FingerprintIndex(lib).rank(query._residual, query._grey)  # as a new process: both from the cache
+    assert computed == [] and again.candidates == out.candidates
+
+
+def test_a_changed_fingerprint_invalidates_its_cached_block_energy(tmp_path):
+    from camforensics.core import cropsearch
+
+    lib, ks = _library(tmp_path, n=1, shape=(192, 224))
+    query, match = _crop_query(ks["dev0"])
+    _forget_energies()
+    match_query(query, lib.entry("dev0").spectrum(), match=match)
+    arr, meta_path = spectra.energy_paths(lib.root, "dev0")
+    assert arr.is_file()
+    # the same name enrolled again with another fingerprint: the old energy is removed, the new one computed
+    k2 = np.random.default_rng(9).normal(0, 1, (192, 224)).astype(np.float32)
+    lib.add("dev0", k2, meta={}, overwrite=True, cache_spectrum=False)
+    assert not arr.exists() and not meta_path.exists()
+    entry = lib.entry("dev0")
+    args = (lib.root, "dev0", entry.fingerprint_sha256, entry.shape, entry.folder / "fingerprint.npy")
+    _forget_energies()
+    new = match_query(query, entry.spectrum(), match=match)
+    assert np.array_equal(spectra.load_cached_energy(*args), cropsearch._energy_of(spectrum_of(k2, conjugate=True)))
+    _forget_energies()
+    assert match_query(query, spectrum_of(k2, conjugate=True), match=match).pce == new.pce
+    # an old energy file put back under the new fingerprint is refused by its sidecar's keys
+    meta = json.loads(meta_path.read_text())
+    for key, value in (("fingerprint_sha256", "0" * 64), ("block", 16), ("numpy", "0.0"), ("scipy", "0.0"), ("version", 0)):
+        meta_path.write_text(json.dumps({**meta, key: value}))
+        assert spectra.load_cached_energy(*args) is None, key
+    meta_path.write_text(json.dumps(meta))
+    assert spectra.load_cached_energy(*args) is not None
+    # the fingerprint file rewritten in place (same content, new status-change time): not trusted any more
+    fp = entry.folder / "fingerprint.npy"
+    fp.write_bytes(fp.read_bytes())
+    assert spectra.load_cached_energy(*args) is None
+
+
+def test_a_damaged_block_energy_is_not_used(tmp_path, monkeypatch):
+    from camforensics.core import cropsearch
+
+    lib, ks = _library(tmp_path, n=1, shape=(192, 224))
+    query, match = _crop_query(ks["dev0"])
+    _forget_energies()
+    good = match_query(query, lib.entry("dev0").spectrum(), match=match)
+    arr, _ = spectra.energy_paths(lib.root, "dev0")
+    entry = lib.entry("dev0")
+    args = (lib.root, "dev0", entry.fingerprint_sha256, entry.shape, entry.folder / "fingerprint.npy")
+    monkeypatch.setattr(spectra, "RACY_NS", -(10**12))  # trusted by stat from now on, as a file written long ago
+    assert isinstance(spectra.load_cached_energy(*args), np.memmap)
+    data = bytearray(arr.read_bytes())
+    data[-3] ^= 0x40
+    arr.write_bytes(bytes(data))
+    assert spectra.load_cached_energy(*args) is None  # the file changed: hashed, and refused
+    _forget_energies()
+    assert match_query(query, lib.entry("dev0").spectrum(), match=match).pce == good.pce  # computed again, rewritten
+    assert np.array_equal(spectra.load_cached_energy(*args), cropsearch._energy_of(spectrum_of(ks["dev0"], conjugate=True)))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import weakref
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -59,6 +60,27 @@ def to_sensor_scale(a: np.ndarray, scale: float) -> np.ndarray:
 VARIANCE_BLOCK = 8
 # Coarse energy maps of reference spectra, by id of the spectrum's array (dropped with the array).
 _ENERGY: dict[int, np.ndarray] = {}
+# Where a reference's coarse energy map can be read instead of computed and written once computed (the library's
+# on-disk cache, :mod:`camforensics.io.spectra`), by id of the spectrum's array (dropped with the array).
+_ENERGY_STORE: dict[int, tuple[Callable[[], np.ndarray | None], Callable[[np.ndarray], object]]] = {}
+
+
+def attach_energy_store(
+    reference: Spectrum, load: Callable[[], np.ndarray | None], store: Callable[[np.ndarray], object]
+) -> None:
+    """Let :func:`energy_spectrum` of ``reference`` first try ``load()`` (the map, or None when there is no valid
+    one) and hand what it computes to ``store`` (e.g. the library's cache of its fingerprint's spectrum). A loaded
+    map of the wrong shape or type is ignored and the map computed."""
+    key = id(reference.f)
+    if key not in _ENERGY_STORE:
+        weakref.finalize(reference.f, _ENERGY_STORE.pop, key, None)
+    _ENERGY_STORE[key] = (load, store)
+
+
+def energy_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    """Shape of :func:`energy_spectrum` for a reference of ``shape``."""
+    hb, wb = _coarse_shape(shape)
+    return hb, wb // 2 + 1
 
 
 def _coarse_shape(shape: tuple[int, int]) -> tuple[int, int]:
@@ -82,17 +104,28 @@ def _block_sums(a: np.ndarray, coarse: tuple[int, int]) -> np.ndarray:
 
 def energy_spectrum(reference: Spectrum) -> np.ndarray:
     """conj(rfft2) of the reference's squared values summed over ``VARIANCE_BLOCK``-pixel blocks (the zero-mean
-    array the spectrum was taken of, recovered by one inverse FFT). Cached while the spectrum's array lives."""
+    array the spectrum was taken of, recovered by one inverse FFT). Cached while the spectrum's array lives; read
+    from (and written to) the store :func:`attach_energy_store` gave the spectrum, where it has one."""
     key = id(reference.f)
     hit = _ENERGY.get(key)
     if hit is not None:
         return hit
-    f = reference.f if not reference.conjugated else np.conj(reference.f)
-    k = fft.irfft2(f, s=reference.shape, workers=-1)
-    energy = np.conj(np.fft.rfft2(_block_sums(k * k, _coarse_shape(reference.shape))))
+    store = _ENERGY_STORE.get(key)
+    energy = store[0]() if store is not None else None
+    if energy is None or energy.dtype != np.complex128 or energy.shape != energy_shape(reference.shape):
+        energy = _energy_of(reference)
+        if store is not None:
+            store[1](energy)
     _ENERGY[key] = energy
     weakref.finalize(reference.f, _ENERGY.pop, key, None)
     return energy
+
+
+def _energy_of(reference: Spectrum) -> np.ndarray:
+    """:func:`energy_spectrum` computed from the spectrum (complex128)."""
+    f = reference.f if not reference.conjugated else np.conj(reference.f)
+    k = fft.irfft2(f, s=reference.shape, workers=-1)
+    return np.conj(np.fft.rfft2(_block_sums(k * k, _coarse_shape(reference.shape))))
 
 
 def query_energy(signal: np.ndarray, shape: tuple[int, int], window: int) -> np.ndarray:
@@ -139,8 +172,62 @@ def local_weight(energy: np.ndarray, reference: Spectrum) -> np.ndarray:
     """``1 / sqrt(V(o))`` at every circular offset (:func:`local_variance`), relative to its mean: the factor
     that gives every offset of a crop search's correlation the same null variance. Taken on the coarse grid and
     interpolated (one pass over the plane instead of three)."""
+    return local_weight_map(energy, reference).plane()
+
+
+def local_weight_map(energy: np.ndarray, reference: Spectrum) -> WeightMap:
+    """:func:`local_weight` on the coarse grid, interpolated to the plane's offsets only where it is read
+    (:class:`WeightMap`: :func:`crop_pces` applies it in strips of rows)."""
     w = 1.0 / np.sqrt(_coarse_variance(energy, reference))
-    return _at_offsets(w / w.mean(), reference.shape)
+    return WeightMap.of(w / w.mean(), reference.shape)
+
+
+# Rows of a correlation plane weighted at a time (a strip of a 12 MP plane is 1 MB: it stays in the cache between
+# the weight's interpolation, the multiplication and the energy's sum).
+WEIGHT_STRIP_ROWS = 64
+
+
+def _strips(rows: int) -> list[tuple[int, int]]:
+    """Bands of ``WEIGHT_STRIP_ROWS`` rows covering ``rows``, the last one from 1 to 2 times as tall (a band of a
+    few rows in the plane's last block is interpolated by another path of OpenCV's, different in the last bit)."""
+    out, r0 = [], 0
+    while r0 < rows:
+        r1 = rows if rows - r0 < 2 * WEIGHT_STRIP_ROWS else r0 + WEIGHT_STRIP_ROWS
+        out.append((r0, r1))
+        r0 = r1
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightMap:
+    """A weight given on the coarse grid of offsets (every ``VARIANCE_BLOCK``-th), interpolated bilinearly and
+    circularly to the offsets of a plane of ``shape`` by :meth:`rows` (any band of rows, the same values as the
+    whole :meth:`plane`'s)."""
+
+    wrapped: np.ndarray  # float32, the coarse map with one wrapped row and column
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, coarse: np.ndarray, shape: tuple[int, int]) -> WeightMap:
+        wrapped = np.pad(coarse, ((0, 1), (0, 1)), mode="wrap").astype(np.float32)
+        return cls(wrapped=wrapped, shape=(int(shape[0]), int(shape[1])))
+
+    def rows(self, r0: int, r1: int) -> np.ndarray:
+        """The weight at the offsets of rows ``r0 .. r1 - 1`` (float32, C-contiguous; the whole plane's values,
+        except in the last bit for a band of at most 8 rows in the plane's last block of rows)."""
+        b = VARIANCE_BLOCK
+        # the values of a bilinear resize by b (cv2 maps output pixel i to input (i + 0.5) / b - 0.5) at output
+        # pixels b // 2 onwards, i.e. the value at offset o is taken at input (o + b // 2 + 0.5) / b - 0.5 (o + b / 2
+        # on the offsets' scale). An affine warp computes exactly those pixels (its coordinates, multiples of
+        # 1 / (2 b), are exact in its fixed point) straight into an array of the band's shape.
+        start = (b // 2 + 0.5) / b - 0.5
+        m = np.array([[1.0 / b, 0.0, start], [0.0, 1.0 / b, start + r0 / b]])
+        return cv2.warpAffine(self.wrapped, m, (self.shape[1], int(r1 - r0)), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+
+    def plane(self) -> np.ndarray:
+        """The weight at every offset of the plane."""
+        return self.rows(0, self.shape[0])
 
 
 def _coarse_variance(energy: np.ndarray, reference: Spectrum) -> np.ndarray:
@@ -157,14 +244,8 @@ def _coarse_variance(energy: np.ndarray, reference: Spectrum) -> np.ndarray:
 
 def _at_offsets(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """A map on the coarse grid of offsets interpolated (bilinear, circular) to every offset of ``shape``
-    (float32; a view into a slightly larger array)."""
-    b = VARIANCE_BLOCK
-    # cv2 maps output pixel i to input (i + 0.5) / b - 0.5, so the value at offset o is output pixel
-    # o + (b - 1) / 2 (taken at o + b / 2); one wrapped row and column keep the last blocks circular
-    wrapped = np.pad(coarse, ((0, 1), (0, 1)), mode="wrap").astype(np.float32)
-    fine = cv2.resize(wrapped, (wrapped.shape[1] * b, wrapped.shape[0] * b), interpolation=cv2.INTER_LINEAR)
-    lead = b // 2
-    return fine[lead : lead + int(shape[0]), lead : lead + int(shape[1])]
+    (float32, C-contiguous; :class:`WeightMap`)."""
+    return WeightMap.of(coarse, shape).plane()
 
 
 def padded_spectrum(signal: np.ndarray, shape: tuple[int, int]) -> Spectrum:
@@ -232,7 +313,7 @@ def crop_pce(
     *,
     exclusion: int = 11,
     scratch: np.ndarray | None = None,
-    weight: np.ndarray | None = None,
+    weight: np.ndarray | WeightMap | None = None,
 ) -> PceResult:
     """PCE of a zero-padded query against a reference over the offsets of ``window``.
 
@@ -256,10 +337,11 @@ def crop_pce(
         Odd side of the square left out of the energy.
     scratch : ndarray, optional, keyword-only
         complex64 buffer of the spectra's shape for the cross-power.
-    weight : ndarray, optional, keyword-only
-        ``1 / sqrt`` of the correlation's null variance at every offset, up to a constant (:func:`local_weight`):
-        the plane is multiplied by it before the peak and the energy are read, so that every offset is tested at
-        the same noise level (a locally normalised correlation). ``ncc`` stays the plain correlation at the peak.
+    weight : ndarray or WeightMap, optional, keyword-only
+        ``1 / sqrt`` of the correlation's null variance at every offset, up to a constant (:func:`local_weight`,
+        or :func:`local_weight_map`, applied in strips of rows): the plane is multiplied by it before the peak and
+        the energy are read, so that every offset is tested at the same noise level (a locally normalised
+        correlation). ``ncc`` stays the plain correlation at the peak.
 
     Returns
     -------
@@ -278,7 +360,7 @@ def crop_pces(
     *,
     exclusion: int = 11,
     scratch: np.ndarray | None = None,
-    weight: np.ndarray | None = None,
+    weight: np.ndarray | WeightMap | None = None,
 ) -> list[PceResult]:
     """:func:`crop_pce` over several windows of offsets (e.g. every offset and those on the JPEG grid) from one
     correlation plane: one result per window (an empty window gives PCE 0 at its start).
@@ -301,9 +383,20 @@ def crop_pces(
     if weight is not None:
         if weight.shape != (hh, ww):
             raise ParameterError(f"weight plane {weight.shape} and reference {reference.shape} differ in shape")
-        np.multiply(cc, weight, out=cc)  # the plain correlation at a peak is cc / weight there
-    flat = cc.ravel()
-    total = float(np.einsum("i,i->", flat, flat, dtype=np.float64))
+    strips = _strips(hh)
+    if isinstance(weight, WeightMap):
+        # in strips of rows: the weight interpolated, multiplied in and the energy summed while the strip is cached
+        total = 0.0
+        for r0, r1 in strips:
+            strip = cc[r0:r1]
+            np.multiply(strip, weight.rows(r0, r1), out=strip)
+            flat = strip.ravel()
+            total += float(np.einsum("i,i->", flat, flat, dtype=np.float64))
+    else:
+        if weight is not None:
+            np.multiply(cc, weight, out=cc)  # the plain correlation at a peak is cc / weight there
+        flat = cc.ravel()
+        total = float(np.einsum("i,i->", flat, flat, dtype=np.float64))
     half = exclusion // 2
     results = []
     for window in windows:
@@ -311,8 +404,7 @@ def crop_pces(
         if n_shifts == 0:
             results.append(_empty(window))
             continue
-        searched = cc[window]
-        iy, ix = np.unravel_index(int(np.argmax(searched)), searched.shape)
+        iy, ix = _argmax_2d(cc[window])
         py, px = window[0].start + int(iy) * (window[0].step or 1), window[1].start + int(ix) * (window[1].step or 1)
         rows = np.unique(np.arange(py - half, py + half + 1) % hh)
         cols = np.unique(np.arange(px - half, px + half + 1) % ww)
@@ -321,9 +413,60 @@ def crop_pces(
         energy = (total - float(np.sum(near * near))) / n_out if n_out > 0 else 0.0
         res = pce_result(float(cc[py, px]) / unit, energy / unit**2, (py, px), n_shifts)
         if weight is not None:
-            res = dataclasses.replace(res, ncc=float(cc[py, px]) / float(weight[py, px]) / unit)
+            if isinstance(weight, WeightMap):  # the value the peak's strip was multiplied by
+                r0, r1 = next((a, b) for a, b in strips if a <= py < b)
+                w_peak = weight.rows(r0, r1)[py - r0, px]
+            else:
+                w_peak = weight[py, px]
+            res = dataclasses.replace(res, ncc=float(cc[py, px]) / float(w_peak) / unit)
         results.append(res)
     return results
+
+
+def known_offset_result(
+    query: Spectrum,
+    query_shape: tuple[int, int],
+    reference: Spectrum,
+    offset: tuple[int, int],
+    energy: np.ndarray,
+    *,
+    scratch: np.ndarray | None = None,
+) -> PceResult:
+    """The matched-filter score of a crop at one known offset: ``z = r(o) / sqrt(V(o))``, the correlation there
+    over its null standard deviation there (:func:`local_variance` of the query's local ``energy``), reported as a
+    PCE-like ``sign(z) z**2``, which is a chi-square of one degree under the null (query noise independent from
+    pixel to pixel with the local variance of ``energy``), so that the thresholds and false-alarm probabilities
+    of one hypothesis hold for it. Unlike the PCE it reads nothing of the correlation at other offsets.
+
+    ``ncc`` is the plain normalised correlation at the offset, as :func:`crop_pce`'s.
+
+    Raises
+    ------
+    ParameterError
+        If the padded query and the reference differ in shape.
+    """
+    if query.shape != reference.shape:
+        raise ParameterError(f"padded query {query.shape} and reference {reference.shape} differ in shape")
+    hh, ww = reference.shape
+    oy, ox = int(offset[0]), int(offset[1])
+    window = (slice(oy, oy + 1), slice(ox, ox + 1))
+    if not query.norm > 0 or not reference.norm > 0:
+        return _empty(window)
+    prod = np.multiply(query.f, reference.conj_f(), out=scratch)
+    np.conjugate(prod, out=prod)
+    r = float(fft.irfft2(prod, s=(hh, ww), workers=-1)[oy, ox])
+    v = float(local_variance(energy, reference)[oy, ox])
+    unit = query.norm * reference.norm * math.sqrt(query_shape[0] * query_shape[1] / (hh * ww))
+    # pce_result's sign(peak) peak**2 / energy with peak = r / unit and energy = V / unit**2: sign(z) z**2
+    return pce_result(r / unit, v / unit**2, (oy, ox), 1)
+
+
+def _argmax_2d(a: np.ndarray) -> tuple[int, int]:
+    """(row, column) of ``np.argmax`` of a 2-D view (the first of equal maxima in row-major order, a NaN's first
+    where there is one), without the contiguous copy that ``argmax`` makes of a strided view (a window of a
+    correlation plane): the rows' maxima, then the first row that holds the largest, then its first column."""
+    iy = int(np.argmax(a.max(axis=1)))
+    return iy, int(np.argmax(a[iy]))
 
 
 def _empty(window: tuple[slice, slice]) -> PceResult:

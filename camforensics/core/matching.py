@@ -13,13 +13,15 @@ from camforensics.core.cropsearch import (
     MIN_CROP_SIDE,
     corrected_threshold,
     crop_pces,
-    local_weight,
+    known_offset_result,
+    local_weight_map,
     offset_window,
     orient,
     padded_spectrum,
     query_energy,
     sensor_shape,
     to_sensor_scale,
+    window_size,
 )
 from camforensics.core.jpeggrid import GridPhase, grid_offsets, grid_phase
 from camforensics.core.params import PCE_THRESHOLD, MatchParams, ResidualParams
@@ -326,7 +328,7 @@ def match_crop(
     photos in bench/bench_crop_detectors.py (docs/prnu-accuracy.md, section 4). Same-size queries are not weighted.
 
     Local normalisation (``match.crop_variance_window``, 15 by default, 0: off): the correlation at each offset is
-    divided by its null standard deviation there (:func:`camforensics.core.cropsearch.local_weight`: the query's
+    divided by its null standard deviation there (:func:`camforensics.core.cropsearch.local_weight_map`: the query's
     local energy against the fingerprint's squared values under it) before the PCE is read, so that offsets where
     an uneven fingerprint (few natural photos, dark areas, defects) has more energy do not dominate the search's
     maximum; chosen on validation crops in bench/bench_crop_local.py (docs/prnu-accuracy.md, section 4).
@@ -365,13 +367,19 @@ def match_crop(
             windows = [hyp.window]
             if grid is not None and hyp.scale == 1.0 and (hyp.rotation, hyp.mirrored) == (0, False):
                 windows.append(grid_offsets(grid.phase, hyp.window))
-            weight = None
-            if match.crop_variance_window:
+            if match.crop_offset_statistic == "matched" and window_size(hyp.window) == 1:
                 energy = query.energy(hyp, reference.shape, scene_window=match.crop_scene_window,
-                                      window=match.crop_variance_window)
-                weight = local_weight(energy, reference)
-            results = crop_pces(spectrum, hyp.shape, reference, windows, exclusion=match.exclusion,
-                                scratch=query.scratch(spectrum), weight=weight)
+                                      window=match.crop_variance_window or 1)
+                offset = (hyp.window[0].start, hyp.window[1].start)
+                results = [known_offset_result(spectrum, hyp.shape, reference, offset, energy, scratch=query.scratch(spectrum))]
+            else:
+                weight = None
+                if match.crop_variance_window:
+                    energy = query.energy(hyp, reference.shape, scene_window=match.crop_scene_window,
+                                          window=match.crop_variance_window)
+                    weight = local_weight_map(energy, reference)
+                results = crop_pces(spectrum, hyp.shape, reference, windows, exclusion=match.exclusion,
+                                    scratch=query.scratch(spectrum), weight=weight)
             res = results[0]
             n_hyp += res.n_shifts
             key = variant_key(hyp.rotation, hyp.mirrored)

@@ -41,6 +41,8 @@ REFINE_GHOST = 0.0  # ghost-network dropout rate of the surrogates per step (0: 
 # Orientation searches of MatchParams.rotations and where a smaller query may sit (MatchParams.crop_anchor).
 ROTATION_MODES = ("all", "none", "dih4")
 CROP_ANCHORS = ("any", "centre", "corner", "none")
+# What a crop at one known offset is scored by (MatchParams.crop_offset_statistic).
+CROP_OFFSET_STATISTICS = ("pce", "matched")
 # Smallest scale searched: a query downscaled more than 4 times keeps too little of the PRNU to be found.
 MIN_SCALE = 0.25
 
@@ -112,6 +114,11 @@ class MatchParams:
     # core.cropsearch.local_variance) before the PCE is read, so that every offset is tested at the same noise
     # level; 0: off (the plain correlation)
     crop_variance_window: int = 15
+    # crops at one known offset (crop_anchor (y, x), shift_range (0, 0)): "pce", the PCE of the (locally
+    # normalised) correlation plane at that offset, or "matched", the correlation there over its null standard
+    # deviation there (core.cropsearch.known_offset_result: sign(z) z**2, a PCE-like score, chi-square of one
+    # degree under the null)
+    crop_offset_statistic: str = "pce"
 
     def __post_init__(self) -> None:
         if self.rotations not in ROTATION_MODES:
@@ -143,6 +150,10 @@ class MatchParams:
         v = self.crop_variance_window
         if isinstance(v, bool) or not isinstance(v, int) or v < 0 or (v and v % 2 == 0):
             raise ParameterError(f"crop_variance_window must be 0 (off) or an odd size >= 1 pixels, got {v!r}")
+        if self.crop_offset_statistic not in CROP_OFFSET_STATISTICS:
+            raise ParameterError(
+                f"crop_offset_statistic must be one of {', '.join(CROP_OFFSET_STATISTICS)}, got {self.crop_offset_statistic!r}"
+            )
 
     @property
     def searches_crops(self) -> bool:

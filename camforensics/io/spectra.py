@@ -8,6 +8,12 @@ Layout (beside the entries, never inside them)::
     LIB/cache/spectra/<name>.json   what it was computed from: the fingerprint's sha256 (the one entry.json
                                     records), the fingerprint file's size, mtime and inode when it was read, the
                                     zero-mean norm, the array's sha256, the scipy version
+    LIB/cache/spectra/energy/<name>.npy    complex128, the fingerprint's block energy for the crop
+                                    search's local normalisation (conj(rfft2) of K**2 summed over 8-pixel
+                                    blocks, :func:`camforensics.core.cropsearch.energy_spectrum`), written at
+                                    the first crop search against it
+    LIB/cache/spectra/energy/<name>.json   its sidecar: the same fingerprint keys as the spectrum's, the block
+                                    size, the numpy and OpenCV versions, the array's sha256
 
 A cached spectrum is used only when all of these hold; otherwise it is stale or damaged and the spectrum is
 computed again from the hash-checked fingerprint (and the cache rewritten where the library is writable):
@@ -20,6 +26,10 @@ computed again from the hash-checked fingerprint (and the cache rewritten where 
    status-change times it had when it was hashed (no write, rename or time-setting since: the file system changes
    them; trusted by stat as git trusts its index, and memory-mapped), or its sha256 is computed again and matches
    (a damaged cache file is never used).
+
+The block energy is checked as the spectrum is (1 to 3, with its own array and sha256, and the block size and
+the numpy and OpenCV versions that compute it); when it is missing or stale it is computed from the spectrum, as
+before it was cached.
 
 The cache is written atomically (temporary file, then rename; the umask honoured) and never touches an entry's
 files. A library on a read-only medium is searched without it: the spectra are computed in memory, as before the
@@ -44,6 +54,8 @@ from camforensics.io.hashing import read_npy_hashed
 CACHE_FORMAT = "camforensics-spectrum"
 CACHE_VERSION = 1
 CACHE_DIR = Path("cache") / "spectra"
+ENERGY_FORMAT = "camforensics-block-energy"
+ENERGY_VERSION = 1
 
 
 def _scipy_version() -> str:
@@ -56,6 +68,21 @@ def cache_paths(library_root: Path, name: str) -> tuple[Path, Path]:
     """The array and sidecar files of one device's cached spectrum."""
     folder = Path(library_root) / CACHE_DIR
     return folder / f"{name}.npy", folder / f"{name}.json"
+
+
+def energy_paths(library_root: Path, name: str) -> tuple[Path, Path]:
+    """The array and sidecar files of one device's cached block energy (beside its spectrum's)."""
+    folder = Path(library_root) / CACHE_DIR / "energy"  # a folder of its own: device names may hold dots
+    return folder / f"{name}.npy", folder / f"{name}.json"
+
+
+def _energy_versions() -> dict[str, Any]:
+    """What computes the block energy besides the spectrum: the block size, numpy's FFT, OpenCV's area resize."""
+    import cv2
+
+    from camforensics.core.cropsearch import VARIANCE_BLOCK
+
+    return {"block": VARIANCE_BLOCK, "numpy": str(np.__version__), "opencv": str(cv2.__version__)}
 
 
 # A file changed less than this before its sidecar was written may have changed again within the same timestamp
@@ -71,18 +98,17 @@ def _file_identity(path: Path) -> dict[str, int]:
             "inode": int(st.st_ino), "device": int(st.st_dev)}  # fmt: skip
 
 
-def _sidecar_ok(meta: Any, fingerprint_sha256: str, shape: tuple[int, int], fingerprint: Path) -> bool:
+def _sidecar_ok(
+    meta: Any, fingerprint_sha256: str, shape: tuple[int, int], fingerprint: Path, kind: tuple[str, int] = (CACHE_FORMAT, CACHE_VERSION)
+) -> bool:
     h, w = shape
     return bool(
         isinstance(meta, dict)
-        and meta.get("format") == CACHE_FORMAT
-        and meta.get("version") == CACHE_VERSION
+        and (meta.get("format"), meta.get("version")) == kind
         and meta.get("fingerprint_sha256") == fingerprint_sha256
         and meta.get("shape") == [h, w]
         and meta.get("scipy") == _scipy_version()
         and meta.get("fingerprint_file") == _file_identity(fingerprint)
-        and isinstance(meta.get("norm"), float)
-        and isinstance(meta.get("spectrum_sha256"), str)
     )
 
 
@@ -96,27 +122,45 @@ def load_cached_spectrum(library_root: Path, name: str, fingerprint_sha256: str,
     """
     arr_path, meta_path = cache_paths(library_root, name)
     h, w = shape
+    got = _load_verified(arr_path, meta_path, fingerprint_sha256, shape, fingerprint, "spectrum")
+    if got is None:
+        return None
+    f, meta = got
+    if not isinstance(meta.get("norm"), float) or f.dtype != np.complex64 or f.shape != (h, w // 2 + 1) or not f.flags.c_contiguous:
+        return None
+    return Spectrum(f=f, norm=float(meta["norm"]), shape=(h, w), conjugated=True)
+
+
+def _load_verified(
+    arr_path: Path, meta_path: Path, fingerprint_sha256: str, shape: tuple[int, int], fingerprint: Path, what: str,
+    extra: dict[str, Any] | None = None,
+) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """A cached array and its sidecar when checks 1 to 3 of the module docstring pass (``what``: "spectrum" or
+    "energy", the prefix of the sidecar's ``_sha256`` and ``_file`` keys, and which format it must name;
+    ``extra``: more sidecar items that must match), else None. Mapped when trusted by stat, else read, hashed and
+    the match recorded."""
+    kind = (CACHE_FORMAT, CACHE_VERSION) if what == "spectrum" else (ENERGY_FORMAT, ENERGY_VERSION)
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if not _sidecar_ok(meta, fingerprint_sha256, shape, fingerprint):
+        if not _sidecar_ok(meta, fingerprint_sha256, shape, fingerprint, kind) or not isinstance(meta.get(f"{what}_sha256"), str):
+            return None
+        if extra is not None and any(meta.get(k) != v for k, v in extra.items()):
             return None
         ident = _file_identity(arr_path)
-        trusted = meta.get("spectrum_file") == ident and ident["ctime_ns"] + RACY_NS < os.stat(meta_path).st_mtime_ns
+        trusted = meta.get(f"{what}_file") == ident and ident["ctime_ns"] + RACY_NS < os.stat(meta_path).st_mtime_ns
         if trusted:
             f = np.load(arr_path, mmap_mode="r", allow_pickle=False)
             if _file_identity(arr_path) != ident:  # replaced while it was opened
                 return None
         else:
             f, digest = read_npy_hashed(arr_path)
-            if digest != meta["spectrum_sha256"]:
+            if digest != meta[f"{what}_sha256"]:
                 return None
             if ident["ctime_ns"] + RACY_NS < time.time_ns():  # no longer racy: the next run maps it unhashed
-                _record(meta_path, {**meta, "spectrum_file": ident})
+                _record(meta_path, {**meta, f"{what}_file": ident})
     except (OSError, ValueError, TypeError):
         return None
-    if f.dtype != np.complex64 or f.shape != (h, w // 2 + 1) or not f.flags.c_contiguous:
-        return None
-    return Spectrum(f=f, norm=float(meta["norm"]), shape=(h, w), conjugated=True)
+    return f, meta
 
 
 def _record(meta_path: Path, meta: dict[str, Any]) -> None:
@@ -133,20 +177,14 @@ def write_cached_spectrum(
     """Store a fingerprint's conjugated spectrum (atomically: array first, then its sidecar); False where the
     library cannot be written (read-only medium, no permission, disk full): the search then runs without it."""
     from camforensics import __version__
-    from camforensics.reports.atomic import atomic_open, atomic_write_text
+    from camforensics.reports.atomic import atomic_write_text
 
     if not spectrum.conjugated:
         raise ValueError("a library spectrum is cached conjugated")
     arr_path, meta_path = cache_paths(library_root, name)
     f = np.ascontiguousarray(spectrum.f)
     try:
-        with contextlib.suppress(FileNotFoundError):
-            meta_path.unlink()  # a reader never pairs the new array with an old sidecar
-        with atomic_open(arr_path, "wb", durable=False) as out:
-            np.lib.format.write_array(out, f, allow_pickle=False)
-        with open(arr_path, "rb") as written:  # the whole file's sha256, as a reader computes it: header + data
-            h = hashlib.sha256(written.read(os.path.getsize(arr_path) - f.nbytes))
-        h.update(memoryview(f).cast("B"))
+        digest = _write_array(arr_path, meta_path, f)
         record: dict[str, Any] = {
             "format": CACHE_FORMAT,
             "version": CACHE_VERSION,
@@ -155,7 +193,7 @@ def write_cached_spectrum(
             "fingerprint_file": identity,
             "shape": list(spectrum.shape),
             "norm": float(spectrum.norm),
-            "spectrum_sha256": h.hexdigest(),
+            "spectrum_sha256": digest,
             "spectrum_file": _file_identity(arr_path),
             "what": "conj(rfft2(K - mean(K))) in float32/complex64 (camforensics.core.pce.spectrum_of, conjugate=True)",
             "scipy": _scipy_version(),
@@ -165,6 +203,87 @@ def write_cached_spectrum(
     except OSError:
         return False
     return True
+
+
+def load_cached_energy(
+    library_root: Path, name: str, fingerprint_sha256: str, shape: tuple[int, int], fingerprint: Path
+) -> np.ndarray | None:
+    """The cached block energy of a device's fingerprint when every check passes (as the spectrum's, plus the
+    block size and the numpy and OpenCV versions), else None."""
+    from camforensics.core.cropsearch import energy_shape
+
+    arr_path, meta_path = energy_paths(library_root, name)
+    got = _load_verified(arr_path, meta_path, fingerprint_sha256, shape, fingerprint, "energy", _energy_versions())
+    if got is None:
+        return None
+    e = got[0]
+    if e.dtype != np.complex128 or e.shape != energy_shape(shape) or not e.flags.c_contiguous:
+        return None
+    return e
+
+
+def write_cached_energy(
+    library_root: Path, name: str, fingerprint_sha256: str, shape: tuple[int, int], energy: np.ndarray,
+    identity: dict[str, int],
+) -> bool:
+    """Store a fingerprint's block energy (atomically: array first, then its sidecar) for the fingerprint file of
+    ``identity`` it was computed from; False where the library cannot be written."""
+    from camforensics import __version__
+    from camforensics.reports.atomic import atomic_write_text
+
+    arr_path, meta_path = energy_paths(library_root, name)
+    try:
+        digest = _write_array(arr_path, meta_path, np.ascontiguousarray(energy, dtype=np.complex128))
+        record: dict[str, Any] = {
+            "format": ENERGY_FORMAT,
+            "version": ENERGY_VERSION,
+            "name": name,
+            "fingerprint_sha256": fingerprint_sha256,
+            "fingerprint_file": identity,
+            "shape": [int(shape[0]), int(shape[1])],
+            "energy_sha256": digest,
+            "energy_file": _file_identity(arr_path),
+            "what": "conj(rfft2(block sums of (K - mean(K))**2)) in complex128, blocks of `block` pixels "
+            "(camforensics.core.cropsearch.energy_spectrum)",
+            "scipy": _scipy_version(),
+            **_energy_versions(),
+            "tool_version": __version__,
+        }
+        atomic_write_text(meta_path, json.dumps(record, indent=2) + "\n")
+    except OSError:
+        return False
+    return True
+
+
+def _write_array(arr_path: Path, meta_path: Path, a: np.ndarray) -> str:
+    """Write ``a`` atomically after removing its sidecar (a reader never pairs a new array with an old sidecar);
+    the whole file's sha256 as a reader computes it (header + data)."""
+    from camforensics.reports.atomic import atomic_open
+
+    with contextlib.suppress(FileNotFoundError):
+        meta_path.unlink()
+    with atomic_open(arr_path, "wb", durable=False) as out:
+        np.lib.format.write_array(out, a, allow_pickle=False)
+    with open(arr_path, "rb") as written:
+        h = hashlib.sha256(written.read(os.path.getsize(arr_path) - a.nbytes))
+    h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def _attach_energy(root: Path, entry: Any, fp_path: Path, spectrum: Spectrum, identity: dict[str, int]) -> None:
+    """Let the crop search read the fingerprint's block energy from the cache and write it there once computed,
+    when the fingerprint file is still the one (``identity``) the spectrum came from."""
+    from camforensics.core.cropsearch import attach_energy_store
+
+    def load() -> np.ndarray | None:
+        return load_cached_energy(root, entry.name, entry.fingerprint_sha256, entry.shape, fp_path)
+
+    def store(energy: np.ndarray) -> None:
+        with contextlib.suppress(OSError):
+            if _file_identity(fp_path) == identity:
+                write_cached_energy(root, entry.name, entry.fingerprint_sha256, entry.shape, energy, identity)
+
+    attach_energy_store(spectrum, load, store)
 
 
 def fingerprint_spectrum(entry: Any, *, cache: bool = True) -> Spectrum:
@@ -181,6 +300,8 @@ def fingerprint_spectrum(entry: Any, *, cache: bool = True) -> Spectrum:
     if cache:
         hit = load_cached_spectrum(root, entry.name, entry.fingerprint_sha256, entry.shape, fp_path)
         if hit is not None:
+            with contextlib.suppress(OSError):
+                _attach_energy(root, entry, fp_path, hit, _file_identity(fp_path))
             return hit
     try:
         identity = _file_identity(fp_path)
@@ -191,11 +312,13 @@ def fingerprint_spectrum(entry: Any, *, cache: bool = True) -> Spectrum:
         with contextlib.suppress(OSError):
             if _file_identity(fp_path) == identity:  # unchanged while it was read and hash-checked
                 write_cached_spectrum(root, entry.name, entry.fingerprint_sha256, spectrum, identity)
+                _attach_energy(root, entry, fp_path, spectrum, identity)
     return spectrum
 
 
 def remove_cached_spectrum(library_root: Path, name: str) -> None:
-    """Delete a device's cached spectrum (when its entry is replaced or removed); silent where absent."""
-    for p in cache_paths(library_root, name):
+    """Delete a device's cached spectrum and block energy (when its entry is replaced or removed); silent where
+    absent."""
+    for p in (*cache_paths(library_root, name), *energy_paths(library_root, name)):
         with contextlib.suppress(OSError):
             p.unlink()
