@@ -21,8 +21,11 @@
 #   surrogate-rgb-bondi  Bondi,  RGB: the RGB judge's family and input, another seed (707), 10 epochs
 #   surrogate-hp-bondi-2, surrogate-cc-bondi-2, surrogate-rgb-bondi-2: a second Bondi net of the judges' family per
 #                        preprocessor, seeds 808 / 909 / 1010, 12 / 10 / 10 epochs (fifth session: a larger ensemble
-#                        of the judges' family, in the default ensemble; docs/models.md)
-# (the last three: the standard black-box transfer setting, which transfers better than other architectures; the
+#                        of the judges' family, in the default ensemble until the tenth session; docs/models.md)
+#   surrogate-hp-bondi-rob Bondi, HP, seed 1313, 12 epochs, "slightly robust": fast adversarial training within
+#                        0.05 grey levels (--adversarial-eps; Springer et al. 2021); since the tenth session the
+#                        default ensemble's only HP net (the five: it and the CC / RGB Bondi nets; docs/models.md)
+# (the Bondi nets of the HP / CC / RGB judges' family: the standard black-box transfer setting, which transfers better than other architectures; the
 # others keep the ensemble diverse, for judges we do not ship). The first two were trained on their own seeded
 # split of the linked folder (which may hold some of the judges' test photos in its training part); the others on
 # the judges' own split (runs/judge-split.json: the split `train attributor --split-by image --seed 0 --test-only
@@ -52,23 +55,25 @@ make_split([d / "real-dev", d / "real-models"], "auto", AttributorConfig(seed=0,
 PY
 
 ship() {
-  local name="$1" pre="$2" arch="$3" seed="$4" epochs="$5" draws="$6" data="$7" weight="${8:-1}"
-  local cmd="camforensics train attributor $data -o runs/$name --preprocessor $pre --architecture $arch --width 16 --epochs $epochs --images-per-epoch $draws --seed $seed --threads 1 --quiet"
+  local name="$1" pre="$2" arch="$3" seed="$4" epochs="$5" draws="$6" data="$7" weight="${8:-1}" extra="${9:-}"
+  local cmd="camforensics train attributor $data -o runs/$name --preprocessor $pre --architecture $arch --width 16 --epochs $epochs --images-per-epoch $draws --seed $seed --threads 1${extra:+ $extra} --quiet"
   $cmd
   python -c "import sys; from camforensics.training.transfer import ship_surrogate; ship_surrogate(sys.argv[1], 'models/surrogates', sys.argv[2], command=sys.argv[3], weight=float(sys.argv[4]))" \
     "runs/$name/best.pt" "$name" "$cmd" "$weight"
 }
-# The last argument: the ensemble weight of `--refine surrogates` (the default ensemble is the six Bondi nets of
-# the judges' family, two seeds per preprocessor, chosen on the judges' validation photos, docs/models.md; the
-# others are used when named).
+# The eighth argument: the ensemble weight of `--refine surrogates` (the default ensemble, chosen on the judges'
+# validation photos, docs/models.md: since the tenth session the five Bondi nets of the judges' family with the
+# slightly robust HP net as the only HP one; the others are used when named); the ninth: further training flags.
 ship surrogate-fd FD bondi 101 8 256 "$LINKS --single-device split_images" 0
 ship surrogate-hp-resnet HP resnet 202 10 256 "$LINKS --single-device split_images" 0
 JUDGE_DATA="$DATA/real-dev $DATA/real-models --split runs/judge-split.json"
 ship surrogate-cc-resnet CC resnet 303 8 256 "$JUDGE_DATA" 0
 ship surrogate-rgb-resnet RGB resnet 404 8 256 "$JUDGE_DATA" 0
-ship surrogate-hp-bondi HP bondi 505 12 256 "$JUDGE_DATA"
+ship surrogate-hp-bondi HP bondi 505 12 256 "$JUDGE_DATA" 0
 ship surrogate-cc-bondi CC bondi 606 10 256 "$JUDGE_DATA"
 ship surrogate-rgb-bondi RGB bondi 707 10 256 "$JUDGE_DATA"
-ship surrogate-hp-bondi-2 HP bondi 808 12 256 "$JUDGE_DATA"
+ship surrogate-hp-bondi-2 HP bondi 808 12 256 "$JUDGE_DATA" 0
 ship surrogate-cc-bondi-2 CC bondi 909 10 256 "$JUDGE_DATA"
 ship surrogate-rgb-bondi-2 RGB bondi 1010 10 256 "$JUDGE_DATA"
+# slightly robust (tenth session): fast adversarial training within 0.05 grey levels (L_inf, on the pixels)
+ship surrogate-hp-bondi-rob HP bondi 1313 12 256 "$JUDGE_DATA" 1 "--adversarial-eps 0.05"

@@ -203,3 +203,83 @@ def test_one_photo_is_read_ahead_only_after_the_model_passed_its_check(registry,
     assert res.exit_code == 0, res.output
     assert started == [photo] and not images._AHEAD  # read ahead, then claimed by the run
     assert json.loads((tmp_path / "y.json").read_text())["results"][0]["model_attribution"]["top_k"][0]["model"] == "Alpha One"
+
+
+def test_adversarial_batch_stays_within_eps_of_the_pixels_and_raises_the_loss(trained):
+    from camforensics.training.adversarial import load_surrogate
+    from camforensics.training.attributor import adversarial_batch
+
+    base, _, _ = trained
+    net = load_surrogate(base / "run" / "best.pt").net.eval()
+    rng = np.random.default_rng(3)
+    imgs = [trace_image(kind, 40 + i)[:64, :64] for i, kind in enumerate(["checker", "noisy"] * 4)]
+    x = torch.from_numpy(np.stack(imgs).transpose(0, 3, 1, 2).astype(np.float32))
+    x[0, :, :2, :2] = 0.0  # pixels at the ends of the range stay inside it
+    x[1, :, :2, :2] = 255.0
+    y = torch.tensor([0, 1] * 4)
+    gen = torch.Generator().manual_seed(0)
+    eps = 1.5
+    adv = adversarial_batch(net, x, y, eps, gen)
+    delta = adv - x
+    assert not adv.requires_grad and adv.shape == x.shape
+    assert float(delta.abs().max()) <= eps + 1e-4
+    assert float(delta.abs().mean()) > 0.5 * eps  # the sign step fills most of the budget
+    assert float(adv.min()) >= 0.0 and float(adv.max()) <= 255.0
+    with torch.no_grad():
+        clean = torch.nn.functional.nll_loss(net(x), y)
+        attacked = torch.nn.functional.nll_loss(net(adv), y)
+        noise = x + (torch.from_numpy(rng.choice([-eps, eps], x.shape).astype(np.float32)))
+        random_sign = torch.nn.functional.nll_loss(net(noise.clamp(0, 255)), y)
+    assert float(attacked) > float(random_sign) and float(attacked) > float(clean)
+    # eps 0: the batch itself (no gradient pass, no random draw)
+    state = gen.get_state()
+    assert adversarial_batch(net, x, y, 0.0, gen) is x
+    assert torch.equal(gen.get_state(), state)
+
+
+def test_adversarial_eps_zero_trains_exactly_as_without_the_option(trained, tmp_path):
+    base, data, _ = trained
+    summary = train_attributor(data, tmp_path / "zero", config=AttributorConfig(**TINY, adversarial_eps=0.0))
+    ref = torch.load(base / "run" / "best.pt", weights_only=True)
+    got = torch.load(tmp_path / "zero" / "best.pt", weights_only=True)
+    assert got["config"] == ref["config"] and "adversarial_eps" not in got["config"]
+    assert ref["model"].keys() == got["model"].keys()
+    assert all(torch.equal(ref["model"][k], got["model"][k]) for k in ref["model"])
+    assert summary["metrics"]["validation"] == json.loads((base / "run" / "summary.json").read_text())["metrics"]["validation"]
+
+
+def test_adversarial_training_is_recorded_changes_the_weights_and_still_learns(trained, tmp_path):
+    base, data, _ = trained
+    result = CliRunner().invoke(
+        app,
+        ["train", "attributor", str(data), "-o", str(tmp_path / "adv"), "--adversarial-eps", "1", "--quiet"]
+        + [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()],
+    )
+    assert result.exit_code == 0, result.output
+    got = torch.load(tmp_path / "adv" / "best.pt", weights_only=True)
+    ref = torch.load(base / "run" / "best.pt", weights_only=True)
+    assert got["config"]["adversarial_eps"] == 1.0
+    assert {**got["config"], "adversarial_eps": 0} == {**ref["config"], "adversarial_eps": 0}
+    assert not all(torch.equal(ref["model"][k], got["model"][k]) for k in ref["model"])
+    summary = json.loads((tmp_path / "adv" / "summary.json").read_text())
+    assert summary["metrics"]["validation"]["image_accuracy"] == 1.0  # 1 grey level hides no 6-level checker
+    # shipped as a surrogate, the entry records the budget (and only then)
+    from camforensics.training.transfer import ship_surrogate
+
+    adv = ship_surrogate(str(tmp_path / "adv" / "best.pt"), str(tmp_path / "sur"), "adv", command="test", weight=0)
+    plain = ship_surrogate(str(base / "run" / "best.pt"), str(tmp_path / "sur"), "plain", command="test")
+    assert adv["training"]["adversarial_eps"] == 1.0 and "adversarial_eps" not in plain["training"]
+    # a resumed run must keep the budget
+    with pytest.raises(Exception, match="other settings"):
+        train_attributor(data, tmp_path / "adv", config=AttributorConfig(**TINY), resume=True)
+
+
+def test_adversarial_eps_is_checked():
+    with pytest.raises(Exception, match="adversarial_eps"):
+        AttributorConfig(adversarial_eps=-0.5)
+    with pytest.raises(Exception, match="adversarial_eps"):
+        AttributorConfig(adversarial_eps=float("nan"))
+    with pytest.raises(Exception, match="WW"):
+        AttributorConfig(preprocessor="WW", adversarial_eps=0.5)
+    assert AttributorConfig(preprocessor="WW").adversarial_eps == 0.0
+    assert AttributorConfig.from_dict(AttributorConfig(adversarial_eps=0.5).to_dict()).adversarial_eps == 0.5

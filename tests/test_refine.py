@@ -310,12 +310,12 @@ def test_judge_loss_moves_the_mean_patch_decision(surrogates, photo):
 
 def test_default_ensemble_follows_the_manifest_weights(tmp_path):
     """``--refine surrogates`` takes the surrogates whose ``ensemble_weight`` (default 1) is above 0, weighted; a
-    named surrogate is used whatever its weight; a negative weight is refused. Shipped: the six Bondi nets of the
-    judges' family (two seeds per preprocessor), with the judges' rule as the loss."""
+    named surrogate is used whatever its weight; a negative weight is refused. Shipped: five Bondi nets of the
+    judges' family (two seeds for CC and RGB, one slightly robust HP net), with the judges' rule as the loss."""
     import json
 
     from camforensics.errors import InputError
-    from camforensics.pipelines.anonymize.refine import refine_options
+    from camforensics.pipelines.anonymize.refine import SURROGATES_DIR, refine_options
 
     def entry(seed, **extra):
         return {"file": f"s{seed}.pt", "sha256": "0" * 64, "role": "surrogate", "classes": [IXUS],
@@ -336,8 +336,12 @@ def test_default_ensemble_follows_the_manifest_weights(tmp_path):
     with pytest.raises(InputError, match="ensemble_weight"):
         refine_options("surrogates", tmp_path)
     shipped = refine_options("surrogates")
-    assert sorted(r.name for r in shipped.surrogates) == ["surrogate-cc-bondi", "surrogate-cc-bondi-2", "surrogate-hp-bondi",
-                                                          "surrogate-hp-bondi-2", "surrogate-rgb-bondi", "surrogate-rgb-bondi-2"]
+    assert sorted(r.name for r in shipped.surrogates) == ["surrogate-cc-bondi", "surrogate-cc-bondi-2", "surrogate-hp-bondi-rob",
+                                                          "surrogate-rgb-bondi", "surrogate-rgb-bondi-2"]
+    # the HP net of the default ensemble is the slightly robust one (fast adversarial training, tenth session)
+    entries = json.loads((SURROGATES_DIR / "manifest.json").read_text())["surrogates"]
+    assert entries["surrogate-hp-bondi-rob"]["training"]["adversarial_eps"] == 0.05
+    assert "--adversarial-eps 0.05" in entries["surrogate-hp-bondi-rob"]["training"]["command"]
     assert shipped.loss == "judge" and shipped.patches_per_step == 0
 
 

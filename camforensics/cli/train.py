@@ -149,6 +149,12 @@ def attributor(
         float, typer.Option(help="Share of known-model validation images the 'unknown' threshold accepts.")
     ] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed of the split, the patch sampling and torch.")] = 0,
+    adversarial_eps: Annotated[
+        float,
+        typer.Option(
+            help="Fast adversarial training: each batch replaced by its random-start FGSM example within this L_inf budget in grey levels of the 0..255 pixels (0: off; e.g. 0.5 for a slightly robust transfer surrogate)."
+        ),
+    ] = 0.0,
     layout: LayoutOpt = "auto",
     split: NewSplitOpt = None,
     single_device: Annotated[

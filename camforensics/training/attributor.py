@@ -70,6 +70,10 @@ class AttributorConfig:
     unknown_models: tuple[str, ...] = ()  # models kept out of training and validation (open-set folds): test only
     device: str = "auto"  # torch device: auto (CUDA when present), cpu, cuda
     threads: int = 0  # torch CPU threads; 0 = all cores
+    # Fast adversarial training (Wong, Rice & Kolter 2020): each batch is replaced by its one-step random-start FGSM
+    # example within this L_inf budget on the 0..255 pixels (before the preprocessor); 0 = off. A tiny budget gives
+    # "slightly robust" surrogates for targeted transfer (Springer, Mitchell & Kenyon 2021).
+    adversarial_eps: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "preprocessor", check_preprocessor(self.preprocessor))
@@ -96,11 +100,20 @@ class AttributorConfig:
         if not 0.5 <= self.open_set_accept < 1.0:
             raise ParameterError(f"open_set_accept must lie in [0.5, 1), not {self.open_set_accept}")
         object.__setattr__(self, "split_fractions", tuple(float(f) for f in self.split_fractions))
+        eps = float(self.adversarial_eps)
+        if not math.isfinite(eps) or eps < 0:
+            raise ParameterError(f"adversarial_eps must be >= 0 grey levels, not {self.adversarial_eps!r}")
+        if eps > 0 and self.preprocessor == "WW":
+            raise ParameterError("adversarial_eps needs a pixel input: the WW model reads an encoded residual")
+        object.__setattr__(self, "adversarial_eps", eps)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["split_fractions"] = list(self.split_fractions)
         d["unknown_models"] = list(self.unknown_models)
+        if not self.adversarial_eps:
+            # off: the settings (checkpoints, manifests, resume checks) stay those of runs made before the option
+            del d["adversarial_eps"]
         return d
 
     @classmethod
@@ -130,6 +143,28 @@ class HeldOut:
     batches: list[np.ndarray]  # per image: (n, 3, s, s) float32
     labels: np.ndarray  # class index per image; -1 for a model outside the classes
     failures: dict[str, str] = field(default_factory=dict)
+
+
+def adversarial_batch(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, generator: torch.Generator
+) -> torch.Tensor:
+    """One-step random-start FGSM examples of a training batch (Wong, Rice & Kolter 2020, "fast is better than free").
+
+    ``delta_0 ~ U(-eps, eps)``, ``delta = clip_[-eps, eps](delta_0 + 1.25 eps sign(grad_x NLL(model(x + delta_0), y)))``,
+    returned as ``clip_[0, 255](x + delta)`` (detached). ``x``: (N, 3, H, W) pixels on 0..255 (the input of
+    :class:`~camforensics.training.nets.Attributor`, before its preprocessor), so the budget is in grey levels of
+    the image. The model's mode is left as it is; its parameter gradients are not touched. ``eps`` <= 0 returns
+    ``x`` itself.
+    """
+    if eps <= 0:
+        return x
+    start = (torch.rand(x.shape, generator=generator, dtype=x.dtype) * 2 - 1).to(x.device) * eps
+    delta = start.requires_grad_(True)
+    loss = torch.nn.functional.nll_loss(model(x + delta), y)
+    (grad,) = torch.autograd.grad(loss, delta)
+    with torch.no_grad():
+        delta = (delta + 1.25 * eps * grad.sign()).clamp_(-eps, eps)
+        return (x + delta).clamp_(0.0, 255.0)
 
 
 def _loader_for(preprocessor: str) -> Callable[[Path], np.ndarray]:
@@ -367,6 +402,8 @@ def train_attributor(
         loader=_loader_for(config.preprocessor),
     )
     val = held_out(val_recs, classes, config)
+    # the random starts of adversarial training: their own seeded stream (the global one drives dropout)
+    adv_rng = torch.Generator().manual_seed(config.seed + 7919) if config.adversarial_eps > 0 else None
     steps = math.ceil(config.images_per_epoch * config.patches_per_image / config.batch_size)
     hook(
         "setup",
@@ -387,6 +424,8 @@ def train_attributor(
         for step, batch in enumerate(stream.batches(config.batch_size, epoch=epoch, mix=config.mix_images)):
             x = torch.from_numpy(np.ascontiguousarray(batch.pixels.transpose(0, 3, 1, 2), dtype=np.float32)).to(device)
             y = torch.from_numpy(batch.labels).to(device)
+            if adv_rng is not None:
+                x = adversarial_batch(model, x, y, config.adversarial_eps, adv_rng)
             log_probs = model(x)
             loss = torch.nn.functional.nll_loss(log_probs, y)
             opt.zero_grad(set_to_none=True)

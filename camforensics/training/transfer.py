@@ -630,6 +630,8 @@ def ship_surrogate(checkpoint: str, out_dir: str, name: str, *, command: str, cl
         "note": "a surrogate of the transfer refinement: never a judge (evaluate anonymization refuses a judge "
                 "trained with the same preprocessor, architecture, width and seed)",
     }  # fmt: skip
+    if cfg.get("adversarial_eps"):
+        entry["training"]["adversarial_eps"] = float(cfg["adversarial_eps"])  # grey levels, fast adversarial training
     if weight != 1.0:
         entry["ensemble_weight"] = float(weight)
     man = out / "manifest.json"
