@@ -370,16 +370,13 @@ def crop_pces(
     ParameterError
         If the padded query and the reference differ in shape.
     """
-    if query.shape != reference.shape:
-        raise ParameterError(f"padded query {query.shape} and reference {reference.shape} differ in shape")
+    _check_shapes(query, reference)
     hh, ww = reference.shape
     if not query.norm > 0 or not reference.norm > 0:
         return [_empty(w) for w in windows]
-    prod = np.multiply(query.f, reference.conj_f(), out=scratch)  # Q conj(K): correlation at negative offsets
-    np.conjugate(prod, out=prod)  # conj(Q) K: at positive offsets, r[o] = sum q(y) k(y + o)
-    cc = fft.irfft2(prod, s=(hh, ww), workers=-1)
+    cc = _correlation_plane(query, reference, scratch)
     # Normalised at the end (the PCE does not depend on it): one multiplication instead of a pass over the plane.
-    unit = query.norm * reference.norm * math.sqrt(query_shape[0] * query_shape[1] / (hh * ww))
+    unit = _unit(query, query_shape, reference)
     if weight is not None:
         if weight.shape != (hh, ww):
             raise ParameterError(f"weight plane {weight.shape} and reference {reference.shape} differ in shape")
@@ -445,20 +442,34 @@ def known_offset_result(
     ParameterError
         If the padded query and the reference differ in shape.
     """
-    if query.shape != reference.shape:
-        raise ParameterError(f"padded query {query.shape} and reference {reference.shape} differ in shape")
-    hh, ww = reference.shape
+    _check_shapes(query, reference)
     oy, ox = int(offset[0]), int(offset[1])
     window = (slice(oy, oy + 1), slice(ox, ox + 1))
     if not query.norm > 0 or not reference.norm > 0:
         return _empty(window)
-    prod = np.multiply(query.f, reference.conj_f(), out=scratch)
-    np.conjugate(prod, out=prod)
-    r = float(fft.irfft2(prod, s=(hh, ww), workers=-1)[oy, ox])
+    r = float(_correlation_plane(query, reference, scratch)[oy, ox])
     v = float(local_variance(energy, reference)[oy, ox])
-    unit = query.norm * reference.norm * math.sqrt(query_shape[0] * query_shape[1] / (hh * ww))
+    unit = _unit(query, query_shape, reference)
     # pce_result's sign(peak) peak**2 / energy with peak = r / unit and energy = V / unit**2: sign(z) z**2
     return pce_result(r / unit, v / unit**2, (oy, ox), 1)
+
+
+def _check_shapes(query: Spectrum, reference: Spectrum) -> None:
+    if query.shape != reference.shape:
+        raise ParameterError(f"padded query {query.shape} and reference {reference.shape} differ in shape")
+
+
+def _correlation_plane(query: Spectrum, reference: Spectrum, scratch: np.ndarray | None) -> np.ndarray:
+    """The circular correlation r[o] = sum q(y) k(y + o) at every offset, unnormalised (float64 plane)."""
+    prod = np.multiply(query.f, reference.conj_f(), out=scratch)  # Q conj(K): correlation at negative offsets
+    np.conjugate(prod, out=prod)  # conj(Q) K: at positive offsets
+    return fft.irfft2(prod, s=reference.shape, workers=-1)
+
+
+def _unit(query: Spectrum, query_shape: tuple[int, int], reference: Spectrum) -> float:
+    """What the plane is divided by to be a normalised correlation (the query's own pixels, not its padding)."""
+    hh, ww = reference.shape
+    return query.norm * reference.norm * math.sqrt(query_shape[0] * query_shape[1] / (hh * ww))
 
 
 def _argmax_2d(a: np.ndarray) -> tuple[int, int]:

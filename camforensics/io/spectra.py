@@ -176,29 +176,36 @@ def write_cached_spectrum(
 ) -> bool:
     """Store a fingerprint's conjugated spectrum (atomically: array first, then its sidecar); False where the
     library cannot be written (read-only medium, no permission, disk full): the search then runs without it."""
-    from camforensics import __version__
-    from camforensics.reports.atomic import atomic_write_text
-
     if not spectrum.conjugated:
         raise ValueError("a library spectrum is cached conjugated")
     arr_path, meta_path = cache_paths(library_root, name)
-    f = np.ascontiguousarray(spectrum.f)
+    return _store(
+        arr_path, meta_path, np.ascontiguousarray(spectrum.f), "spectrum",
+        {**_keys((CACHE_FORMAT, CACHE_VERSION), name, fingerprint_sha256, identity, spectrum.shape),
+         "norm": float(spectrum.norm)},
+        {"what": "conj(rfft2(K - mean(K))) in float32/complex64 (camforensics.core.pce.spectrum_of, conjugate=True)",
+         "scipy": _scipy_version()},
+    )  # fmt: skip
+
+
+def _keys(
+    kind: tuple[str, int], name: str, fingerprint_sha256: str, identity: dict[str, int], shape: tuple[int, int]
+) -> dict[str, Any]:
+    """The sidecar's first items, what :func:`_sidecar_ok` checks: format, version, the fingerprint, the shape."""
+    return {"format": kind[0], "version": kind[1], "name": name, "fingerprint_sha256": fingerprint_sha256,
+            "fingerprint_file": identity, "shape": [int(shape[0]), int(shape[1])]}  # fmt: skip
+
+
+def _store(arr_path: Path, meta_path: Path, a: np.ndarray, what: str, head: dict[str, Any], tail: dict[str, Any]) -> bool:
+    """Write a cached array and then its sidecar (``head``, the array's sha256 and file identity under ``what``'s
+    keys, ``tail``, the tool's version); False where the library cannot be written."""
+    from camforensics import __version__
+    from camforensics.reports.atomic import atomic_write_text
+
     try:
-        digest = _write_array(arr_path, meta_path, f)
-        record: dict[str, Any] = {
-            "format": CACHE_FORMAT,
-            "version": CACHE_VERSION,
-            "name": name,
-            "fingerprint_sha256": fingerprint_sha256,
-            "fingerprint_file": identity,
-            "shape": list(spectrum.shape),
-            "norm": float(spectrum.norm),
-            "spectrum_sha256": digest,
-            "spectrum_file": _file_identity(arr_path),
-            "what": "conj(rfft2(K - mean(K))) in float32/complex64 (camforensics.core.pce.spectrum_of, conjugate=True)",
-            "scipy": _scipy_version(),
-            "tool_version": __version__,
-        }
+        digest = _write_array(arr_path, meta_path, a)
+        record = {**head, f"{what}_sha256": digest, f"{what}_file": _file_identity(arr_path), **tail,
+                  "tool_version": __version__}  # fmt: skip
         atomic_write_text(meta_path, json.dumps(record, indent=2) + "\n")
     except OSError:
         return False
@@ -228,31 +235,14 @@ def write_cached_energy(
 ) -> bool:
     """Store a fingerprint's block energy (atomically: array first, then its sidecar) for the fingerprint file of
     ``identity`` it was computed from; False where the library cannot be written."""
-    from camforensics import __version__
-    from camforensics.reports.atomic import atomic_write_text
-
     arr_path, meta_path = energy_paths(library_root, name)
-    try:
-        digest = _write_array(arr_path, meta_path, np.ascontiguousarray(energy, dtype=np.complex128))
-        record: dict[str, Any] = {
-            "format": ENERGY_FORMAT,
-            "version": ENERGY_VERSION,
-            "name": name,
-            "fingerprint_sha256": fingerprint_sha256,
-            "fingerprint_file": identity,
-            "shape": [int(shape[0]), int(shape[1])],
-            "energy_sha256": digest,
-            "energy_file": _file_identity(arr_path),
-            "what": "conj(rfft2(block sums of (K - mean(K))**2)) in complex128, blocks of `block` pixels "
-            "(camforensics.core.cropsearch.energy_spectrum)",
-            "scipy": _scipy_version(),
-            **_energy_versions(),
-            "tool_version": __version__,
-        }
-        atomic_write_text(meta_path, json.dumps(record, indent=2) + "\n")
-    except OSError:
-        return False
-    return True
+    return _store(
+        arr_path, meta_path, np.ascontiguousarray(energy, dtype=np.complex128), "energy",
+        _keys((ENERGY_FORMAT, ENERGY_VERSION), name, fingerprint_sha256, identity, shape),
+        {"what": "conj(rfft2(block sums of (K - mean(K))**2)) in complex128, blocks of `block` pixels "
+                 "(camforensics.core.cropsearch.energy_spectrum)",
+         "scipy": _scipy_version(), **_energy_versions()},
+    )  # fmt: skip
 
 
 def _write_array(arr_path: Path, meta_path: Path, a: np.ndarray) -> str:
