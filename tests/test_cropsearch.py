@@ -438,6 +438,7 @@ def test_identify_names_the_device_and_the_offset_of_crops(crop_queries, device_
     assert doc["run"]["decision_rule"]["crop_search"]["scales"] == params["scales"]
     assert doc["run"]["decision_rule"]["crop_search"]["scene_window"] == MatchParams().crop_scene_window == 15
     assert doc["run"]["decision_rule"]["crop_search"]["variance_window"] == MatchParams().crop_variance_window == 15
+    assert doc["run"]["decision_rule"]["crop_search"]["offset_statistic"] == MatchParams().crop_offset_statistic == "pce"
 
 
 def test_identify_resume_refuses_other_search_settings(crop_queries, device_tree, tmp_path):

@@ -46,6 +46,7 @@ def decision_context(match: MatchParams) -> dict[str, Any]:
             "rotations": match.rotations,
             "scene_window": match.crop_scene_window,  # the crop's residual over its local std over this many px (0: off)
             "variance_window": match.crop_variance_window,  # correlation over its local null std (0: off)
+            "offset_statistic": match.crop_offset_statistic,  # a crop at one known offset: "pce" or "matched"
             "threshold_rule": (
                 "queries smaller than a fingerprint are searched over offsets, scales and orientations; their "
                 "threshold is the PCE whose false-alarm probability over the n_hypotheses searched equals that "
