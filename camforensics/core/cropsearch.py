@@ -229,6 +229,12 @@ class WeightMap:
         """The weight at every offset of the plane."""
         return self.rows(0, self.shape[0])
 
+    def at(self, y: int, x: int) -> float:
+        """The weight at offset (y, x), as the strip of :func:`_strips` that holds row ``y`` has it (the value
+        :func:`crop_pces` multiplied the plane by there), interpolating that strip only."""
+        r0, r1 = next((a, b) for a, b in _strips(self.shape[0]) if a <= y < b)
+        return float(self.rows(r0, r1)[y - r0, x])
+
 
 def _coarse_variance(energy: np.ndarray, reference: Spectrum) -> np.ndarray:
     """``V`` at the offsets that are multiples of ``VARIANCE_BLOCK`` (circular), floored above 0."""
@@ -410,11 +416,7 @@ def crop_pces(
         energy = (total - float(np.sum(near * near))) / n_out if n_out > 0 else 0.0
         res = pce_result(float(cc[py, px]) / unit, energy / unit**2, (py, px), n_shifts)
         if weight is not None:
-            if isinstance(weight, WeightMap):  # the value the peak's strip was multiplied by
-                r0, r1 = next((a, b) for a, b in strips if a <= py < b)
-                w_peak = weight.rows(r0, r1)[py - r0, px]
-            else:
-                w_peak = weight[py, px]
+            w_peak = weight.at(py, px) if isinstance(weight, WeightMap) else weight[py, px]
             res = dataclasses.replace(res, ncc=float(cc[py, px]) / float(w_peak) / unit)
         results.append(res)
     return results
@@ -448,7 +450,7 @@ def known_offset_result(
     if not query.norm > 0 or not reference.norm > 0:
         return _empty(window)
     r = float(_correlation_plane(query, reference, scratch)[oy, ox])
-    v = float(local_variance(energy, reference)[oy, ox])
+    v = WeightMap.of(_coarse_variance(energy, reference), reference.shape).at(oy, ox)  # local_variance's, there
     unit = _unit(query, query_shape, reference)
     # pce_result's sign(peak) peak**2 / energy with peak = r / unit and energy = V / unit**2: sign(z) z**2
     return pce_result(r / unit, v / unit**2, (oy, ox), 1)

@@ -226,13 +226,17 @@ class Query:
             self._scene_weighted[window] = self.signal / local_scale(self._residual, window)
         return self._scene_weighted[window]
 
+    def placed(self, hyp: CropHypotheses, scene_window: int) -> np.ndarray:
+        """The signal (:meth:`scene_weighted` over ``scene_window``) in ``hyp``'s orientation at its scale: what
+        :meth:`padded` and :meth:`energy` place at the top-left of the plane (not cached)."""
+        return to_sensor_scale(orient(self.scene_weighted(scene_window), hyp.rotation, hyp.mirrored), hyp.scale)
+
     def energy(self, hyp: CropHypotheses, shape: tuple[int, int], *, scene_window: int, window: int) -> np.ndarray:
         """:func:`camforensics.core.cropsearch.query_energy` of the signal as :meth:`padded` places it (cached)."""
         key = (hyp.rotation, hyp.mirrored, hyp.scale, shape, scene_window, window)
         energy = self._energy.get(key)
         if energy is None:
-            signal = to_sensor_scale(orient(self.scene_weighted(scene_window), hyp.rotation, hyp.mirrored), hyp.scale)
-            energy = self._energy[key] = query_energy(signal, shape, window)
+            energy = self._energy[key] = query_energy(self.placed(hyp, scene_window), shape, window)
         return energy
 
     def padded(self, hyp: CropHypotheses, shape: tuple[int, int], *, scene_window: int = 0) -> Spectrum:
@@ -241,8 +245,7 @@ class Query:
         key = (hyp.rotation, hyp.mirrored, hyp.scale, shape, scene_window)
         spectrum = self._padded.get(key)
         if spectrum is None:
-            signal = to_sensor_scale(orient(self.scene_weighted(scene_window), hyp.rotation, hyp.mirrored), hyp.scale)
-            spectrum = padded_spectrum(signal, shape)
+            spectrum = padded_spectrum(self.placed(hyp, scene_window), shape)
             if self._padded_bytes + spectrum.nbytes <= PADDED_CACHE_BYTES:
                 self._padded[key] = spectrum
                 self._padded_bytes += spectrum.nbytes
