@@ -38,3 +38,20 @@ def test_simulate_refuses_foreign_folder_with_one_line(tmp_path):
 def test_simulate_rejects_bad_size(tmp_path):
     result = runner.invoke(app, ["simulate", str(tmp_path / "o"), "--size", "big", "-q"])
     assert result.exit_code == 2 and "WIDTHxHEIGHT" in result.output
+
+
+def test_simulate_no_camera_writes_renders(tmp_path):
+    out, report = tmp_path / "renders", tmp_path / "report.json"
+    result = runner.invoke(app, ["simulate", str(out), "--no-camera", "--images", "2", "--size", "64x48", "-r", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "no camera (synthetic renders)" in result.output
+    with open(out / "MANIFEST.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["model"] for r in rows] == ["Render", "Render"] and all(r["file"].endswith(".png") for r in rows)
+    doc = json.loads(report.read_text())
+    assert doc["run"]["parameters"]["spec"]["camera"] is False and doc["summary"]["n_ok"] == 2
+
+
+def test_simulate_no_camera_refuses_camera_options(tmp_path):
+    result = runner.invoke(app, ["simulate", str(tmp_path / "o"), "--no-camera", "--flat", "2", "-q"])
+    assert result.exit_code == 2 and "do not apply" in result.output and not (tmp_path / "o").exists()

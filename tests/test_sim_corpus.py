@@ -176,3 +176,42 @@ def test_scene_photos_are_used_and_small_ones_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no image"):
         simulate_corpus(tmp_path / "out3", SimulationSpec(**{**spec.to_dict(), "scene_dir": tmp_path / "empty"}))
+
+
+def test_renders_have_no_camera_pipeline(tmp_path):
+    """--no-camera: the natural scenes of the camera corpus, display-encoded and written losslessly, one source."""
+    from camforensics.sim.corpus import image_rng
+    from camforensics.sim.scenes import display_render, render_natural_scene
+
+    spec = SimulationSpec(n_models=1, n_devices=1, n_flat=0, n_nat=2, width=64, height=48, seed=5, camera=False)
+    rows = simulate_corpus(tmp_path / "r", spec)
+    assert [r["file"] for r in rows] == [f"Synthetic_Render_0/nat/Synthetic_Render_0_nat_{i:03d}.png" for i in range(2)]
+    assert {(r["device"], r["make"], r["model"], r["content"]) for r in rows} == {("Synthetic_Render_0", "Synthetic", "Render", "nat")}
+    for i, row in enumerate(rows):
+        path = tmp_path / "r" / row["file"]
+        assert sha256_file(path) == row["sha256"]
+        with Image.open(path) as im:
+            assert im.format == "PNG" and im.size == (64, 48) and not im.info.get("exif")
+            pixels = np.asarray(im.convert("RGB"))
+        expected = display_render(render_natural_scene(image_rng(5, 0, "nat", i), 48, 64))  # the scene, nothing else
+        assert np.array_equal(pixels, expected)
+    header = json.loads((tmp_path / "r" / "simulation.json").read_text())
+    assert header["complete"] and header["spec"]["camera"] is False and header["models"] == []
+    assert simulate_corpus(tmp_path / "again", spec, workers=1) == rows  # deterministic
+    rerun = simulate_corpus(tmp_path / "r", spec)  # a previous render folder is replaced like a simulation
+    assert rerun == rows
+
+
+def test_display_render_inverts_the_scene_linearisation():
+    from camforensics.sim.scenes import display_render
+
+    scene = np.array([[[0.0, 0.5, 1.0], [2.0, -1.0, 0.218]]], np.float32)  # clipped to 0..1, then 255 x^(1/2.2)
+    out = display_render(scene)
+    assert out.dtype == np.uint8 and out.tolist() == [[[0, 186, 255], [255, 0, 128]]]
+
+
+@pytest.mark.parametrize("kw", [{"n_flat": 1}, {"n_models": 2, "n_devices": 2}, {"n_devices": 2}])
+def test_renders_refuse_camera_parameters(kw):
+    base = {"n_models": 1, "n_devices": 1, "n_flat": 0, "n_nat": 1, "width": 64, "height": 64, "camera": False}
+    with pytest.raises(ParameterError, match="no sensor"):
+        SimulationSpec(**{**base, **kw})

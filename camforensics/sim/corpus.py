@@ -3,6 +3,12 @@
 The layout is the generic one camforensics reads (the same as ``real-dev``), and the manifest gives the ground
 truth (device, make, model, content) of every file, so that every command can be tried, and measured, on a
 machine with no data of the user's.
+
+With ``camera=False`` the scenes are written as synthetic renders with no camera pipeline at all
+(:func:`camforensics.sim.scenes.display_render`, lossless PNG, ``<out>/Synthetic_Render_0/nat/*.png``, make
+``Synthetic``, model ``Render``): the photo-realistic images without camera traces that SpoC (Cozzolino et al. 2021)
+gives a target camera's traces, for ``evaluate anonymization``. Render ``i`` shows the scene of the camera corpus's
+first device's natural image ``i`` of the same seed (the image's random stream draws the scene first).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ MANIFEST_NAME = "MANIFEST.csv"
 SIMULATION_NAME = "simulation.json"
 MANIFEST_COLUMNS = ("file", "device", "make", "model", "content", "width", "height", "sha256")
 _IMAGE_STREAM = 3  # SeedSequence spawn key of image streams (models use 1, sensors 2)
+RENDER_MAKE, RENDER_MODEL = "Synthetic", "Render"  # the manifest's make and model of renders (camera=False)
+RENDER_SOURCE = f"{RENDER_MAKE}_{RENDER_MODEL}_0"  # their "device" folder
 FLAT_EXPOSURE = (0.4, 0.6)  # flat fields are exposed to this fraction of full well (bright, unsaturated)
 NAT_ISO_STOPS = (0.0, 3.0)  # natural scenes: analog gain 2**U(0, 3), i.e. ISO 100..800 for a base ISO of 100
 
@@ -44,8 +52,14 @@ class SimulationSpec:
     seed: int = 0  # master seed of models, sensors and images
     scene_dir: Path | None = None  # photos to use as natural-scene content (downscaled >= 2x); None = procedural
     nat_iso_stops: tuple[float, float] = NAT_ISO_STOPS  # natural scenes' analog gain: 2**U(lo, hi) (0 = base ISO)
+    camera: bool = True  # False: the natural scenes as synthetic renders, no camera pipeline (one source, no flats)
 
     def __post_init__(self) -> None:
+        if not self.camera and (self.n_flat or self.n_models != 1 or self.n_devices != 1):
+            raise ParameterError(
+                "renders with no camera come from one source and have no sensor: they need n_flat=0, n_models=1 "
+                f"and n_devices=1, got n_flat={self.n_flat}, n_models={self.n_models}, n_devices={self.n_devices}"
+            )
         if self.n_models < 1:
             raise ParameterError(f"need at least one camera model, got n_models={self.n_models}")
         if self.n_devices < self.n_models:
@@ -103,8 +117,23 @@ def render_one(device: Device, device_index: int, content: str, index: int, spec
     return encode_jpeg(rgb, quality=m.jpeg_quality, subsampling=m.jpeg_subsampling, make=m.make, model=m.name)
 
 
-def _image_path(device: Device, content: str, index: int) -> str:
-    return f"{device.name}/{content}/{device.name}_{content}_{index:03d}.jpg"
+def render_synthetic(index: int, spec: SimulationSpec, photos: list[Path]) -> bytes:
+    """One synthetic render of the corpus (``camera=False``): natural scene ``index`` -> display encoding -> PNG."""
+    from camforensics.io.encoding import encode_image
+    from camforensics.sim.scenes import display_render, load_photo_scene, render_natural_scene
+
+    rng = image_rng(spec.seed, 0, "nat", index)
+    if photos:
+        scene = load_photo_scene(photos[int(rng.integers(len(photos)))], rng, spec.height, spec.width)
+    else:
+        scene = render_natural_scene(rng, spec.height, spec.width)
+    return encode_image(display_render(scene), "png", 0)
+
+
+def _image_path(device: Device | str, content: str, index: int) -> str:
+    name = device if isinstance(device, str) else device.name
+    suffix = ".png" if isinstance(device, str) else ".jpg"
+    return f"{name}/{content}/{name}_{content}_{index:03d}{suffix}"
 
 
 def _prepare_out_dir(out: Path) -> None:
@@ -129,7 +158,7 @@ def _prepare_out_dir(out: Path) -> None:
                 raise CamforensicsError(f"output folder {out} holds {rel}, which no simulation writes; choose another folder")
             continue
         generated = rel.name in (SIMULATION_NAME, MANIFEST_NAME) and len(rel.parts) == 1
-        generated |= len(rel.parts) == 3 and rel.parts[1] in CONTENTS and (rel.suffix == ".jpg" or rel.name.endswith(".tmp"))
+        generated |= len(rel.parts) == 3 and rel.parts[1] in CONTENTS and (rel.suffix in (".jpg", ".png") or rel.name.endswith(".tmp"))
         if not generated:
             raise CamforensicsError(
                 f"output folder {out} holds {rel}, which is not part of a previous simulation; "
@@ -191,8 +220,8 @@ def simulate_corpus(
 
     out = Path(out_dir)
     photos = list_photos(spec.scene_dir) if spec.scene_dir is not None else []
-    models = make_camera_models(spec.n_models, spec.seed)
-    devices = make_devices(models, spec.n_devices, spec.seed)
+    models = make_camera_models(spec.n_models, spec.seed) if spec.camera else []
+    devices = make_devices(models, spec.n_devices, spec.seed) if spec.camera else []
     _prepare_out_dir(out)
     header = {
         "tool": "camforensics simulate",
@@ -205,26 +234,33 @@ def simulate_corpus(
         "devices": [
             {"name": d.name, "make": d.model.make, "model": d.model.name, "index": d.index, "sensor_seed": d.sensor_seed}
             for d in devices
-        ],
+        ]
+        if spec.camera
+        else [{"name": RENDER_SOURCE, "make": RENDER_MAKE, "model": RENDER_MODEL, "index": 0, "sensor_seed": None,
+               "pipeline": "none: display-encoded scene, PNG"}],  # fmt: skip
     }
     atomic_write_text(out / SIMULATION_NAME, json.dumps(header, indent=2) + "\n")
-    jobs = [
+    jobs: list[tuple[int, Device | None, str, int]] = [
         (di, device, content, i)
         for di, device in enumerate(devices)
         for content, count in (("flat", spec.n_flat), ("nat", spec.n_nat))
         for i in range(count)
-    ]
+    ] if spec.camera else [(0, None, "nat", i) for i in range(spec.n_nat)]  # fmt: skip
 
-    def work(job: tuple[int, Device, str, int]) -> dict:
+    def work(job: tuple[int, Device | None, str, int]) -> dict:
         di, device, content, i = job
-        data = render_one(device, di, content, i, spec, photos)
-        rel = _image_path(device, content, i)
+        if device is None:  # a synthetic render: no camera
+            data, rel = render_synthetic(i, spec, photos), _image_path(RENDER_SOURCE, content, i)
+            make, model = RENDER_MAKE, RENDER_MODEL
+        else:
+            data, rel = render_one(device, di, content, i, spec, photos), _image_path(device, content, i)
+            make, model = device.model.make, device.model.name
         atomic_write_bytes(out / rel, data)
         return {
             "file": rel,
-            "device": device.name,
-            "make": device.model.make,
-            "model": device.model.name,
+            "device": RENDER_SOURCE if device is None else device.name,
+            "make": make,
+            "model": model,
             "content": content,
             "width": spec.width,
             "height": spec.height,

@@ -36,6 +36,13 @@ def _linear(srgb: np.ndarray) -> np.ndarray:
     return np.power(np.clip(srgb, 0.0, 1.0), _DISPLAY_GAMMA)
 
 
+def display_render(scene: np.ndarray) -> np.ndarray:
+    """A scene as a synthetic image with no camera pipeline (no optics, sensor, colour filter array, demosaicing,
+    camera colour processing or JPEG): the linear radiance clipped to 0..1, display-encoded with the exponent the
+    scenes are drawn with (1 / 2.2) and rounded to 8 bits. What a renderer writes, SpoC's "synthetic" case."""
+    return np.rint(255.0 * np.power(np.clip(scene, 0.0, 1.0), 1.0 / _DISPLAY_GAMMA)).astype(np.uint8)
+
+
 def _resize(img: np.ndarray, height: int, width: int, *, cubic: bool = False) -> np.ndarray:
     import cv2
 
