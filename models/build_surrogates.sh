@@ -77,3 +77,18 @@ ship surrogate-cc-bondi-2 CC bondi 909 10 256 "$JUDGE_DATA"
 ship surrogate-rgb-bondi-2 RGB bondi 1010 10 256 "$JUDGE_DATA"
 # slightly robust (tenth session): fast adversarial training within 0.05 grey levels (L_inf, on the pixels)
 ship surrogate-hp-bondi-rob HP bondi 1313 12 256 "$JUDGE_DATA" 1 "--adversarial-eps 0.05"
+# LGV collections (eleventh session; Gubri et al. 2022, camforensics/training/lgv.py): each shipped Bondi net of the
+# default ensemble continued for 5 epochs of the judges' training split with SGD at a constant learning rate of
+# 5e-4 (momentum 0.9; the largest of 3e-4, 5e-4, 1e-3, 3e-3 whose snapshots kept the start net's validation
+# accuracy, docs/models.md), 2 weight snapshots per epoch: one file of 10 snapshots, of which the refinement
+# differentiates one per step. Measured on the judges' validation photos and not shipped (no gain, docs/models.md):
+# `ship_lgv NAME START SEED 0` rebuilds one into models/surrogates (weight 0: used only when named), as measured
+# with: ship_lgv surrogate-cc-bondi-lgv surrogate-cc-bondi 1616; ship_lgv surrogate-hp-bondi-rob-lgv
+# surrogate-hp-bondi-rob 1717; ship_lgv surrogate-rgb-bondi-lgv surrogate-rgb-bondi 1818.
+ship_lgv() {
+  local name="$1" start="$2" seed="$3" weight="${4:-0}"
+  local cmd="camforensics train lgv models/surrogates/$start.pt $JUDGE_DATA -o runs/$name --epochs 5 --snapshots-per-epoch 2 --images-per-epoch 256 --optimizer sgd --learning-rate 0.0005 --seed $seed --threads 1 --quiet"
+  $cmd
+  python -c "import sys; from camforensics.training.transfer import ship_surrogate; ship_surrogate(sys.argv[1], 'models/surrogates', sys.argv[2], command=sys.argv[3], weight=float(sys.argv[4]))" \
+    "runs/$name/lgv.pt" "$name" "$cmd" "$weight"
+}

@@ -304,6 +304,58 @@ def anonymizer(
     _train("anonymizer", locals(), _show_anonymizer_summary)
 
 
+@train_app.command("lgv")
+def lgv(
+    start: Annotated[
+        Path, typer.Argument(help="Attributor checkpoint to start from: a shipped models/surrogates/NAME.pt or RUN/best.pt.")
+    ],
+    data: Annotated[list[Path], typer.Argument(help="The data set folder(s) the start net trained on.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Run folder: lgv.pt, training log, split, summary.")],
+    split: Annotated[Path, typer.Option(help="The split the start net trained on (its training part trains, its validation part measures each snapshot).")],
+    epochs: Annotated[int, typer.Option(help="Epochs of the continued training.")] = 5,
+    snapshots_per_epoch: Annotated[int, typer.Option(help="Weight snapshots per epoch, at equal step intervals.")] = 2,
+    learning_rate: Annotated[float, typer.Option(help="Constant learning rate (no schedule).")] = 5e-4,
+    optimizer: Annotated[str, typer.Option(help="sgd (Gubri et al.: momentum 0.9) or adam.")] = "sgd",
+    momentum: Annotated[float, typer.Option(help="SGD momentum.")] = 0.9,
+    weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 1e-4,
+    images_per_epoch: ImagesPerEpochOpt = 256,
+    seed: Annotated[int, typer.Option(help="Seed of the patch draws and of torch (dropout).")] = 1,
+    layout: LayoutOpt = "auto",
+    device: TorchDeviceOpt = "auto",
+    threads: ThreadsOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Collect LGV snapshots (Gubri et al. 2022): continue a trained attributor's training at a high constant
+    learning rate and keep weight snapshots, a surrogate ensemble for the transfer refinement (ship it with
+    camforensics.training.transfer.ship_surrogate RUN/lgv.pt)."""
+    _need_torch()
+    with cli_errors():
+        from camforensics.training.lgv import LGVConfig, train_lgv
+
+        flags = dict(locals())
+        config = options_from(LGVConfig, flags)
+        with _TrainProgress(quiet) as hook:
+            summary = train_lgv(
+                start,
+                data[0] if len(data) == 1 else data,
+                output,
+                split_file=split,
+                config=config,
+                layout=layout,
+                command=shlex.join(["camforensics", *sys.argv[1:]]),
+                on_progress=hook,
+            )
+        if not quiet:
+            accs = summary["snapshot_val_image_accuracy"]
+            start_acc = summary["start_val_image_accuracy"]
+            out.print(
+                f"{summary['n_snapshots']} snapshots; validation image accuracy "
+                f"{', '.join('-' if a is None else f'{a:.3f}' for a in accs)} (start net "
+                f"{'-' if start_acc is None else f'{start_acc:.3f}'})"
+            )
+            out.print(f"collection {summary['checkpoint']}")
+
+
 def _show_anonymizer_summary(summary: dict[str, Any]) -> None:
     for name in ("validation", "test"):
         m = summary["metrics"].get(name)
@@ -374,6 +426,12 @@ class _TrainProgress:
             err.print(
                 f"epoch {info['epoch'] + 1}: loss {info['train_loss']:.3f}, train accuracy {info['train_accuracy']:.3f}, "
                 f"validation AUC {info['val_auc']:.3f}, EER {info['val_eer']:.3f} ({info['seconds']:.0f} s)"
+            )
+        elif event == "epoch" and "snapshot" in info:
+            acc = info["val_image_accuracy"]
+            err.print(
+                f"epoch {info['epoch'] + 1} snapshot {info['snapshot'] + 1}: loss {info['train_loss']:.3f}, "
+                f"validation image acc {acc if acc is None else f'{acc:.3f}'} ({info['seconds']:.0f} s)"
             )
         elif event == "epoch":
             acc = info["val_image_accuracy"]

@@ -62,6 +62,10 @@ class Surrogate:
     path: str  # the checkpoint file
     sha256: str  # of the checkpoint file's bytes
     epoch: int | None = None  # the training epoch the checkpoint holds
+    # LGV collection (Gubri et al. 2022, :mod:`camforensics.training.lgv`): the snapshots' networks (eval mode,
+    # frozen), of which the transfer refinement differentiates one per step; () for a single network. ``net`` is
+    # then the collection's start network: the verdicts are read on it.
+    snapshots: tuple[Attributor, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """What a report needs to name the surrogate."""
@@ -74,12 +78,14 @@ class Surrogate:
             "preprocessor": self.preprocessor,
             "architecture": self.architecture,
             "epoch": self.epoch,
+            **({"lgv_snapshots": len(self.snapshots)} if self.snapshots else {}),
         }
 
 
 def load_surrogate(checkpoint: str | os.PathLike[str]) -> Surrogate:
     """The attributor of a ``camforensics train attributor`` checkpoint (``RUN/best.pt``; ``last.pt`` works too),
-    on the CPU, in eval mode, with its file's sha256.
+    on the CPU, in eval mode, with its file's sha256; of an LGV collection (``camforensics train lgv``: ``lgv.pt``
+    or its shipped file), the start network and the snapshots' networks (:attr:`Surrogate.snapshots`).
 
     Raises
     ------
@@ -104,19 +110,24 @@ def load_surrogate(checkpoint: str | os.PathLike[str]) -> Surrogate:
             "reach the pixels; attack an attributor trained with --preprocessor RGB, HP, FD or CC"
         )
     classes = tuple(state["classes"])
-    net = Attributor(cfg.preprocessor, cfg.architecture, len(classes), width=cfg.width)
-    net.load_state_dict(state["model"])
-    net.eval()
-    net.requires_grad_(False)
+
+    def frozen(weights: dict[str, torch.Tensor]) -> Attributor:
+        net = Attributor(cfg.preprocessor, cfg.architecture, len(classes), width=cfg.width)
+        net.load_state_dict(weights)
+        net.eval()
+        net.requires_grad_(False)
+        return net
+
     return Surrogate(
-        net,
+        frozen(state["model"]),
         classes,
         cfg.patch_size,
         cfg.preprocessor,
         cfg.architecture,
         str(path),
         sha256_file(path),
-        int(state["epoch"]) if "epoch" in state else None,
+        int(state["epoch"]) if state.get("epoch") is not None else None,
+        tuple(frozen(w) for w in state.get("snapshots") or ()),
     )
 
 

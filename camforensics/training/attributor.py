@@ -30,7 +30,7 @@ from camforensics.errors import InputError, ParameterError
 from camforensics.inference.patches import aggregate_log_probs, decision_patches
 from camforensics.io.datasets import scan_dataset
 from camforensics.io.images import load_image
-from camforensics.io.patch_stream import PatchSampling, PatchStream
+from camforensics.io.patch_stream import PatchBatch, PatchSampling, PatchStream
 from camforensics.io.records import ImageRecord
 from camforensics.io.splits import SPLIT_BY, Split, split_by_device, split_by_image
 from camforensics.reports.atomic import atomic_write_text
@@ -173,6 +173,43 @@ def _loader_for(preprocessor: str) -> Callable[[Path], np.ndarray]:
         return encode_input(pixels, preprocessor) if preprocessor == "WW" else pixels
 
     return load
+
+
+def training_stream(
+    records: Sequence[ImageRecord], classes: Sequence[str], config: AttributorConfig, *, seed: int | None = None
+) -> PatchStream:
+    """The class-balanced stream of training patches of an attributor run (``config``: patch side, patches per
+    image draw, flips and turns, image draws per epoch, input preprocessor); ``seed`` defaults to the run's."""
+    sampling = PatchSampling(size=config.patch_size, per_image=config.patches_per_image, dih4=config.dih4)
+    return PatchStream(
+        records,
+        sampling=sampling,
+        seed=config.seed if seed is None else int(seed),
+        balance=True,
+        images_per_epoch=config.images_per_epoch,
+        classes=tuple(classes),
+        loader=_loader_for(config.preprocessor),
+    )
+
+
+def batch_tensors(batch: PatchBatch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of the stream as the network reads it: (N, 3, s, s) float pixels and the class labels."""
+    x = torch.from_numpy(np.ascontiguousarray(batch.pixels.transpose(0, 3, 1, 2), dtype=np.float32)).to(device)
+    return x, torch.from_numpy(batch.labels).to(device)
+
+
+def training_step(
+    model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step on the patches' cross-entropy (the constrained CC layer projected back after it); the
+    loss and the patch log-probabilities (before the step)."""
+    log_probs = model(x)
+    loss = torch.nn.functional.nll_loss(log_probs, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    constrain_all(model)
+    return loss, log_probs
 
 
 def held_out(records: Sequence[ImageRecord], classes: Sequence[str], config: AttributorConfig) -> HeldOut:
@@ -391,16 +428,7 @@ def train_attributor(
         restore_training(run.state, model, opt, sched, config.epochs)
         classes = tuple(run.state["classes"])
 
-    sampling = PatchSampling(size=config.patch_size, per_image=config.patches_per_image, dih4=config.dih4)
-    stream = PatchStream(
-        train_recs,
-        sampling=sampling,
-        seed=config.seed,
-        balance=True,
-        images_per_epoch=config.images_per_epoch,
-        classes=classes,
-        loader=_loader_for(config.preprocessor),
-    )
+    stream = training_stream(train_recs, classes, config)
     val = held_out(val_recs, classes, config)
     # the random starts of adversarial training: their own seeded stream (the global one drives dropout)
     adv_rng = torch.Generator().manual_seed(config.seed + 7919) if config.adversarial_eps > 0 else None
@@ -422,16 +450,10 @@ def train_attributor(
         model.train()
         loss_sum, hits, seen = 0.0, 0, 0
         for step, batch in enumerate(stream.batches(config.batch_size, epoch=epoch, mix=config.mix_images)):
-            x = torch.from_numpy(np.ascontiguousarray(batch.pixels.transpose(0, 3, 1, 2), dtype=np.float32)).to(device)
-            y = torch.from_numpy(batch.labels).to(device)
+            x, y = batch_tensors(batch, device)
             if adv_rng is not None:
                 x = adversarial_batch(model, x, y, config.adversarial_eps, adv_rng)
-            log_probs = model(x)
-            loss = torch.nn.functional.nll_loss(log_probs, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            constrain_all(model)
+            loss, log_probs = training_step(model, opt, x, y)
             loss_sum += loss.item() * len(y)
             hits += int((log_probs.argmax(1) == y).sum())
             seen += len(y)

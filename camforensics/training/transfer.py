@@ -27,6 +27,9 @@ measurements kept is the default (docs/algorithms.md, docs/models.md):
 - translation invariance (Dong et al. 2019): the gradient smoothed by a ``ti``-wide Gaussian (default 0: off);
 - an ensemble: every surrogate's gradient is normalised to unit mean magnitude and multiplied by its weight
   (``weights``, default 1 each) before they are summed, so no surrogate dominates by the scale of its scores;
+- LGV (Gubri et al. 2022): a surrogate that is a collection of weight snapshots around its loss basin
+  (:mod:`camforensics.training.lgv`) is differentiated through one snapshot per step, drawn with the attack's
+  seeded generator: many points of the basin for the cost of one network;
 - with ``cover``, the patches a step reads are drawn among the covered ones only (``sample_cover``; the others get
   no step, so their gradient would be wasted);
 - the JPEG save: with ``jpeg`` (the encoder-decoder of the output: the target's quantization tables), every step reads
@@ -51,6 +54,8 @@ attacks", CVPR 2019.
 Z. Zhao, Z. Liu, M. Larson, "On success and simplicity: a second look at transferable targeted attacks",
 NeurIPS 2021.
 A. Athalye, N. Carlini, D. Wagner, "Obfuscated gradients give a false sense of security", ICML 2018.
+M. Gubri, M. Cordy, M. Papadakis, Y. Le Traon, K. Sen, "LGV: Boosting adversarial example transferability from
+large geometric vicinity", ECCV 2022.
 """
 
 from __future__ import annotations
@@ -111,12 +116,21 @@ def _resize_pad(p: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.nn.functional.pad(q, (left, big - r - left, top, big - r - top), mode="reflect")
 
 
-def _scores(s: Surrogate, p: torch.Tensor, loss: str) -> torch.Tensor:
-    """Per-patch class scores: raw logits (``loss="logit"``) or log-probabilities (``"ce"``)."""
-    net = s.net
+def _scores(net: torch.nn.Module, p: torch.Tensor, loss: str) -> torch.Tensor:
+    """Per-patch class scores of one network: raw logits (``loss="logit"``) or log-probabilities (``"ce"``)."""
     if loss == "ce":
         return net(p)
     return net.net(net.pre(net.normalise(p)))
+
+
+def _step_net(s: Surrogate, gen: torch.Generator) -> torch.nn.Module:
+    """The network a step differentiates: the surrogate's own, or of an LGV collection one snapshot drawn from
+    ``gen`` (uniformly, with replacement; a one-snapshot collection draws nothing and uses its snapshot)."""
+    if not s.snapshots:
+        return s.net
+    if len(s.snapshots) == 1:
+        return s.snapshots[0]
+    return s.snapshots[int(torch.randint(len(s.snapshots), (1,), generator=gen))]
 
 
 @torch.no_grad()
@@ -313,7 +327,9 @@ def transfer_attack(
     pixels : ndarray, uint8, (H, W, 3)
         The transplanted image (not modified).
     surrogates : list of Surrogate
-        The ensemble; a surrogate that does not know ``target`` is left out.
+        The ensemble; a surrogate that does not know ``target`` is left out. An LGV collection (snapshots) takes
+        part with one snapshot per step, drawn from the seeded generator; its verdicts before and after are read
+        on its start network.
     target : str
         The camera model to move the image toward.
     epsilon : float
@@ -449,8 +465,8 @@ def transfer_attack(
 
         def applied(a: list[torch.Tensor]) -> torch.Tensor:
             return torch.minimum(torch.maximum(x0 + lattice.synth(lattice.rounded(a)), low), high)
-    hooks = [m.register_forward_hook(_ghost_hook(ghost, gen)) for s, _ in used for m in s.net.modules()
-             if isinstance(m, torch.nn.ReLU)] if ghost > 0 else []  # fmt: skip
+    hooks = [m.register_forward_hook(_ghost_hook(ghost, gen)) for s, _ in used for net in (s.net, *s.snapshots)
+             for m in net.modules() if isinstance(m, torch.nn.ReLU)] if ghost > 0 else []  # fmt: skip
     try:
         for _ in range(int(iterations)):
             # BPDA: the surrogates read the saved (JPEG-decoded) pixels; the gradient passes straight through the save
@@ -461,6 +477,7 @@ def transfer_attack(
             grad = torch.zeros_like(x0)
             fused: list[tuple[torch.Tensor, int, float]] = []  # fuse="logits": (mean patch log-probability, label, weight)
             for (s, label), weight, keep in zip(used, weights_used, kept_patches):
+                net = _step_net(s, gen)
                 ps = s.patch_size
                 dy, dx = (shift * int(v) for v in torch.randint(0, ps // shift, (2,), generator=gen)) if shift else (0, 0)
                 p = _patches(xs, ps, dy, dx)
@@ -476,10 +493,10 @@ def transfer_attack(
                     p = torch.flip(p, dims=(3,)) if flip else p
                 n = len(p)
                 if loss == "judge" and fuse == "logits":
-                    fused.append((torch.cat([_scores(s, p[j : j + BATCH], "ce") for j in range(0, n, BATCH)]).mean(0), label, weight))
+                    fused.append((torch.cat([_scores(net, p[j : j + BATCH], "ce") for j in range(0, n, BATCH)]).mean(0), label, weight))
                     continue
                 if loss == "judge":  # the judges' rule: top-1 of the mean patch log-probability; its margin, in one graph
-                    mean_lp = torch.cat([_scores(s, p[j : j + BATCH], "ce") for j in range(0, n, BATCH)]).mean(0)
+                    mean_lp = torch.cat([_scores(net, p[j : j + BATCH], "ce") for j in range(0, n, BATCH)]).mean(0)
                     other = mean_lp.clone()
                     other[label] = -float("inf")
                     obj = (other.max() - mean_lp[label]).clamp(min=-confidence)
@@ -487,7 +504,7 @@ def transfer_attack(
                 else:
                     gs = torch.zeros_like(x0)
                     for j in range(0, n, BATCH):
-                        sc = _scores(s, p[j : j + BATCH], "ce" if loss == "margin" else loss)
+                        sc = _scores(net, p[j : j + BATCH], "ce" if loss == "margin" else loss)
                         if loss == "margin":  # the best other class's log-probability over the target's (Carlini-Wagner)
                             other = sc.clone()
                             other[:, label] = -float("inf")
@@ -573,6 +590,7 @@ def transfer_attack(
         "window_psnr": _psnr(saved(tensor(q)), ref),
         "window": [int(top), int(left), int(side_h), int(side_w)],
         "surrogates": [{"sha256": s.sha256, "preprocessor": s.preprocessor, "architecture": s.architecture,
+                        **({"lgv_snapshots": len(s.snapshots)} if s.snapshots else {}),
                         "before": before[s.path], "after": after[s.path]} for s, _ in used],  # fmt: skip
         "left_out": [s.sha256 for s in surrogates if _target_index(s, target) is None],
     }  # fmt: skip
@@ -595,7 +613,9 @@ def ship_surrogate(checkpoint: str, out_dir: str, name: str, *, command: str, cl
     """Write a surrogate's weights (no optimiser state) to ``out_dir/NAME.pt`` and its entry, marked
     ``"role": "surrogate"``, into ``out_dir/manifest.json``; ``classes`` renames the outputs (same order), e.g. to a
     data-set manifest's spelling; ``weight`` is its ``ensemble_weight`` in the default ensemble (``--refine
-    surrogates``; 0: used only when named). Returns the entry."""
+    surrogates``; 0: used only when named). An LGV collection (``camforensics train lgv``: ``RUN/lgv.pt``) is
+    shipped with its snapshots, its entry with the collection's settings and validation accuracies. Returns the
+    entry."""
     import json
     from pathlib import Path
 
@@ -608,7 +628,8 @@ def ship_surrogate(checkpoint: str, out_dir: str, name: str, *, command: str, cl
     names = list(classes) if classes is not None else list(state["classes"])
     if len(names) != len(state["classes"]):
         raise ParameterError(f"{len(names)} class names for {len(state['classes'])} outputs")
-    keep = {k: state[k] for k in ("format", "version", "kind", "config", "model", "epoch", "provenance") if k in state}
+    keep = {k: state[k] for k in ("format", "version", "kind", "config", "model", "epoch", "provenance", "snapshots", "lgv")
+            if k in state}  # fmt: skip
     keep["classes"] = names
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -630,6 +651,12 @@ def ship_surrogate(checkpoint: str, out_dir: str, name: str, *, command: str, cl
         "note": "a surrogate of the transfer refinement: never a judge (evaluate anonymization refuses a judge "
                 "trained with the same preprocessor, architecture, width and seed)",
     }  # fmt: skip
+    if state.get("snapshots"):  # an LGV collection (camforensics train lgv): its snapshots and their accuracy
+        lgv = state.get("lgv") or {}
+        entry["training"]["lgv"] = {k: lgv.get(k) for k in ("method", "start_sha256", "start_val_image_accuracy", "config",
+                                                            "n_snapshots", "snapshot_val_image_accuracy",
+                                                            "val_image_accuracy_range")}  # fmt: skip
+        entry["format"] = "camforensics torch checkpoint (start weights and LGV snapshots' weights)"
     if cfg.get("adversarial_eps"):
         entry["training"]["adversarial_eps"] = float(cfg["adversarial_eps"])  # grey levels, fast adversarial training
     if weight != 1.0:
