@@ -67,6 +67,24 @@ def held_out_items(data: str, judges: list) -> tuple[list, list]:
     return list(zip(images, targets)), select_images(scan.records, EvalAnonParams(), taught)
 
 
+def transplanted(path, target: str) -> tuple:
+    """A photo's pixels, its transplant toward ``target`` (as anonymize makes it), the target's JPEG tables and the
+    encoder-decoder of the save with them (uint8 RGB -> uint8 RGB)."""
+    from camforensics.io.images import load_image
+    from camforensics.pipelines.anonymize.transplant import jpeg_round_trip, transplant_options
+
+    pixels = load_image(path).pixels
+    opts = transplant_options("transplant", target)
+    loaded = opts.load()
+    trans, _ = opts.alter(pixels, loaded)
+    tables = loaded[0].jpeg
+
+    def jpeg(a, tables=tables):
+        return jpeg_round_trip(a, tables)
+
+    return pixels, trans, tables, jpeg
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data")
@@ -82,10 +100,8 @@ def main() -> None:
 
     from camforensics.core.quality import psnr
     from camforensics.inference.attribution import AttributionParams, attribute_pixels
-    from camforensics.io.images import load_image
     from camforensics.pipelines.anonymize.judges import judge_panel
     from camforensics.pipelines.anonymize.refine import refine_options
-    from camforensics.pipelines.anonymize.transplant import jpeg_round_trip, transplant_options
     from camforensics.training.transfer import transfer_attack
 
     torch.set_num_threads(args.threads)
@@ -97,15 +113,7 @@ def main() -> None:
     params = AttributionParams(top_k=len(judges[0].entry.classes))
     rows: dict[str, list[dict]] = {name: [] for name, _ in configs}
     for rec, target in chosen:
-        pixels = load_image(rec.path).pixels
-        opts = transplant_options("transplant", target)
-        loaded = opts.load()
-        trans, _ = opts.alter(pixels, loaded)
-        tables = loaded[0].jpeg
-
-        def jpeg(a: np.ndarray, tables=tables) -> np.ndarray:
-            return jpeg_round_trip(a, tables)
-
+        pixels, trans, tables, jpeg = transplanted(rec.path, target)
         for name, kw in configs:
             t0 = time.perf_counter()
             out, info = trans, {}

@@ -111,14 +111,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--config", action="append", default=[])
     args = ap.parse_args()
-    from bench_refine import held_out_items, parse_config
+    from bench_refine import held_out_items, parse_config, transplanted
 
     from camforensics.core.quality import psnr
     from camforensics.inference.attribution import AttributionParams, attribute_pixels
     from camforensics.inference.patches import decision_patches
-    from camforensics.io.images import load_image
     from camforensics.pipelines.anonymize.judges import judge_panel
-    from camforensics.pipelines.anonymize.transplant import jpeg_round_trip, transplant_options
     from camforensics.training.transfer import transfer_attack
 
     torch.set_num_threads(args.threads)
@@ -130,7 +128,7 @@ def main() -> None:
     rows: dict[str, list[dict]] = {name: [] for name, _ in configs}
     checked = False
     for rec, target in chosen:
-        pixels = load_image(rec.path).pixels
+        pixels, trans, tables, jpeg = transplanted(rec.path, target)
         if not checked:  # the torch reading equals onnxruntime's
             batch, _ = decision_patches(pixels, preprocessor="RGB", size=64, n=128, window=1024)
             for j, s in zip(judges, ensemble):
@@ -139,14 +137,6 @@ def main() -> None:
                 if diff > 1e-3:
                     raise SystemExit(f"{j.entry.name}: torch reading differs from onnxruntime by {diff}")
             checked = True
-        opts = transplant_options("transplant", target)
-        loaded = opts.load()
-        trans, _ = opts.alter(pixels, loaded)
-        tables = loaded[0].jpeg
-
-        def jpeg(a: np.ndarray, tables=tables) -> np.ndarray:
-            return jpeg_round_trip(a, tables)
-
         for name, kw in configs:
             kw = dict(kw)
             kw.pop("surrogates", None)

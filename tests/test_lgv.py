@@ -161,7 +161,7 @@ def test_cli_train_lgv_writes_a_collection(attr_trained, tmp_path):
 def test_a_slightly_robust_start_net_goes_on_with_its_adversarial_training(attr_trained, tmp_path, monkeypatch):
     """A start net trained with adversarial_eps continues with fast adversarial training at that budget (each batch
     replaced by its FGSM example), a normal one with plain batches; the same seed otherwise gives the same weights."""
-    from camforensics.training import lgv as lgv_module
+    from camforensics.training import attributor as attributor_module
     from camforensics.training.checkpoint import load_checkpoint, save_checkpoint
     from camforensics.training.lgv import LGVConfig, train_lgv
 
@@ -170,8 +170,8 @@ def test_a_slightly_robust_start_net_goes_on_with_its_adversarial_training(attr_
     state["config"] = {**state["config"], "adversarial_eps": 0.5}
     save_checkpoint(tmp_path / "rob.pt", {k: v for k, v in state.items() if k not in ("format", "version")})
     budgets = []
-    real = lgv_module.adversarial_batch
-    monkeypatch.setattr(lgv_module, "adversarial_batch", lambda m, x, y, eps, g: budgets.append(eps) or real(m, x, y, eps, g))
+    real = attributor_module.adversarial_batch  # the attributor trainer's epoch, which train_lgv runs
+    monkeypatch.setattr(attributor_module, "adversarial_batch", lambda m, x, y, eps, g: budgets.append(eps) or real(m, x, y, eps, g))
     cfg = LGVConfig(epochs=1, snapshots_per_epoch=1, images_per_epoch=8, seed=5, threads=1)
     split = base / "run" / "split.json"
     train_lgv(tmp_path / "rob.pt", data, tmp_path / "rob", split_file=split, config=cfg)

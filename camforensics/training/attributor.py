@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -210,6 +210,21 @@ def training_step(
     opt.step()
     constrain_all(model)
     return loss, log_probs
+
+
+def training_epoch(
+    model: torch.nn.Module, opt: torch.optim.Optimizer, stream: PatchStream, epoch: int, config: AttributorConfig,
+    device: torch.device, adv_rng: torch.Generator | None,
+) -> Iterator[tuple[int, float, int, int]]:
+    """One epoch of optimiser steps on ``stream``'s batches (``config``: batch size, draws mixed; with ``adv_rng``
+    each batch replaced by its fast adversarial example within ``config.adversarial_eps``): yields, per batch, the
+    step, its loss, the patches it got right (before the step) and the patches it held."""
+    for step, batch in enumerate(stream.batches(config.batch_size, epoch=epoch, mix=config.mix_images)):
+        x, y = batch_tensors(batch, device)
+        if adv_rng is not None:
+            x = adversarial_batch(model, x, y, config.adversarial_eps, adv_rng)
+        loss, log_probs = training_step(model, opt, x, y)
+        yield step, loss.item(), int((log_probs.argmax(1) == y).sum()), len(y)
 
 
 def held_out(records: Sequence[ImageRecord], classes: Sequence[str], config: AttributorConfig) -> HeldOut:
@@ -449,15 +464,11 @@ def train_attributor(
     def train_epoch(epoch: int) -> dict[str, Any]:
         model.train()
         loss_sum, hits, seen = 0.0, 0, 0
-        for step, batch in enumerate(stream.batches(config.batch_size, epoch=epoch, mix=config.mix_images)):
-            x, y = batch_tensors(batch, device)
-            if adv_rng is not None:
-                x = adversarial_batch(model, x, y, config.adversarial_eps, adv_rng)
-            loss, log_probs = training_step(model, opt, x, y)
-            loss_sum += loss.item() * len(y)
-            hits += int((log_probs.argmax(1) == y).sum())
-            seen += len(y)
-            hook("step", {"epoch": epoch, "step": step, "loss": loss.item()})
+        for step, loss, n_hit, n in training_epoch(model, opt, stream, epoch, config, device, adv_rng):
+            loss_sum += loss * n
+            hits += n_hit
+            seen += n
+            hook("step", {"epoch": epoch, "step": step, "loss": loss})
         lr = opt.param_groups[0]["lr"]
         sched.step()
         metrics = held_out_metrics(image_log_probs(model, val, device), val, classes)

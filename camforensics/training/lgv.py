@@ -6,7 +6,7 @@ the attack then differentiates one snapshot per iteration, so an ensemble of man
 one network costs. :func:`train_lgv` does this for a ``camforensics train attributor`` checkpoint (or a shipped
 surrogate, ``models/surrogates/NAME.pt``): the same training patches as the attributor trainer
 (:func:`~camforensics.training.attributor.training_stream` of the start net's settings, another seed), the same
-step (:func:`~camforensics.training.attributor.training_step`; a slightly robust start net, trained with
+step (:func:`~camforensics.training.attributor.training_epoch`; a slightly robust start net, trained with
 ``adversarial_eps``, goes on with its fast adversarial training at that budget), ``snapshots_per_epoch`` snapshots per epoch at
 equal step intervals, each one's image accuracy on the validation split (as the attributor trainer measures it).
 
@@ -41,13 +41,11 @@ from camforensics.io.splits import Split
 from camforensics.reports.atomic import atomic_write_text
 from camforensics.training.attributor import (
     AttributorConfig,
-    adversarial_batch,
-    batch_tensors,
     data_roots,
     held_out,
     held_out_metrics,
     image_log_probs,
-    training_step,
+    training_epoch,
     training_stream,
 )
 from camforensics.training.checkpoint import git_commit, load_checkpoint, resolve_torch_device, save_checkpoint
@@ -201,15 +199,11 @@ def train_lgv(
         model.train()
         t0 = time.perf_counter()
         loss_sum, hits, seen = 0.0, 0, 0
-        for step, batch in enumerate(stream.batches(draws.batch_size, epoch=epoch, mix=draws.mix_images)):
-            x, y = batch_tensors(batch, device)
-            if adv_rng is not None:
-                x = adversarial_batch(model, x, y, base.adversarial_eps, adv_rng)
-            loss, log_probs = training_step(model, opt, x, y)
-            loss_sum += loss.item() * len(y)
-            hits += int((log_probs.argmax(1) == y).sum())
-            seen += len(y)
-            hook("step", {"epoch": epoch, "step": step, "loss": loss.item()})
+        for step, loss, n_hit, n in training_epoch(model, opt, stream, epoch, draws, device, adv_rng):
+            loss_sum += loss * n
+            hits += n_hit
+            seen += n
+            hook("step", {"epoch": epoch, "step": step, "loss": loss})
             if step in takes:
                 snapshots.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
                 rec = {
