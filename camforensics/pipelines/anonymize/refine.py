@@ -20,6 +20,7 @@ import numpy as np
 
 from camforensics.core.params import (
     REFINE_COVER,
+    REFINE_DIH4,
     REFINE_DOMAIN,
     REFINE_EPSILON,
     REFINE_FUSE,
@@ -105,7 +106,7 @@ class RefineOptions:
     psnr_floor: float | None = DEFAULT_PSNR_FLOOR  # the saved window's PSNR against the photo stays >= this
     loss: str = REFINE_LOSS  # judge (the judges' rule: mean patch log-probability margin), ce, margin or logit
     patches_per_step: int = REFINE_PATCHES  # random covered patches each surrogate reads per step (0: all)
-    dih4: bool = True  # random flips / quarter turns of the patches (input diversity)
+    dih4: bool = REFINE_DIH4  # random flips / quarter turns of the patches (input diversity)
     shift: int = 0  # random grid shifts in multiples of this (0: the attributors' own grid only)
     ti: int = 0  # translation-invariant gradient smoothing width (0: none)
     cover: int = REFINE_COVER  # attack only this many best-scored grid patches of the window (0: all)
