@@ -320,7 +320,6 @@ def lgv(
     weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 1e-4,
     images_per_epoch: ImagesPerEpochOpt = 256,
     seed: Annotated[int, typer.Option(help="Seed of the patch draws and of torch (dropout).")] = 1,
-    layout: LayoutOpt = "auto",
     device: TorchDeviceOpt = "auto",
     threads: ThreadsOpt = 0,
     quiet: QuietOpt = False,
@@ -341,7 +340,6 @@ def lgv(
                 output,
                 split_file=split,
                 config=config,
-                layout=layout,
                 command=shlex.join(["camforensics", *sys.argv[1:]]),
                 on_progress=hook,
             )

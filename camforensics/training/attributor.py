@@ -212,6 +212,17 @@ def training_step(
     return loss, log_probs
 
 
+def steps_per_epoch(config: AttributorConfig) -> int:
+    """Optimiser steps in one epoch of ``config``'s draws (image draws x patches per draw / batch size, rounded up)."""
+    return math.ceil(config.images_per_epoch * config.patches_per_image / config.batch_size)
+
+
+def adversarial_generator(config: AttributorConfig, seed: int) -> torch.Generator | None:
+    """The random starts of fast adversarial training (``config.adversarial_eps`` > 0; None otherwise): their own
+    stream, seeded from ``seed`` (the global one drives dropout)."""
+    return torch.Generator().manual_seed(seed + 7919) if config.adversarial_eps > 0 else None
+
+
 def training_epoch(
     model: torch.nn.Module, opt: torch.optim.Optimizer, stream: PatchStream, epoch: int, config: AttributorConfig,
     device: torch.device, adv_rng: torch.Generator | None,
@@ -445,9 +456,8 @@ def train_attributor(
 
     stream = training_stream(train_recs, classes, config)
     val = held_out(val_recs, classes, config)
-    # the random starts of adversarial training: their own seeded stream (the global one drives dropout)
-    adv_rng = torch.Generator().manual_seed(config.seed + 7919) if config.adversarial_eps > 0 else None
-    steps = math.ceil(config.images_per_epoch * config.patches_per_image / config.batch_size)
+    adv_rng = adversarial_generator(config, config.seed)
+    steps = steps_per_epoch(config)
     hook(
         "setup",
         {

@@ -41,10 +41,12 @@ from camforensics.io.splits import Split
 from camforensics.reports.atomic import atomic_write_text
 from camforensics.training.attributor import (
     AttributorConfig,
+    adversarial_generator,
     data_roots,
     held_out,
     held_out_metrics,
     image_log_probs,
+    steps_per_epoch,
     training_epoch,
     training_stream,
 )
@@ -106,7 +108,6 @@ def train_lgv(
     *,
     split_file: str | os.PathLike[str],
     config: LGVConfig = LGVConfig(),
-    layout: str = "auto",
     command: str | None = None,
     on_progress: ProgressHook | None = None,
 ) -> dict[str, Any]:
@@ -126,8 +127,8 @@ def train_lgv(
         part measures each snapshot.
     config : LGVConfig
         Epochs, snapshots per epoch, optimiser and its constant learning rate, image draws, seed.
-    layout, command, on_progress
-        The data sets' layout, the command line (provenance), the progress hook (``"setup"``, ``"step"``,
+    command, on_progress
+        The command line (provenance), the progress hook (``"setup"``, ``"step"``,
         ``"epoch"`` per snapshot, ``"done"``).
 
     Raises
@@ -170,12 +171,12 @@ def train_lgv(
     opt = _optimizer(model, config)
     draws = AttributorConfig.from_dict({**base.to_dict(), "images_per_epoch": config.images_per_epoch})
     stream = training_stream(split.train, classes, draws, seed=config.seed)
-    steps = math.ceil(draws.images_per_epoch * draws.patches_per_image / draws.batch_size)
+    steps = steps_per_epoch(draws)
     takes = snapshot_steps(steps, config.snapshots_per_epoch)
     val = held_out(split.validation, classes, base)
     # a slightly robust start net (fast adversarial training) goes on with its own objective: the same budget, the
     # random starts from their own seeded stream, as the attributor trainer draws them
-    adv_rng = torch.Generator().manual_seed(config.seed + 7919) if base.adversarial_eps > 0 else None
+    adv_rng = adversarial_generator(base, config.seed)
 
     def accuracy() -> float | None:
         return held_out_metrics(image_log_probs(model, val, device), val, classes)["image_accuracy"]
